@@ -1,0 +1,176 @@
+"""Typed labeling settings, validated once with messages in the user's words.
+
+Setting names follow the 4.x plugin where one existed (``categories``,
+``label_col_name``, ``queries_ds``…), so old DSS configurations load unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from .errors import ConfigError
+
+KINDS = ("tabular",)
+_LABEL_COL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_ \-]{0,63}$")
+
+
+def _setting_error(label: str, problem: str, value: Any) -> ConfigError:
+    return ConfigError(f'Setting "{label}": {problem} (currently {value!r})', setting=label)
+
+
+@dataclass(frozen=True)
+class Category:
+    """One class a labeler can choose, with an optional description shown as help."""
+
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LabelingConfig:
+    """Everything a labeling project needs to know, whatever its host."""
+
+    kind: str
+    categories: tuple[Category, ...]
+    label_col_name: str = "label"
+    multi_label: bool = False
+    display_columns: tuple[str, ...] = ()
+    context_columns: tuple[str, ...] = ()
+    existing_labels_column: str | None = None
+    id_column: str | None = None
+    instructions: str = ""
+    comments: bool = True
+    annotators_per_item: int = 1
+    review_required: bool = False
+    lease_seconds: int = 600
+    title: str = "ML-assisted Labeling"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def category_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.categories)
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """What the browser needs to render the labeling UI."""
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "categories": [{"name": c.name, "description": c.description} for c in self.categories],
+            "label_column": self.label_col_name,
+            "multi_label": self.multi_label,
+            "display_columns": list(self.display_columns),
+            "context_columns": list(self.context_columns),
+            "existing_labels_column": self.existing_labels_column,
+            "instructions": self.instructions,
+            "comments": self.comments,
+            "annotators_per_item": self.annotators_per_item,
+            "review_required": self.review_required,
+        }
+
+
+def parse_categories(raw: Any) -> tuple[Category, ...]:
+    """Accept the 4.x KEY_VALUE_LIST (``[{"from": name, "to": description}]``),
+    a ``{name: description}`` map, a list of names, or ``"a,b,c"``."""
+    items: list[tuple[Any, Any]]
+    if raw is None or raw == "" or raw == [] or raw == {}:
+        raise _setting_error("Categories", "at least one category is needed", raw)
+    if isinstance(raw, str):
+        items = [(name.strip(), "") for name in raw.split(",")]
+    elif isinstance(raw, Mapping):
+        items = list(raw.items())
+    elif isinstance(raw, Iterable):
+        items = []
+        for entry in raw:
+            if isinstance(entry, Mapping):
+                items.append((entry.get("from"), entry.get("to") or ""))
+            else:
+                items.append((entry, ""))
+    else:
+        raise _setting_error("Categories", "expected a list of class names", raw)
+    seen: set[str] = set()
+    categories = []
+    for name, description in items:
+        name = "" if name is None else str(name).strip()
+        if not name:
+            raise _setting_error("Categories", "a category has an empty name", raw)
+        if name in seen:
+            raise _setting_error("Categories", f'the category "{name}" appears twice', raw)
+        seen.add(name)
+        categories.append(Category(name, "" if description is None else str(description)))
+    return tuple(categories)
+
+
+def _columns(label: str, raw: Any) -> tuple[str, ...]:
+    if raw is None or raw == "":
+        return ()
+    if isinstance(raw, str):
+        return tuple(c.strip() for c in raw.split(",") if c.strip())
+    if isinstance(raw, Iterable):
+        return tuple(str(c) for c in raw if str(c))
+    raise _setting_error(label, "expected a list of column names", raw)
+
+
+def _int(label: str, raw: Any, default: int, minimum: int, maximum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise _setting_error(label, "expected a whole number", raw) from None
+    if not minimum <= value <= maximum:
+        raise _setting_error(label, f"must be between {minimum} and {maximum}", raw)
+    return value
+
+
+def build_config(settings: Mapping[str, Any]) -> LabelingConfig:
+    """Validate a settings mapping (DSS webapp config or CLI options) into a config."""
+    kind = settings.get("kind", "tabular")
+    if kind not in KINDS:
+        raise _setting_error("Kind", f"must be one of {', '.join(KINDS)}", kind)
+    label_col = settings.get("label_col_name") or "label"
+    if not isinstance(label_col, str) or not _LABEL_COL_RE.match(label_col):
+        raise _setting_error(
+            "Labels column", "use letters, digits, spaces, '-' or '_' (64 at most)", label_col
+        )
+    display = _columns("Display columns", settings.get("display_columns"))
+    context = _columns("Contextual columns", settings.get("context_columns"))
+    existing = settings.get("existing_labels_column") or None
+    id_column = settings.get("id_column") or None
+    return LabelingConfig(
+        kind=kind,
+        categories=parse_categories(settings.get("categories")),
+        label_col_name=label_col,
+        multi_label=bool(settings.get("multi_label", False)),
+        display_columns=display,
+        context_columns=context,
+        existing_labels_column=existing,
+        id_column=id_column,
+        instructions=str(settings.get("instructions") or ""),
+        comments=bool(settings.get("comments", True)),
+        annotators_per_item=_int(
+            "Annotators per item", settings.get("annotators_per_item"), 1, 1, 100
+        ),
+        review_required=bool(settings.get("review_required", False)),
+        lease_seconds=_int("Reservation time", settings.get("lease_seconds"), 600, 10, 86400),
+        title=str(settings.get("title") or "ML-assisted Labeling"),
+    )
+
+
+def check_columns(config: LabelingConfig, columns: Iterable[str]) -> None:
+    """Fail with a clear message when a configured column is not in the data."""
+    available = list(columns)
+    checks = [("Display columns", c) for c in config.display_columns]
+    checks += [("Contextual columns", c) for c in config.context_columns]
+    if config.existing_labels_column:
+        checks.append(("Existing labels column", config.existing_labels_column))
+    if config.id_column:
+        checks.append(("Id column", config.id_column))
+    for label, column in checks:
+        if column not in available:
+            raise ConfigError(
+                f'Setting "{label}": no column "{column}" in the data '
+                f"(columns: {', '.join(available)})",
+                setting=label,
+            )

@@ -1,0 +1,65 @@
+"""Errors a user can act on. Each maps to one HTTP status and a JSON body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LabelingError(Exception):
+    """Base of every error meant for a user: the message is written for them."""
+
+    status = 500
+    code = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "code": self.code}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class ConfigError(LabelingError):
+    """A setting is missing or has a value that cannot work."""
+
+    status = 400
+    code = "config"
+
+
+class ValidationError(LabelingError):
+    """A request carries a value that is not acceptable (bad label, bad JSON…)."""
+
+    status = 400
+    code = "invalid"
+
+
+class AuthenticationError(LabelingError):
+    """The request does not say who makes it, or says it wrongly."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class ForbiddenError(LabelingError):
+    """The user is known but their role does not allow the action."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(LabelingError):
+    """The item, user or annotation asked for does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(LabelingError):
+    """The action clashes with the current state (e.g. a user that exists already)."""
+
+    status = 409
+    code = "conflict"

@@ -1,0 +1,60 @@
+"""Class labels (one class or several), shared by every classification kind."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..config import LabelingConfig
+from ..errors import ValidationError
+
+
+def _check_name(value: Any, config: LabelingConfig) -> str:
+    if not isinstance(value, str) or value not in config.category_names:
+        raise ValidationError(
+            f"Unknown class {value!r}: expected one of {', '.join(config.category_names)}",
+            value=value if isinstance(value, (str, int, float)) else repr(value),
+            valid=list(config.category_names),
+        )
+    return value
+
+
+class ClassLabels:
+    """Single-label: a class name. Multi-label: a list of class names in category order."""
+
+    name = "classes"
+
+    def validate_label(self, raw: Any, config: LabelingConfig) -> Any:
+        if not config.multi_label:
+            if isinstance(raw, list) and len(raw) == 1:
+                raw = raw[0]
+            return _check_name(raw, config)
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list):
+            raise ValidationError(
+                f"Expected a list of classes for a multi-label project, got {type(raw).__name__}"
+            )
+        if not raw:
+            raise ValidationError("Choose at least one class, or skip the item")
+        chosen = {_check_name(value, config) for value in raw}
+        return [name for name in config.category_names if name in chosen]
+
+    def serialize(self, label: Any, config: LabelingConfig) -> str:
+        if config.multi_label:
+            return json.dumps(list(label), ensure_ascii=False)
+        return str(label)
+
+    def deserialize(self, text: str, config: LabelingConfig) -> Any:
+        if config.multi_label:
+            try:
+                value = json.loads(text)
+            except (TypeError, ValueError):
+                return [text] if text else []
+            return value if isinstance(value, list) else [value]
+        return text
+
+    def classes_of(self, label: Any) -> list[str]:
+        if isinstance(label, list):
+            return [str(v) for v in label]
+        return [str(label)]

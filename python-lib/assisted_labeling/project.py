@@ -1,0 +1,208 @@
+"""A labeling project: settings + data kind + store, behind the operations the API offers.
+
+Both hosts (DSS webapp backend and the standalone server) build one of these and hand
+it to the same Flask blueprint; the DSS adapter adds listeners that mirror each saved
+annotation to the DSS datasets.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from .config import LabelingConfig
+from .errors import ValidationError
+from .kinds import Kind, get_kind
+from .store import Annotation, AnnotationStore, Item, Stats, Status
+
+log = logging.getLogger(__name__)
+
+MAX_COMMENT = 10_000
+MAX_NEXT = 50
+
+Listener = Callable[[Annotation, Item], None]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a request, and with which role."""
+
+    name: str
+    role: str
+
+
+def _payload(body: Any) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise ValidationError("The request body must be a JSON object")
+    return body
+
+
+def _item_key(body: Mapping[str, Any]) -> str:
+    key = body.get("item_id")
+    if not isinstance(key, str) or not key:
+        raise ValidationError('"item_id" is required and must be a non-empty string')
+    return key
+
+
+def _comment(body: Mapping[str, Any]) -> str:
+    comment = body.get("comment") or ""
+    if not isinstance(comment, str):
+        raise ValidationError('"comment" must be a string')
+    if len(comment) > MAX_COMMENT:
+        raise ValidationError(f'"comment" is too long ({len(comment)} characters, '
+                              f"{MAX_COMMENT} at most)")
+    return comment
+
+
+def _duration(body: Mapping[str, Any]) -> int | None:
+    value = body.get("duration_ms")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValidationError('"duration_ms" must be a non-negative number')
+    return int(min(value, 86_400_000))
+
+
+class LabelingProject:
+    """The operations of the labeling API, independent of HTTP and of the host."""
+
+    def __init__(self, config: LabelingConfig, store: AnnotationStore, *,
+                 kind: Kind | None = None,
+                 session: Callable[[], int] | None = None,
+                 listeners: Iterable[Listener] = (),
+                 warnings: Callable[[], list[str]] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.kind = kind or get_kind(config.kind)
+        self._session = session or (lambda: int(store.get_meta("session", "0") or 0))
+        self.listeners: list[Listener] = list(listeners)
+        self._warnings = warnings or (lambda: [])
+
+    # -- reading ----------------------------------------------------------------------
+    def config_payload(self, user: Principal) -> dict[str, Any]:
+        """Settings for the UI, who the user is, progress and loop warnings."""
+        return {
+            **self.config.to_public_dict(),
+            "user": {"name": user.name, "role": user.role},
+            "stats": self.stats(user).to_dict(),
+            "session": self._session(),
+            "warnings": self._warnings(),
+        }
+
+    def stats(self, user: Principal | None = None) -> Stats:
+        return self.store.stats(None if user is None else user.name)
+
+    def _pre_annotation(self, data: Mapping[str, Any]) -> Any:
+        column = self.config.existing_labels_column
+        if not column:
+            return None
+        raw = data.get(column)
+        if raw is None or raw == "":
+            return None
+        try:
+            return self.kind.validate_label(
+                self.kind.deserialize(str(raw), self.config), self.config
+            )
+        except ValidationError:
+            # Show an unknown pre-annotation as it is rather than hide it.
+            return raw
+
+    def item_payload(self, item: Item, annotation: Annotation | None = None) -> dict[str, Any]:
+        """An item as the UI shows it: its data, uncertainty, pre-annotation and the
+        user's own annotation when there is one."""
+        return {
+            "id": item.key,
+            "data": item.data,
+            "uncertainty": item.priority,
+            "pre_annotation": self._pre_annotation(item.data),
+            "annotation": None if annotation is None else self.annotation_payload(annotation),
+        }
+
+    def annotation_payload(self, annotation: Annotation) -> dict[str, Any]:
+        payload = annotation.to_dict()
+        if annotation.label is not None:
+            payload["label"] = self.kind.deserialize(annotation.label, self.config)
+        return payload
+
+    def next_items(self, user: Principal, count: int = 1) -> list[dict[str, Any]]:
+        if not 1 <= count <= MAX_NEXT:
+            raise ValidationError(f'"count" must be between 1 and {MAX_NEXT} (got {count})')
+        items = self.store.next_items(user.name, count=count,
+                                      lease_seconds=self.config.lease_seconds)
+        return [self.item_payload(item) for item in items]
+
+    def history(self, user: Principal, *, before: int | None = None,
+                after: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The user's own annotations around a cursor, each with its item."""
+        if not 1 <= limit <= 200:
+            raise ValidationError(f'"limit" must be between 1 and 200 (got {limit})')
+        entries = self.store.history(user.name, before=before, after=after, limit=limit)
+        return [self.item_payload(self.store.get_item(a.item_key), a) for a in entries]
+
+    # -- writing ----------------------------------------------------------------------
+    def annotate(self, user: Principal, body: Any) -> Annotation:
+        """Validate and save a label; return the stored annotation."""
+        body = _payload(body)
+        key = _item_key(body)
+        if "label" not in body:
+            raise ValidationError('"label" is required')
+        label = self.kind.validate_label(body["label"], self.config)
+        comment = _comment(body)
+        annotation = self.store.save_label(
+            user.name, key, self.kind.serialize(label, self.config),
+            self.kind.classes_of(label), comment=comment, duration_ms=_duration(body),
+            session=self._session(),
+        )
+        self._notify(annotation)
+        return annotation
+
+    def skip(self, user: Principal, body: Any) -> Annotation:
+        """Record that the user skipped the item."""
+        body = _payload(body)
+        annotation = self.store.save_skip(
+            user.name, _item_key(body), comment=_comment(body), duration_ms=_duration(body),
+            session=self._session(),
+        )
+        self._notify(annotation)
+        return annotation
+
+    def _notify(self, annotation: Annotation) -> None:
+        if not self.listeners:
+            return
+        item = self.store.get_item(annotation.item_key)
+        for listener in self.listeners:
+            listener(annotation, item)
+
+    # -- exports ----------------------------------------------------------------------
+    def label_rows(self) -> Iterable[dict[str, Any]]:
+        """Rows of the labels table (DSS.md): input columns + label + label id."""
+        col = self.config.label_col_name
+        for annotation, data in self.store.iter_annotated_items(status=Status.LABELED):
+            row = dict(data)
+            row[col] = annotation.label
+            row[f"{col}_id"] = annotation.label_id
+            yield row
+
+    def metadata_rows(self) -> Iterable[dict[str, Any]]:
+        """Rows of the metadata table (DSS.md), one per (item, annotator)."""
+        for annotation in self.store.iter_annotations():
+            yield metadata_row(annotation, self.config.label_col_name)
+
+
+def metadata_row(annotation: Annotation, label_col: str) -> dict[str, Any]:
+    """One metadata row: ``date, data_id, comment, session, status, annotator,
+    <label_col>, <label_col>_id``."""
+    from datetime import datetime, timezone
+
+    return {
+        "date": datetime.fromtimestamp(annotation.updated_at, tz=timezone.utc)
+        .isoformat(timespec="milliseconds"),
+        "data_id": annotation.item_key,
+        "comment": annotation.comment,
+        "session": annotation.session,
+        "status": annotation.status.value,
+        "annotator": annotation.annotator,
+        label_col: annotation.label,
+        f"{label_col}_id": annotation.label_id,
+    }

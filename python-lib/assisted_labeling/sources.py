@@ -1,0 +1,165 @@
+"""Read items from tables in chunks and give each row a stable, unique id.
+
+Row ids: the configured id column when there is one; otherwise a hash of the row's
+content plus the index of that content's occurrence, so duplicate rows stay distinct
+and an int column read back as float (1 vs 1.0) keeps its id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from .errors import ConfigError, ValidationError
+
+TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+                 ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One item of a table: its id and its values as JSON-safe Python objects."""
+
+    key: str
+    data: dict[str, Any]
+
+
+def table_format(path: str | Path) -> str:
+    """The format of a table file, from its extension."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return TABLE_FORMATS[suffix]
+    except KeyError:
+        raise ConfigError(
+            f'Cannot read "{path}": expected a file ending in '
+            f"{', '.join(sorted(TABLE_FORMATS))}"
+        ) from None
+
+
+def iter_table(path: str | Path, *, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
+    """Yield the table in chunks of at most ``chunksize`` rows."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f'Input file "{path}" does not exist')
+    fmt = table_format(path)
+    try:
+        if fmt == "csv":
+            yield from pd.read_csv(path, chunksize=chunksize)
+        elif fmt == "jsonl":
+            yield from pd.read_json(path, lines=True, chunksize=chunksize)
+        else:
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunksize):
+                yield batch.to_pandas()
+    except (ValueError, pd.errors.ParserError, OSError) as exc:
+        raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """Column names of a table file, reading as little as possible."""
+    for chunk in iter_table(path, chunksize=1):
+        return [str(c) for c in chunk.columns]
+    return []
+
+
+def json_value(value: Any) -> Any:
+    """A cell as a JSON-safe value: NaN/NaT become None, numpy scalars become Python."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _canonical(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    """16 hex digits of a hash over the row's columns and canonical values."""
+    h = hashlib.blake2b(digest_size=8)
+    for name in sorted(data):
+        h.update(name.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+        h.update(_canonical(data[name]).encode("utf-8", "surrogatepass"))
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+class RowIdentifier:
+    """Gives ids to rows seen in order; keeps occurrence counts across chunks."""
+
+    def __init__(self, id_column: str | None = None) -> None:
+        self.id_column = id_column
+        self._seen: Counter[str] = Counter()
+
+    def key(self, data: dict[str, Any]) -> str:
+        if self.id_column:
+            value = data.get(self.id_column)
+            if value is None or value == "":
+                raise ValidationError(f'A row has an empty id in column "{self.id_column}"')
+            key = _canonical(value)
+            if self._seen[key]:
+                raise ValidationError(
+                    f'The id column "{self.id_column}" is not unique: "{key}" appears twice'
+                )
+            self._seen[key] += 1
+            return key
+        digest = content_hash(data)
+        occurrence = self._seen[digest]
+        self._seen[digest] += 1
+        return digest if occurrence == 0 else f"{digest}-{occurrence}"
+
+
+def frame_rows(frame: pd.DataFrame, identifier: RowIdentifier) -> Iterator[Row]:
+    """Rows of one chunk, with JSON-safe values and ids."""
+    columns = [str(c) for c in frame.columns]
+    for values in frame.itertuples(index=False, name=None):
+        data = {name: json_value(v) for name, v in zip(columns, values)}
+        yield Row(identifier.key(data), data)
+
+
+def iter_rows(path: str | Path, *, id_column: str | None = None,
+              chunksize: int = 50_000) -> Iterator[Row]:
+    """Every row of a table file with its id, read chunk by chunk."""
+    identifier = RowIdentifier(id_column)
+    for chunk in iter_table(path, chunksize=chunksize):
+        yield from frame_rows(chunk, identifier)
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """Cheap identity of a file's version (size + modification time)."""
+    stat = Path(path).stat()
+    return json.dumps([str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns])

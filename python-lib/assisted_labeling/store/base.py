@@ -1,0 +1,169 @@
+"""The AnnotationStore contract: what every backend (SQLite, PostgreSQL…) provides.
+
+Vocabulary:
+- an *item* is one thing to label (a row, a file), with a stable ``key``;
+- an *annotation* is the current answer of one annotator on one item: LABELED or
+  SKIPPED, editable; it keeps its ``id`` (the history cursor) across edits;
+- ``label_id`` is drawn from a store-wide increasing counter when an annotation first
+  becomes LABELED (skips take none, unlike 4.x) and is kept when the label is edited;
+- a *lease* reserves an item for one annotator until it expires, so two annotators are
+  not handed the same item unless it needs several annotators.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Protocol, Sequence
+
+
+class Status(str, enum.Enum):
+    LABELED = "LABELED"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to label. ``priority``: higher is served first (e.g. uncertainty)."""
+
+    key: str
+    data: dict[str, Any]
+    priority: float | None = None
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotator's current answer on one item."""
+
+    id: int
+    item_key: str
+    annotator: str
+    status: Status
+    label: str | None
+    label_id: int | None
+    comment: str
+    session: int
+    created_at: float
+    updated_at: float
+    duration_ms: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "item_id": self.item_key,
+            "annotator": self.annotator,
+            "status": self.status.value,
+            "label": self.label,
+            "label_id": self.label_id,
+            "comment": self.comment,
+            "session": self.session,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "duration_ms": self.duration_ms,
+        }
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Progress figures, kept as counters so they cost O(classes) to read."""
+
+    total: int
+    complete: int
+    labeled: int
+    skipped: int
+    per_class: dict[str, int]
+    mine: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.complete
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "complete": self.complete,
+            "remaining": self.remaining,
+            "labeled": self.labeled,
+            "skipped": self.skipped,
+            "per_class": dict(self.per_class),
+            "mine": dict(self.mine),
+        }
+
+
+@dataclass(frozen=True)
+class User:
+    """An account. Only hashes of the password and token are kept."""
+
+    name: str
+    role: str
+    created_at: float
+
+
+class AnnotationStore(Protocol):
+    """Items, their queue, annotations, leases, accounts and small metadata."""
+
+    # items and queue
+    def add_items(self, items: Iterable[Item], *, annotators_per_item: int = 1) -> int:
+        """Insert new items (existing keys keep their annotations); returns how many were new."""
+
+    def set_priorities(self, priorities: Iterable[tuple[str, float]], *,
+                       reset_others: bool = True) -> int:
+        """Set queue priorities by item key; items not named go back to no priority."""
+
+    def get_item(self, key: str) -> Item:
+        """The item with this key, or NotFoundError."""
+
+    def next_items(self, user: str, *, count: int = 1, lease_seconds: float = 600,
+                   now: float | None = None) -> list[Item]:
+        """The user's leased items, then the best open items they have not done, leased."""
+
+    def release(self, user: str, key: str) -> None:
+        """Give a leased item back to the queue."""
+
+    # annotations
+    def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
+                   comment: str = "", duration_ms: int | None = None, session: int = 0,
+                   now: float | None = None) -> Annotation:
+        """Create or replace the user's annotation of the item as LABELED."""
+
+    def save_skip(self, user: str, key: str, *, comment: str = "",
+                  duration_ms: int | None = None, session: int = 0,
+                  now: float | None = None) -> Annotation:
+        """Create or replace the user's annotation of the item as SKIPPED."""
+
+    def get_annotation(self, user: str, key: str) -> Annotation | None:
+        """The user's current annotation of the item, if any."""
+
+    def history(self, user: str, *, before: int | None = None, after: int | None = None,
+                limit: int = 20) -> list[Annotation]:
+        """The user's annotations by ``id``: newest first below ``before`` (or all),
+        oldest first above ``after``."""
+
+    def iter_annotations(self, *, status: Status | None = None) -> Iterator[Annotation]:
+        """Every current annotation in ``id`` order (for exports)."""
+
+    def stats(self, user: str | None = None) -> Stats:
+        """Counters; ``mine`` holds the user's own labeled/skipped counts."""
+
+    # accounts
+    def add_user(self, name: str, role: str, password: str) -> str:
+        """Create an account; returns its API token (shown once)."""
+
+    def authenticate(self, name: str, password: str) -> User:
+        """The user, or AuthenticationError."""
+
+    def user_for_token(self, token: str) -> User:
+        """The user owning an API token, or AuthenticationError."""
+
+    def get_user(self, name: str) -> User:
+        """The account with this name, or NotFoundError."""
+
+    def count_users(self) -> int:
+        """How many accounts exist."""
+
+    # small key/value metadata (session counter, secrets, input fingerprint)
+    def get_meta(self, key: str, default: str | None = None) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,83 @@
+"""The standalone Flask application: the API plus the same UI files DSS serves."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, Response, abort, send_from_directory
+
+from ..project import LabelingProject
+from .api import create_api_blueprint, install_error_handlers
+from .auth import Authenticator, StoreAuthenticator
+
+PLUGIN_ID = "ml-assisted-labeling"
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+
+
+def plugin_root() -> Path:
+    """The folder holding plugin.json, resource/ and webapps/."""
+    return Path(__file__).resolve().parents[3]
+
+
+def page_html(kind: str, title: str) -> str:
+    """The standalone page: a minimal shell around the webapp's own body.html."""
+    body = (plugin_root() / "webapps" / f"{kind}-labeling" / "body.html").read_text("utf-8")
+    from html import escape
+
+    return (
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{escape(title)}</title></head>\n<body>\n{body}\n</body></html>\n"
+    )
+
+
+def create_app(project: LabelingProject, *, auth: Authenticator | None = None,
+               local_mode: bool = True, test_config: dict | None = None) -> Flask:
+    """The standalone server's app: /api, the UI page and /plugins/<id>/resource/."""
+    app = Flask(__name__)
+    secret = project.store.get_meta("secret_key")
+    if secret is None:
+        project.store.set_meta("secret_key", secrets.token_hex(32))
+        secret = project.store.get_meta("secret_key")
+    app.config.update(
+        SECRET_KEY=secret,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="labeling_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=7),
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    auth = auth or StoreAuthenticator(project.store, local_mode=local_mode)
+    app.register_blueprint(create_api_blueprint(project, auth), url_prefix="/api")
+    install_error_handlers(app)
+    resource_dir = plugin_root() / "resource"
+    html = page_html(project.config.kind, project.config.title)
+
+    @app.get("/")
+    def index():
+        return Response(html, mimetype="text/html")
+
+    @app.get(f"/plugins/{PLUGIN_ID}/resource/<path:filename>")
+    def resource(filename: str):
+        if not resource_dir.is_dir():
+            abort(404)
+        return send_from_directory(resource_dir, filename, max_age=60)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "style-src 'self' 'unsafe-inline'; object-src 'none'; frame-ancestors 'none'",
+        )
+        return response
+
+    return app
