@@ -7,6 +7,7 @@ and an int column read back as float (1 vs 1.0) keeps its id.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -75,10 +76,8 @@ def json_value(value: Any) -> Any:
     if value is None:
         return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
+        with contextlib.suppress(ValueError, AttributeError):
             value = value.item()
-        except (ValueError, AttributeError):
-            pass
     if isinstance(value, float) and math.isnan(value):
         return None
     if value is pd.NaT:

@@ -22,9 +22,10 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from .accounts import ROLES, check_password, hash_password, hash_token, new_token
@@ -76,6 +77,10 @@ CREATE TABLE IF NOT EXISTS leases (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expires_at);
 CREATE INDEX IF NOT EXISTS leases_by_user ON leases (annotator);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    annotation_id INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS class_counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL)
@@ -123,6 +128,10 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()
+        # A connection must not cross a fork (gunicorn preloads the app, then forks).
+        if hasattr(os, "register_at_fork"):
+            forget = weakref.WeakMethod(self._forget_connections)
+            os.register_at_fork(after_in_child=lambda: (f := forget()) and f())
         self._lock_path = Path(f"{self.path}.lock")
         self._connections: list[sqlite3.Connection] = []
         self._conn().executescript(SCHEMA)
@@ -186,6 +195,11 @@ class SQLiteStore:
             yield conn
         finally:
             conn.execute("COMMIT")
+
+    def _forget_connections(self) -> None:
+        self._local = threading.local()
+        self._connections = []
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
@@ -370,67 +384,83 @@ class SQLiteStore:
     def _save(self, user: str, key: str, status: Status, label: str | None,
               classes: Sequence[str], comment: str, duration_ms: int | None, session: int,
               now: float | None) -> Annotation:
-        now = time.time() if now is None else now
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT id, needed, labeled FROM items WHERE key = ?", (key,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f'No item with id "{key}"', item_id=key)
-            item_id, needed, labeled = row
-            old = conn.execute(
-                "SELECT status, classes, label_id FROM annotations "
-                "WHERE item_id = ? AND annotator = ?",
-                (item_id, user),
-            ).fetchone()
-            had_lease = conn.execute(
-                "DELETE FROM leases WHERE item_id = ? AND annotator = ?", (item_id, user)
-            ).rowcount
-            was = Status(old[0]) if old else None
-            label_id = old[2] if was is Status.LABELED else None
+            return self._apply(conn, user, key, status, label, classes, comment, duration_ms,
+                               session, time.time() if now is None else now)
 
-            # An open slot is consumed by a lease or a LABELED annotation; give back the
-            # lease's slot, then take one for the label if it is new.
-            open_delta = 1 if had_lease else 0
-            labeled_delta = 0
-            if was is Status.LABELED:
-                self._bump_classes(conn, json.loads(old[1]), -1)
-            if status is Status.LABELED:
-                self._bump_classes(conn, classes, +1)
-                if was is not Status.LABELED:
-                    labeled_delta = 1
+    def _apply(self, conn: sqlite3.Connection, user: str, key: str, status: Status,
+               label: str | None, classes: Sequence[str], comment: str,
+               duration_ms: int | None, session: int, now: float,
+               restored_label_id: int | None = None, log_change: bool = True) -> Annotation:
+        """One annotation write inside the caller's transaction."""
+        row = conn.execute(
+            "SELECT id, needed, labeled FROM items WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f'No item with id "{key}"', item_id=key)
+        item_id, needed, labeled = row
+        old = conn.execute(
+            "SELECT status, classes, label_id FROM annotations "
+            "WHERE item_id = ? AND annotator = ?",
+            (item_id, user),
+        ).fetchone()
+        had_lease = conn.execute(
+            "DELETE FROM leases WHERE item_id = ? AND annotator = ?", (item_id, user)
+        ).rowcount
+        was = Status(old[0]) if old else None
+        label_id = old[2] if was is Status.LABELED else None
+
+        # An open slot is consumed by a lease or a LABELED annotation; give back the
+        # lease's slot, then take one for the label if it is new.
+        open_delta = 1 if had_lease else 0
+        labeled_delta = 0
+        if was is Status.LABELED:
+            self._bump_classes(conn, json.loads(old[1]), -1)
+        if status is Status.LABELED:
+            self._bump_classes(conn, classes, +1)
+            if restored_label_id is not None:
+                label_id = restored_label_id
+                conn.execute(
+                    "UPDATE counters SET value = max(value, ?) WHERE name = 'label_id'",
+                    (label_id,),
+                )
+            if was is not Status.LABELED:
+                labeled_delta = 1
+                if restored_label_id is None:
                     self._bump(conn, "label_id", 1)
                     label_id = self._counter(conn, "label_id")
-            elif was is Status.LABELED:
-                labeled_delta = -1
-            open_delta -= labeled_delta
-            if open_delta or labeled_delta:
-                conn.execute(
-                    "UPDATE items SET open = open + ?, labeled = labeled + ? WHERE id = ?",
-                    (open_delta, labeled_delta, item_id),
-                )
-            now_complete = labeled + labeled_delta >= needed
-            self._bump(conn, "complete", int(now_complete) - int(labeled >= needed))
-            if was is not status:
-                self._bump(conn, status.value.lower(), 1)
-                self._bump_user(conn, user, status, 1)
-                if was is not None:
-                    self._bump(conn, was.value.lower(), -1)
-                    self._bump_user(conn, user, was, -1)
-            saved = conn.execute(
-                "INSERT INTO annotations (item_id, annotator, status, label, classes, label_id,"
-                " comment, session, created_at, updated_at, duration_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (item_id, annotator) DO UPDATE SET status = excluded.status,"
-                " label = excluded.label, classes = excluded.classes,"
-                " label_id = excluded.label_id, comment = excluded.comment,"
-                " session = excluded.session, updated_at = excluded.updated_at,"
-                " duration_ms = coalesce(annotations.duration_ms, 0) +"
-                "   coalesce(excluded.duration_ms, 0)"
-                " RETURNING id, created_at, duration_ms",
-                (item_id, user, status.value, label, json.dumps(list(classes)), label_id,
-                 comment, session, now, now, duration_ms),
-            ).fetchone()
+        elif was is Status.LABELED:
+            labeled_delta = -1
+        open_delta -= labeled_delta
+        if open_delta or labeled_delta:
+            conn.execute(
+                "UPDATE items SET open = open + ?, labeled = labeled + ? WHERE id = ?",
+                (open_delta, labeled_delta, item_id),
+            )
+        now_complete = labeled + labeled_delta >= needed
+        self._bump(conn, "complete", int(now_complete) - int(labeled >= needed))
+        if was is not status:
+            self._bump(conn, status.value.lower(), 1)
+            self._bump_user(conn, user, status, 1)
+            if was is not None:
+                self._bump(conn, was.value.lower(), -1)
+                self._bump_user(conn, user, was, -1)
+        saved = conn.execute(
+            "INSERT INTO annotations (item_id, annotator, status, label, classes, label_id,"
+            " comment, session, created_at, updated_at, duration_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (item_id, annotator) DO UPDATE SET status = excluded.status,"
+            " label = excluded.label, classes = excluded.classes,"
+            " label_id = excluded.label_id, comment = excluded.comment,"
+            " session = excluded.session, updated_at = excluded.updated_at,"
+            " duration_ms = coalesce(annotations.duration_ms, 0) +"
+            "   coalesce(excluded.duration_ms, 0)"
+            " RETURNING id, created_at, duration_ms",
+            (item_id, user, status.value, label, json.dumps(list(classes)), label_id,
+             comment, session, now, now, duration_ms),
+        ).fetchone()
+        if log_change:
+            conn.execute("INSERT INTO changes (annotation_id) VALUES (?)", (saved[0],))
         return Annotation(
             id=saved[0], item_key=key, annotator=user, status=status, label=label,
             label_id=label_id, comment=comment, session=session, created_at=saved[1],
@@ -448,6 +478,54 @@ class SQLiteStore:
                   now: float | None = None) -> Annotation:
         return self._save(user, key, Status.SKIPPED, None, (), comment, duration_ms, session,
                           now)
+
+    def restore(self, annotations: Iterable[Annotation],
+                classes_of: Callable[[Annotation], Sequence[str]], *,
+                batch_size: int = 2000) -> int:
+        """Replay annotations read back from a host's datasets (oldest first), keeping
+        their label ids, dates and sessions; later rows for the same (item, annotator)
+        replace earlier ones. Unknown items are ignored. Returns how many were applied."""
+        applied = 0
+        batch: list[Annotation] = []
+
+        def flush() -> int:
+            done = 0
+            with self._write() as conn:
+                for a in batch:
+                    try:
+                        classes = classes_of(a) if a.status is Status.LABELED else ()
+                        self._apply(conn, a.annotator, a.item_key, a.status, a.label,
+                                    classes, a.comment, a.duration_ms, a.session,
+                                    a.updated_at, a.label_id, log_change=False)
+                        done += 1
+                    except NotFoundError:
+                        continue
+            batch.clear()
+            return done
+
+        for annotation in annotations:
+            batch.append(annotation)
+            if len(batch) >= batch_size:
+                applied += flush()
+        if batch:
+            applied += flush()
+        return applied
+
+    def changes(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, Annotation]]:
+        """Saved annotations in save order after change ``after`` (an outbox for hosts
+        that mirror labels elsewhere, and a counter of new labels for retraining)."""
+        rows = self._conn().execute(
+            f"SELECT c.seq, {_ANNOTATION_COLUMNS} FROM changes c "
+            "JOIN annotations a ON a.id = c.annotation_id JOIN items i ON i.id = a.item_id "
+            "WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+            (after, limit),
+        ).fetchall()
+        return [(r[0], _annotation(r[1:])) for r in rows]
+
+    def last_change(self) -> int:
+        """The sequence number of the newest change (0 when none)."""
+        row = self._conn().execute("SELECT max(seq) FROM changes").fetchone()
+        return row[0] or 0
 
     def get_annotation(self, user: str, key: str) -> Annotation | None:
         row = self._conn().execute(
