@@ -48,8 +48,8 @@ def create_app(project: LabelingProject, *, auth: Authenticator | None = None,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_NAME="labeling_session",
         PERMANENT_SESSION_LIFETIME=timedelta(days=7),
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # item columns keep the table's order
     if test_config:
         app.config.update(test_config)
     auth = auth or StoreAuthenticator(project.store, local_mode=local_mode)

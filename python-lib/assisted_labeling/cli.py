@@ -1,0 +1,210 @@
+"""ml-assisted-labeling: serve | export | users | demo."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import LabelingError
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+
+
+def _serve_settings(args: argparse.Namespace) -> dict:
+    return {
+        "kind": args.kind,
+        "categories": args.categories,
+        "label_col_name": args.label_column,
+        "multi_label": args.multi_label,
+        "display_columns": args.display_columns,
+        "context_columns": args.context_columns,
+        "existing_labels_column": args.existing_labels_column,
+        "id_column": args.id_column,
+        "instructions": Path(args.instructions).read_text("utf-8") if args.instructions else "",
+        "comments": not args.no_comments,
+        "annotators_per_item": args.annotators_per_item,
+        "title": args.title,
+    }
+
+
+def _run_server(args: argparse.Namespace, settings: dict) -> int:
+    from .server import serve
+    from .standalone import is_loopback, open_project
+    from .web.app import create_app
+
+    project = open_project(args.input, args.store, settings)
+    local = is_loopback(args.host)
+    if not local and project.store.count_users() == 0:
+        raise LabelingError(
+            f"Refusing to listen on {args.host} without accounts: anyone on the network could "
+            f"label. Add one with: ml-assisted-labeling users add NAME --role manager "
+            f"--store {args.store}"
+        )
+    app = create_app(project, local_mode=local)
+    stats = project.stats()
+    print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "
+          f"labels in {args.store}", file=sys.stderr)
+    print(f"Open http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    serve(lambda: app, host=args.host, port=args.port, workers=args.workers,
+          threads=args.threads)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _run_server(args, _serve_settings(args))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .config import build_config
+    from .export import export_rows
+    from .project import LabelingProject
+    from .standalone import stored_settings
+    from .store.sqlite import SQLiteStore
+
+    if not Path(args.store).is_file():
+        raise LabelingError(f'No store at "{args.store}"')
+    store = SQLiteStore(args.store)
+    settings = stored_settings(store)
+    if args.label_column:
+        settings["label_col_name"] = args.label_column
+    project = LabelingProject(build_config(settings), store)
+    if args.table == "labels":
+        rows = project.label_rows()
+        columns = None
+    else:
+        col = project.config.label_col_name
+        rows = project.metadata_rows()
+        columns = ["date", "data_id", "comment", "session", "status", "annotator", col,
+                   f"{col}_id"]
+    count = export_rows(rows, args.output, fmt=args.format, columns=columns)
+    print(f"Wrote {count} {args.table} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("Again: ") != first:
+        raise LabelingError("The two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from .store.sqlite import SQLiteStore
+
+    store = SQLiteStore(args.store)
+    if args.action == "add":
+        token = store.add_user(args.name, args.role, _read_password(args))
+        print(f"Added {args.name} ({args.role}). API token (shown once):", file=sys.stderr)
+        print(token)
+    else:
+        for user in store.list_users():
+            print(f"{user.name}\t{user.role}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    workdir = Path(args.dir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "reviews.csv"
+    if not data.exists():
+        shutil.copyfile(DEMO_DIR / "reviews.csv", data)
+    settings = {
+        "kind": "tabular",
+        "categories": [
+            {"from": "positive", "to": "The customer is satisfied"},
+            {"from": "negative", "to": "The customer complains"},
+            {"from": "neutral", "to": "Neither: a question, a plain fact"},
+        ],
+        "display_columns": ["review", "rating"],
+        "context_columns": ["product", "date"],
+        "existing_labels_column": "auto_label",
+        "id_column": "review_id",
+        "instructions": (DEMO_DIR / "instructions.md").read_text("utf-8"),
+        "title": "Demo: customer reviews",
+    }
+    args.input, args.store = str(data), str(workdir / "labels.db")
+    return _run_server(args, settings)
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; others need accounts)")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per process")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ml-assisted-labeling",
+                                     description="Label data fast, with active learning.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the labeling webapp on a local table")
+    serve.add_argument("input", help="table of items: .csv, .parquet or .jsonl")
+    serve.add_argument("--kind", default="tabular", choices=["tabular"])
+    serve.add_argument("--categories", required=True, help="classes, comma-separated")
+    serve.add_argument("--label-column", default="label")
+    serve.add_argument("--store", default="labels.db", help="SQLite file for the labels")
+    serve.add_argument("--multi-label", action="store_true")
+    serve.add_argument("--display-columns", help="columns to show (default: all)")
+    serve.add_argument("--context-columns", help="columns shown folded above the item")
+    serve.add_argument("--existing-labels-column", help="pre-annotations to accept/correct")
+    serve.add_argument("--id-column", help="a column of unique item ids")
+    serve.add_argument("--instructions", help="markdown file shown to labelers")
+    serve.add_argument("--no-comments", action="store_true", help="hide the comment box")
+    serve.add_argument("--annotators-per-item", type=int, default=1)
+    serve.add_argument("--title", default="ML-assisted Labeling")
+    _add_server_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    export = sub.add_parser("export", help="write the labels or metadata table to a file")
+    export.add_argument("--store", required=True)
+    export.add_argument("--table", choices=["labels", "metadata"], default="labels")
+    export.add_argument("--format", choices=["csv", "parquet", "jsonl"])
+    export.add_argument("--label-column", help="override the label column name")
+    export.add_argument("-o", "--output", required=True)
+    export.set_defaults(func=cmd_export)
+
+    users = sub.add_parser("users", help="manage accounts")
+    users.add_argument("action", choices=["add", "list"])
+    users.add_argument("name", nargs="?")
+    users.add_argument("--role", default="annotator",
+                       choices=["viewer", "annotator", "reviewer", "manager"])
+    users.add_argument("--store", default="labels.db")
+    users.add_argument("--password-stdin", action="store_true",
+                       help="read the password from standard input")
+    users.set_defaults(func=cmd_users)
+
+    demo = sub.add_parser("demo", help="serve a bundled sample project (works offline)")
+    demo.add_argument("--dir", default="demo-data", help="where the demo keeps its files")
+    _add_server_options(demo)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "users" and args.action == "add" and not args.name:
+        parser.error("users add needs a NAME")
+    try:
+        return args.func(args)
+    except LabelingError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Build a labeling project from local files: the standalone host."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from .config import LabelingConfig, build_config, check_columns
+from .errors import ConfigError
+from .project import LabelingProject
+from .sources import Row, file_fingerprint, iter_rows, table_columns
+from .store import Item
+from .store.sqlite import SQLiteStore
+
+CONFIG_META = "config"
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: the only hosts served without accounts."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _progress(rows: Iterator[Row], label: str) -> Iterator[Row]:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        yield from rows
+        return
+    yield from tqdm(rows, desc=label, unit=" rows", mininterval=1.0, file=sys.stderr,
+                    disable=None)
+
+
+def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfig, *,
+               progress: bool = True) -> int:
+    """Import the table's rows as items, unless this version of the file is known already.
+
+    Rows are inserted by id: existing items keep their annotations; rows gone from the
+    file stay in the store (their labels are kept).
+    """
+    fingerprint = file_fingerprint(input_path)
+    if store.get_meta("input_fingerprint") == fingerprint:
+        return 0
+    rows = iter_rows(input_path, id_column=config.id_column)
+    if progress:
+        rows = _progress(rows, f"Reading {Path(input_path).name}")
+    added = store.add_items((Item(row.key, row.data) for row in rows),
+                            annotators_per_item=config.annotators_per_item)
+    store.set_meta("input_fingerprint", fingerprint)
+    return added
+
+
+def open_project(input_path: str | Path, store_path: str | Path,
+                 settings: Mapping[str, Any], *, progress: bool = True) -> LabelingProject:
+    """Validate settings against the input, open the store, import items."""
+    config = build_config(settings)
+    check_columns(config, table_columns(input_path))
+    store = SQLiteStore(store_path)
+    load_items(store, input_path, config, progress=progress)
+    if store.get_meta("annotators_per_item") != str(config.annotators_per_item):
+        store.set_annotators_per_item(config.annotators_per_item)
+        store.set_meta("annotators_per_item", str(config.annotators_per_item))
+    store.set_meta(CONFIG_META, json.dumps({
+        "label_col_name": config.label_col_name,
+        "multi_label": config.multi_label,
+        "categories": list(config.category_names),
+        "kind": config.kind,
+    }))
+    return LabelingProject(config, store)
+
+
+def stored_settings(store: SQLiteStore) -> dict[str, Any]:
+    """The settings a store was last served with (for exports)."""
+    raw = store.get_meta(CONFIG_META)
+    if raw is None:
+        raise ConfigError(f'"{store.path}" has not been served yet: nothing to export')
+    return json.loads(raw)
