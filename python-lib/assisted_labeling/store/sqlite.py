@@ -127,7 +127,8 @@ class SQLiteStore:
         self._synchronous = durability.upper()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one writer at a time in this process
+        self._connections_lock = threading.Lock()
         # A connection must not cross a fork (gunicorn preloads the app, then forks).
         if hasattr(os, "register_at_fork"):
             forget = weakref.WeakMethod(self._forget_connections)
@@ -161,7 +162,7 @@ class SQLiteStore:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA cache_size=-32000")
             self._local.conn = conn
-            with self._lock:
+            with self._connections_lock:
                 self._connections.append(conn)
         return conn
 
@@ -200,9 +201,10 @@ class SQLiteStore:
         self._local = threading.local()
         self._connections = []
         self._lock = threading.Lock()
+        self._connections_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._connections_lock:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
@@ -429,8 +431,10 @@ class SQLiteStore:
                 if restored_label_id is None:
                     self._bump(conn, "label_id", 1)
                     label_id = self._counter(conn, "label_id")
-        elif was is Status.LABELED:
-            labeled_delta = -1
+        else:
+            label_id = None
+            if was is Status.LABELED:
+                labeled_delta = -1
         open_delta -= labeled_delta
         if open_delta or labeled_delta:
             conn.execute(
@@ -453,8 +457,9 @@ class SQLiteStore:
             " label = excluded.label, classes = excluded.classes,"
             " label_id = excluded.label_id, comment = excluded.comment,"
             " session = excluded.session, updated_at = excluded.updated_at,"
-            " duration_ms = coalesce(annotations.duration_ms, 0) +"
-            "   coalesce(excluded.duration_ms, 0)"
+            " duration_ms = CASE WHEN excluded.duration_ms IS NULL"
+            "   THEN annotations.duration_ms"
+            "   ELSE coalesce(annotations.duration_ms, 0) + excluded.duration_ms END"
             " RETURNING id, created_at, duration_ms",
             (item_id, user, status.value, label, json.dumps(list(classes)), label_id,
              comment, session, now, now, duration_ms),

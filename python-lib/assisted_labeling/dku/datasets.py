@@ -1,0 +1,286 @@
+"""Reading and writing DSS datasets in the shapes the plugin uses (DSS.md).
+
+Functions take ``dataiku.Dataset`` handles, so this module needs no import of ``dataiku``.
+Every write goes through one writer per call (a DSS write session) and sends dataframes
+whose columns are exactly the dataset's schema, in schema order: DSS reads the streamed
+rows positionally.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from ..config import LabelingConfig
+from ..errors import ConfigError, LabelingError
+from ..sources import RowIdentifier, frame_rows, json_value
+from ..store import Annotation, Item, Status
+
+log = logging.getLogger(__name__)
+
+Schema = list[dict[str, Any]]
+INT_TYPES = {"tinyint", "smallint", "int", "bigint"}
+FLOAT_TYPES = {"float", "double"}
+QUERY_COLUMNS = ("uncertainty", "session")
+WRITE_CHUNK = 5000
+
+
+def read_schema(dataset: Any) -> Schema:
+    """The dataset's columns, or [] when it has none yet (a new output dataset)."""
+    try:
+        schema = dataset.read_schema(raise_if_empty=False)
+    except Exception as exc:  # DSS raises for datasets that were never built
+        log.info("No schema for %s: %s", dataset.full_name, exc)
+        return []
+    return [{"name": str(c["name"]), "type": c.get("type", "string")} for c in schema or []]
+
+
+def names(schema: Schema) -> list[str]:
+    return [c["name"] for c in schema]
+
+
+def labels_schema(unlabeled: Schema, label_col: str) -> Schema:
+    """Labels dataset: the input columns + ``<label_col>`` + ``<label_col>_id`` (4.x)."""
+    return [*unlabeled, {"name": label_col, "type": "string"},
+            {"name": f"{label_col}_id", "type": "bigint"}]
+
+
+def metadata_schema(label_col: str) -> Schema:
+    """Metadata dataset, in the 4.x column set."""
+    return [
+        {"name": "date", "type": "date"},
+        {"name": "data_id", "type": "string"},
+        {"name": "comment", "type": "string"},
+        {"name": "session", "type": "bigint"},
+        {"name": "status", "type": "string"},
+        {"name": "annotator", "type": "string"},
+        {"name": label_col, "type": "string"},
+        {"name": f"{label_col}_id", "type": "bigint"},
+    ]
+
+
+def merge_schema(existing: Schema, required: Schema) -> Schema:
+    """The existing columns (their order and extras kept) + the required ones missing."""
+    have = set(names(existing))
+    return [*existing, *(c for c in required if c["name"] not in have)]
+
+
+def _cast(series: pd.Series, kind: str) -> pd.Series:
+    if kind in INT_TYPES:
+        numbers = pd.to_numeric(series, errors="coerce")
+        whole = numbers.dropna()
+        if (whole == whole.round()).all():
+            return numbers.round().astype("Int64")
+        return numbers
+    if kind in FLOAT_TYPES:
+        return pd.to_numeric(series, errors="coerce")
+    if kind == "date":
+        return pd.to_datetime(series, errors="coerce", utc=True)
+    return series
+
+
+def frame_for(rows: Sequence[dict[str, Any]], schema: Schema) -> pd.DataFrame:
+    """Rows as a dataframe with exactly the schema's columns, typed for the writer."""
+    frame = pd.DataFrame(list(rows), columns=names(schema), dtype=object)
+    for col in schema:
+        frame[col["name"]] = _cast(frame[col["name"]], col["type"])
+    return frame
+
+
+def append_rows(dataset: Any, rows: Sequence[dict[str, Any]], schema: Schema) -> None:
+    """Append rows in one write session (``spec_item["appendMode"] = True``)."""
+    if not rows:
+        return
+    dataset.spec_item["appendMode"] = True
+    with dataset.get_writer() as writer:
+        writer.write_dataframe(frame_for(rows, schema))
+
+
+def rewrite_rows(dataset: Any, rows: Iterable[dict[str, Any]], schema: Schema) -> int:
+    """Replace the dataset's content and schema, streaming rows in chunks; returns the
+    number of rows written."""
+    dataset.write_schema(schema)
+    dataset.spec_item["appendMode"] = False
+    written = 0
+    chunk: list[dict[str, Any]] = []
+    with dataset.get_writer() as writer:
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= WRITE_CHUNK:
+                writer.write_dataframe(frame_for(chunk, schema))
+                written += len(chunk)
+                chunk = []
+        # Always write at least the empty frame so the session carries the schema.
+        if chunk or not written:
+            writer.write_dataframe(frame_for(chunk, schema))
+            written += len(chunk)
+    return written
+
+
+def iter_frames(dataset: Any, *, chunksize: int,
+                columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The dataset in chunks; nothing when it has no schema yet."""
+    if not read_schema(dataset):
+        return
+    kwargs: dict[str, Any] = {"chunksize": chunksize}
+    if columns is not None:
+        kwargs["columns"] = columns
+    yield from dataset.iter_dataframes(**kwargs)
+
+
+# -- items and queries ------------------------------------------------------------------
+def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Iterator[Item]:
+    """Every row of the unlabeled dataset as an item with a stable id."""
+    identifier = RowIdentifier(config.id_column)
+    for frame in iter_frames(dataset, chunksize=chunksize):
+        for row in frame_rows(frame, identifier):
+            yield Item(row.key, row.data)
+
+
+def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequence[str], *,
+                    chunksize: int) -> Iterator[tuple[str, float]]:
+    """``(item id, uncertainty)`` of each scored row of the queries dataset.
+
+    The id is computed on the queries row restricted to the unlabeled dataset's columns
+    (``uncertainty`` and ``session`` are the sampler's additions), so it matches the id of
+    the same row read from the unlabeled dataset.
+    """
+    schema = read_schema(dataset)
+    if not schema:
+        return
+    available = names(schema)
+    if "uncertainty" not in available:
+        raise ConfigError(f'Setting "Queries": the dataset {dataset.full_name} has no '
+                          f"\"uncertainty\" column (columns: {', '.join(available)})",
+                          setting="Queries")
+    keep = set(input_columns)
+    columns = [c for c in available if c not in QUERY_COLUMNS and (not keep or c in keep)]
+    identifier = RowIdentifier(config.id_column)
+    for frame in iter_frames(dataset, chunksize=chunksize):
+        scores = pd.to_numeric(frame["uncertainty"], errors="coerce").tolist()
+        for row, score in zip(frame_rows(frame[columns], identifier), scores):
+            if not math.isnan(score):
+                yield row.key, float(score)
+
+
+# -- metadata ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetadataRow:
+    """One metadata row read back, with its position in the dataset for tie-breaks."""
+
+    position: int
+    values: dict[str, Any]
+    data_id: str | None
+    annotator: str | None
+    status: Status | None
+    label: str | None
+    label_id: int | None
+    session: int
+    comment: str
+    timestamp: float | None
+
+    @property
+    def order(self) -> tuple[float, int]:
+        """Later rows win: by date, then by position in the dataset (appends are in
+        time order; compaction writes one row per key)."""
+        return (-math.inf if self.timestamp is None else self.timestamp, self.position)
+
+    def annotation(self) -> Annotation:
+        when = self.timestamp or 0.0
+        return Annotation(
+            id=0, item_key=self.data_id or "", annotator=self.annotator or "",
+            status=self.status or Status.SKIPPED, label=self.label, label_id=self.label_id,
+            comment=self.comment, session=self.session, created_at=when, updated_at=when,
+        )
+
+
+def _text(value: Any) -> str | None:
+    value = json_value(value)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def as_int(value: Any) -> int | None:
+    value = json_value(value)
+    if value is None or value == "":
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def timestamp(value: Any) -> float | None:
+    """Seconds since the epoch of a DSS date (Timestamp or ISO text); None if unreadable."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if stamp is pd.NaT:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.timestamp()
+
+
+def iter_metadata(dataset: Any, label_col: str, *, chunksize: int) -> Iterator[MetadataRow]:
+    """Every row of the metadata dataset, parsed leniently: 4.x rows (hashed data ids,
+    rows without comments…) are read as they are."""
+    schema = read_schema(dataset)
+    if not schema:
+        return
+    available = names(schema)
+    missing = [c for c in ("data_id", "annotator", "status") if c not in available]
+    if missing:
+        raise ConfigError(f'Setting "Labeling metadata dataset": {dataset.full_name} has no '
+                          f"column {', '.join(missing)} (columns: {', '.join(available)})",
+                          setting="Labeling metadata dataset")
+    id_col = f"{label_col}_id"
+    position = 0
+    for frame in iter_frames(dataset, chunksize=chunksize):
+        for values in frame.to_dict(orient="records"):
+            raw_status = _text(values.get("status"))
+            status = Status(raw_status) if raw_status in ("LABELED", "SKIPPED") else None
+            yield MetadataRow(
+                position=position, values=values, data_id=_text(values.get("data_id")),
+                annotator=_text(values.get("annotator")), status=status,
+                label=_text(values.get(label_col)), label_id=as_int(values.get(id_col)),
+                session=as_int(values.get("session")) or 0,
+                comment=_text(values.get("comment")) or "",
+                timestamp=timestamp(values.get("date")),
+            )
+            position += 1
+
+
+def latest_rows(rows: Iterable[MetadataRow], first_seen: dict[tuple[str, str], int] | None = None
+                ) -> dict[tuple[str, str], MetadataRow]:
+    """The latest row per (data_id, annotator); rows without either are dropped.
+    ``first_seen`` receives the position of each key's first row: rows are appended in
+    the order annotations were first saved, so it gives the history order."""
+    latest: dict[tuple[str, str], MetadataRow] = {}
+    for row in rows:
+        if not row.data_id or not row.annotator:
+            continue
+        key = (row.data_id, row.annotator)
+        if first_seen is not None:
+            first_seen.setdefault(key, row.position)
+        current = latest.get(key)
+        if current is None or row.order >= current.order:
+            latest[key] = row
+    return latest
+
+
+def read_error(what: str, dataset: Any, exc: Exception) -> LabelingError:
+    """A user-facing error for a dataset DSS could not read."""
+    if isinstance(exc, LabelingError):
+        return exc
+    return ConfigError(f'Could not read the {what} "{dataset.full_name}": {exc}')

@@ -1,0 +1,379 @@
+"""Mirror the local store to the DSS labels and metadata datasets.
+
+A save is acknowledged once it is committed in the local SQLite store. The store's change
+log is an outbox: a background thread appends the changes made since the last flushed
+change to the two datasets, in batches, with one DSS writer per dataset per batch, and
+records the flushed watermark in the store's metadata. Nothing is rewritten per label.
+
+Editing a label (or turning it into a skip) cannot be done in place with appends, so an
+edit appends a new row with the same label id and counts the older row as *superseded*.
+Superseded rows are removed by a **compaction** that rewrites both datasets from the
+store, run only when there are superseded rows, no append happened for
+``quiet_seconds`` (labelers paused) and the previous compaction is at least
+``min_compaction_interval`` old. Readers of the datasets between compactions take the
+latest row per label id (labels) or per (data_id, annotator) (metadata).
+
+Rows the store does not know (4.x rows with hashed ids, rows of items gone from the
+input) are kept by compactions, read back from the datasets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..errors import ConfigError, NotFoundError
+from ..project import LabelingProject, metadata_row
+from ..store import Annotation, Status
+from . import datasets as dsio
+
+try:  # POSIX only: serialize flushes of several processes sharing one cache file.
+    import fcntl
+except ImportError:  # pragma: no cover - DSS runs on Linux
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+WATERMARK = "dss.flushed_seq"
+INFLIGHT = "dss.inflight_seq"
+FLUSHED_LABEL_ID = "dss.flushed_label_id"
+SUPERSEDED = "dss.superseded_rows"
+LAST_APPEND = "dss.last_append_at"
+LAST_COMPACTION = "dss.last_compaction_at"
+RESTORED = "dss.restored"
+
+OpenDataset = Callable[[str], Any]
+
+
+class DatasetSync:
+    """Outbox flusher and compactor for one labeling project's two output datasets."""
+
+    def __init__(self, project: LabelingProject, *, open_dataset: OpenDataset,
+                 labels_name: str, metadata_name: str, unlabeled_schema: dsio.Schema,
+                 lock_path: str | Path | None = None, batch_size: int = 200,
+                 chunksize: int = 10_000, interval: float = 1.0, quiet_seconds: float = 60.0,
+                 min_compaction_interval: float = 600.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.project = project
+        self.store = project.store
+        self.open_dataset = open_dataset
+        self.labels_name = labels_name
+        self.metadata_name = metadata_name
+        self.label_col = project.config.label_col_name
+        self.labels_required = dsio.labels_schema(unlabeled_schema, self.label_col)
+        self.metadata_required = dsio.metadata_schema(self.label_col)
+        self.labels_schema: dsio.Schema = []
+        self.metadata_schema: dsio.Schema = []
+        self.schema_stale = False
+        self.lock_path = Path(lock_path) if lock_path else None
+        self.batch_size = batch_size
+        self.chunksize = chunksize
+        self.interval = interval
+        self.quiet_seconds = quiet_seconds
+        self.min_compaction_interval = min_compaction_interval
+        self.clock = clock
+        self.on_tick: Callable[[], None] | None = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- small helpers ------------------------------------------------------------------
+    def _meta_int(self, key: str) -> int:
+        return int(float(self.store.get_meta(key, "0") or 0))
+
+    def _meta_float(self, key: str) -> float:
+        return float(self.store.get_meta(key, "0") or 0)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._lock:
+            handle = None
+            if fcntl is not None and self.lock_path is not None:
+                handle = open(self.lock_path, "a+b")  # noqa: SIM115 - closed below
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if handle is not None:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                    handle.close()
+
+    @property
+    def pending(self) -> int:
+        """How many changes are not in the datasets yet."""
+        return max(0, self.store.last_change() - self._meta_int(WATERMARK))
+
+    @property
+    def superseded(self) -> int:
+        """Rows in the datasets that a later row replaces (removed by compaction)."""
+        return self._meta_int(SUPERSEDED)
+
+    # -- start-up -----------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Give empty output datasets their schema; note when a schema lacks columns (a
+        4.x dataset, or new input columns): the next compaction rewrites it."""
+        for name, required, attr in ((self.labels_name, self.labels_required, "labels_schema"),
+                                     (self.metadata_name, self.metadata_required,
+                                      "metadata_schema")):
+            dataset = self.open_dataset(name)
+            existing = dsio.read_schema(dataset)
+            if not existing:
+                dataset.write_schema(required)
+                existing = required
+            elif len(dsio.merge_schema(existing, required)) != len(existing):
+                self.schema_stale = True
+            setattr(self, attr, existing)
+
+    def restore(self) -> int:
+        """Rebuild a new local store from the metadata dataset: the latest row per
+        (data_id, annotator) wins. Rows of unknown items (4.x hashed ids) are skipped
+        here and kept in the datasets. Returns how many annotations were restored."""
+        dataset = self.open_dataset(self.metadata_name)
+        columns: list[str] = []
+        max_label_id = 0
+        count = 0
+
+        def scan() -> Iterator[dsio.MetadataRow]:
+            nonlocal columns, max_label_id, count
+            for row in dsio.iter_metadata(dataset, self.label_col, chunksize=self.chunksize):
+                if not columns:
+                    columns = [str(c) for c in row.values]
+                max_label_id = max(max_label_id, row.label_id or 0)
+                count += 1
+                yield row
+
+        first_seen: dict[tuple[str, str], int] = {}
+        try:
+            latest_by_key = dsio.latest_rows(scan(), first_seen)
+        except Exception as exc:
+            raise dsio.read_error("labeling metadata dataset", dataset, exc) from None
+        if count and self.label_col not in columns:
+            # Restoring without labels would later erase them from the datasets.
+            raise ConfigError(
+                f'Setting "Labels target column name": the metadata dataset '
+                f'{dataset.full_name} has no column "{self.label_col}" '
+                f"(columns: {', '.join(columns)})", setting="Labels target column name")
+        latest = [r for r in latest_by_key.values() if r.status is not None
+                  and not (r.status is Status.LABELED and r.label is None)]
+        # Replay in the order annotations were first saved: that is the history order.
+        latest.sort(key=lambda r: first_seen[(r.data_id or "", r.annotator or "")])
+        kind, config = self.project.kind, self.project.config
+
+        def classes_of(annotation: Annotation) -> list[str]:
+            return kind.classes_of(kind.deserialize(annotation.label or "", config))
+
+        applied = self.store.restore((r.annotation() for r in latest), classes_of)
+        reserve = getattr(self.store, "reserve_label_ids", None)
+        if reserve is not None:
+            # Label ids of rows the store skipped (unknown items) must not be reused.
+            reserve(max_label_id)
+        self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
+        self.store.set_meta(WATERMARK, str(self.store.last_change()))
+        self.store.set_meta(RESTORED, "1")
+        log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",
+                 applied, dataset.full_name, count, len(latest) - applied)
+        return applied
+
+    def mark_restored(self) -> None:
+        self.store.set_meta(RESTORED, "1")
+
+    @property
+    def restored(self) -> bool:
+        return self.store.get_meta(RESTORED) is not None
+
+    # -- appending ----------------------------------------------------------------------
+    def flush(self) -> int:
+        """Append every pending change to the datasets; returns the annotations written."""
+        with self._locked():
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        watermark = self._meta_int(WATERMARK)
+        inflight = self._meta_int(INFLIGHT)
+        if inflight > watermark:
+            # A batch was being written when the process stopped: some of its rows may
+            # be in one dataset already and will be appended again.
+            self._add_superseded(inflight - watermark)
+            self.store.set_meta(INFLIGHT, str(watermark))
+        written = 0
+        while True:
+            batch = self.store.changes(after=watermark, limit=self.batch_size)
+            if not batch:
+                return written
+            last_seq = batch[-1][0]
+            # The change log gives current states: one row per annotation, in the order
+            # annotations were created (restore relies on it for the history order).
+            latest = {annotation.id: annotation for _, annotation in batch}
+            self._append([latest[k] for k in sorted(latest)], last_seq)
+            watermark = last_seq
+            written += len(latest)
+            if len(batch) < self.batch_size:
+                return written
+
+    def _append(self, annotations: list[Annotation], last_seq: int) -> None:
+        flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
+        superseded = 0
+        label_rows = []
+        for annotation in annotations:
+            # A label id already written means its labels row is now stale (an edit, or
+            # a label turned into a skip); a second save of an annotation means its
+            # metadata row is (unless both saves fell in one batch: counted anyway).
+            flushed = annotation.label_id is not None and annotation.label_id <= flushed_label_id
+            superseded += flushed or annotation.created_at != annotation.updated_at
+            if annotation.status is Status.LABELED:
+                row = dict(self.store.get_item(annotation.item_key).data)
+                row[self.label_col] = annotation.label
+                row[f"{self.label_col}_id"] = annotation.label_id
+                label_rows.append(row)
+        meta_rows = [metadata_row(a, self.label_col) for a in annotations]
+        self.store.set_meta(INFLIGHT, str(last_seq))
+        dsio.append_rows(self.open_dataset(self.labels_name), label_rows, self.labels_schema)
+        dsio.append_rows(self.open_dataset(self.metadata_name), meta_rows, self.metadata_schema)
+        top = max((a.label_id or 0 for a in annotations), default=0)
+        self.store.set_meta(FLUSHED_LABEL_ID, str(max(flushed_label_id, top)))
+        self.store.set_meta(WATERMARK, str(last_seq))
+        self.store.set_meta(LAST_APPEND, repr(self.clock()))
+        self._add_superseded(superseded)
+
+    def _add_superseded(self, count: int) -> None:
+        if count:
+            self.store.set_meta(SUPERSEDED, str(self._meta_int(SUPERSEDED) + count))
+
+    # -- compaction ---------------------------------------------------------------------
+    def compaction_due(self) -> bool:
+        """Superseded rows exist, labelers paused and the last compaction is old enough;
+        or a dataset lacks columns."""
+        if not self.restored:
+            return False
+        if self.schema_stale:
+            return True
+        if self._meta_int(SUPERSEDED) <= 0:
+            return False
+        now = self.clock()
+        return (now - self._meta_float(LAST_APPEND) >= self.quiet_seconds
+                and now - self._meta_float(LAST_COMPACTION) >= self.min_compaction_interval)
+
+    def compact(self) -> None:
+        """Rewrite both datasets once from the store, keeping rows it does not know."""
+        if not self.restored:
+            raise RuntimeError("Refusing to rewrite the datasets before the store is restored")
+        with self._locked():
+            self._flush_locked()
+            start_seq = self.store.last_change()
+            foreign_meta = self._foreign_metadata()
+            foreign_ids = {r.label_id for r in foreign_meta
+                           if r.status is Status.LABELED and r.label_id is not None}
+            foreign_labels = self._foreign_labels(foreign_ids)
+            labels = self.open_dataset(self.labels_name)
+            metadata = self.open_dataset(self.metadata_name)
+            labels_schema = dsio.merge_schema(dsio.read_schema(labels), self.labels_required)
+            metadata_schema = dsio.merge_schema(dsio.read_schema(metadata),
+                                                self.metadata_required)
+            top = [0]
+
+            def label_rows() -> Iterator[dict[str, Any]]:
+                yield from foreign_labels
+                for row in self.project.label_rows():
+                    top[0] = max(top[0], row[f"{self.label_col}_id"] or 0)
+                    yield row
+
+            def meta_rows() -> Iterator[dict[str, Any]]:
+                for row in foreign_meta:
+                    yield row.values
+                for annotation in self.store.iter_annotations():
+                    top[0] = max(top[0], annotation.label_id or 0)
+                    yield metadata_row(annotation, self.label_col)
+
+            dsio.rewrite_rows(labels, label_rows(), labels_schema)
+            dsio.rewrite_rows(metadata, meta_rows(), metadata_schema)
+            self.labels_schema, self.metadata_schema = labels_schema, metadata_schema
+            self.schema_stale = False
+            end_seq = self.store.last_change()
+            # Changes after start_seq may be in the rewrite and will be appended again.
+            self.store.set_meta(WATERMARK, str(start_seq))
+            self.store.set_meta(INFLIGHT, str(start_seq))
+            self.store.set_meta(SUPERSEDED, str(end_seq - start_seq))
+            self.store.set_meta(FLUSHED_LABEL_ID,
+                                str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
+            self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
+            log.info("Compacted %s and %s (%d rows kept from outside the store)",
+                     self.labels_name, self.metadata_name, len(foreign_meta))
+
+    def _known(self, key: str, cache: dict[str, bool]) -> bool:
+        if key not in cache:
+            try:
+                self.store.get_item(key)
+                cache[key] = True
+            except NotFoundError:
+                cache[key] = False
+        return cache[key]
+
+    def _foreign_metadata(self) -> list[dsio.MetadataRow]:
+        """Latest metadata rows of items the store does not know."""
+        dataset = self.open_dataset(self.metadata_name)
+        known: dict[str, bool] = {}
+        rows = (r for r in dsio.iter_metadata(dataset, self.label_col, chunksize=self.chunksize)
+                if r.data_id and not self._known(r.data_id, known))
+        return sorted(dsio.latest_rows(rows).values(), key=lambda r: r.position)
+
+    def _foreign_labels(self, label_ids: set[int]) -> list[dict[str, Any]]:
+        """The labels row of each of these label ids (of items the store does not know)."""
+        if not label_ids:
+            return []
+        id_col = f"{self.label_col}_id"
+        first: dict[int, dict[str, Any]] = {}
+        dataset = self.open_dataset(self.labels_name)
+        for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
+            if id_col not in frame.columns:
+                return []
+            for values in frame.to_dict(orient="records"):
+                label_id = dsio.as_int(values.get(id_col))
+                # The store never appends rows of unknown items and compactions write
+                # them first: the first row of an id is theirs even if a store label
+                # reused the id.
+                if label_id in label_ids and label_id not in first:
+                    first[label_id] = values
+        return list(first.values())
+
+    # -- background thread --------------------------------------------------------------
+    def tick(self) -> None:
+        """One round of the background work: flush, maybe compact, then ``on_tick``."""
+        if self.pending or self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
+            self.flush()
+        if self.compaction_due():
+            self.compact()
+        if self.on_tick is not None:
+            self.on_tick()
+
+    def start(self) -> None:
+        """Run ``tick`` every ``interval`` seconds in a daemon thread; back off on errors
+        (DSS unreachable): the labels stay safe in the store meanwhile."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            delay = self.interval
+            while not self._stop.wait(delay):
+                try:
+                    self.tick()
+                    delay = self.interval
+                except Exception:
+                    log.exception("Could not write the labels to DSS; retrying in %.0f s",
+                                  min(delay * 2, 60))
+                    delay = min(delay * 2, 60.0)
+
+        self._thread = threading.Thread(target=run, name="ml-assisted-labeling-sync",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread (tests, shutdown)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

@@ -1,0 +1,267 @@
+"""The DSS webapp backend: settings -> labeling project -> ``/api`` on DSS's Flask app.
+
+``backend.py`` calls :func:`setup_webapp` with the ``app`` DSS injects. Start-up:
+
+1. validate the webapp settings (4.x names kept);
+2. open the local store, a cache file under the system temp dir keyed by the project and
+   the settings' datasets (no DSS folder needed; a new machine just rebuilds it);
+3. import the unlabeled rows as items (chunked); on a new store, restore the annotations
+   from the metadata dataset;
+4. rank items by the queries dataset's ``uncertainty`` (unscored items after scored ones),
+   again whenever the sampler's session number changes;
+5. flush changes left unwritten by a previous run, then keep flushing in the background.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from ..config import check_columns
+from ..errors import ConfigError, LabelingError
+from ..project import LabelingProject
+from ..store.sqlite import SQLiteStore
+from ..web.auth import HeaderAuthenticator
+from . import datasets as dsio
+from .auth import dss_authenticator
+from .settings import DssSettings, parse_settings
+from .sync import DatasetSync
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "ML_ASSISTED_LABELING_CACHE_DIR"
+SESSION_VARIABLE = "ML-ASSISTED-LABELING__{}__session"
+PRIORITIES_SESSION = "dss.priorities_session"
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+
+
+def _short(name: str) -> str:
+    return name.split(".", 1)[1] if "." in name else name
+
+
+def cache_path(settings: DssSettings, project_key: str, *,
+               cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the local store lives: ``<temp>/ml-assisted-labeling/<project>/<hash>.db``.
+
+    The hash covers what changes item ids or output rows (datasets, label column, id
+    column), so a changed setup starts from a fresh store rebuilt from the datasets.
+    """
+    base = Path(cache_dir or os.environ.get(CACHE_ENV) or
+                Path(tempfile.gettempdir()) / "ml-assisted-labeling")
+    identity = json.dumps({
+        "project": project_key,
+        "unlabeled": settings.unlabeled, "labels": settings.labels_ds,
+        "metadata": settings.metadata_ds, "queries": settings.queries_ds,
+        "label_col": settings.config.label_col_name, "id_column": settings.config.id_column,
+    }, sort_keys=True)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    safe_key = "".join(c if c.isalnum() or c in "-_" else "_" for c in project_key)
+    return base / safe_key / f"{digest}.db"
+
+
+class SessionVariable:
+    """The sampler's session number (a project variable), re-read at most every ``ttl``
+    seconds: it is written to each annotation and changes rarely."""
+
+    def __init__(self, queries_name: str | None, read_variables: Callable[[], Mapping],
+                 *, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = SESSION_VARIABLE.format(_short(queries_name)) if queries_name else None
+        self._read = read_variables
+        self.ttl = ttl
+        self._clock = clock
+        self._value = 0
+        self._expires = -1.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        if self.name is None:
+            return 0
+        with self._lock:
+            if self._clock() < self._expires:
+                return self._value
+            try:
+                variables = self._read()
+                raw = variables.get("standard", {}).get(self.name)
+                if raw is None:
+                    raw = variables.get("local", {}).get(self.name, 0)
+                self._value = int(float(raw))
+            except Exception as exc:  # keep the last value if DSS cannot answer
+                log.warning("Could not read the project variable %s: %s", self.name, exc)
+            self._expires = self._clock() + self.ttl
+            return self._value
+
+
+@dataclass
+class DssWebapp:
+    """Everything a running DSS labeling backend holds."""
+
+    settings: DssSettings
+    project: LabelingProject
+    auth: HeaderAuthenticator
+    sync: DatasetSync
+    session: SessionVariable
+
+    def refresh_queue(self, *, force: bool = False) -> bool:
+        """Re-import new unlabeled rows and re-rank by the queries dataset when the
+        sampler ran since the last ranking (its session number changed)."""
+        current = str(self.session())
+        store = self.project.store
+        if not force and store.get_meta(PRIORITIES_SESSION) == current:
+            return False
+        import dataiku
+
+        load_queue(self.project, self.settings, dataiku.Dataset, chunksize=self.sync.chunksize)
+        store.set_meta(PRIORITIES_SESSION, current)
+        return True
+
+    def close(self) -> None:
+        self.sync.stop()
+        store = self.project.store
+        if isinstance(store, SQLiteStore):
+            store.close()
+
+
+def load_queue(project: LabelingProject, settings: DssSettings,
+               open_dataset: Callable[[str], Any], *, chunksize: int) -> tuple[int, int]:
+    """Import the unlabeled rows (new ones only) and the queries' priorities; returns
+    (new items, scored items)."""
+    store, config = project.store, project.config
+    unlabeled = open_dataset(settings.unlabeled)
+    try:
+        added = store.add_items(dsio.iter_items(unlabeled, config, chunksize=chunksize),
+                                annotators_per_item=config.annotators_per_item)
+    except LabelingError as exc:
+        raise ConfigError(f'Setting "Unlabeled data": {exc.message}') from None
+    except Exception as exc:
+        raise dsio.read_error("unlabeled dataset", unlabeled, exc) from None
+    scored = 0
+    if settings.queries_ds:
+        queries = open_dataset(settings.queries_ds)
+        columns = dsio.names(dsio.read_schema(unlabeled))
+        try:
+            scored = store.set_priorities(
+                dsio.iter_priorities(queries, config, columns, chunksize=chunksize),
+                reset_others=True)
+        except Exception as exc:
+            # Labeling works without ranking: serve in random order, say why in the log.
+            log.warning("Items are not ranked: could not read the queries dataset %s: %s",
+                        queries.full_name, exc)
+    log.info("Queue: %d new items, %d ranked by uncertainty", added, scored)
+    return added, scored
+
+
+def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
+                cache_dir: str | os.PathLike[str] | None = None, background: bool = True,
+                chunksize: int = 10_000, auth_info: Any = None,
+                sync_options: Mapping[str, Any] | None = None) -> DssWebapp:
+    """Build the labeling project of a DSS webapp from its settings (see module doc)."""
+    import dataiku
+
+    if raw_config is None:
+        from dataiku.customwebapp import get_webapp_config
+
+        raw_config = get_webapp_config()
+    settings = parse_settings(raw_config)
+    config = settings.config
+    unlabeled = dataiku.Dataset(settings.unlabeled)
+    schema = dsio.read_schema(unlabeled)
+    if not schema:
+        raise ConfigError(f'Setting "Unlabeled data": the dataset {unlabeled.full_name} has '
+                          "no columns; build it first", setting="Unlabeled data")
+    columns = dsio.names(schema)
+    check_columns(config, columns)
+    for name in (config.label_col_name, f"{config.label_col_name}_id"):
+        if name in columns:
+            raise ConfigError(
+                f'Setting "Labels target column name": the unlabeled data already has a '
+                f'column "{name}"; choose another name (currently '
+                f'"{config.label_col_name}")', setting="Labels target column name")
+
+    path = cache_path(settings, unlabeled.project_key, cache_dir=cache_dir)
+    store = SQLiteStore(path)
+    session = SessionVariable(settings.queries_ds,
+                              lambda: dataiku.Project().get_variables())
+    project = LabelingProject(config, store, session=session)
+    sync = DatasetSync(project, open_dataset=dataiku.Dataset,
+                       labels_name=settings.labels_ds, metadata_name=settings.metadata_ds,
+                       unlabeled_schema=schema, lock_path=f"{path}.dss-sync.lock",
+                       chunksize=chunksize, **dict(sync_options or {}))
+    webapp = DssWebapp(settings, project, dss_authenticator(settings, auth_info), sync,
+                       session)
+
+    webapp.refresh_queue(force=True)
+    if store.get_meta("annotators_per_item") != str(config.annotators_per_item):
+        store.set_annotators_per_item(config.annotators_per_item)
+        store.set_meta("annotators_per_item", str(config.annotators_per_item))
+    if not sync.restored:
+        sync.restore()
+    sync.prepare()
+    try:
+        # Whatever a previous run acknowledged but did not write goes first.
+        sync.flush()
+        if sync.compaction_due():
+            sync.compact()
+    except Exception:
+        log.exception("Could not write pending labels to DSS yet; the background "
+                      "thread will retry")
+
+    def refresh() -> None:
+        webapp.refresh_queue()
+
+    sync.on_tick = refresh
+    if background:
+        sync.start()
+    log.info("Labeling backend ready: %s, store %s", store.stats().to_dict(), path)
+    return webapp
+
+
+def _error_blueprint(error: LabelingError) -> Any:
+    from flask import Blueprint, jsonify
+
+    blueprint = Blueprint("labeling_api_unavailable", __name__)
+
+    @blueprint.route("/", defaults={"_path": ""}, methods=["GET", "POST"])
+    @blueprint.route("/<path:_path>", methods=["GET", "POST"])
+    def unavailable(_path: str):
+        return jsonify(error.to_dict()), 503
+
+    return blueprint
+
+
+def setup_webapp(app: Any, raw_config: Mapping[str, Any] | None = None,
+                 **options: Any) -> DssWebapp | None:
+    """Register the labeling API under ``/api`` on the Flask ``app`` DSS injects.
+
+    If the settings or datasets cannot work, every ``/api`` call answers a JSON error
+    with the user-facing message (the UI shows it) instead of the backend failing.
+    """
+    from ..web.api import create_api_blueprint, install_error_handlers
+
+    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_REQUEST_BYTES)
+    json_provider = getattr(app, "json", None)
+    if json_provider is not None and hasattr(json_provider, "sort_keys"):
+        json_provider.sort_keys = False  # item columns keep the table's order
+    install_error_handlers(app)
+    try:
+        webapp = open_webapp(raw_config, **options)
+    except LabelingError as exc:
+        log.error("The labeling webapp cannot start: %s", exc.message)
+        app.register_blueprint(_error_blueprint(exc), url_prefix="/api")
+        return None
+    except Exception:
+        log.exception("The labeling webapp cannot start")
+        error = LabelingError("The labeling backend could not start: the backend log has "
+                              "the details")
+        app.register_blueprint(_error_blueprint(error), url_prefix="/api")
+        return None
+    app.register_blueprint(create_api_blueprint(webapp.project, webapp.auth),
+                           url_prefix="/api")
+    return webapp

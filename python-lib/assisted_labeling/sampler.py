@@ -1,0 +1,340 @@
+"""The query sampler: score a pool of any size, chunk by chunk, into a queries table.
+
+:func:`score_pool` reads the pool as an iterable of DataFrames (one chunk at a time),
+drops the items that are already labeled, asks the model for class probabilities, scores
+them with a strategy of :mod:`assisted_labeling.sampling` and returns the pool's columns
+plus ``uncertainty`` (higher = label first), sorted by decreasing uncertainty, ties in
+pool order.
+
+Memory: with ``max_queries=k`` only the ``k`` best items seen so far are kept (plus the
+current chunk), so a pool of 10^7 rows needs about as much memory as one of 10^5.
+Without ``max_queries`` every unlabeled row is returned, and the output is the only thing
+that grows.
+
+Item keys: already-labeled items are recognised by their key, which must be the key the
+labeling webapp gives them: :class:`assisted_labeling.sources.RowIdentifier`. That class
+works row by row on Python dicts (about 20 µs a row for 20 columns, and a counter of every
+row seen); :class:`PoolKeys` computes the same keys column-wise and, when only membership
+in a known set of keys matters, counts duplicates only for the rows that could match.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Any, Callable, Collection, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import ValidationError
+from .sampling import (
+    DEFAULT_PREFILTER,
+    RunningTopK,
+    as_generator,
+    check_probabilities,
+    diverse_order,
+    get_strategy,
+    random_scores,
+)
+from .sources import _canonical, json_value
+
+UNCERTAINTY_COLUMN = "uncertainty"
+SESSION_COLUMN = "session"
+
+_DIGEST_KEY = re.compile(r"^([0-9a-f]{16})(?:-[1-9][0-9]*)?$")
+_INT64_LIMIT = 2.0**63
+
+
+# --------------------------------------------------------------------------- item keys
+
+
+def canonical_column(column: pd.Series) -> list[str]:
+    """``sources._canonical(sources.json_value(v))`` for every value of ``column``,
+    vectorized for numpy bool, int, float and object columns (exact fallback otherwise)."""
+    values = column._values if hasattr(column, "_values") else np.asarray(column)
+    if not isinstance(values, np.ndarray):  # extension arrays, datetimes, categories…
+        return [_canonical(json_value(v)) for v in column]
+    kind = values.dtype.kind
+    if kind == "b":
+        return np.where(values, "true", "false").tolist()
+    if kind in "iu":
+        return values.astype(str).tolist()
+    if kind == "f":
+        return _canonical_floats(values.astype(np.float64, copy=False))
+    if kind == "O":
+        return [v if type(v) is str else _canonical(json_value(v)) for v in values]
+    return [_canonical(json_value(values.item(i))) for i in range(values.size)]
+
+
+def _canonical_floats(a: np.ndarray) -> list[str]:
+    out = np.empty(a.size, dtype=object)
+    finite = np.isfinite(a)
+    integral = finite & (np.floor(a) == a)
+    small = integral & (np.abs(a) < _INT64_LIMIT)
+    out[np.isnan(a)] = ""
+    if small.any():
+        out[small] = a[small].astype(np.int64).astype(str).tolist()
+    big = integral & ~small
+    if big.any():
+        out[big] = [str(int(v)) for v in a[big].tolist()]
+    other = ~integral & ~np.isnan(a)  # non-integral finite values and ±inf
+    if other.any():
+        out[other] = [repr(v) for v in a[other].tolist()]
+    return out.tolist()
+
+
+def content_digests(frame: pd.DataFrame) -> list[str]:
+    """``sources.content_hash`` of every row of ``frame`` (no occurrence suffix)."""
+    from hashlib import blake2b
+
+    names = [str(c) for c in frame.columns]
+    last: dict[str, int] = {}
+    for position, name in enumerate(names):
+        last[name] = position  # like the row dict of frame_rows: the last column wins
+    ordered = sorted(last)
+    if not ordered:
+        empty = blake2b(digest_size=8).hexdigest()
+        return [empty] * len(frame)
+    template = "".join(name.replace("%", "%%") + "\x1f%s\x1e" for name in ordered)
+    columns = [canonical_column(frame.iloc[:, last[name]]) for name in ordered]
+    return [
+        blake2b((template % values).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        for values in zip(*columns)
+    ]
+
+
+class PoolKeys:
+    """Item keys of consecutive pool chunks, equal to ``RowIdentifier(id_column)`` keys.
+
+    Call it on each chunk in pool order (it counts duplicate rows across chunks).
+
+    ``only``: when the keys are only used to test membership in a known set (the labeled
+    items), pass that set. Duplicates are then counted only for rows whose content hash
+    is that of a key in the set, so memory stays O(len(only)) instead of O(pool); a later
+    duplicate of any other row gets its bare hash instead of ``hash-n``, which changes no
+    membership answer. ``None`` gives exact keys (memory O(distinct rows)).
+
+    With an id column, an empty id or an id repeated within a chunk raises
+    :class:`ValidationError` like ``RowIdentifier``; repeats across chunks are only
+    caught in exact mode (``only=None``).
+    """
+
+    def __init__(self, id_column: str | None = None, *,
+                 only: Collection[str] | None = None) -> None:
+        self.id_column = id_column
+        self.exact = only is None
+        self._tracked: set[str] | None = None
+        if not self.exact and not id_column:
+            self._tracked = {m.group(1) for m in map(_DIGEST_KEY.match, only) if m}
+        self._seen: Counter[str] = Counter()
+        self._ids: set[str] = set()
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        return self._id_keys(frame) if self.id_column else self._content_keys(frame)
+
+    def _id_keys(self, frame: pd.DataFrame) -> np.ndarray:
+        name = self.id_column
+        positions = [i for i, c in enumerate(frame.columns) if str(c) == name]
+        if not positions:
+            raise ValidationError(
+                f'The id column "{name}" is not in the pool (columns: '
+                f"{', '.join(map(str, frame.columns))})",
+                column=name,
+            )
+        keys = np.array(canonical_column(frame.iloc[:, positions[-1]]), dtype=object)
+        if keys.size and (keys == "").any():
+            raise ValidationError(f'A row has an empty id in column "{name}"', column=name)
+        dup = pd.Series(keys).duplicated()
+        if dup.any():
+            key = keys[int(np.argmax(dup.to_numpy()))]
+            raise ValidationError(
+                f'The id column "{name}" is not unique: "{key}" appears twice', column=name
+            )
+        if self.exact:
+            again = [k for k in keys if k in self._ids]
+            if again:
+                raise ValidationError(
+                    f'The id column "{name}" is not unique: "{again[0]}" appears twice',
+                    column=name,
+                )
+            self._ids.update(keys.tolist())
+        return keys
+
+    def _content_keys(self, frame: pd.DataFrame) -> np.ndarray:
+        digests = content_digests(frame)
+        keys = np.array(digests, dtype=object)
+        seen = self._seen
+        tracked = self._tracked
+        for i, digest in enumerate(digests):
+            if tracked is not None and digest not in tracked:
+                continue
+            occurrence = seen[digest]
+            seen[digest] = occurrence + 1
+            if occurrence:
+                keys[i] = f"{digest}-{occurrence}"
+        return keys
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _report(progress: Any, rows_in_chunk: int, rows_done: int) -> None:
+    if progress is None:
+        return
+    if hasattr(progress, "update"):
+        progress.update(rows_in_chunk)  # tqdm and alike
+    else:
+        progress(rows_done)
+
+
+def _excluded(keys: Any, exclude: Any) -> np.ndarray:
+    if callable(exclude):
+        mask = np.asarray(exclude(keys), dtype=bool)
+        if mask.shape != (len(keys),):
+            raise ValidationError(
+                f"exclude_keys returned {mask.size} answers for {len(keys)} keys"
+            )
+        return mask
+    return np.fromiter((k in exclude for k in keys), dtype=bool, count=len(keys))
+
+
+def score_pool(
+    chunks: Iterable[pd.DataFrame],
+    predict_proba: Callable[[pd.DataFrame], Any] | None,
+    *,
+    strategy: str = "margin",
+    max_queries: int | None = None,
+    exclude_keys: Collection[str] | Callable[[np.ndarray], Any] | None = None,
+    id_column: str | None = None,
+    key_fn: Callable[[pd.DataFrame], Sequence[str]] | None = None,
+    features: Callable[[pd.DataFrame], Any] | None = None,
+    batch_size: int = 100,
+    prefilter: float = DEFAULT_PREFILTER,
+    normalize: bool = False,
+    seed: int | np.random.Generator | None = None,
+    session: int | None = None,
+    progress: Any = None,
+) -> pd.DataFrame:
+    """Score every unlabeled item of the pool; return the queries, most uncertain first.
+
+    ``chunks`` are read once, in pool order. ``predict_proba(chunk)`` returns one row of
+    class probabilities per row of ``chunk`` (an array, or a DataFrame of ``proba_*``
+    columns); it is not called for ``random``, nor for empty chunks.
+
+    Exclusion: ``exclude_keys`` is a set of item keys (labeled items), or a function
+    taking an array of keys and returning a boolean mask (True = exclude). Keys come from
+    ``key_fn(chunk)``, by default :class:`PoolKeys` with ``id_column`` (the keys of
+    ``sources.RowIdentifier``). Keys are computed only when ``exclude_keys`` is given.
+
+    ``max_queries``: keep only the best ``k`` rows (memory O(k + chunk)); ``None`` keeps
+    every unlabeled row. ``session``: when given, adds a ``session`` column holding it.
+    ``progress``: a tqdm-like object (``update(rows)`` per chunk) or a callable receiving
+    the number of pool rows read so far.
+
+    ``diverse_margin`` works with chunks as follows: rows are ranked by margin in the
+    bounded top-k, and the features (``features(chunk)``, default: the class
+    probabilities) of the best ``(n_batches - 1) * batch_size + prefilter * batch_size``
+    items are kept with them (``n_batches = ceil(max_queries / batch_size)``, or 1 without
+    ``max_queries``). At the end, :func:`~assisted_labeling.sampling.diverse_order`
+    re-ranks those candidates batch by batch. The ``uncertainty`` column then holds the
+    margin scores re-assigned by rank (the i-th query gets the i-th highest margin), so it
+    stays in [0, 1] and decreasing, and an app that serves by decreasing uncertainty
+    keeps the diverse order.
+    """
+    chosen = get_strategy(strategy)
+    if max_queries is not None and (not isinstance(max_queries, (int, np.integer))
+                                    or max_queries < 0):
+        raise ValidationError(f"max_queries must be a whole number ≥ 0, got {max_queries!r}")
+    if batch_size < 1:
+        raise ValidationError(f"batch_size must be ≥ 1, got {batch_size!r}")
+    if chosen.needs_model and predict_proba is None:
+        raise ValidationError(f'The "{strategy}" strategy needs a model (predict_proba)')
+    if exclude_keys is not None and key_fn is None:
+        only = None if callable(exclude_keys) else exclude_keys
+        key_fn = PoolKeys(id_column, only=only)
+    rng = as_generator(seed)
+
+    n_candidates: int | None = None
+    n_batches = 1
+    if chosen.diverse:
+        n_batches = 1 if max_queries is None else max(1, math.ceil(max_queries / batch_size))
+        width = max(batch_size, math.ceil(prefilter * batch_size))
+        n_candidates = (n_batches - 1) * batch_size + width
+    keep = max_queries
+    if keep is not None and n_candidates is not None:
+        keep = max(keep, n_candidates)
+    ranking = RunningTopK(keep)
+    candidates = RunningTopK(n_candidates) if n_candidates is not None else None
+
+    template: pd.DataFrame | None = None
+    n_classes: int | None = None
+    offset = 0
+    for chunk in chunks:
+        n = len(chunk)
+        if template is None:
+            template = chunk.iloc[:0]
+        positions = np.arange(offset, offset + n, dtype=np.int64)
+        offset += n
+        if exclude_keys is not None and n:
+            keys = key_fn(chunk)
+            if len(keys) != n:
+                raise ValidationError(f"key_fn gave {len(keys)} keys for {n} rows")
+            drop = _excluded(keys, exclude_keys)
+            if drop.any():
+                chunk = chunk.iloc[np.flatnonzero(~drop)]
+                positions = positions[~drop]
+        if len(chunk):
+            proba = None
+            if chosen.needs_model:
+                proba = check_probabilities(predict_proba(chunk), normalize=normalize)
+                if proba.shape[0] != len(chunk):
+                    raise ValidationError(
+                        f"The model gave {proba.shape[0]} rows of probabilities "
+                        f"for {len(chunk)} items"
+                    )
+                if n_classes is None:
+                    n_classes = proba.shape[1]
+                elif proba.shape[1] != n_classes:
+                    raise ValidationError(
+                        f"The model gave {n_classes} class probabilities for one chunk "
+                        f"and {proba.shape[1]} for another"
+                    )
+                scores = chosen.score(proba)
+            else:
+                scores = random_scores(len(chunk), seed=rng)
+            ranking.push(scores, positions, chunk)
+            if candidates is not None:
+                feats = proba if features is None else np.asarray(features(chunk))
+                if feats.shape[0] != len(chunk):
+                    raise ValidationError(
+                        f"features gave {feats.shape[0]} rows for {len(chunk)} items"
+                    )
+                candidates.push(scores, positions, feats)
+        _report(progress, n, offset)
+
+    scores, positions, payloads = ranking.result()
+    if not payloads:
+        out = (template if template is not None else pd.DataFrame()).copy()
+        out[UNCERTAINTY_COLUMN] = pd.Series(dtype=np.float64)
+        if session is not None:
+            out[SESSION_COLUMN] = pd.Series(dtype=np.int64)
+        return out
+    rows = payloads[0]
+    if candidates is not None:
+        c_scores, c_positions, (c_feats,) = candidates.result()
+        top = c_positions.size
+        if not np.array_equal(c_positions, positions[:top]):  # pragma: no cover - invariant
+            raise RuntimeError("diversity candidates out of step with the ranking")
+        order = diverse_order(c_scores, batch_size=batch_size, features=c_feats,
+                              n_batches=n_batches, prefilter=prefilter, seed=rng)
+        order = np.concatenate([order, np.arange(top, positions.size)])
+        rows = rows.iloc[order]
+    if max_queries is not None:
+        rows, scores = rows.iloc[:max_queries], scores[:max_queries]
+    out = rows.reset_index(drop=True)
+    out[UNCERTAINTY_COLUMN] = scores
+    if session is not None:
+        out[SESSION_COLUMN] = np.int64(session)
+    return out

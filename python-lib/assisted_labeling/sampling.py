@@ -1,0 +1,543 @@
+"""Uncertainty scores on class probabilities, and top-k selection (pure numpy, no I/O).
+
+Every strategy turns an ``(n_items, n_classes)`` array of class probabilities into one
+score per item in ``[0, 1]``; a higher score means "ask a labeler first":
+
+==================  =====================================================================
+``confidence``      ``1 - p(1)``, with ``p(1)`` the highest class probability
+``margin``          ``1 - (p(1) - p(2))``, with ``p(2)`` the second highest
+``entropy``         ``-sum(p log p) / log(n_classes)``
+``random``          uniform in ``[0, 1)``, seeded; the probabilities are not looked at
+``diverse_margin``  ``margin`` per item; a batch is then re-ranked so that it does not hold
+                    near-duplicates (see :func:`diverse_order`)
+==================  =====================================================================
+
+Conventions, each covered by a test:
+
+* one class (``n_classes == 1``): the model has nothing to hesitate between, so
+  ``confidence``, ``margin`` and ``entropy`` score every item 0;
+* ties: items with equal scores keep their pool order (lower index first);
+* NaN or infinite probabilities: :class:`~assisted_labeling.errors.ValidationError` that
+  says how many rows are affected and which one comes first;
+* negative probabilities, or rows whose sum is off 1 by more than ``atol``: an error, unless
+  ``normalize=True`` is passed, which divides each row by its sum (negative values remain an
+  error); small rounding (within ``atol``) is accepted as is and scores are clipped to
+  ``[0, 1]``;
+* an empty pool (``n_items == 0``) gives an empty result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import ValidationError
+
+#: Up to this many classes, row-wise max / top-2 go column by column (faster than
+#: numpy's reductions along short rows); above it, ``np.partition``.
+_COLUMN_LOOP_MAX_CLASSES = 8
+
+#: Default width of the uncertainty pre-filter of ``diverse_margin``, in batches.
+DEFAULT_PREFILTER = 20
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_probabilities(
+    proba: Any, *, normalize: bool = False, atol: float = 1e-3
+) -> np.ndarray:
+    """Return ``proba`` as a 2-D float array (no copy when it already is one), or raise.
+
+    Raises :class:`ValidationError` for a wrong shape, NaN/infinite values, negative
+    values, and rows that do not sum to 1 within ``atol`` (unless ``normalize``, which
+    rescales each row by its sum instead).
+    """
+    p = np.asarray(proba)
+    if p.ndim != 2:
+        raise ValidationError(
+            f"Class probabilities must be a 2-D array (items × classes), got shape {p.shape}",
+            shape=list(p.shape),
+        )
+    if p.dtype.kind not in "f":
+        if p.dtype.kind not in "iub":
+            raise ValidationError(
+                f"Class probabilities must be numbers, got values of type {p.dtype}"
+            )
+        p = p.astype(np.float64)
+    n, c = p.shape
+    if n == 0:
+        return p
+    if c == 0:
+        raise ValidationError(f"Class probabilities have no class column ({n} rows)")
+    sums = _row_sum(p)
+    bad = ~np.isfinite(sums)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValidationError(
+            f"{rows.size} of {n} rows of class probabilities are NaN or infinite "
+            f"(first: row {rows[0]})",
+            rows=int(rows.size),
+            first_row=int(rows[0]),
+        )
+    if p.min() < -atol:
+        rows = np.flatnonzero((p < -atol).any(axis=1))
+        raise ValidationError(
+            f"{rows.size} of {n} rows of class probabilities hold negative values "
+            f"(first: row {rows[0]})",
+            rows=int(rows.size),
+            first_row=int(rows[0]),
+        )
+    off = np.abs(sums - 1.0) > atol
+    if off.any():
+        rows = np.flatnonzero(off)
+        if not normalize:
+            raise ValidationError(
+                f"{rows.size} of {n} rows of class probabilities do not sum to 1 "
+                f"(first: row {rows[0]} sums to {sums[rows[0]]:.6g}); "
+                "pass normalize=True to rescale each row by its sum",
+                rows=int(rows.size),
+                first_row=int(rows[0]),
+            )
+        zero = np.flatnonzero(sums <= 0)
+        if zero.size:
+            raise ValidationError(
+                f"{zero.size} of {n} rows of class probabilities are all zero "
+                f"(first: row {zero[0]}) and cannot be normalized",
+                rows=int(zero.size),
+                first_row=int(zero[0]),
+            )
+        p = p / sums[:, None].astype(p.dtype, copy=False)
+    return p
+
+
+def _row_sum(p: np.ndarray) -> np.ndarray:
+    if p.shape[1] <= _COLUMN_LOOP_MAX_CLASSES:
+        total = p[:, 0].astype(np.float64)
+        for j in range(1, p.shape[1]):
+            total += p[:, j]
+        return total
+    return p.sum(axis=1, dtype=np.float64)
+
+
+def _row_max(p: np.ndarray) -> np.ndarray:
+    if p.shape[1] <= _COLUMN_LOOP_MAX_CLASSES:
+        best = p[:, 0].copy()
+        for j in range(1, p.shape[1]):
+            np.maximum(best, p[:, j], out=best)
+        return best
+    return p.max(axis=1)
+
+
+def _top_two(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Highest and second-highest value of each row (needs at least 2 columns)."""
+    c = p.shape[1]
+    if c <= _COLUMN_LOOP_MAX_CLASSES:
+        first = np.maximum(p[:, 0], p[:, 1])
+        second = np.minimum(p[:, 0], p[:, 1])
+        for j in range(2, c):
+            x = p[:, j]
+            np.maximum(second, np.minimum(first, x), out=second)
+            np.maximum(first, x, out=first)
+        return first, second
+    part = np.partition(p, c - 2, axis=1)
+    return part[:, c - 1], part[:, c - 2]
+
+
+def _as_scores(values: np.ndarray) -> np.ndarray:
+    out = np.asarray(values, dtype=np.float64)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def confidence_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
+    """Least confidence: ``1 - p(1)``. One class: all 0."""
+    p = check_probabilities(proba, normalize=normalize)
+    if p.shape[0] == 0:
+        return np.zeros(0)
+    return _as_scores(1.0 - _row_max(p))
+
+
+def margin_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
+    """Smallest margin: ``1 - (p(1) - p(2))``. One class: all 0."""
+    p = check_probabilities(proba, normalize=normalize)
+    n, c = p.shape
+    if n == 0 or c == 1:
+        return np.zeros(n)
+    first, second = _top_two(p)
+    return _as_scores(1.0 - (first - second))
+
+
+def entropy_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
+    """Entropy normalized by ``log(n_classes)``, so 1 = uniform. One class: all 0."""
+    p = check_probabilities(proba, normalize=normalize)
+    n, c = p.shape
+    if n == 0 or c == 1:
+        return np.zeros(n)
+    # 0 · log 0 = 0: clamp to the smallest positive float before the log.
+    plogp = np.maximum(p, np.finfo(p.dtype).tiny)
+    np.log(plogp, out=plogp)
+    plogp *= p
+    h = -_row_sum(plogp) if c <= _COLUMN_LOOP_MAX_CLASSES else -plogp.sum(axis=1)
+    return _as_scores(h / math.log(c))
+
+
+def random_scores(n: int, *, seed: int | np.random.Generator | None = None) -> np.ndarray:
+    """``n`` uniform scores in ``[0, 1)``. Drawing ``a`` then ``b`` scores from one
+    generator gives the same numbers as drawing ``a + b`` at once (chunk-proof)."""
+    return as_generator(seed).random(int(n))
+
+
+def _random_from_proba(proba: Any, *, normalize: bool = False,
+                       seed: int | np.random.Generator | None = None) -> np.ndarray:
+    del normalize  # the probabilities are not looked at
+    return random_scores(len(proba), seed=seed)
+
+
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A numpy Generator from a seed, or the generator itself."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A query strategy: how one item is scored, and whether batches are diversified."""
+
+    name: str
+    description: str
+    score: Callable[..., np.ndarray]
+    needs_model: bool = True
+    diverse: bool = False
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("confidence", "smallest confidence: 1 - p(1)", confidence_scores),
+        Strategy("margin", "smallest margin: 1 - (p(1) - p(2))", margin_scores),
+        Strategy("entropy", "greatest entropy / log(n_classes)", entropy_scores),
+        Strategy(
+            "random", "uniform random order (seeded)", _random_from_proba, needs_model=False
+        ),
+        Strategy(
+            "diverse_margin",
+            "smallest margin, each batch re-ranked to avoid near-duplicates",
+            margin_scores,
+            diverse=True,
+        ),
+    )
+}
+
+
+def get_strategy(name: str) -> Strategy:
+    """The strategy called ``name``; an unknown name raises an error listing valid ones."""
+    try:
+        return STRATEGIES[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(STRATEGIES)
+        raise ValidationError(
+            f'Unknown query strategy "{name}"; valid strategies: {valid}',
+            strategy=str(name),
+            valid=list(STRATEGIES),
+        ) from None
+
+
+def uncertainty_scores(
+    proba: Any,
+    *,
+    strategy: str = "margin",
+    seed: int | np.random.Generator | None = None,
+    normalize: bool = False,
+) -> np.ndarray:
+    """Score each item (row of ``proba``) in ``[0, 1]`` with the named strategy.
+
+    ``random`` ignores the probabilities (only their row count is used, so ``proba`` may
+    be any sequence with a length). ``diverse_margin`` scores items like ``margin``; the
+    batch re-ranking is :func:`diverse_order`.
+    """
+    chosen = get_strategy(strategy)
+    if not chosen.needs_model:
+        return random_scores(len(proba), seed=seed)
+    return chosen.score(proba, normalize=normalize)
+
+
+# --------------------------------------------------------------------------- top-k
+
+
+def _check_scores(scores: Any) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1:
+        raise ValidationError(f"Scores must be a 1-D array, got shape {s.shape}")
+    nan = np.isnan(s)
+    if nan.any():
+        raise ValidationError(
+            f"{int(nan.sum())} of {s.size} scores are NaN (first: item {np.argmax(nan)})"
+        )
+    return s
+
+
+def top_k(scores: Any, k: int | None) -> np.ndarray:
+    """Indices of the ``k`` highest scores, highest first; equal scores keep index order.
+
+    ``k=None`` (or ``k >= n``) ranks every item. Cost: one ``np.partition`` plus a sort of
+    ``k`` values, instead of a full sort of ``n``.
+    """
+    s = _check_scores(scores)
+    n = s.size
+    if k is not None and k < 0:
+        raise ValidationError(f"The number of items to select must be ≥ 0, got {k}")
+    if k is None or k >= n:
+        return np.argsort(-s, kind="stable")
+    if k == 0:
+        return np.zeros(0, dtype=np.intp)
+    threshold = np.partition(s, n - k)[n - k]  # the k-th highest score
+    above = np.flatnonzero(s > threshold)
+    level = np.flatnonzero(s == threshold)[: k - above.size]
+    chosen = np.concatenate([above, level])
+    chosen.sort()
+    return chosen[np.argsort(-s[chosen], kind="stable")]
+
+
+def _take(payload: Any, idx: np.ndarray) -> Any:
+    if payload is None:
+        return None
+    if isinstance(payload, (pd.DataFrame, pd.Series)):
+        return payload.iloc[idx]
+    return payload[idx]
+
+
+def _concat(parts: Sequence[Any]) -> Any:
+    if parts[0] is None:
+        return None
+    if isinstance(parts[0], (pd.DataFrame, pd.Series)):
+        return pd.concat(parts, ignore_index=True, copy=False) if len(parts) > 1 else parts[0]
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+class RunningTopK:
+    """Keep the ``k`` best-scored items seen over many chunks, in O(k) memory.
+
+    Each :meth:`push` takes a chunk's scores, the items' positions in the pool (their
+    order for ties) and payloads (DataFrames or arrays with one row per item). Only the
+    chunk's own top ``k`` (found with a partition, not a sort) are merged with the kept
+    items, so memory stays O(k + chunk). With ``k=None`` everything is kept (a full
+    ranking), and the sort happens once, in :meth:`result`.
+    """
+
+    def __init__(self, k: int | None) -> None:
+        if k is not None and k < 0:
+            raise ValidationError(f"The number of items to keep must be ≥ 0, got {k}")
+        self.k = k
+        self._scores = np.zeros(0)
+        self._positions = np.zeros(0, dtype=np.int64)
+        self._payloads: tuple[Any, ...] | None = None
+        self._parts: list[tuple[np.ndarray, np.ndarray, tuple[Any, ...]]] = []
+
+    def __len__(self) -> int:
+        if self.k is None:
+            return sum(part[0].size for part in self._parts)
+        return int(self._scores.size)
+
+    def push(self, scores: Any, positions: Any, *payloads: Any) -> None:
+        """Offer a chunk: ``scores[i]`` belongs to the item at pool position
+        ``positions[i]`` and to row ``i`` of each payload."""
+        s = _check_scores(scores)
+        pos = np.asarray(positions, dtype=np.int64)
+        if pos.shape != s.shape:
+            raise ValidationError(f"{s.size} scores but {pos.size} positions")
+        if self.k is None:
+            self._parts.append((s, pos, payloads))
+            return
+        if self.k == 0 or s.size == 0:
+            return
+        if self._scores.size >= self.k:
+            # Only items strictly better than the worst kept one can enter: an equal score
+            # loses the tie to the kept item, which came earlier in the pool.
+            worst = self._scores[-1]
+            better = np.flatnonzero(s > worst)
+            if better.size == 0:
+                return
+            if better.size < s.size:
+                s, pos = s[better], pos[better]
+                payloads = tuple(_take(p, better) for p in payloads)
+        local = top_k(s, self.k)
+        s, pos = s[local], pos[local]
+        payloads = tuple(_take(p, local) for p in payloads)
+        if self._payloads is None:
+            merged_s, merged_pos, merged_payloads = s, pos, payloads
+        else:
+            merged_s = np.concatenate([self._scores, s])
+            merged_pos = np.concatenate([self._positions, pos])
+            merged_payloads = tuple(
+                _concat([old, new]) for old, new in zip(self._payloads, payloads)
+            )
+        order = np.lexsort((merged_pos, -merged_s))[: self.k]
+        self._scores = merged_s[order]
+        self._positions = merged_pos[order]
+        self._payloads = tuple(_take(p, order) for p in merged_payloads)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...]]:
+        """``(scores, positions, payloads)`` of the kept items, best first, ties by
+        position. Payloads is an empty tuple when nothing was pushed."""
+        if self.k is None:
+            if not self._parts:
+                return np.zeros(0), np.zeros(0, dtype=np.int64), ()
+            s = np.concatenate([part[0] for part in self._parts])
+            pos = np.concatenate([part[1] for part in self._parts])
+            n_payloads = len(self._parts[0][2])
+            payloads = tuple(
+                _concat([part[2][i] for part in self._parts]) for i in range(n_payloads)
+            )
+            order = np.lexsort((pos, -s))
+            return s[order], pos[order], tuple(_take(p, order) for p in payloads)
+        return self._scores, self._positions, self._payloads or ()
+
+
+# --------------------------------------------------------------------------- diversity
+
+
+def _sq_distances(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    d = (x * x).sum(axis=1)[:, None] - 2.0 * (x @ centers.T) + (centers * centers).sum(axis=1)
+    np.maximum(d, 0.0, out=d)
+    return d
+
+
+def _kmeans(
+    x: np.ndarray,
+    k: int,
+    *,
+    weights: np.ndarray,
+    rng: np.random.Generator,
+    n_iter: int = 30,
+) -> np.ndarray:
+    """Weighted k-means (k-means++ seeding from the heaviest point, then Lloyd).
+
+    Returns a cluster label per row; fewer than ``k`` clusters when points coincide.
+    """
+    m = x.shape[0]
+    first = int(np.argmax(weights))
+    centers = [first]
+    d2 = _sq_distances(x, x[[first]])[:, 0]
+    for _ in range(1, k):
+        p = d2 * weights
+        total = p.sum()
+        if total <= 0:
+            break  # every remaining point coincides with a centre
+        nxt = int(rng.choice(m, p=p / total))
+        centers.append(nxt)
+        np.minimum(d2, _sq_distances(x, x[[nxt]])[:, 0], out=d2)
+    c = x[centers].copy()
+    labels = np.full(m, -1)
+    for _ in range(n_iter):
+        new = np.argmin(_sq_distances(x, c), axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        w = np.bincount(labels, weights=weights, minlength=len(c))
+        sums = np.zeros_like(c)
+        np.add.at(sums, labels, x * weights[:, None])
+        keep = w > 0
+        c[keep] = sums[keep] / w[keep, None]
+    return labels
+
+
+def diverse_order(
+    scores: Any,
+    *,
+    batch_size: int,
+    features: Any,
+    n_batches: int = 1,
+    prefilter: float = DEFAULT_PREFILTER,
+    seed: int | np.random.Generator | None = None,
+) -> np.ndarray:
+    """Re-rank items so that each of the first ``n_batches`` batches is diverse.
+
+    Why this design (uncertainty pre-filter + weighted k-means, Zhdanov 2019, "Diverse
+    mini-batch active learning"): the top ``batch_size`` items by margin often sit on the
+    same stretch of the decision boundary (the same confusable pair of classes, or
+    near-copies of one item), so a batch of them teaches the model one thing many times.
+    For each batch, take the ``prefilter × batch_size`` most uncertain remaining items,
+    cluster them into ``batch_size`` groups by k-means on ``features`` (weighted by
+    uncertainty, so clusters gather where the model hesitates most), and take the most
+    uncertain item of each group. Greedy k-center was the other candidate; it favours
+    outliers, which a small labeled set cannot afford.
+
+    ``features`` is a numeric ``(n, d)`` array describing the items (model inputs, an
+    embedding, or the class probabilities themselves). Inside a batch, items are ordered by
+    score; after the diversified batches, the remaining items follow by score. Returns a
+    permutation of ``range(n)``.
+    """
+    s = _check_scores(scores)
+    n = s.size
+    if batch_size < 1:
+        raise ValidationError(f"Batch size must be ≥ 1, got {batch_size}")
+    if prefilter < 1:
+        raise ValidationError(f"The pre-filter must be ≥ 1 batch, got {prefilter}")
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[0] != n:
+        raise ValidationError(
+            f"Diversity features must have one row per item: {n} items, shape {x.shape}"
+        )
+    if n and not np.isfinite(x).all():
+        raise ValidationError("Diversity features hold NaN or infinite values")
+    rng = as_generator(seed)
+    ranked = top_k(s, None)
+    remaining = ranked  # by decreasing score, ties by index
+    order: list[np.ndarray] = []
+    for _ in range(max(int(n_batches), 0)):
+        if remaining.size == 0:
+            break
+        width = max(batch_size, int(math.ceil(prefilter * batch_size)))
+        pool = remaining[:width]
+        if pool.size <= batch_size:
+            order.append(pool)
+            remaining = remaining[pool.size:]
+            continue
+        labels = _kmeans(x[pool], batch_size, weights=s[pool] + 1e-12, rng=rng)
+        # Most uncertain member of each cluster: ``pool`` is sorted by score, so the first
+        # occurrence of each label is its best member (ties by index).
+        _, first = np.unique(labels, return_index=True)
+        picked = np.zeros(pool.size, dtype=bool)
+        picked[first] = True
+        if picked.sum() < batch_size:  # coinciding points gave fewer clusters
+            spare = np.flatnonzero(~picked)[: batch_size - int(picked.sum())]
+            picked[spare] = True
+        order.append(pool[picked])
+        remaining = np.concatenate([pool[~picked], remaining[width:]])
+    order.append(remaining)
+    return np.concatenate(order) if order else np.zeros(0, dtype=np.intp)
+
+
+def select_batch(
+    proba: Any,
+    *,
+    strategy: str,
+    batch_size: int,
+    features: Any = None,
+    seed: int | np.random.Generator | None = None,
+    prefilter: float = DEFAULT_PREFILTER,
+    normalize: bool = False,
+) -> np.ndarray:
+    """Indices of the ``batch_size`` items to label next, in asking order.
+
+    ``features`` is only used by ``diverse_margin`` (default: the probabilities).
+    """
+    chosen = get_strategy(strategy)
+    scores = uncertainty_scores(proba, strategy=strategy, seed=seed, normalize=normalize)
+    if not chosen.diverse:
+        return top_k(scores, batch_size)
+    feats = check_probabilities(proba, normalize=normalize) if features is None else features
+    order = diverse_order(
+        scores, batch_size=batch_size, features=feats, prefilter=prefilter, seed=seed
+    )
+    return order[:batch_size]

@@ -1,0 +1,319 @@
+"""The contract every AnnotationStore backend passes (PostgreSQL will join the params)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+import pytest
+
+from assisted_labeling.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    ValidationError,
+)
+from assisted_labeling.store import Item, Status
+from assisted_labeling.store.sqlite import SQLiteStore
+
+
+@pytest.fixture(params=["sqlite"])
+def make_store(request, tmp_path):
+    stores = []
+
+    def make(name: str = "labels.db"):
+        store = SQLiteStore(tmp_path / name)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
+
+
+def items(n: int, prefix: str = "k") -> list[Item]:
+    return [Item(f"{prefix}{i}", {"i": i}) for i in range(n)]
+
+
+def test_add_items_counts_only_new_keys(store):
+    assert store.add_items(items(5)) == 5
+    assert store.add_items(items(7)) == 2
+    assert store.stats().total == 7
+    assert store.get_item("k3").data == {"i": 3}
+
+
+def test_get_unknown_item_is_not_found(store):
+    with pytest.raises(NotFoundError, match='"nope"'):
+        store.get_item("nope")
+
+
+def test_scored_items_first_by_decreasing_priority_then_unscored(store):
+    store.add_items(items(6))
+    store.set_priorities([("k4", 0.9), ("k1", 0.5), ("k2", 0.7)])
+    keys = [i.key for i in store.next_items("u", count=6)]
+    assert keys[:3] == ["k4", "k2", "k1"]
+    assert sorted(keys[3:]) == ["k0", "k3", "k5"]
+    assert store.get_item("k4").priority == 0.9
+
+
+def test_new_priorities_replace_old_ones(store):
+    store.add_items(items(3))
+    store.set_priorities([("k0", 0.9)])
+    store.set_priorities([("k2", 0.8)])
+    assert store.next_items("u", count=1)[0].key == "k2"
+    assert store.get_item("k0").priority is None
+
+
+def test_random_order_is_stable(store):
+    store.add_items(items(20))
+    first = [i.key for i in store.next_items("a", count=20)]
+    for item in first:
+        store.release("a", item)
+    again = [i.key for i in store.next_items("b", count=20)]
+    assert first == again
+    assert first != sorted(first, key=lambda k: int(k[1:]))  # shuffled, not file order
+
+
+def test_two_users_never_get_the_same_item(store):
+    store.add_items(items(10))
+    a = {i.key for i in store.next_items("a", count=4)}
+    b = {i.key for i in store.next_items("b", count=4)}
+    assert len(a) == len(b) == 4 and not a & b
+    c = {i.key for i in store.next_items("c", count=4)}
+    assert len(c) == 2 and not c & (a | b)
+
+
+def test_items_needing_two_annotators_go_to_two_users_only(store):
+    store.add_items(items(1), annotators_per_item=2)
+    assert [i.key for i in store.next_items("a")] == ["k0"]
+    assert [i.key for i in store.next_items("b")] == ["k0"]
+    assert store.next_items("c") == []
+    store.save_label("a", "k0", "x", ["x"])
+    store.save_label("b", "k0", "y", ["y"])
+    stats = store.stats()
+    assert (stats.complete, stats.labeled, stats.remaining) == (1, 2, 0)
+
+
+def test_next_returns_the_users_reservations_first(store):
+    store.add_items(items(10))
+    first = [i.key for i in store.next_items("a", count=3)]
+    assert [i.key for i in store.next_items("a", count=3)] == first
+    assert [i.key for i in store.next_items("a", count=1)] == first[:1]
+
+
+def test_reservations_expire(store):
+    store.add_items(items(1))
+    assert store.next_items("a", lease_seconds=60, now=1000.0)
+    assert store.next_items("b", now=1030.0) == []
+    assert [i.key for i in store.next_items("b", now=1061.0)] == ["k0"]
+
+
+def test_release_gives_the_item_back(store):
+    store.add_items(items(1))
+    store.next_items("a")
+    store.release("a", "k0")
+    assert [i.key for i in store.next_items("b")] == ["k0"]
+
+
+def test_next_skips_what_the_user_did(store):
+    store.add_items(items(3), annotators_per_item=2)
+    store.save_label("a", "k0", "x", ["x"])
+    store.save_skip("a", "k1")
+    assert [i.key for i in store.next_items("a", count=3)] == ["k2"]
+
+
+def test_skipped_item_goes_to_someone_else(store):
+    store.add_items(items(1))
+    store.next_items("a")
+    store.save_skip("a", "k0")
+    assert [i.key for i in store.next_items("b")] == ["k0"]
+    assert store.next_items("a") == []
+
+
+def test_label_ids_increase_and_skips_take_none(store):
+    store.add_items(items(4))
+    first = store.save_label("u", "k0", "x", ["x"])
+    skip = store.save_skip("u", "k1")
+    second = store.save_label("u", "k2", "y", ["y"])
+    assert (first.label_id, skip.label_id, second.label_id) == (1, None, 2)
+    assert second.id > skip.id > first.id
+
+
+def test_editing_keeps_ids_and_moves_class_counts(store):
+    store.add_items(items(2))
+    first = store.save_label("u", "k0", "x", ["x"], duration_ms=100)
+    store.save_label("u", "k1", "x", ["x"])
+    edited = store.save_label("u", "k0", "y", ["y"], comment="on second thought",
+                              duration_ms=50)
+    assert (edited.id, edited.label_id) == (first.id, first.label_id)
+    assert edited.duration_ms == 150
+    stats = store.stats("u")
+    assert stats.per_class == {"x": 1, "y": 1}
+    assert (stats.labeled, stats.complete, stats.mine["labeled"]) == (2, 2, 2)
+    assert store.get_annotation("u", "k0").comment == "on second thought"
+
+
+def test_label_then_skip_then_label_keeps_counters_right(store):
+    store.add_items(items(1))
+    store.next_items("u")
+    store.save_label("u", "k0", "x", ["x"])
+    skipped = store.save_skip("u", "k0")
+    assert skipped.label_id is None
+    stats = store.stats("u")
+    assert (stats.labeled, stats.skipped, stats.complete, stats.per_class) == (0, 1, 0, {})
+    assert [i.key for i in store.next_items("v")] == ["k0"]  # open again
+    relabeled = store.save_label("u", "k0", "y", ["y"])
+    assert relabeled.label_id == 2
+    stats = store.stats("u")
+    assert (stats.labeled, stats.skipped, stats.mine) == (1, 0, {"labeled": 1, "skipped": 0})
+
+
+def test_multi_label_counts_each_class(store):
+    store.add_items(items(1))
+    store.save_label("u", "k0", '["x", "y"]', ["x", "y"])
+    assert store.stats().per_class == {"x": 1, "y": 1}
+
+
+def test_saving_an_unknown_item_is_not_found_and_changes_nothing(store):
+    store.add_items(items(1))
+    with pytest.raises(NotFoundError):
+        store.save_label("u", "missing", "x", ["x"])
+    assert store.stats().labeled == 0
+    assert store.save_label("u", "k0", "x", ["x"]).label_id == 1
+
+
+def test_history_pages_both_ways(store):
+    store.add_items(items(5))
+    ids = [store.save_label("u", f"k{i}", "x", ["x"]).id for i in range(5)]
+    store.save_label("other", "k0", "y", ["y"])
+    assert [a.id for a in store.history("u", limit=2)] == [ids[4], ids[3]]
+    assert [a.id for a in store.history("u", before=ids[3], limit=2)] == [ids[2], ids[1]]
+    assert [a.id for a in store.history("u", after=ids[1], limit=2)] == [ids[2], ids[3]]
+    assert store.history("u", before=ids[0]) == []
+    assert store.history("nobody") == []
+
+
+def test_export_iterates_annotations_with_item_data(store):
+    store.add_items(items(3))
+    store.save_label("u", "k2", "x", ["x"])
+    store.save_skip("u", "k0")
+    rows = list(store.iter_annotated_items(status=Status.LABELED))
+    assert [(a.item_key, data) for a, data in rows] == [("k2", {"i": 2})]
+    assert [a.status for a in store.iter_annotations()] == [Status.LABELED, Status.SKIPPED]
+
+
+def test_restore_keeps_label_ids_and_next_ids_follow(make_store):
+    source = make_store("a.db")
+    source.add_items(items(3))
+    source.save_label("u", "k0", "x", ["x"])
+    source.save_label("u", "k1", "y", ["y"])
+    source.save_skip("v", "k2")
+    source.save_label("u", "k0", "z", ["z"])
+    saved = list(source.iter_annotations())
+
+    target = make_store("b.db")
+    target.add_items(items(3))
+    ghost = saved[0].__class__(**{**saved[0].__dict__, "item_key": "gone"})
+    assert target.restore([ghost, *saved], lambda a: [a.label]) == 3
+    assert [(a.item_key, a.label, a.label_id) for a in target.iter_annotations()] == [
+        (a.item_key, a.label, a.label_id) for a in saved]
+    assert target.stats().per_class == {"y": 1, "z": 1}
+    assert target.changes() == []
+    target.add_items([Item("k3", {})])
+    assert target.save_label("w", "k3", "x", ["x"]).label_id == 3
+
+
+def test_changes_log_every_save_in_order(store):
+    store.add_items(items(2))
+    store.save_label("u", "k0", "x", ["x"])
+    store.save_skip("u", "k1")
+    store.save_label("u", "k0", "y", ["y"])
+    log = store.changes()
+    assert [(a.item_key, a.label) for _, a in log] == [("k0", "y"), ("k1", None), ("k0", "y")]
+    assert store.changes(after=log[1][0]) == log[2:]
+    assert store.last_change() == log[-1][0]
+
+
+def test_meta_round_trip(store):
+    assert store.get_meta("x", "d") == "d"
+    store.set_meta("x", "1")
+    store.set_meta("x", "2")
+    assert store.get_meta("x") == "2"
+
+
+def test_accounts(store):
+    token = store.add_user("ann", "annotator", "s3cret-pass")
+    assert store.user_for_token(token).name == "ann"
+    assert store.authenticate("ann", "s3cret-pass").role == "annotator"
+    with pytest.raises(AuthenticationError):
+        store.authenticate("ann", "wrong-pass")
+    with pytest.raises(AuthenticationError):
+        store.user_for_token("not-a-token")
+    with pytest.raises(ConflictError):
+        store.add_user("ann", "reviewer", "another-pass")
+    with pytest.raises(ValidationError, match="role"):
+        store.add_user("bob", "boss", "s3cret-pass")
+    with pytest.raises(ValidationError, match="8 characters"):
+        store.add_user("bob", "annotator", "short")
+    assert store.count_users() == 1
+
+
+def test_no_password_or_token_in_clear(store, tmp_path):
+    token = store.add_user("ann", "annotator", "s3cret-pass")
+    store.close()
+    raw = (tmp_path / "labels.db").read_bytes()
+    for path in tmp_path.glob("labels.db*"):
+        raw += path.read_bytes()
+    assert b"s3cret-pass" not in raw and token.encode() not in raw
+
+
+def test_concurrent_threads_never_share_an_item(store):
+    store.add_items(items(200))
+    got: list[list[str]] = []
+
+    def worker(user: str) -> None:
+        mine = []
+        for _ in range(10):
+            for item in store.next_items(user, count=3):
+                store.save_label(user, item.key, "x", ["x"])
+                mine.append(item.key)
+        got.append(mine)
+
+    threads = [threading.Thread(target=worker, args=(f"u{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    flat = [k for mine in got for k in mine]
+    assert len(flat) == len(set(flat)) == 180
+    assert store.stats().labeled == 180
+
+
+def _process_worker(path: str, user: str, queue) -> None:
+    store = SQLiteStore(path)
+    taken = []
+    for _ in range(15):
+        for item in store.next_items(user, count=2):
+            store.save_label(user, item.key, "x", ["x"])
+            taken.append(item.key)
+    queue.put(taken)
+
+
+def test_concurrent_processes_never_share_an_item(tmp_path):
+    path = str(tmp_path / "shared.db")
+    SQLiteStore(path).add_items(items(200))
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_process_worker, args=(path, f"p{i}", queue)) for i in range(4)]
+    for p in procs:
+        p.start()
+    taken = [k for _ in procs for k in queue.get(timeout=60)]
+    for p in procs:
+        p.join(timeout=60)
+    assert len(taken) == len(set(taken)) == 120
+    assert SQLiteStore(path).stats().labeled == 120
