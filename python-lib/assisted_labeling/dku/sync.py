@@ -5,16 +5,27 @@ log is an outbox: a background thread appends the changes made since the last fl
 change to the two datasets, in batches, with one DSS writer per dataset per batch, and
 records the flushed watermark in the store's metadata. Nothing is rewritten per label.
 
+Pending changes are flushed once ``flush_delay`` seconds passed since the last append
+(or at once when a full batch waits), so a busy webapp writes every few seconds, not per
+label.
+
 Editing a label (or turning it into a skip) cannot be done in place with appends, so an
 edit appends a new row with the same label id and counts the older row as *superseded*.
-Superseded rows are removed by a **compaction** that rewrites both datasets from the
-store, run only when there are superseded rows, no append happened for
+A **compaction** rewrites both datasets once from the store, removing superseded rows and
+merging the many small appends (a file-based dataset gets one file per append). It runs
+only when there are superseded rows or ``max_appends`` appends, no append happened for
 ``quiet_seconds`` (labelers paused) and the previous compaction is at least
-``min_compaction_interval`` old. Readers of the datasets between compactions take the
-latest row per label id (labels) or per (data_id, annotator) (metadata).
+``min_compaction_interval`` old: its cost (a full rewrite) is paid rarely and not while
+people label. Readers of the datasets between compactions take the latest row per label
+id (labels) or per (data_id, annotator) (metadata).
 
 Rows the store does not know (4.x rows with hashed ids, rows of items gone from the
 input) are kept by compactions, read back from the datasets.
+
+Appending needs output datasets whose connection supports it: managed file-based and SQL
+datasets do; a plugin dataset appends only if its connector declares ``supportAppend``,
+otherwise DSS overwrites (https://developer.dataiku.com/latest/api-reference/python/
+plugin-components/custom_datasets.html); partitioned outputs are not supported.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ FLUSHED_LABEL_ID = "dss.flushed_label_id"
 SUPERSEDED = "dss.superseded_rows"
 LAST_APPEND = "dss.last_append_at"
 LAST_COMPACTION = "dss.last_compaction_at"
+APPENDS = "dss.appends_since_compaction"
 RESTORED = "dss.restored"
 
 OpenDataset = Callable[[str], Any]
@@ -55,8 +67,9 @@ class DatasetSync:
     def __init__(self, project: LabelingProject, *, open_dataset: OpenDataset,
                  labels_name: str, metadata_name: str, unlabeled_schema: dsio.Schema,
                  lock_path: str | Path | None = None, batch_size: int = 200,
-                 chunksize: int = 10_000, interval: float = 1.0, quiet_seconds: float = 60.0,
-                 min_compaction_interval: float = 600.0,
+                 chunksize: int = 10_000, interval: float = 1.0, flush_delay: float = 5.0,
+                 quiet_seconds: float = 60.0, min_compaction_interval: float = 600.0,
+                 max_appends: int = 200,
                  clock: Callable[[], float] = time.time) -> None:
         self.project = project
         self.store = project.store
@@ -73,6 +86,8 @@ class DatasetSync:
         self.batch_size = batch_size
         self.chunksize = chunksize
         self.interval = interval
+        self.flush_delay = flush_delay
+        self.max_appends = max_appends
         self.quiet_seconds = quiet_seconds
         self.min_compaction_interval = min_compaction_interval
         self.clock = clock
@@ -172,13 +187,13 @@ class DatasetSync:
             # Label ids of rows the store skipped (unknown items) must not be reused.
             reserve(max_label_id)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
-        self.store.set_meta(WATERMARK, str(self.store.last_change()))
         self.store.set_meta(RESTORED, "1")
         log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",
                  applied, dataset.full_name, count, len(latest) - applied)
         return applied
 
     def mark_restored(self) -> None:
+        """The store holds annotations of its own: it is the reference, nothing to read."""
         self.store.set_meta(RESTORED, "1")
 
     @property
@@ -237,6 +252,7 @@ class DatasetSync:
         self.store.set_meta(FLUSHED_LABEL_ID, str(max(flushed_label_id, top)))
         self.store.set_meta(WATERMARK, str(last_seq))
         self.store.set_meta(LAST_APPEND, repr(self.clock()))
+        self.store.set_meta(APPENDS, str(self._meta_int(APPENDS) + 1))
         self._add_superseded(superseded)
 
     def _add_superseded(self, count: int) -> None:
@@ -244,14 +260,23 @@ class DatasetSync:
             self.store.set_meta(SUPERSEDED, str(self._meta_int(SUPERSEDED) + count))
 
     # -- compaction ---------------------------------------------------------------------
+    def flush_due(self) -> bool:
+        """Changes wait and either a full batch is ready or ``flush_delay`` has passed."""
+        pending = self.pending
+        if self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
+            return True
+        return bool(pending) and (
+            pending >= self.batch_size
+            or self.clock() - self._meta_float(LAST_APPEND) >= self.flush_delay)
+
     def compaction_due(self) -> bool:
-        """Superseded rows exist, labelers paused and the last compaction is old enough;
-        or a dataset lacks columns."""
+        """Superseded rows (or many appends) exist, labelers paused and the last
+        compaction is old enough; or a dataset lacks columns."""
         if not self.restored:
             return False
         if self.schema_stale:
             return True
-        if self._meta_int(SUPERSEDED) <= 0:
+        if self._meta_int(SUPERSEDED) <= 0 and self._meta_int(APPENDS) < self.max_appends:
             return False
         now = self.clock()
         return (now - self._meta_float(LAST_APPEND) >= self.quiet_seconds
@@ -297,6 +322,7 @@ class DatasetSync:
             self.store.set_meta(WATERMARK, str(start_seq))
             self.store.set_meta(INFLIGHT, str(start_seq))
             self.store.set_meta(SUPERSEDED, str(end_seq - start_seq))
+            self.store.set_meta(APPENDS, "0")
             self.store.set_meta(FLUSHED_LABEL_ID,
                                 str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
             self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
@@ -342,7 +368,7 @@ class DatasetSync:
     # -- background thread --------------------------------------------------------------
     def tick(self) -> None:
         """One round of the background work: flush, maybe compact, then ``on_tick``."""
-        if self.pending or self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
+        if self.flush_due():
             self.flush()
         if self.compaction_due():
             self.compact()

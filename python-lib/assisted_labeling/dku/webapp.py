@@ -4,7 +4,8 @@
 
 1. validate the webapp settings (4.x names kept);
 2. open the local store, a cache file under the system temp dir keyed by the project and
-   the settings' datasets (no DSS folder needed; a new machine just rebuilds it);
+   the settings' datasets (no DSS folder needed; a new machine just rebuilds it); a save
+   is acknowledged once committed there;
 3. import the unlabeled rows as items (chunked); on a new store, restore the annotations
    from the metadata dataset;
 4. rank items by the queries dataset's ``uncertainty`` (unscored items after scored ones),
@@ -47,15 +48,25 @@ def _short(name: str) -> str:
     return name.split(".", 1)[1] if "." in name else name
 
 
+def default_cache_dir() -> Path:
+    """``<temp>/ml-assisted-labeling-<uid>``, private to the OS user running the backend
+    (with user isolation, each DSS user's backends run as their own OS user)."""
+    owner = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    base = Path(tempfile.gettempdir()) / f"ml-assisted-labeling-{owner}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    return base
+
+
 def cache_path(settings: DssSettings, project_key: str, *,
                cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where the local store lives: ``<temp>/ml-assisted-labeling/<project>/<hash>.db``.
+    """Where the local store lives: ``<cache dir>/<project key>/<hash>.db``.
 
+    The cache dir is ``$ML_ASSISTED_LABELING_CACHE_DIR`` or :func:`default_cache_dir`.
     The hash covers what changes item ids or output rows (datasets, label column, id
     column), so a changed setup starts from a fresh store rebuilt from the datasets.
     """
-    base = Path(cache_dir or os.environ.get(CACHE_ENV) or
-                Path(tempfile.gettempdir()) / "ml-assisted-labeling")
+    chosen = cache_dir or os.environ.get(CACHE_ENV)
+    base = Path(chosen) if chosen else default_cache_dir()
     identity = json.dumps({
         "project": project_key,
         "unlabeled": settings.unlabeled, "labels": settings.labels_ds,
@@ -139,7 +150,8 @@ def load_queue(project: LabelingProject, settings: DssSettings,
         added = store.add_items(dsio.iter_items(unlabeled, config, chunksize=chunksize),
                                 annotators_per_item=config.annotators_per_item)
     except LabelingError as exc:
-        raise ConfigError(f'Setting "Unlabeled data": {exc.message}') from None
+        setting = "Id column" if config.id_column else "Unlabeled data"
+        raise ConfigError(f'Setting "{setting}": {exc.message}', setting=setting) from None
     except Exception as exc:
         raise dsio.read_error("unlabeled dataset", unlabeled, exc) from None
     scored = 0
@@ -202,7 +214,10 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
         store.set_annotators_per_item(config.annotators_per_item)
         store.set_meta("annotators_per_item", str(config.annotators_per_item))
     if not sync.restored:
-        sync.restore()
+        if store.last_change() == 0:
+            sync.restore()  # a new store (new machine, lost cache): read the datasets back
+        else:
+            sync.mark_restored()
     sync.prepare()
     try:
         # Whatever a previous run acknowledged but did not write goes first.

@@ -59,7 +59,7 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
     def get_next():
         principal = user("annotator")
         count = _int_arg("count", 1)
-        return jsonify({"items": project.next_items(principal, count or 1)})
+        return jsonify({"items": project.next_items(principal, count)})
 
     @api.post("/annotations")
     def post_annotation():
@@ -81,7 +81,7 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
         if before is not None and after is not None:
             raise ValidationError('Give "before" or "after", not both')
         entries = project.history(principal, before=before, after=after,
-                                  limit=_int_arg("limit", 20) or 20)
+                                  limit=_int_arg("limit", 20))
         return jsonify({"items": entries})
 
     @api.get("/stats")

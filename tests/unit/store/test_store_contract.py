@@ -6,7 +6,6 @@ import multiprocessing
 import threading
 
 import pytest
-
 from assisted_labeling.errors import (
     AuthenticationError,
     ConflictError,

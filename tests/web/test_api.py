@@ -1,0 +1,140 @@
+"""The JSON API through Flask's test client, in loopback single-user mode."""
+
+from __future__ import annotations
+
+
+def label(client, item_id, value, **extra):
+    return client.post("/api/annotations", json={"item_id": item_id, "label": value, **extra})
+
+
+def test_config_describes_the_project_and_the_user(client):
+    body = client.get("/api/config").get_json()
+    assert [c["name"] for c in body["categories"]] == ["pos", "neg", "neutral"]
+    assert body["user"] == {"name": "local", "role": "manager"}
+    assert body["stats"]["total"] == 3
+    assert body["warnings"] == []
+
+
+def test_next_reserves_items_with_data_and_pre_annotation(client):
+    items = client.get("/api/next?count=3").get_json()["items"]
+    assert sorted(i["id"] for i in items) == ["r1", "r2", "r3"]
+    by_id = {i["id"]: i for i in items}
+    assert by_id["r1"]["pre_annotation"] == "pos"
+    assert by_id["r3"]["pre_annotation"] is None
+    assert list(by_id["r1"]["data"]) == ["id", "text", "hint"]  # the table's column order
+
+
+def test_label_returns_label_id_and_stats(client):
+    response = label(client, "r1", "pos", comment="easy", duration_ms=1200)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["label_id"] == 1
+    assert body["stats"]["per_class"] == {"pos": 1}
+    assert body["stats"]["mine"]["labeled"] == 1
+
+
+def test_unknown_class_names_the_value_and_the_valid_ones(client):
+    response = label(client, "r1", "great")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert "'great'" in body["error"] and "pos, neg, neutral" in body["error"]
+    assert body["details"]["valid"] == ["pos", "neg", "neutral"]
+
+
+def test_unknown_item_is_404(client):
+    response = label(client, "nope", "pos")
+    assert response.status_code == 404
+    assert "nope" in response.get_json()["error"]
+
+
+def test_malformed_json_is_400(client):
+    response = client.post("/api/annotations", data="{bad",
+                           content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON" in response.get_json()["error"]
+
+
+def test_body_must_be_an_object_with_item_id(client):
+    assert client.post("/api/annotations", json=["r1"]).status_code == 400
+    assert client.post("/api/annotations", json={"label": "pos"}).status_code == 400
+    assert client.post("/api/annotations", json={"item_id": "r1"}).status_code == 400
+
+
+def test_bad_comment_and_duration_are_400(client):
+    assert label(client, "r1", "pos", comment=5).status_code == 400
+    assert label(client, "r1", "pos", comment="x" * 10_001).status_code == 400
+    assert label(client, "r1", "pos", duration_ms=-1).status_code == 400
+
+
+def test_huge_body_is_413_json(client):
+    response = client.post("/api/annotations", data="x" * (3 * 1024 * 1024),
+                           content_type="application/json")
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "The request is too large"
+
+
+def test_bad_count_is_400(client):
+    assert client.get("/api/next?count=abc").status_code == 400
+    assert client.get("/api/next?count=0").status_code == 400
+    assert client.get("/api/next?count=51").status_code == 400
+
+
+def test_skip_then_history_then_edit(client):
+    first = label(client, "r1", "pos").get_json()
+    assert client.post("/api/skips", json={"item_id": "r2", "comment": "?"}).status_code == 201
+    history = client.get("/api/history").get_json()["items"]
+    assert [(h["id"], h["annotation"]["status"]) for h in history] == [
+        ("r2", "SKIPPED"), ("r1", "LABELED")]
+    older = client.get(f"/api/history?before={history[0]['annotation']['id']}").get_json()
+    assert [h["id"] for h in older["items"]] == ["r1"]
+    assert older["items"][0]["data"]["text"] == "good"
+    edited = label(client, "r1", "neg").get_json()
+    assert edited["label_id"] == first["label_id"]
+    newer = client.get(f"/api/history?after={first['id']}").get_json()["items"]
+    assert [h["id"] for h in newer] == ["r2"]
+    stats = client.get("/api/stats").get_json()
+    assert stats["per_class"] == {"neg": 1}
+    assert (stats["labeled"], stats["skipped"], stats["remaining"]) == (1, 1, 2)
+
+
+def test_history_rejects_both_cursors(client):
+    assert client.get("/api/history?before=3&after=1").status_code == 400
+
+
+def test_multi_label(store, make_app):
+    client = make_app(store, multi_label=True).test_client()
+    response = label(client, "r1", ["neutral", "pos"])
+    assert response.status_code == 201
+    history = client.get("/api/history").get_json()["items"]
+    assert history[0]["annotation"]["label"] == ["pos", "neutral"]
+    assert label(client, "r2", []).status_code == 400
+    assert label(client, "r2", ["pos", "wat"]).status_code == 400
+
+
+def test_unknown_route_and_method_are_json(client):
+    response = client.get("/api/nothing")
+    assert response.status_code == 404 and "error" in response.get_json()
+    response = client.delete("/api/annotations")
+    assert response.status_code == 405 and "error" in response.get_json()
+
+
+def test_internal_errors_hide_the_stack_trace(store, make_app, monkeypatch):
+    app = make_app(store)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("secret internals at /srv/app.py line 42")
+
+    monkeypatch.setattr(store, "stats", boom)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = app.test_client().get("/api/stats")
+    assert response.status_code == 500
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "secret internals" not in text
+    assert response.get_json()["code"] == "internal"
+
+
+def test_page_and_ui_resources_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and b"<!doctype html>" in page.data
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert client.get("/plugins/ml-assisted-labeling/resource/../plugin.json").status_code == 404

@@ -1,0 +1,93 @@
+"""The real CLI server (gunicorn): durability under kill -9, refusal off loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from assisted_labeling.store.sqlite import SQLiteStore
+
+CLI = [sys.executable, "-m", "assisted_labeling.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stderr.read().decode()}")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer in {seconds}s")
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+        return json.load(response)
+
+
+@pytest.fixture
+def table(tmp_path) -> Path:
+    path = tmp_path / "rows.csv"
+    path.write_text("id,text\n" + "".join(f"{i},row {i}\n" for i in range(50)))
+    return path
+
+
+def test_acknowledged_labels_survive_kill_9(tmp_path, table):
+    port, db = free_port(), tmp_path / "labels.db"
+    proc = subprocess.Popen(
+        [*CLI, "serve", str(table), "--categories", "a,b", "--store", str(db),
+         "--id-column", "id", "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/api/stats", proc)
+        acked = []
+        for i in range(20):
+            with urllib.request.urlopen(f"{base}/api/next", timeout=10) as response:
+                item = json.load(response)["items"][0]
+            post(f"{base}/api/annotations", {"item_id": item["id"], "label": "ab"[i % 2]})
+            acked.append(item["id"])
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # master and workers, no clean shutdown
+        proc.wait(timeout=10)
+    store = SQLiteStore(db)
+    saved = {a.item_key for a in store.iter_annotations()}
+    assert saved == set(acked)
+    assert store.stats().labeled == 20
+
+
+def test_refuses_a_public_address_without_accounts(tmp_path, table):
+    result = subprocess.run(
+        [*CLI, "serve", str(table), "--categories", "a,b", "--store", str(tmp_path / "l.db"),
+         "--host", "0.0.0.0", "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "without accounts" in result.stderr
+
+
+def test_bad_input_gives_a_clear_error(tmp_path):
+    result = subprocess.run(
+        [*CLI, "serve", str(tmp_path / "missing.csv"), "--categories", "a,b",
+         "--store", str(tmp_path / "l.db")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
