@@ -169,9 +169,9 @@ class DatasetSync:
         if count and self.label_col not in columns:
             # Restoring without labels would later erase them from the datasets.
             raise ConfigError(
-                f'Setting "Labels target column name": the metadata dataset '
+                f'Setting "Labels column": the metadata dataset '
                 f'{dataset.full_name} has no column "{self.label_col}" '
-                f"(columns: {', '.join(columns)})", setting="Labels target column name")
+                f"(columns: {', '.join(columns)})", setting="Labels column")
         latest = [r for r in latest_by_key.values() if r.status is not None
                   and not (r.status is Status.LABELED and r.label is None)]
         # Replay in the order annotations were first saved: that is the history order.
@@ -182,10 +182,8 @@ class DatasetSync:
             return kind.classes_of(kind.deserialize(annotation.label or "", config))
 
         applied = self.store.restore((r.annotation() for r in latest), classes_of)
-        reserve = getattr(self.store, "reserve_label_ids", None)
-        if reserve is not None:
-            # Label ids of rows the store skipped (unknown items) must not be reused.
-            reserve(max_label_id)
+        # Label ids of rows the store skipped (unknown items) must not be reused.
+        self.store.reserve_label_ids(max_label_id)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
         self.store.set_meta(RESTORED, "1")
         log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",

@@ -193,9 +193,9 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
     for name in (config.label_col_name, f"{config.label_col_name}_id"):
         if name in columns:
             raise ConfigError(
-                f'Setting "Labels target column name": the unlabeled data already has a '
+                f'Setting "Labels column": the unlabeled data already has a '
                 f'column "{name}"; choose another name (currently '
-                f'"{config.label_col_name}")', setting="Labels target column name")
+                f'"{config.label_col_name}")', setting="Labels column")
 
     path = cache_path(settings, unlabeled.project_key, cache_dir=cache_dir)
     store = SQLiteStore(path)
@@ -209,6 +209,25 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
     webapp = DssWebapp(settings, project, dss_authenticator(settings, auth_info), sync,
                        session)
 
+    try:
+        _start(webapp)
+    except BaseException:
+        store.close()
+        raise
+
+    def refresh() -> None:
+        webapp.refresh_queue()
+
+    sync.on_tick = refresh
+    if background:
+        sync.start()
+    log.info("Labeling backend ready: %s, store %s", store.stats().to_dict(), path)
+    return webapp
+
+
+def _start(webapp: DssWebapp) -> None:
+    """Queue, restore, schemas, leftovers: the start-up steps that read and write DSS."""
+    store, sync, config = webapp.project.store, webapp.sync, webapp.project.config
     webapp.refresh_queue(force=True)
     if store.get_meta("annotators_per_item") != str(config.annotators_per_item):
         store.set_annotators_per_item(config.annotators_per_item)
@@ -227,15 +246,6 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
     except Exception:
         log.exception("Could not write pending labels to DSS yet; the background "
                       "thread will retry")
-
-    def refresh() -> None:
-        webapp.refresh_queue()
-
-    sync.on_tick = refresh
-    if background:
-        sync.start()
-    log.info("Labeling backend ready: %s, store %s", store.stats().to_dict(), path)
-    return webapp
 
 
 def _error_blueprint(error: LabelingError) -> Any:

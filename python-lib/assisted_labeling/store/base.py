@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 
 class Status(str, enum.Enum):
@@ -120,6 +120,12 @@ class AnnotationStore(Protocol):
     def release(self, user: str, key: str) -> None:
         """Give a leased item back to the queue."""
 
+    def set_annotators_per_item(self, needed: int) -> None:
+        """Change how many LABELED annotations complete an item, for every item."""
+
+    def count_items(self) -> int:
+        """How many items exist."""
+
     # annotations
     def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
                    comment: str = "", duration_ms: int | None = None, session: int = 0,
@@ -142,6 +148,24 @@ class AnnotationStore(Protocol):
     def iter_annotations(self, *, status: Status | None = None) -> Iterator[Annotation]:
         """Every current annotation in ``id`` order (for exports)."""
 
+    def iter_annotated_items(self, *, status: Status | None = None
+                             ) -> Iterator[tuple[Annotation, dict[str, Any]]]:
+        """Every current annotation in ``id`` order with its item's data."""
+
+    def restore(self, annotations: Iterable[Annotation],
+                classes_of: Callable[[Annotation], Sequence[str]]) -> int:
+        """Replay annotations read back from a host (oldest first), keeping their label
+        ids, dates and sessions; unknown items are ignored. Returns how many applied."""
+
+    def reserve_label_ids(self, highest: int) -> None:
+        """Make every new label id greater than ``highest``."""
+
+    def changes(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, Annotation]]:
+        """Saved annotations in save order after change number ``after`` (an outbox)."""
+
+    def last_change(self) -> int:
+        """The newest change number (0 when none)."""
+
     def stats(self, user: str | None = None) -> Stats:
         """Counters; ``mine`` holds the user's own labeled/skipped counts."""
 
@@ -160,6 +184,9 @@ class AnnotationStore(Protocol):
 
     def count_users(self) -> int:
         """How many accounts exist."""
+
+    def list_users(self) -> list[User]:
+        """Every account, by name."""
 
     # small key/value metadata (session counter, secrets, input fingerprint)
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...

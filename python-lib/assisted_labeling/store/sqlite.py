@@ -516,6 +516,13 @@ class SQLiteStore:
             applied += flush()
         return applied
 
+    def reserve_label_ids(self, highest: int) -> None:
+        """Make every new label id greater than ``highest`` (ids used by rows this store
+        cannot map to an item, e.g. 4.x rows with old hashed ids)."""
+        with self._write() as conn:
+            conn.execute("UPDATE counters SET value = max(value, ?) WHERE name = 'label_id'",
+                         (int(highest),))
+
     def changes(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, Annotation]]:
         """Saved annotations in save order after change ``after`` (an outbox for hosts
         that mirror labels elsewhere, and a counter of new labels for retraining)."""

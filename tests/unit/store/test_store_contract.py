@@ -316,3 +316,11 @@ def test_concurrent_processes_never_share_an_item(tmp_path):
         p.join(timeout=60)
     assert len(taken) == len(set(taken)) == 120
     assert SQLiteStore(path).stats().labeled == 120
+
+
+def test_reserved_label_ids_are_never_reused(store):
+    store.add_items(items(2))
+    store.reserve_label_ids(41)
+    assert store.save_label("u", "k0", "x", ["x"]).label_id == 42
+    store.reserve_label_ids(10)  # never lowers the counter
+    assert store.save_label("u", "k1", "x", ["x"]).label_id == 43

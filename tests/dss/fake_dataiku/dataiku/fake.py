@@ -1,0 +1,287 @@
+"""Control panel of the fake DSS: not part of the ``dataiku`` API.
+
+Tests call :func:`reset` (the ``dss`` fixture does) to get a fresh :class:`FakeDSS` rooted in
+a temporary directory, then create datasets, folders, saved models, users and component
+configs on it. Everything the fake ``dataiku`` package does goes through the current
+instance, so tests can look at what was written:
+
+- each dataset is a directory of CSV part files, one per write session (as managed
+  file-based datasets store one file per written partition/session); an overwrite
+  replaces every part, an append adds one;
+- ``writes`` / ``reads`` log every write session and every read, to count them.
+
+A recipe test, for example::
+
+    def test_sampler(dss):                       # fixture from tests/dss/conftest.py
+        dss.create_dataset("pool", pd.DataFrame({"x": [1, 2]}))
+        dss.create_dataset("queries")            # an output: no schema yet
+        dss.add_model("model", ["a", "b"], [ModelVersion("v1", proba_fn, active=True)])
+        dss.recipe_inputs = {"saved_model": ["model"], "unlabeled_samples": ["pool"]}
+        dss.recipe_outputs = {"queries": ["queries"]}
+        dss.recipe_config = {"strategy": "confidence"}
+        runpy.run_path("custom-recipes/active-learning-query-sampler/recipe.py")
+        assert dss.table("queries")["uncertainty"].between(0, 1).all()
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+# pandas dtype -> DSS storage type, as ``get_schema_from_df`` maps them.
+_PANDAS_TO_DSS = {
+    "int64": "bigint", "Int64": "bigint", "int32": "int", "Int32": "int",
+    "int16": "smallint", "int8": "tinyint", "float64": "double", "float32": "float",
+    "bool": "boolean", "boolean": "boolean",
+}
+INT_TYPES = {"tinyint", "smallint", "int", "bigint"}
+
+
+def dss_type(dtype: Any) -> str:
+    """The DSS column type the Python API gives to a pandas dtype."""
+    name = str(dtype)
+    if name.startswith("datetime64"):
+        return "date"
+    return _PANDAS_TO_DSS.get(name, "string")
+
+
+@dataclass
+class WriteEvent:
+    """One write session: which dataset, append or overwrite, how many rows."""
+
+    dataset: str
+    mode: str
+    rows: int
+
+
+@dataclass
+class DatasetState:
+    full_name: str
+    path: Path
+    dataset_type: str = "Filesystem"
+    supports_append: bool = True
+    schema: list[dict[str, Any]] = field(default_factory=list)
+    parts: int = 0
+
+
+@dataclass
+class FolderState:
+    id: str
+    name: str
+    path: Path
+    local: bool = False
+
+
+@dataclass
+class ModelVersion:
+    """A saved-model version: ``proba(df) -> array (n, n_classes)``."""
+
+    version_id: str
+    proba: Callable[[pd.DataFrame], np.ndarray]
+    active: bool = False
+    train_date: int = 0
+    train_rows: int = 0
+    auc: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ModelState:
+    id: str
+    name: str
+    classes: list[str]
+    versions: list[ModelVersion]
+
+
+class FakeDSS:
+    """One fake DSS instance with one current project."""
+
+    def __init__(self, root: Path, project_key: str = "LABELING") -> None:
+        self.root = Path(root)
+        self.project_key = project_key
+        self.variables: dict[str, dict[str, dict[str, Any]]] = {}
+        self.datasets: dict[str, DatasetState] = {}
+        self.folders: dict[str, FolderState] = {}
+        self.models: dict[str, ModelState] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.run_as = {"authIdentifier": "admin", "groups": ["administrators"]}
+        self.webapp_config: dict[str, Any] = {}
+        self.recipe_config: dict[str, Any] = {}
+        self.trigger_config: dict[str, Any] = {}
+        self.step_config: dict[str, Any] = {}
+        self.plugin_config: dict[str, Any] = {}
+        self.recipe_inputs: dict[str, list[str]] = {}
+        self.recipe_outputs: dict[str, list[str]] = {}
+        self.writes: list[WriteEvent] = []
+        self.reads: list[str] = []
+        self.fired: list[Any] = []
+        self.active_writers: set[str] = set()
+
+    # -- names ------------------------------------------------------------------------
+    def full_name(self, name: str, project_key: str | None = None) -> str:
+        if "." in name:
+            return name
+        return f"{project_key or self.project_key}.{name}"
+
+    # -- datasets ---------------------------------------------------------------------
+    def create_dataset(self, name: str, data: pd.DataFrame | None = None, *,
+                       schema: list[dict[str, Any]] | None = None,
+                       dataset_type: str = "Filesystem",
+                       supports_append: bool = True) -> DatasetState:
+        """An existing DSS dataset; ``data`` is written once (not logged as a write)."""
+        full = self.full_name(name)
+        state = DatasetState(full, self.root / "datasets" / full, dataset_type,
+                             supports_append)
+        state.path.mkdir(parents=True, exist_ok=True)
+        self.datasets[full] = state
+        if data is not None:
+            state.schema = [{"name": str(c), "type": dss_type(data[c].dtype)}
+                            for c in data.columns]
+            self.store_rows(state, data, append=False)
+        elif schema is not None:
+            state.schema = copy.deepcopy(schema)
+        return state
+
+    def dataset(self, name: str, project_key: str | None = None) -> DatasetState:
+        full = self.full_name(name, project_key)
+        try:
+            return self.datasets[full]
+        except KeyError:
+            raise Exception(f"Dataset {full} does not exist") from None
+
+    def part_files(self, name: str) -> list[Path]:
+        return sorted(self.dataset(name).path.glob("part-*.csv"))
+
+    def writes_to(self, name: str) -> list[WriteEvent]:
+        full = self.full_name(name)
+        return [w for w in self.writes if w.dataset == full]
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The dataset as ``get_dataframe()`` returns it, without logging a read."""
+        return read_table(self.dataset(name))
+
+    def store_rows(self, state: DatasetState, frame: pd.DataFrame, *, append: bool) -> None:
+        """Commit one write session's rows (already in schema order)."""
+        if not append:
+            for part in state.path.glob("part-*.csv"):
+                part.unlink()
+        state.parts += 1
+        part = state.path / f"part-{state.parts:05d}.csv"
+        _to_csv(frame, state.schema).to_csv(part, header=False, index=False)
+
+    # -- folders, models, users ---------------------------------------------------------
+    def create_folder(self, folder_id: str, name: str | None = None, *,
+                      files: dict[str, bytes] | None = None, local: bool = False) -> FolderState:
+        path = self.root / "folders" / self.project_key / folder_id
+        path.mkdir(parents=True, exist_ok=True)
+        state = FolderState(folder_id, name or folder_id, path, local)
+        self.folders[folder_id] = state
+        for rel, content in (files or {}).items():
+            target = path / rel.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        return state
+
+    def folder(self, lookup: str) -> FolderState:
+        lookup = lookup.split(".", 1)[1] if "." in lookup else lookup
+        for state in self.folders.values():
+            if lookup in (state.id, state.name):
+                return state
+        raise Exception(f"Managed folder {lookup} does not exist")
+
+    def add_model(self, model_id: str, classes: Iterable[str],
+                  versions: Iterable[ModelVersion], name: str | None = None) -> ModelState:
+        state = ModelState(model_id, name or model_id, [str(c) for c in classes],
+                           list(versions))
+        self.models[model_id] = state
+        return state
+
+    def model(self, lookup: str) -> ModelState:
+        lookup = lookup.split(".", 1)[1] if "." in lookup else lookup
+        for state in self.models.values():
+            if lookup in (state.id, state.name):
+                return state
+        raise Exception(f"Saved model {lookup} does not exist")
+
+    def add_user(self, login: str, *, groups: Iterable[str] = (), cookie: str) -> None:
+        """A DSS user whose browser sends ``cookie`` as a cookie value."""
+        self.users[cookie] = {"authIdentifier": login, "groups": list(groups)}
+
+    def project_variables(self, project_key: str | None = None) -> dict[str, dict]:
+        key = project_key or self.project_key
+        return self.variables.setdefault(key, {"standard": {}, "local": {}})
+
+
+def _to_csv(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> pd.DataFrame:
+    """Values as DSS stores them: dates in ISO 8601 UTC, the rest as text."""
+    out = frame.copy()
+    for col in schema:
+        if col["type"] == "date" and col["name"] in out.columns:
+            values = pd.to_datetime(out[col["name"]], errors="coerce", utc=True)
+            out[col["name"]] = values.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    return out
+
+
+def read_table(state: DatasetState, *, infer_with_pandas: bool = True,
+               parse_dates: bool = True, use_nullable_integers: bool = False) -> pd.DataFrame:
+    """Parse the part files positionally against the current schema, like DSS does."""
+    if not state.schema:
+        raise Exception(f"No column in schema of {state.full_name}."
+                        " Have you set up the schema for this dataset?")
+    names = [c["name"] for c in state.schema]
+    parts = sorted(state.path.glob("part-*.csv"))
+    frames = [pd.read_csv(p, header=None, names=names, dtype=object, keep_default_na=True)
+              for p in parts if p.stat().st_size > 0]
+    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
+    if infer_with_pandas:
+        # Re-parse the text as pandas would read DSS's stream: let it guess the types.
+        import io
+
+        buffer = io.StringIO()
+        raw.to_csv(buffer, header=False, index=False)
+        buffer.seek(0)
+        frame = (pd.read_csv(buffer, header=None, names=names) if len(raw)
+                 else pd.DataFrame(columns=names))
+    else:
+        frame = raw.copy()
+        for col in state.schema:
+            name, kind = col["name"], col["type"]
+            if kind in INT_TYPES:
+                frame[name] = frame[name].astype("float64").astype(
+                    "Int64" if use_nullable_integers else "int64")
+            elif kind in ("float", "double"):
+                frame[name] = frame[name].astype("float64")
+            elif kind == "boolean":
+                frame[name] = frame[name].map({"true": True, "false": False, "True": True,
+                                               "False": False})
+    if parse_dates:
+        for col in state.schema:
+            if col["type"] == "date":
+                frame[col["name"]] = pd.to_datetime(frame[col["name"]], errors="coerce",
+                                                    utc=True)
+    return frame
+
+
+_STATE: FakeDSS | None = None
+
+
+def reset(root: Path, project_key: str = "LABELING") -> FakeDSS:
+    """Start a fresh fake DSS; returns it."""
+    global _STATE
+    if _STATE is not None and _STATE.root == Path(root) and Path(root).exists():
+        shutil.rmtree(Path(root) / "datasets", ignore_errors=True)
+    _STATE = FakeDSS(Path(root), project_key)
+    return _STATE
+
+
+def state() -> FakeDSS:
+    """The current fake DSS (``reset`` must have been called)."""
+    if _STATE is None:
+        raise RuntimeError("fake dataiku: call dataiku.fake.reset(tmp_path) first")
+    return _STATE

@@ -1,0 +1,149 @@
+"""The fake `dataiku` behaves as the documentation says (what the adapter relies on)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from dataiku import fake
+
+
+def test_writer_overwrites_unless_append_mode_is_set(dss):
+    import dataiku
+
+    dss.create_dataset("out", pd.DataFrame({"a": [1, 2]}))
+    ds = dataiku.Dataset("out")
+    assert ds.spec_item == {"appendMode": False}
+    with ds.get_writer() as writer:
+        writer.write_dataframe(pd.DataFrame({"a": [3]}))
+    assert dss.table("out")["a"].tolist() == [3]
+
+    ds.spec_item["appendMode"] = True
+    with ds.get_writer() as writer:
+        writer.write_row_dict({"a": 4})
+    assert dss.table("out")["a"].tolist() == [3, 4]
+    assert [(w.mode, w.rows) for w in dss.writes_to("out")] == [("overwrite", 1), ("append", 1)]
+    assert len(dss.part_files("out")) == 2
+
+
+def test_dataset_without_append_support_overwrites(dss):
+    import dataiku
+
+    dss.create_dataset("plugin_ds", pd.DataFrame({"a": [1]}), supports_append=False)
+    ds = dataiku.Dataset("plugin_ds")
+    ds.spec_item["appendMode"] = True
+    ds.write_with_schema(pd.DataFrame({"a": [2]}))
+    assert dss.table("plugin_ds")["a"].tolist() == [2]
+
+
+def test_dataframes_must_follow_the_schema_order(dss):
+    import dataiku
+
+    dss.create_dataset("out", pd.DataFrame({"a": [1], "b": ["x"]}))
+    with pytest.raises(Exception, match="do not match the schema"), \
+            dataiku.Dataset("out").get_writer() as writer:
+        writer.write_dataframe(pd.DataFrame({"b": ["y"], "a": [2]}))
+
+
+def test_only_one_writer_per_dataset(dss):
+    import dataiku
+
+    dss.create_dataset("out", pd.DataFrame({"a": [1]}))
+    first = dataiku.Dataset("out").get_writer()
+    with pytest.raises(Exception, match="another active writer"):
+        dataiku.Dataset("out").get_writer()
+    first.close()
+    dataiku.Dataset("out").get_writer().close()
+
+
+def test_schema_and_names(dss):
+    import dataiku
+
+    dss.create_dataset("empty")
+    ds = dataiku.Dataset("LABELING.empty")
+    assert (ds.short_name, ds.full_name) == ("empty", "LABELING.empty")
+    with pytest.raises(Exception, match="No column in schema"):
+        ds.read_schema()
+    assert ds.read_schema(raise_if_empty=False) == []
+    ds.write_schema([{"name": "n", "type": "bigint"}])
+    assert ds.get_dataframe().columns.tolist() == ["n"]
+
+
+def test_iter_dataframes_reads_in_chunks(dss):
+    import dataiku
+
+    dss.create_dataset("big", pd.DataFrame({"a": range(5)}))
+    chunks = list(dataiku.Dataset("big").iter_dataframes(chunksize=2))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+
+
+def test_set_variables_replaces_both_scopes(dss):
+    import dataiku
+
+    project = dataiku.Project()
+    project.set_variables({"standard": {"a": 1}, "local": {"b": 2}})
+    variables = project.get_variables()
+    variables["standard"] = {"c": 3}
+    project.set_variables(variables)
+    assert dataiku.Project().get_variables() == {"standard": {"c": 3}, "local": {"b": 2}}
+    with pytest.raises(ValueError):
+        project.set_variables({"standard": {}})
+
+
+def test_auth_info_from_browser_headers(dss):
+    import dataiku
+    from dataikuapi.utils import DataikuException
+
+    dss.add_user("alice", groups=["g1"], cookie="s3cret")
+    client = dataiku.api_client()
+    info = client.get_auth_info_from_browser_headers({"Cookie": "a=b; dss=s3cret"})
+    assert info == {"authIdentifier": "alice", "groups": ["g1"]}
+    with pytest.raises(DataikuException):
+        client.get_auth_info_from_browser_headers({"Cookie": "dss=wrong"})
+    with pytest.raises(DataikuException):
+        client.get_auth_info_from_browser_headers({})
+
+
+def test_predictor_gives_prediction_and_probas(dss):
+    import dataiku
+
+    dss.add_model("m1", ["a", "b"], [fake.ModelVersion(
+        "v1", lambda df: np.tile([0.2, 0.8], (len(df), 1)), active=True, train_rows=10)])
+    frame = pd.DataFrame({"x": [1, 2]}, index=[7, 9])
+    out = dataiku.Model("m1").get_predictor().predict(frame, with_probas=True)
+    assert out.columns.tolist() == ["prediction", "proba_a", "proba_b"]
+    assert out.index.tolist() == [7, 9]
+    assert out["prediction"].tolist() == ["b", "b"]
+    assert dataiku.Model("m1").list_versions()[0]["snippet"]["trainInfo"]["trainRows"] == 10
+
+
+def test_folder_streams_and_paths(dss):
+    import dataiku
+
+    dss.create_folder("f1", "images", files={"/a/b.png": b"png"})
+    folder = dataiku.Folder("images")
+    assert folder.list_paths_in_partition() == ["/a/b.png"]
+    with folder.get_download_stream("/a/b.png") as stream:
+        assert stream.read() == b"png"
+    folder.upload_stream("/c.txt", io.BytesIO(b"hi"))
+    folder.delete_path("/a/b.png")
+    assert folder.list_paths_in_partition() == ["/c.txt"]
+    with pytest.raises(Exception, match="not on the local filesystem"):
+        folder.get_path()
+
+
+def test_component_configs_and_trigger(dss):
+    from dataiku import customrecipe, customtrigger, customwebapp
+    from dataiku.scenario import Trigger
+
+    dss.recipe_inputs = {"unlabeled_samples": ["pool"]}
+    dss.trigger_config = {"i_labeling_count": 100.0}
+    dss.webapp_config = {"unlabeled": "pool"}
+    assert customrecipe.get_input_names_for_role("unlabeled_samples") == ["LABELING.pool"]
+    assert customrecipe.get_output_names_for_role("queries") == []
+    assert customtrigger.get_trigger_config() == {"i_labeling_count": 100.0}
+    assert customwebapp.get_webapp_config() == {"unlabeled": "pool"}
+    Trigger().fire()
+    assert dss.fired == [None]

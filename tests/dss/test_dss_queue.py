@@ -1,0 +1,90 @@
+"""Items come from the unlabeled dataset; the queries dataset ranks them."""
+
+from __future__ import annotations
+
+import pandas as pd
+from assisted_labeling.project import Principal
+
+ALICE = Principal("alice", "annotator")
+SESSION = "ML-ASSISTED-LABELING__queries__session"
+
+
+def _texts(webapp, count: int = 10) -> list[str]:
+    return [i["data"]["text"] for i in webapp.project.next_items(ALICE, count)]
+
+
+def test_every_row_is_an_item_duplicates_included(project_setup, open_labeling):
+    webapp = open_labeling()
+    assert webapp.project.stats().total == 4
+    ids = [i["id"] for i in webapp.project.next_items(ALICE, 10)]
+    assert len(set(ids)) == 4
+
+
+def test_id_column_gives_the_item_ids(dss, open_labeling, config_4x):
+    dss.create_dataset("reviews", pd.DataFrame({"rid": [10, 11], "text": ["a", "b"]}))
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    webapp = open_labeling({**config_4x, "id_column": "rid"})
+    assert sorted(i["id"] for i in webapp.project.next_items(ALICE, 5)) == ["10", "11"]
+
+
+def test_queries_rank_by_uncertainty_and_unscored_come_last(project_setup, open_labeling,
+                                                            config_4x):
+    # The sampler's output: the input columns + uncertainty + session; "stars" comes
+    # back as floats (a column with a missing value elsewhere) and must still match.
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "great", "fine"], "stars": [1.0, 5.0, 3.0],
+        "uncertainty": [0.2, 0.9, 0.5], "session": [1, 1, 1],
+    }))
+    webapp = open_labeling({**config_4x, "queries_ds": "queries"})
+    items = webapp.project.next_items(ALICE, 4)
+    assert [i["data"]["text"] for i in items] == ["great", "fine", "awful", "great"]
+    assert [i["uncertainty"] for i in items] == [0.9, 0.5, 0.2, None]
+
+
+def test_queries_with_an_id_column(dss, open_labeling, config_4x):
+    dss.create_dataset("reviews", pd.DataFrame({"rid": [1, 2, 3], "text": ["a", "b", "c"]}))
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    dss.create_dataset("queries", pd.DataFrame({"rid": [3, 1], "text": ["c", "a"],
+                                                "uncertainty": [0.1, 0.7]}))
+    webapp = open_labeling({**config_4x, "id_column": "rid", "queries_ds": "queries"})
+    assert [i["id"] for i in webapp.project.next_items(ALICE, 3)] == ["1", "3", "2"]
+
+
+def test_an_unbuilt_queries_dataset_leaves_items_unranked(project_setup, open_labeling,
+                                                          config_4x):
+    project_setup.create_dataset("queries")
+    webapp = open_labeling({**config_4x, "queries_ds": "queries"})
+    assert len(webapp.project.next_items(ALICE, 10)) == 4
+
+
+def test_a_new_sampler_session_reranks_the_queue(project_setup, open_labeling, config_4x):
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "fine"], "stars": [1, 3], "uncertainty": [0.9, 0.1]}))
+    project_setup.project_variables()["standard"][SESSION] = 1
+    webapp = open_labeling({**config_4x, "queries_ds": "queries"})
+    assert webapp.refresh_queue() is False  # same session: nothing to do
+
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "fine"], "stars": [1, 3], "uncertainty": [0.1, 0.9]}))
+    project_setup.project_variables()["standard"][SESSION] = 2
+    webapp.session._expires = -1  # skip the cache delay
+    assert webapp.refresh_queue() is True
+    assert _texts(webapp, 2) == ["fine", "awful"]
+
+
+def test_annotations_carry_the_sampler_session(project_setup, open_labeling, config_4x):
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["fine"], "stars": [3], "uncertainty": [0.5]}))
+    project_setup.project_variables()["standard"][SESSION] = 3
+    webapp = open_labeling({**config_4x, "queries_ds": "queries"})
+    item = webapp.project.next_items(ALICE, 1)[0]
+    assert webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"}).session == 3
+    webapp.sync.flush()
+    assert project_setup.table("labels_metadata")["session"].tolist() == [3]
+
+
+def test_no_queries_means_session_zero(project_setup, open_labeling):
+    webapp = open_labeling()
+    assert webapp.session() == 0

@@ -1,0 +1,175 @@
+"""A backend restart loses nothing: leftovers are flushed, a lost store is rebuilt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from assisted_labeling.project import Principal
+
+ALICE = Principal("alice", "annotator")
+BOB = Principal("bob", "annotator")
+
+
+def _delete_store(webapp) -> None:
+    path = Path(webapp.project.store.path)
+    webapp.close()
+    for file in path.parent.glob(f"{path.name}*"):
+        file.unlink()
+
+
+def _history(webapp, user):
+    return [(h["id"], h["annotation"]["status"], h["annotation"]["label"],
+             h["annotation"]["label_id"], h["annotation"]["comment"])
+            for h in webapp.project.history(user, limit=50)]
+
+
+def test_changes_left_unwritten_are_flushed_at_start(project_setup, open_labeling):
+    first = open_labeling()
+    for label in ("pos", "neg"):
+        item = first.project.next_items(ALICE, 1)[0]
+        first.project.annotate(ALICE, {"item_id": item["id"], "label": label})
+    first.close()  # stopped before the flusher ran
+    assert project_setup.writes == []
+
+    open_labeling()
+    assert [(w.mode, w.rows) for w in project_setup.writes_to("labels")] == [("append", 2)]
+    assert [(w.mode, w.rows) for w in project_setup.writes_to("labels_metadata")] == [
+        ("append", 2)]
+
+
+def test_a_lost_store_is_rebuilt_from_the_metadata_dataset(project_setup, open_labeling):
+    first = open_labeling()
+    items = first.project.next_items(ALICE, 3)
+    first.project.annotate(ALICE, {"item_id": items[0]["id"], "label": "pos"})
+    first.project.annotate(ALICE, {"item_id": items[1]["id"], "label": "neg",
+                                   "comment": "hmm"})
+    first.project.skip(ALICE, {"item_id": items[2]["id"]})
+    first.sync.flush()
+    first.project.annotate(ALICE, {"item_id": items[0]["id"], "label": "neg"})  # an edit
+    bob_item = first.project.next_items(BOB, 1)[0]
+    first.project.annotate(BOB, {"item_id": bob_item["id"], "label": "pos"})
+    first.sync.flush()
+    stats, alice, bob = first.project.stats(ALICE).to_dict(), _history(first, ALICE), \
+        _history(first, BOB)
+    writes = len(project_setup.writes)
+    _delete_store(first)
+
+    second = open_labeling()  # a new machine: empty cache
+    assert second.project.stats(ALICE).to_dict() == stats
+    assert stats["labeled"] == 3 and stats["per_class"] == {"neg": 2, "pos": 1}
+    assert [h[1:] for h in _history(second, ALICE)] == [h[1:] for h in alice]
+    assert [h[1:] for h in _history(second, BOB)] == [h[1:] for h in bob]
+    assert len(project_setup.writes) == writes  # rebuilding only reads
+    # New labels continue the label ids.
+    item = second.project.next_items(ALICE, 1)[0]
+    assert second.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"}).label_id == 4
+
+
+def test_an_edit_after_a_rebuild_is_known_as_superseding(project_setup, open_labeling):
+    first = open_labeling()
+    item = first.project.next_items(ALICE, 1)[0]
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.sync.flush()
+    _delete_store(first)
+    second = open_labeling()
+    second.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
+    second.sync.flush()
+    assert second.sync.superseded == 1
+    second.sync.compact()
+    assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [
+        ["neg", 1]]
+
+
+V4_METADATA = pd.DataFrame({
+    # 4.x column order; data_id is the md5 of the row as 4.x serialized it.
+    "date": ["2021-03-01T10:00:00.000Z", "2021-03-01T10:01:00.000Z"],
+    "data_id": ["0cc175b9c0f1b6a831c399e269772661", "92eb5ffee6ae2fec3ad71c777531578f"],
+    "label": ["pos", None],
+    "label_id": [1, 2],
+    "comment": [None, "unsure"],
+    "session": [0, 0],
+    "status": ["LABELED", "SKIPPED"],
+    "annotator": ["alice", "alice"],
+})
+V4_LABELS = pd.DataFrame({"text": ["great"], "stars": [5], "label": ["pos"], "label_id": [1]})
+
+
+@pytest.fixture
+def v4_project(project_setup):
+    project_setup.create_dataset("labels_metadata", V4_METADATA)
+    project_setup.create_dataset("labels", V4_LABELS)
+    return project_setup
+
+
+def test_4x_rows_are_read_without_crashing(v4_project, open_labeling):
+    webapp = open_labeling()
+    assert webapp.project.stats().labeled == 0  # their ids match no current row
+    assert v4_project.writes == []
+
+
+def test_new_rows_follow_the_4x_column_order(v4_project, open_labeling):
+    webapp = open_labeling()
+    item = webapp.project.next_items(ALICE, 1)[0]
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg", "comment": "c"})
+    webapp.sync.flush()
+    meta = v4_project.table("labels_metadata")
+    assert meta.columns.tolist() == V4_METADATA.columns.tolist()
+    new = meta.iloc[-1]
+    assert (new["data_id"], new["label"], new["comment"], new["status"],
+            new["annotator"]) == (item["id"], "neg", "c", "LABELED", "alice")
+
+
+def test_compaction_keeps_the_4x_rows(v4_project, open_labeling):
+    webapp = open_labeling()
+    item = webapp.project.next_items(ALICE, 1)[0]
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
+    webapp.sync.compact()
+    meta = v4_project.table("labels_metadata")
+    assert meta["data_id"].tolist() == [*V4_METADATA["data_id"], item["id"]]
+    labels = v4_project.table("labels")
+    assert labels["label"].tolist() == ["pos", "neg"]
+    assert len(webapp.sync.open_dataset("labels").read_schema()) == 4
+
+
+def test_new_label_ids_follow_the_4x_ones(v4_project, open_labeling):
+    webapp = open_labeling()
+    item = webapp.project.next_items(ALICE, 1)[0]
+    annotation = webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
+    assert annotation.label_id == 3
+
+
+def test_known_rows_in_a_4x_dataset_are_restored(project_setup, open_labeling):
+    first = open_labeling()
+    item = first.project.next_items(ALICE, 1)[0]
+    _delete_store(first)
+    project_setup.create_dataset("labels_metadata", pd.concat([V4_METADATA, pd.DataFrame({
+        "date": ["2021-03-02T10:00:00.000Z", "2021-03-02T11:00:00.000Z"],
+        "data_id": [item["id"], item["id"]], "label": ["neg", "pos"], "label_id": [3, 3],
+        "comment": [None, None], "session": [1, 1], "status": ["LABELED", "LABELED"],
+        "annotator": ["bob", "bob"]})], ignore_index=True))
+    webapp = open_labeling()
+    assert webapp.project.stats().per_class == {"pos": 1}  # the latest of bob's two rows
+    assert webapp.project.store.get_annotation("bob", item["id"]).label_id == 3
+
+
+def test_a_4x_labels_dataset_missing_new_columns_is_rewritten_once(project_setup,
+                                                                   open_labeling):
+    project_setup.create_dataset("labels_metadata", V4_METADATA)
+    project_setup.create_dataset("labels", pd.DataFrame({"text": ["great"], "label": ["pos"],
+                                                         "label_id": [1]}))
+    open_labeling()
+    assert [c["name"] for c in project_setup.dataset("labels").schema] == [
+        "text", "label", "label_id", "stars"]
+    assert [(w.mode, w.rows) for w in project_setup.writes_to("labels")] == [("overwrite", 1)]
+    assert project_setup.table("labels")["label"].tolist() == ["pos"]
+
+
+def test_metadata_without_the_label_column_refuses_to_start(project_setup, open_labeling,
+                                                            config_4x):
+    from assisted_labeling.errors import ConfigError
+
+    project_setup.create_dataset("labels_metadata", V4_METADATA)
+    with pytest.raises(ConfigError, match='has no column "human_label"'):
+        open_labeling({**config_4x, "label_col_name": "human_label"})

@@ -1,0 +1,225 @@
+"""Saved labels reach the DSS datasets by appends, never by a rewrite per label."""
+
+from __future__ import annotations
+
+import pytest
+from assisted_labeling.dku.sync import WATERMARK
+from assisted_labeling.project import Principal
+
+ALICE = Principal("alice", "annotator")
+BOB = Principal("bob", "annotator")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def webapp(project_setup, open_labeling, clock):
+    return open_labeling(sync_options={"clock": clock, "quiet_seconds": 60,
+                                       "min_compaction_interval": 600})
+
+
+def _label(webapp, user=ALICE, label="pos", **extra):
+    item = webapp.project.next_items(user, 1)[0]
+    webapp.project.annotate(user, {"item_id": item["id"], "label": label, **extra})
+    return item
+
+
+def _modes(dss, name):
+    return [(w.mode, w.rows) for w in dss.writes_to(name)]
+
+
+def test_output_datasets_get_the_4x_schemas(project_setup, webapp):
+    labels = [c["name"] for c in project_setup.dataset("labels").schema]
+    metadata = [c["name"] for c in project_setup.dataset("labels_metadata").schema]
+    assert labels == ["text", "stars", "label", "label_id"]
+    assert metadata == ["date", "data_id", "comment", "session", "status", "annotator",
+                        "label", "label_id"]
+    assert project_setup.writes == []  # a schema, no data
+
+
+def test_a_label_appends_one_row_to_each_dataset(project_setup, webapp):
+    item = _label(webapp, comment="sure")
+    assert webapp.sync.flush() == 1
+    assert _modes(project_setup, "labels") == [("append", 1)]
+    assert _modes(project_setup, "labels_metadata") == [("append", 1)]
+    labels = project_setup.table("labels")
+    assert labels.to_dict(orient="records") == [
+        {**item["data"], "label": "pos", "label_id": 1}]
+    meta = project_setup.table("labels_metadata").iloc[0]
+    assert (meta["data_id"], meta["status"], meta["annotator"], meta["comment"],
+            meta["label"], meta["label_id"]) == (item["id"], "LABELED", "alice", "sure",
+                                                 "pos", 1)
+    assert webapp.sync.pending == 0
+
+
+def test_earlier_rows_are_never_rewritten(project_setup, webapp):
+    _label(webapp)
+    webapp.sync.flush()
+    first = [p.read_bytes() for p in project_setup.part_files("labels")]
+    _label(webapp, label="neg")
+    webapp.sync.flush()
+    parts = project_setup.part_files("labels")
+    assert len(parts) == 2
+    assert parts[0].read_bytes() == first[0]
+    assert _modes(project_setup, "labels") == [("append", 1), ("append", 1)]
+    assert project_setup.table("labels")["label_id"].tolist() == [1, 2]
+
+
+def test_labels_saved_meanwhile_go_in_one_write_per_dataset(project_setup, webapp):
+    _label(webapp)
+    _label(webapp, label="neg")
+    _label(webapp, user=BOB)
+    webapp.sync.flush()
+    assert _modes(project_setup, "labels") == [("append", 3)]
+    assert _modes(project_setup, "labels_metadata") == [("append", 3)]
+
+
+def test_batches_are_small(project_setup, open_labeling):
+    webapp = open_labeling(sync_options={"batch_size": 2})
+    for _ in range(3):
+        _label(webapp)
+    webapp.sync.flush()
+    assert _modes(project_setup, "labels") == [("append", 2), ("append", 1)]
+
+
+def test_a_skip_writes_metadata_only(project_setup, webapp):
+    item = webapp.project.next_items(ALICE, 1)[0]
+    webapp.project.skip(ALICE, {"item_id": item["id"]})
+    webapp.sync.flush()
+    assert _modes(project_setup, "labels") == []
+    meta = project_setup.table("labels_metadata").iloc[0]
+    assert meta["status"] == "SKIPPED"
+    assert meta["label"] != meta["label"]  # NaN: no label
+
+
+def test_an_edit_appends_a_row_with_the_same_label_id(project_setup, webapp):
+    item = _label(webapp)
+    webapp.sync.flush()
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
+    webapp.sync.flush()
+    labels = project_setup.table("labels")
+    assert labels[["label", "label_id"]].values.tolist() == [["pos", 1], ["neg", 1]]
+    assert webapp.sync.superseded == 1  # one annotation has stale rows
+
+
+def test_compaction_waits_for_a_pause_then_rewrites_once(project_setup, webapp, clock):
+    item = _label(webapp)
+    webapp.sync.flush()
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
+    clock.now += 5
+    webapp.sync.tick()
+    assert webapp.sync.superseded > 0
+    assert not webapp.sync.compaction_due()  # labelers are still at work
+    clock.now += 61
+    assert webapp.sync.compaction_due()
+    webapp.sync.tick()
+    assert _modes(project_setup, "labels")[-1] == ("overwrite", 1)
+    assert _modes(project_setup, "labels_metadata")[-1] == ("overwrite", 1)
+    assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [["neg", 1]]
+    assert webapp.sync.superseded == 0
+    writes = len(project_setup.writes)
+    webapp.sync.tick()
+    assert len(project_setup.writes) == writes  # nothing left to do
+
+
+def test_ticks_batch_labels_saved_within_the_flush_delay(project_setup, webapp, clock):
+    _label(webapp)
+    webapp.sync.tick()  # nothing appended yet since start: flush at once
+    _label(webapp)
+    clock.now += 2
+    webapp.sync.tick()
+    _label(webapp, user=BOB)
+    clock.now += 2
+    webapp.sync.tick()
+    assert _modes(project_setup, "labels") == [("append", 1)]
+    clock.now += 1
+    webapp.sync.tick()
+    assert _modes(project_setup, "labels") == [("append", 1), ("append", 2)]
+
+
+def test_many_appends_are_merged_by_a_compaction(project_setup, open_labeling, clock):
+    webapp = open_labeling(sync_options={"clock": clock, "max_appends": 3})
+    for _ in range(3):
+        _label(webapp)
+        webapp.sync.flush()
+    assert len(project_setup.part_files("labels")) == 3
+    clock.now += 600
+    webapp.sync.tick()
+    assert len(project_setup.part_files("labels")) == 1
+    assert len(project_setup.table("labels")) == 3
+
+
+def test_compactions_are_at_most_every_min_interval(project_setup, webapp, clock):
+    item = _label(webapp)
+    webapp.sync.flush()
+    for label in ("neg", "pos"):
+        webapp.project.annotate(ALICE, {"item_id": item["id"], "label": label})
+        webapp.sync.flush()
+        clock.now += 61
+        webapp.sync.tick()
+    overwrites = [w for w in project_setup.writes_to("labels") if w.mode == "overwrite"]
+    assert len(overwrites) == 1
+    clock.now += 600
+    webapp.sync.tick()
+    assert len([w for w in project_setup.writes_to("labels") if w.mode == "overwrite"]) == 2
+
+
+def test_a_label_turned_into_a_skip_leaves_the_labels_after_compaction(project_setup, webapp,
+                                                                       clock):
+    item = _label(webapp)
+    _label(webapp, label="neg")
+    webapp.sync.flush()
+    webapp.project.skip(ALICE, {"item_id": item["id"]})
+    webapp.sync.flush()
+    assert len(project_setup.table("labels")) == 2  # append-only until compaction
+    webapp.sync.compact()
+    assert project_setup.table("labels")["label"].tolist() == ["neg"]
+    meta = project_setup.table("labels_metadata")
+    assert sorted(meta["status"]) == ["LABELED", "SKIPPED"]
+
+
+def test_a_failed_write_is_retried_and_not_lost(project_setup, webapp):
+    _label(webapp)
+    project_setup.active_writers.add("LABELING.labels")  # DSS refuses the write
+    with pytest.raises(Exception, match="another active writer"):
+        webapp.sync.flush()
+    assert webapp.project.store.get_meta(WATERMARK, "0") == "0"
+    assert webapp.sync.pending == 1
+    project_setup.active_writers.clear()
+    webapp.sync.flush()
+    assert len(project_setup.table("labels")) == 1
+    # The metadata row was not written before the failure: no duplicate either.
+    assert len(project_setup.table("labels_metadata")) == 1
+
+
+def test_the_background_thread_flushes(project_setup, open_labeling):
+    import time
+
+    webapp = open_labeling(background=True, sync_options={"interval": 0.05})
+    _label(webapp)
+    deadline = time.monotonic() + 5
+    while webapp.sync.pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    webapp.sync.stop()
+    assert len(project_setup.table("labels")) == 1
+
+
+def test_two_backends_sharing_a_cache_write_each_change_once(project_setup, open_labeling):
+    first, second = open_labeling(), open_labeling()
+    _label(first)
+    _label(second, user=BOB)
+    first.sync.flush()
+    second.sync.flush()
+    assert len(project_setup.table("labels")) == 2
+    assert len(project_setup.table("labels_metadata")) == 2

@@ -1,0 +1,123 @@
+"""The backend on DSS's Flask app: /api, DSS identities, roles, JSON errors."""
+
+from __future__ import annotations
+
+import pytest
+from assisted_labeling.dku.auth import DssIdentity, RoleMap
+from assisted_labeling.dku.webapp import setup_webapp
+from assisted_labeling.errors import AuthenticationError
+from flask import Flask
+
+
+def as_(client, user: str):
+    """Make the test client's browser a signed-in DSS user (its session cookie)."""
+    client.set_cookie("dss_session", f"{user}-session")
+    return client
+
+
+@pytest.fixture
+def start(project_setup, tmp_path, config_4x):
+    opened = []
+
+    def start_(**settings):
+        app = Flask("dss-backend")  # what DSS injects as `app`
+        webapp = setup_webapp(app, {**config_4x, **settings}, cache_dir=tmp_path / "cache",
+                              background=False)
+        if webapp is not None:
+            opened.append(webapp)
+        return app.test_client(), webapp
+
+    yield start_
+    for webapp in opened:
+        webapp.close()
+
+
+def test_an_unknown_browser_gets_a_json_401(start):
+    client, _ = start()
+    for cookie in (None, "stolen"):
+        if cookie:
+            client.set_cookie("dss_session", cookie)
+        response = client.get("/api/config")
+        assert response.status_code == 401
+        body = response.get_json()
+        assert body["code"] == "unauthenticated"
+        assert "sign in to DSS" in body["error"]
+        assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_everyone_annotates_by_default(start):
+    client, _ = start()
+    body = as_(client, "alice").get("/api/config").get_json()
+    assert body["user"] == {"name": "alice", "role": "annotator"}
+    assert [c["name"] for c in body["categories"]] == ["pos", "neg"]
+
+
+def test_roles_from_groups_and_logins(start):
+    client, _ = start(reviewer_groups=["reviewers"], manager_users=["alice"])
+    assert as_(client, "bob").get("/api/config").get_json()["user"]["role"] == "reviewer"
+    assert as_(client, "alice").get("/api/config").get_json()["user"]["role"] == "manager"
+
+
+def test_label_through_the_api_then_in_dss(start, project_setup):
+    client, webapp = start()
+    as_(client, "alice")
+    item = client.get("/api/next").get_json()["items"][0]
+    response = client.post("/api/annotations",
+                           json={"item_id": item["id"], "label": "neg", "comment": "meh"})
+    assert response.status_code == 201
+    assert response.get_json()["stats"]["labeled"] == 1
+    webapp.sync.flush()
+    row = project_setup.table("labels").iloc[0]
+    assert (row["text"], row["label"], row["label_id"]) == (item["data"]["text"], "neg", 1)
+
+
+def test_a_bad_label_is_a_400_with_the_valid_classes(start):
+    client, _ = start()
+    as_(client, "alice")
+    item = client.get("/api/next").get_json()["items"][0]
+    response = client.post("/api/annotations", json={"item_id": item["id"], "label": "maybe"})
+    assert response.status_code == 400
+    assert "expected one of pos, neg" in response.get_json()["error"]
+
+
+def test_a_config_error_is_shown_by_every_api_call(start):
+    client, webapp = start(labels_ds="")
+    assert webapp is None
+    for path in ("/api/config", "/api/next"):
+        response = as_(client, "alice").get(path)
+        assert response.status_code == 503
+        assert response.get_json()["error"].startswith('Setting "Labels dataset"')
+
+
+def test_identity_is_asked_to_dss_once_per_session_and_ttl():
+    calls = []
+    now = [0.0]
+
+    def auth_info(headers):
+        calls.append(headers)
+        return {"authIdentifier": "alice", "groups": ["g"]}
+
+    identity = DssIdentity(auth_info, RoleMap(), ttl=30, clock=lambda: now[0])
+    alice = {"Cookie": "s=1"}
+    assert identity(alice).name == "alice"
+    identity(alice)
+    assert len(calls) == 1
+    identity({"Cookie": "s=2"})
+    assert len(calls) == 2
+    now[0] = 31
+    identity(alice)
+    assert len(calls) == 3
+
+
+def test_a_dss_answer_without_login_is_refused():
+    identity = DssIdentity(lambda headers: {"groups": []}, RoleMap())
+    with pytest.raises(AuthenticationError):
+        identity({"Cookie": "s=1"})
+
+
+def test_role_map_highest_role_wins():
+    roles = RoleMap(reviewer_users=["ann"], reviewer_groups=["qa"], manager_groups=["leads"])
+    assert roles.role_for("zed", []) == "annotator"
+    assert roles.role_for("ann", []) == "reviewer"
+    assert roles.role_for("zed", ["qa"]) == "reviewer"
+    assert roles.role_for("ann", ["leads"]) == "manager"

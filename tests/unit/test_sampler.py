@@ -1,0 +1,359 @@
+"""The chunked query sampler on literal pools and a fake model with fixed probabilities."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from assisted_labeling.errors import ValidationError
+from assisted_labeling.sampler import PoolKeys, content_digests, score_pool
+from assisted_labeling.sources import RowIdentifier, frame_rows
+
+# Item "id" → class probabilities the fake model returns for it.
+PROBA = {
+    "a": [0.90, 0.05, 0.05],  # margin 0.15
+    "b": [0.40, 0.35, 0.25],  # 0.95
+    "c": [0.50, 0.30, 0.20],  # 0.80
+    "d": [0.34, 0.33, 0.33],  # 0.99
+    "e": [0.60, 0.30, 0.10],  # 0.70
+    "f": [0.40, 0.35, 0.25],  # 0.95, tie with b
+    "g": [0.98, 0.01, 0.01],  # 0.03
+}
+POOL = pd.DataFrame({
+    "id": list("abcdefg"),
+    "text": ["apple", "berry", "cherry", "date", "elder", "fig", "grape"],
+    "x": [1.0, 2.0, 2.5, 4.0, 5.0, 6.0, 7.0],
+})
+MARGIN_ORDER = ["d", "b", "f", "c", "e", "a", "g"]
+MARGINS = [0.99, 0.95, 0.95, 0.80, 0.70, 0.15, 0.03]
+
+
+class FixedModel:
+    """A fake estimator: ``predict_proba`` looks each row's id up in a fixed table."""
+
+    def __init__(self, table: dict[str, list[float]] = PROBA) -> None:
+        self.table = table
+        self.seen: list[str] = []
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        self.seen.extend(frame["id"])
+        return np.array([self.table[i] for i in frame["id"]], dtype=float).reshape(-1, 3)
+
+
+def chunked(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start:start + size]
+
+
+def reference_keys(frame: pd.DataFrame, id_column: str | None = None) -> list[str]:
+    return [row.key for row in frame_rows(frame, RowIdentifier(id_column))]
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+def test_queries_are_pool_columns_plus_uncertainty_most_uncertain_first() -> None:
+    out = score_pool(chunked(POOL, 3), FixedModel().predict_proba)
+    assert list(out.columns) == ["id", "text", "x", "uncertainty"]
+    assert out["id"].tolist() == MARGIN_ORDER
+    assert out["uncertainty"].tolist() == pytest.approx(MARGINS)
+    assert out.index.tolist() == list(range(7))
+    assert out.loc[0, "text"] == "date"
+
+
+@pytest.mark.parametrize(("strategy", "first"), [("confidence", "d"), ("entropy", "d")])
+def test_other_strategies(strategy: str, first: str) -> None:
+    out = score_pool([POOL], FixedModel().predict_proba, strategy=strategy)
+    assert out["id"].iloc[0] == first
+    assert out["uncertainty"].is_monotonic_decreasing
+    assert out["id"].tolist()[-2:] == ["a", "g"]
+
+
+@pytest.mark.parametrize("strategy", ["margin", "confidence", "entropy", "random",
+                                      "diverse_margin"])
+@pytest.mark.parametrize("max_queries", [None, 4])
+def test_same_result_whatever_the_chunk_size(strategy: str, max_queries: int | None) -> None:
+    def run(size: int) -> pd.DataFrame:
+        return score_pool(chunked(POOL, size), FixedModel().predict_proba, strategy=strategy,
+                          max_queries=max_queries, batch_size=2, prefilter=2, seed=7)
+
+    base = run(1000)
+    for size in (1, 3):
+        pd.testing.assert_frame_equal(run(size), base)
+    assert len(base) == (7 if max_queries is None else 4)
+
+
+def test_ties_keep_pool_order_across_chunks() -> None:
+    table = {k: [0.5, 0.3, 0.2] for k in "abcdefg"}  # every item ties
+    table["e"] = [0.4, 0.4, 0.2]
+    for size in (1, 2, 7):
+        out = score_pool(chunked(POOL, size), FixedModel(table).predict_proba, max_queries=3)
+        assert out["id"].tolist() == ["e", "a", "b"], size
+
+
+def test_max_queries_keeps_the_best() -> None:
+    out = score_pool(chunked(POOL, 2), FixedModel().predict_proba, max_queries=3)
+    assert out["id"].tolist() == MARGIN_ORDER[:3]
+    empty = score_pool(chunked(POOL, 2), FixedModel().predict_proba, max_queries=0)
+    assert list(empty.columns) == ["id", "text", "x", "uncertainty"] and len(empty) == 0
+
+
+def test_max_queries_must_be_a_count() -> None:
+    with pytest.raises(ValidationError, match="max_queries"):
+        score_pool([POOL], FixedModel().predict_proba, max_queries=-1)
+    with pytest.raises(ValidationError, match="max_queries"):
+        score_pool([POOL], FixedModel().predict_proba, max_queries=2.5)
+
+
+def test_session_column_only_when_given() -> None:
+    out = score_pool([POOL], FixedModel().predict_proba, session=3)
+    assert list(out.columns)[-2:] == ["uncertainty", "session"]
+    assert out["session"].tolist() == [3] * 7
+    assert "session" not in score_pool([POOL], FixedModel().predict_proba).columns
+
+
+def test_random_needs_no_model_and_is_seeded() -> None:
+    a = score_pool(chunked(POOL, 2), None, strategy="random", seed=5)
+    b = score_pool(chunked(POOL, 5), None, strategy="random", seed=5)
+    c = score_pool(chunked(POOL, 2), None, strategy="random", seed=6)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["id"].tolist() != c["id"].tolist()
+    assert sorted(a["id"]) == list("abcdefg")
+    assert a["uncertainty"].is_monotonic_decreasing
+
+
+def test_model_strategies_need_a_model() -> None:
+    with pytest.raises(ValidationError, match="needs a model"):
+        score_pool([POOL], None, strategy="margin")
+
+
+def test_unknown_strategy_is_refused_before_reading() -> None:
+    def never() -> Iterator[pd.DataFrame]:
+        raise AssertionError("the pool must not be read")
+        yield POOL
+
+    with pytest.raises(ValidationError, match="valid strategies: confidence, margin"):
+        score_pool(never(), FixedModel().predict_proba, strategy="smallest")
+
+
+# --------------------------------------------------------------------------- empty pools
+
+
+def test_pool_without_chunks() -> None:
+    out = score_pool(iter([]), FixedModel().predict_proba, session=1)
+    assert list(out.columns) == ["uncertainty", "session"] and len(out) == 0
+
+
+def test_pool_of_empty_chunks_keeps_columns() -> None:
+    model = FixedModel()
+    out = score_pool([POOL.iloc[:0], POOL.iloc[:0]], model.predict_proba)
+    assert list(out.columns) == ["id", "text", "x", "uncertainty"] and len(out) == 0
+    assert model.seen == []
+
+
+def test_everything_labeled_gives_no_query() -> None:
+    labeled = set(reference_keys(POOL))
+    out = score_pool(chunked(POOL, 3), FixedModel().predict_proba, exclude_keys=labeled)
+    assert len(out) == 0 and "uncertainty" in out.columns
+
+
+# --------------------------------------------------------------------------- exclusion
+
+
+def test_labeled_items_are_excluded_and_never_scored() -> None:
+    keys = reference_keys(POOL)
+    labeled = {keys[1], keys[3]}  # b and d
+    for size in (1, 3, 1000):
+        model = FixedModel()
+        out = score_pool(chunked(POOL, size), model.predict_proba, exclude_keys=labeled)
+        assert out["id"].tolist() == ["f", "c", "e", "a", "g"]
+        assert sorted(model.seen) == list("acefg")
+
+
+def test_exclusion_by_id_column() -> None:
+    model = FixedModel()
+    out = score_pool(chunked(POOL, 2), model.predict_proba, exclude_keys={"d", "zzz"},
+                     id_column="id")
+    assert out["id"].tolist() == ["b", "f", "c", "e", "a", "g"]
+
+
+def test_exclusion_by_callable() -> None:
+    calls: list[int] = []
+
+    def labeled(keys: np.ndarray) -> np.ndarray:
+        calls.append(len(keys))
+        return np.isin(keys, ["a", "b"])
+
+    out = score_pool(chunked(POOL, 4), FixedModel().predict_proba, exclude_keys=labeled,
+                     id_column="id")
+    assert out["id"].tolist() == ["d", "f", "c", "e", "g"]
+    assert calls == [4, 3]
+
+
+def test_exclusion_with_a_custom_key_function() -> None:
+    out = score_pool(chunked(POOL, 3), FixedModel().predict_proba,
+                     exclude_keys={"APPLE", "DATE"},
+                     key_fn=lambda frame: frame["text"].str.upper().tolist())
+    assert out["id"].tolist() == ["b", "f", "c", "e", "g"]
+
+
+def test_duplicate_rows_are_told_apart_like_the_webapp_does() -> None:
+    pool = pd.DataFrame({"id": list("abab"), "n": [1, 2, 1, 2]})
+    keys = reference_keys(pool)
+    assert keys[2] == keys[0] + "-1"
+    table = {"a": [0.5, 0.5, 0.0], "b": [0.9, 0.1, 0.0]}
+    for size in (1, 3):
+        out = score_pool(chunked(pool, size), FixedModel(table).predict_proba,
+                         exclude_keys={keys[2]})  # the second "a" only
+        assert out["id"].tolist() == ["a", "b", "b"]
+        assert out["uncertainty"].tolist() == pytest.approx([1.0, 0.2, 0.2])
+
+
+# --------------------------------------------------------------------------- item keys
+
+MIXED = pd.DataFrame({
+    "n": [1, 2, 1, 3],
+    "x": [1.0, np.nan, 1.0, 0.1],
+    "s": ["a", None, "a", "ü%s"],
+    "flag": [True, False, True, False],
+    "when": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-02", None]),
+    7: [0.5, 1e20, 0.5, -0.0],
+})
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+def test_pool_keys_equal_row_identifier_keys(size: int) -> None:
+    expected = reference_keys(MIXED)
+    keys = PoolKeys()
+    got = [k for chunk in chunked(MIXED, size) for k in keys(chunk)]
+    assert got == expected
+    assert expected[2] == expected[0] + "-1"
+
+
+def test_content_digest_does_not_depend_on_int_or_float_columns() -> None:
+    as_int = pd.DataFrame({"n": [1, 2]})
+    as_float = pd.DataFrame({"n": [1.0, 2.0]})
+    assert content_digests(as_int) == content_digests(as_float)
+    assert content_digests(as_int) == reference_keys(as_int)
+
+
+def test_pool_keys_only_mode_answers_membership_exactly() -> None:
+    pool = pd.DataFrame({"v": [1, 2, 1, 2, 1, 3]})
+    expected = reference_keys(pool)  # 1, 2, 1-1, 2-1, 1-2, 3
+    only = {expected[4]}  # the third "1"
+    keys = PoolKeys(only=only)
+    got = [k for chunk in chunked(pool, 2) for k in keys(chunk)]
+    assert [k in only for k in got] == [False, False, False, False, True, False]
+    assert got[4] == expected[4]
+
+
+def test_pool_keys_with_id_column() -> None:
+    pool = pd.DataFrame({"key": [10, 11.0, "x"], "v": [1, 2, 3]})
+    assert list(PoolKeys("key")(pool)) == reference_keys(pool, "key") == ["10", "11", "x"]
+
+
+def test_pool_keys_refuse_empty_and_repeated_ids() -> None:
+    with pytest.raises(ValidationError, match="empty id"):
+        PoolKeys("key")(pd.DataFrame({"key": ["a", None]}))
+    with pytest.raises(ValidationError, match='"a" appears twice'):
+        PoolKeys("key")(pd.DataFrame({"key": ["a", "b", "a"]}))
+    keys = PoolKeys("key")
+    keys(pd.DataFrame({"key": ["a"]}))
+    with pytest.raises(ValidationError, match='"a" appears twice'):
+        keys(pd.DataFrame({"key": ["b", "a"]}))
+    with pytest.raises(ValidationError, match='id column "nope" is not in the pool'):
+        PoolKeys("nope")(pd.DataFrame({"key": ["a"]}))
+
+
+# --------------------------------------------------------------------------- model output
+
+
+def test_wrong_number_of_probability_rows() -> None:
+    with pytest.raises(ValidationError, match="2 rows of probabilities for 7 items"):
+        score_pool([POOL], lambda frame: np.full((2, 3), 1 / 3))
+
+
+def test_class_count_must_not_change_between_chunks() -> None:
+    def proba(frame: pd.DataFrame) -> np.ndarray:
+        c = 2 if frame["id"].iloc[0] == "a" else 3
+        return np.full((len(frame), c), 1 / c)
+
+    with pytest.raises(ValidationError, match="2 class probabilities for one chunk and 3"):
+        score_pool(chunked(POOL, 4), proba)
+
+
+def test_nan_probabilities_are_reported() -> None:
+    table = dict(PROBA, c=[np.nan, 0.5, 0.5])
+    with pytest.raises(ValidationError, match="1 of 3 rows .*NaN"):
+        score_pool(chunked(POOL, 3), FixedModel(table).predict_proba)
+
+
+def test_normalize_passes_through() -> None:
+    table = {k: [2 * p for p in v] for k, v in PROBA.items()}
+    with pytest.raises(ValidationError, match="normalize=True"):
+        score_pool([POOL], FixedModel(table).predict_proba)
+    out = score_pool([POOL], FixedModel(table).predict_proba, normalize=True)
+    assert out["uncertainty"].tolist() == pytest.approx(MARGINS)
+
+
+def test_model_may_return_a_dataframe_of_probability_columns() -> None:
+    def proba(frame: pd.DataFrame) -> pd.DataFrame:
+        values = FixedModel().predict_proba(frame)
+        return pd.DataFrame(values, columns=["proba_x", "proba_y", "proba_z"])
+
+    assert score_pool([POOL], proba)["id"].tolist() == MARGIN_ORDER
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_progress_callback_gets_rows_read_so_far() -> None:
+    seen: list[int] = []
+    score_pool(chunked(POOL, 3), FixedModel().predict_proba, progress=seen.append)
+    assert seen == [3, 6, 7]
+
+
+def test_progress_bar_gets_chunk_sizes() -> None:
+    class Bar:
+        def __init__(self) -> None:
+            self.updates: list[int] = []
+
+        def update(self, n: int) -> Any:
+            self.updates.append(n)
+
+    bar = Bar()
+    score_pool(chunked(POOL, 3), FixedModel().predict_proba, exclude_keys={"x"},
+               id_column="id", progress=bar)
+    assert bar.updates == [3, 3, 1]
+
+
+# --------------------------------------------------------------------------- diversity
+
+
+def test_diverse_margin_avoids_near_duplicates_in_a_batch() -> None:
+    pool = pd.DataFrame({"id": list("abcde"), "x": [0.0, 0.01, 0.02, 5.0, 9.0]})
+    table = {
+        "a": [0.50, 0.49, 0.01],  # margin 0.99
+        "b": [0.50, 0.48, 0.02],  # 0.98
+        "c": [0.50, 0.47, 0.03],  # 0.97
+        "d": [0.60, 0.30, 0.10],  # 0.70
+        "e": [0.80, 0.10, 0.10],  # 0.30
+    }
+    model = FixedModel(table)
+    plain = score_pool([pool], model.predict_proba, max_queries=2)
+    assert plain["id"].tolist() == ["a", "b"]
+    for size in (1, 2, 1000):
+        out = score_pool(chunked(pool, size), model.predict_proba,
+                         strategy="diverse_margin", batch_size=2, prefilter=2,
+                         features=lambda frame: frame[["x"]].to_numpy(), seed=0)
+        assert out["id"].tolist()[:2] == ["a", "d"], size
+        # The uncertainty column keeps the margin values, re-assigned by rank.
+        assert out["uncertainty"].tolist() == pytest.approx([0.99, 0.98, 0.97, 0.70, 0.30])
+
+
+def test_diverse_margin_features_must_match_rows() -> None:
+    with pytest.raises(ValidationError, match="features gave 1 rows for 7 items"):
+        score_pool([POOL], FixedModel().predict_proba, strategy="diverse_margin",
+                   features=lambda frame: np.zeros((1, 2)))

@@ -1,0 +1,287 @@
+"""Uncertainty scores, top-k selection and batch diversity on literal arrays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from assisted_labeling.errors import ValidationError
+from assisted_labeling.sampling import (
+    STRATEGIES,
+    RunningTopK,
+    check_probabilities,
+    confidence_scores,
+    diverse_order,
+    entropy_scores,
+    get_strategy,
+    margin_scores,
+    random_scores,
+    select_batch,
+    top_k,
+    uncertainty_scores,
+)
+
+PROBA = np.array([
+    [0.6, 0.3, 0.1],
+    [1.0, 0.0, 0.0],
+    [1 / 3, 1 / 3, 1 / 3],
+    [0.45, 0.1, 0.45],
+])
+
+
+def _entropy(row: list[float]) -> float:
+    return -sum(p * math.log(p) for p in row if p > 0) / math.log(len(row))
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def test_confidence_is_one_minus_top_probability() -> None:
+    assert confidence_scores(PROBA) == pytest.approx([0.4, 0.0, 2 / 3, 0.55])
+
+
+def test_margin_is_one_minus_gap_between_two_best() -> None:
+    assert margin_scores(PROBA) == pytest.approx([0.7, 0.0, 1.0, 1.0])
+
+
+def test_entropy_is_normalized_by_log_of_class_count() -> None:
+    expected = [_entropy(list(row)) for row in PROBA]
+    assert entropy_scores(PROBA) == pytest.approx(expected)
+    assert expected[1] == 0.0 and expected[2] == pytest.approx(1.0)
+
+
+def test_binary_margin() -> None:
+    p = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
+    assert margin_scores(p) == pytest.approx([0.2, 1.0, 0.4])
+    assert confidence_scores(p) == pytest.approx([0.1, 0.5, 0.2])
+
+
+def test_many_classes_use_the_same_definitions() -> None:
+    # 10 classes: above the column-loop limit, so np.partition is used.
+    row = np.array([0.05, 0.3, 0.05, 0.05, 0.2, 0.05, 0.1, 0.05, 0.1, 0.05])
+    p = np.vstack([row, np.full(10, 0.1)])
+    assert margin_scores(p) == pytest.approx([0.9, 1.0])
+    assert confidence_scores(p) == pytest.approx([0.7, 0.9])
+    assert entropy_scores(p) == pytest.approx([_entropy(list(row)), 1.0])
+
+
+def test_float32_probabilities_are_accepted() -> None:
+    p32 = PROBA.astype(np.float32)
+    assert margin_scores(p32) == pytest.approx(margin_scores(PROBA), abs=1e-6)
+    assert entropy_scores(p32) == pytest.approx(entropy_scores(PROBA), abs=1e-5)
+    assert margin_scores(p32).dtype == np.float64
+
+
+def test_one_class_scores_zero() -> None:
+    p = np.ones((3, 1))
+    for strategy in ("confidence", "margin", "entropy"):
+        assert uncertainty_scores(p, strategy=strategy).tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_empty_pool_gives_empty_scores(strategy: str) -> None:
+    assert uncertainty_scores(np.zeros((0, 3)), strategy=strategy, seed=0).shape == (0,)
+    assert select_batch(np.zeros((0, 3)), strategy=strategy, batch_size=5, seed=0).size == 0
+
+
+def test_scores_stay_in_unit_interval_despite_rounding() -> None:
+    p = np.array([[1.0004, 0.0], [0.5002, 0.5002]])  # sums within the tolerance
+    for strategy in ("confidence", "margin", "entropy"):
+        s = uncertainty_scores(p, strategy=strategy)
+        assert ((s >= 0) & (s <= 1)).all(), strategy
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def test_nan_probabilities_name_how_many_rows() -> None:
+    p = PROBA.copy()
+    p[1, 2] = np.nan
+    p[3, 0] = np.nan
+    with pytest.raises(ValidationError, match=r"2 of 4 rows .* NaN .*first: row 1"):
+        margin_scores(p)
+
+
+def test_infinite_probabilities_are_refused() -> None:
+    p = PROBA.copy()
+    p[2, 0] = np.inf
+    with pytest.raises(ValidationError, match="1 of 4 rows"):
+        entropy_scores(p)
+
+
+def test_rows_not_summing_to_one_are_refused_unless_normalized() -> None:
+    p = np.array([[2.0, 1.0, 1.0], [0.2, 0.3, 0.5]])
+    with pytest.raises(ValidationError, match=r"1 of 2 rows .*sum to 1.*row 0 sums to 4"):
+        margin_scores(p)
+    assert margin_scores(p, normalize=True) == pytest.approx([0.75, 0.8])
+
+
+def test_negative_probabilities_are_refused_even_with_normalize() -> None:
+    p = np.array([[0.5, 0.5], [1.2, -0.2]])
+    with pytest.raises(ValidationError, match=r"1 of 2 rows .*negative.*row 1"):
+        confidence_scores(p, normalize=True)
+
+
+def test_all_zero_row_cannot_be_normalized() -> None:
+    with pytest.raises(ValidationError, match="all zero"):
+        margin_scores(np.array([[0.0, 0.0], [0.3, 0.7]]), normalize=True)
+
+
+def test_shape_and_type_errors() -> None:
+    with pytest.raises(ValidationError, match="2-D"):
+        margin_scores(np.array([0.2, 0.8]))
+    with pytest.raises(ValidationError, match="no class"):
+        margin_scores(np.zeros((2, 0)))
+    with pytest.raises(ValidationError, match="numbers"):
+        margin_scores(np.array([["a", "b"]]))
+
+
+def test_check_probabilities_does_not_copy_valid_arrays() -> None:
+    assert check_probabilities(PROBA) is PROBA
+    p32 = PROBA.astype(np.float32)
+    assert check_probabilities(p32) is p32
+
+
+def test_unknown_strategy_lists_valid_names() -> None:
+    with pytest.raises(ValidationError) as info:
+        get_strategy("least_confident")
+    message = str(info.value)
+    assert '"least_confident"' in message
+    for name in ("confidence", "margin", "entropy", "random", "diverse_margin"):
+        assert name in message
+    assert info.value.details["valid"] == list(STRATEGIES)
+
+
+# --------------------------------------------------------------------------- random
+
+
+def test_random_is_seeded_and_chunk_proof() -> None:
+    a = random_scores(7, seed=42)
+    assert random_scores(7, seed=42).tolist() == a.tolist()
+    assert random_scores(7, seed=43).tolist() != a.tolist()
+    rng = np.random.default_rng(42)
+    pieces = np.concatenate([random_scores(3, seed=rng), random_scores(4, seed=rng)])
+    assert pieces.tolist() == a.tolist()
+    assert ((a >= 0) & (a < 1)).all()
+
+
+def test_random_strategy_ignores_probability_values() -> None:
+    p = np.full((3, 2), np.nan)  # never looked at
+    s = uncertainty_scores(p, strategy="random", seed=1)
+    assert s.tolist() == random_scores(3, seed=1).tolist()
+
+
+# --------------------------------------------------------------------------- top-k
+
+
+def test_top_k_orders_by_score_and_breaks_ties_by_index() -> None:
+    s = [0.5, 0.9, 0.5, 0.9, 0.1]
+    assert top_k(s, 3).tolist() == [1, 3, 0]
+    assert top_k(s, None).tolist() == [1, 3, 0, 2, 4]
+    assert top_k(s, 10).tolist() == [1, 3, 0, 2, 4]
+    assert top_k(s, 0).tolist() == []
+    assert top_k([0.5, 0.5, 0.5, 0.5], 2).tolist() == [0, 1]
+
+
+def test_top_k_matches_a_stable_full_sort_with_many_ties() -> None:
+    s = np.random.default_rng(3).integers(0, 4, 200) / 4
+    stable = np.argsort(-s, kind="stable")
+    for k in (1, 7, 50, 199):
+        assert top_k(s, k).tolist() == stable[:k].tolist()
+
+
+def test_top_k_refuses_nan_and_negative_k() -> None:
+    with pytest.raises(ValidationError, match="1 of 3 scores are NaN"):
+        top_k([0.1, np.nan, 0.3], 1)
+    with pytest.raises(ValidationError, match="≥ 0"):
+        top_k([0.1], -1)
+
+
+def _push_in_chunks(scores: np.ndarray, k: int | None, size: int) -> RunningTopK:
+    frame = pd.DataFrame({"item": [f"i{i}" for i in range(scores.size)]})
+    top = RunningTopK(k)
+    for start in range(0, scores.size, size):
+        stop = start + size
+        top.push(scores[start:stop], np.arange(start, min(stop, scores.size)),
+                 frame.iloc[start:stop])
+        if k is not None:
+            assert len(top) <= k
+    return top
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000])
+@pytest.mark.parametrize("k", [0, 1, 4, None])
+def test_running_top_k_equals_top_k_whatever_the_chunks(size: int, k: int | None) -> None:
+    scores = np.array([0.2, 0.7, 0.7, 0.1, 0.9, 0.7, 0.2, 0.9, 0.0, 0.7])
+    kept, positions, payloads = _push_in_chunks(scores, k, size).result()
+    expected = top_k(scores, k)
+    assert positions.tolist() == expected.tolist()
+    assert kept.tolist() == scores[expected].tolist()
+    if expected.size:
+        assert payloads[0]["item"].tolist() == [f"i{i}" for i in expected]
+
+
+def test_running_top_k_with_nothing_pushed() -> None:
+    scores, positions, payloads = RunningTopK(3).result()
+    assert scores.size == 0 and positions.size == 0 and payloads == ()
+
+
+# --------------------------------------------------------------------------- diversity
+
+
+def test_diverse_order_skips_near_duplicates() -> None:
+    scores = np.array([0.99, 0.98, 0.97, 0.60, 0.50])
+    features = np.array([[0.0, 0.0], [0.0, 0.01], [0.01, 0.0], [9.0, 9.0], [5.0, -5.0]])
+    assert top_k(scores, 2).tolist() == [0, 1]  # plain margin: two near-copies
+    order = diverse_order(scores, batch_size=2, features=features, prefilter=2, seed=0)
+    assert order[:2].tolist() == [0, 3]
+    assert sorted(order.tolist()) == [0, 1, 2, 3, 4]
+    assert order[2:].tolist() == [1, 2, 4]  # the rest by score
+
+
+def test_diverse_order_diversifies_successive_batches() -> None:
+    scores = np.array([0.9, 0.89, 0.88, 0.87, 0.5, 0.4])
+    features = np.array([[0.0], [0.0], [0.1], [0.1], [10.0], [20.0]])
+    order = diverse_order(scores, batch_size=2, features=features, n_batches=2,
+                          prefilter=2, seed=0)
+    # batch 1 from {0,1,2,3}: two groups, ~0 and ~0.1; batch 2 from {1,3,4,5}.
+    assert order[:2].tolist() == [0, 2]
+    assert len(set(order[2:4].tolist()) & {1, 3}) == 1
+    assert sorted(order.tolist()) == list(range(6))
+
+
+def test_diverse_order_with_coinciding_points_still_fills_the_batch() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    order = diverse_order(scores, batch_size=3, features=np.zeros((4, 2)), prefilter=2, seed=0)
+    assert order.tolist() == [0, 1, 2, 3]
+
+
+def test_diverse_order_small_pool_keeps_score_order() -> None:
+    order = diverse_order([0.1, 0.5, 0.3], batch_size=5, features=np.eye(3), seed=0)
+    assert order.tolist() == [1, 2, 0]
+    assert diverse_order([], batch_size=5, features=np.zeros((0, 2))).size == 0
+
+
+def test_diverse_order_checks_its_inputs() -> None:
+    with pytest.raises(ValidationError, match="one row per item"):
+        diverse_order([0.1, 0.2], batch_size=1, features=np.zeros((3, 2)))
+    with pytest.raises(ValidationError, match="Batch size"):
+        diverse_order([0.1, 0.2], batch_size=0, features=np.zeros((2, 2)))
+    with pytest.raises(ValidationError, match="NaN"):
+        diverse_order([0.1, 0.2], batch_size=1, features=np.array([[0.0], [np.nan]]))
+
+
+def test_select_batch_diverse_uses_probabilities_by_default() -> None:
+    # Rows 0-2 hesitate between classes 0 and 1, row 3 between classes 1 and 2.
+    proba = np.array([
+        [0.50, 0.50, 0.00],
+        [0.51, 0.49, 0.00],
+        [0.49, 0.51, 0.00],
+        [0.00, 0.52, 0.48],
+        [0.90, 0.05, 0.05],
+    ])
+    assert select_batch(proba, strategy="margin", batch_size=2).tolist() == [0, 1]
+    chosen = select_batch(proba, strategy="diverse_margin", batch_size=2, prefilter=2, seed=0)
+    assert chosen.tolist() == [0, 3]
