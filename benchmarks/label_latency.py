@@ -49,6 +49,16 @@ def make_pool(path: Path, n: int) -> None:
     }).to_csv(path, index=False)
 
 
+def annotators_per_item(n_items: int, n_labels: int) -> int:
+    """1, unless the labels outnumber the items: then enough that items stay open."""
+    return 1 if n_labels <= n_items else -(-n_labels // n_items) + 2
+
+
+def settings(n_items: int, n_labels: int) -> dict:
+    return {"categories": CATEGORIES, "id_column": "id",
+            "annotators_per_item": annotators_per_item(n_items, n_labels)}
+
+
 def prepare(workdir: Path, n_items: int, n_labels: int, n_clients: int) -> tuple[Path, Path,
                                                                                   list[str]]:
     """Pool file + store with items imported, ``n_labels`` existing labels and accounts."""
@@ -57,12 +67,13 @@ def prepare(workdir: Path, n_items: int, n_labels: int, n_clients: int) -> tuple
         make_pool(pool, n_items)
     for stale in workdir.glob(f"{db.name}*"):
         stale.unlink()
-    project = open_project(pool, db, {"categories": CATEGORIES, "id_column": "id"},
-                           progress=False)
+    project = open_project(pool, db, settings(n_items, n_labels), progress=False)
     store = project.store
     now = time.time()
+    # More labels than items: earlier annotators each labeled the whole pool once.
     existing = (
-        Annotation(id=0, item_key=str(i), annotator=f"old{i % 5}", status=Status.LABELED,
+        Annotation(id=0, item_key=str(i % n_items), annotator=f"old{i // n_items}",
+                   status=Status.LABELED,
                    label=CATEGORIES[i % 3], label_id=i + 1, comment="", session=0,
                    created_at=now, updated_at=now)
         for i in range(n_labels)
@@ -80,10 +91,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(pool: Path, db: Path, port: int) -> subprocess.Popen:
+def start_server(pool: Path, db: Path, port: int, per_item: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "assisted_labeling.cli", "serve", str(pool), "--categories",
-         ",".join(CATEGORIES), "--id-column", "id", "--store", str(db), "--port", str(port)],
+         ",".join(CATEGORIES), "--id-column", "id", "--store", str(db), "--port", str(port),
+         "--annotators-per-item", str(per_item)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(ROOT / "python-lib")})
     deadline = time.time() + 300
@@ -115,7 +127,7 @@ def client(port: int, token: str, saves: int, start_at: float, out) -> None:
         items = json.loads(response.read())["items"]
         t1 = time.perf_counter()
         if response.status != 200 or not items:
-            break
+            raise RuntimeError(f"no item to label ({response.status})")
         body = json.dumps({"item_id": items[0]["id"], "label": CATEGORIES[i % 3]})
         conn.request("POST", "/api/annotations", body=body, headers=headers)
         response = conn.getresponse()
@@ -187,12 +199,13 @@ def main() -> None:
             for n_labels in label_counts:
                 pool, db, tokens = prepare(workdir, n_items, n_labels, 8)
                 port = free_port()
-                server = start_server(pool, db, port)
+                server = start_server(pool, db, port, annotators_per_item(n_items, n_labels))
                 try:
                     for n_clients in (1, 8):
                         per_client = saves * (2 if n_clients == 1 else 1)
                         result = run_clients(port, tokens[:n_clients], per_client)
                         rows.append({"items": n_items, "labels": n_labels,
+                                     "per_item": annotators_per_item(n_items, n_labels),
                                      "clients": n_clients, **result})
                         print(json.dumps(rows[-1]), flush=True)
                 finally:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import sampling
 from .errors import LabelingError
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -32,12 +33,49 @@ def _serve_settings(args: argparse.Namespace) -> dict:
     }
 
 
+def _columns(raw: str | None) -> tuple[str, ...]:
+    return tuple(c.strip() for c in raw.split(",") if c.strip()) if raw else ()
+
+
+def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
+    """Spawn the retraining process: it never shares the server's CPU time slices."""
+    import multiprocessing
+    import os
+
+    from .retrain import RetrainSettings, default_features, worker
+    from .sources import table_columns
+
+    if args.retrain_every < 1:
+        raise LabelingError("--retrain-every must be at least 1")
+    features = _columns(args.feature_columns)
+    if not args.text_column and not features:
+        features = tuple(default_features(table_columns(args.input), project.config))
+    retrain = RetrainSettings(
+        every=args.retrain_every, strategy=args.strategy,
+        model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
+        text_column=args.text_column, feature_columns=features, model=args.model)
+    process = multiprocessing.get_context("spawn").Process(
+        target=worker, args=(args.input, args.store, settings, retrain, os.getpid()),
+        daemon=True, name="retrain")
+    process.start()
+    print(f"Retraining {retrain.model_path} every {retrain.every} labels "
+          f"({retrain.strategy} ranking)", file=sys.stderr)
+
+
 def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .server import serve
     from .standalone import is_loopback, open_project
     from .web.app import create_app
 
     project = open_project(args.input, args.store, settings)
+    if getattr(args, "queries", None):
+        from .queries import priorities_from_file
+
+        scored = project.store.set_priorities(
+            priorities_from_file(args.queries, project.config.id_column))
+        print(f"Queue ordered by {args.queries}: {scored} items scored", file=sys.stderr)
+    if getattr(args, "retrain_every", None):
+        _start_retrainer(args, settings, project)
     local = is_loopback(args.host)
     if not local and project.store.count_users() == 0:
         raise LabelingError(
@@ -57,6 +95,64 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     return _run_server(args, _serve_settings(args))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import time
+
+    from . import models
+    from .sources import read_table
+
+    frame = read_table(args.input)
+    started = time.perf_counter()
+    print(f"Training a {args.model} model on {args.input}…", file=sys.stderr)
+    trained = models.train(frame, label_column=args.label_column,
+                           text_column=args.text_column,
+                           feature_columns=_columns(args.feature_columns), model=args.model)
+    models.save(trained, args.output)
+    labeled = int(frame[args.label_column].notna().sum())
+    print(f"Trained on {labeled} labeled rows ({', '.join(trained.classes)}) in "
+          f"{time.perf_counter() - started:.1f}s: {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from . import models
+    from .export import write_frame
+    from .queries import ITEM_ID, labeled_keys, progress_bar, score_file
+    from .sampler import SESSION_COLUMN
+    from .sources import read_table
+
+    model = models.load(args.model)
+    store, exclude, id_column = None, None, args.id_column
+    if args.store:
+        from .standalone import stored_settings
+        from .store.sqlite import SQLiteStore
+
+        if not Path(args.store).is_file():
+            raise LabelingError(f'No store at "{args.store}"')
+        store = SQLiteStore(args.store)
+        exclude = labeled_keys(store)
+        id_column = id_column or stored_settings(store).get("id_column")
+        session = int(store.get_meta("session", "0") or 0) + 1
+    else:
+        session = 1
+        if Path(args.output).is_file():
+            previous = read_table(args.output)
+            if SESSION_COLUMN in previous and len(previous):
+                session = int(previous[SESSION_COLUMN].max()) + 1
+    with progress_bar(f"Scoring {Path(args.input).name}") as bar:
+        queries = score_file(args.input, model.predict_proba, strategy=args.strategy,
+                             id_column=id_column, exclude=exclude,
+                             max_queries=args.max_queries, seed=args.seed, progress=bar)
+    queries = queries.drop(columns=[ITEM_ID])
+    queries[SESSION_COLUMN] = session
+    write_frame(queries, args.output)
+    if store is not None:
+        store.set_meta("session", str(session))
+    print(f"Wrote {len(queries)} queries (session {session}) to {args.output}",
+          file=sys.stderr)
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -133,6 +229,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run_server(args, settings)
 
 
+STRATEGIES = list(sampling.STRATEGIES)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-column", help="train on this text column (TF-IDF)")
+    parser.add_argument("--feature-columns", help="train on these columns, comma-separated")
+    parser.add_argument("--model", default="linear", choices=["linear", "gbdt"])
+    if parser.prog.endswith("serve"):
+        parser.add_argument("--strategy", default="margin", choices=STRATEGIES)
+
+
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; others need accounts)")
@@ -162,8 +269,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-comments", action="store_true", help="hide the comment box")
     serve.add_argument("--annotators-per-item", type=int, default=1)
     serve.add_argument("--title", default="ML-assisted Labeling")
+    serve.add_argument("--queries", help="queries table: serve by decreasing uncertainty")
+    serve.add_argument("--retrain-every", type=int, metavar="N",
+                       help="retrain the model and re-rank the queue every N new labels")
+    serve.add_argument("--model-output", help="model file kept up to date by retraining "
+                       "(default: next to the store)")
+    _add_model_options(serve)
     _add_server_options(serve)
     serve.set_defaults(func=cmd_serve)
+
+    train = sub.add_parser("train", help="train the default model on a labeled table")
+    train.add_argument("input", help="table with a label column (e.g. a labels export)")
+    train.add_argument("--label-column", default="label")
+    train.add_argument("-o", "--output", required=True, help="model file (.skops)")
+    _add_model_options(train)
+    train.set_defaults(func=cmd_train)
+
+    query = sub.add_parser("query", help="rank a pool by model uncertainty")
+    query.add_argument("--model", required=True, help="model file made by `train`")
+    query.add_argument("--input", required=True, help="the pool: .csv, .parquet, .jsonl")
+    query.add_argument("--strategy", default="margin", choices=STRATEGIES)
+    query.add_argument("-o", "--output", required=True,
+                       help="queries table (.csv, .parquet or .jsonl)")
+    query.add_argument("--max-queries", type=int, help="keep only the k most uncertain")
+    query.add_argument("--store", help="leave out the items labeled in this store, and "
+                       "count sessions there")
+    query.add_argument("--id-column", help="a column of unique item ids")
+    query.add_argument("--seed", type=int, default=0)
+    query.set_defaults(func=cmd_query)
 
     export = sub.add_parser("export", help="write the labels or metadata table to a file")
     export.add_argument("--store", required=True)

@@ -56,3 +56,24 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
         if tmp.exists():
             tmp.unlink()
     return count
+
+
+def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
+    """Write a whole DataFrame to CSV, Parquet or JSONL (by extension), atomically."""
+    output = Path(output)
+    fmt = TABLE_FORMATS.get(output.suffix.lower())
+    if fmt not in FORMATS:
+        raise ConfigError(f'Cannot write "{output}": expected a file ending in '
+                          f"{', '.join(sorted(TABLE_FORMATS))}")
+    tmp = output.with_name(f".{output.name}.partial")
+    try:
+        if fmt == "csv":
+            frame.to_csv(tmp, index=False)
+        elif fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -44,6 +44,7 @@ UNCERTAINTY_COLUMN = "uncertainty"
 SESSION_COLUMN = "session"
 
 _DIGEST_KEY = re.compile(r"^([0-9a-f]{16})(?:-[1-9][0-9]*)?$")
+_INT_KEY = re.compile(r"^(?:0|-?[1-9][0-9]*)$")  # str(int) of some integer
 _INT64_LIMIT = 2.0**63
 
 
@@ -130,11 +131,47 @@ class PoolKeys:
             self._tracked = {m.group(1) for m in map(_DIGEST_KEY.match, only) if m}
         self._seen: Counter[str] = Counter()
         self._ids: set[str] = set()
+        self._int_cache: tuple[Collection[str], np.ndarray] | None = None
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         return self._id_keys(frame) if self.id_column else self._content_keys(frame)
 
-    def _id_keys(self, frame: pd.DataFrame) -> np.ndarray:
+    def excluded(self, frame: pd.DataFrame, keys: Collection[str]) -> np.ndarray:
+        """Boolean mask of the rows of ``frame`` whose key is in ``keys``.
+
+        Same answer as testing ``self(frame)`` against ``keys``; an integer id column is
+        compared as integers, without making strings.
+        """
+        if self.id_column and not self.exact:
+            column = self._id_column(frame)
+            values = column._values
+            if isinstance(values, np.ndarray) and values.dtype.kind == "i":
+                if not pd.Index(values).is_unique:
+                    dup = values[pd.Index(values).duplicated()][0]
+                    raise ValidationError(
+                        f'The id column "{self.id_column}" is not unique: "{dup}" '
+                        "appears twice",
+                        column=self.id_column,
+                    )
+                return np.isin(values, self._integer_keys(keys))
+        found = self(frame)
+        return np.fromiter((k in keys for k in found), dtype=bool, count=len(found))
+
+    def _integer_keys(self, keys: Collection[str]) -> np.ndarray:
+        cached = self._int_cache
+        if cached is not None and cached[0] is keys:
+            return cached[1]
+        ints = []
+        for key in keys:
+            if _INT_KEY.match(key):
+                value = int(key)
+                if -(2**63) <= value < 2**63:
+                    ints.append(value)
+        array = np.array(ints, dtype=np.int64)
+        self._int_cache = (keys, array)
+        return array
+
+    def _id_column(self, frame: pd.DataFrame) -> pd.Series:
         name = self.id_column
         positions = [i for i, c in enumerate(frame.columns) if str(c) == name]
         if not positions:
@@ -143,7 +180,11 @@ class PoolKeys:
                 f"{', '.join(map(str, frame.columns))})",
                 column=name,
             )
-        keys = np.array(canonical_column(frame.iloc[:, positions[-1]]), dtype=object)
+        return frame.iloc[:, positions[-1]]
+
+    def _id_keys(self, frame: pd.DataFrame) -> np.ndarray:
+        name = self.id_column
+        keys = np.array(canonical_column(self._id_column(frame)), dtype=object)
         if keys.size and (keys == "").any():
             raise ValidationError(f'A row has an empty id in column "{name}"', column=name)
         dup = pd.Series(keys).duplicated()
@@ -249,11 +290,13 @@ def score_pool(
         raise ValidationError(f"max_queries must be a whole number ≥ 0, got {max_queries!r}")
     if batch_size < 1:
         raise ValidationError(f"batch_size must be ≥ 1, got {batch_size!r}")
-    if chosen.needs_model and predict_proba is None:
+    if chosen.score is not None and predict_proba is None:
         raise ValidationError(f'The "{strategy}" strategy needs a model (predict_proba)')
+    pool_keys: PoolKeys | None = None
     if exclude_keys is not None and key_fn is None:
         only = None if callable(exclude_keys) else exclude_keys
-        key_fn = PoolKeys(id_column, only=only)
+        pool_keys = PoolKeys(id_column, only=only)
+        key_fn = pool_keys
     rng = as_generator(seed)
 
     n_candidates: int | None = None
@@ -278,16 +321,19 @@ def score_pool(
         positions = np.arange(offset, offset + n, dtype=np.int64)
         offset += n
         if exclude_keys is not None and n:
-            keys = key_fn(chunk)
-            if len(keys) != n:
-                raise ValidationError(f"key_fn gave {len(keys)} keys for {n} rows")
-            drop = _excluded(keys, exclude_keys)
+            if pool_keys is not None and not callable(exclude_keys):
+                drop = pool_keys.excluded(chunk, exclude_keys)
+            else:
+                keys = key_fn(chunk)
+                if len(keys) != n:
+                    raise ValidationError(f"key_fn gave {len(keys)} keys for {n} rows")
+                drop = _excluded(keys, exclude_keys)
             if drop.any():
                 chunk = chunk.iloc[np.flatnonzero(~drop)]
                 positions = positions[~drop]
         if len(chunk):
             proba = None
-            if chosen.needs_model:
+            if chosen.score is not None:
                 proba = check_probabilities(predict_proba(chunk), normalize=normalize)
                 if proba.shape[0] != len(chunk):
                     raise ValidationError(

@@ -156,17 +156,13 @@ def _as_scores(values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- scores
 
 
-def confidence_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
-    """Least confidence: ``1 - p(1)``. One class: all 0."""
-    p = check_probabilities(proba, normalize=normalize)
+def _confidence(p: np.ndarray) -> np.ndarray:
     if p.shape[0] == 0:
         return np.zeros(0)
     return _as_scores(1.0 - _row_max(p))
 
 
-def margin_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
-    """Smallest margin: ``1 - (p(1) - p(2))``. One class: all 0."""
-    p = check_probabilities(proba, normalize=normalize)
+def _margin(p: np.ndarray) -> np.ndarray:
     n, c = p.shape
     if n == 0 or c == 1:
         return np.zeros(n)
@@ -174,9 +170,7 @@ def margin_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
     return _as_scores(1.0 - (first - second))
 
 
-def entropy_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
-    """Entropy normalized by ``log(n_classes)``, so 1 = uniform. One class: all 0."""
-    p = check_probabilities(proba, normalize=normalize)
+def _entropy(p: np.ndarray) -> np.ndarray:
     n, c = p.shape
     if n == 0 or c == 1:
         return np.zeros(n)
@@ -188,16 +182,25 @@ def entropy_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
     return _as_scores(h / math.log(c))
 
 
+def confidence_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
+    """Least confidence: ``1 - p(1)``. One class: all 0."""
+    return _confidence(check_probabilities(proba, normalize=normalize))
+
+
+def margin_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
+    """Smallest margin: ``1 - (p(1) - p(2))``. One class: all 0."""
+    return _margin(check_probabilities(proba, normalize=normalize))
+
+
+def entropy_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
+    """Entropy normalized by ``log(n_classes)``, so 1 = uniform. One class: all 0."""
+    return _entropy(check_probabilities(proba, normalize=normalize))
+
+
 def random_scores(n: int, *, seed: int | np.random.Generator | None = None) -> np.ndarray:
     """``n`` uniform scores in ``[0, 1)``. Drawing ``a`` then ``b`` scores from one
     generator gives the same numbers as drawing ``a + b`` at once (chunk-proof)."""
     return as_generator(seed).random(int(n))
-
-
-def _random_from_proba(proba: Any, *, normalize: bool = False,
-                       seed: int | np.random.Generator | None = None) -> np.ndarray:
-    del normalize  # the probabilities are not looked at
-    return random_scores(len(proba), seed=seed)
 
 
 def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -209,11 +212,15 @@ def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
 
 @dataclass(frozen=True)
 class Strategy:
-    """A query strategy: how one item is scored, and whether batches are diversified."""
+    """A query strategy: how one item is scored, and whether batches are diversified.
+
+    ``score`` takes probabilities already checked by :func:`check_probabilities`; it is
+    ``None`` for ``random``, which does not look at them.
+    """
 
     name: str
     description: str
-    score: Callable[..., np.ndarray]
+    score: Callable[[np.ndarray], np.ndarray] | None
     needs_model: bool = True
     diverse: bool = False
 
@@ -221,16 +228,14 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
-        Strategy("confidence", "smallest confidence: 1 - p(1)", confidence_scores),
-        Strategy("margin", "smallest margin: 1 - (p(1) - p(2))", margin_scores),
-        Strategy("entropy", "greatest entropy / log(n_classes)", entropy_scores),
-        Strategy(
-            "random", "uniform random order (seeded)", _random_from_proba, needs_model=False
-        ),
+        Strategy("confidence", "smallest confidence: 1 - p(1)", _confidence),
+        Strategy("margin", "smallest margin: 1 - (p(1) - p(2))", _margin),
+        Strategy("entropy", "greatest entropy / log(n_classes)", _entropy),
+        Strategy("random", "uniform random order (seeded)", None, needs_model=False),
         Strategy(
             "diverse_margin",
             "smallest margin, each batch re-ranked to avoid near-duplicates",
-            margin_scores,
+            _margin,
             diverse=True,
         ),
     )
@@ -264,9 +269,9 @@ def uncertainty_scores(
     batch re-ranking is :func:`diverse_order`.
     """
     chosen = get_strategy(strategy)
-    if not chosen.needs_model:
+    if chosen.score is None:
         return random_scores(len(proba), seed=seed)
-    return chosen.score(proba, normalize=normalize)
+    return chosen.score(check_probabilities(proba, normalize=normalize))
 
 
 # --------------------------------------------------------------------------- top-k

@@ -64,6 +64,12 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000) -> Iterator[pd.Data
         raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A whole (small) table: labels, queries; pools go through ``iter_table``."""
+    chunks = list(iter_table(path))
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+
+
 def table_columns(path: str | Path) -> list[str]:
     """Column names of a table file, reading as little as possible."""
     for chunk in iter_table(path, chunksize=1):

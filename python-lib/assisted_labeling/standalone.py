@@ -72,6 +72,7 @@ def open_project(input_path: str | Path, store_path: str | Path,
         "multi_label": config.multi_label,
         "categories": list(config.category_names),
         "kind": config.kind,
+        "id_column": config.id_column,
     }))
     return LabelingProject(config, store)
 

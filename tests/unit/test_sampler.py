@@ -179,6 +179,27 @@ def test_exclusion_by_id_column() -> None:
     assert out["id"].tolist() == ["b", "f", "c", "e", "a", "g"]
 
 
+@pytest.mark.parametrize("size", [1, 3, 1000])
+def test_exclusion_by_integer_id_column(size: int) -> None:
+    pool = POOL.assign(num=[10, 11, 12, 13, 14, 15, 16])
+    assert reference_keys(pool, "num")[1] == "11"
+    # Only the exact key text of an id matches: "013", "12.0" and "-0" are other ids.
+    labeled = {"11", "013", "12.0", "-0", "x", "99999999999999999999999"}
+    out = score_pool(chunked(pool, size), FixedModel().predict_proba, exclude_keys=labeled,
+                     id_column="num")
+    assert sorted(out["id"]) == ["a", "c", "d", "e", "f", "g"]
+    floats = pool.assign(num=pool["num"].astype(float))
+    out = score_pool(chunked(floats, size), FixedModel().predict_proba,
+                     exclude_keys={"12", "14.5"}, id_column="num")
+    assert sorted(out["id"]) == ["a", "b", "d", "e", "f", "g"]
+
+
+def test_repeated_integer_ids_are_refused_when_excluding() -> None:
+    pool = POOL.assign(num=[1, 2, 3, 2, 5, 6, 7])
+    with pytest.raises(ValidationError, match='"2" appears twice'):
+        score_pool([pool], FixedModel().predict_proba, exclude_keys={"1"}, id_column="num")
+
+
 def test_exclusion_by_callable() -> None:
     calls: list[int] = []
 

@@ -91,3 +91,39 @@ def test_bad_input_gives_a_clear_error(tmp_path):
          "--store", str(tmp_path / "l.db")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_retrains_in_the_background_and_reranks(tmp_path):
+    rng = __import__("numpy").random.default_rng(0)
+    table = tmp_path / "pool.csv"
+    xs = rng.random(400)
+    table.write_text("id,x\n" + "".join(f"{i},{x:.4f}\n" for i, x in enumerate(xs)))
+    port, db = free_port(), tmp_path / "labels.db"
+    proc = subprocess.Popen(
+        [*CLI, "serve", str(table), "--categories", "lo,hi", "--store", str(db),
+         "--id-column", "id", "--port", str(port), "--retrain-every", "6",
+         "--feature-columns", "x"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/api/stats", proc)
+        order = xs.argsort()
+        for i in [*order[:3], *order[-3:]]:  # both classes, whatever the queue order
+            post(f"{base}/api/annotations",
+                 {"item_id": str(i), "label": "hi" if xs[i] > 0.5 else "lo"})
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
+                config = json.load(response)
+            if config["session"] == 1:
+                break
+            time.sleep(0.5)
+        assert config["session"] == 1, "no retraining within 60 s"
+        assert (tmp_path / "labels.model.skops").is_file()
+        with urllib.request.urlopen(f"{base}/api/next?count=3", timeout=10) as response:
+            items = json.load(response)["items"]
+        assert all(abs(float(i["data"]["x"]) - 0.5) < 0.2 for i in items)
+        assert all(i["uncertainty"] is not None for i in items)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)

@@ -50,9 +50,11 @@ CREATE TABLE IF NOT EXISTS items (
     rank INTEGER NOT NULL,
     needed INTEGER NOT NULL,
     labeled INTEGER NOT NULL DEFAULT 0,
-    open INTEGER NOT NULL
+    open INTEGER NOT NULL,
+    pgen INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS items_queue ON items (qorder, rank) WHERE open > 0;
+CREATE INDEX IF NOT EXISTS items_scored ON items (pgen) WHERE priority IS NOT NULL;
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     item_id INTEGER NOT NULL REFERENCES items (id),
@@ -98,7 +100,7 @@ CREATE TABLE IF NOT EXISTS users (
 );
 """
 
-_COUNTERS = ("total", "complete", "labeled", "skipped", "label_id")
+_COUNTERS = ("total", "complete", "labeled", "skipped", "label_id", "priority_generation")
 _ANNOTATION_COLUMNS = (
     "a.id, i.key, a.annotator, a.status, a.label, a.label_id, a.comment, a.session, "
     "a.created_at, a.updated_at, a.duration_ms"
@@ -274,19 +276,44 @@ class SQLiteStore:
             )
 
     def set_priorities(self, priorities: Iterable[tuple[str, float]], *,
-                       reset_others: bool = True) -> int:
+                       reset_others: bool = True, batch_size: int = 5000) -> int:
+        """Set queue priorities, a batch per transaction so labelers are never held up
+        for long. New scores land first (tagged with a new generation), then the items
+        left from older generations lose theirs: meanwhile the queue mixes old and new
+        scores, but never loses its scored items."""
         with self._write() as conn:
-            if reset_others:
-                conn.execute(
-                    "UPDATE items SET priority = NULL, qorder = ? WHERE priority IS NOT NULL",
-                    (_UNSCORED,),
-                )
-            before = conn.total_changes
-            conn.executemany(
-                "UPDATE items SET priority = ?, qorder = ? WHERE key = ?",
-                ((float(p), _qorder(p), k) for k, p in priorities),
-            )
-            return conn.total_changes - before
+            self._bump(conn, "priority_generation", 1)
+            generation = self._counter(conn, "priority_generation")
+        updated = 0
+        batch: list[tuple[float, float, int, str]] = []
+
+        def flush() -> int:
+            with self._write() as conn:
+                before = conn.total_changes
+                conn.executemany(
+                    "UPDATE items SET priority = ?, qorder = ?, pgen = ? WHERE key = ?", batch)
+                changed = conn.total_changes - before
+            batch.clear()
+            return changed
+
+        for key, priority in priorities:
+            value = float(priority)
+            batch.append((value, _qorder(value), generation, key))
+            if len(batch) >= batch_size:
+                updated += flush()
+        if batch:
+            updated += flush()
+        while reset_others:
+            with self._write() as conn:
+                reset = conn.execute(
+                    "UPDATE items SET priority = NULL, qorder = ?, pgen = 0 WHERE id IN "
+                    "(SELECT id FROM items INDEXED BY items_scored "
+                    " WHERE priority IS NOT NULL AND pgen < ? LIMIT ?)",
+                    (_UNSCORED, generation, batch_size),
+                ).rowcount
+            if reset < batch_size:
+                break
+        return updated
 
     def get_item(self, key: str) -> Item:
         row = self._conn().execute(

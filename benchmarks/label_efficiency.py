@@ -1,0 +1,314 @@
+"""How many labels each query strategy needs: a pool-based active-learning simulation.
+
+One command (about 5 minutes on 2 cores):
+
+    PYTHONPATH=python-lib .venv/bin/python benchmarks/label_efficiency.py
+
+For each data set (sklearn digits, sklearn breast cancer, an offline synthetic topic
+corpus from ``text_data.py``), a held-out test split (30 %, stratified) measures accuracy;
+the rest is the unlabeled pool whose labels the simulation reveals on request. Start from
+10 random labels (the same for every strategy of a seed), retrain, let the strategy pick
+the next batch (10 or 50 items) with the scoring code of ``assisted_labeling.sampling``,
+up to 500 labels (or the whole pool when smaller). 5 seeds.
+
+Reported per data set, batch size and strategy, on the learning curve averaged over seeds:
+labels needed to reach 95 % and 99 % of the full-pool accuracy (a model trained on every
+pool label), and the area under the learning curve (mean accuracy between 10 and 500
+labels). Random sampling is also continued past 500 labels (steps of 50) so that its
+label needs are known when it has not arrived by then. Curves go to
+``benchmarks/results/label_efficiency.png``, numbers to ``label_efficiency.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "python-lib"))
+
+from assisted_labeling.sampling import DEFAULT_PREFILTER, select_batch  # noqa: E402
+
+STRATEGIES = ("random", "confidence", "margin", "entropy", "diverse_margin")
+RESULTS = HERE / "results"
+
+
+@dataclass
+class Task:
+    """One data set, split into an unlabeled pool and a test set, with its model."""
+
+    name: str
+    x_pool: Any
+    y_pool: np.ndarray
+    x_test: Any
+    y_test: np.ndarray
+    make_model: Callable[[], Any]
+    features: np.ndarray  # dense description of pool items, for the diversity strategy
+
+
+def _split(x: Any, y: np.ndarray) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+
+
+def load_task(name: str) -> Task:
+    """Build one of ``digits``, ``breast_cancer``, ``topics``."""
+    from sklearn.linear_model import LogisticRegression
+
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+        x_pool, x_test, y_pool, y_test = _split(x / 16.0, y)
+        return Task(name, x_pool, y_pool, x_test, y_test,
+                    lambda: LogisticRegression(max_iter=3000), x_pool)
+    if name == "breast_cancer":
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.preprocessing import StandardScaler
+
+        x, y = load_breast_cancer(return_X_y=True)
+        x_pool, x_test, y_pool, y_test = _split(x, y)
+        scaler = StandardScaler().fit(x_pool)  # unsupervised: uses no label
+        x_pool, x_test = scaler.transform(x_pool), scaler.transform(x_test)
+        return Task(name, x_pool, y_pool, x_test, y_test,
+                    lambda: LogisticRegression(max_iter=3000), x_pool)
+    if name == "topics":
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.preprocessing import normalize
+        from text_data import make_topic_corpus
+
+        docs, y, _ = make_topic_corpus(4000, seed=0)
+        d_pool, d_test, y_pool, y_test = _split(np.array(docs, dtype=object), y)
+        vec = TfidfVectorizer(sublinear_tf=True).fit(d_pool)  # unsupervised
+        x_pool, x_test = vec.transform(d_pool), vec.transform(d_test)
+        emb = normalize(TruncatedSVD(64, random_state=0).fit_transform(x_pool))
+        return Task(name, x_pool, y_pool, x_test, y_test,
+                    lambda: LogisticRegression(C=10.0, max_iter=3000), emb)
+    raise SystemExit(f"unknown data set {name!r}")
+
+
+def _initial_labels(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` random pool items holding at least two classes (a classifier needs two)."""
+    while True:
+        idx = rng.choice(y.size, size=n, replace=False)
+        if np.unique(y[idx]).size >= 2:
+            return idx
+
+
+def simulate(
+    task: Task,
+    strategy: str,
+    *,
+    batch: int,
+    seed: int,
+    budget: int,
+    extend_to: int | None = None,
+    extend_step: int = 50,
+    prefilter: float = DEFAULT_PREFILTER,
+    diversity: str = "inputs",
+    n_initial: int = 10,
+) -> tuple[list[int], list[float]]:
+    """Learning curve ``(label counts, test accuracies)`` of one strategy and seed."""
+    rng = np.random.default_rng(seed)
+    labeled = list(_initial_labels(task.y_pool, n_initial, rng))
+    pick_rng = np.random.default_rng([seed, 1])
+    n_pool = task.y_pool.size
+    limit = min(extend_to or budget, n_pool)
+    counts, accs = [], []
+    while True:
+        model = task.make_model().fit(task.x_pool[labeled], task.y_pool[labeled])
+        counts.append(len(labeled))
+        accs.append(float(model.score(task.x_test, task.y_test)))
+        if len(labeled) >= limit:
+            break
+        step = batch if len(labeled) < budget else extend_step
+        size = min(step, (budget if len(labeled) < budget else limit) - len(labeled))
+        unlabeled = np.setdiff1d(np.arange(n_pool), labeled)
+        proba = model.predict_proba(task.x_pool[unlabeled])
+        if diversity == "inputs":
+            feats = task.features[unlabeled]
+        elif diversity == "proba":
+            feats = proba
+        else:
+            raise SystemExit(f"unknown diversity features {diversity!r}")
+        chosen = select_batch(proba, strategy=strategy, batch_size=size, features=feats,
+                              seed=pick_rng, prefilter=prefilter)
+        labeled.extend(int(i) for i in unlabeled[chosen])
+    return counts, accs
+
+
+def _job(task: Task, seed: int, batch: int, budget: int, strategies: tuple[str, ...],
+         prefilter: float, diversity: str) -> list[dict[str, Any]]:
+    from threadpoolctl import threadpool_limits
+
+    out = []
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for strategy in strategies:
+            extend = task.y_pool.size if strategy == "random" and batch == 10 else None
+            counts, accs = simulate(task, strategy, batch=batch, seed=seed, budget=budget,
+                                    extend_to=extend, prefilter=prefilter,
+                                    diversity=diversity)
+            out.append({"dataset": task.name, "strategy": strategy, "batch": batch,
+                        "seed": seed, "counts": counts, "accs": accs})
+    return out
+
+
+def labels_to_reach(counts: list[int], accs: np.ndarray, target: float) -> int | None:
+    """First label count at which the (mean) curve reaches ``target``."""
+    for n, a in zip(counts, accs):
+        if a >= target - 1e-12:
+            return int(n)
+    return None
+
+
+def area_under_curve(counts: list[int], accs: np.ndarray, lo: int, hi: int) -> float:
+    """Mean accuracy between ``lo`` and ``hi`` labels (trapezoids)."""
+    c = np.asarray(counts, dtype=float)
+    a = np.asarray(accs, dtype=float)
+    keep = (c >= lo) & (c <= hi)
+    c, a = c[keep], a[keep]
+    return float(np.sum((c[1:] - c[:-1]) * (a[1:] + a[:-1]) / 2) / (c[-1] - c[0]))
+
+
+def summarize(runs: list[dict[str, Any]], full: dict[str, float],
+              budgets: dict[str, int]) -> list[dict[str, Any]]:
+    """One row per (data set, batch, strategy): needs at 95/99 % and AULC."""
+    rows = []
+    keys = sorted({(r["dataset"], r["batch"], r["strategy"]) for r in runs},
+                  key=lambda k: (k[0], k[1], STRATEGIES.index(k[2])))
+    for ds, batch, strategy in keys:
+        group = [r for r in runs if (r["dataset"], r["batch"], r["strategy"]) == (ds, batch,
+                                                                                  strategy)]
+        counts = group[0]["counts"]
+        accs = np.mean([r["accs"] for r in group], axis=0)
+        row = {"dataset": ds, "batch": batch, "strategy": strategy,
+               "full_accuracy": full[ds], "seeds": len(group), "counts": counts,
+               "mean_accs": accs.tolist(),
+               "aulc": area_under_curve(counts, accs, 10, budgets[ds])}
+        for frac in (0.95, 0.99):
+            row[f"labels_{int(frac * 100)}"] = labels_to_reach(counts, accs, frac * full[ds])
+        if strategy == "random" and batch != 10:
+            # Random sampling does not depend on the batch size; past the budget, take
+            # its needs from the batch-10 run, which goes on to the whole pool.
+            ext = next((r for r in rows if (r["dataset"], r["batch"], r["strategy"])
+                        == (ds, 10, "random")), None)
+            for frac in (95, 99):
+                if row[f"labels_{frac}"] is None and ext is not None:
+                    row[f"labels_{frac}"] = ext[f"labels_{frac}"]
+        rows.append(row)
+    return rows
+
+
+def plot(rows: list[dict[str, Any]], budgets: dict[str, int], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    batches = sorted({r["batch"] for r in rows})
+    fig, axes = plt.subplots(len(datasets), len(batches), figsize=(6 * len(batches),
+                             3.6 * len(datasets)), squeeze=False)
+    colors = dict(zip(STRATEGIES, ("#888888", "#1f77b4", "#d62728", "#2ca02c", "#9467bd")))
+    for i, ds in enumerate(datasets):
+        for j, batch in enumerate(batches):
+            ax = axes[i][j]
+            for r in rows:
+                if (r["dataset"], r["batch"]) != (ds, batch):
+                    continue
+                c = np.array(r["counts"])
+                keep = c <= budgets[ds]
+                ax.plot(c[keep], np.array(r["mean_accs"])[keep], label=r["strategy"],
+                        color=colors[r["strategy"]], lw=1.6)
+                full = r["full_accuracy"]
+            ax.axhline(0.99 * full, color="black", ls=":", lw=1, label="99 % of full pool")
+            ax.set_title(f"{ds}, batches of {batch}")
+            ax.set_xlabel("labels")
+            ax.set_ylabel("test accuracy")
+            lo = min(min(r["mean_accs"]) for r in rows if r["dataset"] == ds)
+            ax.set_ylim(max(lo, 0.9 * full - 0.25), min(1.0, full + 0.03))
+            ax.grid(alpha=0.3)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", default="digits,breast_cancer,topics")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--batches", default="10,50")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=500)
+    parser.add_argument("--prefilter", type=float, default=DEFAULT_PREFILTER,
+                        help="diverse_margin: candidates per batch slot")
+    parser.add_argument("--diversity", choices=("inputs", "proba"), default="inputs",
+                        help="diverse_margin: cluster on model inputs or probabilities")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", default=str(RESULTS / "label_efficiency"))
+    args = parser.parse_args(argv)
+    from joblib import Parallel, delayed
+
+    started = time.perf_counter()
+    tasks = [load_task(name) for name in args.datasets.split(",")]
+    strategies = tuple(args.strategies.split(","))
+    batches = [int(b) for b in args.batches.split(",")]
+    budgets = {t.name: min(args.budget, t.y_pool.size) for t in tasks}
+    full = {}
+    for t in tasks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full[t.name] = float(t.make_model().fit(t.x_pool, t.y_pool).score(t.x_test,
+                                                                                t.y_test))
+    jobs = [(t, seed, batch) for t in tasks for batch in batches for seed in range(args.seeds)]
+    results = Parallel(n_jobs=args.jobs)(
+        delayed(_job)(t, seed, batch, budgets[t.name], strategies, args.prefilter,
+                      args.diversity)
+        for t, seed, batch in jobs
+    )
+    runs = [r for part in results for r in part]
+    rows = summarize(runs, full, budgets)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    settings = {k: v for k, v in vars(args).items() if k != "out"}
+    out.with_suffix(".json").write_text(json.dumps(
+        {"settings": settings, "full_accuracy": full, "pool_sizes":
+         {t.name: int(t.y_pool.size) for t in tasks}, "rows": rows}, indent=1))
+    plot(rows, budgets, out.with_suffix(".png"))
+
+    print(f"{len(runs)} runs in {time.perf_counter() - started:.0f} s "
+          f"(seeds={args.seeds}, budget={args.budget}, prefilter={args.prefilter}, "
+          f"diversity features={args.diversity})")
+    header = (f"{'data set':<14}{'batch':>6}  {'strategy':<15}{'full acc':>9}{'→95 %':>7}"
+              f"{'→99 %':>7}{'AULC':>8}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        def fmt(v: int | None, r: dict[str, Any] = r) -> str:
+            return f">{budgets[r['dataset']]}" if v is None else str(v)
+
+        print(f"{r['dataset']:<14}{r['batch']:>6}  {r['strategy']:<15}"
+              f"{r['full_accuracy']:>9.3f}{fmt(r['labels_95']):>7}{fmt(r['labels_99']):>7}"
+              f"{r['aulc']:>8.4f}")
+    print(f"\ncurves: {out.with_suffix('.png')}\nnumbers: {out.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""Query-sampler speed and memory against the model's bare ``predict_proba``.
+
+One command (about 6 minutes on 2 cores; ``--quick`` for a ~30 s smoke run):
+
+    PYTHONPATH=python-lib .venv/bin/python benchmarks/sampler_speed.py [--quick]
+
+Pools of 10^5, 10^6 and 10^7 rows × 20 float features are generated chunk by chunk
+(50,000 rows a chunk, the same chunks for every measurement), so the pool never sits in
+memory. For LogisticRegression and HistGradientBoostingClassifier with 3 and 20 classes:
+
+* ``predict_proba``: iterate the chunks and call ``model.predict_proba`` on each (the
+  baseline: what any sampler must at least do);
+* ``sampler``: ``score_pool(chunks, model.predict_proba, strategy="margin",
+  max_queries=1000)``;
+* ``generate``: iterating the chunks alone, so that the ratio can also be given without
+  the (shared) cost of producing the data.
+
+Targets: sampler / predict_proba ≤ 1.5 (LR) and ≤ 1.1 (HGB). Extra rows show other
+strategies, a full ranking (no ``max_queries``) and the cost of excluding labeled items.
+
+Memory: peak RSS (``ru_maxrss`` of a fresh child process, read with ``os.wait4``) of a
+sampler run with ``max_queries=1000`` over 10^7 rows vs over 10^5 rows (target ≤ 1.5×).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "python-lib"))
+
+from assisted_labeling.sampler import score_pool  # noqa: E402
+from assisted_labeling.sources import RowIdentifier, frame_rows  # noqa: E402
+
+N_FEATURES = 20
+CHUNK = 50_000
+COLUMNS = [f"f{i}" for i in range(N_FEATURES)]
+RESULTS = HERE / "results"
+
+
+def pool_chunks(n_rows: int, *, chunk: int = CHUNK, seed: int = 0,
+                with_id: bool = False) -> Iterator[pd.DataFrame]:
+    """The pool, generated chunk by chunk (deterministic: chunk i from seed [seed, i])."""
+    for i, start in enumerate(range(0, n_rows, chunk)):
+        n = min(chunk, n_rows - start)
+        x = np.random.default_rng([seed, i]).standard_normal((n, N_FEATURES))
+        frame = pd.DataFrame(x, columns=COLUMNS, copy=False)
+        if with_id:
+            frame.insert(0, "id", np.arange(start, start + n))
+        yield frame
+
+
+def train(kind: str, n_classes: int) -> Any:
+    """A model fitted on 20,000 synthetic rows whose class depends on the features."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame(rng.standard_normal((20_000, N_FEATURES)), columns=COLUMNS)
+    w = rng.standard_normal((N_FEATURES, n_classes))
+    y = np.argmax(x.to_numpy() @ w + rng.gumbel(size=(20_000, n_classes)), axis=1)
+    if kind == "LR":
+        model = LogisticRegression(max_iter=500)
+    else:
+        model = HistGradientBoostingClassifier(max_iter=40, early_stopping=False,
+                                               random_state=0)
+    return model.fit(x, y)
+
+
+class Stopwatch:
+    """Wraps a function (or an iterator) and adds up the time spent inside it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return timed
+
+    def iterate(self, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        while True:
+            start = time.perf_counter()
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                self.seconds += time.perf_counter() - start
+                return
+            self.seconds += time.perf_counter() - start
+            yield chunk
+
+
+def measure(model: Any, n: int, repeats: int, **options: Any) -> dict[str, float]:
+    """Bare predict_proba pass and sampler pass over the same chunks, ``repeats`` times;
+    keeps the fastest of each. In the sampler pass, time spent inside predict_proba and
+    inside chunk generation is measured too (the in-run baseline)."""
+    with_id = options.pop("with_id", False)
+    options.setdefault("max_queries", 1000)
+    options.setdefault("strategy", "margin")
+    predict = (lambda f: model.predict_proba(f[COLUMNS])) if with_id else model.predict_proba
+    best: dict[str, float] = {"bare_s": float("inf"), "sampler_s": float("inf")}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for chunk in pool_chunks(n, with_id=with_id):
+            predict(chunk)
+        best["bare_s"] = min(best["bare_s"], time.perf_counter() - start)
+
+        in_predict, in_generate = Stopwatch(), Stopwatch()
+        start = time.perf_counter()
+        score_pool(in_generate.iterate(pool_chunks(n, with_id=with_id)),
+                   in_predict.wrap(predict), **options)
+        total = time.perf_counter() - start
+        if total < best["sampler_s"]:
+            best.update(sampler_s=total, predict_in_run_s=in_predict.seconds,
+                        generate_in_run_s=in_generate.seconds)
+    return best
+
+
+def repeats_for(n: int) -> int:
+    return 3 if n <= 100_000 else 2 if n <= 1_000_000 else 1
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def rss_child(n: int, strategy: str, max_queries: int) -> None:
+    """Run in a fresh process: one sampler run (none for n = 0), then exit."""
+    model = train("LR", 20)
+    if n:
+        out = score_pool(pool_chunks(n), model.predict_proba, strategy=strategy,
+                         max_queries=max_queries or None)
+        print(json.dumps({"rows_out": len(out)}))
+
+
+def peak_rss_mib(n: int, strategy: str = "margin", max_queries: int = 1000) -> float:
+    """Peak resident memory of a fresh child process running the sampler, in MiB
+    (``ru_maxrss`` of that child, read with ``os.wait4``)."""
+    cmd = [sys.executable, __file__, "--rss-child", str(n), "--rss-strategy", strategy,
+           "--rss-max-queries", str(max_queries)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=os.environ.copy())
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"child for {n} rows failed ({proc.returncode})")
+    return usage.ru_maxrss / 1024  # Linux: KiB
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small pools, a few seconds")
+    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-strategy", default="margin", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-max-queries", type=int, default=1000, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=str(RESULTS / "sampler_speed.json"))
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    if args.rss_child is not None:
+        rss_child(args.rss_child, args.rss_strategy, args.rss_max_queries)
+        return 0
+
+    sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000, 10_000_000]
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    header = (f"{'model':<5}{'cls':>4}{'rows':>12}  {'variant':<25}{'bare s':>8}"
+              f"{'sampler s':>10}{'ratio':>7} |{'in run: gen s':>14}{'proba s':>9}"
+              f"{'other s':>9}{'ratio':>7}{'target':>8}")
+    print("ratio (left) = sampler pass / bare predict_proba pass, both generating the "
+          "chunks;\nratio (in run) = (sampler pass - generation) / time inside "
+          "predict_proba, same pass.\n")
+    print(header)
+    print("-" * len(header), flush=True)
+
+    def record(kind: str, c: int, n: int, variant: str, m: dict[str, float],
+               target: float | None) -> None:
+        other = m["sampler_s"] - m["predict_in_run_s"] - m["generate_in_run_s"]
+        in_run = (m["sampler_s"] - m["generate_in_run_s"]) / m["predict_in_run_s"]
+        row = {"model": kind, "classes": c, "rows": n, "variant": variant, **m,
+               "ratio": m["sampler_s"] / m["bare_s"], "ratio_in_run": in_run,
+               "sampler_only_s": other, "target": target}
+        rows.append(row)
+        tgt = f"≤{target}" if target else ""
+        print(f"{kind:<5}{c:>4}{n:>12,}  {variant:<25}{m['bare_s']:>8.2f}"
+              f"{m['sampler_s']:>10.2f}{row['ratio']:>7.2f} |"
+              f"{m['generate_in_run_s']:>14.2f}{m['predict_in_run_s']:>9.2f}{other:>9.2f}"
+              f"{in_run:>7.2f}{tgt:>8}", flush=True)
+
+    for kind, target in (("LR", 1.5), ("HGB", 1.1)):
+        for c in (3, 20):
+            model = train(kind, c)
+            for n in sizes:
+                reps = repeats_for(n)
+                record(kind, c, n, "margin, top 1000", measure(model, n, reps), target)
+                if kind == "LR" and n == sizes[1]:
+                    for variant, options in (
+                        ("entropy, top 1000", {"strategy": "entropy"}),
+                        ("diverse_margin, top 1000", {"strategy": "diverse_margin"}),
+                        ("margin, full ranking", {"max_queries": None}),
+                        ("margin, excl. 1000 ids", {"exclude_keys": {str(i) for i in
+                                                                     range(0, n, n // 1000)},
+                                                    "id_column": "id", "with_id": True}),
+                    ):
+                        record(kind, c, n, variant, measure(model, n, reps, **options),
+                               target)
+
+    # Excluding by content hash (no id column): RowIdentifier-compatible keys cost.
+    n = sizes[0]
+    keys = [r.key for c in pool_chunks(n) for r in frame_rows(c, RowIdentifier())][::100]
+    model = train("LR", 3)
+    m = measure(model, n, 1, exclude_keys=set(keys))
+    record("LR", 3, n, "margin, excl. by content", m, None)
+    start = time.perf_counter()
+    for chunk in pool_chunks(n):
+        for _ in frame_rows(chunk, RowIdentifier()):
+            pass
+    t_ref = time.perf_counter() - start
+    other = m["sampler_s"] - m["predict_in_run_s"] - m["generate_in_run_s"]
+    print(f"   content keys: sampler {1e6 * other / n:.1f} µs/row in all; "
+          f"sources.frame_rows + RowIdentifier alone {1e6 * t_ref / n:.1f} µs/row")
+
+    mid = sizes[-2] if args.quick else 1_000_000
+    rss_runs = [("model only, no sampling", 0, 1000)]
+    rss_runs += [(f"top 1000 of {n:,} rows", n, 1000) for n in
+                 ((10_000, 1_000_000) if args.quick else (100_000, 10_000_000))]
+    rss_runs += [(f"full ranking of {mid:,} rows", mid, 0)]
+    print("\nPeak RSS, one fresh process each (LR, 20 classes, margin):")
+    memory: dict[str, float] = {}
+    for label, n, k in rss_runs:
+        memory[label] = peak_rss_mib(n, max_queries=k)
+        print(f"  {label:<32}{memory[label]:8.1f} MiB", flush=True)
+    small, large = (label for label, _, k in rss_runs[1:3])
+    print(f"  ratio {large} / {small}: {memory[large] / memory[small]:.2f} (target ≤ 1.5)")
+    print(f"\ntotal {time.perf_counter() - started:.0f} s; CPU: {os.cpu_count()} cores")
+
+    out = Path(args.out)
+    if args.quick:
+        out = out.with_name(out.stem + "_quick.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "peak_rss_mib": memory,
+                               "content_key_reference_us_per_row": 1e6 * t_ref / sizes[0]},
+                              indent=1))
+    print(f"numbers: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

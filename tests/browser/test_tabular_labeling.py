@@ -1,0 +1,333 @@
+"""The tabular labeling page in real Chromium, against the real CLI server (SPEC F-1.1)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+CLASSES = ["cat", "dog", "bird"]
+
+
+def rows(n: int) -> list[dict]:
+    return [{"id": f"r{i:02d}", "text": f"Row number {i}", "n": i} for i in range(n)]
+
+
+# -- helpers -----------------------------------------------------------------------------
+def item_id(page: Page) -> str:
+    """The id of the item on screen, once one is shown."""
+    page.wait_for_function(
+        "() => { const el = document.querySelector('.al-item');"
+        " return el && el.dataset.itemId; }")
+    return page.locator(".al-item").get_attribute("data-item-id")
+
+
+def wait_item_change(page: Page, old: str) -> str:
+    page.wait_for_function(
+        "(old) => { const el = document.querySelector('.al-item');"
+        " return el && el.dataset.itemId && el.dataset.itemId !== old; }", arg=old)
+    return item_id(page)
+
+
+def expect_item(page: Page, key: str, mode: str | None = None) -> None:
+    expect(page.locator(".al-item")).to_have_attribute("data-item-id", key)
+    if mode:
+        expect(page.locator(".al-item")).to_have_attribute("data-mode", mode)
+
+
+def expect_stat(page: Page, key: str, value: int) -> None:
+    expect(page.locator(f'.al-figure[data-stat="{key}"] dd')).to_have_text(str(value))
+
+
+def class_button(page: Page, name: str):
+    return page.locator(f'.al-class[data-class="{name}"]')
+
+
+def open_app(page: Page, url: str) -> str:
+    page.goto(url)
+    return item_id(page)
+
+
+# -- tests -------------------------------------------------------------------------------
+def test_keyboard_labeling_history_skip_reload_and_export(serve, page):
+    server = serve(rows(25), "--id-column", "id")
+    current = open_app(page, server.url)
+    expect(page.locator(".al-classes kbd")).to_have_text(["1", "2", "3"])
+
+    labels: dict[str, str] = {}
+    order: list[str] = []
+    for i in range(20):
+        assert current not in labels, "an item came back after it was labeled"
+        if i == 5:
+            # The comment box swallows shortcuts; Escape leaves it.
+            page.keyboard.press("c")
+            expect(page.locator("#al-comment")).to_be_focused()
+            page.keyboard.type("needs care 1s")
+            expect(page.locator("#al-comment")).to_have_value("needs care 1s")
+            expect_item(page, current)
+            page.keyboard.press("Escape")
+            expect(page.locator("#al-comment")).not_to_be_focused()
+        page.keyboard.press(str(i % 3 + 1))
+        labels[current] = CLASSES[i % 3]
+        order.append(current)
+        current = wait_item_change(page, current)
+    commented = order[5]
+    expect_stat(page, "mine-labeled", 20)
+    expect_stat(page, "remaining", 5)
+    head = current
+
+    # Back three times: the third most recent item, shown with its label.
+    for k in (1, 2, 3):
+        page.keyboard.press("ArrowLeft")
+        expect_item(page, order[-k], "past")
+    changed = order[-3]
+    old = labels[changed]
+    expect(class_button(page, old)).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".al-chip-label")).to_contain_text(old)
+    new = next(c for c in CLASSES if c != old)
+    page.keyboard.press(str(CLASSES.index(new) + 1))
+    labels[changed] = new
+    expect_item(page, order[-2], "past")  # editing moves forward in the history
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, changed, "past")
+    expect(class_button(page, new)).to_have_attribute("aria-pressed", "true")
+    for key in (order[-2], order[-1], head):
+        page.keyboard.press("ArrowRight")
+        expect_item(page, key)
+    expect(page.locator(".al-item")).to_have_attribute("data-mode", "new")
+    expect_stat(page, "mine-labeled", 20)
+
+    # Skip the current item.
+    page.keyboard.press("s")
+    skipped = head
+    after_skip = wait_item_change(page, skipped)
+    assert after_skip not in labels
+    expect_stat(page, "mine-skipped", 1)
+    expect_stat(page, "mine-labeled", 20)
+
+    # Reload: the same item is waiting, progress is right, the history is there.
+    page.reload()
+    assert item_id(page) == after_skip
+    expect_stat(page, "mine-labeled", 20)
+    expect_stat(page, "mine-skipped", 1)
+    expect_stat(page, "remaining", 5)
+    expect_stat(page, "total", 25)
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, skipped, "past")
+    expect(page.locator(".al-position")).to_contain_text("Skipped")
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, order[-1], "past")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect_item(page, after_skip, "new")
+
+    # The exports hold exactly what was done.
+    exported = {row["id"]: row["label"] for row in server.export("labels")}
+    assert exported == labels
+    metadata = server.export("metadata")
+    assert len(metadata) == 21
+    assert [r["data_id"] for r in metadata if r["status"] == "SKIPPED"] == [skipped]
+    assert {r["data_id"]: r["comment"] for r in metadata}[commented] == "needs care 1s"
+    assert {r["data_id"]: r["label"] for r in metadata}[changed] == new
+
+    # And labeling goes on.
+    page.keyboard.press("2")
+    wait_item_change(page, after_skip)
+    expect_stat(page, "mine-labeled", 21)
+    expect_stat(page, "remaining", 4)
+
+
+def test_multi_label_needs_an_explicit_save(serve, page):
+    server = serve(rows(4), "--id-column", "id", "--multi-label")
+    first = open_app(page, server.url)
+    page.keyboard.press("1")
+    page.keyboard.press("3")
+    page.keyboard.press("3")
+    page.keyboard.press("3")
+    expect(class_button(page, "cat")).to_have_attribute("aria-pressed", "true")
+    expect(class_button(page, "bird")).to_have_attribute("aria-pressed", "true")
+    expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "false")
+    expect_item(page, first)  # toggling does not save
+    expect_stat(page, "mine-labeled", 0)
+    page.keyboard.press("Enter")
+    second = wait_item_change(page, first)
+
+    page.keyboard.press("Enter")  # nothing selected: a hint, no save
+    expect(page.locator(".al-hint")).to_contain_text("Select at least one class")
+    expect_item(page, second)
+    class_button(page, "dog").click()
+    expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="Save").click()
+    third = wait_item_change(page, second)
+    expect_stat(page, "mine-labeled", 2)
+
+    # Back to the second item: add a class, save again.
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, second, "past")
+    expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    expect_item(page, third, "new")
+    expect_stat(page, "mine-labeled", 2)
+
+    labels = {row["id"]: json.loads(row["label"]) for row in server.export("labels")}
+    assert labels == {first: ["cat", "bird"], second: ["cat", "dog"]}
+
+
+def test_data_is_shown_as_text_never_as_markup(serve, page, tmp_path):
+    evil = "<img src=x onerror=alert(1)>"
+    instructions = tmp_path / "instructions.md"
+    instructions.write_text(
+        "# Rules\nBe **careful** with <img src=y onerror=alert(2)> tags.\n\n"
+        "- [bad link](javascript:alert(3))\n- [good link](https://example.com/)\n",
+        encoding="utf-8")
+    data = [{"id": "x1", "text": evil, "note": "<b>bold?</b>"}]
+    server = serve(data, "--id-column", "id", "--instructions", str(instructions),
+                   "--title", "<i>Title</i>", categories="cat,<b>dog</b>")
+    open_app(page, server.url)
+    item = page.locator(".al-item-body")
+    expect(item.locator("th")).to_have_text(["id", "text", "note"])
+    expect(item.locator("td")).to_have_text(["x1", evil, "<b>bold?</b>"])
+    expect(page.locator("h1.al-title")).to_have_text("<i>Title</i>")
+    expect(class_button(page, "<b>dog</b>")).to_contain_text("<b>dog</b>")
+    markdown = page.locator(".al-markdown")
+    expect(markdown.locator("strong")).to_have_text("careful")
+    expect(markdown).to_contain_text("<img src=y onerror=alert(2)> tags.")
+    expect(markdown.locator("a")).to_have_count(1)
+    expect(markdown.locator("a")).to_have_attribute("href", "https://example.com/")
+    expect(markdown).to_contain_text("bad link")
+    assert page.locator("#labeling-app img, #labeling-app b, #labeling-app i").count() == 0
+
+    # Keyboard help opens and closes.
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+
+    page.keyboard.press("2")
+    expect(page.locator(".al-item")).to_have_attribute("data-mode", "done")
+    assert server.export("labels")[0]["label"] == "<b>dog</b>"
+
+
+def test_pre_annotation_context_uncertainty_and_warnings(serve, page):
+    data = [
+        {"id": "a", "text": "first", "source": "web", "guess": "dog"},
+        {"id": "b", "text": "second", "source": "mail", "guess": "cat"},
+        {"id": "c", "text": "third", "source": "shop", "guess": "zebra"},
+    ]
+    server = serve(data, "--id-column", "id", "--display-columns", "text",
+                   "--context-columns", "source", "--existing-labels-column", "guess")
+    by_id = {row["id"]: row for row in data}
+
+    def add_warning(route):
+        body = route.fetch().json()
+        body["warnings"] = ["Labeling more may not help: the model has stopped changing"]
+        route.fulfill(json=body)
+
+    def add_uncertainty(route):
+        body = route.fetch().json()
+        for item in body["items"]:
+            item["uncertainty"] = 0.875
+        route.fulfill(json=body)
+
+    page.route("**/api/config", add_warning)
+    page.route("**/api/next?*", add_uncertainty)
+    shown = open_app(page, server.url)
+    expect(page.locator(".al-warnings")).to_contain_text("Labeling more may not help")
+    expect(page.locator(".al-badge-uncertainty")).to_contain_text("0.88")
+    expect(page.locator(".al-item-body th")).to_have_text(["text"])
+    context = page.locator("details.al-context")
+    expect(context).not_to_have_attribute("open", "")
+    page.keyboard.press("x")
+    expect(context).to_have_attribute("open", "")
+    expect(context.locator("td")).to_have_text(by_id[shown]["source"])
+
+    labels = {}
+    for _ in range(3):
+        guess = by_id[shown]["guess"]
+        if guess in CLASSES:
+            expect(page.locator(".al-badge-suggestion")).to_contain_text(guess)
+            expect(class_button(page, guess)).to_have_class("al-class al-suggested")
+            if guess == "dog":
+                page.keyboard.press("Enter")  # accept
+                labels[shown] = "dog"
+            else:
+                page.keyboard.press("3")  # correct it
+                labels[shown] = "bird"
+        else:
+            expect(page.locator(".al-badge-unknown")).to_contain_text("zebra")
+            page.keyboard.press("Enter")  # nothing to accept
+            expect(page.locator(".al-hint")).to_contain_text("Choose a class")
+            expect_item(page, shown)
+            page.keyboard.press("1")
+            labels[shown] = "cat"
+        if len(labels) < 3:
+            shown = wait_item_change(page, shown)
+    expect(page.locator(".al-item")).to_have_attribute("data-mode", "done")
+    assert {row["id"]: row["label"] for row in server.export("labels")} == labels
+
+
+def test_sign_in_then_label_then_sign_out(serve, page):
+    server = serve(rows(3), "--id-column", "id",
+                   users=[("alice", "annotator", "correct horse battery")])
+    page.goto(server.url)
+    form = page.locator("form.al-signin")
+    expect(form).to_be_visible()
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("wrong password")
+    page.keyboard.press("Enter")
+    expect(form.get_by_role("alert")).to_be_visible()
+    expect(form.get_by_role("alert")).not_to_be_empty()
+    page.get_by_label("Password").fill("correct horse battery")
+    page.keyboard.press("Enter")
+    first = item_id(page)
+    expect(page.locator(".al-user-name")).to_contain_text("alice")
+    page.keyboard.press("2")  # a POST: needs the CSRF token of the cookie session
+    wait_item_change(page, first)
+    expect_stat(page, "mine-labeled", 1)
+    assert server.export("metadata")[0]["annotator"] == "alice"
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(form).to_be_visible()
+    page.reload()
+    expect(page.locator("form.al-signin")).to_be_visible()
+
+
+def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
+    server = serve(rows(5), "--id-column", "id")
+    first = open_app(page, server.url)
+
+    page.route("**/api/annotations", lambda route: route.fulfill(
+        status=500, json={"error": "Disk is full (test)", "code": "internal"}))
+    page.keyboard.press("2")
+    error = page.locator(".al-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("Disk is full (test)")
+    expect(error).to_contain_text("dog")
+    expect_item(page, first, "new")
+    expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".al-save-state")).to_have_text("Not saved")
+    expect_stat(page, "mine-labeled", 0)
+
+    page.unroute("**/api/annotations")
+    page.keyboard.press("Enter")  # save the kept choice again
+    second = wait_item_change(page, first)
+    expect(error).to_be_hidden()
+    expect_stat(page, "mine-labeled", 1)
+
+    # The server cannot be reached: the skip is not lost either.
+    page.route("**/api/skips", lambda route: route.abort())
+    page.keyboard.press("s")
+    expect(error).to_contain_text("Cannot reach the server")
+    expect_item(page, second, "new")
+    page.unroute("**/api/skips")
+    page.keyboard.press("s")
+    wait_item_change(page, second)
+    expect_stat(page, "mine-skipped", 1)
+
+    metadata = {row["data_id"]: row for row in server.export("metadata")}
+    assert metadata[first]["label"] == "dog"
+    assert metadata[second]["status"] == "SKIPPED"

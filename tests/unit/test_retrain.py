@@ -1,0 +1,127 @@
+"""The standalone loop: query CLI sessions and exclusion, retraining every n labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assisted_labeling import cli
+from assisted_labeling.retrain import Retrainer, RetrainSettings, contradictions
+from assisted_labeling.standalone import open_project
+from assisted_labeling.web.auth import LOCAL_USER
+
+
+@pytest.fixture
+def pool(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.random(300), rng.random(300)
+    path = tmp_path / "pool.csv"
+    pd.DataFrame({"id": range(300), "x": x, "y": y}).to_csv(path, index=False)
+    truth = np.where(x > y, "a", "b")
+    return path, truth
+
+
+def label(project, truth, ids):
+    for i in ids:
+        project.annotate(LOCAL_USER, {"item_id": str(i), "label": truth[i]})
+
+
+def test_contradictions():
+    assert contradictions(np.array(["a", "b", "a", "b"]), np.array(["a", "a", "a", "a"])) == 0.5
+    assert contradictions(np.array([]), np.array([])) == 0.0
+
+
+def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
+    path, truth = pool
+    project = open_project(path, tmp_path / "l.db", {"categories": "a,b", "id_column": "id"},
+                           progress=False)
+    retrainer = Retrainer(project, path, RetrainSettings(
+        every=10, model_path=tmp_path / "m.skops", feature_columns=("x", "y")))
+    label(project, truth, range(9))
+    assert retrainer.run_once() is None  # 9 < 10
+    label(project, truth, range(9, 12))
+    first = retrainer.run_once()
+    assert first is not None and first["session"] == 1 and first["n_labels"] == 12
+    assert first["contradictions"] is None  # no previous model
+    assert (tmp_path / "m.skops").is_file()
+    assert retrainer.run_once() is None  # nothing new since
+    # The queue now serves the most uncertain items: those near the x = y boundary.
+    served = project.next_items(LOCAL_USER, 5)
+    assert all(item["uncertainty"] is not None for item in served)
+    gaps = [abs(item["data"]["x"] - item["data"]["y"]) for item in served]
+    assert max(gaps) < 0.2
+    assert [i["uncertainty"] for i in served] == sorted(
+        (i["uncertainty"] for i in served), reverse=True)
+    # New labels carry the new session; the next retrain compares with the previous model.
+    label(project, truth, range(12, 22))
+    assert project.store.get_annotation("local", "21").session == 1
+    second = retrainer.run_once()
+    assert second["session"] == 2 and 0.0 <= second["contradictions"] <= 1.0
+    assert second["n_samples"] > 0
+    history = json.loads(project.store.get_meta("metrics"))
+    assert [h["session"] for h in history] == [1, 2]
+
+
+def test_one_class_postpones_retraining(tmp_path, pool):
+    path, _ = pool
+    project = open_project(path, tmp_path / "l.db", {"categories": "a,b", "id_column": "id"},
+                           progress=False)
+    retrainer = Retrainer(project, path, RetrainSettings(
+        every=3, model_path=tmp_path / "m.skops", feature_columns=("x", "y")))
+    for i in range(3):
+        project.annotate(LOCAL_USER, {"item_id": str(i), "label": "a"})
+    assert retrainer.run_once() is None
+    assert not (tmp_path / "m.skops").exists()
+
+
+def test_query_cli_excludes_labeled_items_and_counts_sessions(tmp_path, pool):
+    path, truth = pool
+    db = tmp_path / "l.db"
+    project = open_project(path, db, {"categories": "a,b", "id_column": "id"}, progress=False)
+    label(project, truth, range(20))
+    labels = tmp_path / "labels.csv"
+    assert cli.main(["export", "--store", str(db), "-o", str(labels)]) == 0
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(labels), "--feature-columns", "x,y", "-o", str(model)]) == 0
+    out = tmp_path / "q.parquet"
+    for session in (1, 2):
+        assert cli.main(["query", "--model", str(model), "--input", str(path), "--store",
+                         str(db), "--strategy", "entropy", "-o", str(out),
+                         "--max-queries", "50"]) == 0
+        queries = pd.read_parquet(out)
+        assert list(queries.columns) == ["id", "x", "y", "uncertainty", "session"]
+        assert len(queries) == 50 and set(queries["session"]) == {session}
+        assert not set(queries["id"]) & set(range(20))
+        assert queries["uncertainty"].is_monotonic_decreasing
+    assert project.store.get_meta("session") == "2"
+
+
+def test_query_without_store_counts_sessions_in_the_output(tmp_path, pool):
+    path, truth = pool
+    frame = pd.read_csv(path).assign(label=truth)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(tmp_path / "train.csv"), "--feature-columns", "x,y",
+                     "-o", str(model)]) == 0
+    out = tmp_path / "q.jsonl"
+    args = ["query", "--model", str(model), "--input", str(path), "-o", str(out)]
+    assert cli.main(args) == 0 and cli.main(args) == 0
+    queries = pd.read_json(out, lines=True)
+    assert len(queries) == 300 and set(queries["session"]) == {2}
+
+
+def test_serve_orders_the_queue_by_a_queries_file(tmp_path, pool):
+    from assisted_labeling.queries import priorities_from_file
+
+    path, _ = pool
+    queries = pd.read_csv(path).iloc[[5, 7]].assign(uncertainty=[0.9, 0.4], session=1)
+    queries.to_csv(tmp_path / "q.csv", index=False)
+    project = open_project(path, tmp_path / "l.db", {"categories": "a,b", "id_column": "id"},
+                           progress=False)
+    project.store.set_priorities(priorities_from_file(tmp_path / "q.csv", "id"))
+    served = project.next_items(LOCAL_USER, 3)
+    assert [i["id"] for i in served[:2]] == ["5", "7"]
+    assert served[2]["uncertainty"] is None
