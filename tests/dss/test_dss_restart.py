@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from assisted_labeling.project import Principal
 
 ALICE = Principal("alice", "annotator")

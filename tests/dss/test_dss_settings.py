@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from assisted_labeling.dku.settings import parse_settings
 from assisted_labeling.errors import ConfigError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from assisted_labeling.dku.sync import WATERMARK
 from assisted_labeling.project import Principal
 

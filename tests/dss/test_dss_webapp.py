@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
+
 from assisted_labeling.dku.auth import DssIdentity, RoleMap
 from assisted_labeling.dku.webapp import setup_webapp
 from assisted_labeling.errors import AuthenticationError
-from flask import Flask
 
 
 def as_(client, user: str):

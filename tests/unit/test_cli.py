@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from assisted_labeling import cli
 from assisted_labeling.standalone import open_project
 from assisted_labeling.store.sqlite import SQLiteStore

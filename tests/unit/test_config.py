@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from assisted_labeling.config import build_config, check_columns, parse_categories
 from assisted_labeling.errors import ConfigError
 

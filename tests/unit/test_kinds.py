@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from assisted_labeling.config import build_config
 from assisted_labeling.errors import ConfigError, ValidationError
 from assisted_labeling.kinds import get_kind

@@ -7,6 +7,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 import pytest
+
 from assisted_labeling.errors import ValidationError
 from assisted_labeling.sampler import PoolKeys, content_digests, score_pool
 from assisted_labeling.sources import RowIdentifier, frame_rows

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from assisted_labeling.errors import ValidationError
 from assisted_labeling.sampling import (
     STRATEGIES,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from assisted_labeling.errors import ConfigError, ValidationError
 from assisted_labeling.sources import RowIdentifier, content_hash, iter_rows, json_value
 

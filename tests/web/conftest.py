@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from assisted_labeling.config import build_config
 from assisted_labeling.project import LabelingProject
 from assisted_labeling.store import Item

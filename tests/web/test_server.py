@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from assisted_labeling.store.sqlite import SQLiteStore
 
 CLI = [sys.executable, "-m", "assisted_labeling.cli"]

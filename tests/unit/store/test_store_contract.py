@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 
 import pytest
+
 from assisted_labeling.errors import (
     AuthenticationError,
     ConflictError,
