@@ -34,14 +34,18 @@ test: setup browsers
 unit-tests: setup
 	$(PY) -m pytest -q tests/unit tests/web tests/dss
 
+LINTED := $(wildcard python-lib tests benchmarks scripts custom-recipes python-triggers python-steps webapps)
+
 lint: setup
-	$(VENV)/bin/ruff check python-lib tests benchmarks custom-recipes python-triggers python-steps webapps
+	$(VENV)/bin/ruff check $(LINTED)
 
 plugin: setup
 	$(PY) scripts/build_plugin.py
 
 bench: setup
 	$(PY) benchmarks/label_latency.py
+	$(PY) benchmarks/sampler_speed.py
+	$(PY) benchmarks/label_efficiency.py
 
 clean:
 	rm -rf dist build .pytest_cache .ruff_cache demo-data

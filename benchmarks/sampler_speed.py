@@ -18,7 +18,7 @@ memory. For LogisticRegression and HistGradientBoostingClassifier with 3 and 20 
 Targets: sampler / predict_proba ≤ 1.5 (LR) and ≤ 1.1 (HGB). Extra rows show other
 strategies, a full ranking (no ``max_queries``) and the cost of excluding labeled items.
 
-Memory: peak RSS (``ru_maxrss`` of a fresh child process, read with ``os.wait4``) of a
+Memory: peak RSS (``ru_maxrss`` of a fresh child process, started by a tiny launcher) of a
 sampler run with ``max_queries=1000`` over 10^7 rows vs over 10^5 rows (target ≤ 1.5×).
 """
 
@@ -143,22 +143,27 @@ def rss_child(n: int, strategy: str, max_queries: int) -> None:
     """Run in a fresh process: one sampler run (none for n = 0), then exit."""
     model = train("LR", 20)
     if n:
-        out = score_pool(pool_chunks(n), model.predict_proba, strategy=strategy,
-                         max_queries=max_queries or None)
-        print(json.dumps({"rows_out": len(out)}))
+        score_pool(pool_chunks(n), model.predict_proba, strategy=strategy,
+                   max_queries=max_queries or None)
+
+
+# A tiny launcher runs each child: the RSS peak of a child created by this (large) process
+# would start from this process's own size (vfork + exec keeps the high-water mark), so a
+# small process starts it and reports ``RUSAGE_CHILDREN`` for its single child.
+_LAUNCHER = (
+    "import resource, subprocess, sys\n"
+    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
 
 
 def peak_rss_mib(n: int, strategy: str = "margin", max_queries: int = 1000) -> float:
-    """Peak resident memory of a fresh child process running the sampler, in MiB
-    (``ru_maxrss`` of that child, read with ``os.wait4``)."""
-    cmd = [sys.executable, __file__, "--rss-child", str(n), "--rss-strategy", strategy,
-           "--rss-max-queries", str(max_queries)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=os.environ.copy())
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"child for {n} rows failed ({proc.returncode})")
-    return usage.ru_maxrss / 1024  # Linux: KiB
+    """Peak resident memory (``ru_maxrss``) of a fresh process running the sampler, MiB."""
+    child = [sys.executable, __file__, "--rss-child", str(n), "--rss-strategy", strategy,
+             "--rss-max-queries", str(max_queries)]
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, *child], check=True,
+                          capture_output=True, text=True, env=os.environ.copy())
+    return int(done.stdout.split()[-1]) / 1024  # Linux: KiB
 
 
 # --------------------------------------------------------------------------- main
@@ -236,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   content keys: sampler {1e6 * other / n:.1f} µs/row in all; "
           f"sources.frame_rows + RowIdentifier alone {1e6 * t_ref / n:.1f} µs/row")
 
-    mid = sizes[-2] if args.quick else 1_000_000
+    mid = sizes[-1] if args.quick else 1_000_000
     rss_runs = [("model only, no sampling", 0, 1000)]
     rss_runs += [(f"top 1000 of {n:,} rows", n, 1000) for n in
                  ((10_000, 1_000_000) if args.quick else (100_000, 10_000_000))]

@@ -1,0 +1,459 @@
+// The labeling controller: the queue of new items (prefetched), the user's history
+// (back / forward, editing), saving with no lost label, and the keyboard.
+//
+// Saves are optimistic but never silent: the next item shows at once while the save
+// runs; one save is in flight at a time, and any further action waits for it. If it
+// fails, its item comes back on screen with the choice still selected and the error
+// is shown; the item that had replaced it goes back to the front of the queue.
+
+import { api } from "./api.js";
+import { labelText } from "./frame.js";
+import { actionFor } from "./keys.js";
+
+const PREFETCH = 3; // new items kept ready beyond the one on screen
+const HISTORY_PAGE = 20;
+const MAX_NEXT = 50;
+
+/** A label (class, list of classes, null) as a list of class names. */
+export function asList(label) {
+  if (Array.isArray(label)) return label.map(String);
+  if (label === null || label === undefined || label === "") return [];
+  return [String(label)];
+}
+
+function sameLabel(a, b) {
+  const x = asList(a).sort();
+  const y = asList(b).sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/** A server message as one sentence ending with a single full stop. */
+function sentence(message) {
+  return `${String(message || "Unknown error").trim().replace(/[.!]+$/, "")}.`;
+}
+
+function isTextField(el) {
+  return el instanceof Element
+    && Boolean(el.closest("textarea, input, select, [contenteditable]:not([contenteditable=false])"));
+}
+
+export class Controller {
+  constructor(frame, config, render, { onUnauthenticated } = {}) {
+    this.frame = frame;
+    this.config = config;
+    this.render = render;
+    this.onUnauthenticated = onUnauthenticated || (() => {});
+    this.multi = Boolean(config.multi_label);
+    this.names = config.categories.map((c) => c.name);
+
+    this.queue = []; // prefetched new items, reserved for this user
+    this.head = null; // the view of the current new item
+    this.view = null; // what is on screen: the head or a past item (null: loading/done)
+    this.waiting = false; // true while the screen waits for a new item
+    this.exhausted = false; // the server had no new item for us at the last refill
+    this.loadError = null;
+    this.refilling = null;
+
+    this.past = []; // the user's history, newest first (a prefix of it)
+    this.pastComplete = false;
+    this.pastLoading = null;
+
+    this.doneIds = new Set(); // items saved from this page
+    this.drafts = new Map(); // item id -> {kind, label, comment} attempted, not saved yet
+    this.inflight = null; // promise of the save in flight
+    this.sending = null; // its entry
+
+    this.onKey = this.onKey.bind(this);
+    this.onBeforeUnload = this.onBeforeUnload.bind(this);
+    document.addEventListener("keydown", this.onKey);
+    window.addEventListener("beforeunload", this.onBeforeUnload);
+  }
+
+  async start() {
+    this.frame.progress.update(this.config.stats);
+    this.waiting = true;
+    this.frame.showLoading();
+    await this.refill();
+    this.loadPast({ quiet: true });
+  }
+
+  destroy() {
+    document.removeEventListener("keydown", this.onKey);
+    window.removeEventListener("beforeunload", this.onBeforeUnload);
+  }
+
+  // -- views ------------------------------------------------------------------------
+  makeView(item, mode, index = -1) {
+    const draft = this.drafts.get(item.id);
+    let suggestion = asList(item.pre_annotation).filter((n) => this.names.includes(n));
+    if (!this.multi) suggestion = suggestion.slice(0, 1);
+    const ann = item.annotation;
+    let selection = new Set();
+    if (draft && draft.kind === "label") selection = new Set(asList(draft.label));
+    else if (mode === "past" && ann && ann.status === "LABELED") {
+      selection = new Set(asList(ann.label));
+    } else if (this.multi && mode === "new") selection = new Set(suggestion);
+    const comment = draft ? draft.comment : (mode === "past" && ann && ann.comment) || "";
+    return { item, mode, index, selection, suggestion, comment, activeMs: 0, shownAt: 0 };
+  }
+
+  leaveView() {
+    const v = this.view;
+    if (v && v.shownAt) v.activeMs += performance.now() - v.shownAt;
+  }
+
+  show(view) {
+    if (this.view !== view) this.leaveView();
+    this.view = view;
+    this.waiting = false;
+    view.shownAt = performance.now();
+    this.frame.showItem(view, this.render);
+  }
+
+  /** Show the current new item, taking one from the queue (or waiting for one). */
+  showHead() {
+    if (!this.head && this.queue.length) this.head = this.makeView(this.queue.shift(), "new");
+    if (this.head) {
+      this.show(this.head);
+      this.refillIfLow();
+      return;
+    }
+    this.leaveView();
+    this.view = null;
+    if (this.loadError) {
+      this.waiting = false;
+      this.frame.showDone(() => this.checkAgain(), {
+        title: "The next items could not be loaded.",
+        text: this.loadError.message,
+        button: "Try again",
+        chip: "Not loaded",
+      });
+    } else if (this.exhausted) {
+      this.waiting = false;
+      this.frame.showDone(() => this.checkAgain());
+    } else {
+      this.waiting = true;
+      this.frame.showLoading();
+      this.refill();
+    }
+  }
+
+  showPast(index) {
+    this.show(this.makeView(this.past[index], "past", index));
+    if (index + 5 >= this.past.length && !this.pastComplete) this.loadPast({ quiet: true });
+  }
+
+  checkAgain() {
+    this.exhausted = false;
+    this.loadError = null;
+    this.showHead();
+  }
+
+  // -- the queue of new items -------------------------------------------------------
+  knownIds() {
+    const ids = new Set(this.queue.map((item) => item.id));
+    if (this.head) ids.add(this.head.item.id);
+    if (this.sending) ids.add(this.sending.view.item.id);
+    return ids;
+  }
+
+  refillIfLow() {
+    if (this.queue.length < PREFETCH && !this.exhausted && !this.loadError) this.refill();
+  }
+
+  /**
+   * Top the queue up to PREFETCH items. /api/next returns the user's reserved items
+   * first, so ask for those we hold plus the ones we want, and keep the new ones.
+   */
+  refill() {
+    if (this.refilling) return this.refilling;
+    const want = Math.max(1, PREFETCH - this.queue.length);
+    const count = Math.min(MAX_NEXT, this.knownIds().size + want);
+    this.refilling = (async () => {
+      try {
+        const { items } = await api.next(count);
+        const known = this.knownIds();
+        let fresh = 0;
+        for (const item of items || []) {
+          if (known.has(item.id) || this.doneIds.has(item.id)) continue;
+          known.add(item.id);
+          this.queue.push(item);
+          fresh += 1;
+        }
+        this.exhausted = fresh === 0;
+        this.loadError = null;
+      } catch (err) {
+        this.loadError = err;
+        if (err.unauthenticated) this.onUnauthenticated();
+      } finally {
+        this.refilling = null;
+      }
+      if (this.waiting) this.showHead();
+    })();
+    return this.refilling;
+  }
+
+  // -- history ----------------------------------------------------------------------
+  /** Load the next (older) page of history; false if it failed. */
+  loadPast({ quiet = false } = {}) {
+    if (!this.pastLoading) {
+      this.pastLoading = (async () => {
+        const last = this.past[this.past.length - 1];
+        try {
+          const { items } = await api.history({
+            before: last ? last.annotation.id : undefined,
+            limit: HISTORY_PAGE,
+          });
+          const have = new Set(this.past.map((entry) => entry.id));
+          for (const entry of items || []) if (!have.has(entry.id)) this.past.push(entry);
+          if ((items || []).length < HISTORY_PAGE) this.pastComplete = true;
+          return true;
+        } catch (err) {
+          if (!quiet) this.reportError(err, "Your history could not be loaded");
+          return false;
+        } finally {
+          this.pastLoading = null;
+        }
+      })();
+    }
+    return this.pastLoading;
+  }
+
+  /** Make sure past[index] is loaded: true, false (no such item) or null (error). */
+  async ensurePast(index) {
+    while (index >= this.past.length && !this.pastComplete) {
+      if (!(await this.loadPast())) return null;
+    }
+    return index < this.past.length;
+  }
+
+  /** Wait for the save in flight; false if the screen changed meanwhile (a failure). */
+  async settle(view) {
+    while (this.inflight) await this.inflight;
+    return this.view === view;
+  }
+
+  async back() {
+    const view = this.view;
+    if (this.inflight && !(await this.settle(view))) return;
+    const target = view && view.mode === "past" ? view.index + 1 : 0;
+    const found = await this.ensurePast(target);
+    if (this.view !== view || found === null) return;
+    if (!found) {
+      this.frame.showHint(this.past.length
+        ? "This is the first item you did" : "Nothing in your history yet");
+      return;
+    }
+    this.showPast(target);
+  }
+
+  async forward() {
+    const view = this.view;
+    if (this.inflight && !(await this.settle(view))) return;
+    if (!view || view.mode !== "past") {
+      this.frame.showHint("You are on your newest item");
+      return;
+    }
+    if (view.index > 0) this.showPast(view.index - 1);
+    else this.showHead();
+  }
+
+  /** After a label or skip: the next newer past item, or the next new item. */
+  moveOn(view) {
+    if (view.mode === "past") {
+      if (view.index > 0) this.showPast(view.index - 1);
+      else this.showHead();
+      return;
+    }
+    if (this.head === view) this.head = null;
+    this.showHead();
+  }
+
+  // -- choosing and saving ------------------------------------------------------------
+  chooseClass(index) {
+    const view = this.view;
+    const name = this.names[index];
+    if (!view || name === undefined) return;
+    if (!this.multi) {
+      this.commit("label", name);
+      return;
+    }
+    if (view.selection.has(name)) view.selection.delete(name);
+    else view.selection.add(name);
+    this.frame.updateChoice(view);
+    this.frame.announce(`${name} ${view.selection.has(name) ? "selected" : "unselected"}`);
+  }
+
+  submit() {
+    const view = this.view;
+    if (!view) return;
+    if (this.multi) {
+      if (!view.selection.size) {
+        this.frame.showHint("Select at least one class (1–9), or skip the item (S)");
+        return;
+      }
+      this.commit("label", this.names.filter((n) => view.selection.has(n)));
+      return;
+    }
+    const label = [...view.selection][0] ?? view.suggestion[0];
+    if (label === undefined) {
+      this.frame.showHint(`Choose a class: press 1–${Math.min(9, this.names.length)}`);
+      return;
+    }
+    this.commit("label", label);
+  }
+
+  skip() {
+    if (this.view) this.commit("skip", null);
+  }
+
+  setComment(text) {
+    if (this.view) this.view.comment = text;
+  }
+
+  unchanged(view, kind, label, comment) {
+    const ann = view.item.annotation;
+    if (!ann || comment !== (ann.comment || "")) return false;
+    if (kind === "skip") return ann.status === "SKIPPED";
+    return ann.status === "LABELED" && sameLabel(ann.label, label);
+  }
+
+  async commit(kind, label) {
+    const view = this.view;
+    if (!view) return;
+    const comment = view.comment || "";
+    if (view.mode === "past" && this.unchanged(view, kind, label, comment)) {
+      this.moveOn(view);
+      return;
+    }
+    this.drafts.set(view.item.id, { kind, label, comment });
+    if (this.inflight && !(await this.settle(view))) return;
+    const duration = Math.round(view.activeMs + performance.now() - view.shownAt);
+    const payload = { item_id: view.item.id, comment, duration_ms: duration };
+    if (kind === "label") payload.label = label;
+    const entry = { view, kind, label, comment };
+    const request = kind === "label" ? api.annotate(payload) : api.skip(payload);
+    this.sending = entry;
+    this.frame.setSaving("saving");
+    this.moveOn(view);
+    this.inflight = this.finish(entry, request);
+  }
+
+  async finish(entry, request) {
+    try {
+      this.saved(entry, await request);
+    } catch (err) {
+      this.failed(entry, err);
+    } finally {
+      this.inflight = null;
+      this.sending = null;
+    }
+  }
+
+  saved(entry, result) {
+    const { view, kind, label, comment } = entry;
+    const item = view.item;
+    this.doneIds.add(item.id);
+    this.drafts.delete(item.id);
+    const annotation = {
+      ...(item.annotation || {}),
+      id: result.id,
+      item_id: item.id,
+      status: kind === "label" ? "LABELED" : "SKIPPED",
+      label: kind === "label" ? label : null,
+      label_id: kind === "label" ? result.label_id ?? null : null,
+      comment,
+    };
+    const done = { ...item, annotation };
+    const at = this.past.findIndex((e) => e.id === item.id);
+    if (at >= 0) this.past[at] = done;
+    else if (view.mode === "new") this.past.unshift(done);
+    if (result.stats) this.frame.progress.update(result.stats);
+    this.frame.setSaving("saved");
+    this.frame.clearError();
+    this.frame.announce(kind === "label" ? `Saved: ${labelText(label)}` : "Skipped");
+    this.refillIfLow();
+  }
+
+  failed(entry, err) {
+    const { view, kind, label } = entry;
+    const current = this.view;
+    if (view.mode === "new") {
+      // The new item that replaced it waits at the front of the queue.
+      if (current && current !== view && current.mode === "new") {
+        this.queue.unshift(current.item);
+      }
+      this.head = view;
+    }
+    if (kind === "label") view.selection = new Set(asList(label));
+    view.comment = entry.comment;
+    this.show(view);
+    this.frame.setSaving("failed");
+    this.frame.showError(
+      kind === "label"
+        ? `Not saved: the label “${labelText(label)}” of this item. ${sentence(err.message)}`
+        : `Not saved: the skip of this item. ${sentence(err.message)}`,
+      kind === "label"
+        ? "Your choice is still selected: press Enter to save it again."
+        : "Press S to skip it again.",
+    );
+    if (err.unauthenticated) this.onUnauthenticated();
+  }
+
+  reportError(err, context) {
+    this.frame.showError(`${context}: ${sentence(err.message)}`);
+    if (err.unauthenticated) this.onUnauthenticated();
+  }
+
+  // -- keyboard -----------------------------------------------------------------------
+  onKey(event) {
+    if (event.defaultPrevented || event.isComposing) return;
+    if (this.frame.modalOpen()) return; // dialogs handle their own keys (Esc closes)
+    const target = event.target;
+    if (isTextField(target)) {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        target.blur();
+        this.frame.focusWork();
+      } else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)
+          && target === this.frame.comment) {
+        event.preventDefault();
+        this.submit();
+      }
+      return;
+    }
+    if ((event.key === "Enter" || event.key === " ") && target instanceof Element
+        && target.closest("button, a[href], summary, [role=button]")) {
+      return; // the focused control's own activation
+    }
+    if (event.key === "Escape") {
+      this.frame.clearError();
+      return;
+    }
+    const act = actionFor(event);
+    if (!act) return;
+    event.preventDefault();
+    switch (act.action) {
+      case "class": this.chooseClass(act.index); break;
+      case "submit": this.submit(); break;
+      case "skip": this.skip(); break;
+      case "back": this.back(); break;
+      case "forward": this.forward(); break;
+      case "comment":
+        if (this.config.comments === false) this.frame.showHint("Comments are off here");
+        else if (this.view) this.frame.focusComment();
+        break;
+      case "context": this.frame.toggleContext(); break;
+      case "instructions": this.frame.toggleInstructions(); break;
+      case "help": this.frame.toggleHelp(); break;
+      default: break;
+    }
+  }
+
+  onBeforeUnload(event) {
+    if (this.inflight || this.drafts.size) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  }
+}

@@ -1,0 +1,402 @@
+// The frame shared by every labeling kind: header, notices, item area, classes, comment,
+// actions, progress, instructions and keyboard help. It only draws; the controller decides.
+
+import { h, replaceChildren } from "./dom.js";
+import { keyHelp } from "./keys.js";
+import { renderMarkdown } from "./markdown.js";
+import { Progress } from "./progress.js";
+import { valueTable } from "./table.js";
+
+const KIND_NAMES = {
+  tabular: "Tabular",
+  image: "Images",
+  "image-object": "Object detection",
+  sound: "Sound",
+  text: "Text",
+};
+
+/** Short key name for the n-th class (0-based), or "" past the 10th. */
+export function classKey(index) {
+  if (index < 9) return String(index + 1);
+  return index === 9 ? "0" : "";
+}
+
+function kbd(text) {
+  return h("kbd", { text });
+}
+
+export class Frame {
+  constructor(root, config, handlers) {
+    this.config = config;
+    this.handlers = handlers;
+    this.multi = Boolean(config.multi_label);
+    this.root = root;
+    root.classList.add("al-app");
+    this.build();
+  }
+
+  build() {
+    const { config, handlers } = this;
+
+    // Header
+    this.summary = h("div", { class: "al-summary" });
+    this.saveState = h("span", { class: "al-save-state" });
+    this.signOut = config.auth && config.auth.can_logout
+      ? h("button", { type: "button", class: "al-btn al-btn-quiet", text: "Sign out",
+        onclick: () => handlers.signOut() })
+      : null;
+    const user = config.user || {};
+    this.header = h("header", { class: "al-top" },
+      h("div", { class: "al-brand" },
+        h("h1", { class: "al-title", text: config.title || "Labeling" }),
+        h("span", { class: "al-kind", text: KIND_NAMES[config.kind] || config.kind })),
+      this.summary,
+      h("div", { class: "al-user" },
+        this.saveState,
+        h("span", { class: "al-user-name", title: `Role: ${user.role || "?"}` },
+          h("span", { class: "al-avatar", "aria-hidden": "true",
+            text: (user.name || "?").slice(0, 1).toUpperCase() }),
+          h("span", { text: user.name || "" })),
+        h("button", { type: "button", class: "al-btn al-btn-quiet", "aria-keyshortcuts": "?",
+          onclick: () => this.toggleHelp() }, "Keys ", kbd("?")),
+        this.signOut));
+
+    // Notices: loop warnings and errors
+    this.warnings = h("div", { class: "al-warnings", role: "status", hidden: true });
+    this.errorText = h("div", { class: "al-error-text" });
+    this.error = h("div", { class: "al-error", role: "alert", hidden: true },
+      h("span", { class: "al-error-icon", "aria-hidden": "true", text: "!" }),
+      this.errorText,
+      h("button", { type: "button", class: "al-btn al-btn-quiet al-error-close",
+        "aria-label": "Dismiss the message", text: "×", onclick: () => this.clearError() }));
+    this.hint = h("div", { class: "al-hint", role: "status", hidden: true });
+    this.live = h("div", { class: "al-visually-hidden", "aria-live": "polite" });
+
+    // Item area
+    this.position = h("div", { class: "al-position" });
+    this.badges = h("div", { class: "al-badges" });
+    this.contextBody = h("div", { class: "al-context-body" });
+    this.context = h("details", { class: "al-context", hidden: true },
+      h("summary", null, h("span", { text: "Context" }), " ", kbd("X")),
+      this.contextBody);
+    this.itemBox = h("div", { class: "al-item-body" });
+    this.card = h("section", { class: "al-card al-item", "aria-label": "Item",
+      tabindex: "-1" },
+    h("div", { class: "al-item-head" }, this.position, this.badges),
+    this.context,
+    this.itemBox);
+
+    // Classes
+    this.classButtons = config.categories.map((cat, index) => {
+      const key = classKey(index);
+      return h("button", {
+        type: "button",
+        class: "al-class",
+        dataset: { class: cat.name, index: String(index) },
+        "aria-pressed": "false",
+        "aria-keyshortcuts": key || null,
+        title: cat.description || null,
+        onclick: (event) => {
+          // After a mouse click, Enter should save, not press the button again.
+          if (event.detail > 0) this.focusWork();
+          handlers.classClicked(index);
+        },
+      },
+      key ? kbd(key) : h("span", { class: "al-kbd-none", "aria-hidden": "true" }),
+      h("span", { class: "al-class-text" },
+        h("span", { class: "al-class-name", text: cat.name }),
+        cat.description ? h("span", { class: "al-class-desc", text: cat.description }) : null),
+      h("span", { class: "al-suggested-tag", text: "suggested" }));
+    });
+    this.classes = h("div", {
+      class: `al-classes${this.multi ? " al-multi" : ""}`,
+      role: "group",
+      "aria-label": this.multi ? "Classes (several allowed)" : "Classes",
+    }, this.classButtons);
+
+    // Comment
+    this.comment = h("textarea", {
+      id: "al-comment", class: "al-comment-input", rows: "2", maxlength: "10000",
+      placeholder: "Optional note for this item…", "aria-keyshortcuts": "C",
+    });
+    this.comment.addEventListener("input", () => handlers.commentChanged(this.comment.value));
+    this.commentBox = config.comments === false ? null : h("div", { class: "al-comment" },
+      h("label", { for: "al-comment" }, "Comment ", kbd("C"),
+        h("span", { class: "al-muted", text: " · Esc to leave, Ctrl+Enter to save" })),
+      this.comment);
+
+    // Actions
+    this.backBtn = h("button", { type: "button", class: "al-btn", "aria-keyshortcuts": "ArrowLeft",
+      onclick: () => handlers.back() }, kbd("←"), " Back");
+    this.skipBtn = h("button", { type: "button", class: "al-btn", "aria-keyshortcuts": "S",
+      onclick: () => handlers.skip() }, "Skip ", kbd("S"));
+    this.submitLabel = h("span", { text: "Save" });
+    this.submitBtn = h("button", { type: "button", class: "al-btn al-btn-primary",
+      "aria-keyshortcuts": "Enter", onclick: () => handlers.submit() },
+    this.submitLabel, " ", kbd("Enter"));
+    this.forwardBtn = h("button", { type: "button", class: "al-btn",
+      "aria-keyshortcuts": "ArrowRight", onclick: () => handlers.forward() }, "Forward ", kbd("→"));
+    this.actions = h("div", { class: "al-actions" },
+      this.backBtn, h("div", { class: "al-actions-main" }, this.skipBtn, this.submitBtn),
+      this.forwardBtn);
+
+    const work = h("main", { class: "al-work" },
+      this.card,
+      h("section", { class: "al-card al-answer", "aria-label": "Your answer" },
+        h("h2", { class: "al-subhead" },
+          this.multi ? "Classes · select all that apply, then save" : "Class"),
+        this.classes,
+        this.commentBox,
+        this.actions));
+
+    // Side panel
+    const progressPanel = h("div", { class: "al-progress" });
+    this.progress = new Progress(config, this.summary, progressPanel);
+    this.instructions = null;
+    if ((config.instructions || "").trim()) {
+      this.instructions = h("details", { class: "al-card al-instructions", open: true },
+        h("summary", null, h("span", { text: "Instructions" }), " ", kbd("I")),
+        h("div", { class: "al-markdown" }, renderMarkdown(config.instructions)));
+    }
+    const side = h("aside", { class: "al-side", "aria-label": "Progress and instructions" },
+      h("section", { class: "al-card", "aria-labelledby": "al-progress-title" },
+        h("h2", { class: "al-subhead", id: "al-progress-title", text: "Progress" }),
+        progressPanel),
+      this.instructions,
+      h("section", { class: "al-card al-keys-card", "aria-label": "Keyboard shortcuts" },
+        h("h2", { class: "al-subhead", text: "Keyboard" }),
+        this.keyList(true)));
+
+    // Help dialog
+    this.help = h("dialog", { class: "al-dialog", "aria-labelledby": "al-help-title" },
+      h("h2", { id: "al-help-title", text: "Keyboard shortcuts" }),
+      this.keyList(false),
+      h("form", { method: "dialog", class: "al-dialog-actions" },
+        h("button", { class: "al-btn al-btn-primary", text: "Close" })));
+
+    replaceChildren(this.root,
+      this.header,
+      h("div", { class: "al-notices" }, this.warnings, this.error, this.hint),
+      h("div", { class: "al-layout" }, work, side),
+      this.help,
+      this.live);
+    this.setWarnings(config.warnings || []);
+  }
+
+  keyList(compact) {
+    const rows = keyHelp({ multiLabel: this.multi, comments: this.config.comments !== false });
+    return h("dl", { class: compact ? "al-keys al-keys-compact" : "al-keys" },
+      rows.filter((row) => !compact || row[0][0] !== "0").map(([keys, text]) =>
+        h("div", null,
+          h("dt", null, keys.map((k) => (k === "…" ? " – " : kbd(k)))),
+          h("dd", { text })),
+      ));
+  }
+
+  // -- notices ----------------------------------------------------------------------
+  setWarnings(list) {
+    this.warnings.hidden = !list.length;
+    replaceChildren(this.warnings,
+      h("strong", { text: "Heads-up" }),
+      h("ul", null, list.map((text) => h("li", { text: String(text) }))));
+  }
+
+  showError(message, advice) {
+    replaceChildren(this.errorText, h("strong", { text: message }),
+      advice ? h("span", { text: ` ${advice}` }) : null);
+    this.error.hidden = false;
+  }
+
+  clearError() {
+    this.error.hidden = true;
+    this.errorText.replaceChildren();
+  }
+
+  /** A short-lived hint (e.g. "choose a class first"). */
+  showHint(text) {
+    this.hint.textContent = text;
+    this.hint.hidden = false;
+    clearTimeout(this.hintTimer);
+    this.hintTimer = setTimeout(() => { this.hint.hidden = true; }, 4000);
+  }
+
+  announce(text) {
+    this.live.textContent = text;
+  }
+
+  setSaving(state) {
+    const texts = { saving: "Saving…", saved: "All saved", failed: "Not saved" };
+    this.saveState.textContent = texts[state] || "";
+    this.saveState.dataset.state = state || "";
+  }
+
+  // -- panels -----------------------------------------------------------------------
+  modalOpen() {
+    return Boolean(this.root.querySelector("dialog[open]"));
+  }
+
+  toggleHelp() {
+    if (this.help.open) this.help.close();
+    else this.help.showModal();
+  }
+
+  toggleInstructions() {
+    if (!this.instructions) {
+      this.showHint("This project has no instructions");
+      return;
+    }
+    this.instructions.open = !this.instructions.open;
+    if (this.instructions.open) this.instructions.scrollIntoView({ block: "nearest" });
+  }
+
+  toggleContext() {
+    if (this.context.hidden) {
+      this.showHint("This project has no context columns");
+      return;
+    }
+    this.context.open = !this.context.open;
+  }
+
+  focusComment() {
+    if (!this.commentBox) return;
+    this.comment.focus();
+  }
+
+  /** Where focus goes when leaving the comment box: the item card. */
+  focusWork() {
+    this.card.focus({ preventScroll: true });
+  }
+
+  // -- item states --------------------------------------------------------------------
+  setBusy(busy) {
+    for (const btn of [...this.classButtons, this.skipBtn, this.submitBtn]) btn.disabled = busy;
+    this.comment.disabled = busy;
+  }
+
+  showLoading() {
+    this.card.dataset.itemId = "";
+    this.card.dataset.mode = "loading";
+    replaceChildren(this.position, h("span", { class: "al-chip", text: "Loading…" }));
+    this.badges.replaceChildren();
+    this.context.hidden = true;
+    replaceChildren(this.itemBox, h("div", { class: "al-skeleton", "aria-busy": "true" },
+      h("span"), h("span"), h("span")));
+    this.setBusy(true);
+    this.forwardBtn.disabled = true;
+  }
+
+  showDone(onRetry, {
+    title = "Nothing left to label for you right now.",
+    text = "Items reserved by other labelers come back if they are abandoned. "
+      + "You can still go back through your history with ← to change a label.",
+    button = "Check again",
+    chip = "All done",
+  } = {}) {
+    this.card.dataset.itemId = "";
+    this.card.dataset.mode = "done";
+    replaceChildren(this.position, h("span", { class: "al-chip al-chip-done", text: chip }));
+    this.badges.replaceChildren();
+    this.context.hidden = true;
+    replaceChildren(this.itemBox, h("div", { class: "al-done" },
+      h("p", { class: "al-done-title", text: title }),
+      h("p", { class: "al-muted", text }),
+      h("button", { type: "button", class: "al-btn", text: button, onclick: onRetry })));
+    this.setBusy(true);
+    this.forwardBtn.disabled = true;
+  }
+
+  /**
+   * Show an item. `view`: {item, mode: "new"|"past", index, selection: Set, suggestion:
+   * [classes], comment}. `render` is the kind's renderer.
+   */
+  showItem(view, render) {
+    const { item, mode } = view;
+    const { config } = this;
+    this.card.dataset.itemId = item.id;
+    this.card.dataset.mode = mode;
+    this.setBusy(false);
+    this.forwardBtn.disabled = mode !== "past";
+
+    // Where we are
+    const chips = [];
+    if (mode === "past") {
+      const ann = item.annotation || {};
+      chips.push(h("span", { class: "al-chip al-chip-past",
+        text: view.index === 0 ? "Your last item" : `Your history · ${view.index + 1} back` }));
+      if (ann.status === "SKIPPED") chips.push(h("span", { class: "al-chip", text: "Skipped" }));
+      else chips.push(h("span", { class: "al-chip al-chip-label" }, "Labeled: ",
+        h("strong", { text: labelText(ann.label) })));
+    } else {
+      chips.push(h("span", { class: "al-chip al-chip-new", text: "New item" }));
+    }
+    chips.push(h("span", { class: "al-item-id", title: "Item id" }, "id ",
+      h("code", { text: item.id })));
+    replaceChildren(this.position, chips);
+
+    // Badges: uncertainty and pre-annotation
+    const badges = [];
+    if (typeof item.uncertainty === "number") {
+      badges.push(h("span", {
+        class: "al-badge al-badge-uncertainty",
+        title: "How unsure the model is about this item (0 – 1, higher is asked first)",
+      }, "Uncertainty ", h("strong", { text: item.uncertainty.toFixed(2) })));
+    }
+    if (item.pre_annotation !== null && item.pre_annotation !== undefined
+        && item.pre_annotation !== "") {
+      const known = view.suggestion.length > 0;
+      badges.push(h("span", {
+        class: `al-badge al-badge-suggestion${known ? "" : " al-badge-unknown"}`,
+        title: known
+          ? "From the existing labels: press Enter to accept it or choose another class"
+          : "The existing label is not one of the classes",
+      }, known ? "Suggested: " : "Existing label (not a class): ",
+      h("strong", { text: labelText(item.pre_annotation) })));
+    }
+    replaceChildren(this.badges, badges);
+
+    // Context columns, folded; their open state carries over from item to item
+    const contextCols = config.context_columns || [];
+    this.context.hidden = contextCols.length === 0;
+    if (contextCols.length) {
+      replaceChildren(this.contextBody,
+        valueTable(item.data || {}, contextCols, { caption: "Context" }));
+    }
+
+    render(item, config, this.itemBox);
+    this.updateChoice(view);
+    if (this.commentBox) this.comment.value = view.comment || "";
+  }
+
+  /** Reflect the selection, suggestion and submit button of the view. */
+  updateChoice(view) {
+    const selected = view.selection;
+    const suggested = new Set(view.suggestion);
+    for (const btn of this.classButtons) {
+      const name = btn.dataset.class;
+      btn.setAttribute("aria-pressed", selected.has(name) ? "true" : "false");
+      btn.classList.toggle("al-suggested", suggested.has(name));
+    }
+    let label = "Save";
+    let enabled = true;
+    if (this.multi) {
+      enabled = selected.size > 0;
+      label = view.mode === "past" ? "Save changes" : "Save";
+    } else if (selected.size) {
+      label = view.mode === "past" ? "Keep" : "Save";
+    } else if (view.suggestion.length) {
+      label = "Accept suggestion";
+    } else {
+      enabled = false;
+    }
+    this.submitLabel.textContent = label;
+    this.submitBtn.disabled = !enabled;
+  }
+}
+
+/** A label (class or list of classes) as text. */
+export function labelText(label) {
+  if (Array.isArray(label)) return label.length ? label.join(", ") : "(none)";
+  if (label === null || label === undefined) return "(none)";
+  return String(label);
+}
+

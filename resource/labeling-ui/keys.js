@@ -1,0 +1,55 @@
+// The keyboard map: one table read both by the key handler and by the help dialog.
+
+/** Keys shown in the help dialog, in order: [keys, what they do]. */
+export function keyHelp({ multiLabel, comments }) {
+  const rows = [
+    multiLabel
+      ? [["1", "…", "9"], "Select or unselect the n-th class"]
+      : [["1", "…", "9"], "Label the item with the n-th class and go to the next one"],
+    [["0"], "The 10th class"],
+    multiLabel
+      ? [["Enter"], "Save the selected classes and go to the next item"]
+      : [["Enter"], "Accept the suggested label (or keep the current one) and go on"],
+    [["S"], "Skip this item"],
+    [["←"], "Back: your previous item (you can change its label)"],
+    [["→"], "Forward: towards your newest item"],
+  ];
+  if (comments) {
+    rows.push([["C"], "Write a comment (Ctrl+Enter saves, Esc leaves the box)"]);
+  }
+  rows.push(
+    [["X"], "Show or hide the context"],
+    [["I"], "Show or hide the instructions"],
+    [["?"], "This help"],
+  );
+  return rows;
+}
+
+const LETTERS = {
+  s: "skip",
+  c: "comment",
+  x: "context",
+  i: "instructions",
+  "?": "help",
+};
+
+/**
+ * The action of a keydown outside of text fields, or null.
+ * Returns {action, index?}: index is the 0-based class for "class".
+ */
+export function actionFor(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return null;
+  const { key, code } = event;
+  if (/^[0-9]$/.test(key)) return { action: "class", index: key === "0" ? 9 : Number(key) - 1 };
+  const digit = /^(?:Digit|Numpad)([0-9])$/.exec(code || "");
+  if (digit && !/^[a-z?]$/i.test(key)) {
+    // Layouts where digits need Shift (AZERTY…): use the physical key.
+    const n = Number(digit[1]);
+    return { action: "class", index: n === 0 ? 9 : n - 1 };
+  }
+  if (key === "Enter") return { action: "submit" };
+  if (key === "ArrowLeft") return { action: "back" };
+  if (key === "ArrowRight") return { action: "forward" };
+  const letter = LETTERS[key.length === 1 ? key.toLowerCase() : ""];
+  return letter ? { action: letter } : null;
+}

@@ -1,0 +1,18 @@
+// Tabular renderer (SPEC F-1.1): a row shown as a two-column table, column | value.
+// Renderer interface shared by every kind: render(item, config, container).
+
+import { valueTable } from "./table.js";
+
+/** The columns to show: the display columns, else all but context and existing labels. */
+export function shownColumns(data, config) {
+  if (config.display_columns && config.display_columns.length) return config.display_columns;
+  const hidden = new Set([config.existing_labels_column, ...(config.context_columns || [])]);
+  return Object.keys(data).filter((col) => !hidden.has(col));
+}
+
+export function render(item, config, container) {
+  const data = item.data || {};
+  container.replaceChildren(valueTable(data, shownColumns(data, config), {
+    caption: "Item to label",
+  }));
+}

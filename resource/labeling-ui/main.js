@@ -1,0 +1,115 @@
+// Bootstrap: read the configuration, then show the sign-in form (401) or the labeling UI.
+
+import { api, ApiError, inDss, setCsrfToken } from "./api.js";
+import { Controller } from "./controller.js";
+import { h, replaceChildren } from "./dom.js";
+import { Frame } from "./frame.js";
+import { rendererFor } from "./kinds.js";
+import { signInForm } from "./signin.js";
+
+function rootElement() {
+  let root = document.getElementById("labeling-app");
+  if (!root) {
+    root = h("div", { id: "labeling-app" });
+    document.body.append(root);
+  }
+  return root;
+}
+
+const root = rootElement();
+let controller = null;
+
+function stopController() {
+  if (controller) controller.destroy();
+  controller = null;
+}
+
+function centered(...children) {
+  root.classList.add("al-app");
+  replaceChildren(root, h("div", { class: "al-center" }, h("div", { class: "al-card al-panel" },
+    children)));
+}
+
+function showSplash() {
+  centered(h("p", { class: "al-muted", "aria-busy": "true", text: "Loading the labeling project…" }));
+}
+
+function showFatal(err) {
+  stopController();
+  centered(
+    h("h2", { text: "The labeling page cannot start" }),
+    h("p", { class: "al-error-text", role: "alert", text: err.message || String(err) }),
+    h("button", { type: "button", class: "al-btn al-btn-primary", text: "Try again",
+      onclick: () => boot() }),
+  );
+}
+
+function showSignIn(message) {
+  stopController();
+  setCsrfToken(null);
+  const form = signInForm({ message, onSignedIn: () => boot() });
+  centered(form);
+  form.focusFirst();
+}
+
+/** The session ended mid-work: sign in again in a dialog, keeping the screen as it is. */
+function signInAgain() {
+  if (root.querySelector("dialog.al-signin-dialog")) return;
+  const dialog = h("dialog", { class: "al-dialog al-signin-dialog" });
+  const form = signInForm({
+    message: "Your session has ended. Sign in again: what is on screen is kept.",
+    onSignedIn: () => dialog.close(),
+  });
+  dialog.append(form);
+  dialog.addEventListener("close", () => dialog.remove());
+  root.append(dialog);
+  dialog.showModal();
+  form.focusFirst();
+}
+
+async function signOut() {
+  try {
+    await api.logout();
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+  }
+  showSignIn("You are signed out.");
+}
+
+async function boot() {
+  stopController();
+  showSplash();
+  let config;
+  try {
+    config = await api.config();
+  } catch (err) {
+    if (err instanceof ApiError && err.unauthenticated) showSignIn();
+    else showFatal(err);
+    return;
+  }
+  if (config.csrf_token) setCsrfToken(config.csrf_token);
+  if (!inDss() && config.title) document.title = config.title;
+  let renderer;
+  try {
+    renderer = await rendererFor(config.kind);
+  } catch (err) {
+    showFatal(err);
+    return;
+  }
+  const handlers = {
+    classClicked: (index) => controller && controller.chooseClass(index),
+    commentChanged: (text) => controller && controller.setComment(text),
+    submit: () => controller && controller.submit(),
+    skip: () => controller && controller.skip(),
+    back: () => controller && controller.back(),
+    forward: () => controller && controller.forward(),
+    signOut,
+  };
+  const frame = new Frame(root, config, handlers);
+  controller = new Controller(frame, config, renderer.render, {
+    onUnauthenticated: signInAgain,
+  });
+  await controller.start();
+}
+
+boot();
