@@ -379,7 +379,8 @@ def score_pool(
         rows = rows.iloc[order]
     if max_queries is not None:
         rows, scores = rows.iloc[:max_queries], scores[:max_queries]
-    out = rows.reset_index(drop=True)
+    out = rows.copy(deep=False)  # a frame of its own, sharing the (already taken) data
+    out.index = pd.RangeIndex(len(out))
     out[UNCERTAINTY_COLUMN] = scores
     if session is not None:
         out[SESSION_COLUMN] = np.int64(session)

@@ -395,14 +395,17 @@ class RunningTopK:
         if self.k is None:
             if not self._parts:
                 return np.zeros(0), np.zeros(0, dtype=np.int64), ()
-            s = np.concatenate([part[0] for part in self._parts])
-            pos = np.concatenate([part[1] for part in self._parts])
-            n_payloads = len(self._parts[0][2])
-            payloads = tuple(
-                _concat([part[2][i] for part in self._parts]) for i in range(n_payloads)
-            )
+            parts, self._parts = self._parts, []  # let the pieces go once merged
+            s = np.concatenate([part[0] for part in parts])
+            pos = np.concatenate([part[1] for part in parts])
+            n_payloads = len(parts[0][2])
+            merged = [_concat([part[2][i] for part in parts]) for i in range(n_payloads)]
+            del parts
             order = np.lexsort((pos, -s))
-            return s[order], pos[order], tuple(_take(p, order) for p in payloads)
+            self._scores, self._positions = s[order], pos[order]
+            self._payloads = tuple(_take(merged.pop(0), order) for _ in range(n_payloads))
+            self.k = len(order)  # from now on, a bounded top-k holding everything
+            return self._scores, self._positions, self._payloads
         return self._scores, self._positions, self._payloads or ()
 
 

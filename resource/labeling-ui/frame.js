@@ -184,9 +184,13 @@ export class Frame {
   }
 
   keyList(compact) {
-    const rows = keyHelp({ multiLabel: this.multi, comments: this.config.comments !== false });
+    const rows = keyHelp({
+      multiLabel: this.multi,
+      comments: this.config.comments !== false,
+      classCount: this.config.categories.length,
+    });
     return h("dl", { class: compact ? "al-keys al-keys-compact" : "al-keys" },
-      rows.filter((row) => !compact || row[0][0] !== "0").map(([keys, text]) =>
+      rows.map(([keys, text]) =>
         h("div", null,
           h("dt", null, keys.map((k) => (k === "…" ? " – " : kbd(k)))),
           h("dd", { text })),

@@ -1,19 +1,24 @@
-// The keyboard map: one table read both by the key handler and by the help dialog.
+// The keyboard map: what each key does (actionFor, used by the key handler) and how the
+// help describes it (keyHelp), side by side so that they stay in step.
 
 /** Keys shown in the help dialog, in order: [keys, what they do]. */
-export function keyHelp({ multiLabel, comments }) {
+export function keyHelp({ multiLabel, comments, classCount }) {
+  const last = String(Math.min(9, classCount));
+  const digits = last === "1" ? ["1"] : ["1", "…", last];
   const rows = [
     multiLabel
-      ? [["1", "…", "9"], "Select or unselect the n-th class"]
-      : [["1", "…", "9"], "Label the item with the n-th class and go to the next one"],
-    [["0"], "The 10th class"],
+      ? [digits, "Select or unselect the n-th class"]
+      : [digits, "Label the item with the n-th class and go to the next one"],
+  ];
+  if (classCount >= 10) rows.push([["0"], "The 10th class"]);
+  rows.push(
     multiLabel
       ? [["Enter"], "Save the selected classes and go to the next item"]
       : [["Enter"], "Accept the suggested label (or keep the current one) and go on"],
     [["S"], "Skip this item"],
     [["←"], "Back: your previous item (you can change its label)"],
     [["→"], "Forward: towards your newest item"],
-  ];
+  );
   if (comments) {
     rows.push([["C"], "Write a comment (Ctrl+Enter saves, Esc leaves the box)"]);
   }

@@ -18,6 +18,7 @@ function rootElement() {
 
 const root = rootElement();
 let controller = null;
+let currentUser = null;
 
 function stopController() {
   if (controller) controller.destroy();
@@ -54,11 +55,14 @@ function showSignIn(message) {
 
 /** The session ended mid-work: sign in again in a dialog, keeping the screen as it is. */
 function signInAgain() {
-  if (root.querySelector("dialog.al-signin-dialog")) return;
+  if (inDss() || root.querySelector("dialog.al-signin-dialog")) return;
   const dialog = h("dialog", { class: "al-dialog al-signin-dialog" });
   const form = signInForm({
     message: "Your session has ended. Sign in again: what is on screen is kept.",
-    onSignedIn: () => dialog.close(),
+    onSignedIn: (user) => {
+      dialog.close();
+      if (!user || user.name !== currentUser) boot(); // someone else: start afresh
+    },
   });
   dialog.append(form);
   dialog.addEventListener("close", () => dialog.remove());
@@ -83,11 +87,13 @@ async function boot() {
   try {
     config = await api.config();
   } catch (err) {
-    if (err instanceof ApiError && err.unauthenticated) showSignIn();
+    // DSS identifies users itself: a 401 there is not fixed by a password.
+    if (err instanceof ApiError && err.unauthenticated && !inDss()) showSignIn();
     else showFatal(err);
     return;
   }
   if (config.csrf_token) setCsrfToken(config.csrf_token);
+  currentUser = config.user ? config.user.name : null;
   if (!inDss() && config.title) document.title = config.title;
   let renderer;
   try {

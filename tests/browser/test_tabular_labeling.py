@@ -286,9 +286,26 @@ def test_sign_in_then_label_then_sign_out(serve, page):
     first = item_id(page)
     expect(page.locator(".al-user-name")).to_contain_text("alice")
     page.keyboard.press("2")  # a POST: needs the CSRF token of the cookie session
-    wait_item_change(page, first)
+    second = wait_item_change(page, first)
     expect_stat(page, "mine-labeled", 1)
-    assert server.export("metadata")[0]["annotator"] == "alice"
+
+    # The session ends mid-work: sign in again in a dialog, the choice is kept.
+    page.context.clear_cookies()
+    page.keyboard.press("3")
+    dialog = page.locator("dialog.al-signin-dialog")
+    expect(dialog).to_be_visible()
+    expect_item(page, second)
+    expect(class_button(page, "bird")).to_have_attribute("aria-pressed", "true")
+    dialog.get_by_label("User name").fill("alice")
+    dialog.get_by_label("Password").fill("correct horse battery")
+    page.keyboard.press("Enter")
+    expect(dialog).to_have_count(0)
+    page.keyboard.press("Enter")
+    wait_item_change(page, second)
+    expect_stat(page, "mine-labeled", 2)
+    metadata = {row["data_id"]: row for row in server.export("metadata")}
+    assert {row["annotator"] for row in metadata.values()} == {"alice"}
+    assert metadata[second]["label"] == "bird"
 
     page.get_by_role("button", name="Sign out").click()
     expect(form).to_be_visible()
@@ -298,10 +315,23 @@ def test_sign_in_then_label_then_sign_out(serve, page):
 
 def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     server = serve(rows(5), "--id-column", "id")
+    # One route for the whole test (toggling routes on and off races in Chromium);
+    # `failing` says which request fails and how.
+    failing: dict[str, str] = {}
+
+    def handle(route):
+        how = failing.get(route.request.url.rsplit("/", 1)[-1])
+        if how == "500":
+            route.fulfill(status=500, json={"error": "Disk is full (test)", "code": "internal"})
+        elif how == "abort":
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/api/*", handle)
     first = open_app(page, server.url)
 
-    page.route("**/api/annotations", lambda route: route.fulfill(
-        status=500, json={"error": "Disk is full (test)", "code": "internal"}))
+    failing["annotations"] = "500"
     page.keyboard.press("2")
     error = page.locator(".al-error")
     expect(error).to_be_visible()
@@ -312,18 +342,19 @@ def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     expect(page.locator(".al-save-state")).to_have_text("Not saved")
     expect_stat(page, "mine-labeled", 0)
 
-    page.unroute("**/api/annotations")
+    del failing["annotations"]
     page.keyboard.press("Enter")  # save the kept choice again
     second = wait_item_change(page, first)
     expect(error).to_be_hidden()
     expect_stat(page, "mine-labeled", 1)
 
     # The server cannot be reached: the skip is not lost either.
-    page.route("**/api/skips", lambda route: route.abort())
+    failing["skips"] = "abort"
     page.keyboard.press("s")
     expect(error).to_contain_text("Cannot reach the server")
     expect_item(page, second, "new")
-    page.unroute("**/api/skips")
+    expect_stat(page, "mine-skipped", 0)
+    del failing["skips"]
     page.keyboard.press("s")
     wait_item_change(page, second)
     expect_stat(page, "mine-skipped", 1)

@@ -62,6 +62,10 @@ def create_app(project: LabelingProject, *, auth: Authenticator | None = None,
     def index():
         return Response(html, mimetype="text/html")
 
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status=204)  # browsers ask for it; a 404 would log an error
+
     @app.get(f"/plugins/{PLUGIN_ID}/resource/<path:filename>")
     def resource(filename: str):
         if not resource_dir.is_dir():
