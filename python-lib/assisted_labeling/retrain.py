@@ -21,6 +21,7 @@ import pandas as pd
 from . import models
 from .config import LabelingConfig
 from .errors import LabelingError
+from .loop import contradictions
 from .project import LabelingProject
 from .queries import ITEM_ID, keyed_chunks, labeled_keys, queue_priorities, score_file
 from .store import Status
@@ -62,13 +63,6 @@ def new_labels_since(store: SQLiteStore, after: int, *, enough: int) -> int:
         count += sum(1 for _, a in page if a.status is Status.LABELED)
         cursor = page[-1][0]
     return count
-
-
-def contradictions(before: np.ndarray, after: np.ndarray) -> float:
-    """Share of items whose predicted class changed between two models."""
-    if len(before) == 0:
-        return 0.0
-    return float(np.mean(np.asarray(before) != np.asarray(after)))
 
 
 def cross_validated_auc(frame: pd.DataFrame, label_column: str,

@@ -74,7 +74,15 @@ def open_project(input_path: str | Path, store_path: str | Path,
         "kind": config.kind,
         "id_column": config.id_column,
     }))
-    return LabelingProject(config, store)
+    return LabelingProject(config, store, warnings=lambda: loop_warnings(store))
+
+
+def loop_warnings(store: SQLiteStore) -> list[str]:
+    """Stopping warnings from the retraining history the standalone loop keeps."""
+    from .loop import stopping_warnings
+    from .retrain import METRICS
+
+    return stopping_warnings(json.loads(store.get_meta(METRICS, "[]") or "[]"))
 
 
 def stored_settings(store: SQLiteStore) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from assisted_labeling.project import Principal
+from assisted_labeling.sources import content_hash
 
 ALICE = Principal("alice", "annotator")
 BOB = Principal("bob", "annotator")
@@ -174,3 +175,22 @@ def test_metadata_without_the_label_column_refuses_to_start(project_setup, open_
     project_setup.create_dataset("labels_metadata", V4_METADATA)
     with pytest.raises(ConfigError, match='has no column "human_label"'):
         open_labeling({**config_4x, "label_col_name": "human_label"})
+
+
+def test_digit_only_ids_keep_their_leading_zeros_across_a_rebuild(dss, open_labeling,
+                                                                  config_4x):
+    # This row's content hash is all digits with a leading zero: read with type
+    # inference, a metadata chunk holding only such ids would come back as numbers.
+    row = {"text": "row 40262"}
+    assert content_hash(row) == "0848522041201314"
+    dss.create_dataset("reviews", pd.DataFrame([row]))
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    dss.webapp_config = dict(config_4x)
+    dss.add_user("alice", groups=["labelers"], cookie="alice-session")
+    first = open_labeling()
+    first.project.skip(ALICE, {"item_id": "0848522041201314"})  # an empty label id too
+    first.sync.flush()
+    _delete_store(first)
+    second = open_labeling()
+    assert [h[:2] for h in _history(second, ALICE)] == [("0848522041201314", "SKIPPED")]

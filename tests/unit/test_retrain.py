@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from assisted_labeling import cli
-from assisted_labeling.retrain import Retrainer, RetrainSettings, contradictions
+from assisted_labeling.retrain import Retrainer, RetrainSettings
 from assisted_labeling.standalone import open_project
 from assisted_labeling.web.auth import LOCAL_USER
 
@@ -27,11 +27,6 @@ def pool(tmp_path):
 def label(project, truth, ids):
     for i in ids:
         project.annotate(LOCAL_USER, {"item_id": str(i), "label": truth[i]})
-
-
-def test_contradictions():
-    assert contradictions(np.array(["a", "b", "a", "b"]), np.array(["a", "a", "a", "a"])) == 0.5
-    assert contradictions(np.array([]), np.array([])) == 0.0
 
 
 def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
@@ -125,3 +120,14 @@ def test_serve_orders_the_queue_by_a_queries_file(tmp_path, pool):
     served = project.next_items(LOCAL_USER, 3)
     assert [i["id"] for i in served[:2]] == ["5", "7"]
     assert served[2]["uncertainty"] is None
+
+
+def test_stalled_history_reaches_the_config_warnings(tmp_path, pool):
+    path, _ = pool
+    project = open_project(path, tmp_path / "l.db", {"categories": "a,b"}, progress=False)
+    assert project.config_payload(LOCAL_USER)["warnings"] == []
+    flat = [{"session": s, "contradictions": 0.002, "auc": 0.91, "n_samples": 1000}
+            for s in range(1, 5)]
+    project.store.set_meta("metrics", json.dumps(flat))
+    warnings = project.config_payload(LOCAL_USER)["warnings"]
+    assert len(warnings) == 1 and "0.91" in warnings[0]

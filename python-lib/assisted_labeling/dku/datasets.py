@@ -8,6 +8,7 @@ rows positionally.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass
@@ -121,12 +122,14 @@ def rewrite_rows(dataset: Any, rows: Iterable[dict[str, Any]], schema: Schema) -
     return written
 
 
-def iter_frames(dataset: Any, *, chunksize: int,
-                columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+def iter_frames(dataset: Any, *, chunksize: int, columns: list[str] | None = None,
+                infer_with_pandas: bool = True) -> Iterator[pd.DataFrame]:
     """The dataset in chunks; nothing when it has no schema yet."""
     if not read_schema(dataset):
         return
     kwargs: dict[str, Any] = {"chunksize": chunksize}
+    if not infer_with_pandas:
+        kwargs["infer_with_pandas"] = False
     if columns is not None:
         kwargs["columns"] = columns
     yield from dataset.iter_dataframes(**kwargs)
@@ -245,8 +248,20 @@ def iter_metadata(dataset: Any, label_col: str, *, chunksize: int) -> Iterator[M
                           f"column {', '.join(missing)} (columns: {', '.join(available)})",
                           setting="Labeling metadata dataset")
     id_col = f"{label_col}_id"
+    # Ids and labels are read as the text stored (schema types, no guessing): a chunk of
+    # digit-only ids would otherwise come back as numbers and lose leading zeros. The
+    # integer columns are read apart, since schema-typed integers fail on empty cells.
+    texts = [c for c in ("data_id", "annotator", "status", label_col, "comment", "date")
+             if c in available]
+    numbers = [c for c in ("session", id_col) if c in available]
+    text_frames = iter_frames(dataset, chunksize=chunksize, columns=texts,
+                              infer_with_pandas=False)
+    number_frames = (iter_frames(dataset, chunksize=chunksize, columns=numbers) if numbers
+                     else itertools.repeat(None))
     position = 0
-    for frame in iter_frames(dataset, chunksize=chunksize):
+    for text_frame, number_frame in zip(text_frames, number_frames):
+        frame = text_frame if number_frame is None else pd.concat(
+            [text_frame.reset_index(drop=True), number_frame.reset_index(drop=True)], axis=1)
         for values in frame.to_dict(orient="records"):
             raw_status = _text(values.get("status"))
             status = Status(raw_status) if raw_status in ("LABELED", "SKIPPED") else None

@@ -33,6 +33,7 @@ from ..store.sqlite import SQLiteStore
 from ..web.auth import HeaderAuthenticator
 from . import datasets as dsio
 from .auth import dss_authenticator
+from .loop import StoppingWarnings
 from .settings import DssSettings, parse_settings
 from .sync import DatasetSync
 
@@ -201,7 +202,10 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
     store = SQLiteStore(path)
     session = SessionVariable(settings.queries_ds,
                               lambda: dataiku.Project().get_variables())
-    project = LabelingProject(config, store, session=session)
+    # Read from the metrics variable the labeling-metrics step writes (F-5).
+    stopping = StoppingWarnings(settings.metadata_ds,
+                                lambda: dataiku.Project().get_variables())
+    project = LabelingProject(config, store, session=session, warnings=stopping)
     sync = DatasetSync(project, open_dataset=dataiku.Dataset,
                        labels_name=settings.labels_ds, metadata_name=settings.metadata_ds,
                        unlabeled_schema=schema, lock_path=f"{path}.dss-sync.lock",

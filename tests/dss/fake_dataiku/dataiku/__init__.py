@@ -199,15 +199,10 @@ class Dataset:
                use_nullable_integers: bool) -> pd.DataFrame:
         state = fake.state()
         state.reads.append(self.full_name)
-        frame = read_table(state.dataset(self.full_name), infer_with_pandas=infer_with_pandas,
-                           parse_dates=parse_dates,
-                           use_nullable_integers=use_nullable_integers)
-        if columns is not None:
-            missing = [c for c in columns if c not in frame.columns]
-            if missing:
-                raise Exception(f"Columns {missing} not in {self.full_name}")
-            frame = frame[list(columns)]
-        return frame
+        # DSS reads only the requested columns, so their types alone matter.
+        return read_table(state.dataset(self.full_name), infer_with_pandas=infer_with_pandas,
+                          parse_dates=parse_dates, use_nullable_integers=use_nullable_integers,
+                          columns=columns)
 
     def get_dataframe(self, columns: list[str] | None = None, sampling: str = "head",
                       sampling_column: str | None = None, limit: int | None = None,
@@ -314,6 +309,30 @@ class ComputedMetrics:
         return self._metrics[metric_id]
 
 
+class SavedModelVersionMetrics:
+    """The training metrics of one saved-model version, what
+    ``Model.get_version_metrics(version_id)`` returns ("Get the training metrics of a
+    version of this model, as a SavedModelVersionMetrics",
+    https://doc.dataiku.com/dss/11/python-api/saved_models.html).
+
+    ``get_performance_values()`` gives the performance metrics as a dict whose keys drop
+    the ``ML_<predictionType>_`` prefix of the metric ids (``{"AUC": 0.81, ...}``);
+    ``get_computed()`` gives the underlying :class:`ComputedMetrics`.
+    """
+
+    def __init__(self, metrics: ComputedMetrics, snippet: dict[str, Any]) -> None:
+        self.metrics = metrics
+        self.snippet = snippet
+
+    def get_performance_values(self) -> dict[str, float]:
+        prefix = f"ML_{self.snippet['predictionType']}_"
+        return {metric_id[len(prefix):]: self.metrics.get_global_value(metric_id)
+                for metric_id in self.metrics.get_all_ids() if metric_id.startswith(prefix)}
+
+    def get_computed(self) -> ComputedMetrics:
+        return self.metrics
+
+
 class Predictor:
     """Scores dataframes with one saved-model version.
 
@@ -375,8 +394,18 @@ class Model:
     def get_predictor(self, version_id: str | None = None) -> Predictor:
         return Predictor(self._state.classes, self._version(version_id).proba)
 
-    def get_version_metrics(self, version_id: str) -> ComputedMetrics:
-        return ComputedMetrics(self._version(version_id).metrics)
+    def _prediction_type(self) -> str:
+        return "BINARY_CLASSIFICATION" if len(self._state.classes) == 2 else "MULTICLASS"
+
+    def get_version_metrics(self, version_id: str) -> SavedModelVersionMetrics:
+        """Metric ids as DSS names them (``ML_BINARY_CLASSIFICATION_AUC``); a version's
+        ``auc`` is one of them, its ``metrics`` are added as given."""
+        version = self._version(version_id)
+        kind = self._prediction_type()
+        metrics = dict(version.metrics)
+        if version.auc is not None:
+            metrics.setdefault(f"ML_{kind}_AUC", version.auc)
+        return SavedModelVersionMetrics(ComputedMetrics(metrics), {"predictionType": kind})
 
 
 # -- projects and the API client --------------------------------------------------------

@@ -26,6 +26,7 @@ A recipe test, for example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,8 +230,10 @@ def _to_csv(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def read_table(state: DatasetState, *, infer_with_pandas: bool = True,
-               parse_dates: bool = True, use_nullable_integers: bool = False) -> pd.DataFrame:
-    """Parse the part files positionally against the current schema, like DSS does."""
+               parse_dates: bool = True, use_nullable_integers: bool = False,
+               columns: list[str] | None = None) -> pd.DataFrame:
+    """Parse the part files positionally against the current schema, like DSS does;
+    with ``columns``, only those (an unknown one fails, as in DSS)."""
     if not state.schema:
         raise Exception(f"No column in schema of {state.full_name}."
                         " Have you set up the schema for this dataset?")
@@ -239,6 +242,14 @@ def read_table(state: DatasetState, *, infer_with_pandas: bool = True,
     frames = [pd.read_csv(p, header=None, names=names, dtype=object, keep_default_na=True)
               for p in parts if p.stat().st_size > 0]
     raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
+    if columns is not None:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise Exception(f"Columns {missing} not in {state.full_name}")
+        raw = raw[list(columns)]
+        schema = [c for c in state.schema if c["name"] in columns]
+        state = dataclasses.replace(state, schema=schema)
+        names = list(columns)
     if infer_with_pandas:
         # Re-parse the text as pandas would read DSS's stream: let it guess the types.
         import io

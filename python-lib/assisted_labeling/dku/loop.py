@@ -1,0 +1,395 @@
+"""DSS glue of the active-learning loop (F-5); the rules are in :mod:`assisted_labeling.loop`.
+
+- :func:`every_n_labels_due`: the ``every-nb-labeling`` trigger (4.x parameters);
+- :func:`compute_labeling_metrics`: the ``stopping-metric`` step (4.x parameters): the
+  contradictions between the previous and the active version of a saved model on a
+  seeded sample of unlabeled rows, and the active version's AUC, appended to the project
+  variable ``ML-ASSISTED-LABELING__<metadata>__metrics``;
+- :class:`StoppingWarnings`: what a labeling webapp shows when that history stalls.
+
+The functions take the ``dataiku`` handles they need as optional arguments (tests pass
+the fake's); by default they import ``dataiku`` when called, never at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import loop
+from ..errors import ConfigError, LabelingError, ValidationError
+from ..sampler import PoolKeys
+from . import datasets as dsio
+
+log = logging.getLogger(__name__)
+
+TRIGGER_LABELS = {"i_labeling_count": "Labeling count", "ds_metadata": "Metadata dataset",
+                  "ds_queries": "Queries dataset"}
+STEP_LABELS = {"model": "Deployed model", "unlabeled_select": "Type of unlabeled input",
+               "unlabeled_dataset": "Unlabeled dataset", "unlabeled_folder": "Unlabeled folder",
+               "metadata": "Metadata dataset", "n_samples": "Number of samples",
+               "id_column": "Id column"}
+METADATA_COLUMNS = ("data_id", "annotator", "status", "session", "date")
+# Keys of SavedModelVersionMetrics.get_performance_values() that hold a ROC AUC, in order
+# of preference (binary, then multiclass one-vs-rest); compared case-insensitively.
+AUC_KEYS = ("auc", "mrocauc", "roc_auc")
+
+OpenDataset = Callable[[str], Any]
+ReadVariables = Callable[[], Mapping[str, Any]]
+
+
+# -- settings ---------------------------------------------------------------------------
+def _text_setting(raw: Mapping[str, Any], key: str, labels: Mapping[str, str], *,
+                  required: bool) -> str | None:
+    value = raw.get(key)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if value is None or value == "":
+        if required:
+            raise ConfigError(f'Setting "{labels[key]}": choose one (currently empty)',
+                              setting=labels[key])
+        return None
+    raise ConfigError(f'Setting "{labels[key]}": expected a name (currently {value!r})',
+                      setting=labels[key])
+
+
+def _count_setting(raw: Mapping[str, Any], key: str, labels: Mapping[str, str],
+                   default: int) -> int:
+    """A positive whole number; DSS sends INT parameters as floats (100.0)."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer() or number < 1:
+        raise ConfigError(f'Setting "{labels[key]}": expected a whole number of at least 1 '
+                          f"(currently {value!r})", setting=labels[key])
+    return int(number)
+
+
+def _default_open_dataset() -> OpenDataset:
+    import dataiku
+
+    return dataiku.Dataset
+
+
+def _default_variables() -> ReadVariables:
+    import dataiku
+
+    return lambda: dataiku.Project().get_variables()
+
+
+# -- the trigger ------------------------------------------------------------------------
+def _data_id(value: Any) -> str | None:
+    """A data id read back as text (pandas may have parsed a numeric id as a float)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value)
+    return text or None
+
+
+def _seconds(column: pd.Series) -> list[float | None]:
+    """Seconds since the epoch of a date column (parsed by DSS, or text); None if unreadable."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
+        dates = column if isinstance(column.dtype, pd.DatetimeTZDtype) \
+            else column.dt.tz_localize("UTC")
+        values = (dates - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+        return [None if math.isnan(v) else float(v) for v in values]
+    return [dsio.timestamp(v) for v in column]  # text: parse each value on its own
+
+
+def metadata_events(dataset: Any, *, chunksize: int) -> Iterator[loop.MetadataEvent]:
+    """The metadata rows the trigger needs, reading only the columns it needs."""
+    schema = dsio.read_schema(dataset)
+    if not schema:  # never written: no labels yet
+        return
+    available = dsio.names(schema)
+    missing = [c for c in ("data_id", "status") if c not in available]
+    if missing:
+        label = TRIGGER_LABELS["ds_metadata"]
+        raise ConfigError(f'Setting "{label}": {dataset.full_name} has no column '
+                          f"{', '.join(missing)}; choose the labeling webapp's metadata "
+                          f"dataset (columns: {', '.join(available)})", setting=label)
+    columns = [c for c in METADATA_COLUMNS if c in available]
+    position = 0
+    for frame in dsio.iter_frames(dataset, chunksize=chunksize, columns=columns):
+        size = len(frame)
+        ids = frame["data_id"].tolist()
+        annotators = frame["annotator"].tolist() if "annotator" in frame else [None] * size
+        statuses = frame["status"].tolist()
+        sessions = (pd.to_numeric(frame["session"], errors="coerce").tolist()
+                    if "session" in frame else [0] * size)
+        stamps = _seconds(frame["date"]) if "date" in frame else [None] * size
+        for data_id, annotator, status, session, stamp in zip(ids, annotators, statuses,
+                                                              sessions, stamps):
+            key = _data_id(data_id)
+            if key is not None:
+                yield loop.MetadataEvent(
+                    data_id=key, annotator=_data_id(annotator) or "",
+                    status=str(status) if isinstance(status, str) else "",
+                    session=loop.session_number(session), timestamp=stamp,
+                    position=position)
+            position += 1
+
+
+def every_n_labels_due(config: Mapping[str, Any], *, open_dataset: OpenDataset | None = None,
+                       read_variables: ReadVariables | None = None,
+                       chunksize: int = 50_000) -> bool:
+    """Whether the ``every-nb-labeling`` trigger should fire, from its settings.
+
+    The session is the sampler's counter ``ML-ASSISTED-LABELING__<queries>__session``
+    (0 when absent or without a queries dataset); see :mod:`assisted_labeling.loop`.
+    """
+    every = _count_setting(config, "i_labeling_count", TRIGGER_LABELS, 100)
+    metadata_name = _text_setting(config, "ds_metadata", TRIGGER_LABELS, required=True)
+    queries_name = _text_setting(config, "ds_queries", TRIGGER_LABELS, required=False)
+    open_dataset = open_dataset or _default_open_dataset()
+    session = 0
+    if queries_name:
+        variables = (read_variables or _default_variables())()
+        session = loop.session_number(
+            loop.variable_value(variables, loop.session_variable(queries_name)))
+    dataset = open_dataset(metadata_name)
+    try:
+        labeled = loop.count_session_labels(metadata_events(dataset, chunksize=chunksize),
+                                            session)
+    except LabelingError:
+        raise
+    except Exception as exc:
+        raise dsio.read_error("metadata dataset", dataset, exc) from exc
+    due = loop.should_fire(labeled, every)
+    log.info("Session %d: %d labels of %d needed in %s: %s", session, labeled, every,
+             dataset.full_name, "firing" if due else "not yet")
+    return due
+
+
+# -- the step ---------------------------------------------------------------------------
+def _versions(model: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The active version and the one trained just before it (None if it is the first)."""
+    versions = list(model.list_versions())
+    if not versions:
+        raise ConfigError(f'Setting "{STEP_LABELS["model"]}": the saved model has no '
+                          "version yet; train it first", setting=STEP_LABELS["model"])
+
+    def trained(version: Mapping[str, Any]) -> float:
+        """Training time (ms since the epoch in the snippet); unknown sorts first."""
+        try:
+            date = float((version.get("snippet") or {}).get("trainDate"))
+        except (TypeError, ValueError):
+            return -math.inf
+        return date if math.isfinite(date) else -math.inf
+
+    ordered = sorted(versions, key=trained)  # stable: list order breaks ties
+    active = next((v for v in ordered if v.get("active")), ordered[-1])
+    index = ordered.index(active)
+    earlier = [v for v in ordered[:index] if trained(v) < trained(active)] or ordered[:index]
+    return active, (earlier[-1] if earlier else None)
+
+
+def version_auc(model: Any, version: Mapping[str, Any]) -> float | None:
+    """The version's AUC from ``get_version_metrics(id).get_performance_values()``, else
+    the ``auc`` of its ``list_versions()`` snippet (where 4.x read it), else None."""
+    candidates: list[Any] = []
+    try:
+        values = model.get_version_metrics(version["versionId"]).get_performance_values()
+        lowered = {str(k).lower(): v for k, v in dict(values or {}).items()}
+        candidates += [lowered.get(key) for key in AUC_KEYS]
+    except Exception as exc:  # metrics are optional: the contradictions still count
+        log.warning("No metrics for version %s: %s", version.get("versionId"), exc)
+    candidates.append((version.get("snippet") or {}).get("auc"))
+    for value in candidates:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            return number
+    return None
+
+
+def predicted_labels(output: pd.DataFrame) -> np.ndarray:
+    """Predicted classes (as text) from ``predict(df, with_probas=True)``: the
+    ``prediction`` column, or the class of the highest ``proba_<class>``."""
+    if "prediction" in output.columns:
+        return output["prediction"].astype(str).to_numpy()
+    probas = [c for c in output.columns if str(c).startswith("proba_")]
+    if not probas:
+        raise LabelingError("The saved model gave neither predictions nor probabilities; "
+                            "only classification models are supported")
+    classes = np.array([str(c)[len("proba_"):] for c in probas], dtype=object)
+    return classes[output[probas].to_numpy(dtype=float).argmax(axis=1)]
+
+
+def labeled_ids(dataset: Any, *, chunksize: int) -> set[str]:
+    """Every data id of the metadata dataset (labeled or skipped: not held out)."""
+    schema = dsio.read_schema(dataset)
+    if not schema:
+        return set()
+    if "data_id" not in dsio.names(schema):
+        label = STEP_LABELS["metadata"]
+        raise ConfigError(f'Setting "{label}": {dataset.full_name} has no column data_id; '
+                          "choose the labeling webapp's metadata dataset", setting=label)
+    ids: set[str] = set()
+    # Ids are text: no type inference, which would turn an all-digit id into a number.
+    for frame in dataset.iter_dataframes(chunksize=chunksize, columns=["data_id"],
+                                         infer_with_pandas=False):
+        ids.update(k for k in map(_data_id, frame["data_id"].tolist()) if k is not None)
+    return ids
+
+
+def unlabeled_sample(dataset: Any, labeled: set[str], *, id_column: str | None, size: int,
+                     seed: int, chunksize: int) -> pd.DataFrame:
+    """``size`` rows of the unlabeled dataset whose item id (the webapp's, see
+    :class:`~assisted_labeling.sources.RowIdentifier`) is not in ``labeled``."""
+    keys = PoolKeys(id_column, only=labeled)
+
+    def unlabeled() -> Iterator[pd.DataFrame]:
+        for frame in dsio.iter_frames(dataset, chunksize=chunksize):
+            yield frame[~keys.excluded(frame, labeled)]
+
+    try:
+        return loop.sample_rows(unlabeled(), size, seed=seed)
+    except ValidationError as exc:
+        label = STEP_LABELS["id_column"]
+        raise ConfigError(f'Setting "{label}": {exc.message}', setting=label) from None
+
+
+def _predict(model: Any, version_id: str, sample: pd.DataFrame) -> np.ndarray:
+    try:
+        output = model.get_predictor(version_id).predict(sample, with_probas=True)
+    except Exception as exc:
+        raise LabelingError(f"Version {version_id} of the saved model could not score the "
+                            f"unlabeled sample: {exc}") from exc
+    return predicted_labels(output)
+
+
+def _save_entry(project: Any, metadata_name: str, entry: Mapping[str, Any]) -> list:
+    """Read-modify-write of the project variables, kept short: ``set_variables``
+    replaces both scopes, so a change made in between by someone else would be lost."""
+    name = loop.metrics_variable(metadata_name)
+    variables = project.get_variables()
+    standard = variables.setdefault("standard", {})
+    local = variables.setdefault("local", {})
+    scope = local if name in local and name not in standard else standard
+    scope[name] = loop.add_entry(scope.get(name), entry)
+    project.set_variables(variables)
+    return scope[name]
+
+
+def compute_labeling_metrics(config: Mapping[str, Any], *,
+                             open_dataset: OpenDataset | None = None,
+                             open_model: Callable[[str], Any] | None = None,
+                             project: Any = None, seed: int = 0,
+                             chunksize: int = 50_000) -> dict[str, Any]:
+    """The ``stopping-metric`` step: measure, append to the metrics variable, return the
+    entry ``{n_samples, contradictions, auc, versionId}``.
+
+    ``contradictions`` is None for the model's first version (nothing to compare with)
+    or when no unlabeled row is left; the entry still records the AUC, the baseline of
+    the next AUC gain. Rerunning on the same active version replaces its entry.
+    """
+    labels = STEP_LABELS
+    model_id = _text_setting(config, "model", labels, required=True)
+    select = config.get("unlabeled_select") or "dataset"
+    if select == "folder":
+        raise ConfigError(
+            f'Setting "{labels["unlabeled_select"]}": folders (images, sounds) are not '
+            "supported by this step yet: their models cannot score files the way a "
+            "saved model scores rows. Choose a dataset of unlabeled rows, or remove this "
+            "step", setting=labels["unlabeled_select"])
+    if select != "dataset":
+        raise ConfigError(f'Setting "{labels["unlabeled_select"]}": expected "dataset" or '
+                          f'"folder" (currently {select!r})', setting=labels["unlabeled_select"])
+    # 4.x configs saved before the dataset/folder choice named the input "unlabeled".
+    raw = {**config, "unlabeled_dataset": config.get("unlabeled_dataset")
+           or config.get("unlabeled")}
+    unlabeled_name = _text_setting(raw, "unlabeled_dataset", labels, required=True)
+    metadata_name = _text_setting(config, "metadata", labels, required=True)
+    n_samples = _count_setting(config, "n_samples", labels, 1000)
+    id_column = _text_setting(config, "id_column", labels, required=False)
+
+    if open_dataset is None:
+        open_dataset = _default_open_dataset()
+    if open_model is None or project is None:
+        import dataiku
+
+        open_model = open_model or dataiku.Model
+        project = project if project is not None else dataiku.Project()
+    try:
+        model = open_model(model_id)
+    except Exception as exc:
+        raise ConfigError(f'Setting "{labels["model"]}": cannot open the saved model '
+                          f"{model_id!r}: {exc}", setting=labels["model"]) from exc
+    active, previous = _versions(model)
+    active_id = str(active["versionId"])
+    rate: float | None = None
+    size = 0
+    if previous is None:
+        log.info("Version %s is the model's first: no contradictions to measure", active_id)
+    else:
+        metadata = open_dataset(metadata_name)
+        unlabeled = open_dataset(unlabeled_name)
+        try:
+            done = labeled_ids(metadata, chunksize=chunksize)
+            sample = unlabeled_sample(unlabeled, done, id_column=id_column, size=n_samples,
+                                      seed=seed, chunksize=chunksize)
+        except LabelingError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"Could not read the unlabeled rows or the labeling "
+                              f"metadata: {exc}") from exc
+        size = len(sample)
+        if size:
+            previous_id = str(previous["versionId"])
+            rate = loop.contradictions(_predict(model, previous_id, sample),
+                                       _predict(model, active_id, sample))
+            log.info("Versions %s -> %s disagree on %.2f%% of %d unlabeled rows",
+                     previous_id, active_id, 100 * rate, size)
+        else:
+            log.warning("No unlabeled row left in %s: no contradictions to measure",
+                        unlabeled.full_name)
+    entry = loop.metrics_entry(n_samples=size, contradictions=rate,
+                               auc=version_auc(model, active), version_id=active_id)
+    _save_entry(project, metadata_name, entry)
+    return entry
+
+
+# -- the webapp's warnings --------------------------------------------------------------
+class StoppingWarnings:
+    """``loop.stopping_warnings`` of a metadata dataset's metrics variable, re-read at
+    most every ``ttl`` seconds (it changes once per retraining; ``/api/config`` asks
+    on every page load)."""
+
+    def __init__(self, metadata_name: str, read_variables: ReadVariables, *,
+                 ttl: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 **thresholds: Any) -> None:
+        self.name = loop.metrics_variable(metadata_name)
+        self._read = read_variables
+        self.ttl = ttl
+        self._clock = clock
+        self._thresholds = thresholds
+        self._value: list[str] = []
+        self._expires = -1.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> list[str]:
+        with self._lock:
+            if self._clock() < self._expires:
+                return list(self._value)
+            try:
+                history = loop.variable_value(self._read(), self.name, [])
+                self._value = loop.stopping_warnings(history, **self._thresholds)
+            except Exception as exc:  # keep the last answer if DSS cannot answer
+                log.warning("Could not read the project variable %s: %s", self.name, exc)
+            self._expires = self._clock() + self.ttl
+            return list(self._value)

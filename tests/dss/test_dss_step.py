@@ -1,0 +1,192 @@
+"""The stopping-metric step on the fake DSS, and the warnings the webapp shows from it."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dataiku import fake
+from flask import Flask
+
+from assisted_labeling.dku.webapp import setup_webapp
+from assisted_labeling.errors import ConfigError
+from assisted_labeling.sources import RowIdentifier, frame_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+STEP = ROOT / "python-steps" / "stopping-metric" / "step.py"
+METRICS = "ML-ASSISTED-LABELING__meta__metrics"
+
+
+def meta_rows(data_ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "date": pd.to_datetime(["2024-01-01"] * len(data_ids), utc=True),
+        "data_id": data_ids, "comment": "", "session": 0, "status": "LABELED",
+        "annotator": "alice", "label": "pos", "label_id": range(1, len(data_ids) + 1)})
+
+
+class Seen:
+    """A fake model version's probabilities, recording the rows it was asked to score."""
+
+    def __init__(self, rule) -> None:
+        self.rule = rule
+        self.rows: list[list[int]] = []
+
+    def __call__(self, df: pd.DataFrame) -> np.ndarray:
+        self.rows.append(df["x"].tolist())
+        pos = np.array([self.rule(x) for x in df["x"]], dtype=float)
+        return np.column_stack([1 - pos, pos])
+
+
+@pytest.fixture
+def pool(dss):
+    """Six unlabeled rows (ids 10..15); rows 10 and 15 are labeled already."""
+    dss.create_dataset("pool", pd.DataFrame({"id": range(10, 16), "x": range(6)}))
+    dss.create_dataset("meta", meta_rows(["10", "15"]))
+    old = Seen(lambda x: 0.8)  # v1: "pos" everywhere
+    new = Seen(lambda x: 0.9 if x < 3 else 0.3)  # v2: "neg" from x = 3 on
+    dss.add_model("clf", ["neg", "pos"], [
+        fake.ModelVersion("v1", old, train_date=1000, auc=0.70),
+        fake.ModelVersion("v2", new, active=True, train_date=2000, auc=0.80),
+    ])
+    return old, new
+
+
+def run(dss, **config) -> list:
+    """Run step.py with the step settings (INT parameters arrive as floats) + changes."""
+    dss.step_config = {"model": "clf", "unlabeled_select": "dataset",
+                       "unlabeled_dataset": "pool", "id_column": "id", "metadata": "meta",
+                       "n_samples": 1000.0, **config}
+    runpy.run_path(str(STEP))
+    return dss.project_variables()["standard"][METRICS]
+
+
+def test_contradictions_between_the_previous_and_the_active_version(dss, pool):
+    old, new = pool
+    history = run(dss)
+    # Unlabeled rows x = 1..4: v1 says pos for all, v2 says neg for x = 3, 4.
+    assert history == [{"n_samples": 4, "contradictions": 0.5, "auc": 0.8,
+                        "versionId": "v2"}]
+    assert old.rows == new.rows == [[1, 2, 3, 4]]  # labeled rows 0 and 5 held out
+
+
+def test_a_small_sample_is_seeded_and_scored_by_both_versions(dss, pool):
+    old, new = pool
+    first = run(dss, n_samples=2)[-1]
+    assert first["n_samples"] == 2
+    assert old.rows == new.rows and len(old.rows[0]) == 2
+    assert not {0, 5} & set(old.rows[0])
+    expected = sum(x >= 3 for x in old.rows[0]) / 2
+    assert first["contradictions"] == expected
+    run(dss, n_samples=2)
+    assert old.rows[1] == old.rows[0]  # the same seed gives the same sample
+
+
+def test_without_an_id_column_rows_are_recognized_by_the_webapps_content_ids(dss, pool):
+    table = dss.table("pool")
+    keys = [row.key for row in frame_rows(table, RowIdentifier(None))]
+    dss.create_dataset("meta", meta_rows([keys[0], keys[1], keys[2]]))  # x = 0, 1, 2
+    old, _ = pool
+    history = run(dss, id_column="")
+    assert old.rows == [[3, 4, 5]]
+    assert history[-1]["contradictions"] == 1.0
+
+
+def test_the_first_version_records_its_auc_and_a_rerun_replaces_its_entry(dss, pool):
+    dss.model("clf").versions = [dss.model("clf").versions[1]]  # v2 alone
+    history = run(dss)
+    assert history == [{"n_samples": 0, "contradictions": None, "auc": 0.8,
+                        "versionId": "v2"}]
+    assert run(dss) == history  # same version: replaced, not appended
+
+
+def test_the_auc_comes_from_the_version_metrics(dss, pool):
+    version = dss.model("clf").versions[1]
+    version.auc = None  # not in the list_versions() snippet either
+    version.metrics = {"ML_BINARY_CLASSIFICATION_AUC": 0.77,
+                       "ML_BINARY_CLASSIFICATION_F1": 0.5}
+    assert run(dss)[-1]["auc"] == 0.77
+    version.metrics = {}
+    assert run(dss)[-1]["auc"] is None
+
+
+def test_other_project_variables_are_kept(dss, pool):
+    variables = dss.project_variables()
+    variables["standard"].update({"other": 1, METRICS: [
+        {"n_samples": 4, "contradictions": 0.2, "auc": 0.7, "versionId": "v1"}]})
+    variables["local"]["ML-ASSISTED-LABELING__categories"] = ["pos", "neg"]
+    history = run(dss)
+    assert [e["versionId"] for e in history] == ["v1", "v2"]
+    assert variables["standard"]["other"] == 1
+    assert variables["local"] == {"ML-ASSISTED-LABELING__categories": ["pos", "neg"]}
+
+
+def test_a_folder_input_is_refused_with_a_clear_message(dss, pool):
+    with pytest.raises(ConfigError, match='"Type of unlabeled input": folders .* not '
+                                          "supported by this step yet"):
+        run(dss, unlabeled_select="folder", unlabeled_folder="images")
+    with pytest.raises(ConfigError, match='"Unlabeled dataset": choose one'):
+        run(dss, unlabeled_dataset="")
+    with pytest.raises(ConfigError, match='"Number of samples": expected a whole number'):
+        run(dss, n_samples=-5)
+    assert METRICS not in dss.project_variables()["standard"]
+
+
+# -- the webapp shows the warnings --------------------------------------------------------
+STALLED = [
+    {"n_samples": 1000, "contradictions": None, "auc": 0.900, "versionId": "v1"},
+    {"n_samples": 1000, "contradictions": 0.004, "auc": 0.901, "versionId": "v2"},
+    {"n_samples": 1000, "contradictions": 0.003, "auc": 0.902, "versionId": "v3"},
+    {"n_samples": 1000, "contradictions": 0.002, "auc": 0.903, "versionId": "v4"},
+]
+
+
+@pytest.mark.parametrize("history, warned", [
+    (STALLED, True),
+    (STALLED[:3], False),  # two comparisons only
+    ([*STALLED[:3], {**STALLED[3], "contradictions": 0.02}], False),  # still changing
+    ([*STALLED[:3], {**STALLED[3], "auc": 0.95}], False),  # AUC still improving
+])
+def test_the_webapp_config_shows_the_warnings_of_a_stalled_history(
+        project_setup, tmp_path, history, warned):
+    project_setup.project_variables()["standard"][
+        "ML-ASSISTED-LABELING__labels_metadata__metrics"] = history
+    app = Flask("dss-backend")
+    webapp = setup_webapp(app, project_setup.webapp_config, cache_dir=tmp_path / "cache",
+                          background=False)
+    try:
+        client = app.test_client()
+        client.set_cookie("dss_session", "alice-session")
+        warnings = client.get("/api/config").get_json()["warnings"]
+    finally:
+        webapp.close()
+    assert len(warnings) == warned
+    if warned:
+        assert "Labeling more may not help" in warnings[0]
+        assert "0.4%, 0.3%, 0.2% of 1000 sampled unlabeled items" in warnings[0]
+        assert "0.900 to 0.903" in warnings[0]
+
+
+def test_the_warnings_are_cached_and_survive_a_failed_read():
+    from assisted_labeling.dku.loop import StoppingWarnings
+
+    now = [0.0]
+    answers: list = [{"standard": {}, "local": {"ML-ASSISTED-LABELING__meta__metrics": STALLED}}]
+
+    def read():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    warnings = StoppingWarnings("PROJ.meta", read, ttl=60, clock=lambda: now[0])
+    assert len(warnings()) == 1  # read from the local scope
+    assert len(warnings()) == 1 and answers == []  # cached: no second read
+    now[0] = 61.0
+    answers.append(RuntimeError("DSS is restarting"))
+    assert len(warnings()) == 1  # the last answer is kept
+    now[0] = 122.0
+    answers.append({"standard": {}, "local": {}})
+    assert warnings() == []

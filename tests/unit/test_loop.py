@@ -1,0 +1,196 @@
+"""The loop's pure rules: the every-n-labels trigger, contradictions, stopping warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assisted_labeling import loop
+from assisted_labeling.loop import MetadataEvent
+
+
+def ev(data_id: str, status: str = "LABELED", *, session: int = 1, annotator: str = "ann",
+       at: float | None = 100.0, position: int = 0) -> MetadataEvent:
+    return MetadataEvent(data_id, annotator, status, session, at, position)
+
+
+# -- every n labels ---------------------------------------------------------------------
+def test_fires_at_exactly_n_labels_not_before():
+    three = [ev("a", position=0), ev("b", position=1), ev("c", position=2)]
+    assert loop.every_n_labels_due(three, session=1, every=3)
+    assert not loop.every_n_labels_due(three[:2], session=1, every=3)
+    assert loop.every_n_labels_due(three, session=1, every=2)
+
+
+def test_skips_do_not_count():
+    events = [ev("a"), ev("b", "SKIPPED"), ev("c", "SKIPPED")]
+    assert loop.count_session_labels(events, 1) == 1
+    assert not loop.every_n_labels_due(events, session=1, every=2)
+
+
+def test_an_edit_appended_as_a_second_row_counts_once():
+    events = [ev("a", at=100.0, position=0), ev("b", at=101.0, position=1),
+              ev("a", at=150.0, position=2)]  # "a" relabeled: same item, same annotator
+    assert loop.count_session_labels(events, 1) == 2
+    assert not loop.every_n_labels_due(events, session=1, every=3)
+
+
+def test_a_label_turned_into_a_skip_no_longer_counts():
+    events = [ev("a", at=100.0, position=0), ev("b", at=100.0, position=1),
+              ev("a", "SKIPPED", at=200.0, position=2)]
+    assert loop.count_session_labels(events, 1) == 1
+
+
+def test_the_latest_row_wins_by_date_then_by_position():
+    # A compaction may write an older row after a newer one: the date decides first.
+    by_date = [ev("a", "SKIPPED", at=300.0, position=0), ev("a", at=200.0, position=1)]
+    assert loop.count_session_labels(by_date, 1) == 0
+    # Same date: the later row in the dataset wins.
+    by_position = [ev("a", "SKIPPED", at=200.0, position=0), ev("a", at=200.0, position=1)]
+    assert loop.count_session_labels(by_position, 1) == 1
+    # A row without a date loses to a dated one.
+    undated = [ev("a", at=200.0, position=0), ev("a", "SKIPPED", at=None, position=1)]
+    assert loop.count_session_labels(undated, 1) == 1
+
+
+def test_two_annotators_of_one_item_count_twice():
+    events = [ev("a", annotator="alice"), ev("a", annotator="bob")]
+    assert loop.count_session_labels(events, 1) == 2
+
+
+def test_other_sessions_are_ignored():
+    events = [ev("a", session=0), ev("b", session=1), ev("c", session=2), ev("d", session=2)]
+    assert loop.count_session_labels(events, 2) == 2
+    assert loop.count_session_labels(events, 1) == 1
+    # An old label edited in the current session moves to it.
+    edited = [ev("a", session=1, at=1.0), ev("a", session=2, at=2.0)]
+    assert loop.count_session_labels(edited, 2) == 1
+    assert loop.count_session_labels(edited, 1) == 0
+
+
+def test_a_fresh_project_is_session_zero_and_fires_once_enough_labels_exist():
+    variables = {"standard": {}, "local": {}}
+    session = loop.session_number(
+        loop.variable_value(variables, loop.session_variable("queries")))
+    assert session == 0
+    events = [ev(str(i), session=0, position=i) for i in range(5)]
+    assert loop.every_n_labels_due(events, session=session, every=5)
+    assert not loop.every_n_labels_due(events[:4], session=session, every=5)
+
+
+def test_no_rows_never_fire_and_the_count_must_be_positive():
+    assert not loop.every_n_labels_due([], session=0, every=1)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="at least 1"):
+            loop.should_fire(10, bad)
+
+
+def test_variable_names_and_values():
+    assert loop.session_variable("PROJ.queries") == "ML-ASSISTED-LABELING__queries__session"
+    assert loop.metrics_variable("meta") == "ML-ASSISTED-LABELING__meta__metrics"
+    variables = {"standard": {"x": 2}, "local": {"x": 5, "y": "3"}}
+    assert loop.variable_value(variables, "x") == 2  # standard first, as 4.x wrote it
+    assert loop.variable_value(variables, "y") == "3"
+    assert loop.variable_value(variables, "z", 7) == 7
+    assert [loop.session_number(v) for v in ("3", 4.0, None, "x", float("nan"))] == [
+        3, 4, 0, 0, 0]
+
+
+# -- contradictions ---------------------------------------------------------------------
+def test_contradictions_on_labels_and_on_probabilities():
+    assert loop.contradictions(["a", "b", "a", "b"], ["a", "a", "a", "b"]) == 0.25
+    before = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]])
+    after = np.array([[0.6, 0.4], [0.7, 0.3], [0.1, 0.9]])
+    assert loop.contradictions(before, after) == pytest.approx(1 / 3)
+    assert loop.contradictions([1, 2], [1, 2]) == 0.0
+
+
+def test_contradictions_refuse_mismatched_or_empty_inputs():
+    with pytest.raises(ValueError, match="different numbers"):
+        loop.contradictions([1, 2], [1])
+    with pytest.raises(ValueError, match="no items"):
+        loop.contradictions([], [])
+
+
+def test_add_entry_replaces_the_same_version_and_keeps_the_last_entries():
+    first = loop.metrics_entry(n_samples=10, contradictions=None, auc=0.7, version_id="v1")
+    assert first == {"n_samples": 10, "contradictions": None, "auc": 0.7, "versionId": "v1"}
+    history = loop.add_entry(None, first)
+    second = loop.metrics_entry(n_samples=10, contradictions=0.2, auc=0.8, version_id="v2")
+    history = loop.add_entry(history, second)
+    again = loop.metrics_entry(n_samples=10, contradictions=0.1, auc=0.8, version_id="v2")
+    history = loop.add_entry(history, again)
+    assert [(e["versionId"], e["contradictions"]) for e in history] == [
+        ("v1", None), ("v2", 0.1)]
+    assert len(loop.add_entry(history * 3, second, keep=2)) == 2
+
+
+# -- stopping warnings ------------------------------------------------------------------
+def entry(contradictions: float | None, auc: float | None, n: int = 1000) -> dict:
+    return {"n_samples": n, "contradictions": contradictions, "auc": auc, "versionId": "v"}
+
+
+def test_a_stalled_history_gives_one_warning_with_the_numbers():
+    history = [entry(None, 0.850), entry(0.05, 0.900), entry(0.008, 0.902),
+               entry(0.004, 0.903), entry(0.002, 0.904)]
+    warnings = loop.stopping_warnings(history)
+    assert len(warnings) == 1
+    text = warnings[0]
+    assert text.startswith("Labeling more may not help")
+    for number in ("0.8%", "0.4%", "0.2%", "1000", "1.0%", "0.900", "0.904", "+0.004",
+                   "0.005"):
+        assert number in text
+
+
+def test_no_warning_while_the_model_still_changes():
+    # Contradictions at the 1% threshold: not stalled (strictly below is required).
+    history = [entry(None, 0.900), entry(0.005, 0.900), entry(0.010, 0.901),
+               entry(0.003, 0.901)]
+    assert loop.stopping_warnings(history) == []
+    # Contradictions low but the AUC still gains 0.005 over the window.
+    history = [entry(None, 0.900), entry(0.005, 0.901), entry(0.004, 0.903),
+               entry(0.003, 0.905)]
+    assert loop.stopping_warnings(history) == []
+    # Just under the AUC gain threshold: warns.
+    history[-1] = entry(0.003, 0.9049)
+    assert len(loop.stopping_warnings(history)) == 1
+
+
+def test_no_warning_without_enough_history_or_auc():
+    assert loop.stopping_warnings([]) == []
+    assert loop.stopping_warnings([entry(0.001, 0.9), entry(0.001, 0.9)]) == []
+    # The first version has no contradictions: three entries hold only two comparisons.
+    assert loop.stopping_warnings([entry(None, 0.9), entry(0.001, 0.9),
+                                   entry(0.001, 0.9)]) == []
+    # No AUC: the AUC gain cannot be known, nothing is claimed.
+    assert loop.stopping_warnings([entry(0.001, None)] * 4) == []
+
+
+def test_a_hand_edited_history_is_read_leniently():
+    history = ["junk", {"contradictions": "0.001", "auc": 0.9}, entry(0.001, 0.9),
+               entry(0.001, 0.9), {"contradictions": 0.0, "auc": "0.9", "n_samples": None}]
+    assert len(loop.stopping_warnings(history)) == 1
+    assert loop.stopping_warnings({"not": "a list"}) == []
+
+
+def test_thresholds_and_window_are_options():
+    history = [entry(None, 0.9), entry(0.03, 0.9), entry(0.03, 0.9)]
+    assert loop.stopping_warnings(history) == []
+    assert len(loop.stopping_warnings(history, window=2, max_contradictions=0.05)) == 1
+    with pytest.raises(ValueError, match="window"):
+        loop.stopping_warnings(history, window=0)
+
+
+# -- sampling ---------------------------------------------------------------------------
+def test_sample_rows_is_seeded_uniform_and_keeps_row_order():
+    frame = pd.DataFrame({"x": range(100)})
+    chunks = [frame.iloc[i:i + 7] for i in range(0, 100, 7)]
+    one = loop.sample_rows(chunks, 10, seed=1)
+    assert len(one) == 10 and one["x"].is_monotonic_increasing
+    assert one["x"].tolist() == loop.sample_rows(chunks, 10, seed=1)["x"].tolist()
+    assert one["x"].tolist() != loop.sample_rows(chunks, 10, seed=2)["x"].tolist()
+    # The chunking does not change the sample.
+    assert one["x"].tolist() == loop.sample_rows([frame], 10, seed=1)["x"].tolist()
+    assert loop.sample_rows([frame.head(3)], 10)["x"].tolist() == [0, 1, 2]
+    assert loop.sample_rows([], 10).empty
