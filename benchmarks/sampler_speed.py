@@ -1,6 +1,6 @@
 """Query-sampler speed and memory against the model's bare ``predict_proba``.
 
-One command (about 6 minutes on 2 cores; ``--quick`` for a ~30 s smoke run):
+One command (about 9 minutes on 2 cores; ``--quick`` for a ~1 minute smoke run):
 
     PYTHONPATH=python-lib .venv/bin/python benchmarks/sampler_speed.py [--quick]
 
@@ -172,6 +172,7 @@ def peak_rss_mib(n: int, strategy: str = "margin", max_queries: int = 1000) -> f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small pools, a few seconds")
+    parser.add_argument("--models", default="LR,HGB", help="subset of LR,HGB to time")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rss-strategy", default="margin", help=argparse.SUPPRESS)
     parser.add_argument("--rss-max-queries", type=int, default=1000, help=argparse.SUPPRESS)
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{in_run:>7.2f}{tgt:>8}", flush=True)
 
     for kind, target in (("LR", 1.5), ("HGB", 1.1)):
+        if kind not in args.models.split(","):
+            continue
         for c in (3, 20):
             model = train(kind, c)
             for n in sizes:

@@ -269,6 +269,9 @@ def score_pool(
     ``key_fn(chunk)``, by default :class:`PoolKeys` with ``id_column`` (the keys of
     ``sources.RowIdentifier``). Keys are computed only when ``exclude_keys`` is given.
 
+    ``random`` writes its seeded uniform draw in the ``uncertainty`` column: it orders the
+    queue, it does not measure doubt.
+
     ``max_queries``: keep only the best ``k`` rows (memory O(k + chunk)); ``None`` keeps
     every unlabeled row. ``session``: when given, adds a ``session`` column holding it.
     ``progress``: a tqdm-like object (``update(rows)`` per chunk) or a callable receiving

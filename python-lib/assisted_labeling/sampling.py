@@ -41,14 +41,18 @@ from .errors import ValidationError
 #: numpy's reductions along short rows); above it, ``np.partition``.
 _COLUMN_LOOP_MAX_CLASSES = 8
 
-#: Default width of the uncertainty pre-filter of ``diverse_margin``, in batches.
+#: How far from 1 a row of probabilities may sum and still be accepted as is.
+_ATOL = 1e-3
+
+#: Default width of the uncertainty pre-filter of ``diverse_margin``, in batches
+#: (see ``benchmarks/README_sampling.md`` for how it was chosen).
 DEFAULT_PREFILTER = 20
 
 # --------------------------------------------------------------------------- checks
 
 
 def check_probabilities(
-    proba: Any, *, normalize: bool = False, atol: float = 1e-3
+    proba: Any, *, normalize: bool = False, atol: float = _ATOL
 ) -> np.ndarray:
     """Return ``proba`` as a 2-D float array (no copy when it already is one), or raise.
 
@@ -474,7 +478,10 @@ def diverse_order(
     cluster them into ``batch_size`` groups by k-means on ``features`` (weighted by
     uncertainty, so clusters gather where the model hesitates most), and take the most
     uncertain item of each group. Greedy k-center was the other candidate; it favours
-    outliers, which a small labeled set cannot afford.
+    outliers, which a small labeled set cannot afford, and did worst in
+    ``benchmarks/label_efficiency.py``. The default pre-filter (20 batches) was chosen
+    there, on seeds other than the reported ones: wide enough to explore while the model
+    is poor (10 labels, 8 classes), still restricted to uncertain items.
 
     ``features`` is a numeric ``(n, d)`` array describing the items (model inputs, an
     embedding, or the class probabilities themselves). Inside a batch, items are ordered by

@@ -101,6 +101,26 @@ def test_max_queries_keeps_the_best() -> None:
     assert list(empty.columns) == ["id", "text", "x", "uncertainty"] and len(empty) == 0
 
 
+@pytest.mark.parametrize("strategy", ["margin", "diverse_margin", "entropy"])
+def test_top_k_with_pruning_equals_the_head_of_the_full_ranking(strategy: str) -> None:
+    # Many rows, few of them uncertain: once the top 5 is full, most rows of later
+    # chunks are skipped by the margin bound; the result must not change.
+    rng = np.random.default_rng(0)
+    raw = rng.dirichlet([0.3, 0.3, 0.3], size=300)
+    pool = pd.DataFrame({"id": [f"r{i}" for i in range(300)], "x": np.arange(300.0)})
+    model = FixedModel(dict(zip(pool["id"], raw.tolist())))
+    full = score_pool([pool], model.predict_proba, strategy=strategy, batch_size=5,
+                      prefilter=2, seed=0)
+    for size in (1, 7, 1000):
+        top = score_pool(chunked(pool, size), model.predict_proba, strategy=strategy,
+                         max_queries=5, batch_size=5, prefilter=2, seed=0)
+        if strategy == "diverse_margin":
+            # Same candidates (the 10 best margins), so the same diverse batch.
+            assert top["id"].tolist() == full["id"].tolist()[:5]
+        else:
+            pd.testing.assert_frame_equal(top, full.head(5))
+
+
 def test_max_queries_must_be_a_count() -> None:
     with pytest.raises(ValidationError, match="max_queries"):
         score_pool([POOL], FixedModel().predict_proba, max_queries=-1)

@@ -1,0 +1,455 @@
+"""DSS glue of the two query sampler recipes (F-3); the scoring is in the core.
+
+- :func:`run_query_sampler`: ``active-learning-query-sampler``. A saved model (any DSS
+  classifier, used only through ``get_predictor().predict(df, with_probas=True)``) scores
+  the unlabeled rows chunk by chunk (:func:`assisted_labeling.sampler.score_pool`).
+- :func:`run_detection_sampler`: ``object-detection-query-sampler``. A detector's
+  predictions dataset is scored without any model (:mod:`assisted_labeling.detection`).
+
+Both write ``queries`` = the unlabeled columns (``path`` for images) + ``uncertainty`` +
+``session``, most uncertain first, and leave out the items already labeled: with the
+optional ``metadata`` input (the labeling webapp's metadata dataset), an item whose
+latest metadata row for some annotator is LABELED is left out. The metadata dataset holds
+several rows per (data_id, annotator) between compactions (edits and skips append
+rows), so only the latest row per (data_id, annotator) counts, like the trigger and the
+webapp's restore. Skipped items stay in the queries. Without the metadata input, every
+item is scored, as the 4.x recipes did.
+
+``session`` is the run counter ``ML-ASSISTED-LABELING__<queries>__session`` (a project
+variable, 4.x name): each run stamps ``previous + 1`` into the queries and saves it in
+the variable once the queries are written, so a failed run changes nothing. The webapp
+re-ranks its queue and the every-n trigger restarts its count when the variable changes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import detection, loop
+from ..errors import ConfigError, LabelingError, ValidationError
+from ..sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN, score_pool
+from ..sampling import STRATEGIES, RunningTopK
+from ..store import Status
+from . import datasets as dsio
+
+log = logging.getLogger(__name__)
+
+# Recipe parameters and roles, named as the recipe forms show them.
+LABELS = {
+    "strategy": "Query strategy", "max_queries": "Maximum number of queries",
+    "id_column": "Id column", "diversity_batch_size": "Batch size",
+    "path_column": "Image path column", "predictions_column": "Predictions column",
+    "aggregation": "Aggregation over boxes", "confidence": "Minimum box confidence",
+    "empty_images": "Images without boxes",
+    "saved_model": "Classifier Model", "unlabeled_samples": "Unlabeled Data",
+    "metadata": "Labeling metadata", "queries": "Data to be labeled",
+}
+DEFAULT_STRATEGY = "confidence"  # what the 4.x form preselected
+FOLDER_PATH_COLUMN = "path"
+EMPTY_IMAGES = {"most_uncertain": 1.0, "least_uncertain": 0.0}
+CHUNK_ROWS = 10_000
+FOLDER_CHUNK = 1_000  # image models are slow: report progress more often
+
+
+# -- settings ---------------------------------------------------------------------------
+def _problem(key: str, message: str, value: Any) -> ConfigError:
+    return ConfigError(f'Setting "{LABELS[key]}": {message} (currently {value!r})',
+                       setting=LABELS[key])
+
+
+def _choice(raw: Mapping[str, Any], key: str, choices: Any, default: str) -> str:
+    value = raw.get(key)
+    if value is None or value == "":
+        return default
+    if value not in choices:
+        raise _problem(key, f"choose one of {', '.join(choices)}", value)
+    return str(value)
+
+
+def _whole(raw: Mapping[str, Any], key: str) -> int | None:
+    """An INT parameter (DSS sends 100.0); None when empty."""
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer() or number < 0:
+        raise _problem(key, "expected a whole number of at least 0", value)
+    return int(number)
+
+
+def _column(raw: Mapping[str, Any], key: str, default: str | None) -> str | None:
+    value = raw.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if not isinstance(value, str):
+        raise _problem(key, "expected a column name", value)
+    return value.strip()
+
+
+def _max_queries(raw: Mapping[str, Any]) -> int | None:
+    """Empty or 0: every unlabeled item (4.x behaviour)."""
+    return _whole(raw, "max_queries") or None
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """The query sampler's parameters, validated."""
+
+    strategy: str = DEFAULT_STRATEGY
+    max_queries: int | None = None
+    id_column: str | None = None
+    diversity_batch_size: int = 100
+
+
+def parse_sampler_settings(raw: Mapping[str, Any]) -> SamplerSettings:
+    """Validate a query sampler config (4.x or 5.x); unknown keys (4.x GPU options) are
+    ignored. Raises ConfigError naming the setting."""
+    batch = _whole(raw, "diversity_batch_size")
+    if batch is not None and batch < 1:
+        raise _problem("diversity_batch_size", "expected a whole number of at least 1", batch)
+    return SamplerSettings(
+        strategy=_choice(raw, "strategy", STRATEGIES, DEFAULT_STRATEGY),
+        max_queries=_max_queries(raw), id_column=_column(raw, "id_column", None),
+        diversity_batch_size=batch or 100)
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """The object-detection query sampler's parameters, validated."""
+
+    path_column: str = "path"
+    predictions_column: str = "prediction"
+    aggregation: str = "max"
+    min_confidence: float = 0.0
+    empty_uncertainty: float = detection.DEFAULT_EMPTY_UNCERTAINTY
+    max_queries: int | None = None
+
+
+def parse_detection_settings(raw: Mapping[str, Any]) -> DetectionSettings:
+    """Validate an object-detection sampler config; raises ConfigError naming the setting.
+
+    ``confidence`` keeps its 4.x meaning: the minimum confidence of a box to count.
+    """
+    value = raw.get("confidence")
+    min_confidence = 0.0
+    if value is not None and value != "":
+        try:
+            min_confidence = float(value)
+        except (TypeError, ValueError):
+            min_confidence = math.nan
+        if isinstance(value, bool) or not 0.0 <= min_confidence <= 1.0:
+            raise _problem("confidence", "expected a number between 0 and 1", value)
+    empty = _choice(raw, "empty_images", EMPTY_IMAGES, "most_uncertain")
+    return DetectionSettings(
+        path_column=_column(raw, "path_column", "path") or "path",
+        predictions_column=_column(raw, "predictions_column", "prediction") or "prediction",
+        aggregation=_choice(raw, "aggregation", detection.AGGREGATIONS, "max"),
+        min_confidence=min_confidence, empty_uncertainty=EMPTY_IMAGES[empty],
+        max_queries=_max_queries(raw))
+
+
+# -- inputs -----------------------------------------------------------------------------
+def _dataiku() -> Any:
+    import dataiku
+
+    return dataiku
+
+
+def open_unlabeled(name: str) -> tuple[Any, dsio.Schema | None]:
+    """``(dataset, schema)`` or ``(folder, None)``: a recipe input role gives a name only."""
+    dataiku = _dataiku()
+    try:
+        dataset = dataiku.Dataset(name)
+        schema = dataset.read_schema(raise_if_empty=False) or []
+        return dataset, [{"name": str(c["name"]), "type": c.get("type", "string")}
+                         for c in schema]
+    except Exception as dataset_error:
+        try:
+            return dataiku.Folder(name), None
+        except Exception:
+            raise ConfigError(f'Input "{LABELS["unlabeled_samples"]}": {name} is neither a '
+                              f"readable dataset nor a folder ({dataset_error})") from None
+
+
+def folder_key(path: Any) -> str:
+    """A file's item id as the labeling webapps give it: its folder path, "/a/b.png"."""
+    return "/" + str(path).strip().lstrip("/")
+
+
+def labeled_item_ids(dataset: Any, *, chunksize: int = 50_000) -> set[str]:
+    """Data ids whose latest metadata row, for at least one annotator, is LABELED."""
+    schema = dsio.read_schema(dataset)
+    if not schema:
+        return set()  # never written: nothing is labeled yet
+    available = dsio.names(schema)
+    missing = [c for c in ("data_id", "annotator", "status") if c not in available]
+    if missing:
+        raise ConfigError(f'Input "{LABELS["metadata"]}": {dataset.full_name} has no column '
+                          f"{', '.join(missing)}; choose the labeling webapp's metadata "
+                          f"dataset (columns: {', '.join(available)})",
+                          setting=LABELS["metadata"])
+    try:
+        # Ids are read as text (no type guessing), so "007" stays "007".
+        latest = dsio.latest_rows(dsio.iter_metadata(dataset, "label", chunksize=chunksize))
+    except LabelingError:
+        raise
+    except Exception as exc:
+        raise dsio.read_error("labeling metadata dataset", dataset, exc) from exc
+    return {data_id for (data_id, _), row in latest.items() if row.status is Status.LABELED}
+
+
+def _labeled(metadata: str | None, *, folder: bool) -> set[str]:
+    if not metadata:
+        log.warning("No labeling metadata input: items already labeled are scored too. Add "
+                    "the labeling webapp's metadata dataset as input to leave them out.")
+        return set()
+    ids = labeled_item_ids(_dataiku().Dataset(metadata))
+    log.info("%d labeled items are left out of the queries", len(ids))
+    return {folder_key(i) for i in ids} if folder else ids
+
+
+def _check_free_columns(columns: list[str], reserved: tuple[str, ...], name: str) -> None:
+    taken = [c for c in reserved if c in columns]
+    if taken:
+        raise ConfigError(f'Input "{LABELS["unlabeled_samples"]}": {name} already has a '
+                          f"column {', '.join(taken)}, which the queries add; is it a queries "
+                          "dataset? Use the unlabeled data the labeling webapp reads")
+
+
+# -- session ----------------------------------------------------------------------------
+def read_session(project: Any, queries: str) -> int:
+    """The sampler's last session number for this queries dataset (0 before any run)."""
+    name = loop.session_variable(queries)
+    return loop.session_number(loop.variable_value(project.get_variables(), name))
+
+
+def save_session(project: Any, queries: str, session: int) -> None:
+    """Set the session variable: read-modify-write kept short, since ``set_variables``
+    replaces both scopes. It stays in the scope it was found in (standard by default)."""
+    name = loop.session_variable(queries)
+    variables = project.get_variables()
+    standard = variables.setdefault("standard", {})
+    local = variables.setdefault("local", {})
+    scope = local if name in local and name not in standard else standard
+    scope[name] = int(session)
+    project.set_variables(variables)
+
+
+def _write(queries: str, frame: pd.DataFrame, session: int) -> None:
+    dataiku = _dataiku()
+    dataiku.Dataset(queries).write_with_schema(frame)
+    save_session(dataiku.Project(), queries, session)
+    log.info("Wrote %d queries to %s (session %d)", len(frame), queries, session)
+
+
+class _Progress:
+    """Logs how many pool rows were read (score_pool calls it after each chunk)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __call__(self, rows: int) -> None:
+        log.info("%s: %d rows read", self.what, rows)
+
+
+# -- the classifier sampler -------------------------------------------------------------
+class ModelScorer:
+    """``predict_proba`` for score_pool, through the public predictor API only."""
+
+    def __init__(self, predictor: Any, source: str, *, folder_hint: bool = False) -> None:
+        self.predictor = predictor
+        self.source = source
+        self.folder_hint = folder_hint
+        self.unscored = 0
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        try:
+            out = self.predictor.predict(frame, with_probas=True)
+        except Exception as exc:
+            message = f"The saved model could not score {self.source}: {exc}"
+            if self.folder_hint:
+                message += (
+                    f'. With a folder as input, the model is given a "{FOLDER_PATH_COLUMN}" '
+                    'column holding each file\'s path in the folder (like "/cats/1.png"): '
+                    "it must be a model that takes such a column as its input. Otherwise, "
+                    "build a dataset of the files' features and use it as input")
+            raise LabelingError(message) from exc
+        columns = [c for c in out.columns if str(c).startswith("proba_")]
+        if not columns:
+            raise ConfigError(f'Input "{LABELS["saved_model"]}": the saved model gives no '
+                              "class probabilities (proba_* columns); only classification "
+                              "models can rank items by uncertainty",
+                              setting=LABELS["saved_model"])
+        probas = out[columns]
+        if len(probas) == len(frame) and not probas.index.equals(frame.index):
+            probas = probas.set_axis(frame.index)  # a positional answer
+        values = probas.reindex(frame.index).to_numpy(dtype=np.float64)
+        # Rows the model's preprocessing dropped (or could not score) have no
+        # probabilities: a one-hot row scores 0 with every strategy, so they come last.
+        unscored = ~np.isfinite(values).all(axis=1)
+        if unscored.any():
+            self.unscored += int(unscored.sum())
+            values[unscored] = 0.0
+            values[unscored, 0] = 1.0
+        return values
+
+
+def _dataset_chunks(dataset: Any, schema: dsio.Schema, chunksize: int
+                    ) -> Iterator[pd.DataFrame]:
+    """The pool in chunks, as the webapp reads it (so item ids match); an empty frame
+    with the schema's columns when the dataset has no rows."""
+    seen = False
+    for frame in dsio.iter_frames(dataset, chunksize=chunksize):
+        seen = True
+        yield frame
+    if not seen:
+        yield pd.DataFrame(columns=dsio.names(schema))
+
+
+def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, queries: str,
+                      metadata: str | None = None, chunksize: int = CHUNK_ROWS
+                      ) -> pd.DataFrame:
+    """The ``active-learning-query-sampler`` recipe; returns the queries written."""
+    settings = parse_sampler_settings(config)
+    dataiku = _dataiku()
+    source, schema = open_unlabeled(unlabeled)
+    is_folder = schema is None
+    try:
+        predictor = dataiku.Model(model).get_predictor()
+    except Exception as exc:
+        raise ConfigError(f'Input "{LABELS["saved_model"]}": cannot load the saved model '
+                          f"{model}: {exc}", setting=LABELS["saved_model"]) from exc
+    session = read_session(dataiku.Project(), queries) + 1
+    labeled = _labeled(metadata, folder=is_folder)
+    options: dict[str, Any] = {
+        "strategy": settings.strategy, "max_queries": settings.max_queries,
+        "batch_size": settings.diversity_batch_size, "seed": session, "session": session,
+        "exclude_keys": labeled or None, "progress": _Progress(unlabeled)}
+    if is_folder:
+        paths = source.list_paths_in_partition()
+        chunks: Iterator[pd.DataFrame] = (
+            pd.DataFrame({FOLDER_PATH_COLUMN: paths[i:i + FOLDER_CHUNK]}, dtype=object)
+            for i in range(0, max(len(paths), 1), FOLDER_CHUNK))
+        scorer = ModelScorer(predictor, f"the files of the folder {unlabeled}",
+                             folder_hint=True)
+        options["key_fn"] = lambda chunk: [folder_key(p) for p in chunk[FOLDER_PATH_COLUMN]]
+    else:
+        if not schema:
+            raise ConfigError(f'Input "{LABELS["unlabeled_samples"]}": the dataset '
+                              f"{unlabeled} has no columns; build it first")
+        columns = dsio.names(schema)
+        _check_free_columns(columns, (UNCERTAINTY_COLUMN, SESSION_COLUMN), unlabeled)
+        if settings.id_column and settings.id_column not in columns:
+            raise _problem("id_column", f"{unlabeled} has no such column (columns: "
+                           f"{', '.join(columns)})", settings.id_column)
+        chunks = _dataset_chunks(source, schema, chunksize)
+        scorer = ModelScorer(predictor, f"the rows of {unlabeled}")
+        options["id_column"] = settings.id_column
+    try:
+        out = score_pool(chunks, scorer, **options)
+    except ValidationError as exc:
+        if exc.details.get("column"):  # an id column that is not unique, or empty
+            raise _problem("id_column", exc.message, settings.id_column) from None
+        raise
+    if scorer.unscored:
+        log.warning("%d items could not be scored by the model (dropped by its "
+                    "preprocessing?): they come last, with uncertainty 0", scorer.unscored)
+    _write(queries, out, session)
+    return out
+
+
+# -- the object-detection sampler -------------------------------------------------------
+def _detection_columns(settings: DetectionSettings, schema: dsio.Schema, name: str) -> None:
+    columns = dsio.names(schema)
+    for key, column in (("path_column", settings.path_column),
+                        ("predictions_column", settings.predictions_column)):
+        if column not in columns:
+            raise _problem(key, f"{name} has no such column (columns: {', '.join(columns)})",
+                           column)
+    if settings.path_column != FOLDER_PATH_COLUMN and FOLDER_PATH_COLUMN in columns:
+        raise _problem("path_column", f'{name} also has a column "{FOLDER_PATH_COLUMN}", '
+                       "which the queries use for the image path; choose that column or "
+                       "rename it", settings.path_column)
+    _check_free_columns(columns, (UNCERTAINTY_COLUMN, SESSION_COLUMN), name)
+
+
+def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int) -> pd.DataFrame:
+    """The chunk with ``path`` = the image's folder path ("/a.png"), first column."""
+    raw = frame[settings.path_column]
+    empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
+    if empty.any():
+        row = first_row + int(np.argmax(empty))
+        raise ValidationError(f'Row {row}: no image path in column "{settings.path_column}"')
+    out = frame.copy()
+    paths = [folder_key(p) for p in raw]
+    if settings.path_column == FOLDER_PATH_COLUMN:
+        out[FOLDER_PATH_COLUMN] = paths
+    else:
+        out.insert(0, FOLDER_PATH_COLUMN, paths)
+    return out
+
+
+def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries: str,
+                          metadata: str | None = None, chunksize: int = CHUNK_ROWS
+                          ) -> pd.DataFrame:
+    """The ``object-detection-query-sampler`` recipe; returns the queries written."""
+    settings = parse_detection_settings(config)
+    dataiku = _dataiku()
+    source, schema = open_unlabeled(unlabeled)
+    if schema is None:
+        raise ConfigError(
+            f'Input "{LABELS["unlabeled_samples"]}": {unlabeled} is a folder. This recipe '
+            "now reads a detector's predictions instead of running a RetinaNet model: "
+            "score the images with your detector (e.g. the DSS object detection scoring "
+            "recipe) and use its output dataset, one row per image with its path and a "
+            "JSON list of boxes with confidences, as input")
+    if not schema:
+        raise ConfigError(f'Input "{LABELS["unlabeled_samples"]}": the dataset {unlabeled} '
+                          "has no columns; build it first")
+    _detection_columns(settings, schema, unlabeled)
+    session = read_session(dataiku.Project(), queries) + 1
+    labeled = _labeled(metadata, folder=True)
+    ranking = RunningTopK(settings.max_queries)
+    template: pd.DataFrame | None = None
+    offset = 0
+    for frame in dsio.iter_frames(source, chunksize=chunksize):
+        frame = _with_path(frame.reset_index(drop=True), settings, offset + 1)
+        rows = np.arange(offset + 1, offset + 1 + len(frame))
+        offset += len(frame)
+        if template is None:
+            template = frame.iloc[:0]
+        keep = np.fromiter((p not in labeled for p in frame[FOLDER_PATH_COLUMN]), dtype=bool,
+                           count=len(frame))
+        frame, rows = frame[keep], rows[keep]
+        if not len(frame):
+            continue
+        scores = detection.uncertainties(
+            frame[settings.predictions_column].tolist(), aggregation=settings.aggregation,
+            min_confidence=settings.min_confidence,
+            empty_uncertainty=settings.empty_uncertainty,
+            names=frame[FOLDER_PATH_COLUMN].tolist(), rows=rows.tolist())
+        ranking.push(scores, rows, frame)
+        log.info("%s: %d rows read", unlabeled, offset)
+    scores, _, payloads = ranking.result()
+    if payloads:
+        out = payloads[0].reset_index(drop=True)
+    else:
+        out = template if template is not None else pd.DataFrame(
+            columns=list(itertools.chain(
+                [] if settings.path_column == FOLDER_PATH_COLUMN else [FOLDER_PATH_COLUMN],
+                dsio.names(schema))))
+        out = out.copy()
+    out[UNCERTAINTY_COLUMN] = np.asarray(scores, dtype=np.float64)
+    out[SESSION_COLUMN] = np.int64(session)
+    _write(queries, out, session)
+    return out
