@@ -1,0 +1,216 @@
+"""The object-detection query sampler recipe on the fake DSS: a detector's predictions
+dataset in, queries out, no model."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from assisted_labeling.dku.sampler import run_detection_sampler
+from assisted_labeling.errors import ConfigError, ValidationError
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "custom-recipes" / "object-detection-query-sampler" / "recipe.py"
+SESSION = "ML-ASSISTED-LABELING__queries__session"
+
+
+def dss_boxes(*confidences: float) -> str:
+    """A predictions cell as DSS object detection scoring writes it."""
+    return json.dumps([{"bbox": [1, 2, 3, 4], "category": "cat", "confidence": c}
+                       for c in confidences])
+
+
+PREDICTIONS = pd.DataFrame({
+    "path": ["images/a.png", "/b.png", "c.png", "/d.png", "/e.png"],
+    "prediction": [
+        dss_boxes(0.9, 0.6),  # box uncertainties 0.1, 0.4
+        dss_boxes(0.95),  # 0.05
+        "[]",  # nothing found
+        json.dumps([{"top": 1, "left": 2, "width": 3, "height": 4, "label": "dog",
+                     "confidence": 0.7}]),  # our labels' shape: 0.3
+        dss_boxes(0.02),  # a background box: 0.98
+    ],
+})
+
+
+def meta(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    """Metadata rows ``(data_id, annotator, status, date)``; folder items' ids are paths."""
+    return pd.DataFrame({
+        "date": pd.to_datetime([r[3] for r in rows], utc=True),
+        "data_id": [r[0] for r in rows], "comment": "", "session": 1,
+        "status": [r[2] for r in rows], "annotator": [r[1] for r in rows],
+        "label": "[]", "label_id": range(1, len(rows) + 1)})
+
+
+@pytest.fixture
+def preds(dss):
+    dss.create_dataset("preds", PREDICTIONS)
+    dss.create_dataset("queries")
+    return dss
+
+
+def run(dss, config=None, *, unlabeled="preds", metadata=None) -> pd.DataFrame:
+    dss.recipe_inputs = {"unlabeled_samples": [unlabeled]}
+    if metadata:
+        dss.recipe_inputs["metadata"] = [metadata]
+    dss.recipe_outputs = {"queries": ["queries"]}
+    dss.recipe_config = {} if config is None else config
+    runpy.run_path(str(RECIPE))
+    return dss.table("queries")
+
+
+def session(dss) -> int | None:
+    return dss.project_variables()["standard"].get(SESSION)
+
+
+# -- ranking ----------------------------------------------------------------------------
+def test_images_rank_by_their_most_uncertain_box_and_empty_images_first(preds):
+    out = run(preds)
+    assert list(out.columns) == ["path", "prediction", "uncertainty", "session"]
+    assert out["path"].tolist() == ["/c.png", "/e.png", "/images/a.png", "/d.png", "/b.png"]
+    assert out["uncertainty"].tolist() == pytest.approx([1.0, 0.98, 0.4, 0.3, 0.05])
+    assert out["session"].tolist() == [1] * 5
+    assert out["prediction"].iloc[2] == PREDICTIONS["prediction"][0]  # kept as it was
+
+
+@pytest.mark.parametrize("aggregation, a_png", [("mean", 0.25), ("any", 1 - 0.9 * 0.6)])
+def test_other_aggregations(preds, aggregation, a_png):
+    out = run(preds, {"aggregation": aggregation}).set_index("path")
+    assert out.loc["/images/a.png", "uncertainty"] == pytest.approx(a_png)
+
+
+def test_images_without_boxes_can_go_last(preds):
+    out = run(preds, {"empty_images": "least_uncertain"})
+    assert out["path"].iloc[-1] == "/c.png"
+    assert out["uncertainty"].iloc[-1] == 0.0
+
+
+def test_background_boxes_under_the_minimum_confidence_do_not_count(preds):
+    # /e.png keeps only a 0.02 box: it becomes an image without boxes, tied with /c.png
+    # and after it (pool order).
+    out = run(preds, {"confidence": 0.1})
+    assert out["path"].tolist()[:2] == ["/c.png", "/e.png"]
+    assert out["uncertainty"].tolist()[:2] == [1.0, 1.0]
+
+
+def test_max_queries(preds):
+    assert run(preds, {"max_queries": 2.0})["path"].tolist() == ["/c.png", "/e.png"]
+
+
+def test_another_path_column_is_copied_to_path(dss):
+    dss.create_dataset("preds", PREDICTIONS.rename(columns={"path": "image",
+                                                            "prediction": "boxes"}))
+    dss.create_dataset("queries")
+    out = run(dss, {"path_column": "image", "predictions_column": "boxes"})
+    assert list(out.columns) == ["path", "image", "boxes", "uncertainty", "session"]
+    assert out[["path", "image"]].iloc[0].tolist() == ["/c.png", "c.png"]
+
+
+def test_chunked_reading_gives_the_same_queries(preds):
+    whole = run_detection_sampler({}, unlabeled="preds", queries="queries")
+    small = run_detection_sampler({}, unlabeled="preds", queries="queries", chunksize=2)
+    pd.testing.assert_frame_equal(whole.drop(columns="session"),
+                                  small.drop(columns="session"))
+
+
+# -- labeled images and session ---------------------------------------------------------
+def test_labeled_images_are_left_out(preds):
+    preds.create_dataset("meta", meta([
+        ("/images/a.png", "alice", "LABELED", "2024-01-01"),
+        ("/c.png", "alice", "LABELED", "2024-01-01"),
+        ("/c.png", "alice", "SKIPPED", "2024-01-02"),  # turned into a skip: stays
+        ("/d.png", "bob", "SKIPPED", "2024-01-01"),
+    ]))
+    out = run(preds, metadata="meta")
+    assert out["path"].tolist() == ["/c.png", "/e.png", "/d.png", "/b.png"]
+
+
+def test_when_every_image_is_labeled_the_queries_are_empty_with_their_columns(preds):
+    preds.create_dataset("meta", meta([(p, "alice", "LABELED", "2024-01-01") for p in [
+        "/images/a.png", "/b.png", "/c.png", "/d.png", "/e.png"]]))
+    out = run(preds, metadata="meta")
+    assert len(out) == 0
+    assert list(out.columns) == ["path", "prediction", "uncertainty", "session"]
+
+
+def test_the_session_counts_successful_runs_only(preds):
+    run(preds)
+    before = run(preds)
+    assert session(preds) == 2
+    preds.create_dataset("preds", pd.DataFrame({"path": ["/x.png"], "prediction": ["[{"]}))
+    with pytest.raises(ValidationError):
+        run(preds)
+    assert session(preds) == 2
+    pd.testing.assert_frame_equal(preds.table("queries"), before)
+
+
+# -- clear errors -----------------------------------------------------------------------
+def test_bad_json_names_the_row_and_the_image_across_chunks(preds):
+    bad = PREDICTIONS.copy()
+    bad.loc[3, "prediction"] = '[{"bbox": [1, 2, 3, 4], "confidence": 0.7'
+    preds.create_dataset("preds", bad)
+    with pytest.raises(ValidationError, match=r"Row 4 \(/d.png\): not valid JSON"):
+        run_detection_sampler({}, unlabeled="preds", queries="queries", chunksize=2)
+
+
+def test_a_labels_column_without_confidences_is_explained(preds):
+    labels = PREDICTIONS.copy()
+    labels["prediction"] = json.dumps([{"bbox": [1, 2, 3, 4], "category": "cat"}])
+    preds.create_dataset("preds", labels)
+    with pytest.raises(ValidationError, match=r'Row 1 \(/images/a.png\), box 1: the box has '
+                                              r'no "confidence"'):
+        run(preds)
+
+
+@pytest.mark.parametrize("config, words", [
+    ({"predictions_column": "boxes"},
+     'Setting "Predictions column": LABELING.preds has no such column '
+     r"\(columns: path, prediction\)"),
+    ({"path_column": "image"}, 'Setting "Image path column": LABELING.preds has no such'),
+    ({"aggregation": "sum"}, 'Setting "Aggregation over boxes": choose one of max, mean, any'),
+    ({"confidence": 1.5}, 'Setting "Minimum box confidence": expected a number between 0'),
+    ({"empty_images": "top"}, 'Setting "Images without boxes"'),
+])
+def test_bad_settings_name_the_setting(preds, config, words):
+    with pytest.raises(ConfigError, match=words):
+        run(preds, config)
+    assert session(preds) is None
+
+
+def test_an_image_without_path_is_reported(dss):
+    dss.create_dataset("preds", pd.DataFrame({"path": ["/a.png", None],
+                                              "prediction": ["[]", "[]"]}))
+    dss.create_dataset("queries")
+    with pytest.raises(ValidationError, match='Row 2: no image path in column "path"'):
+        run(dss)
+
+
+def test_a_path_column_next_to_the_chosen_one_is_refused(dss):
+    dss.create_dataset("preds", PREDICTIONS.assign(image=PREDICTIONS["path"]))
+    dss.create_dataset("queries")
+    with pytest.raises(ConfigError, match='also has a column "path"'):
+        run(dss, {"path_column": "image"})
+
+
+def test_a_4x_flow_on_a_folder_gets_a_migration_message(dss):
+    # 4.x bound the images folder and read RetinaNet weights; its form saved these keys.
+    dss.create_folder("images", files={"/a.png": b"1"})
+    dss.create_dataset("queries")
+    config_4x = {"strategy": "confidence", "batch_size": 2, "confidence": 0.5,
+                 "should_use_gpu": False}
+    with pytest.raises(ConfigError, match="is a folder.*reads a detector's predictions"):
+        run(dss, config_4x, unlabeled="images")
+    assert session(dss) is None
+
+
+def test_a_predictions_dataset_without_rows_gives_empty_queries(dss):
+    dss.create_dataset("preds", PREDICTIONS.iloc[:0])
+    dss.create_dataset("queries")
+    out = run(dss)
+    assert len(out) == 0
+    assert list(out.columns) == ["path", "prediction", "uncertainty", "session"]
+    assert session(dss) == 1

@@ -1,0 +1,340 @@
+"""The active-learning query sampler recipe on the fake DSS (a saved model with fixed
+probabilities, used through ``get_predictor().predict``)."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dataiku import fake
+
+from assisted_labeling.dku.sampler import run_query_sampler
+from assisted_labeling.errors import ConfigError, LabelingError
+from assisted_labeling.project import Principal
+from assisted_labeling.sources import RowIdentifier, frame_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "custom-recipes" / "active-learning-query-sampler" / "recipe.py"
+SESSION = "ML-ASSISTED-LABELING__queries__session"
+
+# p(pos) per row id; confidence uncertainty 1 - max(p, 1 - p).
+P_POS = {10: 0.9, 11: 0.6, 12: 0.5, 13: 0.2, 14: 0.7}
+BY_CONFIDENCE = [12, 11, 14, 13, 10]  # uncertainties 0.5, 0.4, 0.3, 0.2, 0.1
+
+
+class FixedModel:
+    """A saved-model version's probabilities by row id, recording what it scored."""
+
+    def __init__(self, key: str = "id", table: dict = P_POS) -> None:
+        self.key = key
+        self.table = table
+        self.scored: list = []
+
+    def __call__(self, df: pd.DataFrame) -> np.ndarray:
+        ids = df[self.key].tolist()
+        self.scored.extend(ids)
+        pos = np.array([self.table[i] for i in ids], dtype=float)
+        return np.column_stack([1 - pos, pos])
+
+
+def meta(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    """Metadata rows ``(data_id, annotator, status, date)`` in the webapp's 4.x schema."""
+    return pd.DataFrame({
+        "date": pd.to_datetime([r[3] for r in rows], utc=True),
+        "data_id": [r[0] for r in rows], "comment": "", "session": 1,
+        "status": [r[2] for r in rows], "annotator": [r[1] for r in rows],
+        "label": ["pos" if r[2] == "LABELED" else None for r in rows],
+        "label_id": range(1, len(rows) + 1)})
+
+
+@pytest.fixture
+def model(dss) -> FixedModel:
+    dss.create_dataset("pool", pd.DataFrame({"id": list(P_POS), "text": list("abcde")}))
+    dss.create_dataset("queries")  # a recipe output: no schema before the first run
+    scorer = FixedModel()
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion("v1", scorer, active=True)])
+    return scorer
+
+
+def run(dss, config=None, *, unlabeled="pool", metadata=None) -> pd.DataFrame:
+    """Run recipe.py as DSS would, with its roles; returns the queries dataset."""
+    dss.recipe_inputs = {"saved_model": ["clf"], "unlabeled_samples": [unlabeled]}
+    if metadata:
+        dss.recipe_inputs["metadata"] = [metadata]
+    dss.recipe_outputs = {"queries": ["queries"]}
+    dss.recipe_config = {"strategy": "confidence", "id_column": "id"} if config is None \
+        else config
+    runpy.run_path(str(RECIPE))
+    return dss.table("queries")
+
+
+def session(dss) -> int | None:
+    return dss.project_variables()["standard"].get(SESSION)
+
+
+# -- ranking and output -----------------------------------------------------------------
+def test_queries_are_the_rows_plus_uncertainty_and_session_most_uncertain_first(dss, model):
+    out = run(dss)
+    assert list(out.columns) == ["id", "text", "uncertainty", "session"]
+    assert out["id"].tolist() == BY_CONFIDENCE
+    assert out["uncertainty"].tolist() == pytest.approx([0.5, 0.4, 0.3, 0.2, 0.1])
+    assert out["session"].tolist() == [1] * 5
+    assert [c["type"] for c in dss.dataset("queries").schema] == [
+        "bigint", "string", "double", "bigint"]
+
+
+@pytest.mark.parametrize("strategy, expected", [
+    ("margin", [12, 11, 14, 13, 10]),  # 1 - |2p - 1|: 1.0, 0.8, 0.6, 0.4, 0.2
+    ("entropy", [12, 11, 14, 13, 10]),
+])
+def test_other_strategies(dss, model, strategy, expected):
+    out = run(dss, {"strategy": strategy})
+    assert out["id"].tolist() == expected
+    if strategy == "margin":
+        assert out["uncertainty"].tolist() == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
+
+
+def test_random_does_not_call_the_model_and_keeps_every_row(dss, model):
+    out = run(dss, {"strategy": "random"})
+    assert sorted(out["id"]) == sorted(P_POS)
+    assert out["uncertainty"].is_monotonic_decreasing
+    assert model.scored == []
+
+
+def test_diverse_margin_returns_every_row_in_batches(dss, model):
+    out = run(dss, {"strategy": "diverse_margin", "diversity_batch_size": 2.0})
+    assert sorted(out["id"]) == sorted(P_POS)
+    assert out["uncertainty"].is_monotonic_decreasing  # the webapp serves in this order
+    assert out["uncertainty"].between(0, 1).all()
+
+
+def test_max_queries_keeps_the_most_uncertain(dss, model):
+    assert run(dss, {"max_queries": 2.0})["id"].tolist() == [12, 11]  # DSS sends 2.0
+
+
+@pytest.mark.parametrize("value", [None, 0, ""])
+def test_empty_or_zero_max_queries_keeps_every_row(dss, model, value):
+    assert len(run(dss, {"max_queries": value})) == 5
+
+
+def test_chunked_reading_gives_the_same_queries(dss, model):
+    whole = run_query_sampler({}, model="clf", unlabeled="pool", queries="queries")
+    small = run_query_sampler({}, model="clf", unlabeled="pool", queries="queries",
+                              chunksize=2)
+    pd.testing.assert_frame_equal(whole.drop(columns="session"),
+                                  small.drop(columns="session"))
+
+
+def test_rows_the_model_does_not_score_come_last(dss, model):
+    model.table = {**P_POS, 12: float("nan")}  # e.g. dropped by the model's preprocessing
+    out = run(dss)
+    assert out["id"].tolist() == [11, 14, 13, 10, 12]
+    assert out["uncertainty"].iloc[-1] == 0.0
+
+
+# -- 4.x configurations -----------------------------------------------------------------
+def test_a_4x_config_runs_unchanged(dss, model):
+    # As the 4.x form saved it: its GPU options are ignored; no metadata input, no id.
+    out = run(dss, {"strategy": "margin", "should_use_gpu": False, "list_gpu": "",
+                    "gpu_allocation": 0.5})
+    assert out["id"].tolist() == [12, 11, 14, 13, 10]
+    assert session(dss) == 1
+
+
+def test_an_empty_config_uses_the_4x_default_strategy(dss, model):
+    assert run(dss, {})["uncertainty"].tolist() == pytest.approx([0.5, 0.4, 0.3, 0.2, 0.1])
+
+
+def test_a_4x_session_variable_is_continued(dss, model):
+    dss.project_variables()["standard"][SESSION] = 7
+    assert run(dss)["session"].tolist() == [8] * 5
+    assert session(dss) == 8
+
+
+# -- session ----------------------------------------------------------------------------
+def test_each_successful_run_increments_the_session_once(dss, model):
+    dss.project_variables()["standard"]["other"] = "kept"
+    dss.project_variables()["local"]["mine"] = 1
+    assert run(dss)["session"].iloc[0] == 1
+    assert run(dss)["session"].iloc[0] == 2
+    variables = dss.project_variables()
+    assert variables["standard"] == {"other": "kept", SESSION: 2}
+    assert variables["local"] == {"mine": 1}
+
+
+def test_a_session_kept_in_local_variables_stays_there(dss, model):
+    dss.project_variables()["local"][SESSION] = 3
+    run(dss)
+    assert dss.project_variables()["local"][SESSION] == 4
+    assert SESSION not in dss.project_variables()["standard"]
+
+
+def test_a_failed_run_changes_neither_the_session_nor_the_queries(dss, model):
+    run(dss)
+    before = dss.table("queries")
+
+    def broken(df):
+        raise RuntimeError("feature 'text' missing")
+
+    dss.model("clf").versions[0].proba = broken
+    with pytest.raises(LabelingError, match="could not score the rows of .*pool.*'text'"):
+        run(dss)
+    assert session(dss) == 1
+    pd.testing.assert_frame_equal(dss.table("queries"), before)
+
+
+# -- labeled items ----------------------------------------------------------------------
+def test_labeled_items_are_left_out_and_not_scored(dss, model):
+    dss.create_dataset("meta", meta([
+        ("10", "alice", "LABELED", "2024-01-01"),
+        ("10", "alice", "SKIPPED", "2024-01-02"),  # turned into a skip: unlabeled again
+        ("11", "alice", "SKIPPED", "2024-01-01"),
+        ("11", "alice", "LABELED", "2024-01-03"),  # skipped, then labeled
+        ("12", "bob", "LABELED", "2024-01-01"),
+        ("12", "alice", "SKIPPED", "2024-01-02"),  # labeled by one annotator is enough
+        ("13", "alice", "LABELED", "2024-01-05"),
+        ("13", "alice", "SKIPPED", "2024-01-05"),  # same date: the later row wins
+        ("14", "carol", "SKIPPED", "2024-01-01"),  # skipped only
+    ]))
+    out = run(dss, metadata="meta")
+    assert out["id"].tolist() == [14, 13, 10]
+    assert sorted(model.scored) == [10, 13, 14]
+
+
+def test_metadata_ids_are_compared_as_text(dss):
+    # A text id column keeps "007"; the metadata's digit-only ids must stay text too.
+    dss.create_dataset("pool", pd.DataFrame({"id": ["007", "x7"], "x": [1, 2]}))
+    dss.create_dataset("queries")
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion(
+        "v1", lambda df: np.tile([0.5, 0.5], (len(df), 1)), active=True)])
+    dss.create_dataset("meta", meta([("007", "alice", "LABELED", "2024-01-01")]))
+    assert run(dss, metadata="meta")["id"].tolist() == ["x7"]
+
+
+def test_without_id_column_rows_are_recognized_by_the_webapps_content_ids(dss, model):
+    ids = [row.key for row in frame_rows(dss.table("pool"), RowIdentifier())]
+    dss.create_dataset("meta", meta([(ids[0], "alice", "LABELED", "2024-01-01"),
+                                     (ids[2], "alice", "LABELED", "2024-01-01")]))
+    out = run(dss, {"strategy": "confidence"}, metadata="meta")
+    assert out["id"].tolist() == [11, 14, 13]
+
+
+def test_an_empty_metadata_dataset_excludes_nothing(dss, model):
+    dss.create_dataset("meta")  # created by the webapp, nothing labeled yet
+    assert len(run(dss, metadata="meta")) == 5
+
+
+def test_when_every_item_is_labeled_the_queries_are_empty_with_their_columns(dss, model):
+    dss.create_dataset("meta", meta([(str(i), "alice", "LABELED", "2024-01-01")
+                                     for i in P_POS]))
+    out = run(dss, metadata="meta")
+    assert len(out) == 0
+    assert list(out.columns) == ["id", "text", "uncertainty", "session"]
+    assert session(dss) == 1
+
+
+def test_the_webapp_serves_the_top_query_and_never_the_labeled_item(dss, open_labeling):
+    """The loop end to end: label in the webapp, sample, the webapp ranks by the queries."""
+    dss.create_dataset("pool", pd.DataFrame({"text": list("abcde"), "n": list(P_POS)}))
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    dss.create_dataset("queries")
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion("v1", FixedModel("n"),
+                                                            active=True)])
+    webapp = open_labeling({"unlabeled": "pool", "labels_ds": "labels",
+                            "metadata_ds": "labels_metadata", "queries_ds": "queries",
+                            "categories": [{"from": "neg"}, {"from": "pos"}]})
+    alice = Principal("alice", "annotator")
+    labeled = webapp.project.next_items(alice, 1)[0]
+    webapp.project.annotate(alice, {"item_id": labeled["id"], "label": "pos"})
+    webapp.sync.flush()
+
+    out = run(dss, {"strategy": "confidence"}, metadata="labels_metadata")
+    assert labeled["data"]["n"] not in out["n"].tolist()
+    assert len(out) == 4
+    webapp.refresh_queue(force=True)
+    served = webapp.project.next_items(Principal("bob", "annotator"), 1)[0]
+    assert served["data"]["n"] == out["n"].iloc[0]
+
+
+# -- folders ----------------------------------------------------------------------------
+def test_a_folder_is_scored_through_a_path_column(dss):
+    dss.create_folder("images", files={"/cats/1.png": b"1", "/cats/2.png": b"2",
+                                       "/dogs/3.png": b"3"})
+    dss.create_dataset("queries")
+    scorer = FixedModel("path", {"/cats/1.png": 0.9, "/cats/2.png": 0.5, "/dogs/3.png": 0.7})
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion("v1", scorer, active=True)])
+    dss.create_dataset("meta", meta([("/dogs/3.png", "alice", "LABELED", "2024-01-01")]))
+    out = run(dss, {"strategy": "confidence"}, unlabeled="images", metadata="meta")
+    assert list(out.columns) == ["path", "uncertainty", "session"]
+    assert out["path"].tolist() == ["/cats/2.png", "/cats/1.png"]
+    assert out["uncertainty"].tolist() == pytest.approx([0.5, 0.1])
+    assert scorer.scored == ["/cats/1.png", "/cats/2.png"]
+
+
+def test_a_folder_with_a_model_that_needs_other_features_fails_clearly(dss, model):
+    dss.create_folder("images", files={"/a.png": b"1"})
+    with pytest.raises(LabelingError) as caught:
+        run(dss, {"strategy": "confidence"}, unlabeled="images")
+    assert "could not score the files of the folder" in caught.value.message
+    assert 'given a "path" column' in caught.value.message
+    assert session(dss) is None
+
+
+# -- clear errors -----------------------------------------------------------------------
+@pytest.mark.parametrize("config, words", [
+    ({"strategy": "smallest"}, 'Setting "Query strategy": choose one of confidence, margin'),
+    ({"id_column": "rid"}, 'Setting "Id column": LABELING.pool has no such column'),
+    ({"max_queries": -1}, 'Setting "Maximum number of queries": expected a whole number'),
+    ({"max_queries": 2.5}, 'Setting "Maximum number of queries"'),
+    ({"strategy": "diverse_margin", "diversity_batch_size": 0}, 'Setting "Batch size"'),
+])
+def test_bad_settings_name_the_setting(dss, model, config, words):
+    with pytest.raises(ConfigError, match=words):
+        run(dss, config)
+    assert session(dss) is None
+
+
+def test_a_duplicated_id_is_reported_on_the_id_column_setting(dss, model):
+    # Ids matter when labeled items are looked up in the pool.
+    dss.create_dataset("pool", pd.DataFrame({"id": [10, 11, 10], "text": list("abc")}))
+    dss.create_dataset("meta", meta([("11", "alice", "LABELED", "2024-01-01")]))
+    with pytest.raises(ConfigError, match='Setting "Id column": .*"10" appears twice'):
+        run(dss, metadata="meta")
+    assert session(dss) is None
+
+
+def test_a_pool_that_is_a_queries_dataset_is_refused(dss, model):
+    dss.create_dataset("pool", pd.DataFrame({"id": [10], "uncertainty": [0.3]}))
+    with pytest.raises(ConfigError, match="already has a column uncertainty"):
+        run(dss)
+
+
+def test_a_regression_model_is_refused(dss, model, monkeypatch):
+    import dataiku
+
+    class Regressor:
+        def predict(self, df, with_probas=True):
+            return pd.DataFrame({"prediction": [1.5] * len(df)}, index=df.index)
+
+    monkeypatch.setattr(dataiku.Model, "get_predictor",
+                        lambda self, version_id=None: Regressor())
+    with pytest.raises(ConfigError, match="only classification models"):
+        run(dss)
+
+
+def test_a_missing_metadata_column_is_explained(dss, model):
+    dss.create_dataset("meta", pd.DataFrame({"data_id": ["10"], "label": ["pos"]}))
+    with pytest.raises(ConfigError, match='Input "Labeling metadata": .*no column '
+                                          "annotator, status"):
+        run(dss, metadata="meta")
+
+
+def test_a_pool_without_rows_gives_empty_queries_with_its_columns(dss, model):
+    dss.create_dataset("pool", pd.DataFrame({"id": [], "text": []}))
+    out = run(dss)
+    assert len(out) == 0
+    assert list(out.columns) == ["id", "text", "uncertainty", "session"]
