@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from . import models
 from .config import LabelingConfig
 from .errors import LabelingError
-from .loop import contradictions
+from .loop import contradictions, sample_rows
 from .project import LabelingProject
 from .queries import ITEM_ID, keyed_chunks, labeled_keys, queue_priorities, score_file
 from .store import Status
@@ -168,21 +167,11 @@ class Retrainer:
         return entry
 
     def _unlabeled_sample(self) -> pd.DataFrame:
-        """Up to ``sample_size`` unlabeled rows, drawn with a fixed seed from the pool."""
+        """Up to ``sample_size`` unlabeled rows, a seeded uniform sample of the pool."""
         labeled = labeled_keys(self.store)
-        rng = np.random.default_rng(self.settings.seed)
-        kept: list[pd.DataFrame] = []
-        for chunk in keyed_chunks(self.input_path, self.project.config.id_column):
-            chunk = chunk[~chunk[ITEM_ID].isin(labeled)]
-            kept.append(chunk.sample(frac=min(1.0, 4 * self.settings.sample_size /
-                                             max(len(chunk), 1)), random_state=rng))
-            if sum(len(k) for k in kept) >= 4 * self.settings.sample_size:
-                break
-        if not kept:
-            return pd.DataFrame()
-        pool = pd.concat(kept, ignore_index=True)
-        size = min(self.settings.sample_size, len(pool))
-        return pool.sample(n=size, random_state=rng).drop(columns=[ITEM_ID])
+        unlabeled = (chunk[~chunk[ITEM_ID].isin(labeled)].drop(columns=[ITEM_ID])
+                     for chunk in keyed_chunks(self.input_path, self.project.config.id_column))
+        return sample_rows(unlabeled, self.settings.sample_size, seed=self.settings.seed)
 
     def run_forever(self, *, poll_seconds: float = 2.0, parent_pid: int | None = None) -> None:
         """Poll until the parent process is gone (the server stopped)."""
