@@ -37,9 +37,10 @@ import pandas as pd
 
 from .errors import ValidationError
 
-#: Up to this many classes, row-wise max / top-2 go column by column (faster than
-#: numpy's reductions along short rows); above it, ``np.partition``.
-_COLUMN_LOOP_MAX_CLASSES = 8
+#: Row-wise max / top-2 go column by column (numpy's reductions along short rows are
+#: slow), over blocks of this many rows so that the strided columns stay in cache:
+#: 2x faster than ``np.partition`` at 20 classes, 1.7x at 50 (benchmarks/README.md).
+_BLOCK_ROWS = 4096
 
 #: How far from 1 a row of probabilities may sum and still be accepted as is.
 _ATOL = 1e-3
@@ -125,27 +126,30 @@ def _row_sum(p: np.ndarray) -> np.ndarray:
 
 
 def _row_max(p: np.ndarray) -> np.ndarray:
-    if p.shape[1] <= _COLUMN_LOOP_MAX_CLASSES:
-        best = p[:, 0].copy()
+    best = np.empty(p.shape[0], dtype=p.dtype)
+    for start in range(0, p.shape[0], _BLOCK_ROWS):
+        block, out = p[start:start + _BLOCK_ROWS], best[start:start + _BLOCK_ROWS]
+        out[:] = block[:, 0]
         for j in range(1, p.shape[1]):
-            np.maximum(best, p[:, j], out=best)
-        return best
-    return p.max(axis=1)
+            np.maximum(out, block[:, j], out=out)
+    return best
 
 
 def _top_two(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Highest and second-highest value of each row (needs at least 2 columns)."""
-    c = p.shape[1]
-    if c <= _COLUMN_LOOP_MAX_CLASSES:
-        first = np.maximum(p[:, 0], p[:, 1])
-        second = np.minimum(p[:, 0], p[:, 1])
+    n, c = p.shape
+    first = np.empty(n, dtype=p.dtype)
+    second = np.empty(n, dtype=p.dtype)
+    for start in range(0, n, _BLOCK_ROWS):
+        block = p[start:start + _BLOCK_ROWS]
+        top, runner_up = first[start:start + _BLOCK_ROWS], second[start:start + _BLOCK_ROWS]
+        np.maximum(block[:, 0], block[:, 1], out=top)
+        np.minimum(block[:, 0], block[:, 1], out=runner_up)
         for j in range(2, c):
-            x = p[:, j]
-            np.maximum(second, np.minimum(first, x), out=second)
-            np.maximum(first, x, out=first)
-        return first, second
-    part = np.partition(p, c - 2, axis=1)
-    return part[:, c - 1], part[:, c - 2]
+            column = block[:, j]
+            np.maximum(runner_up, np.minimum(top, column), out=runner_up)
+            np.maximum(top, column, out=top)
+    return first, second
 
 
 def _as_scores(values: np.ndarray) -> np.ndarray:

@@ -286,3 +286,15 @@ def test_select_batch_diverse_uses_probabilities_by_default() -> None:
     assert select_batch(proba, strategy="margin", batch_size=2).tolist() == [0, 1]
     chosen = select_batch(proba, strategy="diverse_margin", batch_size=2, prefilter=2, seed=0)
     assert chosen.tolist() == [0, 3]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 20])
+def test_scores_match_a_sorted_reference_across_row_blocks(n_classes):
+    rng = np.random.default_rng(n_classes)
+    p = rng.random((10_000, n_classes))  # more rows than one block of the column loop
+    p[7, :2] = 5.0  # a tie at the top: margin 1
+    p /= p.sum(axis=1, keepdims=True)
+    ordered = np.sort(p, axis=1)
+    assert np.allclose(margin_scores(p), 1 - (ordered[:, -1] - ordered[:, -2]))
+    assert np.allclose(confidence_scores(p), 1 - ordered[:, -1])
+    assert margin_scores(p)[7] == pytest.approx(1.0)
