@@ -71,8 +71,9 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     if getattr(args, "queries", None):
         from .queries import priorities_from_file
 
-        scored = project.store.set_priorities(
-            priorities_from_file(args.queries, project.config.id_column))
+        id_column = project.config.id_column
+        scored = project.store.set_priorities(priorities_from_file(args.queries, id_column),
+                                              to_duplicates=id_column is None)
         print(f"Queue ordered by {args.queries}: {scored} items scored", file=sys.stderr)
     if getattr(args, "retrain_every", None):
         _start_retrainer(args, settings, project)

@@ -63,7 +63,9 @@ def queue_priorities(store: AnnotationStore, queries: pd.DataFrame) -> int:
 
 def priorities_from_file(path: str | Path, id_column: str | None) -> Iterator[tuple[str, float]]:
     """(item id, uncertainty) of a queries table written by `query`: ids are recomputed
-    on the pool's columns, so they match the labeling webapp's."""
+    on the pool's columns, so they match the labeling webapp's. Without an id column the
+    n-th copy of a row cannot be told from the others here: pass these pairs with
+    ``set_priorities(..., to_duplicates=True)``."""
     keys = PoolKeys(id_column)
     for chunk in iter_table(path):
         if UNCERTAINTY_COLUMN not in chunk.columns:

@@ -39,8 +39,28 @@ def test_queries_rank_by_uncertainty_and_unscored_come_last(project_setup, open_
     }))
     webapp = open_labeling({**config_4x, "queries_ds": "queries"})
     items = webapp.project.next_items(ALICE, 4)
-    assert [i["data"]["text"] for i in items] == ["great", "fine", "awful", "great"]
-    assert [i["uncertainty"] for i in items] == [0.9, 0.5, 0.2, None]
+    # "great" is in the table twice: both copies get the score of their content.
+    assert [i["data"]["text"] for i in items] == ["great", "great", "fine", "awful"]
+    assert [i["uncertainty"] for i in items] == [0.9, 0.9, 0.5, 0.2]
+
+
+def test_an_unlabeled_copy_keeps_the_score_when_its_twin_was_labeled(
+        project_setup, open_labeling, config_4x):
+    first = open_labeling()
+    twins = [i["id"] for i in first.project.next_items(ALICE, 4)
+             if i["data"]["text"] == "great"]
+    labeled = min(twins, key=len)  # the first copy: "<hash>"; the second: "<hash>-1"
+    first.project.annotate(ALICE, {"item_id": labeled, "label": "pos"})
+    first.sync.flush()
+    first.close()
+    # The sampler left the labeled copy out: one "great" row remains, ranked first.
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["great", "fine", "awful"], "stars": [5, 3, 1],
+        "uncertainty": [0.9, 0.5, 0.2], "session": [1, 1, 1],
+    }))
+    second = open_labeling({**config_4x, "queries_ds": "queries"})
+    item = second.project.next_items(Principal("bob", "annotator"), 1)[0]
+    assert item["id"] == f"{labeled}-1" and item["uncertainty"] == 0.9
 
 
 def test_queries_with_an_id_column(dss, open_labeling, config_4x):

@@ -131,3 +131,31 @@ def test_stalled_history_reaches_the_config_warnings(tmp_path, pool):
     project.store.set_meta("metrics", json.dumps(flat))
     warnings = project.config_payload(LOCAL_USER)["warnings"]
     assert len(warnings) == 1 and "0.91" in warnings[0]
+
+
+def test_a_duplicate_row_keeps_its_rank_after_its_twin_is_labeled(tmp_path):
+    path = tmp_path / "pool.csv"
+    pd.DataFrame({"x": [0.5, 0.5, 0.9, 0.1], "y": [0.5, 0.5, 0.1, 0.9]}).to_csv(path,
+                                                                                index=False)
+    db = tmp_path / "l.db"
+    project = open_project(path, db, {"categories": "a,b"}, progress=False)
+    keys = [i["id"] for i in project.next_items(LOCAL_USER, 4)]
+    twins = sorted(k for k in keys if project.store.get_item(k).data["x"] == 0.5)
+    assert twins[1] == f"{twins[0]}-1"
+    project.annotate(LOCAL_USER, {"item_id": twins[0], "label": "a"})
+    for key in keys:
+        project.store.release("local", key)
+    model = tmp_path / "m.skops"
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"x": [0.9, 0.1, 0.8, 0.2], "y": [0.1, 0.9, 0.2, 0.8],
+                  "label": ["a", "b", "a", "b"]}).to_csv(train, index=False)
+    assert cli.main(["train", str(train), "-o", str(model)]) == 0
+    queries = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(path), "--store",
+                     str(db), "-o", str(queries)]) == 0
+    from assisted_labeling.queries import priorities_from_file
+
+    project.store.set_priorities(priorities_from_file(queries, None), to_duplicates=True)
+    first = project.next_items(LOCAL_USER, 1)[0]
+    assert first["id"] == twins[1]  # the unlabeled twin: the most uncertain item
+    assert first["uncertainty"] == max(pd.read_csv(queries)["uncertainty"])

@@ -162,7 +162,7 @@ def load_queue(project: LabelingProject, settings: DssSettings,
         try:
             scored = store.set_priorities(
                 dsio.iter_priorities(queries, config, columns, chunksize=chunksize),
-                reset_others=True)
+                reset_others=True, to_duplicates=config.id_column is None)
         except Exception as exc:
             # Labeling works without ranking: serve in random order, say why in the log.
             log.warning("Items are not ranked: could not read the queries dataset %s: %s",

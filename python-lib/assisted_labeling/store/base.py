@@ -107,8 +107,10 @@ class AnnotationStore(Protocol):
         """Insert new items (existing keys keep their annotations); returns how many were new."""
 
     def set_priorities(self, priorities: Iterable[tuple[str, float]], *,
-                       reset_others: bool = True) -> int:
-        """Set queue priorities by item key; items not named go back to no priority."""
+                       reset_others: bool = True, to_duplicates: bool = False) -> int:
+        """Set queue priorities by item key; items not named go back to no priority.
+        ``to_duplicates``: keys are content-hash ids and each score also goes to every
+        copy of the same row (``<hash>-<n>``)."""
 
     def get_item(self, key: str) -> Item:
         """The item with this key, or NotFoundError."""

@@ -276,11 +276,17 @@ class SQLiteStore:
             )
 
     def set_priorities(self, priorities: Iterable[tuple[str, float]], *,
-                       reset_others: bool = True, batch_size: int = 5000) -> int:
+                       reset_others: bool = True, batch_size: int = 5000,
+                       to_duplicates: bool = False) -> int:
         """Set queue priorities, a batch per transaction so labelers are never held up
         for long. New scores land first (tagged with a new generation), then the items
         left from older generations lose theirs: meanwhile the queue mixes old and new
-        scores, but never loses its scored items."""
+        scores, but never loses its scored items.
+
+        ``to_duplicates``: keys are content-hash ids (``<hash>``, ``<hash>-<n>`` for the
+        n-th copy of the same row) and each score also goes to every copy. A table of
+        queries re-read in score order cannot tell which copy a row was, and copies of one
+        row get the same score anyway."""
         with self._write() as conn:
             self._bump(conn, "priority_generation", 1)
             generation = self._counter(conn, "priority_generation")
@@ -292,6 +298,14 @@ class SQLiteStore:
                 before = conn.total_changes
                 conn.executemany(
                     "UPDATE items SET priority = ?, qorder = ?, pgen = ? WHERE key = ?", batch)
+                if to_duplicates:
+                    # Copies are "<hash>-1", "<hash>-2"…: the keys between "<hash>-" and
+                    # "<hash>." ("." sorts right after "-"), an index range scan.
+                    conn.executemany(
+                        "UPDATE items SET priority = ?, qorder = ?, pgen = ? "
+                        "WHERE key > ? AND key < ?",
+                        [(p, q, g, f"{base}-", f"{base}.") for p, q, g, base in
+                         ((p, q, g, k.split("-", 1)[0]) for p, q, g, k in batch)])
                 changed = conn.total_changes - before
             batch.clear()
             return changed

@@ -325,3 +325,16 @@ def test_reserved_label_ids_are_never_reused(store):
     assert store.save_label("u", "k0", "x", ["x"]).label_id == 42
     store.reserve_label_ids(10)  # never lowers the counter
     assert store.save_label("u", "k1", "x", ["x"]).label_id == 43
+
+
+def test_priorities_can_reach_every_copy_of_a_row(store):
+    store.add_items([Item("a1b2c3d4e5f60718", {}), Item("a1b2c3d4e5f60718-1", {}),
+                     Item("a1b2c3d4e5f60718-2", {}), Item("a1b2c3d4e5f60719", {}),
+                     Item("a1b2c3d4e5f60718a", {})])
+    store.set_priorities([("a1b2c3d4e5f60718", 0.7)])
+    assert store.get_item("a1b2c3d4e5f60718-1").priority is None  # exact by default
+    store.set_priorities([("a1b2c3d4e5f60718", 0.7)], to_duplicates=True)
+    assert [store.get_item(k).priority for k in (
+        "a1b2c3d4e5f60718", "a1b2c3d4e5f60718-1", "a1b2c3d4e5f60718-2")] == [0.7] * 3
+    assert store.get_item("a1b2c3d4e5f60719").priority is None
+    assert store.get_item("a1b2c3d4e5f60718a").priority is None
