@@ -6,6 +6,7 @@ Setting names follow the 4.x plugin where one existed (``categories``,
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -112,16 +113,25 @@ def _columns(label: str, raw: Any) -> tuple[str, ...]:
     raise _setting_error(label, "expected a list of column names", raw)
 
 
-def _int(label: str, raw: Any, default: int, minimum: int, maximum: int) -> int:
+def whole_number(label: str, raw: Any, *, default: int | None, minimum: int,
+                 maximum: int | None = None) -> int | None:
+    """A whole-number setting, ``default`` when empty. DSS sends INT parameters as
+    floats (100.0) and forms may send text, so both are accepted when whole."""
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        number = float(raw)
     except (TypeError, ValueError):
-        raise _setting_error(label, "expected a whole number", raw) from None
-    if not minimum <= value <= maximum:
+        number = math.nan
+    whole = not isinstance(raw, bool) and number.is_integer()
+    if maximum is None:
+        if not whole or number < minimum:
+            raise _setting_error(label, f"expected a whole number of at least {minimum}", raw)
+    elif not whole:
+        raise _setting_error(label, "expected a whole number", raw)
+    elif not minimum <= number <= maximum:
         raise _setting_error(label, f"must be between {minimum} and {maximum}", raw)
-    return value
+    return int(number)
 
 
 def build_config(settings: Mapping[str, Any]) -> LabelingConfig:
@@ -149,11 +159,12 @@ def build_config(settings: Mapping[str, Any]) -> LabelingConfig:
         id_column=id_column,
         instructions=str(settings.get("instructions") or ""),
         comments=bool(settings.get("comments", True)),
-        annotators_per_item=_int(
-            "Annotators per item", settings.get("annotators_per_item"), 1, 1, 100
-        ),
+        annotators_per_item=whole_number(
+            "Annotators per item", settings.get("annotators_per_item"), default=1,
+            minimum=1, maximum=100),
         review_required=bool(settings.get("review_required", False)),
-        lease_seconds=_int("Reservation time", settings.get("lease_seconds"), 600, 10, 86400),
+        lease_seconds=whole_number("Reservation time", settings.get("lease_seconds"),
+                                   default=600, minimum=10, maximum=86400),
         title=str(settings.get("title") or "ML-assisted Labeling"),
     )
 

@@ -58,3 +58,12 @@ def test_columns_must_exist_in_the_data():
     with pytest.raises(ConfigError, match='no column "lable"') as info:
         check_columns(config, ["text", "label"])
     assert "columns: text, label" in info.value.message
+
+
+def test_whole_numbers_accept_what_dss_sends():
+    assert build_config({"categories": "a", "annotators_per_item": 2.0}).annotators_per_item == 2
+    assert build_config({"categories": "a", "annotators_per_item": "3"}).annotators_per_item == 3
+    with pytest.raises(ConfigError, match="whole number"):
+        build_config({"categories": "a", "annotators_per_item": 2.5})
+    with pytest.raises(ConfigError, match="whole number"):
+        build_config({"categories": "a", "annotators_per_item": True})

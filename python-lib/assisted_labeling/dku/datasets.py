@@ -201,7 +201,9 @@ class MetadataRow:
         )
 
 
-def _text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """A cell read back as the text it was written as (pandas may have parsed a
+    numeric id or label as a float); None for an empty cell."""
     value = json_value(value)
     if value is None:
         return None
@@ -263,14 +265,14 @@ def iter_metadata(dataset: Any, label_col: str, *, chunksize: int) -> Iterator[M
         frame = text_frame if number_frame is None else pd.concat(
             [text_frame.reset_index(drop=True), number_frame.reset_index(drop=True)], axis=1)
         for values in frame.to_dict(orient="records"):
-            raw_status = _text(values.get("status"))
+            raw_status = as_text(values.get("status"))
             status = Status(raw_status) if raw_status in ("LABELED", "SKIPPED") else None
             yield MetadataRow(
-                position=position, values=values, data_id=_text(values.get("data_id")),
-                annotator=_text(values.get("annotator")), status=status,
-                label=_text(values.get(label_col)), label_id=as_int(values.get(id_col)),
+                position=position, values=values, data_id=as_text(values.get("data_id")),
+                annotator=as_text(values.get("annotator")), status=status,
+                label=as_text(values.get(label_col)), label_id=as_int(values.get(id_col)),
                 session=as_int(values.get("session")) or 0,
-                comment=_text(values.get("comment")) or "",
+                comment=as_text(values.get("comment")) or "",
                 timestamp=timestamp(values.get("date")),
             )
             position += 1

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .. import loop
+from ..config import whole_number
 from ..errors import ConfigError, LabelingError, ValidationError
 from ..sampler import PoolKeys
 from . import datasets as dsio
@@ -61,18 +62,8 @@ def _text_setting(raw: Mapping[str, Any], key: str, labels: Mapping[str, str], *
 
 def _count_setting(raw: Mapping[str, Any], key: str, labels: Mapping[str, str],
                    default: int) -> int:
-    """A positive whole number; DSS sends INT parameters as floats (100.0)."""
-    value = raw.get(key)
-    if value is None or value == "":
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not number.is_integer() or number < 1:
-        raise ConfigError(f'Setting "{labels[key]}": expected a whole number of at least 1 '
-                          f"(currently {value!r})", setting=labels[key])
-    return int(number)
+    """A positive whole number (DSS sends INT parameters as floats: 100.0)."""
+    return whole_number(labels[key], raw.get(key), default=default, minimum=1)
 
 
 def _default_open_dataset() -> OpenDataset:
@@ -88,16 +79,6 @@ def _default_variables() -> ReadVariables:
 
 
 # -- the trigger ------------------------------------------------------------------------
-def _data_id(value: Any) -> str | None:
-    """A data id read back as text (pandas may have parsed a numeric id as a float)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = str(value)
-    return text or None
-
-
 def _seconds(column: pd.Series) -> list[float | None]:
     """Seconds since the epoch of a date column (parsed by DSS, or text); None if unreadable."""
     if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
@@ -132,10 +113,10 @@ def metadata_events(dataset: Any, *, chunksize: int) -> Iterator[loop.MetadataEv
         stamps = _seconds(frame["date"]) if "date" in frame else [None] * size
         for data_id, annotator, status, session, stamp in zip(ids, annotators, statuses,
                                                               sessions, stamps):
-            key = _data_id(data_id)
-            if key is not None:
+            key = dsio.as_text(data_id)
+            if key:  # rows without an id are not annotations
                 yield loop.MetadataEvent(
-                    data_id=key, annotator=_data_id(annotator) or "",
+                    data_id=key, annotator=dsio.as_text(annotator) or "",
                     status=str(status) if isinstance(status, str) else "",
                     session=loop.session_number(session), timestamp=stamp,
                     position=position)
@@ -243,7 +224,7 @@ def labeled_ids(dataset: Any, *, chunksize: int) -> set[str]:
     # Ids are text: no type inference, which would turn an all-digit id into a number.
     for frame in dataset.iter_dataframes(chunksize=chunksize, columns=["data_id"],
                                          infer_with_pandas=False):
-        ids.update(k for k in map(_data_id, frame["data_id"].tolist()) if k is not None)
+        ids.update(k for k in map(dsio.as_text, frame["data_id"].tolist()) if k)
     return ids
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .. import detection, loop
+from ..config import whole_number
 from ..errors import ConfigError, LabelingError, ValidationError
 from ..sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN, score_pool
 from ..sampling import STRATEGIES, RunningTopK
@@ -75,16 +76,7 @@ def _choice(raw: Mapping[str, Any], key: str, choices: Any, default: str) -> str
 
 def _whole(raw: Mapping[str, Any], key: str) -> int | None:
     """An INT parameter (DSS sends 100.0); None when empty."""
-    value = raw.get(key)
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not number.is_integer() or number < 0:
-        raise _problem(key, "expected a whole number of at least 0", value)
-    return int(number)
+    return whole_number(LABELS[key], raw.get(key), default=None, minimum=0)
 
 
 def _column(raw: Mapping[str, Any], key: str, default: str | None) -> str | None:
