@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import sampling
+from .config import column_list
 from .errors import LabelingError
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -33,10 +34,6 @@ def _serve_settings(args: argparse.Namespace) -> dict:
     }
 
 
-def _columns(raw: str | None) -> tuple[str, ...]:
-    return tuple(c.strip() for c in raw.split(",") if c.strip()) if raw else ()
-
-
 def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
     """Spawn the retraining process: it never shares the server's CPU time slices."""
     import multiprocessing
@@ -47,7 +44,7 @@ def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
 
     if args.retrain_every < 1:
         raise LabelingError("--retrain-every must be at least 1")
-    features = _columns(args.feature_columns)
+    features = column_list("Feature columns", args.feature_columns)
     if not args.text_column and not features:
         features = tuple(default_features(table_columns(args.input), project.config))
     retrain = RetrainSettings(
@@ -109,7 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"Training a {args.model} model on {args.input}…", file=sys.stderr)
     trained = models.train(frame, label_column=args.label_column,
                            text_column=args.text_column,
-                           feature_columns=_columns(args.feature_columns), model=args.model)
+                           feature_columns=column_list("Feature columns", args.feature_columns),
+                           model=args.model)
     models.save(trained, args.output)
     labeled = int(frame[args.label_column].notna().sum())
     print(f"Trained on {labeled} labeled rows ({', '.join(trained.classes)}) in "

@@ -103,7 +103,8 @@ def parse_categories(raw: Any) -> tuple[Category, ...]:
     return tuple(categories)
 
 
-def _columns(label: str, raw: Any) -> tuple[str, ...]:
+def column_list(label: str, raw: Any) -> tuple[str, ...]:
+    """Column names from a list or a comma-separated string."""
     if raw is None or raw == "":
         return ()
     if isinstance(raw, str):
@@ -144,8 +145,8 @@ def build_config(settings: Mapping[str, Any]) -> LabelingConfig:
         raise _setting_error(
             "Labels column", "use letters, digits, spaces, '-' or '_' (64 at most)", label_col
         )
-    display = _columns("Display columns", settings.get("display_columns"))
-    context = _columns("Contextual columns", settings.get("context_columns"))
+    display = column_list("Display columns", settings.get("display_columns"))
+    context = column_list("Contextual columns", settings.get("context_columns"))
     existing = settings.get("existing_labels_column") or None
     id_column = settings.get("id_column") or None
     return LabelingConfig(

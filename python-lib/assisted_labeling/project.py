@@ -1,8 +1,8 @@
 """A labeling project: settings + data kind + store, behind the operations the API offers.
 
 Both hosts (DSS webapp backend and the standalone server) build one of these and hand
-it to the same Flask blueprint; the DSS adapter adds listeners that mirror each saved
-annotation to the DSS datasets.
+it to the same Flask blueprint. The DSS adapter mirrors saved annotations to the DSS
+datasets from the store's change log, not from this class.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ log = logging.getLogger(__name__)
 
 MAX_COMMENT = 10_000
 MAX_NEXT = 50
-
-Listener = Callable[[Annotation, Item], None]
-
 
 @dataclass(frozen=True)
 class Principal:
@@ -70,13 +67,11 @@ class LabelingProject:
     def __init__(self, config: LabelingConfig, store: AnnotationStore, *,
                  kind: Kind | None = None,
                  session: Callable[[], int] | None = None,
-                 listeners: Iterable[Listener] = (),
                  warnings: Callable[[], list[str]] | None = None) -> None:
         self.config = config
         self.store = store
         self.kind = kind or get_kind(config.kind)
         self._session = session or (lambda: int(store.get_meta("session", "0") or 0))
-        self.listeners: list[Listener] = list(listeners)
         self._warnings = warnings or (lambda: [])
 
     # -- reading ----------------------------------------------------------------------
@@ -154,7 +149,6 @@ class LabelingProject:
             self.kind.classes_of(label), comment=comment, duration_ms=_duration(body),
             session=self._session(),
         )
-        self._notify(annotation)
         return annotation
 
     def skip(self, user: Principal, body: Any) -> Annotation:
@@ -164,15 +158,7 @@ class LabelingProject:
             user.name, _item_key(body), comment=_comment(body), duration_ms=_duration(body),
             session=self._session(),
         )
-        self._notify(annotation)
         return annotation
-
-    def _notify(self, annotation: Annotation) -> None:
-        if not self.listeners:
-            return
-        item = self.store.get_item(annotation.item_key)
-        for listener in self.listeners:
-            listener(annotation, item)
 
     # -- exports ----------------------------------------------------------------------
     def label_rows(self) -> Iterable[dict[str, Any]]:

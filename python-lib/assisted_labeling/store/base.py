@@ -125,9 +125,6 @@ class AnnotationStore(Protocol):
     def set_annotators_per_item(self, needed: int) -> None:
         """Change how many LABELED annotations complete an item, for every item."""
 
-    def count_items(self) -> int:
-        """How many items exist."""
-
     # annotations
     def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
                    comment: str = "", duration_ms: int | None = None, session: int = 0,

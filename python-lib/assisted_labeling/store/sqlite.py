@@ -337,9 +337,6 @@ class SQLiteStore:
             raise NotFoundError(f'No item with id "{key}"', item_id=key)
         return Item(row[0], json.loads(row[1]), row[2])
 
-    def count_items(self) -> int:
-        return self._counter(self._conn(), "total")
-
     def next_items(self, user: str, *, count: int = 1, lease_seconds: float = 600,
                    now: float | None = None) -> list[Item]:
         now = time.time() if now is None else now
