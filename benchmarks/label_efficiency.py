@@ -37,7 +37,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "python-lib"))
 
-from assisted_labeling.sampling import DEFAULT_PREFILTER, select_batch  # noqa: E402
+from assisted_labeling.sampling import (  # noqa: E402
+    DEFAULT_COLD_START,
+    DEFAULT_PREFILTER,
+    select_batch,
+)
 
 STRATEGIES = ("random", "confidence", "margin", "entropy", "diverse_margin")
 RESULTS = HERE / "results"
@@ -119,6 +123,7 @@ def simulate(
     prefilter: float = DEFAULT_PREFILTER,
     diversity: str = "inputs",
     n_initial: int = 10,
+    cold_start: float | None = DEFAULT_COLD_START,
 ) -> tuple[list[int], list[float]]:
     """Learning curve ``(label counts, test accuracies)`` of one strategy and seed."""
     rng = np.random.default_rng(seed)
@@ -144,13 +149,15 @@ def simulate(
         else:
             raise SystemExit(f"unknown diversity features {diversity!r}")
         chosen = select_batch(proba, strategy=strategy, batch_size=size, features=feats,
-                              seed=pick_rng, prefilter=prefilter)
+                              seed=pick_rng, prefilter=prefilter, n_labeled=len(labeled),
+                              cold_start=cold_start)
         labeled.extend(int(i) for i in unlabeled[chosen])
     return counts, accs
 
 
 def _job(task: Task, seed: int, batch: int, budget: int, strategies: tuple[str, ...],
-         prefilter: float, diversity: str) -> list[dict[str, Any]]:
+         prefilter: float, diversity: str, cold_start: float | None
+         ) -> list[dict[str, Any]]:
     from threadpoolctl import threadpool_limits
 
     out = []
@@ -160,7 +167,7 @@ def _job(task: Task, seed: int, batch: int, budget: int, strategies: tuple[str, 
             extend = task.y_pool.size if strategy == "random" and batch == 10 else None
             counts, accs = simulate(task, strategy, batch=batch, seed=seed, budget=budget,
                                     extend_to=extend, prefilter=prefilter,
-                                    diversity=diversity)
+                                    diversity=diversity, cold_start=cold_start)
             out.append({"dataset": task.name, "strategy": strategy, "batch": batch,
                         "seed": seed, "counts": counts, "accs": accs})
     return out
@@ -282,9 +289,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="diverse_margin: candidates per batch slot")
     parser.add_argument("--diversity", choices=("inputs", "proba"), default="inputs",
                         help="diverse_margin: cluster on model inputs or probabilities")
+    parser.add_argument("--cold-start", default=str(DEFAULT_COLD_START),
+                        help="uncertainty picks at most this × the labels so far of a "
+                             "batch (the rest stands for the pool); 'off' to disable")
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default=str(RESULTS / "label_efficiency"))
     args = parser.parse_args(argv)
+    cold_start = None if args.cold_start == "off" else float(args.cold_start)
     from joblib import Parallel, delayed
 
     started = time.perf_counter()
@@ -298,10 +310,11 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("ignore")
             full[t.name] = float(t.make_model().fit(t.x_pool, t.y_pool).score(t.x_test,
                                                                                 t.y_test))
-    jobs = [(t, seed, batch) for t in tasks for batch in batches for seed in range(args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(t, seed, batch) for t in tasks for batch in batches for seed in seeds]
     results = Parallel(n_jobs=args.jobs)(
         delayed(_job)(t, seed, batch, budgets[t.name], strategies, args.prefilter,
-                      args.diversity)
+                      args.diversity, cold_start)
         for t, seed, batch in jobs
     )
     runs = [r for part in results for r in part]
@@ -315,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     plot(rows, budgets, out.with_suffix(".png"))
 
     print(f"{len(runs)} runs in {time.perf_counter() - started:.0f} s "
-          f"(seeds={args.seeds}, budget={args.budget}, prefilter={args.prefilter}, "
-          f"diversity features={args.diversity})")
+          f"(seeds {seeds.start}-{seeds.stop - 1}, budget={args.budget}, "
+          f"prefilter={args.prefilter}, diversity features={args.diversity}, "
+          f"cold start={args.cold_start})")
     header = (f"{'data set':<14}{'batch':>6}  {'strategy':<15}{'full acc':>9}{'→95 %':>7}"
               f"{'→99 %':>7}{'→99 % interp.':>14}{'AULC':>8}")
     print(header)

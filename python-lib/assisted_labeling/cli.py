@@ -120,6 +120,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from .export import write_frame
     from .queries import ITEM_ID, labeled_keys, progress_bar, score_file
     from .sampler import SESSION_COLUMN
+    from .sampling import DEFAULT_COLD_START
     from .sources import read_table
 
     model = models.load(args.model)
@@ -141,9 +142,11 @@ def cmd_query(args: argparse.Namespace) -> int:
             if SESSION_COLUMN in previous and len(previous):
                 session = int(previous[SESSION_COLUMN].max()) + 1
     with progress_bar(f"Scoring {Path(args.input).name}") as bar:
-        queries = score_file(args.input, model.predict_proba, strategy=args.strategy,
+        queries = score_file(args.input, model, strategy=args.strategy,
                              id_column=id_column, exclude=exclude,
-                             max_queries=args.max_queries, seed=args.seed, progress=bar)
+                             max_queries=args.max_queries, seed=args.seed, progress=bar,
+                             batch_size=args.batch_size,
+                             cold_start=None if args.no_cold_start else DEFAULT_COLD_START)
     queries = queries.drop(columns=[ITEM_ID])
     queries[SESSION_COLUMN] = session
     write_frame(queries, args.output)
@@ -294,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--store", help="leave out the items labeled in this store, and "
                        "count sessions there")
     query.add_argument("--id-column", help="a column of unique item ids")
+    query.add_argument("--batch-size", type=int, default=100,
+                       help="labels between two retrains (default 100): the batch that "
+                            "diverse_margin diversifies and the cold start fills")
+    query.add_argument("--no-cold-start", action="store_true",
+                       help="rank the whole first batch by uncertainty even when the model "
+                            "learned from fewer labels than the batch holds")
     query.add_argument("--seed", type=int, default=0)
     query.set_defaults(func=cmd_query)
 

@@ -6,7 +6,7 @@ we refuse any file whose types fall outside scikit-learn / numpy / scipy and bui
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,6 +16,8 @@ import pandas as pd
 from .errors import ConfigError, ValidationError
 
 MODEL_KINDS = ("linear", "gbdt")
+#: Width of the item descriptions the sampler clusters (diversity, cold start).
+EMBEDDING_DIMS = 64
 _TRUSTED_ROOTS = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
@@ -27,6 +29,8 @@ class TrainedModel:
     feature_columns: list[str]
     text_column: str | None
     classes: list[str]
+    n_labels: int | None = None  # how many labeled rows it learned from (None: unknown)
+    _projection: Any = field(default=None, init=False, repr=False, compare=False)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Class probabilities, columns in ``self.classes`` order."""
@@ -39,6 +43,28 @@ class TrainedModel:
         if self.text_column:
             return frame[self.text_column].fillna("").astype(str)
         return frame[self.feature_columns]
+
+    def embed(self, frame: pd.DataFrame) -> np.ndarray:
+        """Dense descriptions of the rows for the sampler's clustering: the pipeline's
+        encoded inputs, cut to ``EMBEDDING_DIMS`` by a fixed sparse random projection
+        when wider (TF-IDF), which keeps distances (Johnson–Lindenstrauss) without
+        storing anything; text rows are L2-normalized."""
+        from scipy import sparse
+
+        encoded = self.pipeline[:-1].transform(self.inputs(frame))
+        if encoded.shape[1] > EMBEDDING_DIMS:
+            if self._projection is None or self._projection.n_features_in_ != encoded.shape[1]:
+                from sklearn.random_projection import SparseRandomProjection
+
+                self._projection = SparseRandomProjection(
+                    EMBEDDING_DIMS, dense_output=True, random_state=0).fit(encoded[:1])
+            encoded = self._projection.transform(encoded)
+        dense = np.asarray(encoded.toarray() if sparse.issparse(encoded) else encoded,
+                           dtype=np.float64)
+        if self.text_column:
+            norms = np.linalg.norm(dense, axis=1, keepdims=True)
+            dense = dense / np.where(norms > 0, norms, 1.0)
+        return dense
 
     @property
     def columns(self) -> list[str]:
@@ -100,7 +126,8 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
             f"{len(labeled)} labeled rows)")
     pipeline = build_pipeline(labeled, text_column=text_column,
                               feature_columns=feature_columns, model=model, seed=seed)
-    trained = TrainedModel(pipeline, list(feature_columns), text_column, classes)
+    trained = TrainedModel(pipeline, list(feature_columns), text_column, classes,
+                           n_labels=len(labeled))
     pipeline.fit(trained.inputs(labeled), labeled[label_column].astype(str))
     trained.classes = [str(c) for c in pipeline.classes_]
     return trained
@@ -111,7 +138,8 @@ def save(model: TrainedModel, path: str | Path) -> None:
     import skops.io as sio
 
     sio.dump({"pipeline": model.pipeline, "feature_columns": list(model.feature_columns),
-              "text_column": model.text_column or "", "classes": list(model.classes)},
+              "text_column": model.text_column or "", "classes": list(model.classes),
+              "n_labels": -1 if model.n_labels is None else int(model.n_labels)},
              str(path))
 
 
@@ -131,5 +159,7 @@ def load(path: str | Path) -> TrainedModel:
         raise ConfigError(f'"{path}" holds types this tool does not trust: '
                           f"{', '.join(refused)}")
     state = sio.load(str(path), trusted=untrusted)
+    n_labels = int(state.get("n_labels", -1))  # absent from files of earlier versions
     return TrainedModel(state["pipeline"], list(state["feature_columns"]),
-                        state["text_column"] or None, [str(c) for c in state["classes"]])
+                        state["text_column"] or None, [str(c) for c in state["classes"]],
+                        n_labels=n_labels if n_labels >= 0 else None)

@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 import pandas as pd
 
 from .sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN, PoolKeys, score_pool
+from .sampling import DEFAULT_COLD_START
 from .sources import iter_table
 from .store import AnnotationStore, Status
 
@@ -38,20 +38,26 @@ def progress_bar(label: str) -> Any:
     return tqdm(desc=label, unit=" rows", mininterval=1.0, file=sys.stderr, disable=None)
 
 
-def score_file(pool: str | Path, predict_proba: Any, *, strategy: str,
+def score_file(pool: str | Path, model: Any, *, strategy: str,
                id_column: str | None, exclude: set[str] | None = None,
-               max_queries: int | None = None, seed: int = 0,
-               features: Any = None, progress: Any = None) -> pd.DataFrame:
-    """Queries of a pool file, with the item id of each row in column ``ITEM_ID``."""
+               max_queries: int | None = None, seed: int = 0, batch_size: int = 100,
+               cold_start: float | None = DEFAULT_COLD_START,
+               progress: Any = None) -> pd.DataFrame:
+    """Queries of a pool file, with the item id of each row in column ``ITEM_ID``.
 
-    def model_input(chunk: pd.DataFrame) -> np.ndarray:
-        return predict_proba(chunk.drop(columns=[ITEM_ID]))
+    ``model`` is a :class:`~assisted_labeling.models.TrainedModel`: its probabilities
+    rank the items, its encoded inputs describe them for diversity and the cold start,
+    and the number of labels it learned from decides the cold start."""
+
+    def pool_rows(chunk: pd.DataFrame) -> pd.DataFrame:
+        return chunk.drop(columns=[ITEM_ID])
 
     return score_pool(
-        keyed_chunks(pool, id_column), model_input, strategy=strategy,
-        max_queries=max_queries, exclude_keys=exclude or None,
+        keyed_chunks(pool, id_column), lambda chunk: model.predict_proba(pool_rows(chunk)),
+        strategy=strategy, max_queries=max_queries, exclude_keys=exclude or None,
         key_fn=lambda chunk: chunk[ITEM_ID].to_numpy(), seed=seed, progress=progress,
-        features=features,
+        features=lambda chunk: model.embed(pool_rows(chunk)), batch_size=batch_size,
+        n_labeled=model.n_labels, cold_start=cold_start,
     )
 
 

@@ -120,9 +120,10 @@ class Retrainer:
                                feature_columns=self.settings.feature_columns,
                                model=self.settings.model, seed=self.settings.seed)
         previous = self._previous_model()
-        queries = score_file(self.input_path, trained.predict_proba,
-                             strategy=self.settings.strategy, id_column=config.id_column,
-                             exclude=labeled_keys(self.store), seed=self.settings.seed)
+        # The queue is re-ranked every ``every`` labels: that is the batch.
+        queries = score_file(self.input_path, trained, strategy=self.settings.strategy,
+                             id_column=config.id_column, exclude=labeled_keys(self.store),
+                             seed=self.settings.seed, batch_size=self.settings.every)
         queue_priorities(self.store, queries)
         entry = self._metrics(frame, trained, previous)
         self._save_model(trained)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .errors import ValidationError
 from .sampling import (
+    DEFAULT_COLD_START,
     DEFAULT_PREFILTER,
     RunningTopK,
     as_generator,
@@ -37,6 +38,8 @@ from .sampling import (
     diverse_order,
     get_strategy,
     random_scores,
+    representative_picks,
+    uncertain_share,
 )
 from .sources import _canonical, json_value
 
@@ -241,6 +244,25 @@ def _excluded(keys: Any, exclude: Any) -> np.ndarray:
     return np.fromiter((k in exclude for k in keys), dtype=bool, count=len(keys))
 
 
+def _cold_start_rows(rows: pd.DataFrame, scores: np.ndarray, positions: np.ndarray,
+                     order: np.ndarray, sample: tuple[np.ndarray, np.ndarray, tuple[Any, ...]],
+                     *, n_uncertain: int, fill: int, prefilter: float,
+                     rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ranked rows with ``fill`` representatives of ``sample`` after the first
+    ``n_uncertain``; scores (decreasing) re-assigned by rank."""
+    _, s_positions, (s_rows, s_scores, s_feats) = sample
+    head = order[:n_uncertain]
+    free = np.flatnonzero(~np.isin(s_positions, positions[head]))
+    free = free[: math.ceil(prefilter * fill)]
+    picks = free[representative_picks(s_feats[free], fill, seed=rng)]
+    picks = picks[np.lexsort((s_positions[picks], -s_scores[picks]))]  # most uncertain first
+    tail = order[n_uncertain:]
+    tail = tail[~np.isin(positions[tail], s_positions[picks])]
+    merged = pd.concat([rows.iloc[head], s_rows.iloc[picks], rows.iloc[tail]])
+    ranked = np.concatenate([scores[head], s_scores[picks], scores[tail]])
+    return merged, -np.sort(-ranked, kind="stable")
+
+
 def score_pool(
     chunks: Iterable[pd.DataFrame],
     predict_proba: Callable[[pd.DataFrame], Any] | None,
@@ -257,6 +279,8 @@ def score_pool(
     seed: int | np.random.Generator | None = None,
     session: int | None = None,
     progress: Any = None,
+    n_labeled: int | None = None,
+    cold_start: float | None = DEFAULT_COLD_START,
 ) -> pd.DataFrame:
     """Score every unlabeled item of the pool; return the queries, most uncertain first.
 
@@ -286,6 +310,14 @@ def score_pool(
     margin scores re-assigned by rank (the i-th query gets the i-th highest margin), so it
     stays in [0, 1] and decreasing, and an app that serves by decreasing uncertainty
     keeps the diverse order.
+
+    Cold start (:func:`~assisted_labeling.sampling.uncertain_share`): when the model
+    learned from ``n_labeled`` labels, too few for a batch of ``batch_size``, only the
+    first ``cold_start × n_labeled`` queries are chosen by uncertainty; the rest of the
+    first batch stands for the pool: k-means on the features of a uniform sample of the
+    unlabeled rows (``prefilter`` times the places to fill, drawn while reading, so memory
+    stays bounded), the row nearest each centre. Scores are re-assigned by rank as above.
+    ``n_labeled=None`` or ``cold_start=None`` turns this off; ``random`` has no cold start.
     """
     chosen = get_strategy(strategy)
     if max_queries is not None and (not isinstance(max_queries, (int, np.integer))
@@ -313,6 +345,16 @@ def score_pool(
         keep = max(keep, n_candidates)
     ranking = RunningTopK(keep)
     candidates = RunningTopK(n_candidates) if n_candidates is not None else None
+    n_uncertain = batch_size
+    fill = 0
+    if chosen.score is not None:
+        n_uncertain = uncertain_share(batch_size, n_labeled, cold_start)
+        first = batch_size if max_queries is None else min(batch_size, max_queries)
+        fill = max(first - n_uncertain, 0)
+    # A uniform sample of the unlabeled rows (random keys in a bounded top-k), from which
+    # the cold start picks representatives; ``n_uncertain`` extra for the rows it loses to
+    # the uncertain head of the batch.
+    sample = RunningTopK(math.ceil(prefilter * fill) + n_uncertain) if fill else None
 
     template: pd.DataFrame | None = None
     n_classes: int | None = None
@@ -354,13 +396,16 @@ def score_pool(
             else:
                 scores = random_scores(len(chunk), seed=rng)
             ranking.push(scores, positions, chunk)
-            if candidates is not None:
+            if candidates is not None or sample is not None:
                 feats = proba if features is None else np.asarray(features(chunk))
                 if feats.shape[0] != len(chunk):
                     raise ValidationError(
                         f"features gave {feats.shape[0]} rows for {len(chunk)} items"
                     )
-                candidates.push(scores, positions, feats)
+                if candidates is not None:
+                    candidates.push(scores, positions, feats)
+                if sample is not None:
+                    sample.push(rng.random(len(chunk)), positions, chunk, scores, feats)
         _report(progress, n, offset)
 
     scores, positions, payloads = ranking.result()
@@ -371,14 +416,21 @@ def score_pool(
             out[SESSION_COLUMN] = pd.Series(dtype=np.int64)
         return out
     rows = payloads[0]
+    order = np.arange(positions.size)
     if candidates is not None:
         c_scores, c_positions, (c_feats,) = candidates.result()
         top = c_positions.size
         if not np.array_equal(c_positions, positions[:top]):  # pragma: no cover - invariant
             raise RuntimeError("diversity candidates out of step with the ranking")
         order = diverse_order(c_scores, batch_size=batch_size, features=c_feats,
-                              n_batches=n_batches, prefilter=prefilter, seed=rng)
+                              n_batches=n_batches, prefilter=prefilter, seed=rng,
+                              first_batch=n_uncertain)
         order = np.concatenate([order, np.arange(top, positions.size)])
+    if sample is not None:
+        rows, scores = _cold_start_rows(rows, scores, positions, order, sample.result(),
+                                        n_uncertain=n_uncertain, fill=fill,
+                                        prefilter=prefilter, rng=rng)
+    elif candidates is not None:
         rows = rows.iloc[order]
     if max_queries is not None:
         rows, scores = rows.iloc[:max_queries], scores[:max_queries]

@@ -46,8 +46,13 @@ _BLOCK_ROWS = 4096
 _ATOL = 1e-3
 
 #: Default width of the uncertainty pre-filter of ``diverse_margin``, in batches
-#: (see ``benchmarks/README_sampling.md`` for how it was chosen).
+#: (see ``benchmarks/README.md`` for how it was chosen).
 DEFAULT_PREFILTER = 20
+
+#: Cold start: a model that learned from ``n`` labels picks at most ``ratio × n`` items of
+#: a batch by uncertainty (see :func:`uncertain_share`; chosen in
+#: ``benchmarks/label_efficiency.py`` on seeds other than the reported ones).
+DEFAULT_COLD_START = 0.5
 
 # --------------------------------------------------------------------------- checks
 
@@ -471,6 +476,7 @@ def diverse_order(
     n_batches: int = 1,
     prefilter: float = DEFAULT_PREFILTER,
     seed: int | np.random.Generator | None = None,
+    first_batch: int | None = None,
 ) -> np.ndarray:
     """Re-rank items so that each of the first ``n_batches`` batches is diverse.
 
@@ -490,7 +496,8 @@ def diverse_order(
     ``features`` is a numeric ``(n, d)`` array describing the items (model inputs, an
     embedding, or the class probabilities themselves). Inside a batch, items are ordered by
     score; after the diversified batches, the remaining items follow by score. Returns a
-    permutation of ``range(n)``.
+    permutation of ``range(n)``. ``first_batch`` (default ``batch_size``) sizes the first
+    batch alone: the cold start makes it smaller (:func:`uncertain_share`).
     """
     s = _check_scores(scores)
     n = s.size
@@ -511,28 +518,95 @@ def diverse_order(
     ranked = top_k(s, None)
     remaining = ranked  # by decreasing score, ties by index
     order: list[np.ndarray] = []
-    for _ in range(max(int(n_batches), 0)):
+    for i in range(max(int(n_batches), 0)):
         if remaining.size == 0:
             break
-        width = max(batch_size, int(math.ceil(prefilter * batch_size)))
+        size = batch_size if i or first_batch is None else max(int(first_batch), 1)
+        width = max(size, int(math.ceil(prefilter * size)))
         pool = remaining[:width]
-        if pool.size <= batch_size:
+        if pool.size <= size:
             order.append(pool)
             remaining = remaining[pool.size:]
             continue
-        labels = _kmeans(x[pool], batch_size, weights=s[pool] + 1e-12, rng=rng)
+        labels = _kmeans(x[pool], size, weights=s[pool] + 1e-12, rng=rng)
         # Most uncertain member of each cluster: ``pool`` is sorted by score, so the first
         # occurrence of each label is its best member (ties by index).
         _, first = np.unique(labels, return_index=True)
         picked = np.zeros(pool.size, dtype=bool)
         picked[first] = True
-        if picked.sum() < batch_size:  # coinciding points gave fewer clusters
-            spare = np.flatnonzero(~picked)[: batch_size - int(picked.sum())]
+        if picked.sum() < size:  # coinciding points gave fewer clusters
+            spare = np.flatnonzero(~picked)[: size - int(picked.sum())]
             picked[spare] = True
         order.append(pool[picked])
         remaining = np.concatenate([pool[~picked], remaining[width:]])
     order.append(remaining)
     return np.concatenate(order) if order else np.zeros(0, dtype=np.intp)
+
+
+def uncertain_share(batch_size: int, n_labeled: int | None,
+                    cold_start: float | None = DEFAULT_COLD_START) -> int:
+    """How many items of a batch of ``batch_size`` the model's uncertainty may choose.
+
+    Why: a model that learned from a handful of labels is confidently wrong about whole
+    regions of the pool (classes it has not seen yet, for a start), so its most uncertain
+    items sit on the few boundaries it knows; a large batch of them teaches less than a
+    random batch (the "cold start" of uncertainty sampling, worst with batches much larger
+    than the labeled set). So uncertainty picks at most ``cold_start × n_labeled`` items
+    (at least 1) and the rest of the batch stands for the whole pool
+    (:func:`representative_picks`). Once the model has learned from ``batch_size /
+    cold_start`` labels, the whole batch is by uncertainty. ``n_labeled=None`` (unknown)
+    or ``cold_start=None`` turns this off.
+    """
+    if batch_size < 1:
+        raise ValidationError(f"Batch size must be ≥ 1, got {batch_size}")
+    if n_labeled is None or cold_start is None:
+        return batch_size
+    if not cold_start > 0:
+        raise ValidationError(f"The cold-start ratio must be > 0, got {cold_start}")
+    if n_labeled < 0:
+        raise ValidationError(f"The number of labels must be ≥ 0, got {n_labeled}")
+    return max(1, min(batch_size, int(cold_start * n_labeled)))
+
+
+def representative_picks(
+    features: Any, k: int, *, seed: int | np.random.Generator | None = None
+) -> np.ndarray:
+    """``k`` row indices of ``features`` that stand for all the rows, in no special order.
+
+    k-means with equal weights into ``k`` clusters, then the member nearest each centre:
+    the typical item of each region of the pool, never one on a region's edge (unlike
+    k-center greedy, which goes for the edges and outliers). As in any k-means, a point far
+    enough from all others can still make a cluster of its own. Rows that coincide can
+    give fewer clusters than ``k``: random other rows make up the count.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    m = x.shape[0]
+    if k >= m:
+        return np.arange(m)
+    if k < 1:
+        return np.zeros(0, dtype=np.intp)
+    if not np.isfinite(x).all():
+        raise ValidationError("Features hold NaN or infinite values")
+    rng = as_generator(seed)
+    labels = _kmeans(x, k, weights=np.ones(m), rng=rng)
+    clusters, counts = np.unique(labels, return_counts=True)
+    members = labels[:, None] == clusters  # m × clusters
+    centres = (members.T.astype(np.float64) @ x) / counts[:, None]
+    d = _sq_distances(x, centres)
+    d[~members] = np.inf
+    picks = np.argmin(d, axis=0)
+    if picks.size < k:
+        spare = np.setdiff1d(np.arange(m), picks)
+        picks = np.concatenate([picks, rng.choice(spare, k - picks.size, replace=False)])
+    return picks.astype(np.intp)
+
+
+def _sq_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d = (np.einsum("ij,ij->i", x, x)[:, None] - 2.0 * (x @ centres.T)
+         + np.einsum("ij,ij->i", centres, centres))
+    return np.maximum(d, 0.0, out=d)
 
 
 def select_batch(
@@ -544,17 +618,38 @@ def select_batch(
     seed: int | np.random.Generator | None = None,
     prefilter: float = DEFAULT_PREFILTER,
     normalize: bool = False,
+    n_labeled: int | None = None,
+    cold_start: float | None = DEFAULT_COLD_START,
 ) -> np.ndarray:
     """Indices of the ``batch_size`` items to label next, in asking order.
 
-    ``features`` is only used by ``diverse_margin`` (default: the probabilities).
+    ``features`` (default: the probabilities) describe the items for ``diverse_margin``
+    and for the cold start. ``n_labeled``: how many labels the model learned from; while
+    they are few, part of the batch is chosen to stand for the pool
+    (:func:`uncertain_share`). ``random`` ignores both.
     """
     chosen = get_strategy(strategy)
-    scores = uncertainty_scores(proba, strategy=strategy, seed=seed, normalize=normalize)
-    if not chosen.diverse:
+    rng = as_generator(seed)
+    scores = uncertainty_scores(proba, strategy=strategy, seed=rng, normalize=normalize)
+    if chosen.score is None:
         return top_k(scores, batch_size)
-    feats = check_probabilities(proba, normalize=normalize) if features is None else features
-    order = diverse_order(
-        scores, batch_size=batch_size, features=feats, prefilter=prefilter, seed=seed
-    )
-    return order[:batch_size]
+    size = min(batch_size, scores.size)
+    n_uncertain = uncertain_share(batch_size, n_labeled, cold_start) if size else 0
+    feats = None
+    if chosen.diverse or n_uncertain < size:
+        feats = check_probabilities(proba, normalize=normalize) if features is None \
+            else np.asarray(features)
+    if not chosen.diverse:
+        picked = top_k(scores, n_uncertain)
+    else:
+        picked = diverse_order(scores, batch_size=batch_size, first_batch=n_uncertain,
+                               features=feats, prefilter=prefilter, seed=rng)[:n_uncertain]
+    fill = size - picked.size
+    if fill <= 0:
+        return picked
+    rest = np.setdiff1d(np.arange(scores.size), picked)
+    sample = rest if rest.size <= prefilter * fill else np.sort(
+        rng.choice(rest, int(math.ceil(prefilter * fill)), replace=False))
+    typical = sample[representative_picks(feats[sample], fill, seed=rng)]
+    typical = typical[np.lexsort((typical, -scores[typical]))]  # most uncertain first
+    return np.concatenate([picked, typical])

@@ -218,8 +218,28 @@ def test_without_id_column_rows_are_recognized_by_the_webapps_content_ids(dss, m
     ids = [row.key for row in frame_rows(dss.table("pool"), RowIdentifier())]
     dss.create_dataset("meta", meta([(ids[0], "alice", "LABELED", "2024-01-01"),
                                      (ids[2], "alice", "LABELED", "2024-01-01")]))
-    out = run(dss, {"strategy": "confidence"}, metadata="meta")
+    out = run(dss, {"strategy": "confidence", "cold_start": False}, metadata="meta")
     assert out["id"].tolist() == [11, 14, 13]
+
+
+def test_cold_start_counts_the_labels_of_the_metadata(dss):
+    # p(pos) spread over [0, 1]: confidence ranks the rows near 0.5 first.
+    p_pos = {i: i / 40 for i in range(41)}
+    dss.create_dataset("pool", pd.DataFrame({"id": list(p_pos), "x": 0.0}))
+    dss.create_dataset("queries")
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion(
+        "v1", FixedModel(table=p_pos), active=True)])
+    dss.create_dataset("meta", meta([(str(i), "alice", "LABELED", "2024-01-01")
+                                     for i in (0, 40)]))
+    config = {"strategy": "confidence", "id_column": "id", "diversity_batch_size": 8}
+    plain = run(dss, {**config, "cold_start": False}, metadata="meta")["id"].tolist()
+    assert set(plain[:8]) == set(range(16, 24))  # ties (0.4, 0.6) keep pool order
+    cold = run(dss, config, metadata="meta")["id"].tolist()
+    # 2 labels: 1 query by uncertainty, 7 items typical of the pool's probabilities.
+    assert cold[0] == plain[0] and sorted(cold) == sorted(plain)
+    assert min(cold[1:8]) < 10 and max(cold[1:8]) > 30
+    # Without the metadata, the number of labels is unknown: no cold start.
+    assert run(dss, config)["id"].tolist()[:8] == plain[:8]
 
 
 def test_an_empty_metadata_dataset_excludes_nothing(dss, model):
@@ -291,6 +311,7 @@ def test_a_folder_with_a_model_that_needs_other_features_fails_clearly(dss, mode
     ({"max_queries": -1}, 'Setting "Maximum number of queries": expected a whole number'),
     ({"max_queries": 2.5}, 'Setting "Maximum number of queries"'),
     ({"strategy": "diverse_margin", "diversity_batch_size": 0}, 'Setting "Batch size"'),
+    ({"cold_start": "sometimes"}, 'Setting "Cold start": expected true or false'),
 ])
 def test_bad_settings_name_the_setting(dss, model, config, words):
     with pytest.raises(ConfigError, match=words):

@@ -39,6 +39,37 @@ def test_text_model():
     assert proba.shape == (2, 2) and proba[0, trained.classes.index("pos")] > 0.5
 
 
+def test_models_remember_how_many_labels_they_learned_from(tmp_path):
+    frame = tabular()
+    frame.loc[40:, "label"] = None
+    trained = models.train(frame, label_column="label")
+    assert trained.n_labels == 40
+    models.save(trained, tmp_path / "m.skops")
+    assert models.load(tmp_path / "m.skops").n_labels == 40
+
+
+def test_embed_describes_rows_by_the_encoded_inputs():
+    frame = tabular()
+    trained = models.train(frame, label_column="label")
+    embedded = trained.embed(frame)
+    assert embedded.shape == (60, 3)  # scaled x + one-hot colour
+    words = [f"w{i}" for i in range(300)]
+    rng = np.random.default_rng(0)
+    docs = [" ".join(rng.choice(words, 8)) for _ in range(80)]
+    text = pd.DataFrame({"text": docs, "label": ["p", "q"] * 40})
+    model = models.train(text, label_column="label", text_column="text")
+    vectors = model.embed(text)
+    # A wide TF-IDF is projected to a fixed width; rows keep unit length, and the same
+    # rows always get the same vectors.
+    assert vectors.shape == (80, models.EMBEDDING_DIMS)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.allclose(model.embed(text.iloc[:5]), vectors[:5])
+    # Close documents stay closer than unrelated ones.
+    twin = pd.DataFrame({"text": [docs[0], docs[0] + " w1", docs[1]]})
+    a, b, c = model.embed(twin)
+    assert np.linalg.norm(a - b) < np.linalg.norm(a - c)
+
+
 def test_unlabeled_rows_are_ignored_and_two_classes_needed():
     frame = tabular()
     frame.loc[5:, "label"] = None

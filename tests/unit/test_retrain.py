@@ -108,6 +108,36 @@ def test_query_without_store_counts_sessions_in_the_output(tmp_path, pool):
     assert len(queries) == 300 and set(queries["session"]) == {2}
 
 
+def test_query_cli_cold_start_fills_the_first_batch_unless_turned_off(tmp_path, pool):
+    path, truth = pool
+    frame = pd.read_csv(path).assign(label=truth)
+    frame["label"] = frame["label"].where(frame.index < 20)  # a model of 20 labels
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(tmp_path / "train.csv"), "--feature-columns", "x,y",
+                     "-o", str(model)]) == 0
+    out = tmp_path / "q.csv"
+    base = ["query", "--model", str(model), "--input", str(path), "-o", str(out),
+            "--batch-size", "40"]
+
+    def run(args: list[str]) -> pd.DataFrame:
+        assert cli.main(args) == 0
+        queries = pd.read_csv(out)
+        assert len(queries) == 300 and queries["id"].is_unique
+        assert queries["uncertainty"].is_monotonic_decreasing
+        return queries.assign(gap=(queries["x"] - queries["y"]).abs())
+
+    cold, warm = run(base), run(base + ["--no-cold-start"])
+    # ½ × 20 labels by uncertainty, the model's 10 most uncertain items; then typical
+    # items of the whole pool, far from the boundary too.
+    assert cold["id"][:10].tolist() == warm["id"][:10].tolist()
+    assert warm["gap"][:40].max() < 0.3
+    assert cold["gap"][10:40].max() > 0.5
+    with pytest.raises(SystemExit):
+        cli.main(["query", "--model", str(model), "--input", str(path), "-o", str(out),
+                  "--batch-size", "many"])
+
+
 def test_serve_orders_the_queue_by_a_queries_file(tmp_path, pool):
     from assisted_labeling.queries import priorities_from_file
 

@@ -399,3 +399,71 @@ def test_diverse_margin_features_must_match_rows() -> None:
     with pytest.raises(ValidationError, match="features gave 1 rows for 7 items"):
         score_pool([POOL], FixedModel().predict_proba, strategy="diverse_margin",
                    features=lambda frame: np.zeros((1, 2)))
+
+
+# --------------------------------------------------------------------------- cold start
+
+
+def _regions_pool(n_per: int = 40) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Four regions of a 2-D pool; the model hesitates only inside region 0."""
+    rng = np.random.default_rng(0)
+    ids, xs, ys, region, table = [], [], [], [], {}
+    for r in range(4):
+        for j in range(n_per):
+            item = f"r{r}-{j}"
+            ids.append(item)
+            xs.append(10.0 * r + rng.normal(0, 0.3))
+            ys.append(rng.normal(0, 0.3))
+            region.append(r)
+            p = 0.5 + 0.4 * j / n_per if r == 0 else 0.97
+            table[item] = [p, 1 - p - 0.001, 0.001]
+    pool = pd.DataFrame({"id": ids, "x": xs, "y": ys, "region": region})
+    return pool.sample(frac=1.0, random_state=1).reset_index(drop=True), table
+
+
+def _xy(frame: pd.DataFrame) -> np.ndarray:
+    return frame[["x", "y"]].to_numpy()
+
+
+@pytest.mark.parametrize("size", [7, 50, 1000])
+def test_cold_start_fills_the_first_batch_with_typical_items_of_every_region(size) -> None:
+    pool, table = _regions_pool()
+    model = FixedModel(table)
+    plain = score_pool([pool], model.predict_proba, batch_size=10)
+    assert set(plain["region"][:10]) == {0}  # plain margin: all in the one known region
+    out = score_pool(chunked(pool, size), model.predict_proba, batch_size=10, n_labeled=6,
+                     features=_xy, seed=0)
+    assert out["id"].tolist()[:3] == plain["id"].tolist()[:3]  # ½ × 6 labels by margin
+    assert set(out["region"][3:10]) == {0, 1, 2, 3}  # the rest stands for the pool
+    # Nothing lost, nothing twice; the uncertainty column stays decreasing.
+    assert sorted(out["id"]) == sorted(pool["id"])
+    assert out["uncertainty"].tolist() == sorted(plain["uncertainty"], reverse=True)
+
+
+def test_cold_start_with_max_queries_and_diverse_margin() -> None:
+    pool, table = _regions_pool()
+    model = FixedModel(table)
+    for strategy in ("margin", "confidence", "entropy", "diverse_margin"):
+        out = score_pool(chunked(pool, 16), model.predict_proba, strategy=strategy,
+                         batch_size=10, n_labeled=4, features=_xy, max_queries=6, seed=0)
+        assert len(out) == 6 and out["id"].is_unique, strategy
+        assert set(out["region"][2:6]) >= {1, 2, 3}, strategy
+
+
+def test_no_cold_start_once_the_model_has_enough_labels_or_when_off() -> None:
+    pool, table = _regions_pool()
+    model = FixedModel(table)
+    plain = score_pool([pool], model.predict_proba, batch_size=10)
+    for options in ({"n_labeled": 20}, {"n_labeled": 2, "cold_start": None}, {}):
+        out = score_pool(chunked(pool, 9), model.predict_proba, batch_size=10,
+                         features=_xy, **options)
+        assert out["id"].tolist() == plain["id"].tolist(), options
+
+
+def test_cold_start_without_features_clusters_the_probabilities() -> None:
+    pool, table = _regions_pool()
+    out = score_pool([pool], FixedModel(table).predict_proba, batch_size=10, n_labeled=2,
+                     seed=0)
+    assert out["id"].is_unique and len(out) == len(pool)
+    # Regions 1–3 have the same probabilities: one of them stands for all three.
+    assert set(out["region"][1:10]) & {1, 2, 3}

@@ -19,8 +19,10 @@ from assisted_labeling.sampling import (
     get_strategy,
     margin_scores,
     random_scores,
+    representative_picks,
     select_batch,
     top_k,
+    uncertain_share,
     uncertainty_scores,
 )
 
@@ -298,3 +300,92 @@ def test_scores_match_a_sorted_reference_across_row_blocks(n_classes):
     assert np.allclose(margin_scores(p), 1 - (ordered[:, -1] - ordered[:, -2]))
     assert np.allclose(confidence_scores(p), 1 - ordered[:, -1])
     assert margin_scores(p)[7] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- cold start
+
+
+def test_uncertain_share_grows_with_the_labels_the_model_learned_from() -> None:
+    assert uncertain_share(50, None) == 50  # unknown: no cold start
+    assert uncertain_share(50, 10, None) == 50  # turned off
+    assert uncertain_share(50, 10) == 5  # half as many as the labels
+    assert uncertain_share(50, 60) == 30
+    assert uncertain_share(50, 100) == 50
+    assert uncertain_share(50, 1000) == 50
+    assert uncertain_share(50, 0) == 1  # at least one by uncertainty
+    assert uncertain_share(50, 10, 1.0) == 10
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValidationError, match="cold-start ratio"):
+            uncertain_share(50, 10, bad)
+    with pytest.raises(ValidationError, match="labels"):
+        uncertain_share(50, -1)
+    with pytest.raises(ValidationError, match="Batch size"):
+        uncertain_share(0, 10)
+
+
+def _blobs(sizes: tuple[int, ...], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Points around centres 10 apart (one blob per size), with their blob number."""
+    x = np.concatenate([rng.normal(10.0 * i, 0.5, size=(n, 2)) for i, n in enumerate(sizes)])
+    return x, np.repeat(np.arange(len(sizes)), sizes)
+
+
+def test_representative_picks_one_typical_item_per_region() -> None:
+    rng = np.random.default_rng(0)
+    x, blob = _blobs((200, 50, 20), rng)
+    picks = representative_picks(x, 3, seed=1)
+    assert sorted(blob[picks]) == [0, 1, 2]  # each region once, whatever its size
+    centres = np.array([[0.0, 0.0], [10.0, 10.0], [20.0, 20.0]])
+    near = np.linalg.norm(x[picks] - centres[blob[picks]], axis=1)
+    assert (near < 1.0).all()  # typical members, not the blob's edge
+
+
+def test_representative_picks_edge_cases() -> None:
+    x = np.arange(10.0)[:, None]
+    assert representative_picks(x, 10).tolist() == list(range(10))
+    assert representative_picks(x, 20).tolist() == list(range(10))
+    assert representative_picks(x, 0).size == 0
+    same = np.zeros((8, 2))  # coinciding rows: one cluster, the count made up
+    picks = representative_picks(same, 3, seed=0)
+    assert len(set(picks.tolist())) == 3
+    with pytest.raises(ValidationError, match="NaN"):
+        representative_picks(np.array([[0.0], [np.nan], [1.0]]), 2)
+
+
+def test_select_batch_cold_start_fills_the_batch_with_typical_items() -> None:
+    rng = np.random.default_rng(0)
+    x, blob = _blobs((100, 100, 100, 100), rng)
+    # The model only hesitates inside blob 0 (it has not seen the other regions' class).
+    proba = np.tile([0.95, 0.05], (x.shape[0], 1))
+    proba[blob == 0] = np.column_stack([np.linspace(0.5, 0.7, 100), np.linspace(0.5, 0.3, 100)])
+    plain = select_batch(proba, strategy="margin", batch_size=8, features=x)
+    assert set(blob[plain]) == {0}
+    cold = select_batch(proba, strategy="margin", batch_size=8, features=x, n_labeled=4,
+                        seed=0)
+    assert cold[:2].tolist() == plain[:2].tolist()  # ½ × 4 labels by uncertainty
+    assert len(set(cold.tolist())) == 8
+    assert set(blob[cold[2:]]) == {0, 1, 2, 3}  # the rest covers the pool
+    warm = select_batch(proba, strategy="margin", batch_size=8, features=x, n_labeled=16)
+    assert warm.tolist() == plain.tolist()
+    off = select_batch(proba, strategy="margin", batch_size=8, features=x, n_labeled=4,
+                       cold_start=None)
+    assert off.tolist() == plain.tolist()
+    rand = select_batch(proba, strategy="random", batch_size=8, n_labeled=4, seed=3)
+    assert rand.tolist() == select_batch(proba, strategy="random", batch_size=8,
+                                         seed=3).tolist()
+
+
+@pytest.mark.parametrize("strategy", ["confidence", "entropy", "diverse_margin"])
+def test_select_batch_cold_start_for_every_uncertainty_strategy(strategy: str) -> None:
+    rng = np.random.default_rng(1)
+    x, _ = _blobs((60, 60, 60), rng)
+    proba = rng.dirichlet([1.0, 1.0, 1.0], size=x.shape[0])
+    out = select_batch(proba, strategy=strategy, batch_size=12, features=x, n_labeled=6,
+                       seed=0)
+    head = select_batch(proba, strategy=strategy, batch_size=3, features=x, seed=0)
+    assert len(set(out.tolist())) == 12
+    if strategy != "diverse_margin":
+        assert out[:3].tolist() == head.tolist()
+    # A pool smaller than the batch: every item, once.
+    small = select_batch(proba[:5], strategy=strategy, batch_size=12, features=x[:5],
+                         n_labeled=2, seed=0)
+    assert sorted(small.tolist()) == list(range(5))

@@ -36,7 +36,7 @@ from .. import detection, loop
 from ..config import whole_number
 from ..errors import ConfigError, LabelingError, ValidationError
 from ..sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN, score_pool
-from ..sampling import STRATEGIES, RunningTopK
+from ..sampling import DEFAULT_COLD_START, STRATEGIES, RunningTopK
 from ..store import Status
 from . import datasets as dsio
 
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 LABELS = {
     "strategy": "Query strategy", "max_queries": "Maximum number of queries",
     "id_column": "Id column", "diversity_batch_size": "Batch size",
+    "cold_start": "Cold start",
     "path_column": "Image path column", "predictions_column": "Predictions column",
     "aggregation": "Aggregation over boxes", "confidence": "Minimum box confidence",
     "empty_images": "Images without boxes",
@@ -101,6 +102,7 @@ class SamplerSettings:
     max_queries: int | None = None
     id_column: str | None = None
     diversity_batch_size: int = 100
+    cold_start: bool = True
 
 
 def parse_sampler_settings(raw: Mapping[str, Any]) -> SamplerSettings:
@@ -109,10 +111,15 @@ def parse_sampler_settings(raw: Mapping[str, Any]) -> SamplerSettings:
     batch = _whole(raw, "diversity_batch_size")
     if batch is not None and batch < 1:
         raise _problem("diversity_batch_size", "expected a whole number of at least 1", batch)
+    cold_start = raw.get("cold_start", True)
+    if cold_start is None:
+        cold_start = True
+    if not isinstance(cold_start, bool):
+        raise _problem("cold_start", "expected true or false", cold_start)
     return SamplerSettings(
         strategy=_choice(raw, "strategy", STRATEGIES, DEFAULT_STRATEGY),
         max_queries=_max_queries(raw), id_column=_column(raw, "id_column", None),
-        diversity_batch_size=batch or 100)
+        diversity_batch_size=batch or 100, cold_start=cold_start)
 
 
 @dataclass(frozen=True)
@@ -326,7 +333,11 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
     options: dict[str, Any] = {
         "strategy": settings.strategy, "max_queries": settings.max_queries,
         "batch_size": settings.diversity_batch_size, "seed": session, "session": session,
-        "exclude_keys": labeled or None, "progress": _Progress(unlabeled)}
+        "exclude_keys": labeled or None, "progress": _Progress(unlabeled),
+        # The labels in the metadata stand for those the model learned from: the predictor
+        # API does not tell its training set size. No metadata: no cold start.
+        "n_labeled": len(labeled) if metadata else None,
+        "cold_start": DEFAULT_COLD_START if settings.cold_start else None}
     if is_folder:
         paths = source.list_paths_in_partition()
         chunks: Iterator[pd.DataFrame] = (
