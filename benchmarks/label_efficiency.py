@@ -14,8 +14,10 @@ up to 500 labels (or the whole pool when smaller). 5 seeds.
 Reported per data set, batch size and strategy, on the learning curve averaged over seeds:
 labels needed to reach 95 % and 99 % of the full-pool accuracy (a model trained on every
 pool label), and the area under the learning curve (mean accuracy between 10 and 500
-labels). Random sampling is also continued past 500 labels (steps of 50) so that its
-label needs are known when it has not arrived by then. Curves go to
+labels), and its gain over random for the same seed (mean ± standard error). Random
+sampling is also continued past 500 labels (steps of 50) so that its label needs are
+known when it has not arrived by then. Every strategy but random gets the product's cold
+start (``--cold-start off`` to compare without it). Curves go to
 ``benchmarks/results/label_efficiency.png``, numbers to ``label_efficiency.json``.
 """
 
@@ -205,6 +207,26 @@ def area_under_curve(counts: list[int], accs: np.ndarray, lo: int, hi: int) -> f
     return float(np.sum((c[1:] - c[:-1]) * (a[1:] + a[:-1]) / 2) / (c[-1] - c[0]))
 
 
+def _paired_gain(runs: list[dict[str, Any]], group: list[dict[str, Any]],
+                 budget: int) -> dict[str, float | None]:
+    """AULC minus random's AULC for the same seed and batch: mean over seeds and its
+    standard error. Pairing removes what the seed's initial labels do to both."""
+    gains = []
+    for r in group:
+        base = next((b for b in runs if b["strategy"] == "random" and
+                     (b["dataset"], b["batch"], b["seed"]) == (r["dataset"], r["batch"],
+                                                               r["seed"])), None)
+        if base is None or r["strategy"] == "random":
+            return {"aulc_gain": None, "aulc_gain_se": None}
+        n = len(r["counts"])  # random may run on past the budget: compare on the same span
+        gains.append(area_under_curve(r["counts"], np.asarray(r["accs"]), 10, budget)
+                     - area_under_curve(base["counts"][:n], np.asarray(base["accs"][:n]),
+                                        10, budget))
+    g = np.asarray(gains)
+    se = float(g.std(ddof=1) / np.sqrt(g.size)) if g.size > 1 else None
+    return {"aulc_gain": float(g.mean()), "aulc_gain_se": se}
+
+
 def summarize(runs: list[dict[str, Any]], full: dict[str, float],
               budgets: dict[str, int]) -> list[dict[str, Any]]:
     """One row per (data set, batch, strategy): needs at 95/99 % and AULC."""
@@ -234,6 +256,7 @@ def summarize(runs: list[dict[str, Any]], full: dict[str, float],
                 for key in (f"labels_{frac}", f"labels_{frac}_interpolated"):
                     if row[key] is None and ext is not None:
                         row[key] = ext[key]
+        row.update(_paired_gain(runs, group, budgets[ds]))
         rows.append(row)
     return rows
 
@@ -332,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
           f"prefilter={args.prefilter}, diversity features={args.diversity}, "
           f"cold start={args.cold_start})")
     header = (f"{'data set':<14}{'batch':>6}  {'strategy':<15}{'full acc':>9}{'→95 %':>7}"
-              f"{'→99 %':>7}{'→99 % interp.':>14}{'AULC':>8}")
+              f"{'→99 %':>7}{'→99 % interp.':>14}{'AULC':>8}{'vs random (± s.e.)':>21}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -342,9 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         def interp(v: float | None, r: dict[str, Any] = r) -> str:
             return f">{budgets[r['dataset']]}" if v is None else f"{v:.0f}"
 
+        gain = "" if r["aulc_gain"] is None else f"{r['aulc_gain']:+.4f}"
+        if r["aulc_gain_se"] is not None:
+            gain += f" ± {r['aulc_gain_se']:.4f}"
         print(f"{r['dataset']:<14}{r['batch']:>6}  {r['strategy']:<15}"
               f"{r['full_accuracy']:>9.3f}{fmt(r['labels_95']):>7}{fmt(r['labels_99']):>7}"
-              f"{interp(r['labels_99_interpolated']):>14}{r['aulc']:>8.4f}")
+              f"{interp(r['labels_99_interpolated']):>14}{r['aulc']:>8.4f}{gain:>21}")
     print(f"\ncurves: {out.with_suffix('.png')}\nnumbers: {out.with_suffix('.json')}")
     return 0
 
