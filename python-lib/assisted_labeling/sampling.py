@@ -435,11 +435,6 @@ def _kmeans(
     """
     m = x.shape[0]
     norms = np.einsum("ij,ij->i", x, x)
-
-    def distances_to(centres: np.ndarray) -> np.ndarray:
-        d = norms[:, None] - 2.0 * (x @ centres.T) + np.einsum("ij,ij->i", centres, centres)
-        return np.maximum(d, 0.0, out=d)
-
     first = int(np.argmax(weights))
     centers = [first]
     d2 = np.maximum(norms - 2.0 * (x @ x[first]) + norms[first], 0.0)
@@ -457,7 +452,7 @@ def _kmeans(
     clusters = np.arange(len(c))
     labels = np.full(m, -1)
     for _ in range(n_iter):
-        new = np.argmin(distances_to(c), axis=1)
+        new = np.argmin(_sq_distances(x, c, norms), axis=1)
         if np.array_equal(new, labels):
             break
         labels = new
@@ -603,9 +598,13 @@ def representative_picks(
     return picks.astype(np.intp)
 
 
-def _sq_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    d = (np.einsum("ij,ij->i", x, x)[:, None] - 2.0 * (x @ centres.T)
-         + np.einsum("ij,ij->i", centres, centres))
+def _sq_distances(x: np.ndarray, centres: np.ndarray,
+                  x_norms: np.ndarray | None = None) -> np.ndarray:
+    """Squared distances, rows of ``x`` × ``centres`` (``x_norms``: the rows' squared
+    norms, when already known)."""
+    if x_norms is None:
+        x_norms = np.einsum("ij,ij->i", x, x)
+    d = x_norms[:, None] - 2.0 * (x @ centres.T) + np.einsum("ij,ij->i", centres, centres)
     return np.maximum(d, 0.0, out=d)
 
 

@@ -24,6 +24,14 @@ def pool(tmp_path):
     return path, truth
 
 
+def retraining(tmp_path, path, every):
+    """A project on the pool, and its retrainer on the x, y columns."""
+    project = open_project(path, tmp_path / "l.db", {"categories": "a,b", "id_column": "id"},
+                           progress=False)
+    return project, Retrainer(project, path, RetrainSettings(
+        every=every, model_path=tmp_path / "m.skops", feature_columns=("x", "y")))
+
+
 def label(project, truth, ids):
     for i in ids:
         project.annotate(LOCAL_USER, {"item_id": str(i), "label": truth[i]})
@@ -31,10 +39,7 @@ def label(project, truth, ids):
 
 def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
     path, truth = pool
-    project = open_project(path, tmp_path / "l.db", {"categories": "a,b", "id_column": "id"},
-                           progress=False)
-    retrainer = Retrainer(project, path, RetrainSettings(
-        every=10, model_path=tmp_path / "m.skops", feature_columns=("x", "y")))
+    project, retrainer = retraining(tmp_path, path, 10)
     label(project, truth, range(9))
     assert retrainer.run_once() is None  # 9 < 10
     label(project, truth, range(9, 12))
@@ -62,10 +67,7 @@ def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
 
 def test_one_class_postpones_retraining(tmp_path, pool):
     path, _ = pool
-    project = open_project(path, tmp_path / "l.db", {"categories": "a,b", "id_column": "id"},
-                           progress=False)
-    retrainer = Retrainer(project, path, RetrainSettings(
-        every=3, model_path=tmp_path / "m.skops", feature_columns=("x", "y")))
+    project, retrainer = retraining(tmp_path, path, 3)
     for i in range(3):
         project.annotate(LOCAL_USER, {"item_id": str(i), "label": "a"})
     assert retrainer.run_once() is None

@@ -111,9 +111,7 @@ def parse_sampler_settings(raw: Mapping[str, Any]) -> SamplerSettings:
     batch = _whole(raw, "diversity_batch_size")
     if batch is not None and batch < 1:
         raise _problem("diversity_batch_size", "expected a whole number of at least 1", batch)
-    cold_start = raw.get("cold_start", True)
-    if cold_start is None:
-        cold_start = True
+    cold_start = True if raw.get("cold_start") is None else raw["cold_start"]
     if not isinstance(cold_start, bool):
         raise _problem("cold_start", "expected true or false", cold_start)
     return SamplerSettings(
