@@ -12,7 +12,7 @@ from dataiku import fake
 from flask import Flask
 
 from assisted_labeling.dku.webapp import setup_webapp
-from assisted_labeling.errors import ConfigError
+from assisted_labeling.errors import ConfigError, LabelingError
 from assisted_labeling.sources import RowIdentifier, frame_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,10 +123,74 @@ def test_other_project_variables_are_kept(dss, pool):
     assert variables["local"] == {"ML-ASSISTED-LABELING__categories": ["pos", "neg"]}
 
 
-def test_a_folder_input_is_refused_with_a_clear_message(dss, pool):
-    with pytest.raises(ConfigError, match='"Type of unlabeled input": folders .* not '
-                                          "supported by this step yet"):
+class SeenPaths:
+    """A fake image model: probabilities from each file's path, recording what it scored."""
+
+    def __init__(self, positive: set[str]) -> None:
+        self.positive = positive
+        self.paths: list[list[str]] = []
+
+    def __call__(self, df: pd.DataFrame) -> np.ndarray:
+        self.paths.append(df["path"].tolist())
+        pos = np.array([0.9 if p in self.positive else 0.2 for p in df["path"]])
+        return np.column_stack([1 - pos, pos])
+
+
+@pytest.fixture
+def images(dss):
+    """Four files; "/cats/1.png" is labeled (a 4.x metadata id, without the leading /)."""
+    dss.create_folder("images", files={"/cats/1.png": b"1", "/cats/2.png": b"2",
+                                       "/dogs/3.png": b"3", "/dogs/4.png": b"4"})
+    dss.create_dataset("meta", meta_rows(["cats/1.png"]))
+    old = SeenPaths({"/cats/1.png", "/cats/2.png", "/dogs/3.png", "/dogs/4.png"})
+    new = SeenPaths({"/cats/1.png", "/cats/2.png"})
+    dss.add_model("clf", ["dog", "cat"], [
+        fake.ModelVersion("v1", old, train_date=1000, auc=0.70),
+        fake.ModelVersion("v2", new, active=True, train_date=2000, auc=0.80),
+    ])
+    return old, new
+
+
+def test_a_folder_is_scored_through_a_path_column(dss, images):
+    old, new = images
+    history = run(dss, unlabeled_select="folder", unlabeled_folder="images",
+                  unlabeled_dataset="", id_column="")
+    # Unlabeled files 2, 3, 4: v1 says cat for all, v2 says dog for 3 and 4.
+    assert history == [{"n_samples": 3, "contradictions": pytest.approx(2 / 3),
+                        "auc": 0.8, "versionId": "v2"}]
+    assert old.paths == new.paths == [["/cats/2.png", "/dogs/3.png", "/dogs/4.png"]]
+    assert run(dss, unlabeled_select="folder", unlabeled_folder="images",
+               n_samples=2.0)[-1]["n_samples"] == 2
+
+
+def test_a_folder_whose_files_are_all_labeled_records_the_auc_alone(dss, images):
+    dss.create_dataset("meta", meta_rows(["/cats/1.png", "/cats/2.png", "dogs/3.png",
+                                          "/dogs/4.png"]))
+    history = run(dss, unlabeled_select="folder", unlabeled_folder="images")
+    assert history == [{"n_samples": 0, "contradictions": None, "auc": 0.8,
+                        "versionId": "v2"}]
+
+
+def test_a_folder_with_a_model_that_needs_other_features_fails_clearly(dss, pool):
+    dss.create_folder("images", files={"/a.png": b"1"})
+    with pytest.raises(LabelingError) as caught:
         run(dss, unlabeled_select="folder", unlabeled_folder="images")
+    assert "could not score the unlabeled sample" in caught.value.message
+    assert 'given a "path" column' in caught.value.message
+    assert METRICS not in dss.project_variables()["standard"]
+
+
+def test_a_4x_config_names_the_unlabeled_dataset_unlabeled(dss, pool):
+    history = run(dss, unlabeled_dataset=None, unlabeled="pool")
+    assert history[-1]["contradictions"] == 0.5
+
+
+def test_bad_settings_get_clear_messages(dss, pool):
+    with pytest.raises(ConfigError, match='"Unlabeled folder": choose one'):
+        run(dss, unlabeled_select="folder", unlabeled_folder="")
+    with pytest.raises(ConfigError, match='"Type of unlabeled input": expected "dataset" or '
+                                          '"folder"'):
+        run(dss, unlabeled_select="table")
     with pytest.raises(ConfigError, match='"Unlabeled dataset": choose one'):
         run(dss, unlabeled_dataset="")
     with pytest.raises(ConfigError, match='"Number of samples": expected a whole number'):

@@ -27,6 +27,7 @@ from ..config import whole_number
 from ..errors import ConfigError, LabelingError, ValidationError
 from ..sampler import PoolKeys
 from . import datasets as dsio
+from .sampler import FOLDER_MODEL_HINT, FOLDER_PATH_COLUMN, folder_key
 
 log = logging.getLogger(__name__)
 
@@ -245,12 +246,24 @@ def unlabeled_sample(dataset: Any, labeled: set[str], *, id_column: str | None, 
         raise ConfigError(f'Setting "{label}": {exc.message}', setting=label) from None
 
 
-def _predict(model: Any, version_id: str, sample: pd.DataFrame) -> np.ndarray:
+def unlabeled_files_sample(folder: Any, labeled: set[str], *, size: int, seed: int
+                           ) -> pd.DataFrame:
+    """``size`` files of the folder that no metadata row names, as a one-column frame
+    ``path`` ("/cats/1.png"), the input the query sampler gives a model for a folder."""
+    done = {folder_key(i) for i in labeled}
+    paths = [p for p in map(folder_key, folder.list_paths_in_partition()) if p not in done]
+    frame = pd.DataFrame({FOLDER_PATH_COLUMN: paths}, dtype=object)
+    return loop.sample_rows([frame], size, seed=seed)
+
+
+def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool
+             ) -> np.ndarray:
     try:
         output = model.get_predictor(version_id).predict(sample, with_probas=True)
     except Exception as exc:
         raise LabelingError(f"Version {version_id} of the saved model could not score the "
-                            f"unlabeled sample: {exc}") from exc
+                            f"unlabeled sample: {exc}"
+                            + (f". {FOLDER_MODEL_HINT}" if is_folder else "")) from exc
     return predicted_labels(output)
 
 
@@ -270,6 +283,7 @@ def _save_entry(project: Any, metadata_name: str, entry: Mapping[str, Any]) -> l
 def compute_labeling_metrics(config: Mapping[str, Any], *,
                              open_dataset: OpenDataset | None = None,
                              open_model: Callable[[str], Any] | None = None,
+                             open_folder: Callable[[str], Any] | None = None,
                              project: Any = None, seed: int = 0,
                              chunksize: int = 50_000) -> dict[str, Any]:
     """The ``stopping-metric`` step: measure, append to the metrics variable, return the
@@ -277,34 +291,32 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
 
     ``contradictions`` is None for the model's first version (nothing to compare with)
     or when no unlabeled row is left; the entry still records the AUC, the baseline of
-    the next AUC gain. Rerunning on the same active version replaces its entry.
+    the next AUC gain. Rerunning on the same active version replaces its entry. A folder
+    of unlabeled files is scored as the query sampler scores it: both versions get a
+    ``path`` column holding each sampled file's path in the folder.
     """
     labels = STEP_LABELS
     model_id = _text_setting(config, "model", labels, required=True)
     select = config.get("unlabeled_select") or "dataset"
-    if select == "folder":
-        raise ConfigError(
-            f'Setting "{labels["unlabeled_select"]}": folders (images, sounds) are not '
-            "supported by this step yet: their models cannot score files the way a "
-            "saved model scores rows. Choose a dataset of unlabeled rows, or remove this "
-            "step", setting=labels["unlabeled_select"])
-    if select != "dataset":
+    if select not in ("dataset", "folder"):
         raise ConfigError(f'Setting "{labels["unlabeled_select"]}": expected "dataset" or '
                           f'"folder" (currently {select!r})', setting=labels["unlabeled_select"])
+    is_folder = select == "folder"
     # 4.x configs saved before the dataset/folder choice named the input "unlabeled".
     raw = {**config, "unlabeled_dataset": config.get("unlabeled_dataset")
            or config.get("unlabeled")}
-    unlabeled_name = _text_setting(raw, "unlabeled_dataset", labels, required=True)
+    unlabeled_name = _text_setting(raw, f"unlabeled_{select}", labels, required=True)
     metadata_name = _text_setting(config, "metadata", labels, required=True)
     n_samples = _count_setting(config, "n_samples", labels, 1000)
     id_column = _text_setting(config, "id_column", labels, required=False)
 
     if open_dataset is None:
         open_dataset = _default_open_dataset()
-    if open_model is None or project is None:
+    if open_model is None or open_folder is None or project is None:
         import dataiku
 
         open_model = open_model or dataiku.Model
+        open_folder = open_folder or dataiku.Folder
         project = project if project is not None else dataiku.Project()
     try:
         model = open_model(model_id)
@@ -319,11 +331,15 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
         log.info("Version %s is the model's first: no contradictions to measure", active_id)
     else:
         metadata = open_dataset(metadata_name)
-        unlabeled = open_dataset(unlabeled_name)
         try:
             done = labeled_ids(metadata, chunksize=chunksize)
-            sample = unlabeled_sample(unlabeled, done, id_column=id_column, size=n_samples,
-                                      seed=seed, chunksize=chunksize)
+            if is_folder:
+                unlabeled = open_folder(unlabeled_name)
+                sample = unlabeled_files_sample(unlabeled, done, size=n_samples, seed=seed)
+            else:
+                unlabeled = open_dataset(unlabeled_name)
+                sample = unlabeled_sample(unlabeled, done, id_column=id_column,
+                                          size=n_samples, seed=seed, chunksize=chunksize)
         except LabelingError:
             raise
         except Exception as exc:
@@ -332,13 +348,13 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
         size = len(sample)
         if size:
             previous_id = str(previous["versionId"])
-            rate = loop.contradictions(_predict(model, previous_id, sample),
-                                       _predict(model, active_id, sample))
+            rate = loop.contradictions(_predict(model, previous_id, sample, is_folder),
+                                       _predict(model, active_id, sample, is_folder))
             log.info("Versions %s -> %s disagree on %.2f%% of %d unlabeled rows",
                      previous_id, active_id, 100 * rate, size)
         else:
-            log.warning("No unlabeled row left in %s: no contradictions to measure",
-                        unlabeled.full_name)
+            log.warning("No unlabeled item left in %s: no contradictions to measure",
+                        unlabeled_name)
     entry = loop.metrics_entry(n_samples=size, contradictions=rate,
                                auc=version_auc(model, active), version_id=active_id)
     _save_entry(project, metadata_name, entry)

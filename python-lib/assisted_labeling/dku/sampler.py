@@ -57,6 +57,11 @@ DEFAULT_STRATEGY = "confidence"  # what the 4.x form preselected
 FOLDER_PATH_COLUMN = "path"
 EMPTY_IMAGES = {"most_uncertain": 1.0, "least_uncertain": 0.0}
 CHUNK_ROWS = 10_000
+FOLDER_MODEL_HINT = (
+    f'With a folder as input, the model is given a "{FOLDER_PATH_COLUMN}" column holding '
+    'each file\'s path in the folder (like "/cats/1.png"): it must be a model that takes '
+    "such a column as its input. Otherwise, build a dataset of the files' features and use "
+    "it as input")
 FOLDER_CHUNK = 1_000  # image models are slow: report progress more often
 
 
@@ -275,11 +280,7 @@ class ModelScorer:
         except Exception as exc:
             message = f"The saved model could not score {self.source}: {exc}"
             if self.folder_hint:
-                message += (
-                    f'. With a folder as input, the model is given a "{FOLDER_PATH_COLUMN}" '
-                    'column holding each file\'s path in the folder (like "/cats/1.png"): '
-                    "it must be a model that takes such a column as its input. Otherwise, "
-                    "build a dataset of the files' features and use it as input")
+                message += f". {FOLDER_MODEL_HINT}"
             raise LabelingError(message) from exc
         columns = [c for c in out.columns if str(c).startswith("proba_")]
         if not columns:
