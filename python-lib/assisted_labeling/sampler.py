@@ -248,18 +248,21 @@ def _cold_start_rows(rows: pd.DataFrame, scores: np.ndarray, positions: np.ndarr
                      order: np.ndarray, sample: tuple[np.ndarray, np.ndarray, tuple[Any, ...]],
                      *, n_uncertain: int, fill: int, prefilter: float,
                      rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
-    """The ranked rows with ``fill`` representatives of ``sample`` after the first
-    ``n_uncertain``; scores (decreasing) re-assigned by rank."""
+    """``fill`` representatives of ``sample``, then the first ``n_uncertain`` ranked rows,
+    then the other ranked rows; scores (decreasing) re-assigned by rank. When the batch
+    holds every row, the ranked order."""
     _, s_positions, (s_rows, s_scores, s_feats) = sample
     head = order[:n_uncertain]
     free = np.flatnonzero(~np.isin(s_positions, positions[head]))
+    if free.size <= fill:  # the batch takes the whole pool: nothing to choose
+        return rows.iloc[order], scores
     free = free[: math.ceil(prefilter * fill)]
     picks = free[representative_picks(s_feats[free], fill, seed=rng)]
     picks = picks[np.lexsort((s_positions[picks], -s_scores[picks]))]  # most uncertain first
     tail = order[n_uncertain:]
     tail = tail[~np.isin(positions[tail], s_positions[picks])]
-    merged = pd.concat([rows.iloc[head], s_rows.iloc[picks], rows.iloc[tail]])
-    ranked = np.concatenate([scores[head], s_scores[picks], scores[tail]])
+    merged = pd.concat([s_rows.iloc[picks], rows.iloc[head], rows.iloc[tail]])
+    ranked = np.concatenate([s_scores[picks], scores[head], scores[tail]])
     return merged, -np.sort(-ranked, kind="stable")
 
 
@@ -312,11 +315,13 @@ def score_pool(
     keeps the diverse order.
 
     Cold start (:func:`~assisted_labeling.sampling.uncertain_share`): when the model
-    learned from ``n_labeled`` labels, too few for a batch of ``batch_size``, only the
-    first ``cold_start × n_labeled`` queries are chosen by uncertainty; the rest of the
-    first batch stands for the pool: k-means on the features of a uniform sample of the
+    learned from ``n_labeled`` labels, too few for a batch of ``batch_size``, only
+    ``cold_start × n_labeled`` queries of the first batch are chosen by uncertainty; the
+    rest stands for the pool: k-means on the features of a uniform sample of the
     unlabeled rows (``prefilter`` times the places to fill, drawn while reading, so memory
-    stays bounded), the row nearest each centre. Scores are re-assigned by rank as above.
+    stays bounded), the row nearest each centre. Those typical rows come first, then the
+    uncertain ones (see :func:`~assisted_labeling.sampling.select_batch`). Scores are
+    re-assigned by rank as above.
     ``n_labeled=None`` or ``cold_start=None`` turns this off; ``random`` has no cold start.
     """
     chosen = get_strategy(strategy)

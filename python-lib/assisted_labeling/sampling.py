@@ -625,7 +625,9 @@ def select_batch(
     ``features`` (default: the probabilities) describe the items for ``diverse_margin``
     and for the cold start. ``n_labeled``: how many labels the model learned from; while
     they are few, part of the batch is chosen to stand for the pool
-    (:func:`uncertain_share`). ``random`` ignores both.
+    (:func:`uncertain_share`), and is asked first: the cold start holds that a barely
+    trained model's doubts are worth less than an overview of the pool, so a labeler who
+    stops halfway through the batch has the overview. ``random`` ignores both.
     """
     chosen = get_strategy(strategy)
     rng = as_generator(seed)
@@ -647,8 +649,10 @@ def select_batch(
     if fill <= 0:
         return picked
     rest = np.setdiff1d(np.arange(scores.size), picked)
+    if fill >= rest.size:  # the batch takes the whole pool: nothing to choose
+        return np.concatenate([picked, rest[np.lexsort((rest, -scores[rest]))]])
     sample = rest if rest.size <= prefilter * fill else np.sort(
         rng.choice(rest, int(math.ceil(prefilter * fill)), replace=False))
     typical = sample[representative_picks(feats[sample], fill, seed=rng)]
     typical = typical[np.lexsort((typical, -scores[typical]))]  # most uncertain first
-    return np.concatenate([picked, typical])
+    return np.concatenate([typical, picked])
