@@ -121,9 +121,12 @@ def test_serve_retrains_in_the_background_and_reranks(tmp_path):
             time.sleep(0.5)
         assert config["session"] == 1, "no retraining within 60 s"
         assert (tmp_path / "labels.model.skops").is_file()
-        with urllib.request.urlopen(f"{base}/api/next?count=3", timeout=10) as response:
+        # 6 labels for a batch of 6 (the cold start): 3 items typical of the pool, then
+        # the 3 most uncertain, near the x = 0.5 boundary.
+        with urllib.request.urlopen(f"{base}/api/next?count=6", timeout=10) as response:
             items = json.load(response)["items"]
-        assert all(abs(float(i["data"]["x"]) - 0.5) < 0.2 for i in items)
+        assert len(items) == 6
+        assert all(abs(float(i["data"]["x"]) - 0.5) < 0.2 for i in items[3:])
         assert all(i["uncertainty"] is not None for i in items)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
