@@ -635,7 +635,9 @@ def select_batch(
     if chosen.score is None:
         return top_k(scores, batch_size)
     size = min(batch_size, scores.size)
-    n_uncertain = uncertain_share(batch_size, n_labeled, cold_start) if size else 0
+    # A batch that takes the whole pool has nothing to choose: no cold start.
+    n_uncertain = size if size == scores.size else uncertain_share(batch_size, n_labeled,
+                                                                    cold_start)
     feats = None
     if chosen.diverse or n_uncertain < size:
         feats = check_probabilities(proba, normalize=normalize) if features is None \
@@ -649,8 +651,6 @@ def select_batch(
     if fill <= 0:
         return picked
     rest = np.setdiff1d(np.arange(scores.size), picked)
-    if fill >= rest.size:  # the batch takes the whole pool: nothing to choose
-        return np.concatenate([picked, rest[np.lexsort((rest, -scores[rest]))]])
     sample = rest if rest.size <= prefilter * fill else np.sort(
         rng.choice(rest, int(math.ceil(prefilter * fill)), replace=False))
     typical = sample[representative_picks(feats[sample], fill, seed=rng)]
