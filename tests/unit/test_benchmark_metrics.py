@@ -1,0 +1,73 @@
+"""The figures benchmarks/label_efficiency.py reports, on hand-made learning curves."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import label_efficiency as le  # noqa: E402
+
+COUNTS = [10, 20, 30, 40]
+
+
+def test_labels_to_reach_takes_the_first_point_at_or_above_the_target() -> None:
+    accs = np.array([0.5, 0.8, 0.7, 0.9])
+    assert le.labels_to_reach(COUNTS, accs, 0.8) == 20
+    assert le.labels_to_reach(COUNTS, accs, 0.85) == 40
+    assert le.labels_to_reach(COUNTS, accs, 0.95) is None
+
+
+def test_interpolation_draws_straight_lines_between_points() -> None:
+    accs = np.array([0.5, 0.7, 0.9, 0.9])
+    assert le.labels_to_reach_interpolated(COUNTS, accs, 0.8) == pytest.approx(25.0)
+    assert le.labels_to_reach_interpolated(COUNTS, accs, 0.4) == 10.0
+    assert le.labels_to_reach_interpolated(COUNTS, accs, 0.95) is None
+
+
+def test_area_is_the_mean_accuracy_over_the_span() -> None:
+    accs = np.array([0.0, 1.0, 1.0, 1.0])
+    # Trapezoids: (0 + 1) / 2 over 10 labels, then 1 over 20, divided by 30 labels.
+    assert le.area_under_curve(COUNTS, accs, 10, 40) == pytest.approx(25 / 30)
+    assert le.area_under_curve(COUNTS, accs, 20, 40) == pytest.approx(1.0)
+
+
+def _run(strategy: str, seed: int, accs: list[float]) -> dict:
+    return {"dataset": "d", "batch": 10, "strategy": strategy, "seed": seed,
+            "counts": COUNTS, "accs": accs}
+
+
+def test_paired_gain_compares_each_seed_with_its_own_random_run() -> None:
+    runs = [_run("random", 0, [0.5, 0.5, 0.5, 0.5]), _run("random", 1, [0.9] * 4),
+            _run("margin", 0, [0.5, 0.6, 0.6, 0.6]), _run("margin", 1, [0.9, 0.9, 0.8, 0.8])]
+    gain = le._paired_gain(runs, runs[2:], budget=40)
+    first = le.area_under_curve(COUNTS, np.array(runs[2]["accs"]), 10, 40) - 0.5
+    second = le.area_under_curve(COUNTS, np.array(runs[3]["accs"]), 10, 40) - 0.9
+    assert first > 0 > second
+    assert gain["aulc_gain"] == pytest.approx((first + second) / 2)
+    assert gain["aulc_gain_se"] == pytest.approx(abs(first - second) / 2)
+    assert gain["aulc_wins"] == 1
+    assert gain["aulc_blocks_of_5_ahead"] is None  # fewer than 10 seeds
+
+
+def test_paired_gain_of_random_itself_is_not_reported() -> None:
+    runs = [_run("random", 0, [0.5] * 4)]
+    assert le._paired_gain(runs, runs, budget=40) == {
+        "aulc_gain": None, "aulc_gain_se": None, "aulc_wins": None,
+        "aulc_blocks_of_5_ahead": None}
+
+
+def test_blocks_of_five_consecutive_seeds_are_judged_on_their_mean_gain() -> None:
+    # Seeds 0-4 lose a little each, 5-9 win a lot: one block of two ahead, 5 seeds of 10.
+    runs, group = [], []
+    for seed in reversed(range(10)):  # the order of the runs must not matter
+        runs.append(_run("random", seed, [0.5] * 4))
+        group.append(_run("margin", seed, [0.49] * 4 if seed < 5 else [0.6] * 4))
+    gain = le._paired_gain(runs + group, group, budget=40)
+    assert gain["aulc_wins"] == 5
+    assert gain["aulc_blocks_of_5_ahead"] == "1/2"
+    assert gain["aulc_gain"] == pytest.approx((0.1 - 0.01) / 2)
