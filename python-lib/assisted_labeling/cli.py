@@ -1,4 +1,4 @@
-"""ml-assisted-labeling: serve | export | users | demo."""
+"""ml-assisted-labeling: serve | train | query | export | users | demo."""
 
 from __future__ import annotations
 
@@ -7,14 +7,191 @@ import getpass
 import logging
 import shutil
 import sys
+import threading
+import traceback
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 from . import sampling
 from .config import column_list
-from .errors import LabelingError
+from .errors import ConfigError, LabelingError
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
+MODEL_SUFFIX = ".skops"
+#: Text tables up to this size get their lines counted for a progress total: beyond it
+#: the count would cost a second pass over a file that may not be in the page cache.
+LINE_COUNT_LIMIT = 64 * 2**20
+#: Longest message of a library error quoted in a one-line error.
+MAX_QUOTED = 300
+
+
+# -- errors the user's files cause ------------------------------------------------------
+def _from_data(exc: BaseException) -> bool:
+    """Whether ``exc`` is what libraries raise on unsuitable data or files: a bad value
+    type for the model (ValueError, TypeError; pandas parser errors are ValueErrors), an
+    unreadable file (OSError) or a Parquet problem (any pyarrow error)."""
+    if isinstance(exc, (ValueError, TypeError, OSError)):
+        return True
+    pyarrow = sys.modules.get("pyarrow")  # not imported: cannot be a pyarrow error
+    return pyarrow is not None and isinstance(exc, pyarrow.ArrowException)
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's message, on one line and of bounded length."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    text = " ".join(text.split()) or type(exc).__name__
+    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED - 1] + "…"
+
+
+@contextmanager
+def _user_data(failure: str, check: str) -> Iterator[None]:
+    """Report the data errors of the block (see :func:`_from_data`) as ``failure: what
+    the library said; check``; other exceptions are bugs and keep their traceback."""
+    try:
+        yield
+    except LabelingError:
+        raise
+    except Exception as exc:
+        if not _from_data(exc):
+            raise
+        raise LabelingError(f"{failure}: {_one_line(exc)}; {check}") from exc
+
+
+# -- progress on stderr -----------------------------------------------------------------
+def _row_count(path: str | Path) -> int | None:
+    """The number of rows of a table when it is cheap to know, else None: the Parquet
+    footer; the lines of a small CSV or JSONL file (a CSV value may hold a line break:
+    the count is then an estimate, which :func:`_progress` corrects at the end)."""
+    from .sources import table_format
+
+    path = Path(path)
+    try:
+        fmt = table_format(path)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        if path.stat().st_size > LINE_COUNT_LIMIT:
+            return None
+        lines, last = 0, b"\n"
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(2**20), b""):
+                lines, last = lines + block.count(b"\n"), block[-1:]
+    except Exception:  # a progress total is a nicety: the read itself reports the problem
+        return None
+    lines += last != b"\n"  # a last line without its line break
+    return max(lines - (fmt == "csv"), 0)  # the CSV header is no row
+
+
+@contextmanager
+def _progress(label: str, total: int | None) -> Iterator[Any]:
+    """A bar on stderr counting rows, with a percentage and ETA when ``total`` is known.
+    On success it ends at 100 % even if ``total`` was an estimate."""
+    from .queries import progress_bar
+
+    bar = progress_bar(label)
+    bar.total = total  # progress_bar takes no total; tqdm reads it at each refresh
+    bar.refresh()
+    try:
+        yield bar
+        if total is not None and not bar.disable and bar.n != total:
+            bar.total = bar.n
+            bar.refresh()
+    finally:
+        bar.close()
+
+
+@contextmanager
+def _stage(label: str) -> Iterator[None]:
+    """Show ``label`` with a ticking elapsed time on stderr while the block runs (a
+    fit reports no progress of its own); a plain line when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=label, bar_format="{desc} {elapsed}", file=sys.stderr, disable=None)
+    if bar.disable:
+        print(f"{label}…", file=sys.stderr, flush=True)
+        yield
+        return
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(1.0):
+            bar.refresh()
+
+    ticker = threading.Thread(target=tick, daemon=True, name="progress")
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+        bar.close()
+
+
+# -- paths, checked before any work -----------------------------------------------------
+def _check_model_output(path: str | Path) -> None:
+    """A model file: a .skops name in a writable directory."""
+    from .export import check_writable
+
+    if Path(path).suffix.lower() != MODEL_SUFFIX:
+        raise ConfigError(f'Cannot write the model "{path}": expected a file ending in '
+                          f"{MODEL_SUFFIX}")
+    check_writable(path)
+
+
+def _check_pool(pool: str | Path, output: str | Path, columns: list[str],
+                model_columns: list[str]) -> None:
+    """Refuse a pool that `query` would score wrongly or destroy."""
+    from .sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN
+
+    if Path(pool).resolve() == Path(output).resolve():
+        raise ConfigError(f'The output "{output}" is the pool itself: writing the queries '
+                          "there would replace it; choose another output file")
+    taken = [c for c in (UNCERTAINTY_COLUMN, SESSION_COLUMN) if c in columns]
+    if taken:
+        raise ConfigError(f'The pool "{pool}" already has the column(s) {", ".join(taken)}, '
+                          "which query adds: is it a queries file? Pass the original pool "
+                          "as --input")
+    missing = [c for c in model_columns if c not in columns]
+    if missing:
+        raise ConfigError(f'The pool "{pool}" lacks the model\'s column(s) '
+                          f"{', '.join(missing)}: give a pool with the columns it was "
+                          f"trained on ({', '.join(model_columns)})")
+
+
+# -- sessions without a store -----------------------------------------------------------
+def _session_file(output: str | Path) -> Path:
+    """Where `query` without --store keeps its last session: an empty queries table
+    holds no session value, yet the next run must still count on from it."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.session")
+
+
+def _last_session(output: str | Path) -> int:
+    """The session of the previous run that wrote ``output`` (0: none, the output does
+    not exist, so deleting the output starts the count anew)."""
+    from .sampler import SESSION_COLUMN
+    from .sources import read_table
+
+    if not Path(output).is_file():
+        return 0
+    last = 0
+    with suppress(OSError, ValueError):  # absent (older runs) or damaged: the output decides
+        last = int(_session_file(output).read_text("utf-8").strip())
+    previous = read_table(output)
+    if SESSION_COLUMN in previous and len(previous):
+        written = _max_whole(previous[SESSION_COLUMN])
+        last = max(last, written)
+    return last
+
+
+def _max_whole(column: Any) -> int:
+    """The largest whole number of a column (0 if it holds none)."""
+    import pandas as pd
+
+    value = pd.to_numeric(column, errors="coerce").max()
+    return 0 if pd.isna(value) else int(value)
 
 
 def _serve_settings(args: argparse.Namespace) -> dict:
@@ -92,23 +269,44 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.retrain_every and args.model_output:
+        _check_model_output(args.model_output)
     return _run_server(args, _serve_settings(args))
+
+
+def _read_input(path: str | Path) -> Any:
+    """A whole table, counting rows on stderr while it is read."""
+    import pandas as pd
+
+    from .sources import iter_table
+
+    chunks = []
+    with _progress(f"Reading {Path(path).name}", _row_count(path)) as bar:
+        for chunk in iter_table(path):
+            chunks.append(chunk)
+            bar.update(len(chunk))
+    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     import time
 
     from . import models
-    from .sources import read_table
 
-    frame = read_table(args.input)
+    _check_model_output(args.output)
+    frame = _read_input(args.input)
     started = time.perf_counter()
-    print(f"Training a {args.model} model on {args.input}…", file=sys.stderr)
-    trained = models.train(frame, label_column=args.label_column,
-                           text_column=args.text_column,
-                           feature_columns=column_list("Feature columns", args.feature_columns),
-                           model=args.model)
-    models.save(trained, args.output)
+    with _stage(f"Fitting a {args.model} model"), _user_data(
+            f'Cannot train on "{args.input}"',
+            "check that each feature column holds one type (numbers or text)"):
+        trained = models.train(frame, label_column=args.label_column,
+                               text_column=args.text_column,
+                               feature_columns=column_list("Feature columns",
+                                                           args.feature_columns),
+                               model=args.model)
+    with _user_data(f'Cannot write the model "{args.output}"',
+                    "check the free disk space and the directory's permissions"):
+        models.save(trained, args.output)
     labeled = int(frame[args.label_column].notna().sum())
     print(f"Trained on {labeled} labeled rows ({', '.join(trained.classes)}) in "
           f"{time.perf_counter() - started:.1f}s: {args.output}", file=sys.stderr)
@@ -117,13 +315,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_query(args: argparse.Namespace) -> int:
     from . import models
-    from .export import write_frame
-    from .queries import ITEM_ID, labeled_keys, progress_bar, score_file
+    from .export import check_output, write_frame
+    from .queries import ITEM_ID, labeled_keys, score_file
     from .sampler import SESSION_COLUMN
     from .sampling import DEFAULT_COLD_START
-    from .sources import read_table
+    from .sources import table_columns
 
+    check_output(args.output)  # now, not after scoring the whole pool
+    columns = table_columns(args.input)
     model = models.load(args.model)
+    _check_pool(args.input, args.output, columns, model.columns)
     store, exclude, id_column = None, None, args.id_column
     if args.store:
         from .standalone import stored_settings
@@ -136,12 +337,11 @@ def cmd_query(args: argparse.Namespace) -> int:
         id_column = id_column or stored_settings(store).get("id_column")
         session = int(store.get_meta("session", "0") or 0) + 1
     else:
-        session = 1
-        if Path(args.output).is_file():
-            previous = read_table(args.output)
-            if SESSION_COLUMN in previous and len(previous):
-                session = int(previous[SESSION_COLUMN].max()) + 1
-    with progress_bar(f"Scoring {Path(args.input).name}") as bar:
+        session = _last_session(args.output) + 1
+    with _progress(f"Scoring {Path(args.input).name}", _row_count(args.input)) as bar, \
+            _user_data(f'Cannot score "{args.input}" with the model "{args.model}"',
+                       f"check that its columns ({', '.join(model.columns)}) hold the "
+                       "types of the data the model was trained on"):
         queries = score_file(args.input, model, strategy=args.strategy,
                              id_column=id_column, exclude=exclude,
                              max_queries=args.max_queries, seed=args.seed, progress=bar,
@@ -149,7 +349,11 @@ def cmd_query(args: argparse.Namespace) -> int:
                              cold_start=None if args.no_cold_start else DEFAULT_COLD_START)
     queries = queries.drop(columns=[ITEM_ID])
     queries[SESSION_COLUMN] = session
-    write_frame(queries, args.output)
+    with _user_data(f'Cannot write "{args.output}"',
+                    "check the free disk space and the directory's permissions"):
+        write_frame(queries, args.output)
+        if store is None:
+            _session_file(args.output).write_text(f"{session}\n", "utf-8")
     if store is not None:
         store.set_meta("session", str(session))
     print(f"Wrote {len(queries)} queries (session {session}) to {args.output}",
@@ -159,11 +363,12 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .config import build_config
-    from .export import export_rows
+    from .export import check_output, export_rows
     from .project import LabelingProject
     from .standalone import stored_settings
     from .store.sqlite import SQLiteStore
 
+    check_output(args.output, fmt=args.format)
     if not Path(args.store).is_file():
         raise LabelingError(f'No store at "{args.store}"')
     store = SQLiteStore(args.store)
@@ -232,6 +437,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 STRATEGIES = list(sampling.STRATEGIES)
+DEBUG_HELP = "show the Python traceback of errors"
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -254,9 +460,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ml-assisted-labeling",
                                      description="Label data fast, with active learning.")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
+    # --debug after the command too; SUPPRESS: a subcommand's default would hide the
+    # value given before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=DEBUG_HELP)
 
-    serve = sub.add_parser("serve", help="serve the labeling webapp on a local table")
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=summary)
+
+    serve = command("serve", "serve the labeling webapp on a local table")
     serve.add_argument("input", help="table of items: .csv, .parquet or .jsonl")
     serve.add_argument("--kind", default="tabular", choices=["tabular"])
     serve.add_argument("--categories", required=True, help="classes, comma-separated")
@@ -280,19 +495,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_server_options(serve)
     serve.set_defaults(func=cmd_serve)
 
-    train = sub.add_parser("train", help="train the default model on a labeled table")
+    train = command("train", "train the default model on a labeled table")
     train.add_argument("input", help="table with a label column (e.g. a labels export)")
     train.add_argument("--label-column", default="label")
     train.add_argument("-o", "--output", required=True, help="model file (.skops)")
     _add_model_options(train)
     train.set_defaults(func=cmd_train)
 
-    query = sub.add_parser("query", help="rank a pool by model uncertainty")
+    query = command("query", "rank a pool by model uncertainty")
     query.add_argument("--model", required=True, help="model file made by `train`")
     query.add_argument("--input", required=True, help="the pool: .csv, .parquet, .jsonl")
     query.add_argument("--strategy", default="margin", choices=STRATEGIES)
     query.add_argument("-o", "--output", required=True,
-                       help="queries table (.csv, .parquet or .jsonl)")
+                       help="queries table (.csv, .parquet or .jsonl); without --store, "
+                            "the session count is kept beside it in .NAME.session")
     query.add_argument("--max-queries", type=int, help="keep only the k most uncertain")
     query.add_argument("--store", help="leave out the items labeled in this store, and "
                        "count sessions there")
@@ -306,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--seed", type=int, default=0)
     query.set_defaults(func=cmd_query)
 
-    export = sub.add_parser("export", help="write the labels or metadata table to a file")
+    export = command("export", "write the labels or metadata table to a file")
     export.add_argument("--store", required=True)
     export.add_argument("--table", choices=["labels", "metadata"], default="labels")
     export.add_argument("--format", choices=["csv", "parquet", "jsonl"])
@@ -314,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True)
     export.set_defaults(func=cmd_export)
 
-    users = sub.add_parser("users", help="manage accounts")
+    users = command("users", "manage accounts")
     users.add_argument("action", choices=["add", "list"])
     users.add_argument("name", nargs="?")
     users.add_argument("--role", default="annotator",
@@ -324,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read the password from standard input")
     users.set_defaults(func=cmd_users)
 
-    demo = sub.add_parser("demo", help="serve a bundled sample project (works offline)")
+    demo = command("demo", "serve a bundled sample project (works offline)")
     demo.add_argument("--dir", default="demo-data", help="where the demo keeps its files")
     _add_server_options(demo)
     demo.set_defaults(func=cmd_demo)
@@ -341,11 +557,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except LabelingError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
+        return _fail(exc.message, exc, debug=args.debug)
+    except OSError as exc:  # a file the user named: missing, unreadable, disk full…
+        name = f' "{exc.filename}"' if exc.filename else ""
+        return _fail(f"Cannot use{name}: {_one_line(exc)}; check the path and its "
+                     "permissions", exc, debug=args.debug)
     except KeyboardInterrupt:
         return 130
 
+
+def _fail(message: str, exc: BaseException, *, debug: bool) -> int:
+    """Print one line for the user (after the traceback with --debug); exit code 2."""
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    elif exc.__cause__ is not None:
+        message += " (--debug shows the traceback)"
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 if __name__ == "__main__":
     sys.exit(main())

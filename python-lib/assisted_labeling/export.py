@@ -15,6 +15,35 @@ from .sources import TABLE_FORMATS
 FORMATS = ("csv", "parquet", "jsonl")
 
 
+def check_writable(output: str | Path) -> Path:
+    """Refuse, before any work, a file path that cannot be written: its directory must
+    exist and be writable, and the path must not be a directory."""
+    output = Path(output)
+    parent = output.parent
+    if output.is_dir():
+        raise ConfigError(f'Cannot write "{output}": it is a directory; give a file name')
+    if not parent.is_dir():
+        raise ConfigError(f'Cannot write "{output}": the directory "{parent}" does not '
+                          "exist; create it or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f'Cannot write "{output}": the directory "{parent}" is not '
+                          "writable; choose another path")
+    return output
+
+
+def check_output(output: str | Path, *, fmt: str | None = None) -> str:
+    """The format of a table to write at ``output`` (``fmt``, or from the extension),
+    checked before any work along with the path itself (see :func:`check_writable`)."""
+    if fmt is not None and fmt not in FORMATS:
+        raise ConfigError(f'Unknown export format {fmt!r}: expected one of {", ".join(FORMATS)}')
+    fmt = fmt or TABLE_FORMATS.get(Path(output).suffix.lower())
+    if fmt not in FORMATS:
+        raise ConfigError(f'Cannot write "{output}": expected a file ending in '
+                          f"{', '.join(sorted(TABLE_FORMATS))}")
+    check_writable(output)
+    return fmt
+
+
 def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
@@ -29,9 +58,7 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
     every column has one type. The file appears only once complete.
     """
     output = Path(output)
-    fmt = fmt or TABLE_FORMATS.get(output.suffix.lower())
-    if fmt not in FORMATS:
-        raise ConfigError(f'Unknown export format {fmt!r}: expected one of {", ".join(FORMATS)}')
+    fmt = check_output(output, fmt=fmt)
     tmp = output.with_name(f".{output.name}.partial")
     count = 0
     try:
@@ -61,10 +88,7 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
 def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
     """Write a whole DataFrame to CSV, Parquet or JSONL (by extension), atomically."""
     output = Path(output)
-    fmt = TABLE_FORMATS.get(output.suffix.lower())
-    if fmt not in FORMATS:
-        raise ConfigError(f'Cannot write "{output}": expected a file ending in '
-                          f"{', '.join(sorted(TABLE_FORMATS))}")
+    fmt = check_output(output)
     tmp = output.with_name(f".{output.name}.partial")
     try:
         if fmt == "csv":

@@ -1,9 +1,10 @@
-"""The CLI commands that do not start a server: users and export."""
+"""The CLI commands that do not start a server: users, export, train and query."""
 
 from __future__ import annotations
 
 import io
 import json
+from contextlib import contextmanager
 
 import pandas as pd
 import pytest
@@ -81,3 +82,203 @@ def test_users_list(tmp_path, capsys):
 def test_stored_settings_follow_the_last_serve(labeled_store):
     assert json.loads(SQLiteStore(labeled_store).get_meta("config"))["categories"] == [
         "pos", "neg"]
+
+
+# -- train and query: checks before work, one-line errors, progress, sessions ----------
+@pytest.fixture
+def model_files(tmp_path):
+    """A model trained on numbers x, y and a pool of 30 rows with the same columns."""
+    pd.DataFrame({"x": [0.1, 0.9, 0.2, 0.8, 0.3, 0.7], "y": [0.9, 0.1, 0.8, 0.2, 0.7, 0.3],
+                  "label": ["b", "a", "b", "a", "b", "a"]}).to_csv(tmp_path / "train.csv",
+                                                                   index=False)
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(tmp_path / "train.csv"), "-o", str(model)]) == 0
+    pool = tmp_path / "pool.csv"
+    pd.DataFrame({"id": range(30), "x": [i / 30 for i in range(30)],
+                  "y": [1 - i / 30 for i in range(30)]}).to_csv(pool, index=False)
+    return model, pool
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("output, words", [("q.xlsx", "expected a file ending in"),
+                                           ("missing/q.csv", "does not exist"),
+                                           ("folder.csv", "is a directory")])
+def test_query_checks_its_output_before_scoring(model_files, tmp_path, monkeypatch, capsys,
+                                                output, words):
+    model, pool = model_files
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("the pool was scored")
+
+    monkeypatch.setattr("assisted_labeling.queries.score_file", no_scoring)
+    (tmp_path / "folder.csv").mkdir()
+    capsys.readouterr()
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(tmp_path / output)]) == 2
+    assert words in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("output, words", [("m.bin", "ending in .skops"),
+                                           ("missing/m.skops", "does not exist")])
+def test_train_checks_its_output_before_reading(model_files, tmp_path, monkeypatch, capsys,
+                                                output, words):
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a model was fitted")
+
+    monkeypatch.setattr("assisted_labeling.models.train", no_fit)
+    capsys.readouterr()
+    assert cli.main(["train", str(tmp_path / "train.csv"), "-o", str(tmp_path / output)]) == 2
+    assert words in one_line_error(capsys)
+    assert not (tmp_path / output).exists()
+
+
+def test_export_checks_its_output_before_reading_the_store(labeled_store, tmp_path, capsys):
+    assert cli.main(["export", "--store", str(labeled_store), "-o",
+                     str(tmp_path / "missing" / "labels.csv")]) == 2
+    assert "does not exist" in one_line_error(capsys)
+
+
+def test_a_pool_of_the_wrong_types_is_a_one_line_error(model_files, tmp_path, capsys):
+    model, _ = model_files
+    pool = tmp_path / "text.csv"
+    pd.DataFrame({"x": ["abc", "def"], "y": [1, 2]}).to_csv(pool, index=False)
+    capsys.readouterr()
+    args = ["query", "--model", str(model), "--input", str(pool), "-o",
+            str(tmp_path / "q.csv")]
+    assert cli.main(args) == 2
+    message = one_line_error(capsys)
+    assert "text.csv" in message and "check that its columns (x, y)" in message
+    assert not (tmp_path / "q.csv").exists()
+    assert cli.main([*args, "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_training_on_mixed_types_is_a_one_line_error(tmp_path, capsys):
+    data = tmp_path / "mixed.jsonl"
+    data.write_text('{"x": [1], "label": "a"}\n{"x": {"k": 1}, "label": "b"}\n'
+                    '{"x": [2], "label": "a"}\n{"x": {"k": 2}, "label": "b"}\n')
+    assert cli.main(["train", str(data), "-o", str(tmp_path / "m.skops")]) == 2
+    assert 'Cannot train on "' in one_line_error(capsys)
+
+
+def test_a_bug_keeps_its_traceback(model_files, tmp_path, monkeypatch):
+    model, pool = model_files
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("assisted_labeling.queries.score_file", bug)
+    with pytest.raises(KeyError):
+        cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                  str(tmp_path / "q.csv")])
+
+
+def test_a_missing_file_is_a_one_line_error(tmp_path, capsys):
+    assert cli.main(["serve", str(tmp_path / "pool.csv"), "--categories", "a,b",
+                     "--instructions", str(tmp_path / "none.md")]) == 2
+    assert "none.md" in one_line_error(capsys)
+
+
+def test_query_refuses_a_queries_file_as_pool(model_files, tmp_path, monkeypatch, capsys):
+    model, pool = model_files
+    queries = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(queries)]) == 0
+    before = queries.read_bytes()
+    capsys.readouterr()
+    assert cli.main(["query", "--model", str(model), "--input", str(queries), "-o",
+                     str(tmp_path / "q2.csv")]) == 2
+    message = one_line_error(capsys)
+    assert "uncertainty, session" in message and "original pool" in message
+    assert not (tmp_path / "q2.csv").exists()
+    # Writing over the pool itself is refused too, before it is scored.
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(pool)]) == 2
+    assert "is the pool itself" in one_line_error(capsys)
+    assert queries.read_bytes() == before and "uncertainty" not in pool.read_text()
+
+
+def test_query_refuses_a_pool_without_the_model_columns(model_files, tmp_path, capsys):
+    model, _ = model_files
+    pool = tmp_path / "other.csv"
+    pd.DataFrame({"x": [1.0], "z": [2.0]}).to_csv(pool, index=False)
+    capsys.readouterr()
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(tmp_path / "q.csv")]) == 2
+    assert "lacks the model's column(s) y" in one_line_error(capsys)
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    """(label, total, rows counted) of each progress bar the CLI closes; the bars count
+    even though the tests' stderr is not a terminal."""
+    from tqdm import tqdm
+
+    monkeypatch.setattr("assisted_labeling.queries.progress_bar",
+                        lambda label: tqdm(desc=label, file=io.StringIO()))
+    seen = []
+    real = cli._progress
+
+    @contextmanager
+    def spy(label, total):
+        with real(label, total) as bar:
+            yield bar
+        seen.append((label.split()[0], bar.total, bar.n))
+
+    monkeypatch.setattr(cli, "_progress", spy)
+    return seen
+
+
+def test_query_progress_has_a_total(model_files, tmp_path, bars):
+    model, pool = model_files
+    parquet = tmp_path / "pool.parquet"
+    pd.read_csv(pool).to_parquet(parquet, index=False)
+    for source in (pool, parquet):
+        assert cli.main(["query", "--model", str(model), "--input", str(source), "-o",
+                         str(tmp_path / "q.csv")]) == 0
+    assert bars == [("Scoring", 30, 30), ("Scoring", 30, 30)]
+
+
+def test_train_shows_reading_and_fitting(model_files, tmp_path, bars, capsys):
+    assert cli.main(["train", str(tmp_path / "train.csv"), "-o",
+                     str(tmp_path / "m2.skops")]) == 0
+    assert bars == [("Reading", 6, 6)]
+    assert "Fitting a linear model" in capsys.readouterr().err
+
+
+def test_row_counts(tmp_path, monkeypatch, bars):
+    csv = tmp_path / "t.csv"
+    csv.write_text('a,b\n1,"two\nlines"\n3,4')  # no final newline; a quoted line break
+    assert cli._row_count(csv) == 3  # an estimate: the bar is corrected when done
+    jsonl = tmp_path / "t.jsonl"
+    jsonl.write_text('{"a": 1}\n{"a": 2}\n')
+    assert cli._row_count(jsonl) == 2
+    parquet = tmp_path / "t.parquet"
+    pd.DataFrame({"a": range(7)}).to_parquet(parquet)
+    assert cli._row_count(parquet) == 7
+    assert cli._row_count(tmp_path / "none.csv") is None
+    monkeypatch.setattr(cli, "LINE_COUNT_LIMIT", 10)
+    assert cli._row_count(csv) is None and cli._row_count(parquet) == 7
+    with cli._progress("Reading", 3) as bar:  # an estimate too high: ends at 100 %
+        bar.update(2)
+    assert bars == [("Reading", 2, 2)]
+
+
+def test_query_sessions_count_runs_that_wrote_no_rows(model_files, tmp_path):
+    model, pool = model_files
+    out = tmp_path / "q.parquet"
+    base = ["query", "--model", str(model), "--input", str(pool), "-o", str(out)]
+    for _ in range(2):
+        assert cli.main([*base, "--max-queries", "0"]) == 0
+        assert len(pd.read_parquet(out)) == 0
+    assert cli.main([*base, "--max-queries", "5"]) == 0
+    assert set(pd.read_parquet(out)["session"]) == {3}
+    out.unlink()  # a new output file: a new count
+    assert cli.main([*base, "--max-queries", "5"]) == 0
+    assert set(pd.read_parquet(out)["session"]) == {1}
