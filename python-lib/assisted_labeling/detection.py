@@ -32,6 +32,11 @@ nothing is either truly empty or one where it missed every object (its worst fai
 and invisible to ``1 - confidence``), so it is the image we know least about; the 4.x
 sampler ranked such images first too. On pools where most images are truly empty this
 floods the top of the queue: set ``empty_uncertainty=0.0`` to rank them last instead.
+
+DSS scoring drops the boxes under the saved model's confidence threshold before they
+reach us: an image whose boxes all fell under it arrives empty, the boxes nearest that
+threshold (the most uncertain ones) are missing, and ``min_confidence`` cannot go below
+it. For active learning, lower the saved model's threshold before scoring the pool.
 """
 
 from __future__ import annotations

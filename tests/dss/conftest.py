@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,6 +30,23 @@ CONFIG_4X: dict[str, Any] = {
     "metadata_ds": "labels_metadata",
     "label_col_name": "label",
 }
+
+
+def _v4_row_ids(dataset: str) -> list[str]:
+    """The 4.x plugin's row ids, computed as it did: the dataset read whole by
+    ``get_dataframe()``, each ``iterrows()`` row hashed by
+    ``TableBasedDataClassifier.raw_row_to_id`` (lal/classifiers/base_classifier.py)."""
+    import dataiku
+
+    df = dataiku.Dataset(dataset).get_dataframe()
+    return [str(hashlib.sha256(pd.util.hash_pandas_object(row).values).hexdigest())
+            for _, row in df.iterrows()]
+
+
+@pytest.fixture
+def v4_row_ids():
+    """``v4_row_ids(dataset name)``: the 4.x ids of the dataset's rows."""
+    return _v4_row_ids
 
 
 @pytest.fixture

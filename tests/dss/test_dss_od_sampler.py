@@ -214,3 +214,31 @@ def test_a_predictions_dataset_without_rows_gives_empty_queries(dss):
     assert len(out) == 0
     assert list(out.columns) == ["path", "prediction", "uncertainty", "session"]
     assert session(dss) == 1
+
+
+# -- predictions cut by the saved model's confidence threshold --------------------------
+def test_predictions_scored_with_a_confidence_threshold_get_a_warning(dss, caplog):
+    # DSS kept only the boxes at or above the model's threshold (0.5 here): the doubtful
+    # boxes are gone and "/b.png", whose boxes were all under it, looks empty.
+    dss.create_dataset("preds", pd.DataFrame({
+        "path": ["/a.png", "/b.png"], "prediction": [dss_boxes(0.9, 0.55), "[]"]}))
+    dss.create_dataset("queries")
+    with caplog.at_level("WARNING"):
+        run(dss, {"confidence": 0.2})
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("no box under confidence 0.55 (1 of 2 images without boxes)" in w
+               and "lower that threshold" in w for w in warnings)
+
+
+def test_predictions_with_doubtful_boxes_get_no_threshold_warning(preds, caplog):
+    with caplog.at_level("WARNING"):
+        run(preds)  # "/e.png" has a box at 0.02
+    assert not any("confidence threshold" in r.getMessage() for r in caplog.records)
+
+
+def test_the_recipe_form_explains_the_scoring_threshold():
+    form = json.loads((RECIPE.parent / "recipe.json").read_text())
+    params = {p["name"]: p for p in form["params"]}
+    assert "confidence score threshold" in form["meta"]["description"]
+    assert "threshold" in params["confidence"]["description"]
+    assert "threshold" in params["empty_images"]["description"]

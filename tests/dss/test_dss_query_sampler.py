@@ -161,7 +161,9 @@ def test_each_successful_run_increments_the_session_once(dss, model):
     assert run(dss)["session"].iloc[0] == 1
     assert run(dss)["session"].iloc[0] == 2
     variables = dss.project_variables()
-    assert variables["standard"] == {"other": "kept", SESSION: 2}
+    # The sampler also records the saved model that ranked the queries.
+    assert variables["standard"] == {"other": "kept", SESSION: 2,
+                                     "ML-ASSISTED-LABELING__queries__model": "clf"}
     assert variables["local"] == {"mine": 1}
 
 
@@ -220,6 +222,19 @@ def test_without_id_column_rows_are_recognized_by_the_webapps_content_ids(dss, m
                                      (ids[2], "alice", "LABELED", "2024-01-01")]))
     out = run(dss, {"strategy": "confidence", "cold_start": False}, metadata="meta")
     assert out["id"].tolist() == [11, 14, 13]
+
+
+@pytest.mark.parametrize("config", [{"strategy": "confidence"},
+                                    {"strategy": "confidence", "id_column": "id"}])
+def test_rows_labeled_with_4x_are_recognized_by_its_row_hash(dss, model, v4_row_ids, config):
+    # An upgraded flow: the 4.x webapp named rows 10 and 12 by its hash of the row.
+    v4 = v4_row_ids("pool")
+    dss.create_dataset("meta", meta([(v4[0], "alice", "LABELED", "2021-01-01"),
+                                     (v4[2], "alice", "LABELED", "2021-01-01"),
+                                     (v4[4], "alice", "SKIPPED", "2021-01-01")]))
+    out = run(dss, {**config, "cold_start": False}, metadata="meta")
+    assert out["id"].tolist() == [11, 14, 13]
+    assert sorted(model.scored) == [11, 13, 14]
 
 
 def test_cold_start_counts_the_labels_of_the_metadata(dss):

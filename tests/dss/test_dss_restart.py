@@ -85,7 +85,7 @@ def test_an_edit_after_a_rebuild_is_known_as_superseding(project_setup, open_lab
 
 
 V4_METADATA = pd.DataFrame({
-    # 4.x column order; data_id is the md5 of the row as 4.x serialized it.
+    # 4.x column order; ids of rows that are not in the input (any more).
     "date": ["2021-03-01T10:00:00.000Z", "2021-03-01T10:01:00.000Z"],
     "data_id": ["0cc175b9c0f1b6a831c399e269772661", "92eb5ffee6ae2fec3ad71c777531578f"],
     "label": ["pos", None],
@@ -194,3 +194,77 @@ def test_digit_only_ids_keep_their_leading_zeros_across_a_rebuild(dss, open_labe
     _delete_store(first)
     second = open_labeling()
     assert [h[:2] for h in _history(second, ALICE)] == [("0848522041201314", "SKIPPED")]
+
+
+def _v4_metadata(rows: list[tuple]) -> pd.DataFrame:
+    """Metadata rows ``(date, data_id, label, label_id, status, annotator)``, 4.x order."""
+    return pd.DataFrame({
+        "date": [r[0] for r in rows], "data_id": [r[1] for r in rows],
+        "label": [r[2] for r in rows], "label_id": [r[3] for r in rows],
+        "comment": None, "session": 0, "status": [r[4] for r in rows],
+        "annotator": [r[5] for r in rows]})
+
+
+GONE = "f" * 64  # a 4.x id of a row no longer in the input
+
+
+@pytest.fixture
+def v4_labeled(project_setup, v4_row_ids):
+    """reviews = great/5, awful/1, fine/3, great/5, labeled with 4.x (its row ids)."""
+    great, awful, fine, _ = v4_row_ids("reviews")
+    project_setup.create_dataset("labels_metadata", _v4_metadata([
+        ("2021-03-01T10:00:00.000Z", great, "pos", 1, "LABELED", "alice"),
+        ("2021-03-01T10:01:00.000Z", awful, None, 2, "SKIPPED", "alice"),
+        ("2021-03-01T10:02:00.000Z", fine, "neg", 3, "LABELED", "bob"),
+        ("2021-03-01T10:03:00.000Z", GONE, "pos", 4, "LABELED", "alice"),
+    ]))
+    project_setup.create_dataset("labels", pd.DataFrame({
+        "text": ["great", "fine", "gone"], "stars": [5, 3, 0], "label": ["pos", "neg", "pos"],
+        "label_id": [1, 3, 4]}))
+    return project_setup
+
+
+def _keys(dss) -> list[str]:
+    from assisted_labeling.sources import RowIdentifier, frame_rows
+
+    return [row.key for row in frame_rows(dss.table("reviews"), RowIdentifier())]
+
+
+def test_4x_rows_are_restored_onto_their_items(v4_labeled, open_labeling):
+    keys = _keys(v4_labeled)
+    webapp = open_labeling()
+    store = webapp.project.store
+    assert webapp.project.stats().per_class == {"pos": 1, "neg": 1}
+    assert [h[:4] for h in _history(webapp, ALICE)] == [
+        (keys[1], "SKIPPED", None, None), (keys[0], "LABELED", "pos", 1)]
+    assert store.get_annotation("bob", keys[2]).label == "neg"
+    assert store.get_annotation("alice", keys[3]) is None  # the duplicate: a row of its own
+    assert v4_labeled.writes == []  # restoring only reads
+    item = webapp.project.next_items(BOB, 1)[0]
+    assert webapp.project.annotate(BOB, {"item_id": item["id"], "label": "pos"}).label_id == 5
+
+
+def test_compaction_writes_restored_4x_rows_under_our_ids(v4_labeled, open_labeling):
+    keys = _keys(v4_labeled)
+    webapp = open_labeling()
+    webapp.sync.compact()
+    meta = v4_labeled.table("labels_metadata")
+    assert meta["data_id"].tolist() == [GONE, keys[0], keys[1], keys[2]]
+    assert sorted(v4_labeled.table("labels")["label_id"].tolist()) == [1, 3, 4]
+    _delete_store(webapp)
+    again = open_labeling()  # a new machine reads the migrated rows back
+    assert again.project.stats().per_class == {"pos": 1, "neg": 1}
+
+
+def test_a_later_row_of_ours_wins_over_a_4x_row_of_the_same_item(v4_labeled, open_labeling):
+    keys = _keys(v4_labeled)
+    meta = pd.concat([v4_labeled.table("labels_metadata"), _v4_metadata([
+        ("2024-01-01T00:00:00.000Z", keys[2], "pos", 5, "LABELED", "bob")])],
+        ignore_index=True)
+    v4_labeled.create_dataset("labels_metadata", meta)
+    webapp = open_labeling()
+    annotation = webapp.project.store.get_annotation("bob", keys[2])
+    assert (annotation.label, annotation.label_id) == ("pos", 5)
+    webapp.sync.compact()
+    rows = v4_labeled.table("labels_metadata")
+    assert rows[rows["annotator"] == "bob"]["data_id"].tolist() == [keys[2]]

@@ -68,7 +68,7 @@ def test_contradictions_between_the_previous_and_the_active_version(dss, pool):
     history = run(dss)
     # Unlabeled rows x = 1..4: v1 says pos for all, v2 says neg for x = 3, 4.
     assert history == [{"n_samples": 4, "contradictions": 0.5, "auc": 0.8,
-                        "versionId": "v2"}]
+                        "versionId": "v2", "modelId": "clf"}]
     assert old.rows == new.rows == [[1, 2, 3, 4]]  # labeled rows 0 and 5 held out
 
 
@@ -94,11 +94,19 @@ def test_without_an_id_column_rows_are_recognized_by_the_webapps_content_ids(dss
     assert history[-1]["contradictions"] == 1.0
 
 
+def test_rows_labeled_with_4x_are_held_out_by_their_4x_ids(dss, pool, v4_row_ids):
+    v4 = v4_row_ids("pool")
+    dss.create_dataset("meta", meta_rows([v4[0], v4[5]]))  # x = 0 and 5, as 4.x named them
+    old, _ = pool
+    run(dss, id_column="")
+    assert old.rows == [[1, 2, 3, 4]]
+
+
 def test_the_first_version_records_its_auc_and_a_rerun_replaces_its_entry(dss, pool):
     dss.model("clf").versions = [dss.model("clf").versions[1]]  # v2 alone
     history = run(dss)
     assert history == [{"n_samples": 0, "contradictions": None, "auc": 0.8,
-                        "versionId": "v2"}]
+                        "versionId": "v2", "modelId": "clf"}]
     assert run(dss) == history  # same version: replaced, not appended
 
 
@@ -121,6 +129,34 @@ def test_other_project_variables_are_kept(dss, pool):
     assert [e["versionId"] for e in history] == ["v1", "v2"]
     assert variables["standard"]["other"] == 1
     assert variables["local"] == {"ML-ASSISTED-LABELING__categories": ["pos", "neg"]}
+
+
+def test_models_sharing_a_metadata_dataset_keep_apart_histories(dss, pool):
+    # Version ids are per model: a second model has its own "v1" and "v2".
+    dss.add_model("other", ["neg", "pos"], [
+        fake.ModelVersion("v1", Seen(lambda x: 0.8), train_date=1000, auc=0.60),
+        fake.ModelVersion("v2", Seen(lambda x: 0.8), active=True, train_date=2000,
+                          auc=0.65),
+    ])
+    run(dss)
+    history = run(dss, model="other")
+    assert [(e["modelId"], e["versionId"], e["auc"]) for e in history] == [
+        ("clf", "v2", 0.8), ("other", "v2", 0.65)]
+    assert history[1]["contradictions"] == 0.0  # other's two versions agree everywhere
+    history = run(dss)  # a rerun of clf replaces clf's entry only
+    assert sorted((e["modelId"], e["versionId"]) for e in history) == [
+        ("clf", "v2"), ("other", "v2")]
+
+
+def test_4x_entries_are_given_to_the_model_of_their_version_and_never_lost(dss, pool):
+    dss.project_variables()["standard"][METRICS] = [
+        {"n_samples": 4, "contradictions": 0.5, "auc": 0.7, "versionId": "v1"},
+        {"n_samples": 4, "contradictions": 0.1, "auc": 0.6, "versionId": "x9"},
+        {"n_samples": 4, "contradictions": 0.2, "auc": 0.65},  # the first 4.x step
+    ]
+    history = run(dss)
+    assert [(e.get("versionId"), e.get("modelId")) for e in history] == [
+        ("x9", None), ("v1", "clf"), (None, "clf"), ("v2", "clf")]
 
 
 class SeenPaths:
@@ -157,7 +193,7 @@ def test_a_folder_is_scored_through_a_path_column(dss, images):
                   unlabeled_dataset="", id_column="")
     # Unlabeled files 2, 3, 4: v1 says cat for all, v2 says dog for 3 and 4.
     assert history == [{"n_samples": 3, "contradictions": pytest.approx(2 / 3),
-                        "auc": 0.8, "versionId": "v2"}]
+                        "auc": 0.8, "versionId": "v2", "modelId": "clf"}]
     assert old.paths == new.paths == [["/cats/2.png", "/dogs/3.png", "/dogs/4.png"]]
     assert run(dss, unlabeled_select="folder", unlabeled_folder="images",
                n_samples=2.0)[-1]["n_samples"] == 2
@@ -168,7 +204,7 @@ def test_a_folder_whose_files_are_all_labeled_records_the_auc_alone(dss, images)
                                           "/dogs/4.png"]))
     history = run(dss, unlabeled_select="folder", unlabeled_folder="images")
     assert history == [{"n_samples": 0, "contradictions": None, "auc": 0.8,
-                        "versionId": "v2"}]
+                        "versionId": "v2", "modelId": "clf"}]
 
 
 def test_a_folder_with_a_model_that_needs_other_features_fails_clearly(dss, pool):
@@ -231,6 +267,56 @@ def test_the_webapp_config_shows_the_warnings_of_a_stalled_history(
         assert "Labeling more may not help" in warnings[0]
         assert "0.4%, 0.3%, 0.2% of 1000 sampled unlabeled items" in warnings[0]
         assert "0.900 to 0.903" in warnings[0]
+
+
+CHANGING = [{**e, "contradictions": 0.2} for e in STALLED]
+
+
+def _tagged(history, model):
+    return [{**e, "modelId": model} for e in history]
+
+
+@pytest.mark.parametrize("feeding, warned", [
+    ("stalled", ["Labeling more may not help"]),  # the model ranking the queries stalled
+    ("moving", []),  # another model stalled: nothing to say about these queries
+    ("new", ["Labeling more may not help"]),  # no history of its own yet: the 4.x one
+    (None, ["Model stalled: Labeling more may not help"]),  # unknown: every model, named
+])
+def test_the_webapp_warns_for_the_model_that_ranks_its_queries(feeding, warned):
+    from assisted_labeling.dku.loop import webapp_warnings
+
+    history = [*_tagged(STALLED, "stalled"), *_tagged(CHANGING, "moving")]
+    if feeding == "new":
+        history = STALLED  # 4.x entries, not given to a model yet
+    variables = {"standard": {METRICS: history}, "local": {}}
+    if feeding:
+        variables["standard"]["ML-ASSISTED-LABELING__queries__model"] = feeding
+    warnings = webapp_warnings(variables, "PROJ.meta", "queries")
+    assert [w[:len(start)] for w, start in zip(warnings, warned)] == warned
+    assert len(warnings) == len(warned)
+
+
+def test_the_webapp_config_shows_the_warnings_of_the_sampler_model(project_setup, tmp_path):
+    dss = project_setup
+    dss.create_dataset("queries")
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion(
+        "v1", lambda df: np.tile([0.5, 0.5], (len(df), 1)), active=True)])
+    dss.recipe_inputs = {"saved_model": ["LABELING.clf"], "unlabeled_samples": ["reviews"]}
+    dss.recipe_outputs = {"queries": ["queries"]}
+    dss.recipe_config = {"strategy": "confidence"}
+    runpy.run_path(str(ROOT / "custom-recipes" / "active-learning-query-sampler" /
+                       "recipe.py"))
+    dss.project_variables()["standard"]["ML-ASSISTED-LABELING__labels_metadata__metrics"] = [
+        *_tagged(CHANGING, "clf"), *_tagged(STALLED, "other")]
+    app = Flask("dss-backend")
+    webapp = setup_webapp(app, {**dss.webapp_config, "queries_ds": "queries"},
+                          cache_dir=tmp_path / "cache", background=False)
+    try:
+        client = app.test_client()
+        client.set_cookie("dss_session", "alice-session")
+        assert client.get("/api/config").get_json()["warnings"] == []  # clf still moves
+    finally:
+        webapp.close()
 
 
 def test_the_warnings_are_cached_and_survive_a_failed_read():

@@ -7,6 +7,15 @@
   variable ``ML-ASSISTED-LABELING__<metadata>__metrics``;
 - :class:`StoppingWarnings`: what a labeling webapp shows when that history stalls.
 
+**One history per model and metadata dataset.** The variable keeps the 4.x name and
+layout, a list of ``{n_samples, contradictions, auc, versionId}``, and each entry gains
+``modelId`` (the saved model's id without project key): several models fed by one
+metadata dataset then keep apart histories in the one variable (:func:`record_entry`,
+:func:`model_histories`). Entries written by 4.x have no ``modelId``; the step gives
+them the id of its model when their ``versionId`` is one of that model's versions (or
+when they have none: the first 4.x step did not record it). Until then they are read as
+the history of any model that has none of its own yet, as 4.x read them.
+
 The functions take the ``dataiku`` handles they need as optional arguments (tests pass
 the fake's); by default they import ``dataiku`` when called, never at import time.
 """
@@ -17,7 +26,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,7 +36,8 @@ from ..config import whole_number
 from ..errors import ConfigError, LabelingError, ValidationError
 from ..sampler import PoolKeys
 from . import datasets as dsio
-from .sampler import FOLDER_MODEL_HINT, FOLDER_PATH_COLUMN, folder_key
+from .legacy import LegacyKeys, legacy_ids
+from .sampler import FOLDER_MODEL_HINT, FOLDER_PATH_COLUMN, folder_key, model_id, model_variable
 
 log = logging.getLogger(__name__)
 
@@ -232,12 +242,23 @@ def labeled_ids(dataset: Any, *, chunksize: int) -> set[str]:
 def unlabeled_sample(dataset: Any, labeled: set[str], *, id_column: str | None, size: int,
                      seed: int, chunksize: int) -> pd.DataFrame:
     """``size`` rows of the unlabeled dataset whose item id (the webapp's, see
-    :class:`~assisted_labeling.sources.RowIdentifier`) is not in ``labeled``."""
+    :class:`~assisted_labeling.sources.RowIdentifier`, or the 4.x row hash of
+    :mod:`.legacy`) is not in ``labeled``."""
     keys = PoolKeys(id_column, only=labeled)
+    legacy = legacy_ids(labeled)
+    # Rows labeled with the 4.x webapp are named by its hash of the row: computed only
+    # when the metadata holds such ids.
+    legacy_keys = LegacyKeys(keys, legacy) if legacy else None
+
+    def excluded(frame: pd.DataFrame) -> np.ndarray:
+        if legacy_keys is None:
+            return keys.excluded(frame, labeled)
+        return np.fromiter((k in labeled for k in legacy_keys(frame)), dtype=bool,
+                           count=len(frame))
 
     def unlabeled() -> Iterator[pd.DataFrame]:
         for frame in dsio.iter_frames(dataset, chunksize=chunksize):
-            yield frame[~keys.excluded(frame, labeled)]
+            yield frame[~excluded(frame)] if len(frame) else frame
 
     try:
         return loop.sample_rows(unlabeled(), size, seed=seed)
@@ -267,7 +288,52 @@ def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool
     return predicted_labels(output)
 
 
-def _save_entry(project: Any, metadata_name: str, entry: Mapping[str, Any]) -> list:
+MODEL_KEY = "modelId"
+
+
+def _entries(history: Any) -> list[dict[str, Any]]:
+    return [dict(e) for e in (history if isinstance(history, list) else [])
+            if isinstance(e, Mapping)]
+
+
+def _model_of(entry: Mapping[str, Any]) -> str | None:
+    value = entry.get(MODEL_KEY)
+    return str(value) if value not in (None, "") else None
+
+
+def record_entry(history: Any, entry: Mapping[str, Any], *, model: str,
+                 versions: Iterable[str], keep: int = loop.MAX_HISTORY
+                 ) -> list[dict[str, Any]]:
+    """The metrics variable's list with ``entry`` recorded for ``model``.
+
+    4.x entries (no ``modelId``) of one of ``versions`` (the model's version ids), or
+    without a version id, are migrated to ``model``; the model's entry of the same
+    version is replaced (a rerun is not a second stalled iteration); the model keeps its
+    last ``keep`` entries. Entries of other models, and 4.x entries of versions this
+    model does not have, are kept as they are.
+    """
+    known = {str(v) for v in versions}
+    entries = _entries(history)
+    for old in entries:
+        version = old.get("versionId")
+        if _model_of(old) is None and (version is None or str(version) in known):
+            old[MODEL_KEY] = model
+    own = [e for e in entries if _model_of(e) == model]
+    others = [e for e in entries if _model_of(e) != model]
+    return others + loop.add_entry(own, {**entry, MODEL_KEY: model}, keep=keep)
+
+
+def model_histories(history: Any) -> dict[str | None, list[dict[str, Any]]]:
+    """The entries of each model, oldest first; ``None`` holds the 4.x entries (no
+    ``modelId``)."""
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for entry in _entries(history):
+        groups.setdefault(_model_of(entry), []).append(entry)
+    return groups
+
+
+def _save_entry(project: Any, metadata_name: str, entry: Mapping[str, Any], *, model: str,
+                versions: Iterable[str]) -> list:
     """Read-modify-write of the project variables, kept short: ``set_variables``
     replaces both scopes, so a change made in between by someone else would be lost."""
     name = loop.metrics_variable(metadata_name)
@@ -275,7 +341,7 @@ def _save_entry(project: Any, metadata_name: str, entry: Mapping[str, Any]) -> l
     standard = variables.setdefault("standard", {})
     local = variables.setdefault("local", {})
     scope = local if name in local and name not in standard else standard
-    scope[name] = loop.add_entry(scope.get(name), entry)
+    scope[name] = record_entry(scope.get(name), entry, model=model, versions=versions)
     project.set_variables(variables)
     return scope[name]
 
@@ -286,8 +352,9 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
                              open_folder: Callable[[str], Any] | None = None,
                              project: Any = None, seed: int = 0,
                              chunksize: int = 50_000) -> dict[str, Any]:
-    """The ``stopping-metric`` step: measure, append to the metrics variable, return the
-    entry ``{n_samples, contradictions, auc, versionId}``.
+    """The ``stopping-metric`` step: measure, record in the metrics variable (the
+    model's history, see the module doc), return the entry
+    ``{n_samples, contradictions, auc, versionId, modelId}``.
 
     ``contradictions`` is None for the model's first version (nothing to compare with)
     or when no unlabeled row is left; the entry still records the AUC, the baseline of
@@ -296,7 +363,7 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
     ``path`` column holding each sampled file's path in the folder.
     """
     labels = STEP_LABELS
-    model_id = _text_setting(config, "model", labels, required=True)
+    model_name = _text_setting(config, "model", labels, required=True)
     select = config.get("unlabeled_select") or "dataset"
     if select not in ("dataset", "folder"):
         raise ConfigError(f'Setting "{labels["unlabeled_select"]}": expected "dataset" or '
@@ -319,10 +386,11 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
         open_folder = open_folder or dataiku.Folder
         project = project if project is not None else dataiku.Project()
     try:
-        model = open_model(model_id)
+        model = open_model(model_name)
     except Exception as exc:
         raise ConfigError(f'Setting "{labels["model"]}": cannot open the saved model '
-                          f"{model_id!r}: {exc}", setting=labels["model"]) from exc
+                          f"{model_name!r}: {exc}", setting=labels["model"]) from exc
+    versions = [str(v.get("versionId")) for v in model.list_versions()]
     active, previous = _versions(model)
     active_id = str(active["versionId"])
     rate: float | None = None
@@ -357,20 +425,48 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
                         unlabeled_name)
     entry = loop.metrics_entry(n_samples=size, contradictions=rate,
                                auc=version_auc(model, active), version_id=active_id)
-    _save_entry(project, metadata_name, entry)
-    return entry
+    saved = _save_entry(project, metadata_name, entry, model=model_id(model_name),
+                        versions=versions)
+    return saved[-1]
 
 
 # -- the webapp's warnings --------------------------------------------------------------
+def webapp_warnings(variables: Mapping[str, Any], metadata_name: str,
+                    queries_name: str | None = None, **thresholds: Any) -> list[str]:
+    """The stopping warnings a labeling webapp shows, from the project variables.
+
+    The webapp serves the queries of one model: when the query sampler recorded it
+    (``ML-ASSISTED-LABELING__<queries>__model``), only that model's history counts; a
+    stalled model that does not rank these queries says nothing about them. Otherwise
+    (no queries dataset, a 4.x sampler run, the object-detection sampler) every model
+    fed by the metadata dataset is checked, each warning naming its model when there
+    are several. 4.x entries count for a model without entries of its own.
+    """
+    groups = model_histories(loop.variable_value(variables, loop.metrics_variable(
+        metadata_name), []))
+    legacy = groups.pop(None, [])
+    feeding = loop.variable_value(variables, model_variable(queries_name)) \
+        if queries_name else None
+    if feeding:
+        chosen = {str(feeding): groups.get(str(feeding)) or legacy}
+    else:
+        chosen = dict(groups) if groups else {"": legacy}
+    warnings = []
+    for model, history in chosen.items():
+        for warning in loop.stopping_warnings(history, **thresholds):
+            warnings.append(f"Model {model}: {warning}" if len(chosen) > 1 else warning)
+    return warnings
+
+
 class StoppingWarnings:
-    """``loop.stopping_warnings`` of a metadata dataset's metrics variable, re-read at
-    most every ``ttl`` seconds (it changes once per retraining; ``/api/config`` asks
-    on every page load)."""
+    """:func:`webapp_warnings`, re-read at most every ``ttl`` seconds (the history
+    changes once per retraining; ``/api/config`` asks on every page load)."""
 
     def __init__(self, metadata_name: str, read_variables: ReadVariables, *,
-                 ttl: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 **thresholds: Any) -> None:
-        self.name = loop.metrics_variable(metadata_name)
+                 queries_name: str | None = None, ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic, **thresholds: Any) -> None:
+        self.metadata_name = metadata_name
+        self.queries_name = queries_name
         self._read = read_variables
         self.ttl = ttl
         self._clock = clock
@@ -384,9 +480,9 @@ class StoppingWarnings:
             if self._clock() < self._expires:
                 return list(self._value)
             try:
-                history = loop.variable_value(self._read(), self.name, [])
-                self._value = loop.stopping_warnings(history, **self._thresholds)
+                self._value = webapp_warnings(self._read(), self.metadata_name,
+                                              self.queries_name, **self._thresholds)
             except Exception as exc:  # keep the last answer if DSS cannot answer
-                log.warning("Could not read the project variable %s: %s", self.name, exc)
+                log.warning("Could not read the labeling metrics variables: %s", exc)
             self._expires = self._clock() + self.ttl
             return list(self._value)

@@ -13,12 +13,17 @@ latest metadata row for some annotator is LABELED is left out. The metadata data
 several rows per (data_id, annotator) between compactions (edits and skips append
 rows), so only the latest row per (data_id, annotator) counts, like the trigger and the
 webapp's restore. Skipped items stay in the queries. Without the metadata input, every
-item is scored, as the 4.x recipes did.
+item is scored, as the 4.x recipes did. Rows labeled with the 4.x webapp are named in the
+metadata by its hash of the row: they are recognised by that hash too
+(:mod:`assisted_labeling.dku.legacy`, computed only when the metadata holds such ids).
 
 ``session`` is the run counter ``ML-ASSISTED-LABELING__<queries>__session`` (a project
 variable, 4.x name): each run stamps ``previous + 1`` into the queries and saves it in
 the variable once the queries are written, so a failed run changes nothing. The webapp
 re-ranks its queue and the every-n trigger restarts its count when the variable changes.
+The classifier sampler also saves which saved model ranked the queries,
+``ML-ASSISTED-LABELING__<queries>__model`` (:func:`model_variable`): the webapp shows the
+stopping warnings of that model (:class:`assisted_labeling.dku.loop.StoppingWarnings`).
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ import pandas as pd
 from .. import detection, loop
 from ..config import whole_number
 from ..errors import ConfigError, LabelingError, ValidationError
-from ..sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN, score_pool
+from ..sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN, PoolKeys, score_pool
 from ..sampling import DEFAULT_COLD_START, STRATEGIES, RunningTopK
 from ..store import Status
 from . import datasets as dsio
+from .legacy import LegacyKeys, legacy_ids
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +146,9 @@ class DetectionSettings:
 def parse_detection_settings(raw: Mapping[str, Any]) -> DetectionSettings:
     """Validate an object-detection sampler config; raises ConfigError naming the setting.
 
-    ``confidence`` keeps its 4.x meaning: the minimum confidence of a box to count.
+    ``confidence`` keeps its 4.x meaning: the minimum confidence of a box to count. It
+    cannot bring back boxes a scoring threshold already dropped (see
+    :func:`run_detection_sampler`).
     """
     value = raw.get("confidence")
     min_confidence = 0.0
@@ -228,6 +236,16 @@ def _check_free_columns(columns: list[str], reserved: tuple[str, ...], name: str
                           "dataset? Use the unlabeled data the labeling webapp reads")
 
 
+def _log_legacy(matched: int, legacy: int, unlabeled: str) -> None:
+    log.info("%d of the %d items labeled with the 4.x plugin were found in %s", matched,
+             legacy, unlabeled)
+    if matched < legacy:
+        log.warning("%d items labeled with the 4.x plugin were not found in %s: removed "
+                    "rows, or rows whose column types changed since (4.x ids hash the "
+                    "typed values); if they are still in the pool, they can be queried "
+                    "again", legacy - matched, unlabeled)
+
+
 # -- session ----------------------------------------------------------------------------
 def read_session(project: Any, queries: str) -> int:
     """The sampler's last session number for this queries dataset (0 before any run)."""
@@ -235,22 +253,44 @@ def read_session(project: Any, queries: str) -> int:
     return loop.session_number(loop.variable_value(project.get_variables(), name))
 
 
-def save_session(project: Any, queries: str, session: int) -> None:
-    """Set the session variable: read-modify-write kept short, since ``set_variables``
-    replaces both scopes. It stays in the scope it was found in (standard by default)."""
+def model_id(name: str) -> str:
+    """A saved model's id without its project key: recipe roles name it "PROJ.id", a
+    SAVED_MODEL parameter "id"."""
+    return str(name).split(".", 1)[-1]
+
+
+def model_variable(queries: str) -> str:
+    """``ML-ASSISTED-LABELING__<queries short name>__model``: the saved model whose
+    scores ranked these queries (new in 5.x), so that a labeling webapp shows the
+    stopping warnings of that model."""
+    short = queries.split(".", 1)[1] if "." in queries else queries
+    return f"{loop.VARIABLE_PREFIX}{short}__model"
+
+
+def save_session(project: Any, queries: str, session: int, *, model: str | None = None
+                 ) -> None:
+    """Set the session variable and the model variable (removed when no saved model
+    ranked the queries): read-modify-write kept short, since ``set_variables`` replaces
+    both scopes. They stay in the scope the session was found in (standard by
+    default)."""
     name = loop.session_variable(queries)
     variables = project.get_variables()
     standard = variables.setdefault("standard", {})
     local = variables.setdefault("local", {})
     scope = local if name in local and name not in standard else standard
     scope[name] = int(session)
+    for values in (standard, local):
+        values.pop(model_variable(queries), None)
+    if model:
+        scope[model_variable(queries)] = model_id(model)
     project.set_variables(variables)
 
 
-def _write(queries: str, frame: pd.DataFrame, session: int) -> None:
+def _write(queries: str, frame: pd.DataFrame, session: int, *, model: str | None = None
+           ) -> None:
     dataiku = _dataiku()
     dataiku.Dataset(queries).write_with_schema(frame)
-    save_session(dataiku.Project(), queries, session)
+    save_session(dataiku.Project(), queries, session, model=model)
     log.info("Wrote %d queries to %s (session %d)", len(frame), queries, session)
 
 
@@ -337,6 +377,7 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
         # API does not tell its training set size. No metadata: no cold start.
         "n_labeled": len(labeled) if metadata else None,
         "cold_start": DEFAULT_COLD_START if settings.cold_start else None}
+    legacy_keys: LegacyKeys | None = None
     if is_folder:
         paths = source.list_paths_in_partition()
         chunks: Iterator[pd.DataFrame] = (
@@ -357,16 +398,24 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
         chunks = _dataset_chunks(source, schema, chunksize)
         scorer = ModelScorer(predictor, f"the rows of {unlabeled}")
         options["id_column"] = settings.id_column
+        legacy = legacy_ids(labeled)
+        if legacy:
+            # Rows labeled with the 4.x webapp carry its row hash as data_id: recognise
+            # them by that hash too (computed only when such ids exist).
+            legacy_keys = LegacyKeys(PoolKeys(settings.id_column, only=labeled), legacy)
+            options["key_fn"] = legacy_keys
     try:
         out = score_pool(chunks, scorer, **options)
     except ValidationError as exc:
         if exc.details.get("column"):  # an id column that is not unique, or empty
             raise _problem("id_column", exc.message, settings.id_column) from None
         raise
+    if legacy_keys is not None:
+        _log_legacy(len(legacy_keys.matched), len(legacy_keys.legacy), unlabeled)
     if scorer.unscored:
         log.warning("%d items could not be scored by the model (dropped by its "
                     "preprocessing?): they come last, with uncertainty 0", scorer.unscored)
-    _write(queries, out, session)
+    _write(queries, out, session, model=model)
     return out
 
 
@@ -401,10 +450,72 @@ def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int)
     return out
 
 
+THRESHOLD_ADVICE = (
+    "DSS applies the saved model's confidence score threshold when it scores images (set "
+    "in the model's report, confusion matrix: https://doc.dataiku.com/dss/latest/"
+    "machine-learning/computer-vision/performance-assessment.html), so boxes under it "
+    "never reach this recipe: a lower \"Minimum box confidence\" changes nothing, the most "
+    "uncertain boxes are missing, and images whose boxes were all under it look empty "
+    "(ranked by \"Images without boxes\"). For active learning, lower that threshold "
+    "(e.g. to 0.05) before scoring the unlabeled images")
+HINT_CONFIDENCE = 0.1  # lowest box confidence above which a scoring threshold is likely
+
+
+class ImageScorer:
+    """The uncertainty of each image of a predictions column
+    (:func:`assisted_labeling.detection.image_uncertainty`), noting the lowest box
+    confidence and the images without boxes, to tell when the predictions were cut
+    by a scoring threshold (see :func:`run_detection_sampler`)."""
+
+    def __init__(self, settings: DetectionSettings) -> None:
+        detection.check_options(aggregation=settings.aggregation,
+                                min_confidence=settings.min_confidence,
+                                empty_uncertainty=settings.empty_uncertainty)
+        self.settings = settings
+        self.images = 0
+        self.empty = 0
+        self.lowest: float | None = None
+
+    def __call__(self, cells: list[Any], names: list[str], rows: list[int]) -> np.ndarray:
+        s = self.settings
+        out = np.empty(len(cells), dtype=np.float64)
+        for i, (cell, name, row) in enumerate(zip(cells, names, rows)):
+            boxes = detection.parse_predictions(cell, where=f"Row {row} ({name})")
+            for box in boxes:
+                if self.lowest is None or box.confidence < self.lowest:
+                    self.lowest = box.confidence
+            self.images += 1
+            self.empty += not any(b.confidence >= s.min_confidence for b in boxes)
+            out[i] = detection.image_uncertainty(
+                boxes, aggregation=s.aggregation, min_confidence=s.min_confidence,
+                empty_uncertainty=s.empty_uncertainty)
+        return out
+
+    def threshold_hint(self) -> str | None:
+        """A warning when no box is under :data:`HINT_CONFIDENCE` nor the minimum box
+        confidence: the detector surely found doubtful boxes, so someone dropped them."""
+        low = self.lowest
+        if low is None or low < max(HINT_CONFIDENCE, self.settings.min_confidence):
+            return None
+        return (f"The predictions hold no box under confidence {low:.2f} ({self.empty} of "
+                f"{self.images} images without boxes): they were probably scored with a "
+                f"confidence threshold. {THRESHOLD_ADVICE}.")
+
+
 def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries: str,
                           metadata: str | None = None, chunksize: int = CHUNK_ROWS
                           ) -> pd.DataFrame:
-    """The ``object-detection-query-sampler`` recipe; returns the queries written."""
+    """The ``object-detection-query-sampler`` recipe; returns the queries written.
+
+    Rules (box and image uncertainty, images without boxes): :mod:`assisted_labeling.
+    detection`. Its input is a predictions dataset, and the DSS scoring recipe drops the
+    boxes under the saved model's confidence score threshold: those boxes, the most
+    uncertain ones, never reach the recipe, ``Minimum box confidence`` under that
+    threshold does nothing, and an image whose boxes were all dropped counts as an image
+    without boxes (ranked by ``Images without boxes``, first by default), not by its
+    doubtful boxes. Lower the model's threshold before scoring for active learning; a
+    warning says so when no predicted box is under :data:`HINT_CONFIDENCE`.
+    """
     settings = parse_detection_settings(config)
     dataiku = _dataiku()
     source, schema = open_unlabeled(unlabeled)
@@ -421,6 +532,7 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
     _detection_columns(settings, schema, unlabeled)
     session = read_session(dataiku.Project(), queries) + 1
     labeled = _labeled(metadata, folder=True)
+    scorer = ImageScorer(settings)
     ranking = RunningTopK(settings.max_queries)
     template: pd.DataFrame | None = None
     offset = 0
@@ -435,13 +547,13 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
         frame, rows = frame[keep], rows[keep]
         if not len(frame):
             continue
-        scores = detection.uncertainties(
-            frame[settings.predictions_column].tolist(), aggregation=settings.aggregation,
-            min_confidence=settings.min_confidence,
-            empty_uncertainty=settings.empty_uncertainty,
-            names=frame[FOLDER_PATH_COLUMN].tolist(), rows=rows.tolist())
+        scores = scorer(frame[settings.predictions_column].tolist(),
+                        frame[FOLDER_PATH_COLUMN].tolist(), rows.tolist())
         ranking.push(scores, rows, frame)
         log.info("%s: %d rows read", unlabeled, offset)
+    hint = scorer.threshold_hint()
+    if hint:
+        log.warning("%s", hint)
     scores, _, payloads = ranking.result()
     if payloads:
         out = payloads[0].reset_index(drop=True)

@@ -19,8 +19,15 @@ only when there are superseded rows or ``max_appends`` appends, no append happen
 people label. Readers of the datasets between compactions take the latest row per label
 id (labels) or per (data_id, annotator) (metadata).
 
-Rows the store does not know (4.x rows with hashed ids, rows of items gone from the
-input) are kept by compactions, read back from the datasets.
+Rows the store does not know (rows of items gone from the input, 4.x rows whose item
+cannot be found) are kept by compactions, read back from the datasets.
+
+4.x rows name a table row by the 4.x hash of the row (:mod:`.legacy`). On restore, when
+the metadata holds such ids, the unlabeled dataset is read once more to find the row of
+each: its annotations are restored onto that row's item, and the next compaction writes
+them under our id instead of the 4.x rows (the pairs migrated are kept in the store's
+metadata, ``dss.legacy_migrated``, until then). A 4.x id whose row is not found stays a
+row the store does not know.
 
 Appending needs output datasets whose connection supports it: managed file-based and SQL
 datasets do; a plugin dataset appends only if its connector declares ``supportAppend``,
@@ -31,6 +38,8 @@ plugin-components/custom_datasets.html); partitioned outputs are not supported.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -39,8 +48,10 @@ from typing import Any, Callable, Iterator
 
 from ..errors import ConfigError, NotFoundError
 from ..project import LabelingProject, metadata_row
+from ..sampler import PoolKeys
 from ..store import Annotation, Status
 from . import datasets as dsio
+from .legacy import LegacyKeys, legacy_ids
 
 try:  # POSIX only: serialize flushes of several processes sharing one cache file.
     import fcntl
@@ -57,6 +68,7 @@ LAST_APPEND = "dss.last_append_at"
 LAST_COMPACTION = "dss.last_compaction_at"
 APPENDS = "dss.appends_since_compaction"
 RESTORED = "dss.restored"
+LEGACY_MIGRATED = "dss.legacy_migrated"
 
 OpenDataset = Callable[[str], Any]
 
@@ -69,13 +81,15 @@ class DatasetSync:
                  lock_path: str | Path | None = None, batch_size: int = 200,
                  chunksize: int = 10_000, interval: float = 1.0, flush_delay: float = 5.0,
                  quiet_seconds: float = 60.0, min_compaction_interval: float = 600.0,
-                 max_appends: int = 200,
+                 max_appends: int = 200, unlabeled_name: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.project = project
         self.store = project.store
         self.open_dataset = open_dataset
         self.labels_name = labels_name
         self.metadata_name = metadata_name
+        # The unlabeled dataset, read again to find the rows of 4.x ids on restore.
+        self.unlabeled_name = unlabeled_name
         self.label_col = project.config.label_col_name
         self.labels_required = dsio.labels_schema(unlabeled_schema, self.label_col)
         self.metadata_required = dsio.metadata_schema(self.label_col)
@@ -145,8 +159,9 @@ class DatasetSync:
 
     def restore(self) -> int:
         """Rebuild a new local store from the metadata dataset: the latest row per
-        (data_id, annotator) wins. Rows of unknown items (4.x hashed ids) are skipped
-        here and kept in the datasets. Returns how many annotations were restored."""
+        (data_id, annotator) wins. 4.x row ids are mapped to our items (module doc);
+        rows of unknown items are skipped here and kept in the datasets. Returns how many
+        annotations were restored."""
         dataset = self.open_dataset(self.metadata_name)
         columns: list[str] = []
         max_label_id = 0
@@ -172,10 +187,15 @@ class DatasetSync:
                 f'Setting "Labels column": the metadata dataset '
                 f'{dataset.full_name} has no column "{self.label_col}" '
                 f"(columns: {', '.join(columns)})", setting="Labels column")
+        latest_by_key, first_seen, renamed = self._map_legacy(latest_by_key, first_seen)
         latest = [r for r in latest_by_key.values() if r.status is not None
                   and not (r.status is Status.LABELED and r.label is None)]
         # Replay in the order annotations were first saved: that is the history order.
         latest.sort(key=lambda r: first_seen[(r.data_id or "", r.annotator or "")])
+        restored_keys = {(r.data_id, r.annotator) for r in latest}
+        migrated = [[old, annotator] for (old, annotator), new in renamed.items()
+                    if (new, annotator) in restored_keys]
+        self.store.set_meta(LEGACY_MIGRATED, json.dumps(migrated))
         kind, config = self.project.kind, self.project.config
 
         def classes_of(annotation: Annotation) -> list[str]:
@@ -189,6 +209,65 @@ class DatasetSync:
         log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",
                  applied, dataset.full_name, count, len(latest) - applied)
         return applied
+
+    def _map_legacy(self, latest: dict[tuple[str, str], dsio.MetadataRow],
+                    first_seen: dict[tuple[str, str], int]
+                    ) -> tuple[dict[tuple[str, str], dsio.MetadataRow],
+                               dict[tuple[str, str], int], dict[tuple[str, str], str]]:
+        """``latest`` and ``first_seen`` with 4.x row ids replaced by our item keys, and
+        the ``(4.x id, annotator) -> item key`` renamed. When a 4.x row and one of ours
+        name the same item and annotator, the later one wins, as for any two rows."""
+        known: dict[str, bool] = {}
+        candidates = {i for i in legacy_ids(k for k, _ in latest)
+                      if not self._known(i, known)}
+        if not candidates or not self.unlabeled_name:
+            return latest, first_seen, {}
+        mapping = self._legacy_items(candidates)
+        log.info("%d of %d 4.x row ids found in %s", len(mapping), len(candidates),
+                 self.unlabeled_name)
+        if not mapping:
+            return latest, first_seen, {}
+        merged: dict[tuple[str, str], dsio.MetadataRow] = {}
+        seen: dict[tuple[str, str], int] = {}
+        renamed: dict[tuple[str, str], str] = {}
+        for (data_id, annotator), row in latest.items():
+            key = (data_id, annotator)
+            new_id = mapping.get(data_id)
+            if new_id is not None:
+                renamed[key] = new_id
+                row = dataclasses.replace(row, data_id=new_id)
+                key = (new_id, annotator)
+            current = merged.get(key)
+            if current is None or row.order >= current.order:
+                merged[key] = row
+            first = first_seen[(data_id, annotator)]
+            seen[key] = min(seen.get(key, first), first)
+        return merged, seen, renamed
+
+    def _legacy_items(self, legacy: set[str]) -> dict[str, str]:
+        """``4.x id -> item key`` for the 4.x ids found in the unlabeled dataset (one
+        more chunked read; memory O(len(legacy)))."""
+        dataset = self.open_dataset(self.unlabeled_name)
+        # only=(): no duplicate counting, so the first row of a content gets its bare
+        # hash, which is the key of the first duplicate: the one a 4.x id goes to.
+        keys = LegacyKeys(PoolKeys(self.project.config.id_column, only=()), legacy)
+        try:
+            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
+                keys(frame)
+                if len(keys.matched) == len(legacy):
+                    break
+        except Exception as exc:
+            raise dsio.read_error("unlabeled dataset", dataset, exc) from None
+        known: dict[str, bool] = {}
+        return {old: new for old, new in keys.matched.items() if self._known(new, known)}
+
+    def _migrated(self) -> set[tuple[str, str]]:
+        """(4.x id, annotator) pairs restored under our item keys."""
+        raw = self.store.get_meta(LEGACY_MIGRATED)
+        try:
+            return {(str(old), str(annotator)) for old, annotator in json.loads(raw or "[]")}
+        except (TypeError, ValueError):
+            return set()
 
     def mark_restored(self) -> None:
         """The store holds annotations of its own: it is the reference, nothing to read."""
@@ -321,6 +400,7 @@ class DatasetSync:
             self.store.set_meta(INFLIGHT, str(start_seq))
             self.store.set_meta(SUPERSEDED, str(end_seq - start_seq))
             self.store.set_meta(APPENDS, "0")
+            self.store.set_meta(LEGACY_MIGRATED, "[]")  # their 4.x rows are gone now
             self.store.set_meta(FLUSHED_LABEL_ID,
                                 str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
             self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
@@ -337,11 +417,14 @@ class DatasetSync:
         return cache[key]
 
     def _foreign_metadata(self) -> list[dsio.MetadataRow]:
-        """Latest metadata rows of items the store does not know."""
+        """Latest metadata rows of items the store does not know (4.x rows restored
+        under our keys are the store's now: left out)."""
         dataset = self.open_dataset(self.metadata_name)
         known: dict[str, bool] = {}
+        migrated = self._migrated()
         rows = (r for r in dsio.iter_metadata(dataset, self.label_col, chunksize=self.chunksize)
-                if r.data_id and not self._known(r.data_id, known))
+                if r.data_id and not self._known(r.data_id, known)
+                and (r.data_id, r.annotator or "") not in migrated)
         return sorted(dsio.latest_rows(rows).values(), key=lambda r: r.position)
 
     def _foreign_labels(self, label_ids: set[int]) -> list[dict[str, Any]]:

@@ -204,12 +204,14 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
                               lambda: dataiku.Project().get_variables())
     # Read from the metrics variable the labeling-metrics step writes (F-5).
     stopping = StoppingWarnings(settings.metadata_ds,
-                                lambda: dataiku.Project().get_variables())
+                                lambda: dataiku.Project().get_variables(),
+                                queries_name=settings.queries_ds)
     project = LabelingProject(config, store, session=session, warnings=stopping)
     sync = DatasetSync(project, open_dataset=dataiku.Dataset,
                        labels_name=settings.labels_ds, metadata_name=settings.metadata_ds,
-                       unlabeled_schema=schema, lock_path=f"{path}.dss-sync.lock",
-                       chunksize=chunksize, **dict(sync_options or {}))
+                       unlabeled_schema=schema, unlabeled_name=settings.unlabeled,
+                       lock_path=f"{path}.dss-sync.lock", chunksize=chunksize,
+                       **dict(sync_options or {}))
     webapp = DssWebapp(settings, project, dss_authenticator(settings, auth_info), sync,
                        session)
 
