@@ -94,3 +94,68 @@ def test_a_pickle_is_refused(tmp_path):
         models.load(path)
     with pytest.raises(ConfigError, match="does not exist"):
         models.load(tmp_path / "none.skops")
+
+
+def test_a_labels_export_trains_a_model_that_scores_the_pool():
+    # The labels export: the item's columns (id included), the label and its id, and
+    # the queries' columns when the items came from a queries file.
+    export = pd.DataFrame({
+        "review_id": [11, 12, 13, 14, 15, 16], "rating": [5, 1, 4, 2, 5, 1],
+        "shop": ["a", "b", "a", "b", "a", "a"], "uncertainty": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
+        "session": [1, 1, 1, 2, 2, 2], "sentiment": ["pos", "neg", "pos", "neg", "pos", "neg"],
+        "sentiment_id": [1, 2, 3, 4, 5, 6]})
+    trained = models.train(export, label_column="sentiment")
+    assert trained.feature_columns == ["rating", "shop"]
+    assert trained.left_out == ["review_id", "uncertainty", "session", "sentiment_id"]
+    pool = pd.DataFrame({"review_id": [21, 22], "rating": [5, 1], "shop": ["a", "c"]})
+    proba = trained.predict_proba(pool)
+    assert proba.shape == (2, 2) and proba[0, trained.classes.index("pos")] > 0.5
+
+
+def test_metadata_and_id_columns_are_not_default_features():
+    frame = pd.DataFrame({
+        "date": ["2024-01-01"] * 4, "data_id": ["1", "2", "3", "4"], "comment": [""] * 4,
+        "status": ["LABELED"] * 4, "annotator": ["ann", "bob", "ann", "bob"],
+        "__item_id": ["1", "2", "3", "4"], "key": ["k1", "k2", "k3", "k4"],
+        "shop_id": [1, 1, 2, 2], "x": [0.1, 0.9, 0.2, 0.8], "label": ["lo", "hi"] * 2})
+    # shop_id repeats, so it describes the item; "key" is an id only when named so.
+    assert models.choose_features(frame, label_column="label") == ["key", "shop_id", "x"]
+    assert models.choose_features(frame, label_column="label", id_column="key") == [
+        "shop_id", "x"]
+    with pytest.raises(ConfigError, match="No feature columns"):
+        models.train(frame[["date", "data_id", "label"]], label_column="label")
+
+
+def test_bookkeeping_columns_cover_the_tables_that_write_them():
+    from assisted_labeling import sampler
+    from assisted_labeling.project import metadata_row
+    from assisted_labeling.queries import ITEM_ID
+    from assisted_labeling.store import Annotation, Status
+
+    annotation = Annotation(id=1, item_key="1", annotator="ann", status=Status.LABELED,
+                            label="hi", label_id=1, comment="", session=1, created_at=0.0,
+                            updated_at=0.0)
+    written = set(metadata_row(annotation, "label")) - {"label", "label_id"}
+    # Every column the sampler adds to a queries file (uncertainty, session…).
+    written |= {v for k, v in vars(sampler).items() if k.endswith("_COLUMN")}
+    assert written | {ITEM_ID} <= set(models.BOOKKEEPING_COLUMNS)
+
+
+def test_a_model_trained_on_a_real_labels_export_round_trips_and_scores_the_pool(tmp_path):
+    from assisted_labeling.export import export_rows
+    from assisted_labeling.standalone import open_project
+    from assisted_labeling.web.auth import LOCAL_USER
+
+    pool = pd.DataFrame({"id": range(30), "x": np.linspace(0, 1, 30),
+                         "colour": ["red", "blue", "green"] * 10})
+    pool.to_csv(tmp_path / "pool.csv", index=False)
+    project = open_project(tmp_path / "pool.csv", tmp_path / "l.db",
+                           {"categories": "hi,lo", "id_column": "id"}, progress=False)
+    for i in range(12):
+        project.annotate(LOCAL_USER, {"item_id": str(i), "label": "hi" if i % 2 else "lo"})
+    export_rows(project.label_rows(), tmp_path / "labels.csv")
+    trained = models.train(pd.read_csv(tmp_path / "labels.csv"), label_column="label")
+    assert trained.feature_columns == ["x", "colour"]
+    assert trained.left_out == ["id", "label_id"]
+    models.save(trained, tmp_path / "m.skops")
+    assert models.load(tmp_path / "m.skops").predict_proba(pool).shape == (30, 2)
