@@ -303,13 +303,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                                text_column=args.text_column,
                                feature_columns=column_list("Feature columns",
                                                            args.feature_columns),
-                               model=args.model)
+                               model=args.model, id_column=args.id_column)
     with _user_data(f'Cannot write the model "{args.output}"',
                     "check the free disk space and the directory's permissions"):
         models.save(trained, args.output)
-    labeled = int(frame[args.label_column].notna().sum())
-    print(f"Trained on {labeled} labeled rows ({', '.join(trained.classes)}) in "
+    print(f"Trained on {trained.n_labels} labeled rows ({', '.join(trained.classes)}) in "
           f"{time.perf_counter() - started:.1f}s: {args.output}", file=sys.stderr)
+    print(f"Features: {', '.join(trained.columns)}; not read: "
+          f"{', '.join(trained.left_out) or 'none'}", file=sys.stderr)
     return 0
 
 
@@ -498,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = command("train", "train the default model on a labeled table")
     train.add_argument("input", help="table with a label column (e.g. a labels export)")
     train.add_argument("--label-column", default="label")
+    train.add_argument("--id-column", help="a column of unique item ids (not a feature)")
     train.add_argument("-o", "--output", required=True, help="model file (.skops)")
     _add_model_options(train)
     train.set_defaults(func=cmd_train)

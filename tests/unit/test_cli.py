@@ -282,3 +282,45 @@ def test_query_sessions_count_runs_that_wrote_no_rows(model_files, tmp_path):
     out.unlink()  # a new output file: a new count
     assert cli.main([*base, "--max-queries", "5"]) == 0
     assert set(pd.read_parquet(out)["session"]) == {1}
+
+
+
+@pytest.fixture
+def two_class_export(tmp_path):
+    """A labels export of 4 labeled rows of 2 classes, and the pool it came from."""
+    pool = tmp_path / "rows.csv"
+    pool.write_text("id,text,score\n1,good,0.5\n2,bad,0.1\n3,fine,0.7\n4,poor,0.2\n"
+                    "5,okay,0.6\n")
+    db = tmp_path / "labels.db"
+    project = open_project(pool, db, {"categories": "pos,neg", "id_column": "id"},
+                           progress=False)
+    for item, label in (("1", "pos"), ("2", "neg"), ("3", "pos"), ("4", "neg")):
+        project.annotate(LOCAL_USER, {"item_id": item, "label": label})
+    project.store.close()
+    export = tmp_path / "labels.csv"
+    assert cli.main(["export", "--store", str(db), "-o", str(export)]) == 0
+    return export, pool
+
+
+def test_train_on_a_labels_export_then_query_the_pool(two_class_export, tmp_path, capsys):
+    export, pool = two_class_export
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(export), "--id-column", "id", "--feature-columns",
+                     "score", "-o", str(model)]) == 0
+    err = capsys.readouterr().err
+    assert "Trained on 4 labeled rows" in err
+    assert "Features: score; not read: id, text, label_id" in err
+    out = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(out)]) == 0
+    assert len(pd.read_csv(out)) == 5
+
+
+def test_train_leaves_the_id_and_bookkeeping_columns_out_by_default(two_class_export,
+                                                                     tmp_path, capsys):
+    export, pool = two_class_export
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(export), "--id-column", "id", "-o", str(model)]) == 0
+    assert "not read: id, label_id" in capsys.readouterr().err
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(tmp_path / "q.csv")]) == 0
