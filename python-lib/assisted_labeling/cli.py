@@ -143,12 +143,13 @@ def _check_model_output(path: str | Path) -> None:
 def _check_pool(pool: str | Path, output: str | Path, columns: list[str],
                 model_columns: list[str]) -> None:
     """Refuse a pool that `query` would score wrongly or destroy."""
-    from .sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN
+    from .sampler import MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN, UNCERTAINTY_COLUMN
 
     if Path(pool).resolve() == Path(output).resolve():
         raise ConfigError(f'The output "{output}" is the pool itself: writing the queries '
                           "there would replace it; choose another output file")
-    taken = [c for c in (UNCERTAINTY_COLUMN, SESSION_COLUMN) if c in columns]
+    taken = [c for c in (UNCERTAINTY_COLUMN, MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN)
+             if c in columns]
     if taken:
         raise ConfigError(f'The pool "{pool}" already has the column(s) {", ".join(taken)}, '
                           "which query adds: is it a queries file? Pass the original pool "

@@ -104,12 +104,13 @@ class LabelingProject:
             return raw
 
     def item_payload(self, item: Item, annotation: Annotation | None = None) -> dict[str, Any]:
-        """An item as the UI shows it: its data, uncertainty, pre-annotation and the
-        user's own annotation when there is one."""
+        """An item as the UI shows it: its data, the model's uncertainty (not the queue
+        order, which a cold start may re-assign), pre-annotation and the user's own
+        annotation when there is one."""
         return {
             "id": item.key,
             "data": item.data,
-            "uncertainty": item.priority,
+            "uncertainty": item.uncertainty,
             "pre_annotation": self._pre_annotation(item.data),
             "annotation": None if annotation is None else self.annotation_payload(annotation),
         }

@@ -1,19 +1,48 @@
-"""Queries on local files: score a pool into a queries table, and order the queue by it."""
+"""Queries on local files: score a pool into a queries table, and order the queue by it.
+
+Item ids in bounded memory. The webapp's id of a row without an id column is its content
+hash, plus ``-n`` for the n-th repeat of the same content (``sources.RowIdentifier``).
+Counting every hash seen costs memory O(pool); instead, while scoring:
+
+- rows whose hash is that of a labeled item get exact ids (``PoolKeys(only=labeled)``
+  counts those hashes only), so excluding labeled items stays exact;
+- every other row gets its bare hash, and a fixed-size filter (``SeenDigests``) flags the
+  rows that may repeat an earlier one. A row not flagged is certainly the first of its
+  content: its bare hash is its id.
+
+After scoring, only the kept rows that are flagged (true repeats, and rare false alarms
+of the filter) need their occurrence counted: one more read of the pool, counting those
+hashes only, up to the last such row. Memory: O(kept rows + labeled items) + 16 MiB.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
+import numpy as np
 import pandas as pd
 
-from .sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN, PoolKeys, score_pool
+from .sampler import (
+    MODEL_UNCERTAINTY_COLUMN,
+    SESSION_COLUMN,
+    UNCERTAINTY_COLUMN,
+    PoolKeys,
+    SeenDigests,
+    content_digests,
+    score_pool,
+)
 from .sampling import DEFAULT_COLD_START
 from .sources import iter_table
-from .store import AnnotationStore, Status
+from .store import AnnotationStore, Priority, Status
 
 ITEM_ID = "__item_id"
+_POSITION = "__position"  # the row's index in the pool
+_MAYBE_SEEN = "__maybe_seen"  # may repeat an earlier row: its id is counted after scoring
+#: Columns the sampler adds to the pool's own.
+QUERY_COLUMNS = (UNCERTAINTY_COLUMN, MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN)
+CHUNK_ROWS = 50_000
 
 
 def labeled_keys(store: AnnotationStore) -> set[str]:
@@ -21,14 +50,62 @@ def labeled_keys(store: AnnotationStore) -> set[str]:
     return {a.item_key for a in store.iter_annotations(status=Status.LABELED)}
 
 
-def keyed_chunks(path: str | Path, id_column: str | None,
-                 chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
-    """The pool's chunks with each row's item id in an extra first column."""
-    keys = PoolKeys(id_column)
+def _helper_columns(id_column: str | None) -> list[str]:
+    return [ITEM_ID] if id_column else [ITEM_ID, _POSITION, _MAYBE_SEEN]
+
+
+def keyed_chunks(path: str | Path, id_column: str | None, *,
+                 labeled: Collection[str] = frozenset(), chunksize: int = CHUNK_ROWS,
+                 seen: SeenDigests | None = None) -> Iterator[pd.DataFrame]:
+    """The pool's chunks with each row's item id in an extra first column ``ITEM_ID``.
+
+    With an id column the ids are exact. Otherwise the chunks also carry ``_POSITION``
+    and ``_MAYBE_SEEN``, and a flagged row's id may lack its ``-n`` suffix: ids are exact
+    for unflagged rows and for rows whose content is that of a ``labeled`` key, which is
+    all exclusion needs; :func:`resolve_ids` completes the others (module doc).
+    """
+    keys = PoolKeys(id_column, only=labeled)
+    if seen is None and not id_column:
+        seen = SeenDigests()
+    offset = 0
     for chunk in iter_table(path, chunksize=chunksize):
         chunk = chunk.reset_index(drop=True)
-        chunk.insert(0, ITEM_ID, keys(chunk))
+        if id_column:
+            chunk.insert(0, ITEM_ID, keys(chunk))
+        else:
+            digests = content_digests(chunk)
+            chunk.insert(0, ITEM_ID, keys.from_digests(digests))
+            chunk.insert(1, _POSITION, np.arange(offset, offset + len(chunk), dtype=np.int64))
+            chunk.insert(2, _MAYBE_SEEN, seen.check_and_add(digests))
+        offset += len(chunk)
         yield chunk
+
+
+def resolve_ids(queries: pd.DataFrame, path: str | Path, *,
+                chunksize: int = CHUNK_ROWS) -> pd.DataFrame:
+    """Exact ids for the flagged rows of ``queries`` (from :func:`keyed_chunks` without an
+    id column), by counting their contents in the pool up to the last of them; the
+    helper columns are dropped."""
+    helpers = [_POSITION, _MAYBE_SEEN]
+    if _MAYBE_SEEN not in queries.columns:
+        return queries
+    flagged = queries[_MAYBE_SEEN].to_numpy(dtype=bool)
+    if flagged.any():
+        rows_at = pd.Series(np.flatnonzero(flagged),
+                            index=queries[_POSITION].to_numpy()[flagged])
+        counter = PoolKeys(None, only=set(queries[ITEM_ID].to_numpy()[flagged].tolist()))
+        ids = queries[ITEM_ID].to_numpy(dtype=object, copy=True)
+        last, offset = int(rows_at.index.max()), 0
+        for chunk in iter_table(path, chunksize=chunksize):
+            keys = counter(chunk.reset_index(drop=True))
+            positions = np.arange(offset, offset + len(chunk))
+            hit = np.isin(positions, rows_at.index)
+            ids[rows_at.loc[positions[hit]].to_numpy()] = keys[hit]
+            offset += len(chunk)
+            if offset > last:
+                break
+        queries = queries.assign(**{ITEM_ID: ids})
+    return queries.drop(columns=helpers)
 
 
 def progress_bar(label: str) -> Any:
@@ -42,36 +119,54 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
                id_column: str | None, exclude: set[str] | None = None,
                max_queries: int | None = None, seed: int = 0, batch_size: int = 100,
                cold_start: float | None = DEFAULT_COLD_START,
-               progress: Any = None) -> pd.DataFrame:
+               progress: Any = None, rows: bool = True,
+               chunksize: int = CHUNK_ROWS) -> pd.DataFrame:
     """Queries of a pool file, with the item id of each row in column ``ITEM_ID``.
 
     ``model`` is a :class:`~assisted_labeling.models.TrainedModel`: its probabilities
     rank the items, its encoded inputs describe them for diversity and the cold start,
-    and the number of labels it learned from decides the cold start."""
+    and the number of labels it learned from decides the cold start.
+
+    ``rows=False`` keeps only the item ids and scores, not the pool's columns (enough to
+    order a queue). Memory: O(output + labeled items), not O(pool) (module doc)."""
+    helpers = _helper_columns(id_column)
+    labeled = exclude or frozenset()
 
     def pool_rows(chunk: pd.DataFrame) -> pd.DataFrame:
-        return chunk.drop(columns=[ITEM_ID])
+        return chunk.drop(columns=helpers)
 
-    return score_pool(
-        keyed_chunks(pool, id_column), lambda chunk: model.predict_proba(pool_rows(chunk)),
-        strategy=strategy, max_queries=max_queries, exclude_keys=exclude or None,
+    queries = score_pool(
+        keyed_chunks(pool, id_column, labeled=labeled, chunksize=chunksize),
+        lambda chunk: model.predict_proba(pool_rows(chunk)),
+        strategy=strategy, max_queries=max_queries, exclude_keys=labeled or None,
         key_fn=lambda chunk: chunk[ITEM_ID].to_numpy(), seed=seed, progress=progress,
         features=lambda chunk: model.embed(pool_rows(chunk)), batch_size=batch_size,
         n_labeled=model.n_labels, cold_start=cold_start,
+        columns=None if rows else helpers,
     )
+    return resolve_ids(queries, pool, chunksize=chunksize)
 
 
 def queue_priorities(store: AnnotationStore, queries: pd.DataFrame) -> int:
-    """Order the labeling queue by the queries' uncertainty (others after them)."""
-    pairs = zip(queries[ITEM_ID].tolist(), queries[UNCERTAINTY_COLUMN].tolist())
-    return store.set_priorities(pairs)
+    """Order the labeling queue by the queries' uncertainty (ties in their row order,
+    others after them), showing each item's model uncertainty."""
+    return store.set_priorities(_priorities(queries, queries[ITEM_ID].tolist()))
 
 
-def priorities_from_file(path: str | Path, id_column: str | None) -> Iterator[tuple[str, float]]:
-    """(item id, uncertainty) of a queries table written by `query`: ids are recomputed
-    on the pool's columns, so they match the labeling webapp's. Without an id column the
-    n-th copy of a row cannot be told from the others here: pass these pairs with
-    ``set_priorities(..., to_duplicates=True)``."""
+def _priorities(frame: pd.DataFrame, ids: list[str]) -> Iterator[Priority]:
+    order = frame[UNCERTAINTY_COLUMN].astype(float).tolist()
+    if MODEL_UNCERTAINTY_COLUMN not in frame.columns:  # a 4.x queries table
+        return zip(ids, order)
+    shown = frame[MODEL_UNCERTAINTY_COLUMN].astype(float).tolist()
+    return zip(ids, order, shown)
+
+
+def priorities_from_file(path: str | Path, id_column: str | None) -> Iterator[Priority]:
+    """``(item id, uncertainty, model uncertainty)`` of a queries table written by
+    `query`, in its row order (``(item id, uncertainty)`` for a table without model
+    uncertainty): ids are recomputed on the pool's columns, so they match the labeling
+    webapp's. Without an id column the n-th copy of a row cannot be told from the others
+    here: pass these to ``set_priorities(..., to_duplicates=True)``."""
     keys = PoolKeys(id_column)
     for chunk in iter_table(path):
         if UNCERTAINTY_COLUMN not in chunk.columns:
@@ -79,7 +174,6 @@ def priorities_from_file(path: str | Path, id_column: str | None) -> Iterator[tu
 
             raise ConfigError(f'"{path}" has no "{UNCERTAINTY_COLUMN}" column: is it a '
                               "queries table?")
-        pool_columns = [c for c in chunk.columns if c not in (UNCERTAINTY_COLUMN,
-                                                               SESSION_COLUMN)]
+        pool_columns = [c for c in chunk.columns if c not in QUERY_COLUMNS]
         ids = keys(chunk[pool_columns].reset_index(drop=True))
-        yield from zip(ids.tolist(), chunk[UNCERTAINTY_COLUMN].astype(float).tolist())
+        yield from _priorities(chunk, ids.tolist())

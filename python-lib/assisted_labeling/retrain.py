@@ -3,6 +3,9 @@
 It runs in its own process beside the web server, so a labeler's request never waits on
 training: it only reads the store, writes the model file atomically, and re-ranks the
 queue in short batched transactions (``SQLiteStore.set_priorities``).
+
+Memory: the re-rank keeps each unlabeled item's id and scores, not its row; ids come in
+bounded memory (:mod:`assisted_labeling.queries`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from .config import LabelingConfig
 from .errors import LabelingError
 from .loop import contradictions, sample_rows
 from .project import LabelingProject
-from .queries import ITEM_ID, keyed_chunks, labeled_keys, queue_priorities, score_file
+from .queries import labeled_keys, queue_priorities, score_file
+from .sampler import PoolKeys
+from .sources import iter_table
 from .store import Status
 from .store.sqlite import SQLiteStore
 
@@ -120,10 +125,12 @@ class Retrainer:
                                feature_columns=self.settings.feature_columns,
                                model=self.settings.model, seed=self.settings.seed)
         previous = self._previous_model()
-        # The queue is re-ranked every ``every`` labels: that is the batch.
+        # The queue is re-ranked every ``every`` labels: that is the batch. Ids and scores
+        # are all the queue needs: no row is kept.
         queries = score_file(self.input_path, trained, strategy=self.settings.strategy,
                              id_column=config.id_column, exclude=labeled_keys(self.store),
-                             seed=self.settings.seed, batch_size=self.settings.every)
+                             seed=self.settings.seed, batch_size=self.settings.every,
+                             rows=False)
         queue_priorities(self.store, queries)
         entry = self._metrics(frame, trained, previous)
         self._save_model(trained)
@@ -170,8 +177,10 @@ class Retrainer:
     def _unlabeled_sample(self) -> pd.DataFrame:
         """Up to ``sample_size`` unlabeled rows, a seeded uniform sample of the pool."""
         labeled = labeled_keys(self.store)
-        unlabeled = (chunk[~chunk[ITEM_ID].isin(labeled)].drop(columns=[ITEM_ID])
-                     for chunk in keyed_chunks(self.input_path, self.project.config.id_column))
+        # Membership only: duplicates are counted for the labeled items' contents alone.
+        keys = PoolKeys(self.project.config.id_column, only=labeled)
+        unlabeled = (chunk[~keys.excluded(chunk, labeled)] if labeled else chunk
+                     for chunk in (c.reset_index(drop=True) for c in iter_table(self.input_path)))
         return sample_rows(unlabeled, self.settings.sample_size, seed=self.settings.seed)
 
     def run_forever(self, *, poll_seconds: float = 2.0, parent_pid: int | None = None) -> None:

@@ -4,7 +4,8 @@
 drops the items that are already labeled, asks the model for class probabilities, scores
 them with a strategy of :mod:`assisted_labeling.sampling` and returns the pool's columns
 plus ``uncertainty`` (higher = label first), sorted by decreasing uncertainty, ties in
-pool order.
+pool order, and ``model_uncertainty``, the strategy's own score of each item (what a
+labeler is shown; ``uncertainty`` may be re-assigned by rank to keep an asking order).
 
 Memory: with ``max_queries=k`` only the ``k`` best items seen so far are kept (plus the
 current chunk), so a pool of 10^7 rows needs about as much memory as one of 10^5.
@@ -16,6 +17,8 @@ labeling webapp gives them: :class:`assisted_labeling.sources.RowIdentifier`. Th
 works row by row on Python dicts (about 20 µs a row for 20 columns, and a counter of every
 row seen); :class:`PoolKeys` computes the same keys column-wise and, when only membership
 in a known set of keys matters, counts duplicates only for the rows that could match.
+:class:`SeenDigests` tells, in bounded memory, which rows may repeat an earlier one: only
+those need their occurrence counted to get their exact key.
 """
 
 from __future__ import annotations
@@ -43,12 +46,16 @@ from .sampling import (
 )
 from .sources import _canonical, json_value
 
+#: The queue's ordering key (4.x: the webapp serves by decreasing uncertainty).
 UNCERTAINTY_COLUMN = "uncertainty"
+#: The strategy's own score of the item, shown to labelers; NaN for ``random``.
+MODEL_UNCERTAINTY_COLUMN = "model_uncertainty"
 SESSION_COLUMN = "session"
 
 _DIGEST_KEY = re.compile(r"^([0-9a-f]{16})(?:-[1-9][0-9]*)?$")
 _INT_KEY = re.compile(r"^(?:0|-?[1-9][0-9]*)$")  # str(int) of some integer
 _INT64_LIMIT = 2.0**63
+_DIGEST_BLOCK = 4096  # rows hashed together by content_digests
 
 
 # --------------------------------------------------------------------------- item keys
@@ -102,11 +109,17 @@ def content_digests(frame: pd.DataFrame) -> list[str]:
         empty = blake2b(digest_size=8).hexdigest()
         return [empty] * len(frame)
     template = "".join(name.replace("%", "%%") + "\x1f%s\x1e" for name in ordered)
-    columns = [canonical_column(frame.iloc[:, last[name]]) for name in ordered]
-    return [
-        blake2b((template % values).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
-        for values in zip(*columns)
-    ]
+    digests: list[str] = []
+    # A block of rows at a time: the canonical strings of a whole chunk (rows × columns
+    # Python strings) would cost far more memory than the chunk itself.
+    for start in range(0, len(frame), _DIGEST_BLOCK):
+        block = frame.iloc[start:start + _DIGEST_BLOCK]
+        columns = [canonical_column(block.iloc[:, last[name]]) for name in ordered]
+        digests.extend(
+            blake2b((template % values).encode("utf-8", "surrogatepass"),
+                    digest_size=8).hexdigest()
+            for values in zip(*columns))
+    return digests
 
 
 class PoolKeys:
@@ -207,7 +220,10 @@ class PoolKeys:
         return keys
 
     def _content_keys(self, frame: pd.DataFrame) -> np.ndarray:
-        digests = content_digests(frame)
+        return self.from_digests(content_digests(frame))
+
+    def from_digests(self, digests: Sequence[str]) -> np.ndarray:
+        """The keys of the next rows, given their ``content_digests`` (no id column)."""
         keys = np.array(digests, dtype=object)
         seen = self._seen
         tracked = self._tracked
@@ -219,6 +235,44 @@ class PoolKeys:
             if occurrence:
                 keys[i] = f"{digest}-{occurrence}"
         return keys
+
+
+class SeenDigests:
+    """Which content digests may have come before: a Bloom filter of fixed size.
+
+    A row's key is its bare digest unless an earlier row had the same content; counting
+    every digest to know that costs memory O(pool). This filter answers "certainly new"
+    or "maybe seen" in ``2**bits_log2 / 8`` bytes whatever the pool size, so only the
+    "maybe" rows (true duplicates and a few false positives) need an exact count later.
+    With the default 16 MiB and 4 probes, a new row is wrongly "maybe" with probability
+    about ``(1 - exp(-4 n / 2**27))**4``: 4e-5 after 1.5 M rows, 0.4 % after 10 M.
+    """
+
+    def __init__(self, *, bits_log2: int = 27, probes: int = 4) -> None:
+        if not 3 <= bits_log2 <= 40 or probes < 1:
+            raise ValueError("bits_log2 must be in [3, 40] and probes ≥ 1")
+        self._bits = np.zeros(1 << (bits_log2 - 3), dtype=np.uint8)
+        self._mask = np.uint64((1 << bits_log2) - 1)
+        self._probes = probes
+
+    def check_and_add(self, digests: Sequence[str]) -> np.ndarray:
+        """True for each digest that may equal an earlier one (in an earlier call, or
+        earlier in this one); then remembers them all."""
+        n = len(digests)
+        if not n:
+            return np.zeros(0, dtype=bool)
+        # The digests are already uniform 64-bit hashes: derive the probes from their two
+        # halves (Kirsch–Mitzenmacher double hashing) instead of hashing again.
+        h = np.frombuffer(bytes.fromhex("".join(digests)), dtype=">u8").astype(np.uint64)
+        low, step = h & np.uint64(0xFFFFFFFF), (h >> np.uint64(32)) | np.uint64(1)
+        bits = np.stack([(low + np.uint64(i) * step) & self._mask
+                         for i in range(self._probes)], axis=1)
+        byte = (bits >> np.uint64(3)).astype(np.intp)
+        mask = (np.uint8(1) << (bits & np.uint64(7)).astype(np.uint8))
+        maybe = ((self._bits[byte] & mask) != 0).all(axis=1)
+        maybe |= pd.Series(digests).duplicated().to_numpy()  # exact within this call
+        np.bitwise_or.at(self._bits, byte.ravel(), mask.ravel())
+        return maybe
 
 
 # --------------------------------------------------------------------------- scoring
@@ -247,23 +301,23 @@ def _excluded(keys: Any, exclude: Any) -> np.ndarray:
 def _cold_start_rows(rows: pd.DataFrame, scores: np.ndarray, positions: np.ndarray,
                      order: np.ndarray, sample: tuple[np.ndarray, np.ndarray, tuple[Any, ...]],
                      *, n_uncertain: int, fill: int, prefilter: float,
-                     rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
+                     rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """``fill`` representatives of ``sample``, then the first ``n_uncertain`` ranked rows,
-    then the other ranked rows; scores (decreasing) re-assigned by rank. When the batch
-    holds every row, the ranked order."""
+    then the other ranked rows; scores (decreasing) re-assigned by rank, and each row's
+    own score. When the batch holds every row, the ranked order."""
     _, s_positions, (s_rows, s_scores, s_feats) = sample
     head = order[:n_uncertain]
     free = np.flatnonzero(~np.isin(s_positions, positions[head]))
     if free.size <= fill:  # the batch takes the whole pool: nothing to choose
-        return rows.iloc[order], scores
+        return rows.iloc[order], scores, scores[order]
     free = free[: math.ceil(prefilter * fill)]
     picks = free[representative_picks(s_feats[free], fill, seed=rng)]
     picks = picks[np.lexsort((s_positions[picks], -s_scores[picks]))]  # most uncertain first
     tail = order[n_uncertain:]
     tail = tail[~np.isin(positions[tail], s_positions[picks])]
     merged = pd.concat([s_rows.iloc[picks], rows.iloc[head], rows.iloc[tail]])
-    ranked = np.concatenate([s_scores[picks], scores[head], scores[tail]])
-    return merged, -np.sort(-ranked, kind="stable")
+    own = np.concatenate([s_scores[picks], scores[head], scores[tail]])
+    return merged, -np.sort(-own, kind="stable"), own
 
 
 def score_pool(
@@ -284,6 +338,7 @@ def score_pool(
     progress: Any = None,
     n_labeled: int | None = None,
     cold_start: float | None = DEFAULT_COLD_START,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Score every unlabeled item of the pool; return the queries, most uncertain first.
 
@@ -297,7 +352,10 @@ def score_pool(
     ``sources.RowIdentifier``). Keys are computed only when ``exclude_keys`` is given.
 
     ``random`` writes its seeded uniform draw in the ``uncertainty`` column: it orders the
-    queue, it does not measure doubt.
+    queue, it does not measure doubt, so its ``model_uncertainty`` is NaN.
+
+    ``columns``: the pool columns the queries keep (default: all). A caller that only
+    sets priorities keeps the item id alone, so memory holds no whole rows.
 
     ``max_queries``: keep only the best ``k`` rows (memory O(k + chunk)); ``None`` keeps
     every unlabeled row. ``session``: when given, adds a ``session`` column holding it.
@@ -312,7 +370,7 @@ def score_pool(
     re-ranks those candidates batch by batch. The ``uncertainty`` column then holds the
     margin scores re-assigned by rank (the i-th query gets the i-th highest margin), so it
     stays in [0, 1] and decreasing, and an app that serves by decreasing uncertainty
-    keeps the diverse order.
+    keeps the diverse order; ``model_uncertainty`` keeps each item's own margin.
 
     Cold start (:func:`~assisted_labeling.sampling.uncertain_share`): when the model
     learned from ``n_labeled`` labels, too few for a batch of ``batch_size``, only
@@ -321,7 +379,7 @@ def score_pool(
     unlabeled rows (``prefilter`` times the places to fill, drawn while reading, so memory
     stays bounded), the row nearest each centre. Those typical rows come first, then the
     uncertain ones (see :func:`~assisted_labeling.sampling.select_batch`). Scores are
-    re-assigned by rank as above.
+    re-assigned by rank as above (``model_uncertainty`` keeps each item's own).
     ``n_labeled=None`` or ``cold_start=None`` turns this off; ``random`` has no cold start.
     """
     chosen = get_strategy(strategy)
@@ -367,7 +425,7 @@ def score_pool(
     for chunk in chunks:
         n = len(chunk)
         if template is None:
-            template = chunk.iloc[:0]
+            template = (chunk if columns is None else chunk[list(columns)]).iloc[:0]
         positions = np.arange(offset, offset + n, dtype=np.int64)
         offset += n
         if exclude_keys is not None and n:
@@ -400,7 +458,8 @@ def score_pool(
                 scores = chosen.score(proba)
             else:
                 scores = random_scores(len(chunk), seed=rng)
-            ranking.push(scores, positions, chunk)
+            kept = chunk if columns is None else chunk[list(columns)]
+            ranking.push(scores, positions, kept)
             if candidates is not None or sample is not None:
                 feats = proba if features is None else np.asarray(features(chunk))
                 if feats.shape[0] != len(chunk):
@@ -410,17 +469,19 @@ def score_pool(
                 if candidates is not None:
                     candidates.push(scores, positions, feats)
                 if sample is not None:
-                    sample.push(rng.random(len(chunk)), positions, chunk, scores, feats)
+                    sample.push(rng.random(len(chunk)), positions, kept, scores, feats)
         _report(progress, n, offset)
 
     scores, positions, payloads = ranking.result()
     if not payloads:
         out = (template if template is not None else pd.DataFrame()).copy()
         out[UNCERTAINTY_COLUMN] = pd.Series(dtype=np.float64)
+        out[MODEL_UNCERTAINTY_COLUMN] = pd.Series(dtype=np.float64)
         if session is not None:
             out[SESSION_COLUMN] = pd.Series(dtype=np.int64)
         return out
     rows = payloads[0]
+    own = scores  # each row's own score, in the output's order
     order = np.arange(positions.size)
     if candidates is not None:
         c_scores, c_positions, (c_feats,) = candidates.result()
@@ -432,16 +493,18 @@ def score_pool(
                               first_batch=n_uncertain)
         order = np.concatenate([order, np.arange(top, positions.size)])
     if sample is not None:
-        rows, scores = _cold_start_rows(rows, scores, positions, order, sample.result(),
-                                        n_uncertain=n_uncertain, fill=fill,
-                                        prefilter=prefilter, rng=rng)
+        rows, scores, own = _cold_start_rows(rows, scores, positions, order, sample.result(),
+                                             n_uncertain=n_uncertain, fill=fill,
+                                             prefilter=prefilter, rng=rng)
     elif candidates is not None:
-        rows = rows.iloc[order]
+        # ``scores`` stay decreasing: the diverse order gets them by rank.
+        rows, own = rows.iloc[order], scores[order]
     if max_queries is not None:
-        rows, scores = rows.iloc[:max_queries], scores[:max_queries]
+        rows, scores, own = rows.iloc[:max_queries], scores[:max_queries], own[:max_queries]
     out = rows.copy(deep=False)  # a frame of its own, sharing the (already taken) data
     out.index = pd.RangeIndex(len(out))
     out[UNCERTAINTY_COLUMN] = scores
+    out[MODEL_UNCERTAINTY_COLUMN] = own if chosen.score is not None else np.nan
     if session is not None:
         out[SESSION_COLUMN] = np.int64(session)
     return out

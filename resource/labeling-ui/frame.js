@@ -337,12 +337,13 @@ export class Frame {
       h("code", { text: item.id })));
     replaceChildren(this.position, chips);
 
-    // Badges: uncertainty and pre-annotation
+    // Badges: uncertainty and pre-annotation. The server sends the model's own score,
+    // null when there is none (no queries, a random draw): then no badge.
     const badges = [];
     if (typeof item.uncertainty === "number") {
       badges.push(h("span", {
         class: "al-badge al-badge-uncertainty",
-        title: "How unsure the model is about this item (0 – 1, higher is asked first)",
+        title: "How unsure the model is about this item (0 – 1)",
       }, "Uncertainty ", h("strong", { text: item.uncertainty.toFixed(2) })));
     }
     if (item.pre_annotation !== null && item.pre_annotation !== undefined

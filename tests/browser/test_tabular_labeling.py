@@ -270,6 +270,22 @@ def test_pre_annotation_context_uncertainty_and_warnings(serve, page):
     assert {row["id"]: row["label"] for row in server.export("labels")} == labels
 
 
+def test_the_model_uncertainty_is_shown_not_the_queue_order(serve, page, tmp_path):
+    # A cold start asks r01 first by giving it a high ordering key; the model is in fact
+    # quite sure of it (0.099). r02 was drawn at random: no doubt to show.
+    queries = tmp_path / "queries.csv"
+    queries.write_text("id,text,n,uncertainty,model_uncertainty,session\n"
+                       "r01,Row number 1,1,0.924,0.099,1\n"
+                       "r02,Row number 2,2,0.5,,1\n")
+    server = serve(rows(3), "--id-column", "id", "--queries", str(queries))
+    badge = page.locator(".al-badge-uncertainty")
+    assert open_app(page, server.url) == "r01"
+    expect(badge).to_have_text("Uncertainty 0.10")
+    page.keyboard.press("1")
+    expect_item(page, "r02")
+    expect(badge).to_have_count(0)
+
+
 def test_sign_in_then_label_then_sign_out(serve, page):
     server = serve(rows(3), "--id-column", "id",
                    users=[("alice", "annotator", "correct horse battery")])

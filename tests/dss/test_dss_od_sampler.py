@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "custom-recipes" / "object-detection-query-sampler" / "recipe.py"
 SESSION = "ML-ASSISTED-LABELING__queries__session"
 
+ADDED = ["uncertainty", "model_uncertainty", "session"]  # the sampler's columns
+
 
 def dss_boxes(*confidences: float) -> str:
     """A predictions cell as DSS object detection scoring writes it."""
@@ -70,7 +72,7 @@ def session(dss) -> int | None:
 # -- ranking ----------------------------------------------------------------------------
 def test_images_rank_by_their_most_uncertain_box_and_empty_images_first(preds):
     out = run(preds)
-    assert list(out.columns) == ["path", "prediction", "uncertainty", "session"]
+    assert list(out.columns) == ["path", "prediction", *ADDED]
     assert out["path"].tolist() == ["/c.png", "/e.png", "/images/a.png", "/d.png", "/b.png"]
     assert out["uncertainty"].tolist() == pytest.approx([1.0, 0.98, 0.4, 0.3, 0.05])
     assert out["session"].tolist() == [1] * 5
@@ -106,7 +108,7 @@ def test_another_path_column_is_copied_to_path(dss):
                                                             "prediction": "boxes"}))
     dss.create_dataset("queries")
     out = run(dss, {"path_column": "image", "predictions_column": "boxes"})
-    assert list(out.columns) == ["path", "image", "boxes", "uncertainty", "session"]
+    assert list(out.columns) == ["path", "image", "boxes", *ADDED]
     assert out[["path", "image"]].iloc[0].tolist() == ["/c.png", "c.png"]
 
 
@@ -134,7 +136,7 @@ def test_when_every_image_is_labeled_the_queries_are_empty_with_their_columns(pr
         "/images/a.png", "/b.png", "/c.png", "/d.png", "/e.png"]]))
     out = run(preds, metadata="meta")
     assert len(out) == 0
-    assert list(out.columns) == ["path", "prediction", "uncertainty", "session"]
+    assert list(out.columns) == ["path", "prediction", *ADDED]
 
 
 def test_the_session_counts_successful_runs_only(preds):
@@ -212,7 +214,7 @@ def test_a_predictions_dataset_without_rows_gives_empty_queries(dss):
     dss.create_dataset("queries")
     out = run(dss)
     assert len(out) == 0
-    assert list(out.columns) == ["path", "prediction", "uncertainty", "session"]
+    assert list(out.columns) == ["path", "prediction", *ADDED]
     assert session(dss) == 1
 
 

@@ -78,12 +78,14 @@ def session(dss) -> int | None:
 # -- ranking and output -----------------------------------------------------------------
 def test_queries_are_the_rows_plus_uncertainty_and_session_most_uncertain_first(dss, model):
     out = run(dss)
-    assert list(out.columns) == ["id", "text", "uncertainty", "session"]
+    assert list(out.columns) == ["id", "text", "uncertainty", "model_uncertainty", "session"]
     assert out["id"].tolist() == BY_CONFIDENCE
     assert out["uncertainty"].tolist() == pytest.approx([0.5, 0.4, 0.3, 0.2, 0.1])
+    # No metadata, no cold start: the queue's order is the model's own uncertainty.
+    assert out["model_uncertainty"].tolist() == out["uncertainty"].tolist()
     assert out["session"].tolist() == [1] * 5
     assert [c["type"] for c in dss.dataset("queries").schema] == [
-        "bigint", "string", "double", "bigint"]
+        "bigint", "string", "double", "double", "bigint"]
 
 
 @pytest.mark.parametrize("strategy, expected", [
@@ -267,7 +269,7 @@ def test_when_every_item_is_labeled_the_queries_are_empty_with_their_columns(dss
                                      for i in P_POS]))
     out = run(dss, metadata="meta")
     assert len(out) == 0
-    assert list(out.columns) == ["id", "text", "uncertainty", "session"]
+    assert list(out.columns) == ["id", "text", "uncertainty", "model_uncertainty", "session"]
     assert session(dss) == 1
 
 
@@ -304,7 +306,7 @@ def test_a_folder_is_scored_through_a_path_column(dss):
     dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion("v1", scorer, active=True)])
     dss.create_dataset("meta", meta([("/dogs/3.png", "alice", "LABELED", "2024-01-01")]))
     out = run(dss, {"strategy": "confidence"}, unlabeled="images", metadata="meta")
-    assert list(out.columns) == ["path", "uncertainty", "session"]
+    assert list(out.columns) == ["path", "uncertainty", "model_uncertainty", "session"]
     assert out["path"].tolist() == ["/cats/2.png", "/cats/1.png"]
     assert out["uncertainty"].tolist() == pytest.approx([0.5, 0.1])
     assert scorer.scored == ["/cats/1.png", "/cats/2.png"]
@@ -373,4 +375,4 @@ def test_a_pool_without_rows_gives_empty_queries_with_its_columns(dss, model):
     dss.create_dataset("pool", pd.DataFrame({"id": [], "text": []}))
     out = run(dss)
     assert len(out) == 0
-    assert list(out.columns) == ["id", "text", "uncertainty", "session"]
+    assert list(out.columns) == ["id", "text", "uncertainty", "model_uncertainty", "session"]

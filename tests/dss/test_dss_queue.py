@@ -44,6 +44,25 @@ def test_queries_rank_by_uncertainty_and_unscored_come_last(project_setup, open_
     assert [i["uncertainty"] for i in items] == [0.9, 0.9, 0.5, 0.2]
 
 
+def test_the_ui_shows_the_model_uncertainty_and_ties_keep_the_queries_order(
+        dss, open_labeling, config_4x):
+    # A cold-start batch: typical items first with re-assigned (tied) queue values; the
+    # model's own scores are what the labeler sees. Random: nothing to show.
+    dss.create_dataset("reviews", pd.DataFrame({"rid": range(1, 6), "text": list("abcde")}))
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    dss.create_dataset("queries", pd.DataFrame({
+        "rid": [4, 2, 5, 1], "text": ["d", "b", "e", "a"],
+        "uncertainty": [0.9, 0.9, 0.9, 0.4],
+        "model_uncertainty": [0.1, 0.3, float("nan"), 0.4], "session": [2] * 4,
+    }))
+    webapp = open_labeling({**config_4x, "id_column": "rid", "queries_ds": "queries"})
+    items = webapp.project.next_items(ALICE, 5)
+    assert [i["id"] for i in items] == ["4", "2", "5", "1", "3"]
+    assert [i["uncertainty"] for i in items[:4]] == [0.1, 0.3, None, 0.4]
+    assert items[4]["uncertainty"] is None  # not scored
+
+
 def test_an_unlabeled_copy_keeps_the_score_when_its_twin_was_labeled(
         project_setup, open_labeling, config_4x):
     first = open_labeling()

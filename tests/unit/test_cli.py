@@ -195,7 +195,7 @@ def test_query_refuses_a_queries_file_as_pool(model_files, tmp_path, monkeypatch
     assert cli.main(["query", "--model", str(model), "--input", str(queries), "-o",
                      str(tmp_path / "q2.csv")]) == 2
     message = one_line_error(capsys)
-    assert "uncertainty, session" in message and "original pool" in message
+    assert "uncertainty, model_uncertainty, session" in message and "original pool" in message
     assert not (tmp_path / "q2.csv").exists()
     # Writing over the pool itself is refused too, before it is scored.
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assisted_labeling import cli
+from assisted_labeling import cli, models
 from assisted_labeling.retrain import Retrainer, RetrainSettings
+from assisted_labeling.sampling import uncertainty_scores
 from assisted_labeling.standalone import open_project
 from assisted_labeling.web.auth import LOCAL_USER
 
@@ -54,8 +55,14 @@ def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
     assert all(item["uncertainty"] is not None for item in served)
     gaps = [abs(item["data"]["x"] - item["data"]["y"]) for item in served]
     assert max(gaps[4:]) < 0.2
-    assert [i["uncertainty"] for i in served] == sorted(
-        (i["uncertainty"] for i in served), reverse=True)
+    # The queue follows the rank-assigned order; each item shows the model's own margin.
+    order = [project.store.get_item(i["id"]).priority for i in served]
+    assert order == sorted(order, reverse=True)
+    model = models.load(tmp_path / "m.skops")
+    rows = pd.DataFrame([i["data"] for i in served])
+    margins = uncertainty_scores(model.predict_proba(rows), strategy="margin")
+    assert [i["uncertainty"] for i in served] == pytest.approx(margins.tolist())
+    assert margins[:4].min() < min(order[:4])  # the typical items are not that uncertain
     # New labels carry the new session; the next retrain compares with the previous model.
     label(project, truth, range(12, 22))
     assert project.store.get_annotation("local", "21").session == 1
@@ -90,7 +97,8 @@ def test_query_cli_excludes_labeled_items_and_counts_sessions(tmp_path, pool):
                          str(db), "--strategy", "entropy", "-o", str(out),
                          "--max-queries", "50"]) == 0
         queries = pd.read_parquet(out)
-        assert list(queries.columns) == ["id", "x", "y", "uncertainty", "session"]
+        assert list(queries.columns) == ["id", "x", "y", "uncertainty", "model_uncertainty",
+                                         "session"]
         assert len(queries) == 50 and set(queries["session"]) == {session}
         assert not set(queries["id"]) & set(range(20))
         assert queries["uncertainty"].is_monotonic_decreasing
@@ -192,3 +200,22 @@ def test_a_duplicate_row_keeps_its_rank_after_its_twin_is_labeled(tmp_path):
     first = project.next_items(LOCAL_USER, 1)[0]
     assert first["id"] == twins[1]  # the unlabeled twin: the most uncertain item
     assert first["uncertainty"] == max(pd.read_csv(queries)["uncertainty"])
+
+
+def test_the_rerank_keeps_item_ids_and_scores_not_whole_rows(tmp_path, pool, monkeypatch):
+    from assisted_labeling import retrain
+    from assisted_labeling.queries import ITEM_ID
+
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 10)
+    ranked = []
+    rank = retrain.queue_priorities
+    monkeypatch.setattr(retrain, "queue_priorities",
+                        lambda store, queries: ranked.append(queries) or rank(store, queries))
+    label(project, truth, range(12))
+    assert retrainer.run_once() is not None
+    assert list(ranked[0].columns) == [ITEM_ID, "uncertainty", "model_uncertainty"]
+    assert len(ranked[0]) == 300 - 12
+    # Ties and all, the queue follows the queries' row order.
+    served = [i["id"] for i in project.next_items(LOCAL_USER, 20)]
+    assert served == ranked[0][ITEM_ID].tolist()[:20]

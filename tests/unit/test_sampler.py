@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from assisted_labeling.errors import ValidationError
-from assisted_labeling.sampler import PoolKeys, content_digests, score_pool
+from assisted_labeling.sampler import (
+    MODEL_UNCERTAINTY_COLUMN,
+    PoolKeys,
+    SeenDigests,
+    content_digests,
+    score_pool,
+)
 from assisted_labeling.sources import RowIdentifier, frame_rows
 
 # Item "id" → class probabilities the fake model returns for it.
@@ -57,9 +63,10 @@ def reference_keys(frame: pd.DataFrame, id_column: str | None = None) -> list[st
 
 def test_queries_are_pool_columns_plus_uncertainty_most_uncertain_first() -> None:
     out = score_pool(chunked(POOL, 3), FixedModel().predict_proba)
-    assert list(out.columns) == ["id", "text", "x", "uncertainty"]
+    assert list(out.columns) == ["id", "text", "x", "uncertainty", "model_uncertainty"]
     assert out["id"].tolist() == MARGIN_ORDER
     assert out["uncertainty"].tolist() == pytest.approx(MARGINS)
+    assert out["model_uncertainty"].tolist() == pytest.approx(MARGINS)
     assert out.index.tolist() == list(range(7))
     assert out.loc[0, "text"] == "date"
 
@@ -98,7 +105,8 @@ def test_max_queries_keeps_the_best() -> None:
     out = score_pool(chunked(POOL, 2), FixedModel().predict_proba, max_queries=3)
     assert out["id"].tolist() == MARGIN_ORDER[:3]
     empty = score_pool(chunked(POOL, 2), FixedModel().predict_proba, max_queries=0)
-    assert list(empty.columns) == ["id", "text", "x", "uncertainty"] and len(empty) == 0
+    assert list(empty.columns) == ["id", "text", "x", "uncertainty", "model_uncertainty"]
+    assert len(empty) == 0
 
 
 @pytest.mark.parametrize("strategy", ["margin", "diverse_margin", "entropy"])
@@ -130,7 +138,7 @@ def test_max_queries_must_be_a_count() -> None:
 
 def test_session_column_only_when_given() -> None:
     out = score_pool([POOL], FixedModel().predict_proba, session=3)
-    assert list(out.columns)[-2:] == ["uncertainty", "session"]
+    assert list(out.columns)[-3:] == ["uncertainty", "model_uncertainty", "session"]
     assert out["session"].tolist() == [3] * 7
     assert "session" not in score_pool([POOL], FixedModel().predict_proba).columns
 
@@ -143,6 +151,8 @@ def test_random_needs_no_model_and_is_seeded() -> None:
     assert a["id"].tolist() != c["id"].tolist()
     assert sorted(a["id"]) == list("abcdefg")
     assert a["uncertainty"].is_monotonic_decreasing
+    # The draw orders the queue; it measures no doubt, so none is shown.
+    assert a["model_uncertainty"].isna().all()
 
 
 def test_model_strategies_need_a_model() -> None:
@@ -164,13 +174,15 @@ def test_unknown_strategy_is_refused_before_reading() -> None:
 
 def test_pool_without_chunks() -> None:
     out = score_pool(iter([]), FixedModel().predict_proba, session=1)
-    assert list(out.columns) == ["uncertainty", "session"] and len(out) == 0
+    assert list(out.columns) == ["uncertainty", "model_uncertainty", "session"]
+    assert len(out) == 0
 
 
 def test_pool_of_empty_chunks_keeps_columns() -> None:
     model = FixedModel()
     out = score_pool([POOL.iloc[:0], POOL.iloc[:0]], model.predict_proba)
-    assert list(out.columns) == ["id", "text", "x", "uncertainty"] and len(out) == 0
+    assert list(out.columns) == ["id", "text", "x", "uncertainty", "model_uncertainty"]
+    assert len(out) == 0
     assert model.seen == []
 
 
@@ -391,8 +403,12 @@ def test_diverse_margin_avoids_near_duplicates_in_a_batch() -> None:
                          strategy="diverse_margin", batch_size=2, prefilter=2,
                          features=lambda frame: frame[["x"]].to_numpy(), seed=0)
         assert out["id"].tolist()[:2] == ["a", "d"], size
-        # The uncertainty column keeps the margin values, re-assigned by rank.
+        # The uncertainty column keeps the margin values, re-assigned by rank; each
+        # item's own margin stays in model_uncertainty.
         assert out["uncertainty"].tolist() == pytest.approx([0.99, 0.98, 0.97, 0.70, 0.30])
+        own = {i: 1 - (p[0] - p[1]) for i, p in table.items()}
+        assert out["model_uncertainty"].tolist() == pytest.approx(
+            [own[i] for i in out["id"]])
 
 
 def test_diverse_margin_features_must_match_rows() -> None:
@@ -439,6 +455,11 @@ def test_cold_start_fills_the_first_batch_with_typical_items_of_every_region(siz
     # Nothing lost, nothing twice; the uncertainty column stays decreasing.
     assert sorted(out["id"]) == sorted(pool["id"])
     assert out["uncertainty"].tolist() == sorted(plain["uncertainty"], reverse=True)
+    # Each item keeps its own score for the labelers: the typical items asked first are
+    # confidently predicted ones, whatever rank-assigned uncertainty orders them.
+    own = dict(zip(plain["id"], plain["model_uncertainty"]))
+    assert out["model_uncertainty"].tolist() == [own[i] for i in out["id"]]
+    assert out["model_uncertainty"][:7].min() < out["uncertainty"][:7].min()
 
 
 def test_cold_start_leaves_a_pool_smaller_than_the_batch_in_plain_order() -> None:
@@ -477,3 +498,40 @@ def test_cold_start_without_features_clusters_the_probabilities() -> None:
     assert out["id"].is_unique and len(out) == len(pool)
     # Regions 1–3 have the same probabilities: one of them stands for all three.
     assert set(out["region"][:9]) & {1, 2, 3}
+
+
+@pytest.mark.parametrize("strategy", ["margin", "diverse_margin", "random"])
+def test_columns_keeps_only_the_named_pool_columns(strategy: str) -> None:
+    full = score_pool(chunked(POOL, 3), FixedModel().predict_proba, strategy=strategy,
+                      n_labeled=1, batch_size=4, features=lambda f: f[["x"]].to_numpy(),
+                      seed=0)
+    slim = score_pool(chunked(POOL, 3), FixedModel().predict_proba, strategy=strategy,
+                      n_labeled=1, batch_size=4, features=lambda f: f[["x"]].to_numpy(),
+                      seed=0, columns=["id"])
+    assert list(slim.columns) == ["id", "uncertainty", MODEL_UNCERTAINTY_COLUMN]
+    pd.testing.assert_frame_equal(slim, full[list(slim.columns)])
+    empty = score_pool([POOL.iloc[:0]], FixedModel().predict_proba, columns=["id"])
+    assert list(empty.columns) == ["id", "uncertainty", MODEL_UNCERTAINTY_COLUMN]
+
+
+# --------------------------------------------------------------------------- seen digests
+
+
+def test_seen_digests_never_misses_a_repeat() -> None:
+    digests = content_digests(pd.DataFrame({"v": [1, 2, 3, 1, 4, 2, 2]}))
+    seen = SeenDigests(bits_log2=16)
+    first = seen.check_and_add(digests[:4])  # a repeat inside one call
+    assert first.tolist() == [False, False, False, True]
+    assert seen.check_and_add(digests[4:]).tolist() == [False, True, True]
+    assert seen.check_and_add([]).tolist() == []
+
+
+def test_seen_digests_false_positives_stay_rare_at_the_default_size() -> None:
+    digests = content_digests(pd.DataFrame({"v": np.arange(200_000)}))
+
+    def maybe_share(seen: SeenDigests) -> float:
+        return float(np.mean([seen.check_and_add(digests[i:i + 5000]).mean()
+                              for i in range(0, len(digests), 5000)]))
+
+    assert maybe_share(SeenDigests()) == 0.0  # 16 MiB: no false positive at 200 k rows
+    assert maybe_share(SeenDigests(bits_log2=10)) > 0.9  # 128 bytes: saturated

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..config import LabelingConfig
 from ..errors import ConfigError, LabelingError
+from ..sampler import MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN, UNCERTAINTY_COLUMN
 from ..sources import RowIdentifier, frame_rows, json_value
 from ..store import Annotation, Item, Status
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 Schema = list[dict[str, Any]]
 INT_TYPES = {"tinyint", "smallint", "int", "bigint"}
 FLOAT_TYPES = {"float", "double"}
-QUERY_COLUMNS = ("uncertainty", "session")
+QUERY_COLUMNS = (UNCERTAINTY_COLUMN, MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN)
 WRITE_CHUNK = 5000
 
 
@@ -145,29 +146,35 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
 
 
 def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequence[str], *,
-                    chunksize: int) -> Iterator[tuple[str, float]]:
-    """``(item id, uncertainty)`` of each scored row of the queries dataset.
+                    chunksize: int) -> Iterator[tuple[str, float, float | None]]:
+    """``(item id, uncertainty, model uncertainty)`` of each scored row of the queries
+    dataset, in the dataset's order (the store serves ties in it). ``uncertainty`` orders
+    the queue; ``model_uncertainty`` is what the UI shows (None when the queries have no
+    such column, as 4.x wrote them: the uncertainty is then shown; NaN for ``random``).
 
     The id is computed on the queries row restricted to the unlabeled dataset's columns
-    (``uncertainty`` and ``session`` are the sampler's additions), so it matches the id of
-    the same row read from the unlabeled dataset.
+    (``uncertainty``, ``model_uncertainty`` and ``session`` are the sampler's additions),
+    so it matches the id of the same row read from the unlabeled dataset.
     """
     schema = read_schema(dataset)
     if not schema:
         return
     available = names(schema)
-    if "uncertainty" not in available:
+    if UNCERTAINTY_COLUMN not in available:
         raise ConfigError(f'Setting "Queries": the dataset {dataset.full_name} has no '
                           f"\"uncertainty\" column (columns: {', '.join(available)})",
                           setting="Queries")
     keep = set(input_columns)
     columns = [c for c in available if c not in QUERY_COLUMNS and (not keep or c in keep)]
     identifier = RowIdentifier(config.id_column)
+    has_shown = MODEL_UNCERTAINTY_COLUMN in available
     for frame in iter_frames(dataset, chunksize=chunksize):
-        scores = pd.to_numeric(frame["uncertainty"], errors="coerce").tolist()
-        for row, score in zip(frame_rows(frame[columns], identifier), scores):
+        scores = pd.to_numeric(frame[UNCERTAINTY_COLUMN], errors="coerce").tolist()
+        shown = (pd.to_numeric(frame[MODEL_UNCERTAINTY_COLUMN], errors="coerce").tolist()
+                 if has_shown else scores)
+        for row, score, own in zip(frame_rows(frame[columns], identifier), scores, shown):
             if not math.isnan(score):
-                yield row.key, float(score)
+                yield row.key, float(score), None if math.isnan(own) else float(own)
 
 
 # -- metadata ---------------------------------------------------------------------------

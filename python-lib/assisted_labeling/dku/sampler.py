@@ -40,7 +40,13 @@ import pandas as pd
 from .. import detection, loop
 from ..config import whole_number
 from ..errors import ConfigError, LabelingError, ValidationError
-from ..sampler import SESSION_COLUMN, UNCERTAINTY_COLUMN, PoolKeys, score_pool
+from ..sampler import (
+    MODEL_UNCERTAINTY_COLUMN,
+    SESSION_COLUMN,
+    UNCERTAINTY_COLUMN,
+    PoolKeys,
+    score_pool,
+)
 from ..sampling import DEFAULT_COLD_START, STRATEGIES, RunningTopK
 from ..store import Status
 from . import datasets as dsio
@@ -391,7 +397,7 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
             raise ConfigError(f'Input "{LABELS["unlabeled_samples"]}": the dataset '
                               f"{unlabeled} has no columns; build it first")
         columns = dsio.names(schema)
-        _check_free_columns(columns, (UNCERTAINTY_COLUMN, SESSION_COLUMN), unlabeled)
+        _check_free_columns(columns, dsio.QUERY_COLUMNS, unlabeled)
         if settings.id_column and settings.id_column not in columns:
             raise _problem("id_column", f"{unlabeled} has no such column (columns: "
                            f"{', '.join(columns)})", settings.id_column)
@@ -431,7 +437,7 @@ def _detection_columns(settings: DetectionSettings, schema: dsio.Schema, name: s
         raise _problem("path_column", f'{name} also has a column "{FOLDER_PATH_COLUMN}", '
                        "which the queries use for the image path; choose that column or "
                        "rename it", settings.path_column)
-    _check_free_columns(columns, (UNCERTAINTY_COLUMN, SESSION_COLUMN), name)
+    _check_free_columns(columns, dsio.QUERY_COLUMNS, name)
 
 
 def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int) -> pd.DataFrame:
@@ -564,6 +570,8 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
                 dsio.names(schema))))
         out = out.copy()
     out[UNCERTAINTY_COLUMN] = np.asarray(scores, dtype=np.float64)
+    # No cold start reorders images: the image's own score is its place in the queue.
+    out[MODEL_UNCERTAINTY_COLUMN] = out[UNCERTAINTY_COLUMN]
     out[SESSION_COLUMN] = np.int64(session)
     _write(queries, out, session)
     return out

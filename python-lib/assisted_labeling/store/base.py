@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, Tuple, Union
 
 
 class Status(str, enum.Enum):
@@ -24,11 +24,18 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Item:
-    """One thing to label. ``priority``: higher is served first (e.g. uncertainty)."""
+    """One thing to label. ``priority``: higher is served first (the queries'
+    ``uncertainty`` column); ``uncertainty``: the model's doubt shown to labelers, None
+    when there is none to show (no queries, or a random draw)."""
 
     key: str
     data: dict[str, Any]
     priority: float | None = None
+    uncertainty: float | None = None
+
+
+#: ``(key, priority)``, or ``(key, priority, uncertainty shown)``.
+Priority = Union[Tuple[str, float], Tuple[str, float, Union[float, None]]]
 
 
 @dataclass(frozen=True)
@@ -106,11 +113,13 @@ class AnnotationStore(Protocol):
     def add_items(self, items: Iterable[Item], *, annotators_per_item: int = 1) -> int:
         """Insert new items (existing keys keep their annotations); returns how many were new."""
 
-    def set_priorities(self, priorities: Iterable[tuple[str, float]], *,
+    def set_priorities(self, priorities: Iterable[Priority], *,
                        reset_others: bool = True, to_duplicates: bool = False) -> int:
         """Set queue priorities by item key; items not named go back to no priority.
-        ``to_duplicates``: keys are content-hash ids and each score also goes to every
-        copy of the same row (``<hash>-<n>``)."""
+        Entries are ``(key, priority)`` (shown as the uncertainty too) or ``(key,
+        priority, uncertainty)`` (None: nothing to show). Equal priorities are served in
+        the order of ``priorities``. ``to_duplicates``: keys are content-hash ids and each
+        score also goes to every copy of the same row (``<hash>-<n>``)."""
 
     def get_item(self, key: str) -> Item:
         """The item with this key, or NotFoundError."""

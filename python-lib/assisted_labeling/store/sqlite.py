@@ -5,6 +5,10 @@ Cost model (n items, m annotations):
   O(log n + log m), never a rewrite;
 - "next" walks a partial index of open items in queue order: O(log n) plus the items
   the user already did among the open ones;
+- queue order: decreasing priority; equal priorities in the order ``set_priorities``
+  received them (the queries' asking order); items without priority last, in a seeded
+  random order (``rank``, a keyed hash of the key: stable, and the same in every
+  process, so no file order shows through);
 - stats read counter rows: O(classes).
 
 Writes are serialized by a thread lock inside a process and an ``flock`` on a side file
@@ -29,14 +33,15 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
 from .accounts import ROLES, check_password, hash_password, hash_token, new_token
-from .base import Annotation, Item, Stats, Status, User
+from .base import Annotation, Item, Priority, Stats, Status, User
 
 try:  # POSIX only; elsewhere SQLite's own busy handler serializes processes.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = "1"
+# 2: items.uncertainty (the score shown) and items.qpos (the queries' order).
+SCHEMA_VERSION = "2"
 _UNSCORED = 1.0  # queue order of items with no priority: after every scored item
 
 SCHEMA = """
@@ -46,14 +51,15 @@ CREATE TABLE IF NOT EXISTS items (
     key TEXT NOT NULL UNIQUE,
     data TEXT NOT NULL,
     priority REAL,
+    uncertainty REAL,
     qorder REAL NOT NULL,
+    qpos INTEGER NOT NULL DEFAULT 0,
     rank INTEGER NOT NULL,
     needed INTEGER NOT NULL,
     labeled INTEGER NOT NULL DEFAULT 0,
     open INTEGER NOT NULL,
     pgen INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS items_queue ON items (qorder, rank) WHERE open > 0;
 CREATE INDEX IF NOT EXISTS items_scored ON items (pgen) WHERE priority IS NOT NULL;
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -100,6 +106,10 @@ CREATE TABLE IF NOT EXISTS users (
 );
 """
 
+# Created after the migration: schema 1 had an index of this name on (qorder, rank).
+QUEUE_INDEX = ("CREATE INDEX IF NOT EXISTS items_queue ON items (qorder, qpos, rank) "
+               "WHERE open > 0")
+
 _COUNTERS = ("total", "complete", "labeled", "skipped", "label_id", "priority_generation")
 _ANNOTATION_COLUMNS = (
     "a.id, i.key, a.annotator, a.status, a.label, a.label_id, a.comment, a.session, "
@@ -117,6 +127,14 @@ def _annotation(row: Sequence[Any]) -> Annotation:
 
 def _qorder(priority: float | None) -> float:
     return _UNSCORED if priority is None else -float(priority)
+
+
+def _shown(value: float | None) -> float | None:
+    """An uncertainty to show, or None (missing, NaN: nothing to show)."""
+    if value is None:
+        return None
+    value = float(value)
+    return None if value != value else value
 
 
 class SQLiteStore:
@@ -139,6 +157,7 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         self._conn().executescript(SCHEMA)
         with self._write() as conn:
+            self._migrate(conn)
             conn.executemany(
                 "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)",
                 [(name,) for name in _COUNTERS],
@@ -152,6 +171,20 @@ class SQLiteStore:
                 (os.urandom(8).hex(),),
             )
         self._seed = (self.get_meta("seed") or "").encode()
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Bring a store of an earlier schema up to date, in place, keeping everything."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+        if "qpos" not in columns:  # schema 1
+            conn.execute("ALTER TABLE items ADD COLUMN uncertainty REAL")
+            conn.execute("ALTER TABLE items ADD COLUMN qpos INTEGER NOT NULL DEFAULT 0")
+            # Schema 1 showed the priority as the uncertainty: keep showing it.
+            conn.execute("UPDATE items SET uncertainty = priority WHERE priority IS NOT NULL")
+            conn.execute("DROP INDEX IF EXISTS items_queue")
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                         (SCHEMA_VERSION,))
+        conn.execute(QUEUE_INDEX)
 
     # -- connections and transactions -------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -240,8 +273,8 @@ class SQLiteStore:
             with self._write() as conn:
                 before = conn.total_changes
                 conn.executemany(
-                    "INSERT OR IGNORE INTO items (key, data, priority, qorder, rank, needed, open)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO items (key, data, priority, uncertainty, qorder, rank,"
+                    " needed, open) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     batch,
                 )
                 new = conn.total_changes - before
@@ -252,8 +285,8 @@ class SQLiteStore:
         for item in items:
             batch.append((
                 item.key, json.dumps(item.data, ensure_ascii=False), item.priority,
-                _qorder(item.priority), self._rank(item.key), annotators_per_item,
-                annotators_per_item,
+                _shown(item.uncertainty), _qorder(item.priority), self._rank(item.key),
+                annotators_per_item, annotators_per_item,
             ))
             if len(batch) >= batch_size:
                 added += flush()
@@ -275,13 +308,18 @@ class SQLiteStore:
                 " WHERE name = 'complete'"
             )
 
-    def set_priorities(self, priorities: Iterable[tuple[str, float]], *,
-                       reset_others: bool = True, batch_size: int = 5000,
-                       to_duplicates: bool = False) -> int:
+    def set_priorities(self, priorities: Iterable[Priority], *, reset_others: bool = True,
+                       batch_size: int = 5000, to_duplicates: bool = False) -> int:
         """Set queue priorities, a batch per transaction so labelers are never held up
         for long. New scores land first (tagged with a new generation), then the items
         left from older generations lose theirs: meanwhile the queue mixes old and new
         scores, but never loses its scored items.
+
+        Each entry is ``(key, priority)`` or ``(key, priority, uncertainty)``: the
+        uncertainty shown to labelers when it differs from the ordering key (None or NaN:
+        none to show); a pair shows its priority. Equal priorities are served in the
+        order of ``priorities`` (a sampler writes its queries in the order it means them
+        to be asked).
 
         ``to_duplicates``: keys are content-hash ids (``<hash>``, ``<hash>-<n>`` for the
         n-th copy of the same row) and each score also goes to every copy. A table of
@@ -291,28 +329,30 @@ class SQLiteStore:
             self._bump(conn, "priority_generation", 1)
             generation = self._counter(conn, "priority_generation")
         updated = 0
-        batch: list[tuple[float, float, int, str]] = []
+        batch: list[tuple[float, float | None, float, int, int, str]] = []
 
         def flush() -> int:
             with self._write() as conn:
                 before = conn.total_changes
                 conn.executemany(
-                    "UPDATE items SET priority = ?, qorder = ?, pgen = ? WHERE key = ?", batch)
+                    "UPDATE items SET priority = ?, uncertainty = ?, qorder = ?, qpos = ?, "
+                    "pgen = ? WHERE key = ?", batch)
                 if to_duplicates:
                     # Copies are "<hash>-1", "<hash>-2"…: the keys between "<hash>-" and
                     # "<hash>." ("." sorts right after "-"), an index range scan.
                     conn.executemany(
-                        "UPDATE items SET priority = ?, qorder = ?, pgen = ? "
-                        "WHERE key > ? AND key < ?",
-                        [(p, q, g, f"{base}-", f"{base}.") for p, q, g, base in
-                         ((p, q, g, k.split("-", 1)[0]) for p, q, g, k in batch)])
+                        "UPDATE items SET priority = ?, uncertainty = ?, qorder = ?, "
+                        "qpos = ?, pgen = ? WHERE key > ? AND key < ?",
+                        [(*values, f"{base}-", f"{base}.") for *values, base in
+                         ((*entry[:-1], entry[-1].split("-", 1)[0]) for entry in batch)])
                 changed = conn.total_changes - before
             batch.clear()
             return changed
 
-        for key, priority in priorities:
-            value = float(priority)
-            batch.append((value, _qorder(value), generation, key))
+        for position, entry in enumerate(priorities, start=1):
+            value = float(entry[1])
+            shown = _shown(entry[2]) if len(entry) > 2 else value
+            batch.append((value, shown, _qorder(value), position, generation, entry[0]))
             if len(batch) >= batch_size:
                 updated += flush()
         if batch:
@@ -320,7 +360,8 @@ class SQLiteStore:
         while reset_others:
             with self._write() as conn:
                 reset = conn.execute(
-                    "UPDATE items SET priority = NULL, qorder = ?, pgen = 0 WHERE id IN "
+                    "UPDATE items SET priority = NULL, uncertainty = NULL, qorder = ?, "
+                    "qpos = 0, pgen = 0 WHERE id IN "
                     "(SELECT id FROM items INDEXED BY items_scored "
                     " WHERE priority IS NOT NULL AND pgen < ? LIMIT ?)",
                     (_UNSCORED, generation, batch_size),
@@ -331,11 +372,11 @@ class SQLiteStore:
 
     def get_item(self, key: str) -> Item:
         row = self._conn().execute(
-            "SELECT key, data, priority FROM items WHERE key = ?", (key,)
+            "SELECT key, data, priority, uncertainty FROM items WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
             raise NotFoundError(f'No item with id "{key}"', item_id=key)
-        return Item(row[0], json.loads(row[1]), row[2])
+        return Item(row[0], json.loads(row[1]), row[2], row[3])
 
     def next_items(self, user: str, *, count: int = 1, lease_seconds: float = 600,
                    now: float | None = None) -> list[Item]:
@@ -344,9 +385,9 @@ class SQLiteStore:
         with self._write() as conn:
             self._expire_leases(conn, now)
             rows = conn.execute(
-                "SELECT i.id, i.key, i.data, i.priority FROM leases l "
+                "SELECT i.id, i.key, i.data, i.priority, i.uncertainty FROM leases l "
                 "JOIN items i ON i.id = l.item_id WHERE l.annotator = ? "
-                "ORDER BY i.qorder, i.rank LIMIT ?",
+                "ORDER BY i.qorder, i.qpos, i.rank LIMIT ?",
                 (user, count),
             ).fetchall()
             if rows:
@@ -354,13 +395,14 @@ class SQLiteStore:
                              (expires, user))
             if len(rows) < count:
                 fresh = conn.execute(
-                    "SELECT id, key, data, priority FROM items INDEXED BY items_queue "
+                    "SELECT id, key, data, priority, uncertainty FROM items "
+                    "INDEXED BY items_queue "
                     "WHERE open > 0 "
                     "AND NOT EXISTS (SELECT 1 FROM annotations a "
                     "                WHERE a.item_id = items.id AND a.annotator = :u) "
                     "AND NOT EXISTS (SELECT 1 FROM leases l "
                     "                WHERE l.item_id = items.id AND l.annotator = :u) "
-                    "ORDER BY qorder, rank LIMIT :k",
+                    "ORDER BY qorder, qpos, rank LIMIT :k",
                     {"u": user, "k": count - len(rows)},
                 ).fetchall()
                 conn.executemany(
@@ -370,7 +412,7 @@ class SQLiteStore:
                 conn.executemany("UPDATE items SET open = open - 1 WHERE id = ?",
                                  [(r[0],) for r in fresh])
                 rows += fresh
-        return [Item(r[1], json.loads(r[2]), r[3]) for r in rows]
+        return [Item(r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
 
     @staticmethod
     def _expire_leases(conn: sqlite3.Connection, now: float) -> None:

@@ -69,6 +69,35 @@ def test_new_priorities_replace_old_ones(store):
     assert store.get_item("k0").priority is None
 
 
+def test_tied_priorities_keep_the_order_they_were_given_in(store):
+    # A sampler writes its queries in the order it means them to be asked (images with no
+    # box all at 1.0, a cold-start batch): ties must not be reshuffled.
+    given = ["t6", "t4", "t3", "t5", "t0", "t2", "t7", "t1"]
+    store.add_items(items(8, "t") + items(4))
+    store.set_priorities([("k0", 0.5)] + [(key, 1.0) for key in given] + [("k1", 0.5)])
+    keys = [i.key for i in store.next_items("u", count=12)]
+    assert keys[:10] == [*given, "k0", "k1"]
+    assert sorted(keys[10:]) == ["k2", "k3"]
+    # A new ranking brings its own order.
+    for key in keys:
+        store.release("u", key)
+    store.set_priorities([(key, 1.0) for key in reversed(given)])
+    assert [i.key for i in store.next_items("v", count=8)] == given[::-1]
+
+
+def test_shown_uncertainty_is_given_apart_from_the_order(store):
+    store.add_items(items(4))
+    store.set_priorities([("k0", 0.9, 0.1), ("k1", 0.8, None), ("k2", 0.7, float("nan")),
+                          ("k3", 0.6)])
+    served = store.next_items("u", count=4)
+    assert [(i.key, i.priority, i.uncertainty) for i in served] == [
+        ("k0", 0.9, 0.1), ("k1", 0.8, None), ("k2", 0.7, None), ("k3", 0.6, 0.6)]
+    assert store.get_item("k0").uncertainty == 0.1
+    store.set_priorities([("k3", 0.5, 0.2)])  # the others lose both
+    assert [(store.get_item(k).priority, store.get_item(k).uncertainty)
+            for k in ("k0", "k3")] == [(None, None), (0.5, 0.2)]
+
+
 def test_random_order_is_stable(store):
     store.add_items(items(20))
     first = [i.key for i in store.next_items("a", count=20)]
@@ -338,3 +367,8 @@ def test_priorities_can_reach_every_copy_of_a_row(store):
         "a1b2c3d4e5f60718", "a1b2c3d4e5f60718-1", "a1b2c3d4e5f60718-2")] == [0.7] * 3
     assert store.get_item("a1b2c3d4e5f60719").priority is None
     assert store.get_item("a1b2c3d4e5f60718a").priority is None
+    store.set_priorities([("a1b2c3d4e5f60719", 0.7, 0.3), ("a1b2c3d4e5f60718", 0.7, 0.2)],
+                         to_duplicates=True)
+    served = store.next_items("u", count=4)
+    assert [i.key for i in served[:1]] == ["a1b2c3d4e5f60719"]  # given first
+    assert [i.uncertainty for i in served] == [0.3, 0.2, 0.2, 0.2]

@@ -1,0 +1,70 @@
+"""A store written by an earlier schema opens in place, with nothing lost."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from assisted_labeling.store import Item, Status
+from assisted_labeling.store.sqlite import SCHEMA_VERSION, SQLiteStore
+
+# The tables schema 2 changes (items, its queue index) as schema 1 wrote them, and the
+# counters and meta rows they go with; SQLiteStore creates the unchanged tables.
+SCHEMA_1_ITEMS = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL,
+    priority REAL,
+    qorder REAL NOT NULL,
+    rank INTEGER NOT NULL,
+    needed INTEGER NOT NULL,
+    labeled INTEGER NOT NULL DEFAULT 0,
+    open INTEGER NOT NULL,
+    pgen INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX items_queue ON items (qorder, rank) WHERE open > 0;
+CREATE INDEX items_scored ON items (pgen) WHERE priority IS NOT NULL;
+INSERT INTO meta VALUES ('schema_version', '1'), ('seed', '00112233445566778899');
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counters VALUES ('total', 3);
+"""
+
+
+def schema_1_store(path):
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1_ITEMS)
+    conn.executemany(
+        "INSERT INTO items (key, data, priority, qorder, rank, needed, open, pgen) "
+        "VALUES (?, ?, ?, ?, ?, 1, 1, ?)",
+        [("a", json.dumps({"x": 1}), 0.4, -0.4, 7, 1),
+         ("b", json.dumps({"x": 2}), 0.9, -0.9, 3, 1),
+         ("c", json.dumps({"x": 3}), None, 1.0, 5, 0)])
+    conn.commit()
+    conn.close()
+
+
+def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
+    path = tmp_path / "old.db"
+    schema_1_store(path)
+    store = SQLiteStore(path)
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == "2"
+    assert store.get_item("a").data == {"x": 1}
+    # Schema 1 showed the priority as the uncertainty: still shown.
+    served = store.next_items("u", count=3)
+    assert [(i.key, i.priority, i.uncertainty) for i in served] == [
+        ("b", 0.9, 0.9), ("a", 0.4, 0.4), ("c", None, None)]
+    store.save_label("u", "b", "pos", ["pos"])
+    store.set_priorities([("c", 0.5, 0.25)])
+    store.close()
+
+    again = SQLiteStore(path)  # a second open finds nothing to migrate
+    assert again.get_annotation("u", "b").status is Status.LABELED
+    assert again.get_item("c").uncertainty == 0.25
+    assert again.add_items([Item("d", {"x": 4})]) == 1
+    assert again.stats().total == 3 + 1
+    index = again._conn().execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'items_queue'").fetchone()[0]
+    assert "qpos" in index
+    again.close()

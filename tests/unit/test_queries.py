@@ -1,0 +1,120 @@
+"""Queries of pool files: exact item ids in memory bounded by the output, not the pool."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assisted_labeling.queries import (
+    ITEM_ID,
+    keyed_chunks,
+    priorities_from_file,
+    resolve_ids,
+    score_file,
+)
+from assisted_labeling.sampler import SeenDigests, score_pool
+from assisted_labeling.sources import iter_rows
+
+
+class XModel:
+    """A fake trained model: p(class a) = x, so uncertainty peaks at x = 0.5."""
+
+    n_labels = None
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        x = frame["x"].to_numpy(dtype=float)
+        return np.column_stack([x, 1 - x])
+
+    def embed(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[["x"]].to_numpy(dtype=float)
+
+
+@pytest.fixture
+def pool(tmp_path):
+    """Rows repeated within and across chunks (of 4), some of them labeled."""
+    xs = [0.5, 0.1, 0.5, 0.9, 0.45, 0.5, 0.1, 0.55, 0.45, 0.3, 0.5, 0.2]
+    path = tmp_path / "pool.csv"
+    pd.DataFrame({"x": xs, "tag": ["t"] * len(xs)}).to_csv(path, index=False)
+    return path
+
+
+def webapp_ids(path) -> list[str]:
+    return [row.key for row in iter_rows(path)]
+
+
+@pytest.mark.parametrize("max_queries", [None, 5])
+@pytest.mark.parametrize("labeled_rows", [(), (0,), (0, 5, 4)])
+def test_ids_are_the_webapps_whatever_the_duplicates(pool, max_queries, labeled_rows):
+    ids = webapp_ids(pool)
+    labeled = {ids[i] for i in labeled_rows}
+    out = score_file(pool, XModel(), strategy="margin", id_column=None, exclude=labeled,
+                     max_queries=max_queries, chunksize=4)
+    frame = pd.read_csv(pool).assign(**{ITEM_ID: ids})
+    expected = frame[~frame[ITEM_ID].isin(labeled)]
+    assert list(out.columns) == [ITEM_ID, "x", "tag", "uncertainty", "model_uncertainty"]
+    assert len(out) == (len(expected) if max_queries is None else max_queries)
+    by_id = expected.set_index(ITEM_ID)["x"]
+    assert out[ITEM_ID].is_unique and set(out[ITEM_ID]) <= set(by_id.index)
+    assert out["x"].tolist() == by_id[out[ITEM_ID]].tolist()  # each id names its own row
+
+
+def test_false_alarms_of_the_filter_are_resolved_exactly(pool):
+    # A tiny filter (8 bits) soon says "maybe" of new rows too; the ids stay exact.
+    chunks = keyed_chunks(pool, None, chunksize=4, seen=SeenDigests(bits_log2=3))
+    out = score_pool(chunks, lambda c: XModel().predict_proba(c), strategy="margin",
+                     columns=[ITEM_ID, "__position", "__maybe_seen"])
+    assert out["__maybe_seen"].sum() > 5  # the pool holds 5 true repeats
+    resolved = resolve_ids(out, pool, chunksize=5)
+    ids = webapp_ids(pool)
+    assert list(resolved.columns) == [ITEM_ID, "uncertainty", "model_uncertainty"]
+    assert sorted(resolved[ITEM_ID]) == sorted(ids)
+
+
+def test_rows_false_keeps_ids_and_scores_only(pool):
+    full = score_file(pool, XModel(), strategy="margin", id_column=None, chunksize=4)
+    slim = score_file(pool, XModel(), strategy="margin", id_column=None, chunksize=4,
+                      rows=False)
+    assert list(slim.columns) == [ITEM_ID, "uncertainty", "model_uncertainty"]
+    pd.testing.assert_frame_equal(slim, full[list(slim.columns)])
+
+
+def test_an_id_column_gives_its_values(tmp_path):
+    path = tmp_path / "pool.csv"
+    pd.DataFrame({"id": [3, 1, 2], "x": [0.9, 0.5, 0.6]}).to_csv(path, index=False)
+    out = score_file(path, XModel(), strategy="margin", id_column="id", exclude={"2"})
+    assert out[ITEM_ID].tolist() == ["1", "3"]
+    assert list(out.columns) == [ITEM_ID, "id", "x", "uncertainty", "model_uncertainty"]
+
+
+def test_memory_does_not_grow_with_the_pool(tmp_path):
+    # Distinct rows: an exact count of every content hash would grow with the pool.
+    def peak(n: int) -> int:
+        path = tmp_path / f"pool{n}.csv"
+        rng = np.random.default_rng(0)
+        pd.DataFrame({"x": rng.random(n), "k": np.arange(n)}).to_csv(path, index=False)
+        tracemalloc.start()
+        try:
+            out = score_file(path, XModel(), strategy="margin", id_column=None,
+                             max_queries=5, chunksize=5000)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert len(out) == 5
+
+    small, large = peak(20_000), peak(100_000)
+    assert large - small < 2_000_000, (small, large)
+
+
+def test_queries_file_gives_ids_order_and_shown_uncertainty(tmp_path, pool):
+    out = score_file(pool, XModel(), strategy="margin", id_column=None, max_queries=4)
+    path = tmp_path / "q.csv"
+    out.drop(columns=[ITEM_ID]).assign(session=1).to_csv(path, index=False)
+    entries = list(priorities_from_file(path, None))
+    assert [e[1:] for e in entries] == list(zip(out["uncertainty"], out["model_uncertainty"]))
+    # Ids are recomputed on the pool's columns only (copies are told apart by the store).
+    assert [e[0].split("-")[0] for e in entries] == [k.split("-")[0] for k in out[ITEM_ID]]
+    out.drop(columns=[ITEM_ID, "model_uncertainty"]).to_csv(path, index=False)
+    assert [len(e) for e in priorities_from_file(path, None)] == [2] * 4  # a 4.x table
