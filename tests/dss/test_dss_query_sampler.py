@@ -113,6 +113,28 @@ def test_diverse_margin_returns_every_row_in_batches(dss, model):
     assert out["uncertainty"].between(0, 1).all()
 
 
+def test_diverse_margin_does_not_fill_a_batch_with_near_duplicates(dss):
+    # The recipe clusters the class probabilities: rows 1-4 are four near-copies of the
+    # most uncertain point, row 5 hesitates between two other classes, 6-7 are sure.
+    probas = {1: (0.50, 0.49, 0.01), 2: (0.501, 0.489, 0.01), 3: (0.499, 0.491, 0.01),
+              4: (0.502, 0.488, 0.01), 5: (0.01, 0.45, 0.54), 6: (0.98, 0.01, 0.01),
+              7: (0.01, 0.98, 0.01)}
+    dss.create_dataset("pool", pd.DataFrame({"id": list(probas), "text": list("abcdefg")}))
+    dss.create_dataset("queries")
+    dss.add_model("clf", ["a", "b", "c"], [fake.ModelVersion(
+        "v1", lambda df: np.array([probas[i] for i in df["id"]]), active=True)])
+    margin = run(dss, {"strategy": "margin", "id_column": "id"})
+    assert margin["id"].tolist()[:2] == [3, 1]  # two near-copies: one teaches the other
+    diverse = run(dss, {"strategy": "diverse_margin", "diversity_batch_size": 2.0,
+                        "id_column": "id"})
+    assert diverse["id"].tolist()[:2] == [3, 5]
+    assert diverse["uncertainty"].is_monotonic_decreasing
+    # What labelers see is each row's own margin, not the rank it was given.
+    own = {i: 1 - (sorted(p)[-1] - sorted(p)[-2]) for i, p in probas.items()}
+    assert diverse["model_uncertainty"].tolist() == pytest.approx(
+        [own[i] for i in diverse["id"]])
+
+
 def test_max_queries_keeps_the_most_uncertain(dss, model):
     assert run(dss, {"max_queries": 2.0})["id"].tolist() == [12, 11]  # DSS sends 2.0
 
