@@ -435,6 +435,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "title": "Demo: customer reviews",
     }
     args.input, args.store = str(data), str(workdir / "labels.db")
+    if args.retrain_every:
+        # The active-learning loop on the review texts: the model's doubts order the
+        # queue and show on each item after the first labels.
+        args.text_column, args.feature_columns, args.model = "review", None, "linear"
+        args.strategy, args.model_output = "margin", None
     return _run_server(args, settings)
 
 
@@ -545,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command("demo", "serve a bundled sample project (works offline)")
     demo.add_argument("--dir", default="demo-data", help="where the demo keeps its files")
+    demo.add_argument("--retrain-every", type=int, default=10, metavar="N",
+                      help="retrain on the reviews' text after every N labels and re-rank "
+                           "the queue (default 10; 0: no model)")
     _add_server_options(demo)
     demo.set_defaults(func=cmd_demo)
     return parser

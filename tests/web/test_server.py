@@ -131,3 +131,35 @@ def test_serve_retrains_in_the_background_and_reranks(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_the_demo_runs_the_active_learning_loop(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "demo", "--dir", str(tmp_path / "demo"), "--port", str(port),
+         "--retrain-every", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/api/stats", proc)
+        with urllib.request.urlopen(f"{base}/api/next?count=5", timeout=10) as response:
+            items = json.load(response)["items"]
+        assert all(i["uncertainty"] is None for i in items)  # no model yet
+        for item in items:
+            rating = int(item["data"]["rating"])
+            label = "positive" if rating >= 4 else "negative" if rating <= 2 else "neutral"
+            post(f"{base}/api/annotations", {"item_id": item["id"], "label": label})
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
+                if json.load(response)["session"] == 1:
+                    break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the demo did not retrain within 60 s")
+        with urllib.request.urlopen(f"{base}/api/next?count=3", timeout=10) as response:
+            items = json.load(response)["items"]
+        assert items and all(0 <= i["uncertainty"] <= 1 for i in items)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
