@@ -1,8 +1,9 @@
 """Query-sampler speed and memory against the model's bare ``predict_proba``.
 
-One command (about 9 minutes on 2 cores; ``--quick`` for a ~1 minute smoke run):
+One command (about 10 minutes on 2 cores; ``--quick`` for a 1.5-minute smoke run;
+``--memory-only`` for the memory part alone, under a minute):
 
-    PYTHONPATH=python-lib .venv/bin/python benchmarks/sampler_speed.py [--quick]
+    PYTHONPATH=python-lib .venv/bin/python benchmarks/sampler_speed.py [--quick] [--memory-only]
 
 Pools of 10^5, 10^6 and 10^7 rows × 20 float features are generated chunk by chunk
 (50,000 rows a chunk, the same chunks for every measurement), so the pool never sits in
@@ -19,7 +20,10 @@ Targets: sampler / predict_proba ≤ 1.5 (LR) and ≤ 1.1 (HGB). Extra rows show
 strategies, a full ranking (no ``max_queries``) and the cost of excluding labeled items.
 
 Memory: peak RSS (``ru_maxrss`` of a fresh child process, started by a tiny launcher) of a
-sampler run with ``max_queries=1000`` over 10^7 rows vs over 10^5 rows (target ≤ 1.5×).
+sampler run with ``max_queries=1000`` over 10^7 rows vs over 10^5 rows (target ≤ 1.5×);
+and of what ``ml-assisted-labeling query`` runs on a pool file without an id column
+(``queries.score_file``: an id computed for every row from its content) over a Parquet
+file of 2×10^6 rows vs 10^5 rows (target ≤ 1.5×).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -147,6 +152,49 @@ def rss_child(n: int, strategy: str, max_queries: int) -> None:
                    max_queries=max_queries or None)
 
 
+def train_trained_model(n_classes: int = 20, n_rows: int = 5_000) -> Any:
+    """A ``models.TrainedModel`` like the one ``query`` loads (the default linear
+    pipeline), fitted on synthetic rows of the pool's columns."""
+    from assisted_labeling import models
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n_rows, N_FEATURES))
+    w = rng.standard_normal((N_FEATURES, n_classes))
+    y = np.argmax(x @ w + rng.gumbel(size=(n_rows, n_classes)), axis=1)
+    frame = pd.DataFrame(x, columns=COLUMNS).assign(label=[f"c{k}" for k in y])
+    return models.train(frame, label_column="label")
+
+
+def keyed_rss_child(path: str, max_queries: int) -> None:
+    """Run in a fresh process: what ``query`` does on a pool file without an id column
+    (no scoring for an empty path: the fixed part), then exit."""
+    from assisted_labeling import queries
+
+    model = train_trained_model()
+    if path:
+        queries.score_file(path, model, strategy="margin", id_column=None,
+                           max_queries=max_queries or None)
+
+
+def write_pool_file(path: Path, n: int) -> Path:
+    """``pool_chunks(n)`` (distinct rows) as a Parquet file, written chunk by chunk so
+    that the pool never sits in memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer: Any = None
+    try:
+        for frame in pool_chunks(n):
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    return path
+
+
 # A tiny launcher runs each child: the RSS peak of a child created by this (large) process
 # would start from this process's own size (vfork + exec keeps the high-water mark), so a
 # small process starts it and reports ``RUSAGE_CHILDREN`` for its single child.
@@ -157,34 +205,64 @@ _LAUNCHER = (
 )
 
 
-def peak_rss_mib(n: int, strategy: str = "margin", max_queries: int = 1000) -> float:
-    """Peak resident memory (``ru_maxrss``) of a fresh process running the sampler, MiB."""
-    child = [sys.executable, __file__, "--rss-child", str(n), "--rss-strategy", strategy,
-             "--rss-max-queries", str(max_queries)]
+def peak_rss_mib(*child_args: str) -> float:
+    """Peak resident memory (``ru_maxrss``) of a fresh process running this script with
+    ``child_args`` (one of the ``--rss-*`` modes), MiB."""
+    child = [sys.executable, __file__, *child_args]
     done = subprocess.run([sys.executable, "-c", _LAUNCHER, *child], check=True,
                           capture_output=True, text=True, env=os.environ.copy())
     return int(done.stdout.split()[-1]) / 1024  # Linux: KiB
 
 
+def measure_memory(quick: bool) -> dict[str, Any]:
+    """Peak RSS of each run (one fresh process each) and the large / small ratios."""
+    memory: dict[str, float] = {}
+    ratios: dict[str, float] = {}
+
+    def run(label: str, *child_args: str) -> None:
+        start = time.perf_counter()
+        memory[label] = peak_rss_mib(*child_args)
+        print(f"  {label:<48}{memory[label]:8.1f} MiB  ({time.perf_counter() - start:.0f} s)",
+              flush=True)
+
+    def ratio(name: str, large: str, small: str) -> None:
+        ratios[name] = memory[large] / memory[small]
+        print(f"  ratio, larger / smaller pool: {ratios[name]:.2f} (target ≤ 1.5)")
+
+    print("\nPeak RSS of score_pool, one fresh process each (LR, 20 classes, margin):")
+    sizes = (10_000, 1_000_000) if quick else (100_000, 10_000_000)
+    mid = 100_000 if quick else 1_000_000
+    run("model only, no sampling", "--rss-child", "0")
+    for n in sizes:
+        run(f"top 1000 of {n:,} rows", "--rss-child", str(n))
+    run(f"full ranking of {mid:,} rows", "--rss-child", str(mid), "--rss-max-queries", "0")
+    ratio("score_pool", *(f"top 1000 of {n:,} rows" for n in reversed(sizes)))
+
+    # The file path of ``query`` without an id column: every row's id is its content
+    # hash, and the pool is read from a file (twice if a kept row may repeat an earlier
+    # one). The files are written before measuring, outside the measured processes.
+    print("\nPeak RSS of queries.score_file on a Parquet pool without an id column "
+          "(what `query` runs;\nlinear TrainedModel, 20 classes, margin, top 1000; "
+          "distinct rows):")
+    # Both sizes span at least two 50,000-row chunks: the same working memory per chunk.
+    sizes = (100_000, 500_000) if quick else (100_000, 2_000_000)
+    prefix = "query, no id column: "
+    with tempfile.TemporaryDirectory(prefix="sampler_speed_") as tmp:
+        run(f"{prefix}model only, no scoring", "--rss-keyed", "")
+        for n in sizes:
+            path = write_pool_file(Path(tmp) / f"pool_{n}.parquet", n)
+            run(f"{prefix}top 1000 of {n:,} rows", "--rss-keyed", str(path))
+            path.unlink()  # 16 MB per 10^5 rows: do not keep them all
+    ratio("query, no id column", *(f"{prefix}top 1000 of {n:,} rows" for n in reversed(sizes)))
+    return {"peak_rss_mib": memory, "peak_rss_ratio": ratios, "peak_rss_ratio_target": 1.5}
+
+
 # --------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small pools, a few seconds")
-    parser.add_argument("--models", default="LR,HGB", help="subset of LR,HGB to time")
-    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--rss-strategy", default="margin", help=argparse.SUPPRESS)
-    parser.add_argument("--rss-max-queries", type=int, default=1000, help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=str(RESULTS / "sampler_speed.json"))
-    args = parser.parse_args(argv)
-    warnings.simplefilter("ignore")
-    if args.rss_child is not None:
-        rss_child(args.rss_child, args.rss_strategy, args.rss_max_queries)
-        return 0
-
-    sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000, 10_000_000]
-    started = time.perf_counter()
+def measure_speed(quick: bool, kinds: list[str]) -> dict[str, Any]:
+    """The timing table and the content-key cost; returns their numbers."""
+    sizes = [10_000, 100_000] if quick else [100_000, 1_000_000, 10_000_000]
     rows: list[dict[str, Any]] = []
     header = (f"{'model':<5}{'cls':>4}{'rows':>12}  {'variant':<25}{'bare s':>8}"
               f"{'sampler s':>10}{'ratio':>7} |{'in run: gen s':>14}{'proba s':>9}"
@@ -210,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{in_run:>7.2f}{tgt:>8}", flush=True)
 
     for kind, target in (("LR", 1.5), ("HGB", 1.1)):
-        if kind not in args.models.split(","):
+        if kind not in kinds:
             continue
         for c in (3, 20):
             model = train(kind, c)
@@ -243,28 +321,46 @@ def main(argv: list[str] | None = None) -> int:
     other = m["sampler_s"] - m["predict_in_run_s"] - m["generate_in_run_s"]
     print(f"   content keys: sampler {1e6 * other / n:.1f} µs/row in all; "
           f"sources.frame_rows + RowIdentifier alone {1e6 * t_ref / n:.1f} µs/row")
+    return {"rows": rows, "content_key_reference_us_per_row": 1e6 * t_ref / n}
 
-    mid = sizes[-1] if args.quick else 1_000_000
-    rss_runs = [("model only, no sampling", 0, 1000)]
-    rss_runs += [(f"top 1000 of {n:,} rows", n, 1000) for n in
-                 ((10_000, 1_000_000) if args.quick else (100_000, 10_000_000))]
-    rss_runs += [(f"full ranking of {mid:,} rows", mid, 0)]
-    print("\nPeak RSS, one fresh process each (LR, 20 classes, margin):")
-    memory: dict[str, float] = {}
-    for label, n, k in rss_runs:
-        memory[label] = peak_rss_mib(n, max_queries=k)
-        print(f"  {label:<32}{memory[label]:8.1f} MiB", flush=True)
-    small, large = (label for label, _, k in rss_runs[1:3])
-    print(f"  ratio {large} / {small}: {memory[large] / memory[small]:.2f} (target ≤ 1.5)")
-    print(f"\ntotal {time.perf_counter() - started:.0f} s; CPU: {os.cpu_count()} cores")
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small pools, about a minute")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the peak-RSS part; its numbers replace those of the "
+                             "results file, whose timings are kept")
+    parser.add_argument("--models", default="LR,HGB", help="subset of LR,HGB to time")
+    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-keyed", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-strategy", default="margin", help=argparse.SUPPRESS)
+    parser.add_argument("--rss-max-queries", type=int, default=1000, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=str(RESULTS / "sampler_speed.json"))
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    if args.rss_child is not None:
+        rss_child(args.rss_child, args.rss_strategy, args.rss_max_queries)
+        return 0
+    if args.rss_keyed is not None:
+        keyed_rss_child(args.rss_keyed, args.rss_max_queries)
+        return 0
 
     out = Path(args.out)
     if args.quick:
         out = out.with_name(out.stem + "_quick.json")
+    started = time.perf_counter()
+    results: dict[str, Any] = {}
+    if args.memory_only:
+        # Keep the timings of the last full run: a memory-only run must not erase them.
+        if out.is_file():
+            results = json.loads(out.read_text())
+    else:
+        results.update(measure_speed(args.quick, args.models.split(",")))
+    results.update(measure_memory(args.quick))
+    print(f"\ntotal {time.perf_counter() - started:.0f} s; CPU: {os.cpu_count()} cores")
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "peak_rss_mib": memory,
-                               "content_key_reference_us_per_row": 1e6 * t_ref / sizes[0]},
-                              indent=1))
+    out.write_text(json.dumps(results, indent=1))
     print(f"numbers: {out}")
     return 0
 

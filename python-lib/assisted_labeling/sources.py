@@ -58,8 +58,11 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000) -> Iterator[pd.Data
         else:
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunksize):
-                yield batch.to_pandas()
+            # pre_buffer=False: pre-buffered column chunks stay cached until the file is
+            # closed (apache/arrow#39808), which held the whole pool in memory.
+            with pq.ParquetFile(path, pre_buffer=False) as parquet:
+                for batch in parquet.iter_batches(batch_size=chunksize):
+                    yield batch.to_pandas()
     except (ValueError, pd.errors.ParserError, OSError) as exc:
         raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
 
