@@ -1,14 +1,17 @@
 """The rules of the active-learning loop (F-5), as pure functions: no I/O, no ``dataiku``.
 
 **Every n labels.** The scenario retrains the model and the sampler computes new queries
-once the current session holds ``n`` labels. The session is the sampler's run counter
-(a project variable in DSS, absent before the first run: session 0), written to every
-annotation. Counted: the annotations of the current session whose *latest* metadata row
+once ``n`` new labels exist (:func:`every_n_labels_decision`). The session is the
+sampler's run counter (a project variable in DSS, absent before the first run: session
+0), written to every annotation. Counted: the annotations whose *latest* metadata row
 says LABELED. Between compactions the metadata dataset can hold several rows per
 (data_id, annotator): an edit appends a row with the same label id, a label turned into
 a skip appends a SKIPPED row. So only the latest row per (data_id, annotator) counts
-(highest date, then last position), skips never count, and the rule fires at
-``labeled >= n`` (the 4.x trigger used ``>`` in one branch and counted skips).
+(highest date, then last position), skips never count, and the rule fires at ``>= n``
+(the 4.x trigger used ``>`` in one branch and counted skips). What was counted when the
+trigger last fired is remembered (:class:`TriggerState`), so that a session that does
+not change (no queries dataset, or a scenario that does not run the sampler) fires
+once per ``n`` new labels, not at every evaluation.
 
 **Stopping metrics.** After each retraining, the previous and the new model predict a
 sample of unlabeled items; the share of items whose predicted class changed is the
@@ -22,6 +25,7 @@ labeling more may not help.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -102,10 +106,11 @@ def latest_events(events: Iterable[MetadataEvent]) -> dict[tuple[str, str], Meta
     return latest
 
 
-def count_session_labels(events: Iterable[MetadataEvent], session: int) -> int:
-    """Annotations of ``session`` whose latest row is LABELED (skips do not count)."""
+def count_session_labels(events: Iterable[MetadataEvent], session: int | None) -> int:
+    """Annotations of ``session`` (of any session if None) whose latest row is LABELED
+    (skips do not count)."""
     return sum(1 for e in latest_events(events).values()
-               if e.status == LABELED and e.session == session)
+               if e.status == LABELED and (session is None or e.session == session))
 
 
 def should_fire(labeled: int, every: int) -> bool:
@@ -116,8 +121,62 @@ def should_fire(labeled: int, every: int) -> bool:
 
 
 def every_n_labels_due(events: Iterable[MetadataEvent], *, session: int, every: int) -> bool:
-    """The every-n-labels rule on metadata rows (see the module doc)."""
+    """The every-n-labels rule on metadata rows of a fresh trigger (see the module doc)."""
     return should_fire(count_session_labels(events, session), every)
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    """What the trigger counted when it last fired: the session it counted in (None:
+    every session, without a queries dataset) and the labels it counted there. DSS
+    keeps it as text between evaluations (``Trigger().fire(state=...)``)."""
+
+    session: int | None
+    labeled: int
+
+    def to_text(self) -> str:
+        return json.dumps({"session": self.session, "labeled": self.labeled})
+
+    @classmethod
+    def from_text(cls, raw: Any) -> TriggerState | None:
+        """The state saved by :meth:`to_text`; None when absent or unreadable (a 4.x
+        trigger fired without a state): then nothing was counted yet."""
+        if not isinstance(raw, str) or not raw.strip():
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(value, Mapping):
+            return None
+        session, labeled = value.get("session"), _number(value.get("labeled"))
+        if labeled is None or (session is not None and _number(session) is None):
+            return None
+        return cls(None if session is None else int(_number(session) or 0), int(labeled))
+
+
+def every_n_labels_decision(labeled: int, *, every: int, session: int | None,
+                            last: TriggerState | None) -> TriggerState | None:
+    """The ``every-nb-labeling`` rule: the state to fire with, or None (not due).
+
+    ``labeled`` counts the LABELED annotations of ``session`` (see
+    :func:`count_session_labels`); ``last`` is the state of the last firing.
+
+    - With a queries dataset (``session`` is the sampler's counter), the 4.x rule: fire
+      once the current session holds ``every`` labels; a fresh project (session 0)
+      fires once enough labels exist. A user expects one retraining per batch of
+      labels, so after a firing the same session fires again only once ``every`` more
+      labels were added to it (a scenario that does not run the sampler keeps the
+      session); a new session starts from zero.
+    - Without one (``session`` None, every label counts), fire at every ``every`` new
+      labels since the last firing: the first once ``every`` labels exist.
+    """
+    if not should_fire(labeled, every):
+        return None
+    counted = last.labeled if last is not None and last.session == session else 0
+    if labeled - counted < every:
+        return None
+    return TriggerState(session, labeled)
 
 
 # -- stopping metrics -------------------------------------------------------------------
@@ -129,6 +188,24 @@ def predicted_classes(values: Any) -> np.ndarray:
     if array.ndim != 1:
         raise ValueError(f"expected predictions (1-D) or probabilities (2-D), got {array.ndim}-D")
     return array
+
+
+def compare_predictions(previous: pd.Series, current: pd.Series) -> tuple[float | None, int]:
+    """The contradictions rate over the items both versions scored, and their number.
+
+    Each argument maps an item's label (the index) to its predicted class; an item
+    missing from one (the model's preprocessing dropped it) or predicted NaN is not
+    compared. ``(None, 0)`` when no item was scored by both.
+    """
+    before, after = previous.dropna(), current.dropna()
+    for name, series in (("previous", before), ("current", after)):
+        if not series.index.is_unique:
+            raise ValueError(f"the {name} predictions name some items twice")
+    common = before.index.intersection(after.index, sort=False)
+    if not len(common):
+        return None, 0
+    changed = before.loc[common].to_numpy() != after.loc[common].to_numpy()
+    return float(np.mean(changed)), int(len(common))
 
 
 def contradictions(previous: Any, current: Any) -> float:
@@ -147,12 +224,15 @@ def contradictions(previous: Any, current: Any) -> float:
 
 
 def metrics_entry(*, n_samples: int, contradictions: float | None, auc: float | None,
-                  version_id: str | None) -> dict[str, Any]:
-    """One history entry, in the 4.x shape ``{n_samples, contradictions, auc, versionId}``."""
+                  version_id: str | None, n_compared: int | None = None) -> dict[str, Any]:
+    """One history entry, in the 4.x shape ``{n_samples, contradictions, auc, versionId}``
+    plus ``n_compared``: of the ``n_samples`` items drawn, how many both versions scored
+    (the rate's denominator; a model may drop rows), None when nothing was compared."""
     return {"n_samples": int(n_samples),
             "contradictions": None if contradictions is None else float(contradictions),
             "auc": None if auc is None else float(auc),
-            "versionId": version_id}
+            "versionId": version_id,
+            "n_compared": None if n_compared is None else int(n_compared)}
 
 
 def add_entry(history: Any, entry: Mapping[str, Any], *,
@@ -176,6 +256,7 @@ class MetricsPoint:
     n_samples: int
     contradictions: float | None
     auc: float | None
+    n_compared: int | None = None
 
 
 def _number(value: Any) -> float | None:
@@ -195,9 +276,11 @@ def read_history(raw: Any) -> list[MetricsPoint]:
     points = []
     for entry in raw:
         if isinstance(entry, Mapping):
+            compared = _number(entry.get("n_compared"))
             points.append(MetricsPoint(int(_number(entry.get("n_samples")) or 0),
                                        _number(entry.get("contradictions")),
-                                       _number(entry.get("auc"))))
+                                       _number(entry.get("auc")),
+                                       None if compared is None else int(compared)))
     return points
 
 
@@ -232,7 +315,9 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     gain = end - start
     if gain >= min_auc_gain:
         return []
-    n_samples = recent[-1].n_samples
+    # The rate is over the items both versions scored (4.x entries: the sample size).
+    last = recent[-1]
+    n_samples = last.n_compared if last.n_compared is not None else last.n_samples
     sampled = f"{n_samples} sampled unlabeled items" if n_samples else "the sampled items"
     return [
         f"Labeling more may not help: the last {window} retrainings changed the model's "

@@ -199,10 +199,15 @@ export class Frame {
 
   // -- notices ----------------------------------------------------------------------
   setWarnings(list) {
-    this.warnings.hidden = !list.length;
+    const texts = list.map(String);
+    // Redrawn only when they change: a status region re-announces what it redraws.
+    const key = JSON.stringify(texts);
+    if (key === this.warningsKey) return;
+    this.warningsKey = key;
+    this.warnings.hidden = !texts.length;
     replaceChildren(this.warnings,
       h("strong", { text: "Heads-up" }),
-      h("ul", null, list.map((text) => h("li", { text: String(text) }))));
+      h("ul", null, texts.map((text) => h("li", { text }))));
   }
 
   showError(message, advice) {

@@ -5,6 +5,7 @@ import { Controller } from "./controller.js";
 import { h, replaceChildren } from "./dom.js";
 import { Frame } from "./frame.js";
 import { rendererFor } from "./kinds.js";
+import { ConfigRefresher } from "./refresh.js";
 import { signInForm } from "./signin.js";
 
 function rootElement() {
@@ -18,11 +19,25 @@ function rootElement() {
 
 const root = rootElement();
 let controller = null;
+let refresher = null;
 let currentUser = null;
 
 function stopController() {
+  if (refresher) refresher.stop();
+  refresher = null;
   if (controller) controller.destroy();
   controller = null;
+}
+
+/** What a later read of /api/config changes on a page already drawn. */
+function applyFreshConfig(frame, config) {
+  if (config.user && config.user.name !== currentUser) {
+    boot(); // someone else signed in meanwhile (another tab): start afresh
+    return;
+  }
+  if (config.csrf_token) setCsrfToken(config.csrf_token);
+  frame.setWarnings(config.warnings || []);
+  if (config.stats) frame.progress.update(config.stats);
 }
 
 function centered(...children) {
@@ -115,6 +130,13 @@ async function boot() {
   controller = new Controller(frame, config, renderer.render, {
     onUnauthenticated: signInAgain,
   });
+  // The warnings change when the model is retrained, long after the page was opened.
+  refresher = new ConfigRefresher({
+    load: () => api.config(),
+    apply: (fresh) => applyFreshConfig(frame, fresh),
+    onUnauthenticated: signInAgain,
+  });
+  refresher.start();
   await controller.start();
 }
 

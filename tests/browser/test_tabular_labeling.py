@@ -378,3 +378,44 @@ def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     metadata = {row["data_id"]: row for row in server.export("metadata")}
     assert metadata[first]["label"] == "dog"
     assert metadata[second]["status"] == "SKIPPED"
+
+
+# Four retrainings that barely changed the model: the server warns that labeling more may
+# not help (the standalone loop keeps this history in the store).
+STALLED = [
+    {"n_samples": 100, "contradictions": None, "auc": 0.900, "versionId": "1"},
+    {"n_samples": 100, "contradictions": 0.004, "auc": 0.901, "versionId": "2"},
+    {"n_samples": 100, "contradictions": 0.003, "auc": 0.902, "versionId": "3"},
+    {"n_samples": 100, "contradictions": 0.002, "auc": 0.903, "versionId": "4"},
+]
+
+
+def test_a_warning_appearing_on_the_server_shows_without_a_reload(serve, page):
+    """The model is retrained while the page stays open: the page re-reads the project
+    state every minute, and draws the warning without moving the labeler's focus."""
+    from assisted_labeling.retrain import METRICS
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    server = serve(rows(6), "--id-column", "id")
+    page.clock.install()  # the minute between two reads passes at once
+    first = open_app(page, server.url)
+    warnings = page.locator(".al-warnings")
+    expect(warnings).to_be_hidden()
+    page.keyboard.press("c")  # the labeler is writing a comment
+    page.keyboard.type("half a")
+
+    SQLiteStore(server.store).set_meta(METRICS, json.dumps(STALLED))
+    page.clock.run_for(30_000)
+    expect(page.locator(".al-item")).to_have_attribute("data-item-id", first)
+    page.clock.run_for(31_000)
+    expect(warnings).to_contain_text("Labeling more may not help")
+    comment = page.locator("#al-comment")
+    expect(comment).to_be_focused()
+    page.keyboard.type(" thought")
+    expect(comment).to_have_value("half a thought")
+    page.keyboard.press("Escape")
+    page.keyboard.press("2")
+    wait_item_change(page, first)
+    expect(warnings).to_contain_text("Labeling more may not help")
+    assert server.export("metadata")[0]["comment"] == "half a thought"
+

@@ -146,4 +146,67 @@ def test_component_configs_and_trigger(dss):
     assert customtrigger.get_trigger_config() == {"i_labeling_count": 100.0}
     assert customwebapp.get_webapp_config() == {"unlabeled": "pool"}
     Trigger().fire()
-    assert dss.fired == [None]
+    assert dss.fired == [fake.FireEvent(None, None)]
+
+
+def test_trigger_state_is_kept_from_one_fire_to_the_next_evaluations(dss):
+    from dataiku.scenario import Trigger
+
+    assert Trigger().get_trigger_state() is None
+    Trigger().fire(state='{"labeled": 3}', params={"why": "three labels"})
+    assert dss.fired[-1] == fake.FireEvent('{"labeled": 3}', {"why": "three labels"})
+    assert Trigger().get_trigger_state() == '{"labeled": 3}'
+    Trigger().fire()  # no new state: DSS keeps the last one
+    assert Trigger().get_trigger_state() == '{"labeled": 3}'
+    with pytest.raises(TypeError, match="sent as text"):
+        Trigger().fire(state={"labeled": 4})
+
+
+def test_iter_dataframes_guesses_types_chunk_by_chunk(dss):
+    import dataiku
+
+    dss.create_dataset("ids", pd.DataFrame({"data_id": ["007", "008", "007", "x1"]}))
+    ds = dataiku.Dataset("ids")
+    chunks = list(ds.iter_dataframes(chunksize=2))
+    assert chunks[0]["data_id"].tolist() == [7, 8]  # digits only: read as numbers
+    assert chunks[1]["data_id"].tolist() == ["007", "x1"]
+    assert [c.index.tolist() for c in chunks] == [[0, 1], [2, 3]]
+    texts = list(ds.iter_dataframes(chunksize=2, infer_with_pandas=False))
+    assert [c["data_id"].tolist() for c in texts] == [["007", "008"], ["007", "x1"]]
+    assert ds.get_dataframe()["data_id"].tolist() == ["007", "008", "007", "x1"]
+
+
+def test_read_schema_fails_for_a_dataset_that_does_not_exist(dss):
+    import dataiku
+
+    with pytest.raises(Exception, match="Unable to fetch schema for LABELING.nope"):
+        dataiku.Dataset("nope").read_schema(raise_if_empty=False)
+
+
+def test_the_predictor_leaves_out_the_rows_its_preprocessing_drops(dss):
+    import dataiku
+
+    dss.add_model("m1", ["a", "b"], [fake.ModelVersion(
+        "v1", lambda df: np.tile([0.2, 0.8], (len(df), 1)), active=True,
+        drop_row_features=("x",))])
+    predictor = dataiku.Model("m1").get_predictor()
+    frame = pd.DataFrame({"x": [1.0, None, 3.0]}, index=[10, 11, 12])
+    assert predictor.predict(frame).index.tolist() == [10, 12]
+    joined = predictor.predict(frame, with_input_cols=True)
+    assert joined.index.tolist() == [10, 11, 12]
+    assert joined["prediction"].isna().tolist() == [False, True, False]
+    empty = predictor.predict(frame.iloc[[1]])
+    assert empty.columns.tolist() == ["prediction"] and empty.index.tolist() == [11]
+    assert empty["prediction"].isna().all()
+
+
+def test_version_metrics_are_the_model_perf_metrics_of_the_version(dss):
+    import dataiku
+
+    dss.add_model("m1", ["a", "b"], [fake.ModelVersion(
+        "v1", lambda df: np.tile([0.2, 0.8], (len(df), 1)), active=True, auc=0.81,
+        metrics={"model_perf:F1": 0.5, "other:THING": 1.0})])
+    metrics = dataiku.Model("m1").get_version_metrics("v1")
+    assert metrics.version_id == "v1"
+    assert metrics.get_performance_values() == {"AUC": 0.81, "F1": 0.5}
+    assert "other:THING" in metrics.get_computed().get_all_ids()

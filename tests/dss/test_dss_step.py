@@ -68,7 +68,7 @@ def test_contradictions_between_the_previous_and_the_active_version(dss, pool):
     history = run(dss)
     # Unlabeled rows x = 1..4: v1 says pos for all, v2 says neg for x = 3, 4.
     assert history == [{"n_samples": 4, "contradictions": 0.5, "auc": 0.8,
-                        "versionId": "v2", "modelId": "clf"}]
+                        "versionId": "v2", "n_compared": 4, "modelId": "clf"}]
     assert old.rows == new.rows == [[1, 2, 3, 4]]  # labeled rows 0 and 5 held out
 
 
@@ -106,18 +106,63 @@ def test_the_first_version_records_its_auc_and_a_rerun_replaces_its_entry(dss, p
     dss.model("clf").versions = [dss.model("clf").versions[1]]  # v2 alone
     history = run(dss)
     assert history == [{"n_samples": 0, "contradictions": None, "auc": 0.8,
-                        "versionId": "v2", "modelId": "clf"}]
+                        "versionId": "v2", "n_compared": None, "modelId": "clf"}]
     assert run(dss) == history  # same version: replaced, not appended
 
 
 def test_the_auc_comes_from_the_version_metrics(dss, pool):
     version = dss.model("clf").versions[1]
     version.auc = None  # not in the list_versions() snippet either
-    version.metrics = {"ML_BINARY_CLASSIFICATION_AUC": 0.77,
-                       "ML_BINARY_CLASSIFICATION_F1": 0.5}
+    version.metrics = {"model_perf:AUC": 0.77, "model_perf:F1": 0.5}
     assert run(dss)[-1]["auc"] == 0.77
     version.metrics = {}
     assert run(dss)[-1]["auc"] is None
+
+
+def three_classes(dss, **active) -> None:
+    """A multiclass model: DSS keeps its ROC AUC as mrocAUC (Hand & Till)."""
+    proba = lambda df: np.tile([0.2, 0.3, 0.5], (len(df), 1))  # noqa: E731
+    dss.add_model("clf", ["a", "b", "c"], [
+        fake.ModelVersion("v1", proba, train_date=1000),
+        fake.ModelVersion("v2", proba, active=True, train_date=2000, **active)])
+
+
+def test_a_multiclass_auc_is_read_as_mrocauc(dss, pool):
+    three_classes(dss, metrics={"model_perf:mrocAUC": 0.66})
+    assert run(dss)[-1]["auc"] == 0.66
+    three_classes(dss, snippet={"mrocAUC": 0.64})  # only in the list_versions() snippet
+    assert run(dss)[-1]["auc"] == 0.64
+    three_classes(dss, auc=0.62)  # the snippet's "auc", where 4.x read it
+    assert run(dss)[-1]["auc"] == 0.62
+
+
+def test_rows_a_version_drops_are_compared_by_label_not_position(dss, pool):
+    """Each version leaves out the rows its preprocessing drops, keeping the labels of
+    the others: they are compared on the rows both scored."""
+    dss.create_dataset("pool", pd.DataFrame({
+        "id": range(10, 16), "x": range(6), "f": [1.0, None, 1.0, 1.0, 1.0, 1.0],
+        "g": [1.0, 1.0, None, None, 1.0, 1.0]}))
+    same = Seen(lambda x: 0.9 if x % 2 else 0.1)  # both versions agree everywhere
+    dss.add_model("clf", ["neg", "pos"], [
+        fake.ModelVersion("v1", same, train_date=1000, drop_row_features=("f",)),
+        fake.ModelVersion("v2", same, active=True, train_date=2000,
+                          drop_row_features=("g",)),
+    ])
+    # Unlabeled x = 1..4: v1 drops x = 1, v2 drops x = 2 and 3. Only x = 4 is common.
+    entry = run(dss)[-1]
+    assert (entry["n_samples"], entry["n_compared"], entry["contradictions"]) == (4, 1, 0.0)
+    assert same.rows == [[2, 3, 4], [1, 4]]
+
+
+def test_versions_that_score_no_row_in_common_record_no_contradictions(dss, pool):
+    dss.create_dataset("pool", pd.DataFrame({"id": range(10, 16), "x": range(6),
+                                             "f": None, "g": 1.0}))
+    seen = Seen(lambda x: 0.9)
+    dss.add_model("clf", ["neg", "pos"], [
+        fake.ModelVersion("v1", seen, train_date=1000, drop_row_features=("f",)),
+        fake.ModelVersion("v2", seen, active=True, train_date=2000, auc=0.8)])
+    entry = run(dss)[-1]
+    assert (entry["contradictions"], entry["n_compared"], entry["auc"]) == (None, 0, 0.8)
 
 
 def test_other_project_variables_are_kept(dss, pool):
@@ -193,7 +238,7 @@ def test_a_folder_is_scored_through_a_path_column(dss, images):
                   unlabeled_dataset="", id_column="")
     # Unlabeled files 2, 3, 4: v1 says cat for all, v2 says dog for 3 and 4.
     assert history == [{"n_samples": 3, "contradictions": pytest.approx(2 / 3),
-                        "auc": 0.8, "versionId": "v2", "modelId": "clf"}]
+                        "auc": 0.8, "versionId": "v2", "n_compared": 3, "modelId": "clf"}]
     assert old.paths == new.paths == [["/cats/2.png", "/dogs/3.png", "/dogs/4.png"]]
     assert run(dss, unlabeled_select="folder", unlabeled_folder="images",
                n_samples=2.0)[-1]["n_samples"] == 2
@@ -204,7 +249,7 @@ def test_a_folder_whose_files_are_all_labeled_records_the_auc_alone(dss, images)
                                           "/dogs/4.png"]))
     history = run(dss, unlabeled_select="folder", unlabeled_folder="images")
     assert history == [{"n_samples": 0, "contradictions": None, "auc": 0.8,
-                        "versionId": "v2", "modelId": "clf"}]
+                        "versionId": "v2", "n_compared": None, "modelId": "clf"}]
 
 
 def test_a_folder_with_a_model_that_needs_other_features_fails_clearly(dss, pool):

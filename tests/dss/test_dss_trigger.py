@@ -27,11 +27,18 @@ def metadata(rows: list[tuple[str, str, int, str, str]]) -> pd.DataFrame:
 
 
 def run(dss, **config) -> bool:
+    """One evaluation of trigger.py; DSS keeps the state of its last firing."""
     dss.trigger_config = {"i_labeling_count": 3.0, "ds_metadata": "meta",
                           "ds_queries": "queries", **config}
     before = len(dss.fired)
     runpy.run_path(str(TRIGGER))
     return len(dss.fired) > before
+
+
+def labeled(n: int, *, session: int = 0, start: int = 0) -> list[tuple]:
+    """``n`` metadata rows of labels ``start``, ``start + 1``… in ``session``."""
+    return [(f"2024-01-01T10:{i % 60:02d}:00", f"item{i}", session, "LABELED", "alice")
+            for i in range(start, start + n)]
 
 
 def test_fires_when_the_current_session_reaches_n_labels(dss):
@@ -66,21 +73,86 @@ def test_edits_and_skips_do_not_count(dss):
 
 
 def test_a_fresh_project_is_session_zero(dss):
-    dss.create_dataset("meta", metadata([
-        ("2024-01-01T10:00:00", "a", 0, "LABELED", "alice"),
-        ("2024-01-01T10:01:00", "b", 0, "LABELED", "alice"),
-        ("2024-01-01T10:02:00", "c", 0, "LABELED", "alice"),
-    ]))
+    dss.create_dataset("meta", metadata(labeled(3)))
     assert dss.project_variables()["standard"] == {}
     assert run(dss)
-    assert run(dss, ds_queries="")  # no queries dataset at all: session 0 as well
+    assert dss.fired[-1].state is not None  # what it counted, for the next evaluations
     dss.project_variables()["local"][SESSION] = 1  # the sampler ran once since
     assert not run(dss)
+
+
+def test_without_a_queries_dataset_it_fires_at_every_n_new_labels(dss):
+    """The session never changes without a queries dataset: what the last firing counted
+    tells the new labels apart, or the trigger would fire at every evaluation."""
+    dss.create_dataset("meta", metadata(labeled(2)))
+    assert not run(dss, ds_queries="")
+    dss.create_dataset("meta", metadata(labeled(3)))
+    assert run(dss, ds_queries="")
+    assert not run(dss, ds_queries="")  # nothing new: the scenario ran already
+    dss.create_dataset("meta", metadata([*labeled(3), *labeled(2, session=1, start=3)]))
+    assert not run(dss, ds_queries="")
+    # Every label counts, whatever session the webapp wrote it in.
+    dss.create_dataset("meta", metadata([*labeled(3), *labeled(3, session=1, start=3)]))
+    assert run(dss, ds_queries="")
+    assert not run(dss, ds_queries="")
+
+
+def test_a_session_that_fired_fires_again_only_after_n_more_labels(dss):
+    """A scenario that retrains without running the sampler keeps the session: one
+    firing per n labels, not one per evaluation."""
+    dss.project_variables()["standard"][SESSION] = 2
+    dss.create_dataset("meta", metadata(labeled(3, session=2)))
+    assert run(dss)
+    assert not run(dss)
+    dss.create_dataset("meta", metadata(labeled(5, session=2)))
+    assert not run(dss)
+    dss.create_dataset("meta", metadata(labeled(6, session=2)))
+    assert run(dss)
+    # The sampler ran: a new session starts from zero, as in 4.x.
+    dss.project_variables()["standard"][SESSION] = 3
+    assert not run(dss)
+    dss.create_dataset("meta", metadata([*labeled(6, session=2),
+                                         *labeled(3, session=3, start=6)]))
+    assert run(dss)
+
+
+@pytest.mark.parametrize("state", [None, "", "not json", '{"labeled": "many"}', "[1]"])
+def test_a_trigger_without_a_readable_state_has_counted_nothing(dss, state):
+    dss.trigger_state = state  # e.g. fired by the 4.x trigger, which saved no state
+    dss.create_dataset("meta", metadata(labeled(3)))
+    assert run(dss, ds_queries="")
+
+
+def test_digit_only_ids_stay_text_in_every_chunk(dss):
+    """DSS guesses the types of each chunk on its own: "007" must not become 7 in a
+    chunk of digit-only ids and stay "007" in the next one."""
+    import dataiku
+
+    from assisted_labeling.dku.loop import every_n_labels_fire_state
+
+    dss.create_dataset("meta", metadata([
+        ("2024-01-01T10:00:00", "007", 0, "LABELED", "alice"),
+        ("2024-01-01T10:01:00", "008", 0, "LABELED", "alice"),
+        ("2024-01-01T10:02:00", "007", 0, "SKIPPED", "alice"),  # the label became a skip
+        ("2024-01-01T10:03:00", "x1", 0, "SKIPPED", "alice"),
+    ]))
+    config = {"i_labeling_count": 2.0, "ds_metadata": "meta"}
+    assert every_n_labels_fire_state(config, open_dataset=dataiku.Dataset, chunksize=2) is None
+    config["i_labeling_count"] = 1.0  # 008 alone is labeled
+    assert every_n_labels_fire_state(config, open_dataset=dataiku.Dataset, chunksize=2)
 
 
 def test_a_metadata_dataset_never_written_does_not_fire(dss):
     dss.create_dataset("meta")  # no schema yet: the webapp has not saved anything
     assert not run(dss)
+
+
+def test_a_metadata_dataset_that_does_not_exist_is_an_error_naming_it(dss):
+    """A typo or a deleted dataset is not "no labels yet": the trigger would never fire
+    and only say so in an info log."""
+    with pytest.raises(ConfigError, match='"Metadata dataset": Cannot read the dataset '
+                                          '"LABELING.meta_typo"'):
+        run(dss, ds_metadata="meta_typo")
 
 
 def test_wrong_settings_give_messages_with_the_setting_name(dss):

@@ -97,6 +97,44 @@ def test_variable_names_and_values():
         3, 4, 0, 0, 0]
 
 
+def test_without_a_session_every_label_counts():
+    events = [ev("a", session=0), ev("b", session=1), ev("c", "SKIPPED", session=2)]
+    assert loop.count_session_labels(events, None) == 2
+
+
+def decide(labeled: int, last: loop.TriggerState | None, *, session: int | None = 1,
+           every: int = 3) -> loop.TriggerState | None:
+    return loop.every_n_labels_decision(labeled, every=every, session=session, last=last)
+
+
+def test_with_a_session_the_4x_rule_holds_and_a_firing_is_not_repeated():
+    assert decide(2, None) is None
+    assert decide(3, None) == loop.TriggerState(1, 3)  # fresh: fires once n labels exist
+    fired = loop.TriggerState(1, 3)
+    assert decide(3, fired) is None  # same session, nothing new: no second retraining
+    assert decide(5, fired) is None
+    assert decide(6, fired) == loop.TriggerState(1, 6)
+    # A new session (the sampler ran) counts from zero, whatever the last firing saw.
+    assert decide(3, loop.TriggerState(0, 40)) == loop.TriggerState(1, 3)
+    assert decide(2, loop.TriggerState(0, 1)) is None
+
+
+def test_without_a_session_it_fires_every_n_new_labels():
+    assert decide(3, None, session=None) == loop.TriggerState(None, 3)
+    assert decide(5, loop.TriggerState(None, 3), session=None) is None
+    assert decide(6, loop.TriggerState(None, 3), session=None) == loop.TriggerState(None, 6)
+    # A state saved with a session (a queries dataset was set then) counted other labels.
+    assert decide(3, loop.TriggerState(0, 3), session=None) == loop.TriggerState(None, 3)
+
+
+def test_the_trigger_state_round_trips_as_text_and_junk_is_no_state():
+    for state in (loop.TriggerState(4, 120), loop.TriggerState(None, 7)):
+        assert loop.TriggerState.from_text(state.to_text()) == state
+    for junk in (None, "", "nope", "[]", '{"session": 1}', '{"labeled": "x"}',
+                 '{"session": "s", "labeled": 3}', 42):
+        assert loop.TriggerState.from_text(junk) is None
+
+
 # -- contradictions ---------------------------------------------------------------------
 def test_contradictions_on_labels_and_on_probabilities():
     assert loop.contradictions(["a", "b", "a", "b"], ["a", "a", "a", "b"]) == 0.25
@@ -113,9 +151,24 @@ def test_contradictions_refuse_mismatched_or_empty_inputs():
         loop.contradictions([], [])
 
 
+def test_predictions_are_compared_on_the_items_both_versions_scored():
+    # Two versions that agree on every item both scored: one dropped item 0, the other
+    # item 1. By position they would disagree on 2 of 5; by item, never.
+    previous = pd.Series(["b", "a", "b", "a"], index=[1, 2, 3, 4])
+    current = pd.Series(["a", "a", "b", "a"], index=[0, 2, 3, 4])
+    assert loop.compare_predictions(previous, current) == (0.0, 3)
+    # Different numbers of dropped items compare too; NaN is "not scored".
+    current = pd.Series(["a", None, "b", "b"], index=[0, 2, 3, 4])
+    assert loop.compare_predictions(previous, current) == (0.5, 2)
+    assert loop.compare_predictions(previous, pd.Series(["a"], index=[9])) == (None, 0)
+    with pytest.raises(ValueError, match="twice"):
+        loop.compare_predictions(pd.Series(["a", "b"], index=[1, 1]), previous)
+
+
 def test_add_entry_replaces_the_same_version_and_keeps_the_last_entries():
     first = loop.metrics_entry(n_samples=10, contradictions=None, auc=0.7, version_id="v1")
-    assert first == {"n_samples": 10, "contradictions": None, "auc": 0.7, "versionId": "v1"}
+    assert first == {"n_samples": 10, "contradictions": None, "auc": 0.7, "versionId": "v1",
+                     "n_compared": None}
     history = loop.add_entry(None, first)
     second = loop.metrics_entry(n_samples=10, contradictions=0.2, auc=0.8, version_id="v2")
     history = loop.add_entry(history, second)
@@ -155,6 +208,12 @@ def test_no_warning_while_the_model_still_changes():
     # Just under the AUC gain threshold: warns.
     history[-1] = entry(0.003, 0.9049)
     assert len(loop.stopping_warnings(history)) == 1
+
+
+def test_the_warning_counts_the_items_compared_when_known():
+    history = [entry(None, 0.850), entry(0.008, 0.851), entry(0.004, 0.852),
+               {**entry(0.002, 0.853), "n_compared": 990}]
+    assert "of 990 sampled unlabeled items" in loop.stopping_warnings(history)[0]
 
 
 def test_no_warning_without_enough_history_or_auc():

@@ -9,7 +9,6 @@ rows positionally.
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
@@ -22,8 +21,6 @@ from ..sampler import MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN, UNCERTAINTY_COLU
 from ..sources import RowIdentifier, frame_rows, json_value
 from ..store import Annotation, Item, Status
 
-log = logging.getLogger(__name__)
-
 Schema = list[dict[str, Any]]
 INT_TYPES = {"tinyint", "smallint", "int", "bigint"}
 FLOAT_TYPES = {"float", "double"}
@@ -32,12 +29,20 @@ WRITE_CHUNK = 5000
 
 
 def read_schema(dataset: Any) -> Schema:
-    """The dataset's columns, or [] when it has none yet (a new output dataset)."""
+    """The dataset's columns, or [] when it exists but has none yet (an output dataset
+    never written).
+
+    ``read_schema(raise_if_empty=False)`` answers [] for such a dataset; it raises when
+    DSS cannot give the schema: the dataset does not exist (a typo, a deleted or renamed
+    dataset) or cannot be read. That is a ConfigError naming the dataset, not "no data
+    yet", which would hide the mistake.
+    """
     try:
         schema = dataset.read_schema(raise_if_empty=False)
-    except Exception as exc:  # DSS raises for datasets that were never built
-        log.info("No schema for %s: %s", dataset.full_name, exc)
-        return []
+    except Exception as exc:
+        raise ConfigError(f'Cannot read the dataset "{dataset.full_name}": {exc}. Check '
+                          "that it exists in the project (the name in the settings) and "
+                          "that it can be read") from exc
     return [{"name": str(c["name"]), "type": c.get("type", "string")} for c in schema or []]
 
 
@@ -134,6 +139,28 @@ def iter_frames(dataset: Any, *, chunksize: int, columns: list[str] | None = Non
     if columns is not None:
         kwargs["columns"] = columns
     yield from dataset.iter_dataframes(**kwargs)
+
+
+def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
+                     numbers: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+    """The columns ``texts`` as the text stored and ``numbers`` typed by pandas, in
+    chunks of one frame each.
+
+    Ids and labels must not be guessed: DSS guesses the types of each chunk on its own,
+    so a chunk of digit-only ids would come back as numbers ("007" as 7) and the next
+    one as text. Integer columns are read apart, with the guess: read by the schema, an
+    empty cell fails them.
+    """
+    text_frames = iter_frames(dataset, chunksize=chunksize, columns=list(texts),
+                              infer_with_pandas=False)
+    number_frames = (iter_frames(dataset, chunksize=chunksize, columns=list(numbers))
+                     if numbers else itertools.repeat(None))
+    for text_frame, number_frame in zip(text_frames, number_frames):
+        if number_frame is None:
+            yield text_frame
+        else:
+            yield pd.concat([text_frame.reset_index(drop=True),
+                             number_frame.reset_index(drop=True)], axis=1)
 
 
 # -- items and queries ------------------------------------------------------------------
@@ -257,20 +284,11 @@ def iter_metadata(dataset: Any, label_col: str, *, chunksize: int) -> Iterator[M
                           f"column {', '.join(missing)} (columns: {', '.join(available)})",
                           setting="Labeling metadata dataset")
     id_col = f"{label_col}_id"
-    # Ids and labels are read as the text stored (schema types, no guessing): a chunk of
-    # digit-only ids would otherwise come back as numbers and lose leading zeros. The
-    # integer columns are read apart, since schema-typed integers fail on empty cells.
     texts = [c for c in ("data_id", "annotator", "status", label_col, "comment", "date")
              if c in available]
     numbers = [c for c in ("session", id_col) if c in available]
-    text_frames = iter_frames(dataset, chunksize=chunksize, columns=texts,
-                              infer_with_pandas=False)
-    number_frames = (iter_frames(dataset, chunksize=chunksize, columns=numbers) if numbers
-                     else itertools.repeat(None))
     position = 0
-    for text_frame, number_frame in zip(text_frames, number_frames):
-        frame = text_frame if number_frame is None else pd.concat(
-            [text_frame.reset_index(drop=True), number_frame.reset_index(drop=True)], axis=1)
+    for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts, numbers=numbers):
         for values in frame.to_dict(orient="records"):
             raw_status = as_text(values.get("status"))
             status = Status(raw_status) if raw_status in ("LABELED", "SKIPPED") else None

@@ -1,6 +1,6 @@
 """DSS glue of the active-learning loop (F-5); the rules are in :mod:`assisted_labeling.loop`.
 
-- :func:`every_n_labels_due`: the ``every-nb-labeling`` trigger (4.x parameters);
+- :func:`every_n_labels_fire_state`: the ``every-nb-labeling`` trigger (4.x parameters);
 - :func:`compute_labeling_metrics`: the ``stopping-metric`` step (4.x parameters): the
   contradictions between the previous and the active version of a saved model on a
   seeded sample of unlabeled rows, and the active version's AUC, appended to the project
@@ -9,12 +9,13 @@
 
 **One history per model and metadata dataset.** The variable keeps the 4.x name and
 layout, a list of ``{n_samples, contradictions, auc, versionId}``, and each entry gains
-``modelId`` (the saved model's id without project key): several models fed by one
-metadata dataset then keep apart histories in the one variable (:func:`record_entry`,
-:func:`model_histories`). Entries written by 4.x have no ``modelId``; the step gives
-them the id of its model when their ``versionId`` is one of that model's versions (or
-when they have none: the first 4.x step did not record it). Until then they are read as
-the history of any model that has none of its own yet, as 4.x read them.
+``n_compared`` (how many sampled rows both versions scored) and ``modelId`` (the saved
+model's id without project key): several models fed by one metadata dataset then keep
+apart histories in the one variable (:func:`record_entry`, :func:`model_histories`).
+Entries written by 4.x have no ``modelId``; the step gives them the id of its model when
+their ``versionId`` is one of that model's versions (or when they have none: the first
+4.x step did not record it). Until then they are read as the history of any model that
+has none of its own yet, as 4.x read them.
 
 The functions take the ``dataiku`` handles they need as optional arguments (tests pass
 the fake's); by default they import ``dataiku`` when called, never at import time.
@@ -47,10 +48,15 @@ STEP_LABELS = {"model": "Deployed model", "unlabeled_select": "Type of unlabeled
                "unlabeled_dataset": "Unlabeled dataset", "unlabeled_folder": "Unlabeled folder",
                "metadata": "Metadata dataset", "n_samples": "Number of samples",
                "id_column": "Id column"}
-METADATA_COLUMNS = ("data_id", "annotator", "status", "session", "date")
-# Keys of SavedModelVersionMetrics.get_performance_values() that hold a ROC AUC, in order
-# of preference (binary, then multiclass one-vs-rest); compared case-insensitively.
-AUC_KEYS = ("auc", "mrocauc", "roc_auc")
+# Where DSS keeps a version's ROC AUC, in order of preference, compared in lower case
+# without separators. get_performance_values() names the "model_perf:" metrics without
+# that prefix: "AUC" (DSS's own scenario sample reads performance["AUC"]). The model's
+# perf.json keeps it as tiMetrics.auc for two classes and metrics.mrocAUC (Hand & Till
+# multiclass AUC) for more (dataiku/doctor/prediction/classification_scoring.py), and
+# the list_versions() snippet as "auc" (where 4.x read it): "mrocAUC" is read too, in
+# case a multiclass version names it so.
+AUC_METRIC_KEYS = ("auc", "mrocauc", "rocauc")
+AUC_SNIPPET_KEYS = ("auc", "mrocAUC")
 
 OpenDataset = Callable[[str], Any]
 ReadVariables = Callable[[], Mapping[str, Any]]
@@ -101,8 +107,9 @@ def _seconds(column: pd.Series) -> list[float | None]:
 
 
 def metadata_events(dataset: Any, *, chunksize: int) -> Iterator[loop.MetadataEvent]:
-    """The metadata rows the trigger needs, reading only the columns it needs."""
-    schema = dsio.read_schema(dataset)
+    """The metadata rows the trigger needs, reading only the columns it needs; ids and
+    statuses as the text stored (see :func:`~.datasets.iter_text_frames`)."""
+    schema = dsio.read_schema(dataset)  # a ConfigError if DSS cannot find the dataset
     if not schema:  # never written: no labels yet
         return
     available = dsio.names(schema)
@@ -112,9 +119,11 @@ def metadata_events(dataset: Any, *, chunksize: int) -> Iterator[loop.MetadataEv
         raise ConfigError(f'Setting "{label}": {dataset.full_name} has no column '
                           f"{', '.join(missing)}; choose the labeling webapp's metadata "
                           f"dataset (columns: {', '.join(available)})", setting=label)
-    columns = [c for c in METADATA_COLUMNS if c in available]
+    texts = [c for c in ("data_id", "annotator", "status", "date") if c in available]
+    numbers = ["session"] if "session" in available else []
     position = 0
-    for frame in dsio.iter_frames(dataset, chunksize=chunksize, columns=columns):
+    for frame in dsio.iter_text_frames(dataset, chunksize=chunksize, texts=texts,
+                                       numbers=numbers):
         size = len(frame)
         ids = frame["data_id"].tolist()
         annotators = frame["annotator"].tolist() if "annotator" in frame else [None] * size
@@ -134,19 +143,24 @@ def metadata_events(dataset: Any, *, chunksize: int) -> Iterator[loop.MetadataEv
             position += 1
 
 
-def every_n_labels_due(config: Mapping[str, Any], *, open_dataset: OpenDataset | None = None,
-                       read_variables: ReadVariables | None = None,
-                       chunksize: int = 50_000) -> bool:
-    """Whether the ``every-nb-labeling`` trigger should fire, from its settings.
+def every_n_labels_fire_state(config: Mapping[str, Any], *, trigger_state: str | None = None,
+                              open_dataset: OpenDataset | None = None,
+                              read_variables: ReadVariables | None = None,
+                              chunksize: int = 50_000) -> str | None:
+    """The ``every-nb-labeling`` trigger: the state to fire with (text, for
+    ``Trigger().fire(state=...)``), or None when it should not fire.
 
-    The session is the sampler's counter ``ML-ASSISTED-LABELING__<queries>__session``
-    (0 when absent or without a queries dataset); see :mod:`assisted_labeling.loop`.
+    ``trigger_state`` is ``Trigger().get_trigger_state()``, what the last firing
+    counted. With a queries dataset, the session is the sampler's counter
+    ``ML-ASSISTED-LABELING__<queries>__session`` (0 when absent) and only its labels
+    count; without one, every label counts. The rule is
+    :func:`assisted_labeling.loop.every_n_labels_decision`.
     """
     every = _count_setting(config, "i_labeling_count", TRIGGER_LABELS, 100)
     metadata_name = _text_setting(config, "ds_metadata", TRIGGER_LABELS, required=True)
     queries_name = _text_setting(config, "ds_queries", TRIGGER_LABELS, required=False)
     open_dataset = open_dataset or _default_open_dataset()
-    session = 0
+    session: int | None = None
     if queries_name:
         variables = (read_variables or _default_variables())()
         session = loop.session_number(
@@ -155,14 +169,22 @@ def every_n_labels_due(config: Mapping[str, Any], *, open_dataset: OpenDataset |
     try:
         labeled = loop.count_session_labels(metadata_events(dataset, chunksize=chunksize),
                                             session)
+    except ConfigError as exc:
+        if "setting" in exc.details:
+            raise
+        label = TRIGGER_LABELS["ds_metadata"]  # the dataset named there cannot be read
+        raise ConfigError(f'Setting "{label}": {exc.message}', setting=label) from exc
     except LabelingError:
         raise
     except Exception as exc:
         raise dsio.read_error("metadata dataset", dataset, exc) from exc
-    due = loop.should_fire(labeled, every)
-    log.info("Session %d: %d labels of %d needed in %s: %s", session, labeled, every,
-             dataset.full_name, "firing" if due else "not yet")
-    return due
+    last = loop.TriggerState.from_text(trigger_state)
+    fired = loop.every_n_labels_decision(labeled, every=every, session=session, last=last)
+    scope = "in all" if session is None else f"in session {session} of"
+    since = f", {last.labeled} at the last firing" if last and last.session == session else ""
+    log.info("%d labels %s %s (%d needed%s): %s", labeled, scope, dataset.full_name, every,
+             since, "firing" if fired else "not yet")
+    return None if fired is None else fired.to_text()
 
 
 # -- the step ---------------------------------------------------------------------------
@@ -188,17 +210,23 @@ def _versions(model: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     return active, (earlier[-1] if earlier else None)
 
 
+def _metric_key(name: Any) -> str:
+    return "".join(c for c in str(name).lower() if c.isalnum())
+
+
 def version_auc(model: Any, version: Mapping[str, Any]) -> float | None:
-    """The version's AUC from ``get_version_metrics(id).get_performance_values()``, else
-    the ``auc`` of its ``list_versions()`` snippet (where 4.x read it), else None."""
+    """The version's ROC AUC (binary, or multiclass ``mrocAUC``): from
+    ``get_version_metrics(id).get_performance_values()``, else from its
+    ``list_versions()`` snippet, else None (see :data:`AUC_METRIC_KEYS`)."""
     candidates: list[Any] = []
     try:
         values = model.get_version_metrics(version["versionId"]).get_performance_values()
-        lowered = {str(k).lower(): v for k, v in dict(values or {}).items()}
-        candidates += [lowered.get(key) for key in AUC_KEYS]
+        normalized = {_metric_key(k): v for k, v in dict(values or {}).items()}
+        candidates += [normalized.get(key) for key in AUC_METRIC_KEYS]
     except Exception as exc:  # metrics are optional: the contradictions still count
         log.warning("No metrics for version %s: %s", version.get("versionId"), exc)
-    candidates.append((version.get("snippet") or {}).get("auc"))
+    snippet = version.get("snippet") or {}
+    candidates += [snippet.get(key) for key in AUC_SNIPPET_KEYS]
     for value in candidates:
         try:
             number = float(value)
@@ -209,17 +237,37 @@ def version_auc(model: Any, version: Mapping[str, Any]) -> float | None:
     return None
 
 
-def predicted_labels(output: pd.DataFrame) -> np.ndarray:
-    """Predicted classes (as text) from ``predict(df, with_probas=True)``: the
-    ``prediction`` column, or the class of the highest ``proba_<class>``."""
+def predicted_labels(output: pd.DataFrame) -> pd.Series:
+    """Predicted classes (as text) from ``predict(df, with_probas=True)``, indexed like
+    the output: the ``prediction`` column, or the class of the highest
+    ``proba_<class>``. Rows without a prediction (dropped by the model, NaN) are left
+    out."""
     if "prediction" in output.columns:
-        return output["prediction"].astype(str).to_numpy()
+        predictions = output["prediction"].dropna()
+        return predictions.map(str)
     probas = [c for c in output.columns if str(c).startswith("proba_")]
     if not probas:
         raise LabelingError("The saved model gave neither predictions nor probabilities; "
                             "only classification models are supported")
+    values = output[probas].to_numpy(dtype=float)
+    scored = np.isfinite(values).all(axis=1)
     classes = np.array([str(c)[len("proba_"):] for c in probas], dtype=object)
-    return classes[output[probas].to_numpy(dtype=float).argmax(axis=1)]
+    return pd.Series(classes[values[scored].argmax(axis=1)], index=output.index[scored],
+                     dtype=object)
+
+
+def aligned_to(output: pd.DataFrame, index: pd.Index, version_id: str) -> pd.DataFrame:
+    """The predictor's output named by the sample's index labels. A DSS predictor keeps
+    the input's labels and leaves out the rows its preprocessing dropped
+    (``pred_df.index = input_mf_index``); an output of the sample's length under other
+    labels is read by position."""
+    if output.index.isin(index).all():
+        return output
+    if len(output) == len(index):
+        return output.set_axis(index)
+    raise LabelingError(f"Version {version_id} of the saved model answered rows that are "
+                        f"not in the unlabeled sample ({len(output)} rows for "
+                        f"{len(index)}); its predictions cannot be matched to the items")
 
 
 def labeled_ids(dataset: Any, *, chunksize: int) -> set[str]:
@@ -278,14 +326,15 @@ def unlabeled_files_sample(folder: Any, labeled: set[str], *, size: int, seed: i
 
 
 def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool
-             ) -> np.ndarray:
+             ) -> pd.Series:
+    """The version's predicted class of each sampled row it scored, by sample label."""
     try:
         output = model.get_predictor(version_id).predict(sample, with_probas=True)
     except Exception as exc:
         raise LabelingError(f"Version {version_id} of the saved model could not score the "
                             f"unlabeled sample: {exc}"
                             + (f". {FOLDER_MODEL_HINT}" if is_folder else "")) from exc
-    return predicted_labels(output)
+    return predicted_labels(aligned_to(output, sample.index, version_id))
 
 
 MODEL_KEY = "modelId"
@@ -354,13 +403,16 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
                              chunksize: int = 50_000) -> dict[str, Any]:
     """The ``stopping-metric`` step: measure, record in the metrics variable (the
     model's history, see the module doc), return the entry
-    ``{n_samples, contradictions, auc, versionId, modelId}``.
+    ``{n_samples, contradictions, auc, versionId, n_compared, modelId}``.
 
-    ``contradictions`` is None for the model's first version (nothing to compare with)
-    or when no unlabeled row is left; the entry still records the AUC, the baseline of
-    the next AUC gain. Rerunning on the same active version replaces its entry. A folder
-    of unlabeled files is scored as the query sampler scores it: both versions get a
-    ``path`` column holding each sampled file's path in the folder.
+    The two versions are compared on the sampled rows both scored, matched by row
+    label (a DSS predictor leaves out the rows its preprocessing drops); ``n_compared``
+    says how many. ``contradictions`` is None for the model's first version (nothing
+    to compare with), when no unlabeled row is left or when no row was scored by both;
+    the entry still records the AUC, the baseline of the next AUC gain. Rerunning on
+    the same active version replaces its entry. A folder of unlabeled files is scored
+    as the query sampler scores it: both versions get a ``path`` column holding each
+    sampled file's path in the folder.
     """
     labels = STEP_LABELS
     model_name = _text_setting(config, "model", labels, required=True)
@@ -394,6 +446,7 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
     active, previous = _versions(model)
     active_id = str(active["versionId"])
     rate: float | None = None
+    compared: int | None = None
     size = 0
     if previous is None:
         log.info("Version %s is the model's first: no contradictions to measure", active_id)
@@ -416,15 +469,24 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
         size = len(sample)
         if size:
             previous_id = str(previous["versionId"])
-            rate = loop.contradictions(_predict(model, previous_id, sample, is_folder),
-                                       _predict(model, active_id, sample, is_folder))
-            log.info("Versions %s -> %s disagree on %.2f%% of %d unlabeled rows",
-                     previous_id, active_id, 100 * rate, size)
+            # Compared by row label: each version leaves out the rows it drops.
+            rate, compared = loop.compare_predictions(
+                _predict(model, previous_id, sample, is_folder),
+                _predict(model, active_id, sample, is_folder))
+            if rate is None:
+                log.warning("Versions %s and %s scored no unlabeled row in common (of %d "
+                            "sampled): no contradictions to measure", previous_id,
+                            active_id, size)
+            else:
+                log.info("Versions %s -> %s disagree on %.2f%% of the %d unlabeled rows "
+                         "both scored (%d sampled)", previous_id, active_id, 100 * rate,
+                         compared, size)
         else:
             log.warning("No unlabeled item left in %s: no contradictions to measure",
                         unlabeled_name)
     entry = loop.metrics_entry(n_samples=size, contradictions=rate,
-                               auc=version_auc(model, active), version_id=active_id)
+                               auc=version_auc(model, active), version_id=active_id,
+                               n_compared=compared)
     saved = _save_entry(project, metadata_name, entry, model=model_id(model_name),
                         versions=versions)
     return saved[-1]

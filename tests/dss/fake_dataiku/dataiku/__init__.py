@@ -155,8 +155,17 @@ class Dataset:
 
     # -- schema ---------------------------------------------------------------------
     def read_schema(self, raise_if_empty: bool = True) -> list[dict[str, Any]]:
-        """The schema: ``[{"name": ..., "type": ...}]``; raises when empty unless told."""
-        schema = fake.state().dataset(self.full_name).schema
+        """The schema: ``[{"name": ..., "type": ...}]``; raises when empty unless told.
+
+        The backend call fails for a dataset that does not exist (or that the user may
+        not read): ``Exception("Unable to fetch schema for <name>: <DSS message>")``, as
+        ``intercom._handle_json_resp`` words it; a dataset that exists but was never
+        written has an empty schema.
+        """
+        try:
+            schema = fake.state().dataset(self.full_name).schema
+        except Exception as exc:
+            raise Exception(f"Unable to fetch schema for {self.name}: {exc}") from None
         if raise_if_empty and not schema:
             raise Exception(f"No column in schema of {self.full_name}. "
                             "Have you set up the schema for this dataset?")
@@ -222,13 +231,15 @@ class Dataset:
                         bool_as_str: bool = False, float_precision: str | None = None,
                         na_values: Any = None, keep_default_na: bool = True,
                         **kwargs: Any) -> Iterator[pd.DataFrame]:
-        """Dataframes of at most ``chunksize`` rows, with a fresh RangeIndex per chunk
-        continuing the row numbers (as pandas' chunked reader gives them)."""
-        frame = self._frame(columns, infer_with_pandas, parse_dates, False)
-        if limit is not None:
-            frame = frame.head(limit)
-        for start in range(0, len(frame), chunksize):
-            yield frame.iloc[start:start + chunksize]
+        """Dataframes of at most ``chunksize`` rows, with a RangeIndex per chunk continuing
+        the row numbers (as pandas' chunked reader gives them). With
+        ``infer_with_pandas`` (the default) the types are guessed chunk by chunk, as
+        ``pd.read_table(dtype=None, chunksize=...)`` does in the dataiku package."""
+        state = fake.state()
+        state.reads.append(self.full_name)
+        yield from fake.read_chunks(state.dataset(self.full_name), chunksize=chunksize,
+                                    infer_with_pandas=infer_with_pandas,
+                                    parse_dates=parse_dates, columns=columns, limit=limit)
 
 
 # -- managed folders --------------------------------------------------------------------
@@ -297,37 +308,65 @@ class Folder:
 
 # -- saved models -----------------------------------------------------------------------
 class ComputedMetrics:
-    """The metrics of one saved-model version (``get_global_value(metric_id)``)."""
+    """``dataiku.core.metrics.ComputedMetrics``: the raw answer of the metrics backend,
+    ``{"metrics": [{"metric": {"id": ...}, "lastValues": [{"partition": ...,
+    "value": "0.81", "dataType": "DOUBLE"}]}]}``; a saved model's values are partitioned
+    by version id."""
 
-    def __init__(self, metrics: dict[str, float]) -> None:
-        self._metrics = dict(metrics)
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    def get_metric_by_id(self, metric_id: str) -> dict[str, Any]:
+        all_ids = []
+        for metric in self.raw["metrics"]:
+            all_ids.append(metric["metric"]["id"])
+            if metric["metric"]["id"] == metric_id:
+                return metric
+        raise Exception(f"Metric {metric_id} not found among: {all_ids}")
+
+    def get_partition_data_for_version(self, metric_id: str, version_id: str
+                                       ) -> dict[str, Any]:
+        for partition_data in self.get_metric_by_id(metric_id)["lastValues"]:
+            if partition_data["partition"] == version_id:
+                return partition_data
+        raise Exception(f"No partition with value data for metric {metric_id}")
 
     def get_all_ids(self) -> list[str]:
-        return sorted(self._metrics)
+        return [metric["metric"]["id"] for metric in self.raw["metrics"]]
 
-    def get_global_value(self, metric_id: str) -> float:
-        return self._metrics[metric_id]
+    @staticmethod
+    def get_value_from_data(data: dict[str, Any]) -> Any:
+        """The value cast by its ``dataType`` (text otherwise)."""
+        dtype = data.get("dataType", "STRING")
+        if dtype in ("BIGINT", "INT"):
+            return int(data["value"])
+        if dtype in ("FLOAT", "DOUBLE"):
+            return float(data["value"])
+        return data["value"]
 
 
 class SavedModelVersionMetrics:
-    """The training metrics of one saved-model version, what
+    """``SavedModelVersionMetrics(metrics, version_id)``, what
     ``Model.get_version_metrics(version_id)`` returns ("Get the training metrics of a
-    version of this model, as a SavedModelVersionMetrics",
-    https://doc.dataiku.com/dss/11/python-api/saved_models.html).
+    version of this model", dataiku/core/saved_model.py).
 
-    ``get_performance_values()`` gives the performance metrics as a dict whose keys drop
-    the ``ML_<predictionType>_`` prefix of the metric ids (``{"AUC": 0.81, ...}``);
-    ``get_computed()`` gives the underlying :class:`ComputedMetrics`.
+    ``get_performance_values()`` keeps the metrics whose id starts with ``model_perf:``
+    and names them without that prefix (``{"AUC": 0.81, ...}``), each read from the
+    version's partition; ``get_computed()`` gives the :class:`ComputedMetrics`.
     """
 
-    def __init__(self, metrics: ComputedMetrics, snippet: dict[str, Any]) -> None:
+    def __init__(self, metrics: ComputedMetrics, version_id: str) -> None:
         self.metrics = metrics
-        self.snippet = snippet
+        self.version_id = version_id
 
-    def get_performance_values(self) -> dict[str, float]:
-        prefix = f"ML_{self.snippet['predictionType']}_"
-        return {metric_id[len(prefix):]: self.metrics.get_global_value(metric_id)
-                for metric_id in self.metrics.get_all_ids() if metric_id.startswith(prefix)}
+    def get_performance_values(self) -> dict[str, Any]:
+        values = {}
+        for metric_id in self.metrics.get_all_ids():
+            if metric_id.startswith("model_perf:"):
+                data = self.metrics.get_partition_data_for_version(metric_id, self.version_id)
+                values[metric_id.replace("model_perf:", "")] = \
+                    ComputedMetrics.get_value_from_data(data)
+        return values
 
     def get_computed(self) -> ComputedMetrics:
         return self.metrics
@@ -337,28 +376,45 @@ class Predictor:
     """Scores dataframes with one saved-model version.
 
     ``predict(df, with_probas=True)`` returns ``prediction`` and one ``proba_<class>``
-    column per class, indexed like ``df``:
-    https://developer.dataiku.com/latest/concepts-and-examples/ml.html (predictor).
+    column per class (https://developer.dataiku.com/latest/concepts-and-examples/ml.html).
+    As in dataiku/core/saved_model.py, the rows are those the model's preprocessing
+    kept, under their input index labels (``pred_df.index = input_mf_index``): a row
+    with an empty "Drop rows" feature has no output row; when no row is left, the
+    answer is a ``prediction`` column of NaN on the input index; ``with_input_cols``
+    joins the input by index, so dropped rows get NaN predictions.
     """
 
-    def __init__(self, classes: list[str], proba: Any) -> None:
+    def __init__(self, classes: list[str], proba: Any,
+                 drop_row_features: tuple[str, ...] = ()) -> None:
         self.classes = classes
         self._proba = proba
+        self._drop_row_features = tuple(drop_row_features)
+
+    def get_classes(self) -> list[str]:
+        return list(self.classes)
 
     def predict(self, df: pd.DataFrame, with_input_cols: bool = False,
                 with_prediction: bool = True, with_probas: bool = True,
                 with_conditional_outputs: bool = False,
                 with_proba_percentile: bool = False) -> pd.DataFrame:
-        probas = np.asarray(self._proba(df), dtype=float)
-        if probas.shape != (len(df), len(self.classes)):
-            raise Exception(f"fake model gave shape {probas.shape}")
-        out = df.copy() if with_input_cols else pd.DataFrame(index=df.index)
-        if with_prediction:
-            out["prediction"] = [self.classes[i] for i in probas.argmax(axis=1)]
-        if with_probas:
-            for i, name in enumerate(self.classes):
-                out[f"proba_{name}"] = probas[:, i]
-        return out
+        kept = df
+        present = [c for c in self._drop_row_features if c in df.columns]
+        if present:
+            kept = df[df[present].notna().all(axis=1)]
+        if len(kept) == 0:
+            # "special case for all empty scoring data: scikit-learn models reject them"
+            pred = pd.DataFrame(columns=["prediction"], index=df.index)
+        else:
+            probas = np.asarray(self._proba(kept), dtype=float)
+            if probas.shape != (len(kept), len(self.classes)):
+                raise Exception(f"fake model gave shape {probas.shape}")
+            pred = pd.DataFrame(index=kept.index)
+            if with_prediction:
+                pred["prediction"] = [self.classes[i] for i in probas.argmax(axis=1)]
+            if with_probas:
+                for i, name in enumerate(self.classes):
+                    pred[f"proba_{name}"] = probas[:, i]
+        return pd.concat([df, pred], axis=1) if with_input_cols else pred
 
 
 class Model:
@@ -382,7 +438,7 @@ class Model:
     def list_versions(self) -> list[dict[str, Any]]:
         return [{"versionId": v.version_id, "active": v.active,
                  "snippet": {"trainDate": v.train_date, "trainInfo": {"trainRows": v.train_rows},
-                             "auc": v.auc}}
+                             "auc": v.auc, **copy.deepcopy(v.snippet)}}
                 for v in self._state.versions]
 
     def _version(self, version_id: str | None) -> fake.ModelVersion:
@@ -392,20 +448,23 @@ class Model:
         raise Exception(f"No version {version_id or '(active)'} in model {self._state.id}")
 
     def get_predictor(self, version_id: str | None = None) -> Predictor:
-        return Predictor(self._state.classes, self._version(version_id).proba)
-
-    def _prediction_type(self) -> str:
-        return "BINARY_CLASSIFICATION" if len(self._state.classes) == 2 else "MULTICLASS"
+        version = self._version(version_id)
+        return Predictor(self._state.classes, version.proba, version.drop_row_features)
 
     def get_version_metrics(self, version_id: str) -> SavedModelVersionMetrics:
-        """Metric ids as DSS names them (``ML_BINARY_CLASSIFICATION_AUC``); a version's
-        ``auc`` is one of them, its ``metrics`` are added as given."""
+        """The version's metrics as the metrics backend answers: one entry per metric id,
+        valued on the version's partition. ``auc`` of a two-class version is
+        ``model_perf:AUC``; ``metrics`` are added under the ids given."""
         version = self._version(version_id)
-        kind = self._prediction_type()
-        metrics = dict(version.metrics)
-        if version.auc is not None:
-            metrics.setdefault(f"ML_{kind}_AUC", version.auc)
-        return SavedModelVersionMetrics(ComputedMetrics(metrics), {"predictionType": kind})
+        values = dict(version.metrics)
+        if version.auc is not None and len(self._state.classes) == 2:
+            values.setdefault("model_perf:AUC", version.auc)
+        raw = {"metrics": [
+            {"metric": {"id": metric_id},
+             "lastValues": [{"partition": version.version_id, "value": str(value),
+                             "dataType": "DOUBLE"}]}
+            for metric_id, value in values.items()]}
+        return SavedModelVersionMetrics(ComputedMetrics(raw), version_id)
 
 
 # -- projects and the API client --------------------------------------------------------

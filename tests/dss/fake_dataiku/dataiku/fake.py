@@ -26,11 +26,11 @@ A recipe test, for example::
 from __future__ import annotations
 
 import copy
-import dataclasses
+import io
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -81,7 +81,17 @@ class FolderState:
 
 @dataclass
 class ModelVersion:
-    """A saved-model version: ``proba(df) -> array (n, n_classes)``."""
+    """A saved-model version: ``proba(df) -> array (n, n_classes)``.
+
+    - ``auc``: the version's ROC AUC, in its ``list_versions()`` snippet (where the 4.x
+      plugin read it) and, for a two-class model, as the saved-model metric
+      ``model_perf:AUC`` (the key DSS's own scenario sample reads:
+      ``get_performance_values()["AUC"]``);
+    - ``metrics``: further saved-model metrics by DSS metric id (``"model_perf:F1"``);
+    - ``snippet``: further keys of the ``list_versions()`` snippet;
+    - ``drop_row_features``: features whose missing-value handling is "Drop rows"
+      (``missing_handling: DROP_ROW``): the predictor leaves out rows where one is empty.
+    """
 
     version_id: str
     proba: Callable[[pd.DataFrame], np.ndarray]
@@ -90,6 +100,16 @@ class ModelVersion:
     train_rows: int = 0
     auc: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    snippet: dict[str, Any] = field(default_factory=dict)
+    drop_row_features: tuple[str, ...] = ()
+
+
+@dataclass
+class FireEvent:
+    """One ``Trigger().fire(state, params)``."""
+
+    state: str | None
+    params: dict[str, Any] | None
 
 
 @dataclass
@@ -121,7 +141,11 @@ class FakeDSS:
         self.recipe_outputs: dict[str, list[str]] = {}
         self.writes: list[WriteEvent] = []
         self.reads: list[str] = []
-        self.fired: list[Any] = []
+        self.fired: list[FireEvent] = []
+        # What DSS keeps for a custom trigger: the state passed to its last fire(state=...)
+        # (DKU_TRIGGER_STATE for the next evaluation) and its definition (DKU_TRIGGER).
+        self.trigger_state: str | None = None
+        self.trigger_definition: dict[str, Any] = {}
         self.active_writers: set[str] = set()
 
     # -- names ------------------------------------------------------------------------
@@ -229,11 +253,10 @@ def _to_csv(frame: pd.DataFrame, schema: list[dict[str, Any]]) -> pd.DataFrame:
     return out
 
 
-def read_table(state: DatasetState, *, infer_with_pandas: bool = True,
-               parse_dates: bool = True, use_nullable_integers: bool = False,
-               columns: list[str] | None = None) -> pd.DataFrame:
-    """Parse the part files positionally against the current schema, like DSS does;
-    with ``columns``, only those (an unknown one fails, as in DSS)."""
+def _raw_table(state: DatasetState, columns: list[str] | None
+               ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The stored text of the part files, parsed positionally against the current
+    schema as DSS streams it; with ``columns``, only those (an unknown one fails)."""
     if not state.schema:
         raise Exception(f"No column in schema of {state.full_name}."
                         " Have you set up the schema for this dataset?")
@@ -242,26 +265,33 @@ def read_table(state: DatasetState, *, infer_with_pandas: bool = True,
     frames = [pd.read_csv(p, header=None, names=names, dtype=object, keep_default_na=True)
               for p in parts if p.stat().st_size > 0]
     raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
+    schema = state.schema
     if columns is not None:
         missing = [c for c in columns if c not in names]
         if missing:
             raise Exception(f"Columns {missing} not in {state.full_name}")
         raw = raw[list(columns)]
         schema = [c for c in state.schema if c["name"] in columns]
-        state = dataclasses.replace(state, schema=schema)
-        names = list(columns)
-    if infer_with_pandas:
-        # Re-parse the text as pandas would read DSS's stream: let it guess the types.
-        import io
+    return raw, schema
 
+
+def _typed(raw: pd.DataFrame, schema: list[dict[str, Any]], *, infer_with_pandas: bool,
+           parse_dates: bool, use_nullable_integers: bool) -> pd.DataFrame:
+    """One frame of stored text as the dataiku package returns it: with
+    ``infer_with_pandas``, pandas guesses the types from these rows alone (dtype=None in
+    ``pd.read_table``); otherwise the schema types decide."""
+    names = list(raw.columns)
+    if infer_with_pandas:
+        # Re-parse the text as pandas reads DSS's stream: let it guess the types.
         buffer = io.StringIO()
         raw.to_csv(buffer, header=False, index=False)
         buffer.seek(0)
         frame = (pd.read_csv(buffer, header=None, names=names) if len(raw)
                  else pd.DataFrame(columns=names))
+        frame.index = raw.index
     else:
         frame = raw.copy()
-        for col in state.schema:
+        for col in schema:
             name, kind = col["name"], col["type"]
             if kind in INT_TYPES:
                 frame[name] = frame[name].astype("float64").astype(
@@ -272,11 +302,36 @@ def read_table(state: DatasetState, *, infer_with_pandas: bool = True,
                 frame[name] = frame[name].map({"true": True, "false": False, "True": True,
                                                "False": False})
     if parse_dates:
-        for col in state.schema:
+        for col in schema:
             if col["type"] == "date":
                 frame[col["name"]] = pd.to_datetime(frame[col["name"]], errors="coerce",
                                                     utc=True)
     return frame
+
+
+def read_table(state: DatasetState, *, infer_with_pandas: bool = True,
+               parse_dates: bool = True, use_nullable_integers: bool = False,
+               columns: list[str] | None = None) -> pd.DataFrame:
+    """The whole dataset as ``get_dataframe()`` reads it (one ``pd.read_table``)."""
+    raw, schema = _raw_table(state, columns)
+    return _typed(raw, schema, infer_with_pandas=infer_with_pandas, parse_dates=parse_dates,
+                  use_nullable_integers=use_nullable_integers)
+
+
+def read_chunks(state: DatasetState, *, chunksize: int, infer_with_pandas: bool = True,
+                parse_dates: bool = True, columns: list[str] | None = None,
+                limit: int | None = None) -> Iterator[pd.DataFrame]:
+    """The dataset as ``iter_dataframes()`` reads it: ``pd.read_table(chunksize=...)``,
+    so with ``infer_with_pandas`` each chunk's types are guessed from its own rows (a
+    chunk of digit-only ids comes back as numbers, the next one as text), and the row
+    numbers of the index continue from chunk to chunk."""
+    raw, schema = _raw_table(state, columns)
+    if limit is not None:
+        raw = raw.head(limit)
+    for start in range(0, len(raw), chunksize):
+        yield _typed(raw.iloc[start:start + chunksize], schema,
+                     infer_with_pandas=infer_with_pandas, parse_dates=parse_dates,
+                     use_nullable_integers=False)
 
 
 _STATE: FakeDSS | None = None
