@@ -5,12 +5,14 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
+import dataiku
 import numpy as np
 import pandas as pd
 import pytest
 from dataiku import fake
 from flask import Flask
 
+from assisted_labeling.dku.datasets import POOL_CHUNK
 from assisted_labeling.dku.webapp import setup_webapp
 from assisted_labeling.errors import ConfigError, LabelingError
 from assisted_labeling.sources import RowIdentifier, frame_rows
@@ -385,3 +387,24 @@ def test_the_warnings_are_cached_and_survive_a_failed_read():
     now[0] = 122.0
     answers.append({"standard": {}, "local": {}})
     assert warnings() == []
+
+
+def test_ids_agree_with_the_webapp_when_dss_guesses_types_per_chunk(dss):
+    # Codes of digits only in the first chunk (DSS reads them as numbers there), one with
+    # a letter in the second chunk (text there). A row labeled in the webapp, whose id
+    # comes from its chunk's types, must be left out of the step's sample.
+    n = POOL_CHUNK + 5
+    codes = [f"{i:05d}" for i in range(POOL_CHUNK)] + ["A0001", "00002", "1", "2", "3"]
+    dss.create_dataset("pool", pd.DataFrame({"code": codes, "x": range(n)}))
+    first = next(dataiku.Dataset("pool").iter_dataframes(chunksize=POOL_CHUNK))
+    assert first["code"].dtype.kind in "iuf"  # the fake guesses types per chunk too
+    webapp_ids = [row.key for row in frame_rows(first, RowIdentifier(None))]
+    dss.create_dataset("meta", meta_rows([webapp_ids[3]]))
+    old, new = Seen(lambda x: 0.8), Seen(lambda x: 0.3)
+    dss.add_model("clf", ["neg", "pos"], [
+        fake.ModelVersion("v1", old, train_date=1000, auc=0.7),
+        fake.ModelVersion("v2", new, active=True, train_date=2000, auc=0.8)])
+    entry = run(dss, id_column="", n_samples=float(2 * n))[-1]
+    scored = {x for rows in new.rows for x in rows}
+    assert 3 not in scored
+    assert entry["n_samples"] == n - 1

@@ -26,6 +26,11 @@ INT_TYPES = {"tinyint", "smallint", "int", "bigint"}
 FLOAT_TYPES = {"float", "double"}
 QUERY_COLUMNS = (UNCERTAINTY_COLUMN, MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN)
 WRITE_CHUNK = 5000
+#: Rows per chunk whenever the unlabeled (or queries) dataset is read. DSS guesses column
+#: types chunk by chunk ("007" is the number 7 in a chunk of digits, text in a chunk with
+#: letters), and content-hash item ids depend on those types: the webapp, the sampler and
+#: the stopping-metric step must cut the dataset at the same rows to agree on ids.
+POOL_CHUNK = 10_000
 
 
 def read_schema(dataset: Any) -> Schema:

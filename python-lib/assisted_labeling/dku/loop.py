@@ -400,7 +400,7 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
                              open_model: Callable[[str], Any] | None = None,
                              open_folder: Callable[[str], Any] | None = None,
                              project: Any = None, seed: int = 0,
-                             chunksize: int = 50_000) -> dict[str, Any]:
+                             chunksize: int = dsio.POOL_CHUNK) -> dict[str, Any]:
     """The ``stopping-metric`` step: measure, record in the metrics variable (the
     model's history, see the module doc), return the entry
     ``{n_samples, contradictions, auc, versionId, n_compared, modelId}``.

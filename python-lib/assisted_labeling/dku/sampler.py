@@ -68,7 +68,7 @@ LABELS = {
 DEFAULT_STRATEGY = "confidence"  # what the 4.x form preselected
 FOLDER_PATH_COLUMN = "path"
 EMPTY_IMAGES = {"most_uncertain": 1.0, "least_uncertain": 0.0}
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = dsio.POOL_CHUNK
 FOLDER_MODEL_HINT = (
     f'With a folder as input, the model is given a "{FOLDER_PATH_COLUMN}" column holding '
     'each file\'s path in the folder (like "/cats/1.png"): it must be a model that takes '

@@ -79,7 +79,7 @@ class DatasetSync:
     def __init__(self, project: LabelingProject, *, open_dataset: OpenDataset,
                  labels_name: str, metadata_name: str, unlabeled_schema: dsio.Schema,
                  lock_path: str | Path | None = None, batch_size: int = 200,
-                 chunksize: int = 10_000, interval: float = 1.0, flush_delay: float = 5.0,
+                 chunksize: int = dsio.POOL_CHUNK, interval: float = 1.0, flush_delay: float = 5.0,
                  quiet_seconds: float = 60.0, min_compaction_interval: float = 600.0,
                  max_appends: int = 200, unlabeled_name: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:

@@ -173,7 +173,7 @@ def load_queue(project: LabelingProject, settings: DssSettings,
 
 def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
                 cache_dir: str | os.PathLike[str] | None = None, background: bool = True,
-                chunksize: int = 10_000, auth_info: Any = None,
+                chunksize: int = dsio.POOL_CHUNK, auth_info: Any = None,
                 sync_options: Mapping[str, Any] | None = None) -> DssWebapp:
     """Build the labeling project of a DSS webapp from its settings (see module doc)."""
     import dataiku
