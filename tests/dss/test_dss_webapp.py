@@ -122,3 +122,30 @@ def test_role_map_highest_role_wins():
     assert roles.role_for("ann", []) == "reviewer"
     assert roles.role_for("zed", ["qa"]) == "reviewer"
     assert roles.role_for("ann", ["leads"]) == "manager"
+
+
+def test_the_default_cache_dir_is_private_to_the_user(tmp_path, monkeypatch):
+    import os
+    import stat
+    import tempfile
+
+    from assisted_labeling.dku import webapp as dku_webapp
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    uid = os.getuid()
+    base = tmp_path / f"ml-assisted-labeling-{uid}"
+    base.mkdir(mode=0o777)
+    os.chmod(base, 0o777)  # made open beforehand (by us): it is closed again
+    assert dku_webapp.default_cache_dir() == base
+    assert stat.S_IMODE(os.stat(base).st_mode) == 0o700
+    # Made by another user (seen as such: our uid differs from its owner): not used.
+    monkeypatch.setattr(os, "getuid", lambda: uid + 1)
+    other = tmp_path / f"ml-assisted-labeling-{uid + 1}"
+    other.mkdir()
+    chosen = dku_webapp.default_cache_dir()
+    assert chosen != other and chosen.parent == tmp_path
+    assert stat.S_IMODE(os.stat(chosen).st_mode) == 0o700
+    # A symlink to someone's folder is not followed either.
+    other.rmdir()
+    other.symlink_to(base)
+    assert dku_webapp.default_cache_dir() not in (other, base)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -55,6 +56,19 @@ def default_cache_dir() -> Path:
     owner = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
     base = Path(tempfile.gettempdir()) / f"ml-assisted-labeling-{owner}"
     base.mkdir(mode=0o700, exist_ok=True)
+    if not hasattr(os, "getuid"):
+        return base
+    # The temp dir is shared: a folder of that name made by another user beforehand
+    # would let them read or replace the label store. Only a real folder of ours will do.
+    info = os.lstat(base)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        private = Path(tempfile.mkdtemp(prefix=f"ml-assisted-labeling-{owner}-"))
+        log.warning("%s is not a folder owned by this user: the label store goes to %s "
+                    "instead (set %s to choose a folder)", base, private, CACHE_ENV)
+        return private
+    if info.st_mode & 0o077:
+        os.chmod(base, 0o700)
+        log.warning("%s was open to other users: made it private", base)
     return base
 
 
