@@ -237,6 +237,14 @@ def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
           f"({retrain.strategy} ranking)", file=sys.stderr)
 
 
+#: Gunicorn's threads read a request's headers themselves: a few clients that send them
+#: slowly hold every thread (gunicorn's deployment docs ask for a buffering proxy).
+EXPOSED_WARNING = (
+    "Warning: listening beyond this machine. Put a reverse proxy that buffers requests "
+    "(such as nginx) in front, with TLS: on its own, a few slow clients can hold every "
+    "server thread, and passwords would cross the network in clear.")
+
+
 def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .server import serve
     from .standalone import is_loopback, open_project
@@ -250,8 +258,6 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
         scored = project.store.set_priorities(priorities_from_file(args.queries, id_column),
                                               to_duplicates=id_column is None)
         print(f"Queue ordered by {args.queries}: {scored} items scored", file=sys.stderr)
-    if getattr(args, "retrain_every", None):
-        _start_retrainer(args, settings, project)
     local = is_loopback(args.host)
     if not local and project.store.count_users() == 0:
         raise LabelingError(
@@ -259,6 +265,10 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
             f"label. Add one with: ml-assisted-labeling users add NAME --role manager "
             f"--store {args.store}"
         )
+    if not local:
+        print(EXPOSED_WARNING, file=sys.stderr)
+    if getattr(args, "retrain_every", None):
+        _start_retrainer(args, settings, project)
     app = create_app(project, local_mode=local)
     stats = project.stats()
     print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "

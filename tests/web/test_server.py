@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -84,6 +85,39 @@ def test_refuses_a_public_address_without_accounts(tmp_path, table):
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "without accounts" in result.stderr
+
+
+def test_a_public_address_with_accounts_serves_and_asks_for_a_proxy(tmp_path, table):
+    db = tmp_path / "l.db"
+    subprocess.run([*CLI, "users", "add", "boss", "--role", "manager", "--store", str(db),
+                    "--password-stdin"], input="a long password\n", text=True, check=True,
+                   capture_output=True, timeout=60)
+    port = free_port()
+    proc = subprocess.Popen(
+        [*CLI, "serve", str(table), "--categories", "a,b", "--store", str(db),
+         "--host", "0.0.0.0", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("Open http"):
+                break
+        assert any("reverse proxy that buffers requests" in line for line in lines), lines
+        deadline = time.time() + 30
+        while True:  # served, and closed to strangers
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=1)
+                raise AssertionError("answered without credentials")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 401
+                break
+            except OSError:
+                assert time.time() < deadline, "the server did not answer"
+                time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
 
 
 def test_bad_input_gives_a_clear_error(tmp_path):
