@@ -8,6 +8,7 @@ datasets from the store's change log, not from this class.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_COMMENT = 10_000
 MAX_NEXT = 50
+MAX_DURATION_MS = 86_400_000  # a day on one item is a clock or client bug, not work
 
 @dataclass(frozen=True)
 class Principal:
@@ -42,10 +44,13 @@ def _item_key(body: Mapping[str, Any]) -> str:
     return key
 
 
-def _comment(body: Mapping[str, Any]) -> str:
-    comment = body.get("comment") or ""
+def _comment(body: Mapping[str, Any]) -> str | None:
+    """The comment to store; None (no ``comment`` key, or null) keeps the stored one."""
+    comment = body.get("comment")
+    if comment is None:
+        return None
     if not isinstance(comment, str):
-        raise ValidationError('"comment" must be a string')
+        raise ValidationError(f'"comment" must be a string (got {type(comment).__name__})')
     if len(comment) > MAX_COMMENT:
         raise ValidationError(f'"comment" is too long ({len(comment)} characters, '
                               f"{MAX_COMMENT} at most)")
@@ -56,9 +61,11 @@ def _duration(body: Mapping[str, Any]) -> int | None:
     value = body.get("duration_ms")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValidationError('"duration_ms" must be a non-negative number')
-    return int(min(value, 86_400_000))
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not 0 <= value <= MAX_DURATION_MS):
+        raise ValidationError(f'"duration_ms" must be a number of milliseconds from 0 to '
+                              f"{MAX_DURATION_MS} (got {value!r:.20})")
+    return int(value)
 
 
 class LabelingProject:

@@ -197,3 +197,43 @@ def test_the_demo_runs_the_active_learning_loop(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_the_real_server_refuses_big_chunked_bodies_and_other_hosts(tmp_path, table):
+    import http.client
+
+    port, db = free_port(), tmp_path / "labels.db"
+    old_umask = os.umask(0o022)
+    try:
+        proc = subprocess.Popen(
+            [*CLI, "serve", str(table), "--categories", "a,b", "--store", str(db),
+             "--id-column", "id", "--port", str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    finally:
+        os.umask(old_umask)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/stats", proc)
+
+        def send(method, body_chunks=None, headers=()):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, "/api/annotations" if body_chunks else "/api/next",
+                         body=body_chunks, encode_chunked=body_chunks is not None,
+                         headers={"Content-Type": "application/json", **dict(headers)})
+            response = conn.getresponse()
+            result = response.status, json.loads(response.read())
+            conn.close()
+            return result
+
+        big = iter([b'{"item_id": "1", "label": "a", "comment": "'] +
+                   [b"x" * 65536] * 48 + [b'"}'])
+        status, body = send("POST", big)
+        assert status == 413 and body["error"] == "The request is too large"
+        status, body = send("POST", iter([b'{"item_id": "1", ', b'"label": "a"}']))
+        assert status == 201
+        status, body = send("GET", headers={"Host": "attacker.example"})
+        assert status == 403 and body["code"] == "not_loopback"
+        if os.name == "posix":
+            assert oct(os.stat(db).st_mode & 0o777) == oct(0o600)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)

@@ -8,6 +8,9 @@ import secrets
 
 ROLES = ("viewer", "annotator", "reviewer", "manager")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# Checked for unknown accounts: the same scrypt work as a real hash, and the result is
+# ignored anyway.
+_DECOY_HASH = f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${'0' * 32}${'0' * 64}"
 
 
 def role_level(role: str) -> int:
@@ -33,6 +36,15 @@ def check_password(password: str, stored: str) -> bool:
     candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), dklen=32,
                                n=int(n), r=int(r), p=int(p))
     return hmac.compare_digest(candidate.hex(), digest)
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """``check_password``, or, for an unknown account (``stored`` None), the same work
+    against a decoy hash and False: a login must take as long whether the name exists."""
+    if stored is None:
+        check_password(password, _DECOY_HASH)
+        return False
+    return check_password(password, stored)
 
 
 def new_token() -> str:

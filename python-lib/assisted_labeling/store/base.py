@@ -136,14 +136,16 @@ class AnnotationStore(Protocol):
 
     # annotations
     def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
-                   comment: str = "", duration_ms: int | None = None, session: int = 0,
-                   now: float | None = None) -> Annotation:
-        """Create or replace the user's annotation of the item as LABELED."""
+                   comment: str | None = None, duration_ms: int | None = None,
+                   session: int = 0, now: float | None = None) -> Annotation:
+        """Create or replace the user's annotation of the item as LABELED. ``comment``
+        None keeps the stored comment ("" for a new annotation); "" clears it."""
 
-    def save_skip(self, user: str, key: str, *, comment: str = "",
+    def save_skip(self, user: str, key: str, *, comment: str | None = None,
                   duration_ms: int | None = None, session: int = 0,
                   now: float | None = None) -> Annotation:
-        """Create or replace the user's annotation of the item as SKIPPED."""
+        """Create or replace the user's annotation of the item as SKIPPED (``comment``
+        as in ``save_label``)."""
 
     def get_annotation(self, user: str, key: str) -> Annotation | None:
         """The user's current annotation of the item, if any."""
@@ -182,7 +184,8 @@ class AnnotationStore(Protocol):
         """Create an account; returns its API token (shown once)."""
 
     def authenticate(self, name: str, password: str) -> User:
-        """The user, or AuthenticationError."""
+        """The user, or AuthenticationError; as slow for an unknown name as for a wrong
+        password."""
 
     def user_for_token(self, token: str) -> User:
         """The user owning an API token, or AuthenticationError."""
@@ -196,7 +199,37 @@ class AnnotationStore(Protocol):
     def list_users(self) -> list[User]:
         """Every account, by name."""
 
-    # small key/value metadata (session counter, secrets, input fingerprint)
+    def set_role(self, name: str, role: str) -> None:
+        """Change an account's role (NotFoundError if there is no such account)."""
+
+    def delete_user(self, name: str) -> None:
+        """Remove an account and end its sessions; its annotations stay."""
+
+    # login sessions (the browser's cookie carries the id; only its hash is stored)
+    def create_session(self, user: str, *, lifetime: float,
+                       now: float | None = None) -> tuple[str, str]:
+        """Open a session; returns ``(session id, CSRF token)``."""
+
+    def get_session(self, session_id: str, *,
+                    now: float | None = None) -> tuple[User, str] | None:
+        """The account of a live session and its CSRF token, or None."""
+
+    def end_session(self, session_id: str) -> None:
+        """Forget a session."""
+
+    # failed logins, counted in the store so that every server process sees them
+    def login_wait(self, key: str, *, limit: int, window: float,
+                   now: float | None = None) -> float:
+        """Seconds before ``key`` may try again: 0 unless ``limit`` failures in ``window``."""
+
+    def record_login_failure(self, keys: Iterable[str], *, window: float,
+                             now: float | None = None) -> None:
+        """Count one failed login against each key."""
+
+    def clear_login_failures(self, key: str) -> None:
+        """Forget the failures of ``key``."""
+
+    # small key/value metadata (session counter, seed, input fingerprint)
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...
 
     def set_meta(self, key: str, value: str) -> None: ...

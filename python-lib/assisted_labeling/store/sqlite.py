@@ -16,14 +16,20 @@ across processes, so waiting writers wake as soon as the lock is free instead of
 polling SQLite's busy handler (which sleeps in steps of up to 100 ms and ruins p99).
 WAL with ``synchronous=NORMAL`` makes a committed transaction survive the death of the
 process (kill -9); ``durability="full"`` also survives power loss, at an fsync per save.
+
+The file holds password hashes and login sessions as well as every label, so it and its
+side files are readable by their owner only (0600), see ``_private_file``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import secrets
 import sqlite3
+import stat
 import threading
 import time
 import weakref
@@ -32,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
-from .accounts import ROLES, check_password, hash_password, hash_token, new_token
+from .accounts import ROLES, hash_password, hash_token, new_token, verify_password
 from .base import Annotation, Item, Priority, Stats, Status, User
 
 try:  # POSIX only; elsewhere SQLite's own busy handler serializes processes.
@@ -40,8 +46,11 @@ try:  # POSIX only; elsewhere SQLite's own busy handler serializes processes.
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+log = logging.getLogger(__name__)
+
 # 2: items.uncertainty (the score shown) and items.qpos (the queries' order).
-SCHEMA_VERSION = "2"
+# 3: login sessions and failed logins kept in the store; no cookie-signing key any more.
+SCHEMA_VERSION = "3"
 _UNSCORED = 1.0  # queue order of items with no priority: after every scored item
 
 SCHEMA = """
@@ -104,6 +113,17 @@ CREATE TABLE IF NOT EXISTS users (
     token_hash TEXT NOT NULL UNIQUE,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (user_name);
+CREATE TABLE IF NOT EXISTS login_failures (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (key, at);
 """
 
 # Created after the migration: schema 1 had an index of this name on (qorder, rank).
@@ -137,6 +157,42 @@ def _shown(value: float | None) -> float | None:
     return None if value != value else value
 
 
+def _private_file(path: Path, *, create: bool) -> None:
+    """Make ``path`` accessible to its owner only (0600 when created here).
+
+    A new file is created so from the start (whatever the umask). An existing one that
+    others can read is tightened when this process owns it, else only reported: the
+    file holds password hashes, login sessions and every label. SQLite gives its -wal
+    and -shm files the mode of the database file, so they follow."""
+    if os.name != "posix":
+        return  # Windows: access is a matter of ACLs, which the user's profile sets
+    if create:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return
+        except (FileExistsError, PermissionError):
+            pass  # exists already (or a read-only folder): check it below
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    mode = stat.S_IMODE(info.st_mode)
+    if not stat.S_ISREG(info.st_mode) or not mode & 0o077:
+        return  # not a file (SQLite will say so), or private already
+    if info.st_uid != os.geteuid():
+        log.warning("%s is readable by other users (mode %o) and belongs to another user: "
+                    "its owner should make it private (chmod 600)", path, mode)
+        return
+    try:
+        os.chmod(path, mode & 0o700)
+    except OSError as exc:
+        log.warning("%s is readable by other users (mode %o) and could not be made "
+                    "private: %s", path, mode, exc)
+        return
+    log.warning("Made %s private (mode %o, was %o): it holds password hashes and "
+                "login sessions", path, mode & 0o700, mode)
+
+
 class SQLiteStore:
     """AnnotationStore on one SQLite file. Thread-safe; safe across processes."""
 
@@ -154,6 +210,10 @@ class SQLiteStore:
             forget = weakref.WeakMethod(self._forget_connections)
             os.register_at_fork(after_in_child=lambda: (f := forget()) and f())
         self._lock_path = Path(f"{self.path}.lock")
+        _private_file(self.path, create=True)
+        _private_file(self._lock_path, create=True)
+        for suffix in ("-wal", "-shm"):  # left by an earlier run, maybe world-readable
+            _private_file(Path(f"{self.path}{suffix}"), create=False)
         self._connections: list[sqlite3.Connection] = []
         self._conn().executescript(SCHEMA)
         with self._write() as conn:
@@ -162,6 +222,7 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)",
                 [(name,) for name in _COUNTERS],
             )
+            conn.execute(QUEUE_INDEX)
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (SCHEMA_VERSION,),
@@ -174,17 +235,26 @@ class SQLiteStore:
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        """Bring a store of an earlier schema up to date, in place, keeping everything."""
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+        """Bring a store of an earlier schema up to date, in place, keeping everything.
+
+        New tables come from ``SCHEMA`` (``IF NOT EXISTS``); this adds what it cannot."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            return  # a new store: SCHEMA made it current
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(items)")}
         if "qpos" not in columns:  # schema 1
             conn.execute("ALTER TABLE items ADD COLUMN uncertainty REAL")
             conn.execute("ALTER TABLE items ADD COLUMN qpos INTEGER NOT NULL DEFAULT 0")
             # Schema 1 showed the priority as the uncertainty: keep showing it.
             conn.execute("UPDATE items SET uncertainty = priority WHERE priority IS NOT NULL")
             conn.execute("DROP INDEX IF EXISTS items_queue")
+        if row[0] in ("1", "2"):
+            # Schema 3 keeps login sessions in the store: the key that signed the old
+            # session cookies is useless now, and anyone who read it could forge them.
+            # Dropping it also ends every cookie it signed (their users sign in again).
+            conn.execute("DELETE FROM meta WHERE key = 'secret_key'")
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                          (SCHEMA_VERSION,))
-        conn.execute(QUEUE_INDEX)
 
     # -- connections and transactions -------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -206,7 +276,7 @@ class SQLiteStore:
         with self._lock:
             lock_file = None
             if fcntl is not None:
-                lock_file = open(self._lock_path, "a+b")  # noqa: SIM115 - closed below
+                lock_file = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 conn = self._conn()
@@ -220,7 +290,7 @@ class SQLiteStore:
             finally:
                 if lock_file is not None:
                     fcntl.flock(lock_file, fcntl.LOCK_UN)
-                    lock_file.close()
+                    os.close(lock_file)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -464,17 +534,19 @@ class SQLiteStore:
         )
 
     def _save(self, user: str, key: str, status: Status, label: str | None,
-              classes: Sequence[str], comment: str, duration_ms: int | None, session: int,
+              classes: Sequence[str], comment: str | None, duration_ms: int | None,
+              session: int,
               now: float | None) -> Annotation:
         with self._write() as conn:
             return self._apply(conn, user, key, status, label, classes, comment, duration_ms,
                                session, time.time() if now is None else now)
 
     def _apply(self, conn: sqlite3.Connection, user: str, key: str, status: Status,
-               label: str | None, classes: Sequence[str], comment: str,
+               label: str | None, classes: Sequence[str], comment: str | None,
                duration_ms: int | None, session: int, now: float,
                restored_label_id: int | None = None, log_change: bool = True) -> Annotation:
-        """One annotation write inside the caller's transaction."""
+        """One annotation write inside the caller's transaction. ``comment`` None keeps
+        the stored comment ("" for a new annotation)."""
         row = conn.execute(
             "SELECT id, needed, labeled FROM items WHERE key = ?", (key,)
         ).fetchone()
@@ -532,33 +604,34 @@ class SQLiteStore:
         saved = conn.execute(
             "INSERT INTO annotations (item_id, annotator, status, label, classes, label_id,"
             " comment, session, created_at, updated_at, duration_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " VALUES (?, ?, ?, ?, ?, ?, coalesce(?, ''), ?, ?, ?, ?)"
             " ON CONFLICT (item_id, annotator) DO UPDATE SET status = excluded.status,"
             " label = excluded.label, classes = excluded.classes,"
-            " label_id = excluded.label_id, comment = excluded.comment,"
+            " label_id = excluded.label_id, comment = coalesce(?, annotations.comment),"
             " session = excluded.session, updated_at = excluded.updated_at,"
             " duration_ms = CASE WHEN excluded.duration_ms IS NULL"
             "   THEN annotations.duration_ms"
             "   ELSE coalesce(annotations.duration_ms, 0) + excluded.duration_ms END"
-            " RETURNING id, created_at, duration_ms",
+            " RETURNING id, created_at, duration_ms, comment",
             (item_id, user, status.value, label, json.dumps(list(classes)), label_id,
-             comment, session, now, now, duration_ms),
+             comment, session, now, now, duration_ms, comment),
         ).fetchone()
         if log_change:
             conn.execute("INSERT INTO changes (annotation_id) VALUES (?)", (saved[0],))
         return Annotation(
             id=saved[0], item_key=key, annotator=user, status=status, label=label,
-            label_id=label_id, comment=comment, session=session, created_at=saved[1],
+            label_id=label_id, comment=saved[3], session=session, created_at=saved[1],
             updated_at=now, duration_ms=saved[2],
         )
 
     def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
-                   comment: str = "", duration_ms: int | None = None, session: int = 0,
+                   comment: str | None = None, duration_ms: int | None = None,
+                   session: int = 0,
                    now: float | None = None) -> Annotation:
         return self._save(user, key, Status.LABELED, label, classes, comment, duration_ms,
                           session, now)
 
-    def save_skip(self, user: str, key: str, *, comment: str = "",
+    def save_skip(self, user: str, key: str, *, comment: str | None = None,
                   duration_ms: int | None = None, session: int = 0,
                   now: float | None = None) -> Annotation:
         return self._save(user, key, Status.SKIPPED, None, (), comment, duration_ms, session,
@@ -715,9 +788,27 @@ class SQLiteStore:
         row = self._conn().execute(
             "SELECT name, role, created_at, password_hash FROM users WHERE name = ?", (name,)
         ).fetchone()
-        if row is None or not check_password(password, row[3]):
+        # An unknown name costs the same hashing as a wrong password: the answer's
+        # timing must not tell which names exist.
+        if not verify_password(password, None if row is None else row[3]):
             raise AuthenticationError("Wrong user name or password")
         return User(row[0], row[1], row[2])
+
+    def set_role(self, name: str, role: str) -> None:
+        """Change an account's role; it applies to the account's next request."""
+        if role not in ROLES:
+            raise ValidationError(f"Unknown role {role!r}: expected one of {', '.join(ROLES)}")
+        with self._write() as conn:
+            if not conn.execute("UPDATE users SET role = ? WHERE name = ?",
+                                (role, name)).rowcount:
+                raise NotFoundError(f'No user named "{name}"')
+
+    def delete_user(self, name: str) -> None:
+        """Remove an account and end its sessions; its annotations stay."""
+        with self._write() as conn:
+            if not conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount:
+                raise NotFoundError(f'No user named "{name}"')
+            conn.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
 
     def user_for_token(self, token: str) -> User:
         row = self._conn().execute(
@@ -733,3 +824,63 @@ class SQLiteStore:
     def list_users(self) -> list[User]:
         return [User(*r) for r in self._conn().execute(
             "SELECT name, role, created_at FROM users ORDER BY name").fetchall()]
+
+    # -- login sessions ---------------------------------------------------------------
+    def create_session(self, user: str, *, lifetime: float,
+                       now: float | None = None) -> tuple[str, str]:
+        """Open a login session: returns ``(session id, CSRF token)``. Only a hash of the
+        id is kept, so a copy of the store opens no session. Expired ones are purged."""
+        now = time.time() if now is None else now
+        session_id, csrf = new_token(), secrets.token_urlsafe(24)
+        with self._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+            conn.execute(
+                "INSERT INTO sessions (id_hash, user_name, csrf, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (hash_token(session_id), user, csrf, now, now + lifetime),
+            )
+        return session_id, csrf
+
+    def get_session(self, session_id: str, *,
+                    now: float | None = None) -> tuple[User, str] | None:
+        """The account of a live session (its role as it is now) and the session's CSRF
+        token; None when the session is unknown, ended, expired or its account gone."""
+        now = time.time() if now is None else now
+        row = self._conn().execute(
+            "SELECT u.name, u.role, u.created_at, s.csrf FROM sessions s "
+            "JOIN users u ON u.name = s.user_name WHERE s.id_hash = ? AND s.expires_at > ?",
+            (hash_token(session_id), now),
+        ).fetchone()
+        return None if row is None else (User(row[0], row[1], row[2]), row[3])
+
+    def end_session(self, session_id: str) -> None:
+        """Forget a session (logout); unknown ids are ignored."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM sessions WHERE id_hash = ?", (hash_token(session_id),))
+
+    # -- failed logins ----------------------------------------------------------------
+    def login_wait(self, key: str, *, limit: int, window: float,
+                   now: float | None = None) -> float:
+        """Seconds before ``key`` (a name, an address) may try to log in again: 0 unless
+        it failed ``limit`` times within the last ``window`` seconds."""
+        now = time.time() if now is None else now
+        row = self._conn().execute(
+            "SELECT at FROM login_failures WHERE key = ? AND at > ? "
+            "ORDER BY at DESC LIMIT 1 OFFSET ?",
+            (key, now - window, limit - 1),
+        ).fetchone()
+        return 0.0 if row is None else max(0.0, row[0] + window - now)
+
+    def record_login_failure(self, keys: Iterable[str], *, window: float,
+                             now: float | None = None) -> None:
+        """Count a failed login against each key; failures older than ``window`` go."""
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            conn.execute("DELETE FROM login_failures WHERE at <= ?", (now - window,))
+            conn.executemany("INSERT INTO login_failures (key, at) VALUES (?, ?)",
+                             [(key, now) for key in keys])
+
+    def clear_login_failures(self, key: str) -> None:
+        """Forget the failures of ``key`` (after a successful login)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))

@@ -2,33 +2,85 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+import re
+from typing import Any, NoReturn
 
-from flask import Blueprint, Flask, current_app, g, jsonify, request, session
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..errors import LabelingError, ValidationError
 from ..project import LabelingProject, Principal
-from .auth import Authenticator, StoreAuthenticator, require_role
+from .auth import SESSION_COOKIE, Authenticator, StoreAuthenticator, require_role
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 2 * 1024 * 1024  # when the app sets no MAX_CONTENT_LENGTH
+_INT64 = 2**63 - 1  # the range of SQL integers (ids and cursors)
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")
 
 
 def _int_arg(name: str, default: int | None = None) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError(f'"{name}" must be a whole number (got {raw!r})') from None
+    if not _WHOLE_NUMBER.fullmatch(raw) or not -_INT64 <= int(raw) <= _INT64:
+        raise ValidationError(f'"{name}" must be a whole number between {-_INT64} and '
+                              f"{_INT64} (got {raw[:30]!r})")
+    return int(raw)
+
+
+def _read_body() -> bytes:
+    """The raw body, or 413 past the size limit.
+
+    A body with a Content-Length is read through werkzeug, which refuses one that
+    announces too much. A chunked body has no length: werkzeug would cut it silently at
+    the limit (then it is not JSON), so read the server's stream ourselves, at most the
+    limit + 1 bytes, and refuse it if there is more."""
+    limit = request.max_content_length or MAX_BODY_BYTES
+    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+        # With a length, werkzeug reads that much; with neither a length nor a server
+        # that ends the stream, it reads nothing rather than wait forever.
+        return request.get_data(cache=False)
+    stream, chunks, size = request.input_stream, [], 0
+    while size <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        # Read (and drop) the rest of a moderately large body before answering: closing
+        # with unread data makes the kernel reset the connection, and the client then
+        # sees a broken pipe instead of the 413. Past 16 × the limit, stop reading.
+        chunks.clear()
+        while size <= 16 * limit and stream.read(64 * 1024):
+            size += 64 * 1024
+        raise RequestEntityTooLarge()
+    return b"".join(chunks)
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _json_body() -> Any:
-    body = request.get_json(silent=True)
-    if body is None:
+    """The request's JSON body, or a 400 saying what is wrong with it."""
+    if not request.is_json:
         raise ValidationError("The request body must be JSON (Content-Type: application/json)")
+    try:
+        body = json.loads(_read_body(), parse_constant=_not_json)
+    except RecursionError:
+        raise ValidationError("The request body is nested too deeply") from None
+    except ValueError as exc:  # bad syntax, bad UTF-8, NaN or Infinity
+        raise ValidationError(f"The request body is not valid JSON: {exc}") from None
+    try:
+        # A lone surrogate ("\ud800") cannot be stored nor hashed: find one here, once.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("The request body holds an invalid character: a lone "
+                              "UTF-16 surrogate (\\ud800-\\udfff)") from None
     return body
 
 
@@ -50,9 +102,10 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
     def get_config():
         principal = user()
         payload = project.config_payload(principal)
-        if "csrf" in session:
-            payload["csrf_token"] = session["csrf"]
-        payload["auth"] = {"can_logout": "user" in session}
+        csrf = g.get("csrf_token")  # set by a cookie session
+        if csrf is not None:
+            payload["csrf_token"] = csrf
+        payload["auth"] = {"can_logout": csrf is not None}
         return jsonify(payload)
 
     @api.get("/next")
@@ -92,17 +145,28 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
         @api.post("/login")
         def login():
             body = _json_body()
+            if not isinstance(body, dict):
+                raise ValidationError("The request body must be a JSON object")
             name, password = body.get("name"), body.get("password")
             if not isinstance(name, str) or not isinstance(password, str):
                 raise ValidationError('"name" and "password" are required')
-            principal = auth.login(name, password)
-            return jsonify({"user": {"name": principal.name, "role": principal.role},
-                            "csrf_token": session["csrf"]})
+            done = auth.login(name, password, request)
+            response = jsonify({
+                "user": {"name": done.principal.name, "role": done.principal.role},
+                "csrf_token": done.csrf_token,
+            })
+            response.set_cookie(SESSION_COOKIE, done.session_id,
+                                max_age=int(auth.session_lifetime), httponly=True,
+                                samesite="Strict", secure=request.is_secure)
+            return response
 
         @api.post("/logout")
         def logout():
-            session.clear()
-            return jsonify({"ok": True})
+            auth.logout(request)
+            response = jsonify({"ok": True})
+            response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="Strict",
+                                   secure=request.is_secure)
+            return response
 
     return api
 
@@ -112,7 +176,11 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(LabelingError)
     def labeling_error(exc: LabelingError):
-        return jsonify(exc.to_dict()), exc.status
+        response = jsonify(exc.to_dict())
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response, exc.status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

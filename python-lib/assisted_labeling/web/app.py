@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
-from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, Response, abort, send_from_directory
 
 from ..project import LabelingProject
-from .api import create_api_blueprint, install_error_handlers
+from .api import MAX_BODY_BYTES, create_api_blueprint, install_error_handlers
 from .auth import Authenticator, StoreAuthenticator
 
 PLUGIN_ID = "ml-assisted-labeling"
-MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 
 def plugin_root() -> Path:
@@ -35,20 +32,14 @@ def page_html(kind: str, title: str) -> str:
 
 def create_app(project: LabelingProject, *, auth: Authenticator | None = None,
                local_mode: bool = True, test_config: dict | None = None) -> Flask:
-    """The standalone server's app: /api, the UI page and /plugins/<id>/resource/."""
+    """The standalone server's app: /api, the UI page and /plugins/<id>/resource/.
+
+    No ``SECRET_KEY``: logins are sessions kept in the store (see ``StoreAuthenticator``)
+    and Flask's signed-cookie session is not used, so there is no signing key to keep
+    secret, nor to lose with a copy of the store.
+    """
     app = Flask(__name__)
-    secret = project.store.get_meta("secret_key")
-    if secret is None:
-        project.store.set_meta("secret_key", secrets.token_hex(32))
-        secret = project.store.get_meta("secret_key")
-    app.config.update(
-        SECRET_KEY=secret,
-        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_NAME="labeling_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=7),
-    )
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False  # item columns keep the table's order
     if test_config:
         app.config.update(test_config)

@@ -49,7 +49,7 @@ def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
     path = tmp_path / "old.db"
     schema_1_store(path)
     store = SQLiteStore(path)
-    assert store.get_meta("schema_version") == SCHEMA_VERSION == "2"
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == "3"
     assert store.get_item("a").data == {"x": 1}
     # Schema 1 showed the priority as the uncertainty: still shown.
     served = store.next_items("u", count=3)
@@ -67,4 +67,27 @@ def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
     index = again._conn().execute(
         "SELECT sql FROM sqlite_master WHERE name = 'items_queue'").fetchone()[0]
     assert "qpos" in index
+    again.close()
+
+
+def test_a_schema_2_store_loses_its_cookie_key_and_nothing_else(tmp_path):
+    path = tmp_path / "v2.db"
+    store = SQLiteStore(path)
+    store.add_items([Item("a", {"x": 1})])
+    store.add_user("ann", "annotator", "ann-password")
+    store.save_label("ann", "a", "pos", ["pos"], comment="sure")
+    store.close()
+    conn = sqlite3.connect(path)  # as schema 2 left it: no sessions, a signing key
+    conn.executescript("DROP TABLE sessions; DROP TABLE login_failures; "
+                       "UPDATE meta SET value = '2' WHERE key = 'schema_version'; "
+                       "INSERT INTO meta VALUES ('secret_key', 'f00d');")
+    conn.close()
+
+    again = SQLiteStore(path)
+    assert again.get_meta("schema_version") == "3"
+    assert again.get_meta("secret_key") is None
+    assert again.get_annotation("ann", "a").comment == "sure"
+    assert again.authenticate("ann", "ann-password").role == "annotator"
+    session_id, _ = again.create_session("ann", lifetime=60)
+    assert again.get_session(session_id)[0].name == "ann"
     again.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import threading
 
@@ -13,7 +14,7 @@ from assisted_labeling.errors import (
     NotFoundError,
     ValidationError,
 )
-from assisted_labeling.store import Item, Status
+from assisted_labeling.store import Item, Status, accounts
 from assisted_labeling.store.sqlite import SQLiteStore
 
 
@@ -187,6 +188,17 @@ def test_editing_keeps_ids_and_moves_class_counts(store):
     assert store.get_annotation("u", "k0").comment == "on second thought"
 
 
+def test_a_save_without_a_comment_keeps_the_stored_one(store):
+    store.add_items(items(1))
+    assert store.save_label("u", "k0", "x", ["x"]).comment == ""
+    store.save_label("u", "k0", "x", ["x"], comment="blurry")
+    assert store.save_label("u", "k0", "y", ["y"]).comment == "blurry"
+    assert store.save_skip("u", "k0").comment == "blurry"
+    assert store.get_annotation("u", "k0").comment == "blurry"
+    assert store.save_label("u", "k0", "y", ["y"], comment="").comment == ""
+    assert store.get_annotation("u", "k0").comment == ""
+
+
 def test_label_then_skip_then_label_keeps_counters_right(store):
     store.add_items(items(1))
     store.next_items("u")
@@ -299,6 +311,74 @@ def test_no_password_or_token_in_clear(store, tmp_path):
     for path in tmp_path.glob("labels.db*"):
         raw += path.read_bytes()
     assert b"s3cret-pass" not in raw and token.encode() not in raw
+
+
+def test_a_session_names_its_user_until_it_ends(store):
+    store.add_user("ann", "annotator", "ann-password")
+    session_id, csrf = store.create_session("ann", lifetime=60)
+    user, token = store.get_session(session_id)
+    assert (user.name, user.role, token) == ("ann", "annotator", csrf)
+    assert store.get_session("forged") is None
+    store.end_session(session_id)
+    assert store.get_session(session_id) is None
+
+
+def test_an_expired_session_is_refused(store):
+    store.add_user("ann", "annotator", "ann-password")
+    session_id, _ = store.create_session("ann", lifetime=60, now=1000.0)
+    assert store.get_session(session_id, now=1059.0) is not None
+    assert store.get_session(session_id, now=1060.0) is None
+
+
+def test_a_session_follows_its_account(store):
+    store.add_user("ann", "annotator", "ann-password")
+    session_id, _ = store.create_session("ann", lifetime=60)
+    store.set_role("ann", "viewer")
+    assert store.get_session(session_id)[0].role == "viewer"
+    with pytest.raises(ValidationError, match="role"):
+        store.set_role("ann", "boss")
+    store.delete_user("ann")
+    assert store.get_session(session_id) is None
+    with pytest.raises(NotFoundError):
+        store.delete_user("ann")
+    with pytest.raises(NotFoundError):
+        store.set_role("ann", "viewer")
+
+
+def test_failed_logins_lock_a_key_for_the_rest_of_the_window(store):
+    for at in (100.0, 110.0, 120.0):
+        assert store.login_wait("name:x", limit=3, window=60, now=at) == 0
+        store.record_login_failure(["name:x", "addr:a"], window=60, now=at)
+    # Locked until the first of the 3 failures is 60 s old.
+    assert store.login_wait("name:x", limit=3, window=60, now=130.0) == pytest.approx(30.0)
+    assert store.login_wait("name:x", limit=3, window=60, now=160.0) == 0
+    assert store.login_wait("addr:a", limit=4, window=60, now=130.0) == 0
+    store.clear_login_failures("name:x")
+    assert store.login_wait("name:x", limit=1, window=60, now=130.0) == 0
+    assert store.login_wait("addr:a", limit=3, window=60, now=130.0) > 0
+
+
+def test_failed_logins_are_seen_by_every_process(make_store):
+    first, other = make_store(), make_store()  # two gunicorn workers on one store
+    first.record_login_failure(["name:x"], window=60, now=100.0)
+    assert other.login_wait("name:x", limit=1, window=60, now=101.0) > 0
+
+
+def test_an_unknown_name_costs_the_same_password_work(store, monkeypatch):
+    store.add_user("ann", "annotator", "ann-password")
+    calls = []
+    real = hashlib.scrypt
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["n"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accounts.hashlib, "scrypt", counting)
+    with pytest.raises(AuthenticationError):
+        store.authenticate("ann", "wrong-password")
+    with pytest.raises(AuthenticationError):
+        store.authenticate("nobody", "wrong-password")
+    assert calls == [2**14, 2**14]
 
 
 def test_concurrent_threads_never_share_an_item(store):
