@@ -413,11 +413,25 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_users(args: argparse.Namespace) -> int:
     from .store.sqlite import SQLiteStore
 
+    if args.action != "list" and not args.name:
+        raise ConfigError(f"users {args.action} needs a user name")
+    if args.action == "set-role" and args.role is None:
+        raise ConfigError("users set-role needs --role")
+    if args.action != "add" and not Path(args.store).is_file():
+        raise LabelingError(f'No store at "{args.store}"')
     store = SQLiteStore(args.store)
     if args.action == "add":
-        token = store.add_user(args.name, args.role, _read_password(args))
-        print(f"Added {args.name} ({args.role}). API token (shown once):", file=sys.stderr)
+        role = args.role or "annotator"
+        token = store.add_user(args.name, role, _read_password(args))
+        print(f"Added {args.name} ({role}). API token (shown once):", file=sys.stderr)
         print(token)
+    elif args.action == "set-role":
+        store.set_role(args.name, args.role)
+        print(f"{args.name} is now {args.role}, from their next request", file=sys.stderr)
+    elif args.action == "delete":
+        store.delete_user(args.name)
+        print(f"Deleted {args.name} and ended their sessions; their annotations stay",
+              file=sys.stderr)
     else:
         for user in store.list_users():
             print(f"{user.name}\t{user.role}")
@@ -549,10 +563,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     users = command("users", "manage accounts")
-    users.add_argument("action", choices=["add", "list"])
+    users.add_argument("action", choices=["add", "list", "set-role", "delete"])
     users.add_argument("name", nargs="?")
-    users.add_argument("--role", default="annotator",
-                       choices=["viewer", "annotator", "reviewer", "manager"])
+    users.add_argument("--role", choices=["viewer", "annotator", "reviewer", "manager"],
+                       help="add: the new account's role (default annotator); set-role: "
+                            "the new role")
     users.add_argument("--store", default="labels.db")
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input")

@@ -79,6 +79,26 @@ def test_users_list(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == ["bob\tmanager"]
 
 
+def test_users_set_role_and_delete(tmp_path, capsys):
+    db = tmp_path / "labels.db"
+    store = SQLiteStore(db)
+    token = store.add_user("bob", "annotator", "a-long-password")
+    assert cli.main(["users", "set-role", "bob", "--role", "reviewer",
+                     "--store", str(db)]) == 0
+    assert SQLiteStore(db).user_for_token(token).role == "reviewer"
+    assert cli.main(["users", "set-role", "bob", "--store", str(db)]) == 2
+    assert "needs --role" in capsys.readouterr().err
+    assert cli.main(["users", "delete", "bob", "--store", str(db)]) == 0
+    assert cli.main(["users", "list", "--store", str(db)]) == 0
+    assert capsys.readouterr().out == ""
+    assert cli.main(["users", "delete", "bob", "--store", str(db)]) == 2
+    assert 'No user named "bob"' in capsys.readouterr().err
+    assert cli.main(["users", "delete", "--store", str(db)]) == 2
+    assert "needs a user name" in capsys.readouterr().err
+    assert cli.main(["users", "list", "--store", str(tmp_path / "none.db")]) == 2
+    assert not (tmp_path / "none.db").exists()
+
+
 def test_stored_settings_follow_the_last_serve(labeled_store):
     assert json.loads(SQLiteStore(labeled_store).get_meta("config"))["categories"] == [
         "pos", "neg"]
