@@ -19,8 +19,9 @@ CONFIG_META = "config"
 
 
 def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost: the only hosts served without accounts."""
-    if host == "localhost":
+    """True for 127.0.0.0/8, ::1 and localhost (any case): the only hosts served
+    without accounts."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

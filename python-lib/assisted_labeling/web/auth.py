@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import math
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -13,6 +12,7 @@ from flask import Request, g
 
 from ..errors import AuthenticationError, ForbiddenError, LabelingError
 from ..project import Principal
+from ..standalone import is_loopback as is_loopback_name
 from ..store import AnnotationStore
 from ..store.accounts import hash_token, role_level
 
@@ -69,17 +69,6 @@ def require_role(user: Principal, role: str) -> None:
     """Refuse the request unless the user's role reaches ``role``."""
     if role_level(user.role) < role_level(role):
         raise ForbiddenError(f'This needs the "{role}" role; {user.name} is "{user.role}"')
-
-
-def is_loopback_name(name: str) -> bool:
-    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
-    name = name.lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_name(host: str) -> str:
