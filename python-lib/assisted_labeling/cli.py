@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence
 from . import sampling
 from .config import column_list
 from .errors import ConfigError, LabelingError
+from .store.accounts import ROLES
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 MODEL_SUFFIX = ".skops"
@@ -90,9 +91,7 @@ def _progress(label: str, total: int | None) -> Iterator[Any]:
     On success it ends at 100 % even if ``total`` was an estimate."""
     from .queries import progress_bar
 
-    bar = progress_bar(label)
-    bar.total = total  # progress_bar takes no total; tqdm reads it at each refresh
-    bar.refresh()
+    bar = progress_bar(label, total)
     try:
         yield bar
         if total is not None and not bar.disable and bar.n != total:
@@ -143,13 +142,12 @@ def _check_model_output(path: str | Path) -> None:
 def _check_pool(pool: str | Path, output: str | Path, columns: list[str],
                 model_columns: list[str]) -> None:
     """Refuse a pool that `query` would score wrongly or destroy."""
-    from .sampler import MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN, UNCERTAINTY_COLUMN
+    from .sampler import QUERY_COLUMNS
 
     if Path(pool).resolve() == Path(output).resolve():
         raise ConfigError(f'The output "{output}" is the pool itself: writing the queries '
                           "there would replace it; choose another output file")
-    taken = [c for c in (UNCERTAINTY_COLUMN, MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN)
-             if c in columns]
+    taken = [c for c in QUERY_COLUMNS if c in columns]
     if taken:
         raise ConfigError(f'The pool "{pool}" already has the column(s) {", ".join(taken)}, '
                           "which query adds: is it a queries file? Pass the original pool "
@@ -173,17 +171,18 @@ def _last_session(output: str | Path) -> int:
     """The session of the previous run that wrote ``output`` (0: none, the output does
     not exist, so deleting the output starts the count anew)."""
     from .sampler import SESSION_COLUMN
-    from .sources import read_table
+    from .sources import iter_table
 
     if not Path(output).is_file():
         return 0
     last = 0
     with suppress(OSError, ValueError):  # absent (older runs) or damaged: the output decides
         last = int(_session_file(output).read_text("utf-8").strip())
-    previous = read_table(output)
-    if SESSION_COLUMN in previous and len(previous):
-        written = _max_whole(previous[SESSION_COLUMN])
-        last = max(last, written)
+    # Chunk by chunk: without --max-queries the previous output is the whole pool.
+    for chunk in iter_table(output):
+        if SESSION_COLUMN not in chunk:
+            break
+        last = max(last, _max_whole(chunk[SESSION_COLUMN]))
     return last
 
 
@@ -565,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     users = command("users", "manage accounts")
     users.add_argument("action", choices=["add", "list", "set-role", "delete"])
     users.add_argument("name", nargs="?")
-    users.add_argument("--role", choices=["viewer", "annotator", "reviewer", "manager"],
+    users.add_argument("--role", choices=ROLES,
                        help="add: the new account's role (default annotator); set-role: "
                             "the new role")
     users.add_argument("--store", default="labels.db")

@@ -120,11 +120,6 @@ def should_fire(labeled: int, every: int) -> bool:
     return labeled >= every
 
 
-def every_n_labels_due(events: Iterable[MetadataEvent], *, session: int, every: int) -> bool:
-    """The every-n-labels rule on metadata rows of a fresh trigger (see the module doc)."""
-    return should_fire(count_session_labels(events, session), every)
-
-
 @dataclass(frozen=True)
 class TriggerState:
     """What the trigger counted when it last fired: the session it counted in (None:

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, ValidationError
+from .queries import ITEM_ID
+from .sampler import QUERY_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,8 @@ TRUSTED_TYPES = frozenset({
 #: metadata export's (``date`` … ``annotator``), the queries file's (``uncertainty``,
 #: ``model_uncertainty``, ``session``) and the hidden item key of ``queries.ITEM_ID``. The
 #: labels export adds ``<label>_id``, which ``choose_features`` drops with the label.
-BOOKKEEPING_COLUMNS = ("date", "data_id", "comment", "session", "status", "annotator",
-                       "uncertainty", "model_uncertainty", "__item_id")
+BOOKKEEPING_COLUMNS = ("date", "data_id", "comment", "status", "annotator",
+                       *QUERY_COLUMNS, ITEM_ID)
 _ID_NAME = re.compile(r"(?:^|[_\s.-])id$", re.IGNORECASE)
 
 

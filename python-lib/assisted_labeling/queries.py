@@ -26,7 +26,7 @@ import pandas as pd
 
 from .sampler import (
     MODEL_UNCERTAINTY_COLUMN,
-    SESSION_COLUMN,
+    QUERY_COLUMNS,
     UNCERTAINTY_COLUMN,
     PoolKeys,
     SeenDigests,
@@ -41,7 +41,6 @@ ITEM_ID = "__item_id"
 _POSITION = "__position"  # the row's index in the pool
 _MAYBE_SEEN = "__maybe_seen"  # may repeat an earlier row: its id is counted after scoring
 #: Columns the sampler adds to the pool's own.
-QUERY_COLUMNS = (UNCERTAINTY_COLUMN, MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN)
 CHUNK_ROWS = 50_000
 
 
@@ -108,11 +107,12 @@ def resolve_ids(queries: pd.DataFrame, path: str | Path, *,
     return queries.drop(columns=helpers)
 
 
-def progress_bar(label: str) -> Any:
-    """A tqdm bar on stderr, counting rows."""
+def progress_bar(label: str, total: int | None = None) -> Any:
+    """A tqdm bar on stderr, counting rows (with a percentage and ETA given ``total``)."""
     from tqdm import tqdm
 
-    return tqdm(desc=label, unit=" rows", mininterval=1.0, file=sys.stderr, disable=None)
+    return tqdm(desc=label, total=total, unit=" rows", mininterval=1.0, file=sys.stderr,
+                disable=None)
 
 
 def score_file(pool: str | Path, model: Any, *, strategy: str,

@@ -51,6 +51,8 @@ UNCERTAINTY_COLUMN = "uncertainty"
 #: The strategy's own score of the item, shown to labelers; NaN for ``random``.
 MODEL_UNCERTAINTY_COLUMN = "model_uncertainty"
 SESSION_COLUMN = "session"
+#: What a sampler adds to the pool's columns: a pool holding one of them is a queries table.
+QUERY_COLUMNS = (UNCERTAINTY_COLUMN, MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN)
 
 _DIGEST_KEY = re.compile(r"^([0-9a-f]{16})(?:-[1-9][0-9]*)?$")
 _INT_KEY = re.compile(r"^(?:0|-?[1-9][0-9]*)$")  # str(int) of some integer

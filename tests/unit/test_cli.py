@@ -241,7 +241,8 @@ def bars(monkeypatch):
     from tqdm import tqdm
 
     monkeypatch.setattr("assisted_labeling.queries.progress_bar",
-                        lambda label: tqdm(desc=label, file=io.StringIO()))
+                        lambda label, total=None: tqdm(desc=label, total=total,
+                                                       file=io.StringIO()))
     seen = []
     real = cli._progress
 

@@ -16,24 +16,31 @@ def ev(data_id: str, status: str = "LABELED", *, session: int = 1, annotator: st
 
 
 # -- every n labels ---------------------------------------------------------------------
+def due(events: list[MetadataEvent], *, session: int, every: int) -> bool:
+    """The trigger's rule on metadata rows, for a trigger that never fired yet."""
+    labeled = loop.count_session_labels(events, session)
+    return loop.every_n_labels_decision(labeled, every=every, session=session,
+                                        last=None) is not None
+
+
 def test_fires_at_exactly_n_labels_not_before():
     three = [ev("a", position=0), ev("b", position=1), ev("c", position=2)]
-    assert loop.every_n_labels_due(three, session=1, every=3)
-    assert not loop.every_n_labels_due(three[:2], session=1, every=3)
-    assert loop.every_n_labels_due(three, session=1, every=2)
+    assert due(three, session=1, every=3)
+    assert not due(three[:2], session=1, every=3)
+    assert due(three, session=1, every=2)
 
 
 def test_skips_do_not_count():
     events = [ev("a"), ev("b", "SKIPPED"), ev("c", "SKIPPED")]
     assert loop.count_session_labels(events, 1) == 1
-    assert not loop.every_n_labels_due(events, session=1, every=2)
+    assert not due(events, session=1, every=2)
 
 
 def test_an_edit_appended_as_a_second_row_counts_once():
     events = [ev("a", at=100.0, position=0), ev("b", at=101.0, position=1),
               ev("a", at=150.0, position=2)]  # "a" relabeled: same item, same annotator
     assert loop.count_session_labels(events, 1) == 2
-    assert not loop.every_n_labels_due(events, session=1, every=3)
+    assert not due(events, session=1, every=3)
 
 
 def test_a_label_turned_into_a_skip_no_longer_counts():
@@ -75,12 +82,12 @@ def test_a_fresh_project_is_session_zero_and_fires_once_enough_labels_exist():
         loop.variable_value(variables, loop.session_variable("queries")))
     assert session == 0
     events = [ev(str(i), session=0, position=i) for i in range(5)]
-    assert loop.every_n_labels_due(events, session=session, every=5)
-    assert not loop.every_n_labels_due(events[:4], session=session, every=5)
+    assert due(events, session=session, every=5)
+    assert not due(events[:4], session=session, every=5)
 
 
 def test_no_rows_never_fire_and_the_count_must_be_positive():
-    assert not loop.every_n_labels_due([], session=0, every=1)
+    assert not due([], session=0, every=1)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="at least 1"):
             loop.should_fire(10, bad)

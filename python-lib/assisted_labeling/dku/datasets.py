@@ -17,14 +17,13 @@ import pandas as pd
 
 from ..config import LabelingConfig
 from ..errors import ConfigError, LabelingError
-from ..sampler import MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN, UNCERTAINTY_COLUMN
+from ..sampler import MODEL_UNCERTAINTY_COLUMN, QUERY_COLUMNS, UNCERTAINTY_COLUMN
 from ..sources import RowIdentifier, frame_rows, json_value
 from ..store import Annotation, Item, Status
 
 Schema = list[dict[str, Any]]
 INT_TYPES = {"tinyint", "smallint", "int", "bigint"}
 FLOAT_TYPES = {"float", "double"}
-QUERY_COLUMNS = (UNCERTAINTY_COLUMN, MODEL_UNCERTAINTY_COLUMN, SESSION_COLUMN)
 WRITE_CHUNK = 5000
 #: Rows per chunk whenever the unlabeled (or queries) dataset is read. DSS guesses column
 #: types chunk by chunk ("007" is the number 7 in a chunk of digits, text in a chunk with

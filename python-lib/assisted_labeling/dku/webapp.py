@@ -31,6 +31,7 @@ from ..config import check_columns
 from ..errors import ConfigError, LabelingError
 from ..project import LabelingProject
 from ..store.sqlite import SQLiteStore
+from ..web.api import MAX_BODY_BYTES
 from ..web.auth import HeaderAuthenticator
 from . import datasets as dsio
 from .auth import dss_authenticator
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 CACHE_ENV = "ML_ASSISTED_LABELING_CACHE_DIR"
 SESSION_VARIABLE = "ML-ASSISTED-LABELING__{}__session"
 PRIORITIES_SESSION = "dss.priorities_session"
-MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 
 def _short(name: str) -> str:
@@ -290,7 +290,7 @@ def setup_webapp(app: Any, raw_config: Mapping[str, Any] | None = None,
     """
     from ..web.api import create_api_blueprint, install_error_handlers
 
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_REQUEST_BYTES)
+    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
     json_provider = getattr(app, "json", None)
     if json_provider is not None and hasattr(json_provider, "sort_keys"):
         json_provider.sort_keys = False  # item columns keep the table's order
