@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 
 class LabelingError(Exception):
-    """Base of every error meant for a user: the message is written for them."""
+    """Base of every error meant for a user: the message is written for them.
+
+    ``headers`` go on the HTTP response as they are (e.g. Retry-After)."""
 
     status = 500
     code = "error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None,
+                 **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers: dict[str, str] = dict(headers or {})
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.message, "code": self.code}
@@ -51,6 +55,12 @@ class ForbiddenError(LabelingError):
     code = "forbidden"
 
 
+class NotLoopbackError(ForbiddenError):
+    """A request to the account-less local server that did not come from this machine."""
+
+    code = "not_loopback"
+
+
 class NotFoundError(LabelingError):
     """The item, user or annotation asked for does not exist."""
 
@@ -63,3 +73,15 @@ class ConflictError(LabelingError):
 
     status = 409
     code = "conflict"
+
+
+class TooManyAttemptsError(LabelingError):
+    """Too many failed logins lately: wait ``retry_after`` seconds (429 + Retry-After)."""
+
+    status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)},
+                         retry_after=retry_after)
+        self.retry_after = retry_after

@@ -3,9 +3,13 @@ mode answering only this machine."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from assisted_labeling.config import build_config
+from assisted_labeling.errors import ConflictError
 from assisted_labeling.project import LabelingProject
 from assisted_labeling.store.sqlite import SQLiteStore
 from assisted_labeling.web.app import create_app
@@ -130,6 +134,36 @@ def test_the_brake_is_shared_by_every_process_on_the_store(store, tmp_path, acco
     assert login(other).status_code == 429
     other_store.close()
 
+
+
+def test_parallel_guesses_cannot_outrun_the_brake(store, accounts):
+    # Each guess is counted before its (slow) password check: 30 at once for one name
+    # get at most per_name answers, the others a 429.
+    app = app_on(store, brake=LoginBrake(per_name=10, per_address=1000, window=600))
+    start = threading.Barrier(30)
+
+    def guess(_: int) -> int:
+        client = app.test_client()
+        start.wait()
+        return login(client, password="guess-guess").status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(guess, range(30)))
+    assert sorted(set(statuses)) == [401, 429]
+    assert statuses.count(401) == 10
+    assert login(app.test_client()).status_code == 429  # the right password too
+
+
+def test_an_errors_headers_go_on_its_response(store):
+    app = app_on(store)
+
+    @app.get("/teapot")
+    def teapot():
+        raise ConflictError("Busy", headers={"Retry-After": "7", "X-Why": "test"})
+
+    response = app.test_client().get("/teapot")
+    assert response.status_code == 409 and response.get_json()["code"] == "conflict"
+    assert response.headers["Retry-After"] == "7" and response.headers["X-Why"] == "test"
 
 # -- account-less local mode: only this machine --------------------------------------------
 

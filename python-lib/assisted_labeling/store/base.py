@@ -217,17 +217,17 @@ class AnnotationStore(Protocol):
     def end_session(self, session_id: str) -> None:
         """Forget a session."""
 
-    # failed logins, counted in the store so that every server process sees them
-    def login_wait(self, key: str, *, limit: int, window: float,
-                   now: float | None = None) -> float:
-        """Seconds before ``key`` may try again: 0 unless ``limit`` failures in ``window``."""
+    # login attempts, counted in the store so that every server process sees them
+    def begin_login(self, keys: Sequence[tuple[str, int]], *, window: float,
+                    now: float | None = None) -> tuple[int, ...]:
+        """Check and record one attempt per ``(key, limit)`` in one transaction, before
+        the password check; TooManyAttemptsError past a limit within ``window``."""
 
-    def record_login_failure(self, keys: Iterable[str], *, window: float,
-                             now: float | None = None) -> None:
-        """Count one failed login against each key."""
-
-    def clear_login_failures(self, key: str) -> None:
-        """Forget the failures of ``key``."""
+    def finish_login(self, attempt: Sequence[int], user: str, *, lifetime: float,
+                     forget: Iterable[str] = (), ending: str | None = None,
+                     now: float | None = None) -> tuple[str, str]:
+        """Success: drop the attempt and ``forget``'s failures, end session ``ending``,
+        open a new session (one transaction); returns ``(session id, CSRF token)``."""
 
     # small key/value metadata (session counter, seed, input fingerprint)
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...

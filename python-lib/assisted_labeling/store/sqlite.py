@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
 import sqlite3
@@ -37,7 +38,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from ..errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    TooManyAttemptsError,
+    ValidationError,
+)
 from .accounts import ROLES, hash_password, hash_token, new_token, verify_password
 from .base import Annotation, Item, Priority, Stats, Status, User
 
@@ -831,14 +838,19 @@ class SQLiteStore:
         """Open a login session: returns ``(session id, CSRF token)``. Only a hash of the
         id is kept, so a copy of the store opens no session. Expired ones are purged."""
         now = time.time() if now is None else now
-        session_id, csrf = new_token(), secrets.token_urlsafe(24)
         with self._write() as conn:
-            conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
-            conn.execute(
-                "INSERT INTO sessions (id_hash, user_name, csrf, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (hash_token(session_id), user, csrf, now, now + lifetime),
-            )
+            return self._insert_session(conn, user, lifetime=lifetime, now=now)
+
+    @staticmethod
+    def _insert_session(conn: sqlite3.Connection, user: str, *, lifetime: float,
+                        now: float) -> tuple[str, str]:
+        session_id, csrf = new_token(), secrets.token_urlsafe(24)
+        conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+        conn.execute(
+            "INSERT INTO sessions (id_hash, user_name, csrf, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (hash_token(session_id), user, csrf, now, now + lifetime),
+        )
         return session_id, csrf
 
     def get_session(self, session_id: str, *,
@@ -858,29 +870,53 @@ class SQLiteStore:
         with self._write() as conn:
             conn.execute("DELETE FROM sessions WHERE id_hash = ?", (hash_token(session_id),))
 
-    # -- failed logins ----------------------------------------------------------------
-    def login_wait(self, key: str, *, limit: int, window: float,
-                   now: float | None = None) -> float:
-        """Seconds before ``key`` (a name, an address) may try to log in again: 0 unless
-        it failed ``limit`` times within the last ``window`` seconds."""
-        now = time.time() if now is None else now
-        row = self._conn().execute(
-            "SELECT at FROM login_failures WHERE key = ? AND at > ? "
-            "ORDER BY at DESC LIMIT 1 OFFSET ?",
-            (key, now - window, limit - 1),
-        ).fetchone()
-        return 0.0 if row is None else max(0.0, row[0] + window - now)
+    # -- login attempts ---------------------------------------------------------------
+    def begin_login(self, keys: Sequence[tuple[str, int]], *, window: float,
+                    now: float | None = None) -> tuple[int, ...]:
+        """Count a login attempt against each ``(key, limit)`` (a name, an address)
+        before its password is checked; returns the attempt for ``finish_login``.
 
-    def record_login_failure(self, keys: Iterable[str], *, window: float,
-                             now: float | None = None) -> None:
-        """Count a failed login against each key; failures older than ``window`` go."""
+        The count and the record are one write transaction: checking first and
+        recording after the slow password hash let parallel guesses all pass. An
+        attempt counts as failed until ``finish_login`` removes it. Raises
+        TooManyAttemptsError when a key had ``limit`` attempts within ``window`` s, until
+        the oldest of them is ``window`` old; older attempts are purged."""
         now = time.time() if now is None else now
+        wait, attempt = 0.0, ()
         with self._write() as conn:
             conn.execute("DELETE FROM login_failures WHERE at <= ?", (now - window,))
-            conn.executemany("INSERT INTO login_failures (key, at) VALUES (?, ?)",
-                             [(key, now) for key in keys])
+            for key, limit in keys:
+                row = conn.execute(
+                    "SELECT at FROM login_failures WHERE key = ? AND at > ? "
+                    "ORDER BY at DESC LIMIT 1 OFFSET ?",
+                    (key, now - window, max(limit, 1) - 1),
+                ).fetchone()
+                if row is not None:
+                    wait = max(wait, row[0] + window - now)
+            if wait <= 0:
+                attempt = tuple(
+                    conn.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)",
+                                 (key, now)).lastrowid or 0
+                    for key, _ in keys)
+        if wait > 0:  # raised after the commit: the purge above stays done
+            seconds = math.ceil(wait)
+            raise TooManyAttemptsError(
+                f"Too many failed sign-ins for this name or from this address: try again "
+                f"in {math.ceil(seconds / 60)} min", retry_after=seconds)
+        return attempt
 
-    def clear_login_failures(self, key: str) -> None:
-        """Forget the failures of ``key`` (after a successful login)."""
+    def finish_login(self, attempt: Sequence[int], user: str, *, lifetime: float,
+                     forget: Iterable[str] = (), ending: str | None = None,
+                     now: float | None = None) -> tuple[str, str]:
+        """A successful login: in one transaction, remove the attempt (it did not fail)
+        and the failures of the ``forget`` keys, end the session ``ending`` (the one the
+        browser had) and open a new one; returns ``(session id, CSRF token)``."""
+        now = time.time() if now is None else now
         with self._write() as conn:
-            conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+            conn.executemany("DELETE FROM login_failures WHERE rowid = ?",
+                             [(rowid,) for rowid in attempt])
+            conn.executemany("DELETE FROM login_failures WHERE key = ?",
+                             [(key,) for key in forget])
+            if ending:
+                conn.execute("DELETE FROM sessions WHERE id_hash = ?", (hash_token(ending),))
+            return self._insert_session(conn, user, lifetime=lifetime, now=now)

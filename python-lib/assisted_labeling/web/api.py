@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2 * 1024 * 1024  # when the app sets no MAX_CONTENT_LENGTH
 _INT64 = 2**63 - 1  # the range of SQL integers (ids and cursors)
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # \ud800-\udfff
 
 
 def _int_arg(name: str, default: int | None = None) -> int | None:
@@ -65,22 +66,33 @@ def _not_json(constant: str) -> NoReturn:
     raise ValueError(f"{constant} is not JSON")
 
 
+def _no_lone_surrogate(body: Any) -> None:
+    """400 if a decoded string holds a lone surrogate ("\\ud800"): it cannot be stored
+    nor hashed."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("The request body holds an invalid character: a lone "
+                              "UTF-16 surrogate (\\ud800-\\udfff)") from None
+
+
 def _json_body() -> Any:
     """The request's JSON body, or a 400 saying what is wrong with it."""
     if not request.is_json:
         raise ValidationError("The request body must be JSON (Content-Type: application/json)")
     try:
-        body = json.loads(_read_body(), parse_constant=_not_json)
+        # Strict UTF-8 refuses surrogates sent as raw bytes; json.loads(bytes) would let
+        # them through (it decodes with "surrogatepass").
+        text = _read_body().decode("utf-8").removeprefix("\ufeff")
+        body = json.loads(text, parse_constant=_not_json)
     except RecursionError:
         raise ValidationError("The request body is nested too deeply") from None
     except ValueError as exc:  # bad syntax, bad UTF-8, NaN or Infinity
         raise ValidationError(f"The request body is not valid JSON: {exc}") from None
-    try:
-        # A lone surrogate ("\ud800") cannot be stored nor hashed: find one here, once.
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError("The request body holds an invalid character: a lone "
-                              "UTF-16 surrogate (\\ud800-\\udfff)") from None
+    # Only an escape can still make a surrogate: walk the whole body (costly on a big
+    # one, on every save) only when the text holds one.
+    if _SURROGATE_ESCAPE.search(text):
+        _no_lone_surrogate(body)
     return body
 
 
@@ -177,9 +189,7 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(LabelingError)
     def labeling_error(exc: LabelingError):
         response = jsonify(exc.to_dict())
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            response.headers["Retry-After"] = str(retry_after)
+        response.headers.update(exc.headers)
         return response, exc.status
 
     @app.errorhandler(HTTPException)

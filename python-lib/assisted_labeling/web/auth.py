@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hmac
-import math
 from dataclasses import dataclass
 from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
 from flask import Request, g
 
-from ..errors import AuthenticationError, ForbiddenError, LabelingError
+from ..errors import AuthenticationError, ForbiddenError, NotLoopbackError
 from ..project import Principal
 from ..standalone import is_loopback as is_loopback_name
 from ..store import AnnotationStore
@@ -26,23 +25,6 @@ class Authenticator(Protocol):
     """Identifies the user of a request or raises AuthenticationError."""
 
     def identify(self, request: Request) -> Principal: ...
-
-
-class TooManyAttemptsError(LabelingError):
-    """Too many failed logins lately: wait ``retry_after`` seconds (429 + Retry-After)."""
-
-    status = 429
-    code = "too_many_attempts"
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.retry_after = retry_after
-
-
-class NotLoopbackError(ForbiddenError):
-    """A request to the account-less local server that did not come from this machine."""
-
-    code = "not_loopback"
 
 
 @dataclass(frozen=True)
@@ -156,22 +138,13 @@ class StoreAuthenticator:
         keys = [(f"name:{hash_token(name)}", brake.per_name)]
         if request.remote_addr:
             keys.append((f"addr:{request.remote_addr}", brake.per_address))
-        wait = max(self.store.login_wait(key, limit=limit, window=brake.window)
-                   for key, limit in keys)
-        if wait > 0:
-            seconds = math.ceil(wait)
-            raise TooManyAttemptsError(
-                f"Too many failed sign-ins for this name or from this address: try again "
-                f"in {math.ceil(seconds / 60)} min", retry_after=seconds)
-        try:
-            user = self.store.authenticate(name, password)
-        except AuthenticationError:
-            self.store.record_login_failure([key for key, _ in keys], window=brake.window)
-            raise
-        self.store.clear_login_failures(keys[0][0])
-        self.logout(request)
-        session_id, csrf = self.store.create_session(user.name,
-                                                     lifetime=self.session_lifetime)
+        # Counted before the slow hash, so parallel guesses cannot outrun the brake; a
+        # wrong password leaves the attempt counted as a failure.
+        attempt = self.store.begin_login(keys, window=brake.window)
+        user = self.store.authenticate(name, password)
+        session_id, csrf = self.store.finish_login(
+            attempt, user.name, lifetime=self.session_lifetime, forget=[keys[0][0]],
+            ending=request.cookies.get(SESSION_COOKIE))
         return Login(Principal(user.name, user.role), session_id, csrf)
 
     def logout(self, request: Request) -> None:

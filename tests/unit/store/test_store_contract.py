@@ -12,6 +12,7 @@ from assisted_labeling.errors import (
     AuthenticationError,
     ConflictError,
     NotFoundError,
+    TooManyAttemptsError,
     ValidationError,
 )
 from assisted_labeling.store import Item, Status, accounts
@@ -345,23 +346,42 @@ def test_a_session_follows_its_account(store):
         store.set_role("ann", "viewer")
 
 
-def test_failed_logins_lock_a_key_for_the_rest_of_the_window(store):
+def test_login_attempts_lock_a_key_for_the_rest_of_the_window(store):
+    keys = [("name:x", 3), ("addr:a", 4)]
     for at in (100.0, 110.0, 120.0):
-        assert store.login_wait("name:x", limit=3, window=60, now=at) == 0
-        store.record_login_failure(["name:x", "addr:a"], window=60, now=at)
-    # Locked until the first of the 3 failures is 60 s old.
-    assert store.login_wait("name:x", limit=3, window=60, now=130.0) == pytest.approx(30.0)
-    assert store.login_wait("name:x", limit=3, window=60, now=160.0) == 0
-    assert store.login_wait("addr:a", limit=4, window=60, now=130.0) == 0
-    store.clear_login_failures("name:x")
-    assert store.login_wait("name:x", limit=1, window=60, now=130.0) == 0
-    assert store.login_wait("addr:a", limit=3, window=60, now=130.0) > 0
+        store.begin_login(keys, window=60, now=at)  # each counts until finished
+    # Locked until the first of the 3 attempts is 60 s old; a refusal is not counted.
+    with pytest.raises(TooManyAttemptsError) as refused:
+        store.begin_login(keys, window=60, now=130.0)
+    assert refused.value.retry_after == 30
+    assert refused.value.headers == {"Retry-After": "30"}
+    store.begin_login(keys, window=60, now=160.0)
+    store.begin_login([("addr:a", 4)], window=60, now=161.0)  # 4th within the window
+    with pytest.raises(TooManyAttemptsError):
+        store.begin_login([("name:y", 3), ("addr:a", 4)], window=60, now=162.0)
 
 
-def test_failed_logins_are_seen_by_every_process(make_store):
+def test_a_finished_login_is_no_failure_and_forgets_the_names(store):
+    store.add_user("ann", "annotator", "ann-password")
+    keys = [("name:x", 2), ("addr:a", 3)]
+    store.begin_login(keys, window=60, now=100.0)
+    old_session, _ = store.create_session("ann", lifetime=600, now=100.0)
+    attempt = store.begin_login(keys, window=60, now=101.0)
+    session_id, csrf = store.finish_login(attempt, "ann", lifetime=600, forget=["name:x"],
+                                          ending=old_session, now=102.0)
+    assert store.get_session(session_id, now=103.0) == (store.list_users()[0], csrf)
+    assert store.get_session(old_session, now=103.0) is None
+    store.begin_login(keys, window=60, now=104.0)
+    store.begin_login(keys, window=60, now=105.0)  # name:x was forgotten: 2 more fit
+    with pytest.raises(TooManyAttemptsError):  # addr:a kept its failure: 1 + 2 = 3
+        store.begin_login([("addr:a", 3)], window=60, now=106.0)
+
+
+def test_login_attempts_are_seen_by_every_process(make_store):
     first, other = make_store(), make_store()  # two gunicorn workers on one store
-    first.record_login_failure(["name:x"], window=60, now=100.0)
-    assert other.login_wait("name:x", limit=1, window=60, now=101.0) > 0
+    first.begin_login([("name:x", 1)], window=60, now=100.0)
+    with pytest.raises(TooManyAttemptsError):
+        other.begin_login([("name:x", 1)], window=60, now=101.0)
 
 
 def test_an_unknown_name_costs_the_same_password_work(store, monkeypatch):
