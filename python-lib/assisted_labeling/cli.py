@@ -257,18 +257,21 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
         scored = project.store.set_priorities(priorities_from_file(args.queries, id_column),
                                               to_duplicates=id_column is None)
         print(f"Queue ordered by {args.queries}: {scored} items scored", file=sys.stderr)
-    local = is_loopback(args.host)
+    behind_proxy = getattr(args, "behind_proxy", False)
+    # Behind a proxy every request arrives from the proxy: accounts are always needed.
+    local = is_loopback(args.host) and not behind_proxy
     if not local and project.store.count_users() == 0:
         raise LabelingError(
-            f"Refusing to listen on {args.host} without accounts: anyone on the network could "
-            f"label. Add one with: ml-assisted-labeling users add NAME --role manager "
+            f"Refusing to {'serve behind a proxy' if behind_proxy else 'listen on ' + args.host}"
+            f" without accounts: anyone on the network could label. Add one with: "
+            f"ml-assisted-labeling users add NAME --role manager "
             f"--store {args.store}"
         )
-    if not local:
+    if not local and not behind_proxy:
         print(EXPOSED_WARNING, file=sys.stderr)
     if getattr(args, "retrain_every", None):
         _start_retrainer(args, settings, project)
-    app = create_app(project, local_mode=local)
+    app = create_app(project, local_mode=local, behind_proxy=behind_proxy)
     stats = project.stats()
     print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "
           f"labels in {args.store}", file=sys.stderr)
@@ -479,6 +482,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--behind-proxy", action="store_true",
+                        help="a reverse proxy forwards the requests (trust its "
+                             "X-Forwarded-For/-Proto/-Host headers; accounts required)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; others need accounts)")
     parser.add_argument("--port", type=int, default=8080)

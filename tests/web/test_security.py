@@ -202,3 +202,29 @@ def test_with_accounts_the_host_check_gives_way_to_authentication(client, store)
     response = client.get("/api/config", headers={"Host": "labels.example.org",
                                                   "Authorization": f"Bearer {token}"})
     assert response.status_code == 200
+
+
+def test_behind_a_proxy_the_brake_counts_clients_and_cookies_are_secure(store, accounts):
+    config = build_config({"categories": "pos,neg,neutral"})
+    auth = StoreAuthenticator(store, local_mode=False,
+                              brake=LoginBrake(per_name=100, per_address=2))
+    app = create_app(LabelingProject(config, store), auth=auth, behind_proxy=True,
+                     test_config={"TESTING": True})
+    client = app.test_client()
+
+    def attempt(address: str):
+        return login(client, password="wrong-password",
+                     headers={"X-Forwarded-For": address})
+
+    assert [attempt("203.0.113.7").status_code for _ in range(3)] == [401, 401, 429]
+    # Another client behind the same proxy is not locked out by the first one.
+    assert attempt("198.51.100.9").status_code == 401
+    response = login(client, headers={"X-Forwarded-For": "198.51.100.10",
+                                      "X-Forwarded-Proto": "https"})
+    assert response.status_code == 200
+    assert "Secure" in response.headers["Set-Cookie"]
+    # Without the proxy setting, the forwarded headers are not believed.
+    direct = app_on(store, brake=LoginBrake(per_name=100, per_address=2)).test_client()
+    for address in ("192.0.2.1", "192.0.2.2"):
+        login(direct, password="wrong-password", headers={"X-Forwarded-For": address})
+    assert login(direct, headers={"X-Forwarded-For": "192.0.2.3"}).status_code == 429

@@ -87,6 +87,15 @@ def test_refuses_a_public_address_without_accounts(tmp_path, table):
     assert "without accounts" in result.stderr
 
 
+def test_behind_a_proxy_accounts_are_required_even_on_loopback(tmp_path, table):
+    result = subprocess.run(
+        [*CLI, "serve", str(table), "--categories", "a,b", "--store", str(tmp_path / "l.db"),
+         "--behind-proxy", "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "Refusing to serve behind a proxy without accounts" in result.stderr
+
+
 def test_a_public_address_with_accounts_serves_and_asks_for_a_proxy(tmp_path, table):
     db = tmp_path / "l.db"
     subprocess.run([*CLI, "users", "add", "boss", "--role", "manager", "--store", str(db),

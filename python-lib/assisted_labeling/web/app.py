@@ -31,14 +31,23 @@ def page_html(kind: str, title: str) -> str:
 
 
 def create_app(project: LabelingProject, *, auth: Authenticator | None = None,
-               local_mode: bool = True, test_config: dict | None = None) -> Flask:
+               local_mode: bool = True, test_config: dict | None = None,
+               behind_proxy: bool = False) -> Flask:
     """The standalone server's app: /api, the UI page and /plugins/<id>/resource/.
+
+    ``behind_proxy``: one reverse proxy forwards the requests; its ``X-Forwarded-For``,
+    ``-Proto`` and ``-Host`` headers are believed, so that the sign-in brake counts the
+    clients' addresses, not the proxy's, and cookies are marked Secure under HTTPS.
 
     No ``SECRET_KEY``: logins are sessions kept in the store (see ``StoreAuthenticator``)
     and Flask's signed-cookie session is not used, so there is no signing key to keep
     secret, nor to lose with a copy of the store.
     """
     app = Flask(__name__)
+    if behind_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     app.json.sort_keys = False  # item columns keep the table's order
     if test_config:
