@@ -206,10 +206,6 @@ class AnnotationStore(Protocol):
         """Remove an account and end its sessions; its annotations stay."""
 
     # login sessions (the browser's cookie carries the id; only its hash is stored)
-    def create_session(self, user: str, *, lifetime: float,
-                       now: float | None = None) -> tuple[str, str]:
-        """Open a session; returns ``(session id, CSRF token)``."""
-
     def get_session(self, session_id: str, *,
                     now: float | None = None) -> tuple[User, str] | None:
         """The account of a live session and its CSRF token, or None."""

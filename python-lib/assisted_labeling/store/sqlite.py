@@ -833,17 +833,11 @@ class SQLiteStore:
             "SELECT name, role, created_at FROM users ORDER BY name").fetchall()]
 
     # -- login sessions ---------------------------------------------------------------
-    def create_session(self, user: str, *, lifetime: float,
-                       now: float | None = None) -> tuple[str, str]:
-        """Open a login session: returns ``(session id, CSRF token)``. Only a hash of the
-        id is kept, so a copy of the store opens no session. Expired ones are purged."""
-        now = time.time() if now is None else now
-        with self._write() as conn:
-            return self._insert_session(conn, user, lifetime=lifetime, now=now)
-
     @staticmethod
     def _insert_session(conn: sqlite3.Connection, user: str, *, lifetime: float,
                         now: float) -> tuple[str, str]:
+        """A new login session: ``(session id, CSRF token)``. Only a hash of the id is
+        kept, so a copy of the store opens no session. Expired ones are purged."""
         session_id, csrf = new_token(), secrets.token_urlsafe(24)
         conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
         conn.execute(

@@ -88,6 +88,6 @@ def test_a_schema_2_store_loses_its_cookie_key_and_nothing_else(tmp_path):
     assert again.get_meta("secret_key") is None
     assert again.get_annotation("ann", "a").comment == "sure"
     assert again.authenticate("ann", "ann-password").role == "annotator"
-    session_id, _ = again.create_session("ann", lifetime=60)
+    session_id, _ = again.finish_login((), "ann", lifetime=60)
     assert again.get_session(session_id)[0].name == "ann"
     again.close()

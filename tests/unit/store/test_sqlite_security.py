@@ -59,12 +59,12 @@ def store(tmp_path):
 
 
 def test_only_a_hash_of_the_session_id_is_stored(store):
-    session_id, _ = store.create_session("ann", lifetime=60)
+    session_id, _ = store.finish_login((), "ann", lifetime=60)
     stored = store._conn().execute("SELECT id_hash FROM sessions").fetchall()
     assert stored == [(hashlib.sha256(session_id.encode()).hexdigest(),)]
 
 
 def test_expired_sessions_are_purged_at_the_next_login(store):
-    store.create_session("ann", lifetime=60, now=1000.0)
-    store.create_session("ann", lifetime=60, now=2000.0)  # a login purges expired ones
+    store.finish_login((), "ann", lifetime=60, now=1000.0)
+    store.finish_login((), "ann", lifetime=60, now=2000.0)  # a login purges expired ones
     assert store._conn().execute("SELECT count(*) FROM sessions").fetchone()[0] == 1

@@ -316,7 +316,7 @@ def test_no_password_or_token_in_clear(store, tmp_path):
 
 def test_a_session_names_its_user_until_it_ends(store):
     store.add_user("ann", "annotator", "ann-password")
-    session_id, csrf = store.create_session("ann", lifetime=60)
+    session_id, csrf = store.finish_login((), "ann", lifetime=60)
     user, token = store.get_session(session_id)
     assert (user.name, user.role, token) == ("ann", "annotator", csrf)
     assert store.get_session("forged") is None
@@ -326,14 +326,14 @@ def test_a_session_names_its_user_until_it_ends(store):
 
 def test_an_expired_session_is_refused(store):
     store.add_user("ann", "annotator", "ann-password")
-    session_id, _ = store.create_session("ann", lifetime=60, now=1000.0)
+    session_id, _ = store.finish_login((), "ann", lifetime=60, now=1000.0)
     assert store.get_session(session_id, now=1059.0) is not None
     assert store.get_session(session_id, now=1060.0) is None
 
 
 def test_a_session_follows_its_account(store):
     store.add_user("ann", "annotator", "ann-password")
-    session_id, _ = store.create_session("ann", lifetime=60)
+    session_id, _ = store.finish_login((), "ann", lifetime=60)
     store.set_role("ann", "viewer")
     assert store.get_session(session_id)[0].role == "viewer"
     with pytest.raises(ValidationError, match="role"):
@@ -365,7 +365,7 @@ def test_a_finished_login_is_no_failure_and_forgets_the_names(store):
     store.add_user("ann", "annotator", "ann-password")
     keys = [("name:x", 2), ("addr:a", 3)]
     store.begin_login(keys, window=60, now=100.0)
-    old_session, _ = store.create_session("ann", lifetime=600, now=100.0)
+    old_session, _ = store.finish_login((), "ann", lifetime=600, now=100.0)
     attempt = store.begin_login(keys, window=60, now=101.0)
     session_id, csrf = store.finish_login(attempt, "ann", lifetime=600, forget=["name:x"],
                                           ending=old_session, now=102.0)
