@@ -170,16 +170,22 @@ def _session_file(output: str | Path) -> Path:
 def _last_session(output: str | Path) -> int:
     """The session of the previous run that wrote ``output`` (0: none, the output does
     not exist, so deleting the output starts the count anew)."""
-    from .sampler import SESSION_COLUMN
-    from .sources import iter_table
-
     if not Path(output).is_file():
         return 0
     last = 0
     with suppress(OSError, ValueError):  # absent (older runs) or damaged: the output decides
         last = int(_session_file(output).read_text("utf-8").strip())
-    # Chunk by chunk: without --max-queries the previous output is the whole pool.
-    for chunk in iter_table(output):
+    return max(last, _table_session(output))
+
+
+def _table_session(path: str | Path) -> int:
+    """The largest session number in a queries table (0 without a session column)."""
+    from .sampler import SESSION_COLUMN
+    from .sources import iter_table
+
+    last = 0
+    # Chunk by chunk: without --max-queries a queries table is the whole pool.
+    for chunk in iter_table(path):
         if SESSION_COLUMN not in chunk:
             break
         last = max(last, _max_whole(chunk[SESSION_COLUMN]))
@@ -212,28 +218,49 @@ def _serve_settings(args: argparse.Namespace) -> dict:
 
 
 def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
-    """Spawn the retraining process: it never shares the server's CPU time slices."""
-    import multiprocessing
-    import os
-
-    from .retrain import RetrainSettings, default_features, worker
+    """Start the retraining process: it never shares the server's CPU time slices."""
+    from .retrain import RetrainSettings, default_features, start_worker
     from .sources import table_columns
 
-    if args.retrain_every < 1:
-        raise LabelingError("--retrain-every must be at least 1")
+    columns = table_columns(args.input)
     features = column_list("Feature columns", args.feature_columns)
+    for name in (args.text_column, *features):
+        if name and name not in columns:  # now, not after the first labels
+            raise LabelingError(f'No column "{name}" in "{args.input}" to train on '
+                                f"(columns: {', '.join(columns)})")
     if not args.text_column and not features:
-        features = tuple(default_features(table_columns(args.input), project.config))
+        features = tuple(default_features(columns, project.config))
     retrain = RetrainSettings(
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
         text_column=args.text_column, feature_columns=features, model=args.model)
-    process = multiprocessing.get_context("spawn").Process(
-        target=worker, args=(args.input, args.store, settings, retrain, os.getpid()),
-        daemon=True, name="retrain")
-    process.start()
+    start_worker(args.input, args.store, settings, retrain)
     print(f"Retraining {retrain.model_path} every {retrain.every} labels "
           f"({retrain.strategy} ranking)", file=sys.stderr)
+
+
+def _order_queue(project, queries: str, pool: str) -> None:
+    """Order the queue by a queries table; the labels that follow belong to its session.
+
+    Rows that match no item of the pool are reported: all of them (another pool's
+    queries) is an error, some of them a warning."""
+    from .queries import priorities_from_file
+
+    id_column = project.config.id_column
+    done = project.store.set_priorities(priorities_from_file(queries, id_column),
+                                        to_duplicates=id_column is None)
+    if done.unmatched and not done.items:
+        raise LabelingError(
+            f'No row of "{queries}" is an item of "{pool}": were these queries made from '
+            f"another table? Run query on {pool}")
+    if done.unmatched:
+        print(f'Warning: {done.unmatched} rows of "{queries}" match no item of "{pool}" '
+              "(rows changed since the queries were made?): the items they stood for are "
+              "not ranked", file=sys.stderr)
+    print(f"Queue ordered by {queries}: {done.items} items scored", file=sys.stderr)
+    session = _table_session(queries)
+    if session > int(project.store.get_meta("session", "0") or 0):
+        project.store.set_meta("session", str(session))
 
 
 #: Gunicorn's threads read a request's headers themselves: a few clients that send them
@@ -251,12 +278,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
 
     project = open_project(args.input, args.store, settings)
     if getattr(args, "queries", None):
-        from .queries import priorities_from_file
-
-        id_column = project.config.id_column
-        scored = project.store.set_priorities(priorities_from_file(args.queries, id_column),
-                                              to_duplicates=id_column is None)
-        print(f"Queue ordered by {args.queries}: {scored} items scored", file=sys.stderr)
+        _order_queue(project, args.queries, args.input)
     behind_proxy = getattr(args, "behind_proxy", False)
     # Behind a proxy every request arrives from the proxy: accounts are always needed.
     local = is_loopback(args.host) and not behind_proxy
@@ -281,7 +303,25 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     return 0
 
 
+def _check_retrain_options(args: argparse.Namespace) -> None:
+    """Refuse retraining options that would be silently ignored, or a negative period."""
+    if args.retrain_every is not None and args.retrain_every < 0:
+        raise LabelingError("--retrain-every must be 0 (no retraining) or more")
+    if args.retrain_every:
+        return
+    given = [option for option, value, default in (
+        ("--text-column", args.text_column, None),
+        ("--feature-columns", args.feature_columns, None),
+        ("--model", args.model, "linear"),
+        ("--strategy", args.strategy, "margin"),
+        ("--model-output", args.model_output, None)) if value != default]
+    if given:
+        raise LabelingError(f"{', '.join(given)}: only used with --retrain-every N; add it, "
+                            "or leave these out")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _check_retrain_options(args)
     if args.retrain_every and args.model_output:
         _check_model_output(args.model_output)
     return _run_server(args, _serve_settings(args))
@@ -335,6 +375,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     from .sampling import DEFAULT_COLD_START
     from .sources import table_columns
 
+    if args.max_queries is not None and args.max_queries < 1:
+        raise LabelingError("--max-queries must be at least 1 (leave it out to rank the "
+                            "whole pool)")
     check_output(args.output)  # now, not after scoring the whole pool
     columns = table_columns(args.input)
     model = models.load(args.model)
@@ -461,6 +504,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "title": "Demo: customer reviews",
     }
     args.input, args.store = str(data), str(workdir / "labels.db")
+    if args.retrain_every < 0:
+        raise LabelingError("--retrain-every must be 0 (no model) or more")
     if args.retrain_every:
         # The active-learning loop on the review texts: the model's doubts order the
         # queue and show on each item after the first labels.
@@ -471,14 +516,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 STRATEGIES = list(sampling.STRATEGIES)
 DEBUG_HELP = "show the Python traceback of errors"
+STRATEGY_HELP = "how the model's doubt ranks the items"
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that states each option's default, when it has a telling one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        silent = action.default is None or action.default is False \
+            or action.default == argparse.SUPPRESS
+        if action.option_strings and not silent and "default" not in text:
+            text += " (default: %(default)s)"
+        return text.strip()
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", help="train on this text column (TF-IDF)")
     parser.add_argument("--feature-columns", help="train on these columns, comma-separated")
-    parser.add_argument("--model", default="linear", choices=["linear", "gbdt"])
+    parser.add_argument("--model", default="linear", choices=["linear", "gbdt"],
+                        help="logistic regression, or histogram gradient boosting")
     if parser.prog.endswith("serve"):
-        parser.add_argument("--strategy", default="margin", choices=STRATEGIES)
+        parser.add_argument("--strategy", default="margin", choices=STRATEGIES,
+                            help=STRATEGY_HELP)
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -487,7 +547,7 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
                              "X-Forwarded-For/-Proto/-Host headers; accounts required)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; others need accounts)")
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on")
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per process")
 
@@ -505,13 +565,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help=DEBUG_HELP)
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=summary)
+        return sub.add_parser(name, parents=[common], help=summary,
+                              formatter_class=_DefaultsFormatter)
 
     serve = command("serve", "serve the labeling webapp on a local table")
     serve.add_argument("input", help="table of items: .csv, .parquet or .jsonl")
-    serve.add_argument("--kind", default="tabular", choices=["tabular"])
+    serve.add_argument("--kind", default="tabular", choices=["tabular"],
+                       help="what the items are")
     serve.add_argument("--categories", required=True, help="classes, comma-separated")
-    serve.add_argument("--label-column", default="label")
+    serve.add_argument("--label-column", default="label",
+                       help="name of the label column in exports")
     serve.add_argument("--store", default="labels.db", help="SQLite file for the labels")
     serve.add_argument("--multi-label", action="store_true")
     serve.add_argument("--display-columns", help="columns to show (default: all)")
@@ -520,8 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--id-column", help="a column of unique item ids")
     serve.add_argument("--instructions", help="markdown file shown to labelers")
     serve.add_argument("--no-comments", action="store_true", help="hide the comment box")
-    serve.add_argument("--annotators-per-item", type=int, default=1)
-    serve.add_argument("--title", default="ML-assisted Labeling")
+    serve.add_argument("--annotators-per-item", type=int, default=1,
+                       help="labels wanted per item, each by another annotator")
+    serve.add_argument("--title", default="ML-assisted Labeling", help="page title")
     serve.add_argument("--queries", help="queries table: serve by decreasing uncertainty")
     serve.add_argument("--retrain-every", type=int, metavar="N",
                        help="retrain the model and re-rank the queue every N new labels")
@@ -533,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = command("train", "train the default model on a labeled table")
     train.add_argument("input", help="table with a label column (e.g. a labels export)")
-    train.add_argument("--label-column", default="label")
+    train.add_argument("--label-column", default="label", help="the column to predict")
     train.add_argument("--id-column", help="a column of unique item ids (not a feature)")
     train.add_argument("-o", "--output", required=True, help="model file (.skops)")
     _add_model_options(train)
@@ -542,11 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
     query = command("query", "rank a pool by model uncertainty")
     query.add_argument("--model", required=True, help="model file made by `train`")
     query.add_argument("--input", required=True, help="the pool: .csv, .parquet, .jsonl")
-    query.add_argument("--strategy", default="margin", choices=STRATEGIES)
+    query.add_argument("--strategy", default="margin", choices=STRATEGIES,
+                       help=STRATEGY_HELP)
     query.add_argument("-o", "--output", required=True,
                        help="queries table (.csv, .parquet or .jsonl); without --store, "
                             "the session count is kept beside it in .NAME.session")
-    query.add_argument("--max-queries", type=int, help="keep only the k most uncertain")
+    query.add_argument("--max-queries", type=int, help="keep only the k most uncertain "
+                       "(at least 1; default: the whole pool)")
     query.add_argument("--store", help="leave out the items labeled in this store, and "
                        "count sessions there")
     query.add_argument("--id-column", help="a column of unique item ids")
@@ -556,12 +622,15 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--no-cold-start", action="store_true",
                        help="rank the whole first batch by uncertainty even when the model "
                             "learned from fewer labels than the batch holds")
-    query.add_argument("--seed", type=int, default=0)
+    query.add_argument("--seed", type=int, default=0,
+                       help="seed of random choices (random strategy, clustering)")
     query.set_defaults(func=cmd_query)
 
     export = command("export", "write the labels or metadata table to a file")
     export.add_argument("--store", required=True)
-    export.add_argument("--table", choices=["labels", "metadata"], default="labels")
+    export.add_argument("--table", choices=["labels", "metadata"], default="labels",
+                        help="labels: the labeled items; metadata: one row per annotation "
+                             "(who, when, status, comment)")
     export.add_argument("--format", choices=["csv", "parquet", "jsonl"])
     export.add_argument("--label-column", help="override the label column name")
     export.add_argument("-o", "--output", required=True)
@@ -573,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--role", choices=ROLES,
                        help="add: the new account's role (default annotator); set-role: "
                             "the new role")
-    users.add_argument("--store", default="labels.db")
+    users.add_argument("--store", default="labels.db", help="SQLite file of the project")
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input")
     users.set_defaults(func=cmd_users)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from itertools import islice
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any, Iterable, Iterator
 import pandas as pd
 
 from .errors import ConfigError
-from .sources import TABLE_FORMATS
+from .sources import TABLE_FORMATS, json_value
 
 FORMATS = ("csv", "parquet", "jsonl")
 
@@ -44,6 +45,26 @@ def check_output(output: str | Path, *, fmt: str | None = None) -> str:
     return fmt
 
 
+def _cell(value: Any) -> Any:
+    """A cell for JSON: lists and mappings (multi-label answers) as they are."""
+    if isinstance(value, (list, tuple, dict)):
+        return value
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0):  # a numpy array
+        return value.tolist()
+    return json_value(value)
+
+
+def write_jsonl(frame: pd.DataFrame, handle: Any) -> None:
+    """One JSON object per row. Floats are written exactly (shortest round-trip form):
+    pandas' ``to_json`` rounds them to at most 15 digits, which changes the values, and
+    with them the content ids of rows read back."""
+    columns = [str(c) for c in frame.columns]
+    for values in frame.itertuples(index=False, name=None):
+        handle.write(json.dumps({c: _cell(v) for c, v in zip(columns, values)},
+                                ensure_ascii=False, allow_nan=False))
+        handle.write("\n")
+
+
 def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
@@ -74,8 +95,7 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
                     if fmt == "csv":
                         frame.to_csv(handle, header=i == 0, index=False)
                     else:
-                        frame.to_json(handle, orient="records", lines=True, force_ascii=False)
-                        handle.write("\n")
+                        write_jsonl(frame, handle)
                 if count == 0 and fmt == "csv" and columns:
                     pd.DataFrame(columns=columns).to_csv(handle, index=False)
         os.replace(tmp, output)
@@ -96,7 +116,8 @@ def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
         elif fmt == "parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                write_jsonl(frame, handle)
         os.replace(tmp, output)
     finally:
         if tmp.exists():

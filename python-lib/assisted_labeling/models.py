@@ -182,6 +182,9 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
                           f"(columns: {', '.join(map(str, frame.columns))})")
     if text_column and feature_columns:
         raise ConfigError("Give a text column or feature columns, not both")
+    if id_column and id_column not in frame.columns:
+        raise ConfigError(f'No id column "{id_column}" in the data '
+                          f"(columns: {', '.join(map(str, frame.columns))})")
     if not text_column and not feature_columns:
         feature_columns = choose_features(frame, label_column=label_column,
                                           id_column=id_column)

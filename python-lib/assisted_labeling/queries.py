@@ -55,7 +55,8 @@ def _helper_columns(id_column: str | None) -> list[str]:
 
 def keyed_chunks(path: str | Path, id_column: str | None, *,
                  labeled: Collection[str] = frozenset(), chunksize: int = CHUNK_ROWS,
-                 seen: SeenDigests | None = None) -> Iterator[pd.DataFrame]:
+                 seen: SeenDigests | None = None,
+                 exact_floats: bool = True) -> Iterator[pd.DataFrame]:
     """The pool's chunks with each row's item id in an extra first column ``ITEM_ID``.
 
     With an id column the ids are exact. Otherwise the chunks also carry ``_POSITION``
@@ -67,7 +68,7 @@ def keyed_chunks(path: str | Path, id_column: str | None, *,
     if seen is None and not id_column:
         seen = SeenDigests()
     offset = 0
-    for chunk in iter_table(path, chunksize=chunksize):
+    for chunk in iter_table(path, chunksize=chunksize, exact_floats=exact_floats):
         chunk = chunk.reset_index(drop=True)
         if id_column:
             chunk.insert(0, ITEM_ID, keys(chunk))
@@ -80,8 +81,8 @@ def keyed_chunks(path: str | Path, id_column: str | None, *,
         yield chunk
 
 
-def resolve_ids(queries: pd.DataFrame, path: str | Path, *,
-                chunksize: int = CHUNK_ROWS) -> pd.DataFrame:
+def resolve_ids(queries: pd.DataFrame, path: str | Path, *, chunksize: int = CHUNK_ROWS,
+                exact_floats: bool = True) -> pd.DataFrame:
     """Exact ids for the flagged rows of ``queries`` (from :func:`keyed_chunks` without an
     id column), by counting their contents in the pool up to the last of them; the
     helper columns are dropped."""
@@ -95,7 +96,7 @@ def resolve_ids(queries: pd.DataFrame, path: str | Path, *,
         counter = PoolKeys(None, only=set(queries[ITEM_ID].to_numpy()[flagged].tolist()))
         ids = queries[ITEM_ID].to_numpy(dtype=object, copy=True)
         last, offset = int(rows_at.index.max()), 0
-        for chunk in iter_table(path, chunksize=chunksize):
+        for chunk in iter_table(path, chunksize=chunksize, exact_floats=exact_floats):
             keys = counter(chunk.reset_index(drop=True))
             positions = np.arange(offset, offset + len(chunk))
             hit = np.isin(positions, rows_at.index)
@@ -120,7 +121,7 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
                max_queries: int | None = None, seed: int = 0, batch_size: int = 100,
                cold_start: float | None = DEFAULT_COLD_START,
                progress: Any = None, rows: bool = True,
-               chunksize: int = CHUNK_ROWS) -> pd.DataFrame:
+               chunksize: int = CHUNK_ROWS, exact_floats: bool = True) -> pd.DataFrame:
     """Queries of a pool file, with the item id of each row in column ``ITEM_ID``.
 
     ``model`` is a :class:`~assisted_labeling.models.TrainedModel`: its probabilities
@@ -136,7 +137,8 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         return chunk.drop(columns=helpers)
 
     queries = score_pool(
-        keyed_chunks(pool, id_column, labeled=labeled, chunksize=chunksize),
+        keyed_chunks(pool, id_column, labeled=labeled, chunksize=chunksize,
+                     exact_floats=exact_floats),
         lambda chunk: model.predict_proba(pool_rows(chunk)),
         strategy=strategy, max_queries=max_queries, exclude_keys=labeled or None,
         key_fn=lambda chunk: chunk[ITEM_ID].to_numpy(), seed=seed, progress=progress,
@@ -144,13 +146,14 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         n_labeled=model.n_labels, cold_start=cold_start,
         columns=None if rows else helpers,
     )
-    return resolve_ids(queries, pool, chunksize=chunksize)
+    return resolve_ids(queries, pool, chunksize=chunksize, exact_floats=exact_floats)
 
 
 def queue_priorities(store: AnnotationStore, queries: pd.DataFrame) -> int:
     """Order the labeling queue by the queries' uncertainty (ties in their row order,
-    others after them), showing each item's model uncertainty."""
-    return store.set_priorities(_priorities(queries, queries[ITEM_ID].tolist()))
+    others after them), showing each item's model uncertainty; returns how many items
+    are scored."""
+    return store.set_priorities(_priorities(queries, queries[ITEM_ID].tolist())).items
 
 
 def _priorities(frame: pd.DataFrame, ids: list[str]) -> Iterator[Priority]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from .project import LabelingProject
 from .queries import labeled_keys, queue_priorities, score_file
 from .sampler import PoolKeys
 from .sources import iter_table
+from .standalone import exact_floats, open_project
 from .store import Status
 from .store.sqlite import SQLiteStore
 
@@ -130,7 +133,7 @@ class Retrainer:
         queries = score_file(self.input_path, trained, strategy=self.settings.strategy,
                              id_column=config.id_column, exclude=labeled_keys(self.store),
                              seed=self.settings.seed, batch_size=self.settings.every,
-                             rows=False)
+                             rows=False, exact_floats=exact_floats(self.store))
         queue_priorities(self.store, queries)
         entry = self._metrics(frame, trained, previous)
         self._save_model(trained)
@@ -180,7 +183,9 @@ class Retrainer:
         # Membership only: duplicates are counted for the labeled items' contents alone.
         keys = PoolKeys(self.project.config.id_column, only=labeled)
         unlabeled = (chunk[~keys.excluded(chunk, labeled)] if labeled else chunk
-                     for chunk in (c.reset_index(drop=True) for c in iter_table(self.input_path)))
+                     for chunk in (c.reset_index(drop=True) for c in
+                                   iter_table(self.input_path,
+                                              exact_floats=exact_floats(self.store))))
         return sample_rows(unlabeled, self.settings.sample_size, seed=self.settings.seed)
 
     def run_forever(self, *, poll_seconds: float = 2.0, parent_pid: int | None = None) -> None:
@@ -193,11 +198,41 @@ class Retrainer:
             time.sleep(poll_seconds)
 
 
-def worker(input_path: str, store_path: str, settings_dict: dict[str, Any],
-           retrain: RetrainSettings, parent_pid: int) -> None:
-    """Entry point of the retraining process (spawned by ``serve --retrain-every``)."""
-    from .standalone import open_project
+def start_worker(input_path: str | Path, store_path: str | Path,
+                 settings_dict: dict[str, Any], retrain: RetrainSettings) -> subprocess.Popen:
+    """Start the retraining process beside the server; it stops when this process ends.
 
+    A plain child process, not a ``multiprocessing`` one: gunicorn forks its workers after
+    this, and each would inherit the child in ``multiprocessing``'s bookkeeping and try
+    to join it at exit, printing a traceback per worker."""
+    payload = {"input": str(input_path), "store": str(store_path),
+               "settings": settings_dict, "parent_pid": os.getpid(),
+               "retrain": {**asdict(retrain), "model_path": str(retrain.model_path),
+                           "feature_columns": list(retrain.feature_columns)}}
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH"))
+                                        if p)
+    process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                               env=env)
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(payload).encode("utf-8"))
+    process.stdin.close()
+    return process
+
+
+def main() -> None:
+    """Entry point of the retraining process: its settings arrive as JSON on stdin."""
+    payload = json.loads(sys.stdin.read())
+    raw = payload["retrain"]
+    retrain = RetrainSettings(**{**raw, "model_path": Path(raw["model_path"]),
+                                 "feature_columns": tuple(raw["feature_columns"])})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s retrain: %(message)s")
-    project = open_project(input_path, store_path, settings_dict, progress=False)
-    Retrainer(project, input_path, retrain).run_forever(parent_pid=parent_pid)
+    project = open_project(payload["input"], payload["store"], payload["settings"],
+                           progress=False)
+    Retrainer(project, payload["input"], retrain).run_forever(
+        parent_pid=payload["parent_pid"])
+
+
+if __name__ == "__main__":
+    main()

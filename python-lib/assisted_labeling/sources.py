@@ -44,17 +44,27 @@ def table_format(path: str | Path) -> str:
         ) from None
 
 
-def iter_table(path: str | Path, *, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
-    """Yield the table in chunks of at most ``chunksize`` rows."""
+def iter_table(path: str | Path, *, chunksize: int = 50_000,
+               exact_floats: bool = True) -> Iterator[pd.DataFrame]:
+    """Yield the table in chunks of at most ``chunksize`` rows.
+
+    ``exact_floats``: CSV and JSONL decimals are read to the nearest double, so that
+    values written back (queries, exports) are the file's own. pandas' default parsers
+    may be a unit off in the last place; ``False`` keeps them, for stores whose content
+    ids were made with them (:func:`~assisted_labeling.standalone.exact_floats`)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f'"{path}" is a directory: give a table file')
     if not path.is_file():
         raise ConfigError(f'Input file "{path}" does not exist')
     fmt = table_format(path)
     try:
         if fmt == "csv":
-            yield from pd.read_csv(path, chunksize=chunksize)
+            yield from pd.read_csv(path, chunksize=chunksize,
+                                   float_precision="round_trip" if exact_floats else None)
         elif fmt == "jsonl":
-            yield from pd.read_json(path, lines=True, chunksize=chunksize)
+            yield from pd.read_json(path, lines=True, chunksize=chunksize,
+                                    precise_float=exact_floats)
         else:
             import pyarrow.parquet as pq
 
@@ -159,11 +169,11 @@ def frame_rows(frame: pd.DataFrame, identifier: RowIdentifier) -> Iterator[Row]:
         yield Row(identifier.key(data), data)
 
 
-def iter_rows(path: str | Path, *, id_column: str | None = None,
-              chunksize: int = 50_000) -> Iterator[Row]:
+def iter_rows(path: str | Path, *, id_column: str | None = None, chunksize: int = 50_000,
+              exact_floats: bool = True) -> Iterator[Row]:
     """Every row of a table file with its id, read chunk by chunk."""
     identifier = RowIdentifier(id_column)
-    for chunk in iter_table(path, chunksize=chunksize):
+    for chunk in iter_table(path, chunksize=chunksize, exact_floats=exact_floats):
         yield from frame_rows(chunk, identifier)
 
 

@@ -39,6 +39,24 @@ def _progress(rows: Iterator[Row], label: str) -> Iterator[Row]:
                     disable=None)
 
 
+#: How a store's CSV pool is parsed: "exact" (nearest double) or "pandas" (pandas' default
+#: parser, which may be a unit off in the last place: stores made before 2026-11-25).
+FLOATS_META = "csv_floats"
+
+
+def exact_floats(store: SQLiteStore) -> bool:
+    """Whether the store's pool is read with exact floats (``sources.iter_table``).
+
+    Content ids hash the values as read, so a store keeps the parser its items were first
+    read with: switching would give some rows new ids, and their labels would be lost to
+    them. New stores read exactly."""
+    recorded = store.get_meta(FLOATS_META)
+    if recorded is None:
+        recorded = "pandas" if store.get_meta("input_fingerprint") is not None else "exact"
+        store.set_meta(FLOATS_META, recorded)
+    return recorded == "exact"
+
+
 def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfig, *,
                progress: bool = True) -> int:
     """Import the table's rows as items, unless this version of the file is known already.
@@ -49,7 +67,7 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
     fingerprint = file_fingerprint(input_path)
     if store.get_meta("input_fingerprint") == fingerprint:
         return 0
-    rows = iter_rows(input_path, id_column=config.id_column)
+    rows = iter_rows(input_path, id_column=config.id_column, exact_floats=exact_floats(store))
     if progress:
         rows = _progress(rows, f"Reading {Path(input_path).name}")
     added = store.add_items((Item(row.key, row.data) for row in rows),

@@ -294,16 +294,18 @@ def test_row_counts(tmp_path, monkeypatch, bars):
 def test_query_sessions_count_runs_that_wrote_no_rows(model_files, tmp_path):
     model, pool = model_files
     out = tmp_path / "q.parquet"
+    empty = tmp_path / "empty.csv"  # every item labeled, say: nothing left to rank
+    pd.read_csv(pool).head(0).to_csv(empty, index=False)
     base = ["query", "--model", str(model), "--input", str(pool), "-o", str(out)]
     for _ in range(2):
-        assert cli.main([*base, "--max-queries", "0"]) == 0
+        assert cli.main(["query", "--model", str(model), "--input", str(empty),
+                         "-o", str(out)]) == 0
         assert len(pd.read_parquet(out)) == 0
     assert cli.main([*base, "--max-queries", "5"]) == 0
     assert set(pd.read_parquet(out)["session"]) == {3}
     out.unlink()  # a new output file: a new count
     assert cli.main([*base, "--max-queries", "5"]) == 0
     assert set(pd.read_parquet(out)["session"]) == {1}
-
 
 
 @pytest.fixture
@@ -345,3 +347,128 @@ def test_train_leaves_the_id_and_bookkeeping_columns_out_by_default(two_class_ex
     assert "not read: id, label_id" in capsys.readouterr().err
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
                      str(tmp_path / "q.csv")]) == 0
+
+
+# -- queries tables read back by serve: exact values, every item matched --------------
+@pytest.fixture
+def float_pool(tmp_path):
+    """A pool of 400 rows of full-precision floats (no id column) and a model for it."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(rng.normal(size=(400, 4)), columns=["a", "b", "c", "d"])
+    pool = tmp_path / "pool.csv"
+    frame.to_csv(pool, index=False)  # shortest round-trip digits, as pandas writes them
+    train = frame.head(40).assign(label=np.where(frame["a"].head(40) > 0, "p", "n"))
+    train.to_csv(tmp_path / "train.csv", index=False)
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(tmp_path / "train.csv"), "-o", str(model)]) == 0
+    return frame, pool, model
+
+
+@pytest.mark.parametrize("pool_format", ["csv", "parquet"])
+@pytest.mark.parametrize("queries_format", ["csv", "jsonl", "parquet"])
+def test_queries_keep_the_pools_values_and_rank_every_item(float_pool, tmp_path, capsys,
+                                                           pool_format, queries_format):
+    from assisted_labeling.sources import read_table
+
+    frame, pool, model = float_pool
+    if pool_format == "parquet":
+        pool = tmp_path / "pool.parquet"
+        frame.to_parquet(pool, index=False)
+    queries = tmp_path / f"q.{queries_format}"
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(queries)]) == 0
+    back = read_table(queries)
+    for column in frame.columns:  # the very same doubles, not neighbours of them
+        assert sorted(back[column].tolist()) == sorted(frame[column].tolist())
+    project = open_project(pool, tmp_path / "labels.db", {"categories": "p,n"},
+                           progress=False)
+    capsys.readouterr()
+    cli._order_queue(project, str(queries), str(pool))
+    err = capsys.readouterr().err
+    assert "400 items scored" in err and "Warning" not in err
+    assert project.store.get_meta("session") == "1"  # the labels to come: session 1
+
+
+def test_queries_of_another_pool_are_refused_and_stale_rows_reported(float_pool, tmp_path,
+                                                                     capsys):
+    from assisted_labeling.errors import LabelingError
+
+    frame, pool, model = float_pool
+    queries = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(queries)]) == 0
+    other = tmp_path / "other.csv"
+    (frame + 1).to_csv(other, index=False)
+    project = open_project(other, tmp_path / "other.db", {"categories": "p,n"},
+                           progress=False)
+    with pytest.raises(LabelingError, match="another table"):
+        cli._order_queue(project, str(queries), str(other))
+    changed = frame.copy()
+    changed.loc[:2, "a"] = 99.0  # 3 rows edited after the queries were made
+    edited = tmp_path / "edited.csv"
+    changed.to_csv(edited, index=False)
+    project = open_project(edited, tmp_path / "edited.db", {"categories": "p,n"},
+                           progress=False)
+    capsys.readouterr()
+    cli._order_queue(project, str(queries), str(edited))
+    err = capsys.readouterr().err
+    assert 'Warning: 3 rows of "' in err and "397 items scored" in err
+
+
+def test_a_store_keeps_the_float_parser_its_ids_were_made_with(tmp_path):
+    from assisted_labeling.standalone import FLOATS_META, exact_floats
+
+    new = SQLiteStore(tmp_path / "new.db")
+    assert exact_floats(new) and new.get_meta(FLOATS_META) == "exact"
+    older = SQLiteStore(tmp_path / "older.db")
+    older.set_meta("input_fingerprint", "[]")  # items read before the setting existed
+    assert not exact_floats(older) and older.get_meta(FLOATS_META) == "pandas"
+    older.set_meta("input_fingerprint", "[1]")  # a new version of the pool: still pandas
+    assert not exact_floats(older)
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--strategy", "entropy"], "--strategy: only used with --retrain-every"),
+    (["--text-column", "a", "--model", "gbdt"], "--text-column, --model: only used with"),
+    (["--retrain-every", "-2"], "--retrain-every must be 0"),
+    (["--retrain-every", "5", "--text-column", "nope"], 'No column "nope"'),
+    (["--retrain-every", "5", "--feature-columns", "a,zz"], 'No column "zz"'),
+])
+def test_serve_refuses_retraining_options_it_would_ignore_or_fail_on_later(
+        float_pool, tmp_path, capsys, monkeypatch, options, words):
+    import assisted_labeling.server
+
+    def never(*args, **kwargs):
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(assisted_labeling.server, "serve", never)
+    _, pool, _ = float_pool
+    assert cli.main(["serve", str(pool), "--categories", "p,n", "--store",
+                     str(tmp_path / "s.db"), "--port", "1", *options]) == 2
+    assert words in one_line_error(capsys)
+
+
+def test_train_and_query_refuse_a_missing_id_column_and_zero_queries(model_files, tmp_path,
+                                                                     capsys):
+    model, pool = model_files
+    assert cli.main(["train", str(tmp_path / "train.csv"), "--id-column", "nope", "-o",
+                     str(tmp_path / "m2.skops")]) == 2
+    assert 'No id column "nope"' in one_line_error(capsys)
+    out = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o", str(out),
+                     "--max-queries", "0"]) == 2
+    assert "--max-queries must be at least 1" in one_line_error(capsys)
+    assert not out.exists()
+
+
+def test_help_states_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["query", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: margin)" in text and "(default: 0)" in text  # strategy, seed
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: labels.db)" in text and "(default: label)" in text

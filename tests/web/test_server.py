@@ -174,6 +174,8 @@ def test_serve_retrains_in_the_background_and_reranks(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+    # Stopping is quiet: gunicorn's workers do not inherit the retraining process.
+    assert "Traceback" not in proc.stderr.read().decode()
 
 
 def test_the_demo_runs_the_active_learning_loop(tmp_path):
@@ -206,6 +208,7 @@ def test_the_demo_runs_the_active_learning_loop(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+    assert "Traceback" not in proc.stderr.read().decode()
 
 
 def test_the_real_server_refuses_big_chunked_bodies_and_other_hosts(tmp_path, table):

@@ -174,9 +174,15 @@ def load_queue(project: LabelingProject, settings: DssSettings,
         queries = open_dataset(settings.queries_ds)
         columns = dsio.names(dsio.read_schema(unlabeled))
         try:
-            scored = store.set_priorities(
+            done = store.set_priorities(
                 dsio.iter_priorities(queries, config, columns, chunksize=chunksize),
                 reset_others=True, to_duplicates=config.id_column is None)
+            scored = done.items
+            if done.unmatched:
+                log.warning("%d rows of the queries dataset %s match no row of %s (made "
+                            "from another dataset, or rows changed since): the items "
+                            "they stood for are not ranked", done.unmatched,
+                            queries.full_name, unlabeled.full_name)
         except Exception as exc:
             # Labeling works without ranking: serve in random order, say why in the log.
             log.warning("Items are not ranked: could not read the queries dataset %s: %s",

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Annotation, AnnotationStore, Item, Priority, Stats, Status, User
+from .base import (
+    Annotation,
+    AnnotationStore,
+    Item,
+    PrioritiesSet,
+    Priority,
+    Stats,
+    Status,
+    User,
+)
 
-__all__ = ["Annotation", "AnnotationStore", "Item", "Priority", "Stats", "Status", "User",
-           "open_store"]
+__all__ = ["Annotation", "AnnotationStore", "Item", "PrioritiesSet", "Priority", "Stats",
+           "Status", "User", "open_store"]
 
 
 def open_store(location: str | Path) -> AnnotationStore:

@@ -14,7 +14,17 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    NamedTuple,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 
 class Status(str, enum.Enum):
@@ -36,6 +46,14 @@ class Item:
 
 #: ``(key, priority)``, or ``(key, priority, uncertainty shown)``.
 Priority = Union[Tuple[str, float], Tuple[str, float, Union[float, None]]]
+
+
+class PrioritiesSet(NamedTuple):
+    """What ``set_priorities`` did: items now scored, and entries whose key matched no
+    item (a queries table made from another pool, or whose values changed)."""
+
+    items: int
+    unmatched: int
 
 
 @dataclass(frozen=True)
@@ -114,7 +132,7 @@ class AnnotationStore(Protocol):
         """Insert new items (existing keys keep their annotations); returns how many were new."""
 
     def set_priorities(self, priorities: Iterable[Priority], *,
-                       reset_others: bool = True, to_duplicates: bool = False) -> int:
+                       reset_others: bool = True, to_duplicates: bool = False) -> PrioritiesSet:
         """Set queue priorities by item key; items not named go back to no priority.
         Entries are ``(key, priority)`` (shown as the uncertainty too) or ``(key,
         priority, uncertainty)`` (None: nothing to show). Equal priorities are served in

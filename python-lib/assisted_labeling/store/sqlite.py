@@ -46,7 +46,7 @@ from ..errors import (
     ValidationError,
 )
 from .accounts import ROLES, hash_password, hash_token, new_token, verify_password
-from .base import Annotation, Item, Priority, Stats, Status, User
+from .base import Annotation, Item, PrioritiesSet, Priority, Stats, Status, User
 
 try:  # POSIX only; elsewhere SQLite's own busy handler serializes processes.
     import fcntl
@@ -386,7 +386,7 @@ class SQLiteStore:
             )
 
     def set_priorities(self, priorities: Iterable[Priority], *, reset_others: bool = True,
-                       batch_size: int = 5000, to_duplicates: bool = False) -> int:
+                       batch_size: int = 5000, to_duplicates: bool = False) -> PrioritiesSet:
         """Set queue priorities, a batch per transaction so labelers are never held up
         for long. New scores land first (tagged with a new generation), then the items
         left from older generations lose theirs: meanwhile the queue mixes old and new
@@ -401,11 +401,14 @@ class SQLiteStore:
         ``to_duplicates``: keys are content-hash ids (``<hash>``, ``<hash>-<n>`` for the
         n-th copy of the same row) and each score also goes to every copy. A table of
         queries re-read in score order cannot tell which copy a row was, and copies of one
-        row get the same score anyway."""
+        row get the same score anyway.
+
+        Returns how many items these entries scored (each once, however many named
+        it) and how many entries matched no item."""
         with self._write() as conn:
             self._bump(conn, "priority_generation", 1)
             generation = self._counter(conn, "priority_generation")
-        updated = 0
+        matched = entries = 0
         batch: list[tuple[float, float | None, float, int, int, str]] = []
 
         def flush() -> int:
@@ -414,6 +417,7 @@ class SQLiteStore:
                 conn.executemany(
                     "UPDATE items SET priority = ?, uncertainty = ?, qorder = ?, qpos = ?, "
                     "pgen = ? WHERE key = ?", batch)
+                changed = conn.total_changes - before  # keys are unique: one per match
                 if to_duplicates:
                     # Copies are "<hash>-1", "<hash>-2"…: the keys between "<hash>-" and
                     # "<hash>." ("." sorts right after "-"), an index range scan.
@@ -422,7 +426,6 @@ class SQLiteStore:
                         "qpos = ?, pgen = ? WHERE key > ? AND key < ?",
                         [(*values, f"{base}-", f"{base}.") for *values, base in
                          ((*entry[:-1], entry[-1].split("-", 1)[0]) for entry in batch)])
-                changed = conn.total_changes - before
             batch.clear()
             return changed
 
@@ -430,10 +433,11 @@ class SQLiteStore:
             value = float(entry[1])
             shown = _shown(entry[2]) if len(entry) > 2 else value
             batch.append((value, shown, _qorder(value), position, generation, entry[0]))
+            entries = position
             if len(batch) >= batch_size:
-                updated += flush()
+                matched += flush()
         if batch:
-            updated += flush()
+            matched += flush()
         while reset_others:
             with self._write() as conn:
                 reset = conn.execute(
@@ -445,7 +449,11 @@ class SQLiteStore:
                 ).rowcount
             if reset < batch_size:
                 break
-        return updated
+        with self._read() as conn:
+            scored = conn.execute(
+                "SELECT COUNT(*) FROM items INDEXED BY items_scored "
+                "WHERE priority IS NOT NULL AND pgen = ?", (generation,)).fetchone()[0]
+        return PrioritiesSet(int(scored), entries - matched)
 
     def get_item(self, key: str) -> Item:
         row = self._conn().execute(

@@ -472,3 +472,17 @@ def test_priorities_can_reach_every_copy_of_a_row(store):
     served = store.next_items("u", count=4)
     assert [i.key for i in served[:1]] == ["a1b2c3d4e5f60719"]  # given first
     assert [i.uncertainty for i in served] == [0.3, 0.2, 0.2, 0.2]
+
+
+def test_set_priorities_counts_items_once_and_entries_that_match_nothing(store):
+    """A queries table holds one row per copy of a duplicated row; each row reaches every
+    copy: the items are counted once each. Rows of another pool match nothing."""
+    store.add_items([Item("a1b2c3d4e5f60718", {}), Item("a1b2c3d4e5f60718-1", {}),
+                     Item("a1b2c3d4e5f60719", {})])
+    done = store.set_priorities([("a1b2c3d4e5f60718", 0.9), ("a1b2c3d4e5f60718", 0.9),
+                                 ("a1b2c3d4e5f60719", 0.5), ("ffffffffffffffff", 0.4)],
+                                to_duplicates=True)
+    assert (done.items, done.unmatched) == (3, 1)
+    done = store.set_priorities([("a1b2c3d4e5f60719", 0.5), ("nope", 0.1)])
+    assert (done.items, done.unmatched) == (1, 1)
+    assert store.get_item("a1b2c3d4e5f60718").priority is None  # reset: not in this ranking
