@@ -382,15 +382,16 @@ def cmd_query(args: argparse.Namespace) -> int:
     columns = table_columns(args.input)
     model = models.load(args.model)
     _check_pool(args.input, args.output, columns, model.columns)
-    store, exclude, id_column = None, None, args.id_column
+    store, exclude, id_column, exact = None, None, args.id_column, True
     if args.store:
-        from .standalone import stored_settings
+        from .standalone import exact_floats, stored_settings
         from .store.sqlite import SQLiteStore
 
         if not Path(args.store).is_file():
             raise LabelingError(f'No store at "{args.store}"')
         store = SQLiteStore(args.store)
         exclude = labeled_keys(store)
+        exact = exact_floats(store)  # read the pool as the store's items were read
         id_column = id_column or stored_settings(store).get("id_column")
         session = int(store.get_meta("session", "0") or 0) + 1
     else:
@@ -402,7 +403,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         queries = score_file(args.input, model, strategy=args.strategy,
                              id_column=id_column, exclude=exclude,
                              max_queries=args.max_queries, seed=args.seed, progress=bar,
-                             batch_size=args.batch_size,
+                             batch_size=args.batch_size, exact_floats=exact,
                              cold_start=None if args.no_cold_start else DEFAULT_COLD_START)
     queries = queries.drop(columns=[ITEM_ID])
     queries[SESSION_COLUMN] = session

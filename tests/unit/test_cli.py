@@ -472,3 +472,26 @@ def test_help_states_the_defaults(capsys):
         cli.main(["serve", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: labels.db)" in text and "(default: label)" in text
+
+
+def test_query_reads_the_pool_as_its_store_did(float_pool, tmp_path):
+    """A store whose items were read with pandas' float parser: query --store must read
+    the pool the same way, or a labeled row whose floats differ gets another id and
+    comes back as a query."""
+    from assisted_labeling.sources import iter_rows
+    from assisted_labeling.standalone import FLOATS_META
+
+    frame, pool, model = float_pool
+    loose = list(iter_rows(pool, exact_floats=False))
+    exact = list(iter_rows(pool))
+    differ = [i for i, (a, b) in enumerate(zip(loose, exact)) if a.key != b.key]
+    assert differ, "no row of the pool tells the two parsers apart"
+    db = tmp_path / "older.db"
+    SQLiteStore(db).set_meta(FLOATS_META, "pandas")
+    project = open_project(pool, db, {"categories": "p,n"}, progress=False)
+    project.annotate(LOCAL_USER, {"item_id": loose[differ[0]].key, "label": "p"})
+    project.store.close()
+    out = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o", str(out),
+                     "--store", str(db)]) == 0
+    assert len(pd.read_csv(out)) == 399
