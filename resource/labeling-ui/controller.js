@@ -60,6 +60,7 @@ export class Controller {
 
     this.doneIds = new Set(); // items saved from this page
     this.drafts = new Map(); // item id -> {kind, label, comment} attempted, not saved yet
+    this.edits = new Map(); // item id -> {selection, comment} changed on a past item, left
     this.inflight = null; // promise of the save in flight
     this.sending = null; // its entry
 
@@ -93,7 +94,12 @@ export class Controller {
     else if (mode === "past" && ann && ann.status === "LABELED") {
       selection = new Set(asList(ann.label));
     } else if (this.multi && mode === "new") selection = new Set(suggestion);
-    const comment = draft ? draft.comment : (mode === "past" && ann && ann.comment) || "";
+    let comment = draft ? draft.comment : (mode === "past" && ann && ann.comment) || "";
+    const edit = !draft && this.edits.get(item.id);
+    if (edit) {
+      selection = new Set(edit.selection);
+      comment = edit.comment;
+    }
     return { item, mode, index, selection, suggestion, comment, activeMs: 0, shownAt: 0 };
   }
 
@@ -136,6 +142,25 @@ export class Controller {
       this.frame.showLoading();
       this.refill();
     }
+  }
+
+  /**
+   * Leaving a past item: keep a change not saved yet (classes ticked in multi-label
+   * mode, a comment), shown again on coming back, and say so.
+   */
+  keepEdits(view) {
+    if (!view || view.mode !== "past") return;
+    const ann = view.item.annotation || {};
+    const saved = ann.status === "LABELED" ? asList(ann.label) : [];
+    const changed = (view.comment || "") !== (ann.comment || "")
+      || (this.multi && !sameLabel([...view.selection], saved));
+    if (!changed) {
+      this.edits.delete(view.item.id);
+      return;
+    }
+    this.edits.set(view.item.id, { selection: [...view.selection], comment: view.comment || "" });
+    this.frame.showHint("Your change to that item is not saved: it is kept for when you go "
+      + "back to it (←), where Enter saves it");
   }
 
   showPast(index) {
@@ -244,6 +269,7 @@ export class Controller {
         ? "This is the first item you did" : "Nothing in your history yet");
       return;
     }
+    this.keepEdits(view);
     this.showPast(target);
   }
 
@@ -254,6 +280,7 @@ export class Controller {
       this.frame.showHint("You are on your newest item");
       return;
     }
+    this.keepEdits(view);
     if (view.index > 0) this.showPast(view.index - 1);
     else this.showHead();
   }
@@ -322,6 +349,7 @@ export class Controller {
     const view = this.view;
     if (!view) return;
     const comment = view.comment || "";
+    this.edits.delete(view.item.id);
     if (view.mode === "past" && this.unchanged(view, kind, label, comment)) {
       this.moveOn(view);
       return;
@@ -433,6 +461,8 @@ export class Controller {
     const act = actionFor(event);
     if (!act) return;
     event.preventDefault();
+    // A held key repeats: it must not label or skip items the user has not seen.
+    if (event.repeat && !["back", "forward", "help"].includes(act.action)) return;
     switch (act.action) {
       case "class": this.chooseClass(act.index); break;
       case "submit": this.submit(); break;
@@ -451,7 +481,7 @@ export class Controller {
   }
 
   onBeforeUnload(event) {
-    if (this.inflight || this.drafts.size) {
+    if (this.inflight || this.drafts.size || this.edits.size) {
       event.preventDefault();
       event.returnValue = "";
     }

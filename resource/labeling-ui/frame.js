@@ -96,11 +96,7 @@ export class Frame {
         "aria-pressed": "false",
         "aria-keyshortcuts": key || null,
         title: cat.description || null,
-        onclick: (event) => {
-          // After a mouse click, Enter should save, not press the button again.
-          if (event.detail > 0) this.focusWork();
-          handlers.classClicked(index);
-        },
+        onclick: this.clicked(() => handlers.classClicked(index)),
       },
       key ? kbd(key) : h("span", { class: "al-kbd-none", "aria-hidden": "true" }),
       h("span", { class: "al-class-text" },
@@ -127,15 +123,16 @@ export class Frame {
 
     // Actions
     this.backBtn = h("button", { type: "button", class: "al-btn", "aria-keyshortcuts": "ArrowLeft",
-      onclick: () => handlers.back() }, kbd("←"), " Back");
+      onclick: this.clicked(() => handlers.back()) }, kbd("←"), " Back");
     this.skipBtn = h("button", { type: "button", class: "al-btn", "aria-keyshortcuts": "S",
-      onclick: () => handlers.skip() }, "Skip ", kbd("S"));
+      onclick: this.clicked(() => handlers.skip()) }, "Skip ", kbd("S"));
     this.submitLabel = h("span", { text: "Save" });
     this.submitBtn = h("button", { type: "button", class: "al-btn al-btn-primary",
-      "aria-keyshortcuts": "Enter", onclick: () => handlers.submit() },
+      "aria-keyshortcuts": "Enter", onclick: this.clicked(() => handlers.submit()) },
     this.submitLabel, " ", kbd("Enter"));
     this.forwardBtn = h("button", { type: "button", class: "al-btn",
-      "aria-keyshortcuts": "ArrowRight", onclick: () => handlers.forward() }, "Forward ", kbd("→"));
+      "aria-keyshortcuts": "ArrowRight", onclick: this.clicked(() => handlers.forward()) },
+    "Forward ", kbd("→"));
     this.actions = h("div", { class: "al-actions" },
       this.backBtn, h("div", { class: "al-actions-main" }, this.skipBtn, this.submitBtn),
       this.forwardBtn);
@@ -205,7 +202,11 @@ export class Frame {
     if (key === this.warningsKey) return;
     this.warningsKey = key;
     this.warnings.hidden = !texts.length;
+    // Dismissed until the warnings change: they stay true, but need not take the screen.
     replaceChildren(this.warnings,
+      h("button", { type: "button", class: "al-btn al-btn-quiet al-warnings-close",
+        "aria-label": "Hide these warnings", text: "×",
+        onclick: () => { this.warnings.hidden = true; this.focusWork(); } }),
       h("strong", { text: "Heads-up" }),
       h("ul", null, texts.map((text) => h("li", { text }))));
   }
@@ -269,6 +270,20 @@ export class Frame {
   focusComment() {
     if (!this.commentBox) return;
     this.comment.focus();
+  }
+
+  /**
+   * A button's click handler. The second click of a double-click (detail 2) lands on
+   * the next item, which the user has not seen: ignored. After a mouse click, focus
+   * goes to the item card, so that Enter saves the next item rather than pressing
+   * this button again (a keyboard activation, detail 0, keeps the focus).
+   */
+  clicked(action) {
+    return (event) => {
+      if (event.detail > 1) return;
+      if (event.detail > 0) this.focusWork();
+      action();
+    };
   }
 
   /** Where focus goes when leaving the comment box: the item card. */

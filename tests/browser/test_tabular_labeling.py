@@ -419,3 +419,67 @@ def test_a_warning_appearing_on_the_server_shows_without_a_reload(serve, page):
     expect(warnings).to_contain_text("Labeling more may not help")
     assert server.export("metadata")[0]["comment"] == "half a thought"
 
+
+
+def test_the_warnings_can_be_hidden_until_they_change(serve, page):
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    server = serve(rows(4), "--id-column", "id")
+    SQLiteStore(server.store).set_meta("metrics", json.dumps(STALLED))
+    open_app(page, server.url)
+    warnings = page.locator(".al-warnings")
+    expect(warnings).to_contain_text("Labeling more may not help")
+    page.get_by_role("button", name="Hide these warnings").click()
+    expect(warnings).to_be_hidden()
+
+
+def test_a_mouse_click_leaves_enter_to_the_next_item(serve, page):
+    """After clicking Skip, Enter on the next item (nothing chosen, no suggestion) asks
+    for a class: it does not press Skip again."""
+    server = serve(rows(5), "--id-column", "id")
+    first = open_app(page, server.url)
+    page.get_by_role("button", name="Skip").click()
+    second = wait_item_change(page, first)
+    page.keyboard.press("Enter")
+    expect(page.locator(".al-hint")).to_contain_text("Choose a class")
+    expect_item(page, second, "new")
+    expect_stat(page, "mine-skipped", 1)
+
+
+def test_double_clicks_and_held_keys_label_one_item(serve, page):
+    server = serve(rows(6), "--id-column", "id")
+    first = open_app(page, server.url)
+    class_button(page, "dog").dblclick()
+    second = wait_item_change(page, first)
+    page.keyboard.down("3")
+    page.keyboard.down("3")  # the key held down: auto-repeat
+    page.keyboard.down("3")
+    page.keyboard.up("3")
+    third = wait_item_change(page, second)
+    page.keyboard.press("1")
+    wait_item_change(page, third)
+    expect_stat(page, "mine-labeled", 3)
+    labels = {row["id"]: row["label"] for row in server.export("labels")}
+    assert labels == {first: "dog", second: "bird", third: "cat"}
+
+
+def test_an_unsaved_comment_on_a_past_item_is_kept_when_leaving_it(serve, page):
+    server = serve(rows(5), "--id-column", "id")
+    first = open_app(page, server.url)
+    page.keyboard.press("1")
+    second = wait_item_change(page, first)
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    page.keyboard.press("c")
+    page.keyboard.type("not sure")
+    page.keyboard.press("Escape")
+    page.keyboard.press("ArrowRight")
+    expect_item(page, second, "new")
+    expect(page.locator(".al-hint")).to_contain_text("not saved")
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    expect(page.locator("#al-comment")).to_have_value("not sure")
+    page.keyboard.press("Enter")
+    expect_item(page, second, "new")
+    expect(page.locator(".al-save-state")).to_have_attribute("data-state", "saved")
+    assert server.export("metadata")[0]["comment"] == "not sure"
