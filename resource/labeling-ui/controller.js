@@ -417,15 +417,26 @@ export class Controller {
     view.comment = entry.comment;
     this.show(view);
     this.frame.setSaving("failed");
+    let advice = kind === "label"
+      ? "Your choice is still selected: press Enter to save it again."
+      : "Press S to skip it again.";
+    if (err.unauthenticated) advice = "Sign in again, then save it.";
+    else if (err.status === 403) advice = "Your account may not do this here: ask a project manager.";
     this.frame.showError(
       kind === "label"
         ? `Not saved: the label “${labelText(label)}” of this item. ${sentence(err.message)}`
         : `Not saved: the skip of this item. ${sentence(err.message)}`,
-      kind === "label"
-        ? "Your choice is still selected: press Enter to save it again."
-        : "Press S to skip it again.",
+      advice,
     );
     if (err.unauthenticated) this.onUnauthenticated();
+  }
+
+  /** The session was renewed in the sign-in dialog: the "sign in first" error is past. */
+  signedInAgain() {
+    this.frame.clearError();
+    if (this.view && this.drafts.has(this.view.item.id)) {
+      this.frame.showHint("Signed in: press Enter to save this item");
+    }
   }
 
   reportError(err, context) {

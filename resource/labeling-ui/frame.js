@@ -325,6 +325,9 @@ export class Frame {
       h("p", { class: "al-done-title", text: title }),
       h("p", { class: "al-muted", text }),
       h("button", { type: "button", class: "al-btn", text: button, onclick: onRetry })));
+    // No item: no choice, suggestion or comment left from the last one.
+    this.updateChoice({ selection: new Set(), suggestion: [], mode: "done" });
+    this.comment.value = "";
     this.setBusy(true);
     this.forwardBtn.disabled = true;
   }

@@ -77,6 +77,7 @@ function signInAgain() {
     onSignedIn: (user) => {
       dialog.close();
       if (!user || user.name !== currentUser) boot(); // someone else: start afresh
+      else if (controller) controller.signedInAgain();
     },
   });
   dialog.append(form);
@@ -84,6 +85,15 @@ function signInAgain() {
   root.append(dialog);
   dialog.showModal();
   form.focusFirst();
+}
+
+/** A viewer account has nothing to do on the labeling page: say so, not a dead page. */
+function showViewer(user) {
+  centered(
+    h("h2", { text: "Nothing to label with this account" }),
+    h("p", { text: `You are signed in as ${user.name}, a viewer: labeling needs the `
+      + "annotator role. Ask a project manager to give it to you." }),
+    h("button", { type: "button", class: "al-btn", text: "Sign out", onclick: () => signOut() }));
 }
 
 async function signOut() {
@@ -109,6 +119,10 @@ async function boot() {
   }
   if (config.csrf_token) setCsrfToken(config.csrf_token);
   currentUser = config.user ? config.user.name : null;
+  if (config.user && config.user.role === "viewer") {
+    showViewer(config.user);
+    return;
+  }
   if (!inDss() && config.title) document.title = config.title;
   let renderer;
   try {

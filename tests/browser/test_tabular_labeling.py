@@ -316,6 +316,8 @@ def test_sign_in_then_label_then_sign_out(serve, page):
     dialog.get_by_label("Password").fill("correct horse battery")
     page.keyboard.press("Enter")
     expect(dialog).to_have_count(0)
+    expect(page.locator(".al-error")).to_be_hidden()  # "sign in first" is past
+    expect(page.locator(".al-hint")).to_contain_text("press Enter to save")
     page.keyboard.press("Enter")
     wait_item_change(page, second)
     expect_stat(page, "mine-labeled", 2)
@@ -483,3 +485,45 @@ def test_an_unsaved_comment_on_a_past_item_is_kept_when_leaving_it(serve, page):
     expect_item(page, second, "new")
     expect(page.locator(".al-save-state")).to_have_attribute("data-state", "saved")
     assert server.export("metadata")[0]["comment"] == "not sure"
+
+
+def test_a_viewer_is_told_there_is_nothing_to_label(serve, page):
+    server = serve(rows(3), "--id-column", "id", users=[("vic", "viewer", "a long passphrase")])
+    page.goto(server.url)
+    page.get_by_label("User name").fill("vic")
+    page.get_by_label("Password").fill("a long passphrase")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading")).to_have_text("Nothing to label with this account")
+    expect(page.locator(".al-classes")).to_have_count(0)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("form.al-signin")).to_be_visible()
+
+
+def test_the_done_screen_shows_no_choice_of_the_last_item(serve, page):
+    server = serve(rows(1), "--id-column", "id")
+    first = open_app(page, server.url)
+    page.keyboard.press("3")
+    expect(page.locator(".al-item")).to_have_attribute("data-mode", "done")
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    expect(class_button(page, "bird")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator(".al-item")).to_have_attribute("data-mode", "done")
+    for name in CLASSES:
+        expect(class_button(page, name)).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#al-comment")).to_be_disabled()
+
+
+def test_a_save_refused_by_role_does_not_advise_saving_again(serve, page):
+    server = serve(rows(3), "--id-column", "id", users=[("ann", "annotator", "a long passphrase")])
+    page.goto(server.url)
+    page.get_by_label("User name").fill("ann")
+    page.get_by_label("Password").fill("a long passphrase")
+    page.keyboard.press("Enter")
+    first = item_id(page)
+    server.cli("users", "set-role", "ann", "--role", "viewer", "--store", str(server.store))
+    page.keyboard.press("1")
+    error = page.locator(".al-error")
+    expect(error).to_contain_text("ask a project manager")
+    expect(error).not_to_contain_text("press Enter to save it again")
+    expect_item(page, first)
