@@ -46,6 +46,13 @@ def class_button(page: Page, name: str):
     return page.locator(f'.al-class[data-class="{name}"]')
 
 
+def sign_in(page: Page, url: str, name: str, password: str) -> None:
+    page.goto(url)
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.keyboard.press("Enter")
+
+
 def open_app(page: Page, url: str) -> str:
     page.goto(url)
     return item_id(page)
@@ -489,10 +496,7 @@ def test_an_unsaved_comment_on_a_past_item_is_kept_when_leaving_it(serve, page):
 
 def test_a_viewer_is_told_there_is_nothing_to_label(serve, page):
     server = serve(rows(3), "--id-column", "id", users=[("vic", "viewer", "a long passphrase")])
-    page.goto(server.url)
-    page.get_by_label("User name").fill("vic")
-    page.get_by_label("Password").fill("a long passphrase")
-    page.keyboard.press("Enter")
+    sign_in(page, server.url, "vic", "a long passphrase")
     expect(page.get_by_role("heading")).to_have_text("Nothing to label with this account")
     expect(page.locator(".al-classes")).to_have_count(0)
     page.get_by_role("button", name="Sign out").click()
@@ -516,10 +520,7 @@ def test_the_done_screen_shows_no_choice_of_the_last_item(serve, page):
 
 def test_a_save_refused_by_role_does_not_advise_saving_again(serve, page):
     server = serve(rows(3), "--id-column", "id", users=[("ann", "annotator", "a long passphrase")])
-    page.goto(server.url)
-    page.get_by_label("User name").fill("ann")
-    page.get_by_label("Password").fill("a long passphrase")
-    page.keyboard.press("Enter")
+    sign_in(page, server.url, "ann", "a long passphrase")
     first = item_id(page)
     server.cli("users", "set-role", "ann", "--role", "viewer", "--store", str(server.store))
     page.keyboard.press("1")
