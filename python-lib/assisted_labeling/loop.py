@@ -314,13 +314,14 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     last = recent[-1]
     n_samples = last.n_compared if last.n_compared is not None else last.n_samples
     sampled = f"{n_samples} sampled unlabeled items" if n_samples else "the sampled items"
+    # Plain words first (labelers read it too), the figures after for whoever decides.
     return [
-        f"Labeling more may not help: the last {window} retrainings changed the model's "
-        f"prediction on only {', '.join(_percent(r) for r in rates if r is not None)} of "
-        f"{sampled} (all under {_percent(max_contradictions)}), and its AUC went from "
-        f"{start:.3f} to {end:.3f} ({gain:+.3f}, under +{min_auc_gain:g}). New labels "
-        f"barely change the model now: consider stopping, reviewing the labels, or "
-        f"improving the model's features."
+        f"Labeling more may not help: new labels have barely changed the model lately. "
+        f"Consider stopping, reviewing the labels, or improving the model's features. "
+        f"Details: the last {window} retrainings changed its prediction on only "
+        f"{', '.join(_percent(r) for r in rates if r is not None)} of {sampled} (all under "
+        f"{_percent(max_contradictions)}), and its AUC went from {start:.3f} to {end:.3f} "
+        f"({gain:+.3f}, under +{min_auc_gain:g})."
     ]
 
 

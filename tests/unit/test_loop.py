@@ -197,7 +197,9 @@ def test_a_stalled_history_gives_one_warning_with_the_numbers():
     warnings = loop.stopping_warnings(history)
     assert len(warnings) == 1
     text = warnings[0]
-    assert text.startswith("Labeling more may not help")
+    # Plain words before the figures: labelers read it too.
+    assert text.startswith("Labeling more may not help: new labels have barely changed")
+    assert text.index("Consider stopping") < text.index("Details:") < text.index("0.8%")
     for number in ("0.8%", "0.4%", "0.2%", "1000", "1.0%", "0.900", "0.904", "+0.004",
                    "0.005"):
         assert number in text
