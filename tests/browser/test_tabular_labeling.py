@@ -528,3 +528,26 @@ def test_a_save_refused_by_role_does_not_advise_saving_again(serve, page):
     expect(error).to_contain_text("ask a project manager")
     expect(error).not_to_contain_text("press Enter to save it again")
     expect_item(page, first)
+
+
+def test_multi_label_changes_left_on_a_past_item_are_kept(serve, page):
+    server = serve(rows(4), "--id-column", "id", "--multi-label")
+    first = open_app(page, server.url)
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    second = wait_item_change(page, first)
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    page.keyboard.press("3")  # cat + bird, not saved
+    page.keyboard.press("ArrowRight")
+    expect_item(page, second, "new")
+    page.keyboard.press("ArrowLeft")
+    expect(class_button(page, "bird")).to_have_attribute("aria-pressed", "true")
+    expect(class_button(page, "cat")).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("3")  # back to what was saved: nothing left to keep
+    page.keyboard.press("ArrowRight")
+    expect_item(page, second, "new")
+    page.keyboard.press("ArrowLeft")
+    expect(class_button(page, "bird")).to_have_attribute("aria-pressed", "false")
+    labels = {row["id"]: json.loads(row["label"]) for row in server.export("labels")}
+    assert labels == {first: ["cat"]}
