@@ -245,18 +245,23 @@ def _order_queue(project, queries: str, pool: str) -> None:
     Rows that match no item of the pool are reported: all of them (another pool's
     queries) is an error, some of them a warning."""
     from .queries import priorities_from_file
+    from .standalone import exact_floats
 
     id_column = project.config.id_column
     done = project.store.set_priorities(priorities_from_file(queries, id_column),
                                         to_duplicates=id_column is None)
+    # A store made before exact float parsing: query must read the pool as it does.
+    hint = "" if id_column or exact_floats(project.store) else (
+        f" This store reads decimals as older versions did: make the queries with "
+        f"`query --store {project.store.path}`.")
     if done.unmatched and not done.items:
         raise LabelingError(
-            f'No row of "{queries}" is an item of "{pool}": were these queries made from '
-            f"another table? Run query on {pool}")
+            f'No row of "{queries}" is an item of "{pool}" (the queue keeps its previous '
+            f"order): were these queries made from another table?{hint}")
     if done.unmatched:
         print(f'Warning: {done.unmatched} rows of "{queries}" match no item of "{pool}" '
               "(rows changed since the queries were made?): the items they stood for are "
-              "not ranked", file=sys.stderr)
+              f"not ranked.{hint}", file=sys.stderr)
     print(f"Queue ordered by {queries}: {done.items} items scored", file=sys.stderr)
     session = _table_session(queries)
     if session > int(project.store.get_meta("session", "0") or 0):
@@ -277,8 +282,6 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .web.app import create_app
 
     project = open_project(args.input, args.store, settings)
-    if getattr(args, "queries", None):
-        _order_queue(project, args.queries, args.input)
     behind_proxy = getattr(args, "behind_proxy", False)
     # Behind a proxy every request arrives from the proxy: accounts are always needed.
     local = is_loopback(args.host) and not behind_proxy
@@ -291,6 +294,8 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
         )
     if not local and not behind_proxy:
         print(EXPOSED_WARNING, file=sys.stderr)
+    if getattr(args, "queries", None):  # once the server may start: a refusal changes nothing
+        _order_queue(project, args.queries, args.input)
     if getattr(args, "retrain_every", None):
         _start_retrainer(args, settings, project)
     app = create_app(project, local_mode=local, behind_proxy=behind_proxy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from itertools import islice
 from pathlib import Path
@@ -46,12 +47,14 @@ def check_output(output: str | Path, *, fmt: str | None = None) -> str:
 
 
 def _cell(value: Any) -> Any:
-    """A cell for JSON: lists and mappings (multi-label answers) as they are."""
+    """A cell for JSON: lists and mappings (multi-label answers) as they are; infinities
+    become null, as NaN does (JSON has neither)."""
     if isinstance(value, (list, tuple, dict)):
         return value
     if hasattr(value, "tolist") and getattr(value, "ndim", 0):  # a numpy array
         return value.tolist()
-    return json_value(value)
+    value = json_value(value)
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def write_jsonl(frame: pd.DataFrame, handle: Any) -> None:

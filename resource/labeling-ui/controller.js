@@ -95,7 +95,7 @@ export class Controller {
       selection = new Set(asList(ann.label));
     } else if (this.multi && mode === "new") selection = new Set(suggestion);
     let comment = draft ? draft.comment : (mode === "past" && ann && ann.comment) || "";
-    const edit = !draft && this.edits.get(item.id);
+    const edit = this.edits.get(item.id); // left after the draft, if both: newer
     if (edit) {
       selection = new Set(edit.selection);
       comment = edit.comment;
@@ -159,8 +159,8 @@ export class Controller {
       return;
     }
     this.edits.set(view.item.id, { selection: [...view.selection], comment: view.comment || "" });
-    this.frame.showHint("Your change to that item is not saved: it is kept for when you go "
-      + "back to it (←), where Enter saves it");
+    this.frame.showHint("Your change to that item is not saved yet: it is kept and shown "
+      + "again when you return to it, to save there");
   }
 
   showPast(index) {
@@ -434,8 +434,10 @@ export class Controller {
   /** The session was renewed in the sign-in dialog: the "sign in first" error is past. */
   signedInAgain() {
     this.frame.clearError();
-    if (this.view && this.drafts.has(this.view.item.id)) {
-      this.frame.showHint("Signed in: press Enter to save this item");
+    const draft = this.view && this.drafts.get(this.view.item.id);
+    if (draft) {
+      this.frame.showHint(draft.kind === "skip"
+        ? "Signed in: press S to skip this item" : "Signed in: press Enter to save this item");
     }
   }
 

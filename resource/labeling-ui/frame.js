@@ -79,7 +79,9 @@ export class Frame {
     this.context = h("details", { class: "al-context", hidden: true },
       h("summary", null, h("span", { text: "Context" }), " ", kbd("X")),
       this.contextBody);
-    this.itemBox = h("div", { class: "al-item-body" });
+    // Focusable: a long item scrolls in this box, with ↑ ↓ PgUp PgDn once it has focus.
+    this.itemBox = h("div", { class: "al-item-body", tabindex: "0",
+      "aria-label": "Item content" });
     this.card = h("section", { class: "al-card al-item", "aria-label": "Item",
       tabindex: "-1" },
     h("div", { class: "al-item-head" }, this.position, this.badges),
@@ -123,7 +125,7 @@ export class Frame {
 
     // Actions
     this.backBtn = h("button", { type: "button", class: "al-btn", "aria-keyshortcuts": "ArrowLeft",
-      onclick: this.clicked(() => handlers.back()) }, kbd("←"), " Back");
+      onclick: this.clicked(() => handlers.back(), { repeats: true }) }, kbd("←"), " Back");
     this.skipBtn = h("button", { type: "button", class: "al-btn", "aria-keyshortcuts": "S",
       onclick: this.clicked(() => handlers.skip()) }, "Skip ", kbd("S"));
     this.submitLabel = h("span", { text: "Save" });
@@ -131,7 +133,8 @@ export class Frame {
       "aria-keyshortcuts": "Enter", onclick: this.clicked(() => handlers.submit()) },
     this.submitLabel, " ", kbd("Enter"));
     this.forwardBtn = h("button", { type: "button", class: "al-btn",
-      "aria-keyshortcuts": "ArrowRight", onclick: this.clicked(() => handlers.forward()) },
+      "aria-keyshortcuts": "ArrowRight",
+      onclick: this.clicked(() => handlers.forward(), { repeats: true }) },
     "Forward ", kbd("→"));
     this.actions = h("div", { class: "al-actions" },
       this.backBtn, h("div", { class: "al-actions-main" }, this.skipBtn, this.submitBtn),
@@ -273,14 +276,15 @@ export class Frame {
   }
 
   /**
-   * A button's click handler. The second click of a double-click (detail 2) lands on
-   * the next item, which the user has not seen: ignored. After a mouse click, focus
-   * goes to the item card, so that Enter saves the next item rather than pressing
-   * this button again (a keyboard activation, detail 0, keeps the focus).
+   * A button's click handler. After a mouse click, focus goes to the item card, so that
+   * Enter saves the next item rather than pressing this button again (a keyboard
+   * activation, detail 0, keeps the focus). Unless the button `repeats` (Back, Forward:
+   * they change no label), the second click of a double-click (detail 2) is ignored: it
+   * would land on the next item, which the user has not seen.
    */
-  clicked(action) {
+  clicked(action, { repeats = false } = {}) {
     return (event) => {
-      if (event.detail > 1) return;
+      if (event.detail > 1 && !repeats) return;
       if (event.detail > 0) this.focusWork();
       action();
     };

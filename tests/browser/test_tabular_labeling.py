@@ -453,6 +453,11 @@ def test_a_mouse_click_leaves_enter_to_the_next_item(serve, page):
     expect(page.locator(".al-hint")).to_contain_text("Choose a class")
     expect_item(page, second, "new")
     expect_stat(page, "mine-skipped", 1)
+    page.keyboard.press("2")
+    wait_item_change(page, second)
+    # Back changes no label: both clicks of a double-click count.
+    page.get_by_role("button", name="Back").dblclick()
+    expect_item(page, first, "past")
 
 
 def test_double_clicks_and_held_keys_label_one_item(serve, page):

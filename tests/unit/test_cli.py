@@ -403,8 +403,15 @@ def test_queries_of_another_pool_are_refused_and_stale_rows_reported(float_pool,
     (frame + 1).to_csv(other, index=False)
     project = open_project(other, tmp_path / "other.db", {"categories": "p,n"},
                            progress=False)
+    other_queries = tmp_path / "other_q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(other), "-o",
+                     str(other_queries)]) == 0
+    cli._order_queue(project, str(other_queries), str(other))
     with pytest.raises(LabelingError, match="another table"):
         cli._order_queue(project, str(queries), str(other))
+    assert project.store.stats().total == 400
+    ranked = project.store.next_items("u", count=1)[0]  # the refusal kept the ranking
+    assert ranked.uncertainty is not None
     changed = frame.copy()
     changed.loc[:2, "a"] = 99.0  # 3 rows edited after the queries were made
     edited = tmp_path / "edited.csv"
@@ -495,3 +502,29 @@ def test_query_reads_the_pool_as_its_store_did(float_pool, tmp_path):
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o", str(out),
                      "--store", str(db)]) == 0
     assert len(pd.read_csv(out)) == 399
+
+
+def test_a_legacy_store_refusing_queries_says_to_query_with_it(float_pool, tmp_path):
+    from assisted_labeling.errors import LabelingError
+    from assisted_labeling.standalone import FLOATS_META
+
+    frame, pool, model = float_pool
+    queries = tmp_path / "q.parquet"
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(queries)]) == 0
+    db = tmp_path / "older.db"
+    SQLiteStore(db).set_meta(FLOATS_META, "pandas")
+    other = tmp_path / "other.csv"
+    (frame + 1).to_csv(other, index=False)
+    project = open_project(other, db, {"categories": "p,n"}, progress=False)
+    with pytest.raises(LabelingError, match=r"query --store .*older\.db"):
+        cli._order_queue(project, str(queries), str(other))
+
+
+def test_jsonl_writes_infinities_as_null(tmp_path):
+    from assisted_labeling.export import write_frame
+
+    out = tmp_path / "t.jsonl"
+    write_frame(pd.DataFrame({"x": [1.5, float("inf"), float("-inf"), float("nan")]}), out)
+    assert [json.loads(line)["x"] for line in out.read_text().splitlines()] == [
+        1.5, None, None, None]

@@ -404,7 +404,8 @@ class SQLiteStore:
         row get the same score anyway.
 
         Returns how many items these entries scored (each once, however many named
-        it) and how many entries matched no item."""
+        it) and how many entries matched no item. Entries of which none matched (another
+        pool's queries) leave the previous ranking in place rather than erase it."""
         with self._write() as conn:
             self._bump(conn, "priority_generation", 1)
             generation = self._counter(conn, "priority_generation")
@@ -438,7 +439,7 @@ class SQLiteStore:
                 matched += flush()
         if batch:
             matched += flush()
-        while reset_others:
+        while reset_others and (matched or not entries):
             with self._write() as conn:
                 reset = conn.execute(
                     "UPDATE items SET priority = NULL, uncertainty = NULL, qorder = ?, "

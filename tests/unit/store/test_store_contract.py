@@ -486,3 +486,9 @@ def test_set_priorities_counts_items_once_and_entries_that_match_nothing(store):
     done = store.set_priorities([("a1b2c3d4e5f60719", 0.5), ("nope", 0.1)])
     assert (done.items, done.unmatched) == (1, 1)
     assert store.get_item("a1b2c3d4e5f60718").priority is None  # reset: not in this ranking
+    # Another pool's queries (nothing matches): the ranking in place stays.
+    done = store.set_priorities([("nope", 0.9), ("nada", 0.8)])
+    assert (done.items, done.unmatched) == (0, 2)
+    assert store.get_item("a1b2c3d4e5f60719").priority == 0.5
+    store.set_priorities([])  # an empty ranking: nothing is ranked any more
+    assert store.get_item("a1b2c3d4e5f60719").priority is None
