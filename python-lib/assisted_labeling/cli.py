@@ -353,15 +353,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _check_model_output(args.output)
     frame = _read_input(args.input)
+    columns = {"label_column": args.label_column, "text_column": args.text_column,
+               "feature_columns": column_list("Feature columns", args.feature_columns),
+               "id_column": args.id_column}
+    models.training_columns(frame, **columns)  # a wrong column is said before "Fitting"
     started = time.perf_counter()
     with _stage(f"Fitting a {args.model} model"), _user_data(
             f'Cannot train on "{args.input}"',
             "check that each feature column holds one type (numbers or text)"):
-        trained = models.train(frame, label_column=args.label_column,
-                               text_column=args.text_column,
-                               feature_columns=column_list("Feature columns",
-                                                           args.feature_columns),
-                               model=args.model, id_column=args.id_column)
+        trained = models.train(frame, model=args.model, **columns)
     with _user_data(f'Cannot write the model "{args.output}"',
                     "check the free disk space and the directory's permissions"):
         models.save(trained, args.output)

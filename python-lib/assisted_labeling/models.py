@@ -168,15 +168,12 @@ def choose_features(frame: pd.DataFrame, *, label_column: str,
     return features
 
 
-def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = None,
-          feature_columns: Sequence[str] = (), model: str = "linear", seed: int = 0,
-          id_column: str | None = None) -> TrainedModel:
-    """Fit the default pipeline on the rows that have a label.
-
-    Without a text column or feature columns, the features are ``choose_features``: every
-    column but the label, bookkeeping and id columns. ``left_out`` of the result names
-    the columns not read, for the caller to show.
-    """
+def training_columns(frame: pd.DataFrame, *, label_column: str,
+                     text_column: str | None = None, feature_columns: Sequence[str] = (),
+                     id_column: str | None = None) -> list[str]:
+    """Check the columns :func:`train` is asked to use, before any work; returns the
+    feature columns (chosen by ``choose_features`` when neither a text column nor
+    feature columns are given)."""
     if label_column not in frame.columns:
         raise ConfigError(f'No label column "{label_column}" in the data '
                           f"(columns: {', '.join(map(str, frame.columns))})")
@@ -196,6 +193,21 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     for column in ([text_column] if text_column else list(feature_columns)):
         if column not in frame.columns:
             raise ConfigError(f'No column "{column}" in the data')
+    return list(feature_columns)
+
+
+def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = None,
+          feature_columns: Sequence[str] = (), model: str = "linear", seed: int = 0,
+          id_column: str | None = None) -> TrainedModel:
+    """Fit the default pipeline on the rows that have a label.
+
+    Without a text column or feature columns, the features are ``choose_features``: every
+    column but the label, bookkeeping and id columns. ``left_out`` of the result names
+    the columns not read, for the caller to show.
+    """
+    feature_columns = training_columns(frame, label_column=label_column,
+                                       text_column=text_column,
+                                       feature_columns=feature_columns, id_column=id_column)
     labeled = frame[frame[label_column].notna() & (frame[label_column].astype(str) != "")]
     classes = sorted(labeled[label_column].astype(str).unique())
     if len(classes) < 2:
