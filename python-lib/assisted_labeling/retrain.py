@@ -10,6 +10,7 @@ bounded memory (:mod:`assisted_labeling.queries`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -230,8 +231,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s retrain: %(message)s")
     project = open_project(payload["input"], payload["store"], payload["settings"],
                            progress=False)
-    Retrainer(project, payload["input"], retrain).run_forever(
-        parent_pid=payload["parent_pid"])
+    # Ctrl-C in the terminal stops the server and this process together: no traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        Retrainer(project, payload["input"], retrain).run_forever(
+            parent_pid=payload["parent_pid"])
 
 
 if __name__ == "__main__":

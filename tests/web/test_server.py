@@ -206,7 +206,7 @@ def test_the_demo_runs_the_active_learning_loop(tmp_path):
             items = json.load(response)["items"]
         assert items and all(0 <= i["uncertainty"] <= 1 for i in items)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a user stops the demo
         proc.wait(timeout=20)
     assert "Traceback" not in proc.stderr.read().decode()
 
