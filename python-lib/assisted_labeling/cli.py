@@ -334,16 +334,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _read_input(path: str | Path) -> Any:
     """A whole table, counting rows on stderr while it is read."""
-    import pandas as pd
+    from .sources import read_table
 
-    from .sources import iter_table
-
-    chunks = []
     with _progress(f"Reading {Path(path).name}", _row_count(path)) as bar:
-        for chunk in iter_table(path):
-            chunks.append(chunk)
-            bar.update(len(chunk))
-    return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+        return read_table(path, progress=bar)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

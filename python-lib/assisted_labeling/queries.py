@@ -40,7 +40,8 @@ from .store import AnnotationStore, Priority, Status
 ITEM_ID = "__item_id"
 _POSITION = "__position"  # the row's index in the pool
 _MAYBE_SEEN = "__maybe_seen"  # may repeat an earlier row: its id is counted after scoring
-#: Columns the sampler adds to the pool's own.
+#: Helper columns of rows without an id column, dropped once their ids are exact.
+_ID_HELPERS = [_POSITION, _MAYBE_SEEN]
 CHUNK_ROWS = 50_000
 
 
@@ -50,7 +51,7 @@ def labeled_keys(store: AnnotationStore) -> set[str]:
 
 
 def _helper_columns(id_column: str | None) -> list[str]:
-    return [ITEM_ID] if id_column else [ITEM_ID, _POSITION, _MAYBE_SEEN]
+    return [ITEM_ID] if id_column else [ITEM_ID, *_ID_HELPERS]
 
 
 def keyed_chunks(path: str | Path, id_column: str | None, *,
@@ -86,7 +87,6 @@ def resolve_ids(queries: pd.DataFrame, path: str | Path, *, chunksize: int = CHU
     """Exact ids for the flagged rows of ``queries`` (from :func:`keyed_chunks` without an
     id column), by counting their contents in the pool up to the last of them; the
     helper columns are dropped."""
-    helpers = [_POSITION, _MAYBE_SEEN]
     if _MAYBE_SEEN not in queries.columns:
         return queries
     flagged = queries[_MAYBE_SEEN].to_numpy(dtype=bool)
@@ -105,7 +105,7 @@ def resolve_ids(queries: pd.DataFrame, path: str | Path, *, chunksize: int = CHU
             if offset > last:
                 break
         queries = queries.assign(**{ITEM_ID: ids})
-    return queries.drop(columns=helpers)
+    return queries.drop(columns=_ID_HELPERS)
 
 
 def progress_bar(label: str, total: int | None = None) -> Any:

@@ -77,9 +77,14 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000,
         raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A whole (small) table: labels, queries; pools go through ``iter_table``."""
-    chunks = list(iter_table(path))
+def read_table(path: str | Path, *, progress: Any = None) -> pd.DataFrame:
+    """A whole table (a training table, queries); pools go through ``iter_table``.
+    ``progress``: a bar whose ``update(n)`` counts the rows as they are read."""
+    chunks = []
+    for chunk in iter_table(path):
+        chunks.append(chunk)
+        if progress is not None:
+            progress.update(len(chunk))
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
 
 
