@@ -52,6 +52,13 @@ def session_variable(queries_name: str) -> str:
     return f"{VARIABLE_PREFIX}{_short(queries_name)}__session"
 
 
+def model_variable(queries_name: str) -> str:
+    """``ML-ASSISTED-LABELING__<queries dataset short name>__model``: the saved model whose
+    scores ranked these queries (new in 5.x), so that a labeling webapp shows the
+    stopping warnings of that model."""
+    return f"{VARIABLE_PREFIX}{_short(queries_name)}__model"
+
+
 def metrics_variable(metadata_name: str) -> str:
     """``ML-ASSISTED-LABELING__<metadata dataset short name>__metrics`` (4.x name)."""
     return f"{VARIABLE_PREFIX}{_short(metadata_name)}__metrics"

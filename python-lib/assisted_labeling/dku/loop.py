@@ -38,7 +38,7 @@ from ..errors import ConfigError, LabelingError, ValidationError
 from ..sampler import PoolKeys
 from . import datasets as dsio
 from .legacy import LegacyKeys, legacy_ids
-from .sampler import FOLDER_MODEL_HINT, FOLDER_PATH_COLUMN, folder_key, model_id, model_variable
+from .sampler import FOLDER_MODEL_HINT, FOLDER_PATH_COLUMN, folder_key, model_id
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +507,7 @@ def webapp_warnings(variables: Mapping[str, Any], metadata_name: str,
     groups = model_histories(loop.variable_value(variables, loop.metrics_variable(
         metadata_name), []))
     legacy = groups.pop(None, [])
-    feeding = loop.variable_value(variables, model_variable(queries_name)) \
+    feeding = loop.variable_value(variables, loop.model_variable(queries_name)) \
         if queries_name else None
     if feeding:
         chosen = {str(feeding): groups.get(str(feeding)) or legacy}

@@ -22,8 +22,9 @@ variable, 4.x name): each run stamps ``previous + 1`` into the queries and saves
 the variable once the queries are written, so a failed run changes nothing. The webapp
 re-ranks its queue and the every-n trigger restarts its count when the variable changes.
 The classifier sampler also saves which saved model ranked the queries,
-``ML-ASSISTED-LABELING__<queries>__model`` (:func:`model_variable`): the webapp shows the
-stopping warnings of that model (:class:`assisted_labeling.dku.loop.StoppingWarnings`).
+``ML-ASSISTED-LABELING__<queries>__model`` (:func:`~assisted_labeling.loop.model_variable`):
+the webapp shows the stopping warnings of that model
+(:class:`assisted_labeling.dku.loop.StoppingWarnings`).
 """
 
 from __future__ import annotations
@@ -265,14 +266,6 @@ def model_id(name: str) -> str:
     return str(name).split(".", 1)[-1]
 
 
-def model_variable(queries: str) -> str:
-    """``ML-ASSISTED-LABELING__<queries short name>__model``: the saved model whose
-    scores ranked these queries (new in 5.x), so that a labeling webapp shows the
-    stopping warnings of that model."""
-    short = queries.split(".", 1)[1] if "." in queries else queries
-    return f"{loop.VARIABLE_PREFIX}{short}__model"
-
-
 def save_session(project: Any, queries: str, session: int, *, model: str | None = None
                  ) -> None:
     """Set the session variable and the model variable (removed when no saved model
@@ -286,9 +279,9 @@ def save_session(project: Any, queries: str, session: int, *, model: str | None 
     scope = local if name in local and name not in standard else standard
     scope[name] = int(session)
     for values in (standard, local):
-        values.pop(model_variable(queries), None)
+        values.pop(loop.model_variable(queries), None)
     if model:
-        scope[model_variable(queries)] = model_id(model)
+        scope[loop.model_variable(queries)] = model_id(model)
     project.set_variables(variables)
 
 

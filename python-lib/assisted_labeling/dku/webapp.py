@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .. import loop
 from ..config import check_columns
 from ..errors import ConfigError, LabelingError
 from ..project import LabelingProject
@@ -42,12 +43,7 @@ from .sync import DatasetSync
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "ML_ASSISTED_LABELING_CACHE_DIR"
-SESSION_VARIABLE = "ML-ASSISTED-LABELING__{}__session"
 PRIORITIES_SESSION = "dss.priorities_session"
-
-
-def _short(name: str) -> str:
-    return name.split(".", 1)[1] if "." in name else name
 
 
 def default_cache_dir() -> Path:
@@ -99,7 +95,7 @@ class SessionVariable:
 
     def __init__(self, queries_name: str | None, read_variables: Callable[[], Mapping],
                  *, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.name = SESSION_VARIABLE.format(_short(queries_name)) if queries_name else None
+        self.name = loop.session_variable(queries_name) if queries_name else None
         self._read = read_variables
         self.ttl = ttl
         self._clock = clock
