@@ -237,13 +237,19 @@ def metrics_entry(*, n_samples: int, contradictions: float | None, auc: float | 
             "n_compared": None if n_compared is None else int(n_compared)}
 
 
+def history_entries(history: Any) -> list[dict[str, Any]]:
+    """The entries of a stored history (copies), leaving out anything malformed: a
+    project variable can hold whatever someone typed in."""
+    return [dict(e) for e in (history if isinstance(history, list) else [])
+            if isinstance(e, Mapping)]
+
+
 def add_entry(history: Any, entry: Mapping[str, Any], *,
               keep: int = MAX_HISTORY) -> list[dict[str, Any]]:
     """The history with ``entry`` last; an older entry of the same model version is
     replaced (a step run twice on one version must not count as two stalled iterations).
     Only the last ``keep`` entries stay: project variables should stay small."""
-    kept = [dict(e) for e in (history if isinstance(history, list) else [])
-            if isinstance(e, Mapping)]
+    kept = history_entries(history)
     version = entry.get("versionId")
     if version is not None:
         kept = [e for e in kept if e.get("versionId") != version]

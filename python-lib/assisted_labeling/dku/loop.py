@@ -340,11 +340,6 @@ def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool
 MODEL_KEY = "modelId"
 
 
-def _entries(history: Any) -> list[dict[str, Any]]:
-    return [dict(e) for e in (history if isinstance(history, list) else [])
-            if isinstance(e, Mapping)]
-
-
 def _model_of(entry: Mapping[str, Any]) -> str | None:
     value = entry.get(MODEL_KEY)
     return str(value) if value not in (None, "") else None
@@ -362,7 +357,7 @@ def record_entry(history: Any, entry: Mapping[str, Any], *, model: str,
     model does not have, are kept as they are.
     """
     known = {str(v) for v in versions}
-    entries = _entries(history)
+    entries = loop.history_entries(history)
     for old in entries:
         version = old.get("versionId")
         if _model_of(old) is None and (version is None or str(version) in known):
@@ -376,7 +371,7 @@ def model_histories(history: Any) -> dict[str | None, list[dict[str, Any]]]:
     """The entries of each model, oldest first; ``None`` holds the 4.x entries (no
     ``modelId``)."""
     groups: dict[str | None, list[dict[str, Any]]] = {}
-    for entry in _entries(history):
+    for entry in loop.history_entries(history):
         groups.setdefault(_model_of(entry), []).append(entry)
     return groups
 
