@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -200,25 +200,40 @@ def image_uncertainty(boxes: Sequence[Box], *, aggregation: str = "max",
                           f"{', '.join(AGGREGATIONS)}")
 
 
-def uncertainties(cells: Iterable[Any], *, aggregation: str = "max",
-                  min_confidence: float = 0.0,
-                  empty_uncertainty: float = DEFAULT_EMPTY_UNCERTAINTY,
-                  names: Sequence[Any] | None = None,
-                  rows: Sequence[int] | None = None) -> np.ndarray:
-    """The uncertainty of each image of a predictions column, as a float array.
+class ColumnScorer:
+    """The uncertainty of each image of a predictions column, chunk after chunk.
 
+    It also counts the images, the images without a box at ``min_confidence`` and the
+    lowest box confidence seen, which tell when a scoring threshold cut the predictions.
     Error messages name the image by its row number (``rows[i]``, default ``i + 1``) and,
     when given, by ``names[i]`` (e.g. its path).
     """
-    check_options(aggregation=aggregation, min_confidence=min_confidence,
-                  empty_uncertainty=empty_uncertainty)
-    out = []
-    for i, cell in enumerate(cells):
-        where = f"Row {i + 1 if rows is None else rows[i]}"
-        if names is not None:
-            where += f" ({names[i]})"
-        boxes = parse_predictions(cell, where=where)
-        out.append(image_uncertainty(boxes, aggregation=aggregation,
-                                     min_confidence=min_confidence,
-                                     empty_uncertainty=empty_uncertainty))
-    return np.asarray(out, dtype=np.float64)
+
+    def __init__(self, *, aggregation: str = "max", min_confidence: float = 0.0,
+                 empty_uncertainty: float = DEFAULT_EMPTY_UNCERTAINTY) -> None:
+        check_options(aggregation=aggregation, min_confidence=min_confidence,
+                      empty_uncertainty=empty_uncertainty)
+        self.aggregation = aggregation
+        self.min_confidence = min_confidence
+        self.empty_uncertainty = empty_uncertainty
+        self.images = 0
+        self.empty = 0
+        self.lowest: float | None = None
+
+    def __call__(self, cells: Sequence[Any], *, names: Sequence[Any] | None = None,
+                 rows: Sequence[int] | None = None) -> np.ndarray:
+        out = np.empty(len(cells), dtype=np.float64)
+        for i, cell in enumerate(cells):
+            where = f"Row {i + 1 if rows is None else rows[i]}"
+            if names is not None:
+                where += f" ({names[i]})"
+            boxes = parse_predictions(cell, where=where)
+            low = min((b.confidence for b in boxes), default=None)
+            if low is not None and (self.lowest is None or low < self.lowest):
+                self.lowest = low
+            self.images += 1
+            self.empty += not any(b.confidence >= self.min_confidence for b in boxes)
+            out[i] = image_uncertainty(boxes, aggregation=self.aggregation,
+                                       min_confidence=self.min_confidence,
+                                       empty_uncertainty=self.empty_uncertainty)
+        return out

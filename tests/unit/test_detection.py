@@ -10,10 +10,10 @@ import pytest
 
 from assisted_labeling.detection import (
     Box,
+    ColumnScorer,
     box_uncertainty,
     image_uncertainty,
     parse_predictions,
-    uncertainties,
 )
 from assisted_labeling.errors import ValidationError
 
@@ -115,15 +115,26 @@ def test_images_without_boxes_come_first_by_default_and_last_on_request():
 
 def test_a_column_of_cells_is_scored_in_order():
     cells = [json.dumps([dss_box(0.9)]), "[]", json.dumps([our_box(0.6), our_box(0.95)])]
-    scores = uncertainties(cells)
+    scores = ColumnScorer()(cells)
     assert scores.dtype == np.float64
     assert scores.tolist() == pytest.approx([0.1, 1.0, 0.4])
+
+
+def test_the_scorer_counts_images_empty_ones_and_the_lowest_confidence_across_chunks():
+    scorer = ColumnScorer(min_confidence=0.3)
+    scorer([json.dumps([dss_box(0.9)]), "[]"])
+    assert (scorer.images, scorer.empty, scorer.lowest) == (2, 1, 0.9)
+    # A box under the minimum confidence still counts as the lowest one seen, but its
+    # image has no box left: it is an image without boxes.
+    scores = scorer([json.dumps([our_box(0.2)]), json.dumps([our_box(0.6)])])
+    assert scores.tolist() == pytest.approx([1.0, 0.4])
+    assert (scorer.images, scorer.empty, scorer.lowest) == (4, 2, 0.2)
 
 
 def test_column_errors_give_the_row_number_and_the_image_name():
     cells = ["[]", "[{oops"]
     with pytest.raises(ValidationError, match=r"Row 12 \(/b.png\): not valid JSON"):
-        uncertainties(cells, names=["/a.png", "/b.png"], rows=[11, 12])
+        ColumnScorer()(cells, names=["/a.png", "/b.png"], rows=[11, 12])
 
 
 @pytest.mark.parametrize("options, words", [
@@ -131,6 +142,6 @@ def test_column_errors_give_the_row_number_and_the_image_name():
     ({"min_confidence": 1.5}, "between 0 and 1"),
     ({"empty_uncertainty": -1.0}, "between 0 and 1"),
 ])
-def test_bad_options_are_refused_even_for_an_empty_column(options, words):
+def test_bad_options_are_refused_before_any_cell_is_read(options, words):
     with pytest.raises(ValidationError, match=words):
-        uncertainties([], **options)
+        ColumnScorer(**options)

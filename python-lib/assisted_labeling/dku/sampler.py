@@ -460,45 +460,15 @@ THRESHOLD_ADVICE = (
 HINT_CONFIDENCE = 0.1  # lowest box confidence above which a scoring threshold is likely
 
 
-class ImageScorer:
-    """The uncertainty of each image of a predictions column
-    (:func:`assisted_labeling.detection.image_uncertainty`), noting the lowest box
-    confidence and the images without boxes, to tell when the predictions were cut
-    by a scoring threshold (see :func:`run_detection_sampler`)."""
-
-    def __init__(self, settings: DetectionSettings) -> None:
-        detection.check_options(aggregation=settings.aggregation,
-                                min_confidence=settings.min_confidence,
-                                empty_uncertainty=settings.empty_uncertainty)
-        self.settings = settings
-        self.images = 0
-        self.empty = 0
-        self.lowest: float | None = None
-
-    def __call__(self, cells: list[Any], names: list[str], rows: list[int]) -> np.ndarray:
-        s = self.settings
-        out = np.empty(len(cells), dtype=np.float64)
-        for i, (cell, name, row) in enumerate(zip(cells, names, rows)):
-            boxes = detection.parse_predictions(cell, where=f"Row {row} ({name})")
-            for box in boxes:
-                if self.lowest is None or box.confidence < self.lowest:
-                    self.lowest = box.confidence
-            self.images += 1
-            self.empty += not any(b.confidence >= s.min_confidence for b in boxes)
-            out[i] = detection.image_uncertainty(
-                boxes, aggregation=s.aggregation, min_confidence=s.min_confidence,
-                empty_uncertainty=s.empty_uncertainty)
-        return out
-
-    def threshold_hint(self) -> str | None:
-        """A warning when no box is under :data:`HINT_CONFIDENCE` nor the minimum box
-        confidence: the detector surely found doubtful boxes, so someone dropped them."""
-        low = self.lowest
-        if low is None or low < max(HINT_CONFIDENCE, self.settings.min_confidence):
-            return None
-        return (f"The predictions hold no box under confidence {low:.2f} ({self.empty} of "
-                f"{self.images} images without boxes): they were probably scored with a "
-                f"confidence threshold. {THRESHOLD_ADVICE}.")
+def threshold_hint(scorer: detection.ColumnScorer) -> str | None:
+    """A warning when no box is under :data:`HINT_CONFIDENCE` nor the minimum box
+    confidence: the detector surely found doubtful boxes, so someone dropped them."""
+    low = scorer.lowest
+    if low is None or low < max(HINT_CONFIDENCE, scorer.min_confidence):
+        return None
+    return (f"The predictions hold no box under confidence {low:.2f} ({scorer.empty} of "
+            f"{scorer.images} images without boxes): they were probably scored with a "
+            f"confidence threshold. {THRESHOLD_ADVICE}.")
 
 
 def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries: str,
@@ -531,7 +501,9 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
     _detection_columns(settings, schema, unlabeled)
     session = read_session(dataiku.Project(), queries) + 1
     labeled = _labeled(metadata, folder=True)
-    scorer = ImageScorer(settings)
+    scorer = detection.ColumnScorer(aggregation=settings.aggregation,
+                                    min_confidence=settings.min_confidence,
+                                    empty_uncertainty=settings.empty_uncertainty)
     ranking = RunningTopK(settings.max_queries)
     template: pd.DataFrame | None = None
     offset = 0
@@ -547,10 +519,10 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
         if not len(frame):
             continue
         scores = scorer(frame[settings.predictions_column].tolist(),
-                        frame[FOLDER_PATH_COLUMN].tolist(), rows.tolist())
+                        names=frame[FOLDER_PATH_COLUMN].tolist(), rows=rows.tolist())
         ranking.push(scores, rows, frame)
         log.info("%s: %d rows read", unlabeled, offset)
-    hint = scorer.threshold_hint()
+    hint = threshold_hint(scorer)
     if hint:
         log.warning("%s", hint)
     scores, _, payloads = ranking.result()
