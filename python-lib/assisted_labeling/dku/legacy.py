@@ -49,6 +49,8 @@ import numpy as np
 import pandas as pd
 from pandas.util import hash_array
 
+from ..sampler import PoolKeys
+
 LEGACY_ROW_ID = re.compile(r"^[0-9a-f]{64}$")
 _NA_HASH = np.iinfo(np.uint64).max  # what hash_pandas_object gives a missing value
 
@@ -176,3 +178,10 @@ class LegacyKeys:
                 self.matched[old] = str(keys[i])
                 keys[i] = old
         return keys
+
+
+def keys_with_legacy(id_column: str | None, labeled: set[str]) -> LegacyKeys | None:
+    """Pool keys that name a row by its 4.x id when ``labeled`` holds that id, or None
+    when it holds no 4.x id (the 4.x hash of each row is then never computed)."""
+    legacy = legacy_ids(labeled)
+    return LegacyKeys(PoolKeys(id_column, only=labeled), legacy) if legacy else None

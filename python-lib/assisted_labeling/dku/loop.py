@@ -37,7 +37,7 @@ from ..config import whole_number
 from ..errors import ConfigError, LabelingError, ValidationError
 from ..sampler import PoolKeys
 from . import datasets as dsio
-from .legacy import LegacyKeys, legacy_ids
+from .legacy import keys_with_legacy
 from .sampler import FOLDER_MODEL_HINT, FOLDER_PATH_COLUMN, folder_key, model_id
 
 log = logging.getLogger(__name__)
@@ -293,10 +293,8 @@ def unlabeled_sample(dataset: Any, labeled: set[str], *, id_column: str | None, 
     :class:`~assisted_labeling.sources.RowIdentifier`, or the 4.x row hash of
     :mod:`.legacy`) is not in ``labeled``."""
     keys = PoolKeys(id_column, only=labeled)
-    legacy = legacy_ids(labeled)
-    # Rows labeled with the 4.x webapp are named by its hash of the row: computed only
-    # when the metadata holds such ids.
-    legacy_keys = LegacyKeys(keys, legacy) if legacy else None
+    # Rows labeled with the 4.x webapp are named by its hash of the row.
+    legacy_keys = keys_with_legacy(id_column, labeled)
 
     def excluded(frame: pd.DataFrame) -> np.ndarray:
         if legacy_keys is None:

@@ -45,13 +45,12 @@ from ..sampler import (
     MODEL_UNCERTAINTY_COLUMN,
     SESSION_COLUMN,
     UNCERTAINTY_COLUMN,
-    PoolKeys,
     score_pool,
 )
 from ..sampling import DEFAULT_COLD_START, STRATEGIES, RunningTopK
 from ..store import Status
 from . import datasets as dsio
-from .legacy import LegacyKeys, legacy_ids
+from .legacy import LegacyKeys, keys_with_legacy
 
 log = logging.getLogger(__name__)
 
@@ -397,11 +396,10 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
         chunks = _dataset_chunks(source, schema, chunksize)
         scorer = ModelScorer(predictor, f"the rows of {unlabeled}")
         options["id_column"] = settings.id_column
-        legacy = legacy_ids(labeled)
-        if legacy:
-            # Rows labeled with the 4.x webapp carry its row hash as data_id: recognise
-            # them by that hash too (computed only when such ids exist).
-            legacy_keys = LegacyKeys(PoolKeys(settings.id_column, only=labeled), legacy)
+        # Rows labeled with the 4.x webapp carry its row hash as data_id: recognise
+        # them by that hash too.
+        legacy_keys = keys_with_legacy(settings.id_column, labeled)
+        if legacy_keys is not None:
             options["key_fn"] = legacy_keys
     try:
         out = score_pool(chunks, scorer, **options)
