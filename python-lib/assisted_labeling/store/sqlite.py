@@ -624,11 +624,15 @@ class SQLiteStore:
             " ON CONFLICT (item_id, annotator) DO UPDATE SET status = excluded.status,"
             " label = excluded.label, classes = excluded.classes,"
             " label_id = excluded.label_id, comment = coalesce(?, annotations.comment),"
-            " session = excluded.session, updated_at = excluded.updated_at,"
+            # An edited label keeps the session it was first given: the every-n trigger
+            # counts new labels of a session, and a correction is not a new label.
+            " session = CASE WHEN annotations.status = 'LABELED'"
+            "   AND excluded.status = 'LABELED' THEN annotations.session"
+            "   ELSE excluded.session END, updated_at = excluded.updated_at,"
             " duration_ms = CASE WHEN excluded.duration_ms IS NULL"
             "   THEN annotations.duration_ms"
             "   ELSE coalesce(annotations.duration_ms, 0) + excluded.duration_ms END"
-            " RETURNING id, created_at, duration_ms, comment",
+            " RETURNING id, created_at, duration_ms, comment, session",
             (item_id, user, status.value, label, json.dumps(list(classes)), label_id,
              comment, session, now, now, duration_ms, comment),
         ).fetchone()
@@ -636,7 +640,7 @@ class SQLiteStore:
             conn.execute("INSERT INTO changes (annotation_id) VALUES (?)", (saved[0],))
         return Annotation(
             id=saved[0], item_key=key, annotator=user, status=status, label=label,
-            label_id=label_id, comment=saved[3], session=session, created_at=saved[1],
+            label_id=label_id, comment=saved[3], session=saved[4], created_at=saved[1],
             updated_at=now, duration_ms=saved[2],
         )
 

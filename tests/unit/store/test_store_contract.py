@@ -215,6 +215,21 @@ def test_label_then_skip_then_label_keeps_counters_right(store):
     assert (stats.labeled, stats.skipped, stats.mine) == (1, 0, {"labeled": 1, "skipped": 0})
 
 
+def test_an_edited_label_keeps_its_session_and_a_label_after_a_skip_takes_the_new_one(store):
+    # The every-n trigger counts the labels of the current session: correcting an old
+    # label is no new label, labeling an item skipped earlier is one.
+    store.add_items(items(2))
+    store.save_label("u", "k0", "x", ["x"], session=0)
+    store.save_skip("u", "k1", session=0)
+    assert store.save_label("u", "k0", "y", ["y"], session=1).session == 0
+    assert store.save_label("u", "k1", "y", ["y"], session=1).session == 1
+    assert store.get_annotation("u", "k0").session == 0
+    assert store.get_annotation("u", "k1").session == 1
+    # Skipping a label and labeling it again in the new session makes it a new label.
+    store.save_skip("u", "k0", session=1)
+    assert store.save_label("u", "k0", "x", ["x"], session=1).session == 1
+
+
 def test_multi_label_counts_each_class(store):
     store.add_items(items(1))
     store.save_label("u", "k0", '["x", "y"]', ["x", "y"])
