@@ -59,6 +59,13 @@ log = logging.getLogger(__name__)
 # 3: login sessions and failed logins kept in the store; no cookie-signing key any more.
 SCHEMA_VERSION = "3"
 _UNSCORED = 1.0  # queue order of items with no priority: after every scored item
+# Queue order of items some annotators labeled that need more (several annotators per
+# item): before every other item, so that overlaps complete (agreement, review) instead
+# of waiting behind the whole queue; samplers leave labeled items out of their queries.
+_STARTED = -1e300
+_STARTED_SQL = "labeled > 0 AND labeled < needed"
+_QORDER_SQL = (f"CASE WHEN {_STARTED_SQL} THEN ? WHEN priority IS NULL THEN ? "
+               "ELSE -priority END")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -380,6 +387,8 @@ class SQLiteStore:
                 "WHERE needed != :n",
                 {"n": needed},
             )
+            conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL} WHERE labeled > 0",
+                         (_STARTED, _UNSCORED))
             conn.execute(
                 "UPDATE counters SET value = (SELECT count(*) FROM items WHERE labeled >= needed)"
                 " WHERE name = 'complete'"
@@ -403,6 +412,10 @@ class SQLiteStore:
         queries re-read in score order cannot tell which copy a row was, and copies of one
         row get the same score anyway.
 
+        ``reset_others``: the items these entries do not name lose their priority, except
+        the items labeled by some annotators that still need more (several annotators
+        per item): those are served before any other item, whatever their priority.
+
         Returns how many items these entries scored (each once, however many named
         it) and how many entries matched no item. Entries of which none matched (another
         pool's queries) leave the previous ranking in place rather than erase it."""
@@ -416,14 +429,16 @@ class SQLiteStore:
             with self._write() as conn:
                 before = conn.total_changes
                 conn.executemany(
-                    "UPDATE items SET priority = ?, uncertainty = ?, qorder = ?, qpos = ?, "
+                    "UPDATE items SET priority = ?, uncertainty = ?, qorder = "
+                    f"CASE WHEN {_STARTED_SQL} THEN {_STARTED} ELSE ? END, qpos = ?, "
                     "pgen = ? WHERE key = ?", batch)
                 changed = conn.total_changes - before  # keys are unique: one per match
                 if to_duplicates:
                     # Copies are "<hash>-1", "<hash>-2"…: the keys between "<hash>-" and
                     # "<hash>." ("." sorts right after "-"), an index range scan.
                     conn.executemany(
-                        "UPDATE items SET priority = ?, uncertainty = ?, qorder = ?, "
+                        "UPDATE items SET priority = ?, uncertainty = ?, qorder = "
+                        f"CASE WHEN {_STARTED_SQL} THEN {_STARTED} ELSE ? END, "
                         "qpos = ?, pgen = ? WHERE key > ? AND key < ?",
                         [(*values, f"{base}-", f"{base}.") for *values, base in
                          ((*entry[:-1], entry[-1].split("-", 1)[0]) for entry in batch)])
@@ -445,7 +460,9 @@ class SQLiteStore:
                     "UPDATE items SET priority = NULL, uncertainty = NULL, qorder = ?, "
                     "qpos = 0, pgen = 0 WHERE id IN "
                     "(SELECT id FROM items INDEXED BY items_scored "
-                    " WHERE priority IS NOT NULL AND pgen < ? LIMIT ?)",
+                    " WHERE priority IS NOT NULL AND pgen < ?"
+                    # Started items keep their place (first) and their uncertainty.
+                    f"   AND NOT ({_STARTED_SQL}) LIMIT ?)",
                     (_UNSCORED, generation, batch_size),
                 ).rowcount
             if reset < batch_size:
@@ -609,6 +626,9 @@ class SQLiteStore:
                 "UPDATE items SET open = open + ?, labeled = labeled + ? WHERE id = ?",
                 (open_delta, labeled_delta, item_id),
             )
+        if labeled_delta and needed > 1:
+            conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL} WHERE id = ?",
+                         (_STARTED, _UNSCORED, item_id))
         now_complete = labeled + labeled_delta >= needed
         self._bump(conn, "complete", int(now_complete) - int(labeled >= needed))
         if was is not status:

@@ -130,6 +130,40 @@ def test_items_needing_two_annotators_go_to_two_users_only(store):
     assert (stats.complete, stats.labeled, stats.remaining) == (1, 2, 0)
 
 
+def test_items_waiting_for_more_annotators_come_before_new_ones(store):
+    # Overlaps complete (agreement, review) instead of waiting behind the whole queue,
+    # and a new ranking (samplers leave labeled items out) does not bury them.
+    store.add_items(items(4), annotators_per_item=2)
+    store.set_priorities([("k1", 0.9), ("k0", 0.8), ("k2", 0.1), ("k3", 0.05)])
+    assert [i.key for i in store.next_items("a")] == ["k1"]
+    store.save_label("a", "k1", "x", ["x"])
+    store.next_items("a")
+    store.save_skip("a", "k0")  # a skip is no annotation: k0 keeps its rank
+    store.set_priorities([("k3", 0.7), ("k0", 0.6)])
+    assert [i.key for i in store.next_items("b", count=4)] == ["k1", "k3", "k0", "k2"]
+    for key in ("k1", "k3", "k0", "k2"):
+        store.release("b", key)
+    # Named by a ranking, it still comes first, and shows its new uncertainty.
+    store.set_priorities([("k3", 0.7), ("k0", 0.6), ("k1", 0.01)])
+    assert [i.key for i in store.next_items("b", count=4)] == ["k1", "k3", "k0", "k2"]
+    assert store.get_item("k1").uncertainty == pytest.approx(0.01)
+    # Complete: nobody gets it again. Labeled by one, then skipped: back to its rank.
+    store.save_label("b", "k1", "x", ["x"])
+    store.save_label("b", "k3", "x", ["x"])
+    store.save_skip("b", "k3")
+    store.set_priorities([("k3", 0.7), ("k0", 0.6)])
+    assert [i.key for i in store.next_items("c", count=4)] == ["k3", "k0", "k2"]
+
+
+def test_more_annotators_per_item_puts_labeled_items_first(store):
+    store.add_items(items(3))
+    store.set_priorities([("k0", 0.9), ("k1", 0.5), ("k2", 0.1)])
+    store.next_items("a")
+    store.save_label("a", "k2", "x", ["x"])
+    store.set_annotators_per_item(2)
+    assert [i.key for i in store.next_items("b", count=3)] == ["k2", "k0", "k1"]
+
+
 def test_next_returns_the_users_reservations_first(store):
     store.add_items(items(10))
     first = [i.key for i in store.next_items("a", count=3)]
