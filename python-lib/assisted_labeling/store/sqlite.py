@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import (
     AuthenticationError,
+    ConfigError,
     ConflictError,
     NotFoundError,
     TooManyAttemptsError,
@@ -171,6 +172,27 @@ def _shown(value: float | None) -> float | None:
     return None if value != value else value
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_store_file(path: Path) -> None:
+    """Refuse a path that holds something else than a store (a directory, the pool
+    itself, any other file) before anything is created or changed beside it."""
+    if path.is_dir():
+        raise ConfigError(f'The store "{path}" is a directory: give a file name, e.g. '
+                          f'"{path / "labels.db"}"')
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f'Cannot open the store "{path}": {exc.strerror}') from None
+    if header and header != _SQLITE_HEADER:
+        raise ConfigError(f'"{path}" is not a labeling store (an SQLite file): choose '
+                          "another store file; this one was left as it is")
+
+
 def _private_file(path: Path, *, create: bool) -> None:
     """Make ``path`` accessible to its owner only (0600 when created here).
 
@@ -215,6 +237,7 @@ class SQLiteStore:
         if durability not in ("normal", "full"):
             raise ValidationError('durability must be "normal" or "full"')
         self._synchronous = durability.upper()
+        _check_store_file(self.path)  # before touching it: a mistyped path stays as it was
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()  # one writer at a time in this process
@@ -229,6 +252,16 @@ class SQLiteStore:
         for suffix in ("-wal", "-shm"):  # left by an earlier run, maybe world-readable
             _private_file(Path(f"{self.path}{suffix}"), create=False)
         self._connections: list[sqlite3.Connection] = []
+        try:
+            self._open_schema()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise ConfigError(f'The store "{self.path}" is damaged ({exc}): restore it from '
+                              "a backup or choose another store file") from None
+        self._seed = (self.get_meta("seed") or "").encode()
+
+    def _open_schema(self) -> None:
+        """Create or migrate the tables, counters and metadata."""
         self._conn().executescript(SCHEMA)
         with self._write() as conn:
             self._migrate(conn)
@@ -245,7 +278,6 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('seed', ?)",
                 (os.urandom(8).hex(),),
             )
-        self._seed = (self.get_meta("seed") or "").encode()
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,48 @@
+"""A store path that does not hold a store: a clear error, and the file left alone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from assisted_labeling.errors import ConfigError
+from assisted_labeling.store import Item
+from assisted_labeling.store.sqlite import SQLiteStore
+
+
+def test_a_file_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_path):
+    pool = tmp_path / "pool.csv"
+    pool.write_text("text\nhello\n")
+    os.chmod(pool, 0o644)
+    with pytest.raises(ConfigError, match=r'pool.csv" is not a labeling store'):
+        SQLiteStore(pool)
+    assert pool.read_text() == "text\nhello\n"
+    assert os.stat(pool).st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pool.csv"]  # no .lock beside it
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory: give a file name"):
+        SQLiteStore(tmp_path)
+
+
+def test_a_damaged_store_is_a_clear_error(tmp_path):
+    path = tmp_path / "labels.db"
+    store = SQLiteStore(path)
+    store.add_items([Item(f"k{i}", {"text": "x" * 2000}) for i in range(200)])
+    store.close()
+    damaged = tmp_path / "damaged.db"
+    shutil.copyfile(path, damaged)
+    with damaged.open("r+b") as file:  # keep the header, break the pages after it
+        file.seek(100)
+        file.write(b"\xff" * 8000)
+    with pytest.raises(ConfigError, match=r"damaged .*restore it from a backup"):
+        SQLiteStore(damaged)
+
+
+def test_an_empty_file_becomes_a_store(tmp_path):
+    path = tmp_path / "labels.db"
+    path.touch()
+    SQLiteStore(path).close()
