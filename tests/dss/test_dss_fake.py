@@ -210,3 +210,43 @@ def test_version_metrics_are_the_model_perf_metrics_of_the_version(dss):
     assert metrics.version_id == "v1"
     assert metrics.get_performance_values() == {"AUC": 0.81, "F1": 0.5}
     assert "other:THING" in metrics.get_computed().get_all_ids()
+
+
+# -- signatures: the dataiku.Dataset methods' own parameter lists ------------------------
+@pytest.mark.parametrize("call", [
+    lambda ds: list(ds.iter_dataframes(chunk_size=100)),
+    lambda ds: ds.get_dataframe(colums=["a"]),
+    lambda ds: ds.get_dataframe(use_nullable_integers=True),  # DSS 10+: not in DSS 9
+    lambda ds: ds.write_with_schema(pd.DataFrame({"a": [1]}), drop_and_create=True),
+    lambda ds: ds.write_with_schema(pd.DataFrame({"a": [1]}), colums=["a"]),
+    lambda ds: ds.write_dataframe(pd.DataFrame({"a": [1]}), infer=True),
+])
+def test_a_parameter_the_dataset_methods_do_not_have_is_refused(dss, call):
+    import dataiku
+
+    dss.create_dataset("t", pd.DataFrame({"a": range(3)}))
+    with pytest.raises(TypeError):
+        call(dataiku.Dataset("t"))
+
+
+def test_the_dataset_methods_take_their_documented_parameters(dss):
+    import dataiku
+
+    dss.create_dataset("t", pd.DataFrame({"a": range(3), "b": list("xyz")}))
+    ds = dataiku.Dataset("t")
+    assert ds.get_dataframe(columns=["a"], sampling="head", sampling_column=None, limit=2,
+                            ratio=None, infer_with_pandas=True, parse_dates=True,
+                            bool_as_str=False, float_precision=None, na_values=None,
+                            keep_default_na=True).shape == (2, 1)
+    chunks = list(ds.iter_dataframes(chunksize=2, infer_with_pandas=False, sampling="head",
+                                     sampling_column=None, parse_dates=True, limit=None,
+                                     ratio=None, columns=["b"], bool_as_str=False,
+                                     float_precision=None, na_values=None,
+                                     keep_default_na=True))
+    assert [len(c) for c in chunks] == [2, 1]
+    # The drop-and-create flag is positional: DSS 9 names it dropAndCreate, DSS 12
+    # drop_and_create.
+    ds.write_with_schema(pd.DataFrame({"c": [1]}), False)
+    ds.write_dataframe(pd.DataFrame({"c": [2]}), infer_schema=True)
+    ds.write_schema_from_dataframe(pd.DataFrame({"c": [3]}), False)
+    assert dss.table("t")["c"].tolist() == [2]

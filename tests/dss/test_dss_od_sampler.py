@@ -244,3 +244,31 @@ def test_the_recipe_form_explains_the_scoring_threshold():
     assert "confidence score threshold" in form["meta"]["description"]
     assert "threshold" in params["confidence"]["description"]
     assert "threshold" in params["empty_images"]["description"]
+
+
+# -- image paths ------------------------------------------------------------------------
+def test_image_paths_are_normalised_and_each_image_is_queried_once(dss, caplog):
+    dss.create_dataset("preds", pd.DataFrame({
+        "path": ["a.png", "/a.png", "imgs/./b.png", "/c.png"],
+        "prediction": [dss_boxes(0.9), dss_boxes(0.4), "[]", dss_boxes(0.8)]}))
+    dss.create_dataset("queries")
+    dss.create_dataset("meta", meta([("/imgs/b.png", "alice", "LABELED", "2024-01-01")]))
+    with caplog.at_level("WARNING"):
+        out = run(dss, metadata="meta")
+    # "/imgs/./b.png" is the labeled "/imgs/b.png"; "a.png" and "/a.png" are one image,
+    # queried once, by its most uncertain row.
+    assert out["path"].tolist() == ["/a.png", "/c.png"]
+    assert out["uncertainty"].tolist() == pytest.approx([0.6, 0.2])
+    assert out["prediction"].iloc[0] == dss_boxes(0.4)
+    assert any("1 row" in r.getMessage() and "/a.png" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING")
+
+
+@pytest.mark.parametrize("path", ["../outside/c.png", "/imgs/../../c.png", "/..", "./"])
+def test_a_path_outside_the_folder_is_refused(dss, path):
+    dss.create_dataset("preds", pd.DataFrame({"path": ["/a.png", path],
+                                              "prediction": ["[]", "[]"]}))
+    dss.create_dataset("queries")
+    with pytest.raises(ValidationError, match=r'Row 2: the image path .* in column "path"'):
+        run(dss)
+    assert session(dss) is None

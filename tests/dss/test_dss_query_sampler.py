@@ -3,6 +3,7 @@ probabilities, used through ``get_predictor().predict``)."""
 
 from __future__ import annotations
 
+import json
 import runpy
 from pathlib import Path
 
@@ -398,3 +399,113 @@ def test_a_pool_without_rows_gives_empty_queries_with_its_columns(dss, model):
     out = run(dss)
     assert len(out) == 0
     assert list(out.columns) == ["id", "text", "uncertainty", "model_uncertainty", "session"]
+
+
+# -- how many labeled items were found ----------------------------------------------------
+def _logged(caplog, level: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == level]
+
+
+def test_the_log_counts_the_labeled_items_found_in_the_pool(dss, model, caplog):
+    # "99" is labeled in the metadata but no longer in the pool: 2 of 3 are left out.
+    dss.create_dataset("meta", meta([(i, "alice", "LABELED", "2024-01-01")
+                                     for i in ("10", "11", "99")]))
+    with caplog.at_level("INFO"):
+        out = run(dss, metadata="meta")
+    assert out["id"].tolist() == [12, 14, 13]
+    assert any("2 of the 3 labeled items were found in LABELING.pool and left out" in m
+               for m in _logged(caplog, "INFO"))
+    assert not any("Id column" in m for m in _logged(caplog, "WARNING"))
+
+
+@pytest.mark.parametrize("webapp_id, recipe_id", [("id", None), (None, "id")])
+def test_labeled_ids_matching_no_row_get_a_warning_naming_the_id_column(
+        dss, model, caplog, webapp_id, recipe_id):
+    # The webapp names its rows by one scheme (its "Id column" setting), the recipe by
+    # another: no labeled row is recognised, and they would all be queried again.
+    ids = [row.key for row in frame_rows(dss.table("pool"), RowIdentifier(webapp_id))]
+    dss.create_dataset("meta", meta([(i, "alice", "LABELED", "2024-01-01")
+                                     for i in ids[:2]]))
+    config = {"strategy": "confidence", "cold_start": False}
+    if recipe_id:
+        config["id_column"] = recipe_id
+    with caplog.at_level("INFO"):
+        out = run(dss, config, metadata="meta")
+    assert len(out) == 5  # not an error: a pool may already leave the labeled rows out
+    assert any("0 of the 2 labeled items were found in LABELING.pool" in m
+               for m in _logged(caplog, "INFO"))
+    warnings = [m for m in _logged(caplog, "WARNING") if 'Setting "Id column"' in m]
+    assert len(warnings) == 1
+    assert "none of the 2 labeled items" in warnings[0]
+    assert "the labeling webapp" in warnings[0]
+    assert "already leaves out the labeled rows" in warnings[0]
+
+
+def test_an_empty_pool_gets_no_id_column_warning(dss, model, caplog):
+    dss.create_dataset("pool", pd.DataFrame({"id": [], "text": []}))
+    dss.create_dataset("meta", meta([("10", "alice", "LABELED", "2024-01-01")]))
+    with caplog.at_level("WARNING"):
+        run(dss, metadata="meta")
+    assert not any("Id column" in m for m in _logged(caplog, "WARNING"))
+
+
+def test_labeled_files_missing_from_the_folder_get_a_warning(dss, caplog):
+    dss.create_folder("images", files={"/cats/1.png": b"1", "/cats/2.png": b"2"})
+    dss.create_dataset("queries")
+    scorer = FixedModel("path", {"/cats/1.png": 0.9, "/cats/2.png": 0.5})
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion("v1", scorer, active=True)])
+    dss.create_dataset("meta", meta([("/dogs/3.png", "alice", "LABELED", "2024-01-01")]))
+    with caplog.at_level("INFO"):
+        out = run(dss, {"strategy": "confidence"}, unlabeled="images", metadata="meta")
+    assert len(out) == 2
+    warnings = [m for m in _logged(caplog, "WARNING") if "none of the 1 labeled" in m]
+    assert len(warnings) == 1 and "folder" in warnings[0]
+    assert "Id column" not in warnings[0]
+
+
+# -- rows the model's preprocessing drops --------------------------------------------------
+def test_a_chunk_whose_rows_the_model_all_drops_comes_last(dss, caplog):
+    # DSS's predictor answers a chunk whose rows it all drops with a lone "prediction"
+    # column of NaN: those rows are unscored, not a sign of a regression model.
+    dss.create_dataset("pool", pd.DataFrame({"id": range(6),
+                                             "x": [np.nan, np.nan, 1.0, 2.0, np.nan, 3.0]}))
+    dss.create_dataset("queries")
+    probas = {2: (0.5, 0.3, 0.2), 3: (0.9, 0.05, 0.05), 5: (0.4, 0.4, 0.2)}
+    dss.add_model("clf", ["a", "b", "c"], [fake.ModelVersion(
+        "v1", lambda df: np.array([probas[i] for i in df["id"]]), active=True,
+        drop_row_features=("x",))])
+    with caplog.at_level("WARNING"):
+        out = run_query_sampler({"strategy": "confidence", "id_column": "id"}, model="clf",
+                                unlabeled="pool", queries="queries", chunksize=2)
+    assert out["id"].tolist()[:3] == [5, 2, 3]
+    assert sorted(out["id"].tolist()[3:]) == [0, 1, 4]
+    assert out["uncertainty"].tolist()[3:] == [0.0, 0.0, 0.0]
+    assert any("3 items could not be scored by the model" in m
+               for m in _logged(caplog, "WARNING"))
+
+
+def test_the_strategy_choices_say_what_they_rank_first():
+    form = json.loads((RECIPE.parent / "recipe.json").read_text())
+    strategy = next(p for p in form["params"] if p["name"] == "strategy")
+    labels = {c["value"]: c["label"] for c in strategy["selectChoices"]}
+    # Each strategy asks first for the items the model is least sure of.
+    assert labels["confidence"] == "Lowest confidence sampling"
+    assert labels["margin"] == "Smallest margin sampling"
+    assert labels["entropy"] == "Highest entropy sampling"
+    assert labels["diverse_margin"].startswith("Smallest margin")
+
+
+def test_a_regression_model_that_drops_every_row_is_still_refused(dss, model, monkeypatch):
+    import dataiku
+
+    class Regressor:
+        def get_classes(self):
+            return None  # DSS: "None if a regressor"
+
+        def predict(self, df, with_probas=True):
+            return pd.DataFrame(columns=["prediction"], index=df.index)  # every row dropped
+
+    monkeypatch.setattr(dataiku.Model, "get_predictor",
+                        lambda self, version_id=None: Regressor())
+    with pytest.raises(ConfigError, match="only classification models"):
+        run(dss)

@@ -149,3 +149,50 @@ def test_the_default_cache_dir_is_private_to_the_user(tmp_path, monkeypatch):
     other.rmdir()
     other.symlink_to(base)
     assert dku_webapp.default_cache_dir() not in (other, base)
+
+
+# -- problems with the queries dataset reach the labelers --------------------------------
+def test_queries_of_another_dataset_are_a_config_warning(start, project_setup):
+    import pandas as pd
+
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["zz", "great"], "stars": [9, 5], "uncertainty": [0.9, 0.8]}))
+    client, webapp = start(queries_ds="queries")
+    warnings = as_(client, "alice").get("/api/config").get_json()["warnings"]
+    assert any("1 row of the queries dataset LABELING.queries matches no row of "
+               "LABELING.reviews" in w for w in warnings), warnings
+    # Fixed by the next sampler run: the warning goes at the next ranking.
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["great"], "stars": [5], "uncertainty": [0.8]}))
+    webapp.refresh_queue(force=True)
+    assert as_(client, "alice").get("/api/config").get_json()["warnings"] == []
+
+
+def test_queries_without_uncertainty_are_a_config_warning(start, project_setup):
+    import pandas as pd
+
+    project_setup.create_dataset("queries", pd.DataFrame({"text": ["great"], "stars": [5]}))
+    client, _ = start(queries_ds="queries")
+    body = as_(client, "alice").get("/api/config").get_json()
+    assert any('has no "uncertainty" column' in w and "not ranked" in w
+               for w in body["warnings"]), body["warnings"]
+    assert "Traceback" not in str(body)
+
+
+def test_an_unreadable_queries_dataset_is_a_config_warning(start, project_setup,
+                                                           monkeypatch):
+    import pandas as pd
+
+    from assisted_labeling.dku import datasets as dsio
+
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["great"], "stars": [5], "uncertainty": [0.8]}))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("connection reset by peer")
+
+    monkeypatch.setattr(dsio, "iter_priorities", broken)
+    client, _ = start(queries_ds="queries")
+    warnings = as_(client, "alice").get("/api/config").get_json()["warnings"]
+    assert any("could not read the queries dataset LABELING.queries" in w
+               and "backend log" in w for w in warnings), warnings

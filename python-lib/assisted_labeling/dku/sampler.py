@@ -16,6 +16,9 @@ webapp's restore. Skipped items stay in the queries. Without the metadata input,
 item is scored, as the 4.x recipes did. Rows labeled with the 4.x webapp are named in the
 metadata by its hash of the row: they are recognised by that hash too
 (:mod:`assisted_labeling.dku.legacy`, computed only when the metadata holds such ids).
+The log tells how many labeled items were found in the pool; none at all, with a pool
+that has rows, is a warning: the recipe's "Id column" (or, for images, the paths) must
+name items as the labeling webapp does.
 
 ``session`` is the run counter ``ML-ASSISTED-LABELING__<queries>__session`` (a project
 variable, 4.x name): each run stamps ``previous + 1`` into the queries and saves it in
@@ -32,8 +35,9 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import posixpath
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,6 +49,7 @@ from ..sampler import (
     MODEL_UNCERTAINTY_COLUMN,
     SESSION_COLUMN,
     UNCERTAINTY_COLUMN,
+    PoolKeys,
     score_pool,
 )
 from ..sampling import DEFAULT_COLD_START, STRATEGIES, RunningTopK
@@ -198,8 +203,17 @@ def open_unlabeled(name: str) -> tuple[Any, dsio.Schema | None]:
 
 
 def folder_key(path: Any) -> str:
-    """A file's item id as the labeling webapps give it: its folder path, "/a/b.png"."""
-    return "/" + str(path).strip().lstrip("/")
+    """A file's item id as the labeling webapps give it: its folder path, "/a/b.png",
+    normalised ("a.png" and "/a.png" are one file, so are "imgs/./b.png" and
+    "/imgs/b.png"). A path that leaves the folder keeps its ".." ("/../c.png") and an
+    empty one gives "/": they name no file of the folder (:func:`outside_folder`)."""
+    relative = posixpath.normpath(str(path).strip().lstrip("/") or ".")
+    return "/" if relative == "." else "/" + relative
+
+
+def outside_folder(key: str) -> bool:
+    """Whether a :func:`folder_key` names no file in the folder: its root, or above it."""
+    return key in ("/", "/..") or key.startswith("/../")
 
 
 def labeled_item_ids(dataset: Any, *, chunksize: int = 50_000) -> set[str]:
@@ -230,8 +244,25 @@ def _labeled(metadata: str | None, *, folder: bool) -> set[str]:
                     "the labeling webapp's metadata dataset as input to leave them out.")
         return set()
     ids = labeled_item_ids(_dataiku().Dataset(metadata))
-    log.info("%d labeled items are left out of the queries", len(ids))
     return {folder_key(i) for i in ids} if folder else ids
+
+
+class LabeledMatches:
+    """``exclude_keys`` for :func:`~assisted_labeling.sampler.score_pool`: True for the
+    pool keys of labeled items. It remembers which labeled keys it met and how many pool
+    rows it saw, for an honest log (:func:`_log_left_out`). Memory: O(len(labeled))."""
+
+    def __init__(self, labeled: Collection[str]) -> None:
+        self.labeled = labeled
+        self.found: set[str] = set()
+        self.rows = 0
+
+    def __call__(self, keys: Sequence[str]) -> np.ndarray:
+        self.rows += len(keys)
+        mask = np.fromiter((k in self.labeled for k in keys), dtype=bool, count=len(keys))
+        if mask.any():
+            self.found.update(np.asarray(keys, dtype=object)[mask].tolist())
+        return mask
 
 
 def _check_free_columns(columns: list[str], reserved: tuple[str, ...], name: str) -> None:
@@ -242,14 +273,40 @@ def _check_free_columns(columns: list[str], reserved: tuple[str, ...], name: str
                           "dataset? Use the unlabeled data the labeling webapp reads")
 
 
-def _log_legacy(matched: int, legacy: int, unlabeled: str) -> None:
-    log.info("%d of the %d items labeled with the 4.x plugin were found in %s", matched,
-             legacy, unlabeled)
-    if matched < legacy:
-        log.warning("%d items labeled with the 4.x plugin were not found in %s: removed "
-                    "rows, or rows whose column types changed since (4.x ids hash the "
-                    "typed values); if they are still in the pool, they can be queried "
-                    "again", legacy - matched, unlabeled)
+def _log_matches(found: int, total: int, items: str, where: str, *, outcome: str = "",
+                 warning: str | None = None) -> None:
+    """Log how many of the ``total`` ``items`` were found in ``where``, then ``warning``."""
+    log.info("%d of the %d %s were found in %s%s", found, total, items, where, outcome)
+    if warning:
+        log.warning("%s", warning)
+
+
+def _log_legacy(legacy: LegacyKeys, unlabeled: str) -> None:
+    matched, total = len(legacy.matched), len(legacy.legacy)
+    _log_matches(matched, total, "items labeled with the 4.x plugin", unlabeled,
+                 warning=None if matched == total else (
+                     f"{total - matched} items labeled with the 4.x plugin were not found "
+                     f"in {unlabeled}: removed rows, or rows whose column types changed "
+                     "since (4.x ids hash the typed values); if they are still in the pool, "
+                     "they can be queried again"))
+
+
+def _log_left_out(matches: LabeledMatches, where: str, *, none_found: str,
+                  legacy: LegacyKeys | None = None) -> None:
+    """How many labeled items the pool held (and left out); ``none_found`` is the
+    warning when the pool has rows but none of them is a labeled item. Items labeled
+    with the 4.x plugin are told apart (:func:`_log_legacy`): the warning is about the
+    others, whose ids follow the settings."""
+    total, found = len(matches.labeled), len(matches.found)
+    ours, ours_found = total, found
+    if legacy is not None:
+        ours -= len(legacy.legacy)
+        ours_found -= len(legacy.matched)
+    warn = matches.rows > 0 and ours > 0 and ours_found == 0
+    _log_matches(found, total, "labeled items", where,
+                 outcome=" and left out of the queries", warning=none_found if warn else None)
+    if legacy is not None:
+        _log_legacy(legacy, where)
 
 
 # -- session ----------------------------------------------------------------------------
@@ -303,6 +360,17 @@ class _Progress:
 
 
 # -- the classifier sampler -------------------------------------------------------------
+_NO_LABELED_ROW = (
+    'Setting "{label}": none of the {n} labeled items of the metadata matches a row of '
+    "{source}, so none is left out of the queries. The recipe's \"{label}\" must be the "
+    "one the labeling webapp uses (currently {current}). Unless {source} already leaves "
+    "out the labeled rows: then all is well")
+_NO_LABELED_FILE = (
+    'Input "Labeling metadata": none of the {n} labeled files of the metadata is in the '
+    "folder {source}, so none is left out of the queries: is it the folder the labeling "
+    "webapp uses? Unless the labeled files were moved out of it: then all is well")
+
+
 class ModelScorer:
     """``predict_proba`` for score_pool, through the public predictor API only."""
 
@@ -311,6 +379,7 @@ class ModelScorer:
         self.source = source
         self.folder_hint = folder_hint
         self.unscored = 0
+        self.n_classes: int | None = None
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         try:
@@ -322,14 +391,18 @@ class ModelScorer:
             raise LabelingError(message) from exc
         columns = [c for c in out.columns if str(c).startswith("proba_")]
         if not columns:
-            raise ConfigError(f'Input "{LABELS["saved_model"]}": the saved model gives no '
-                              "class probabilities (proba_* columns); only classification "
-                              "models can rank items by uncertainty",
-                              setting=LABELS["saved_model"])
-        probas = out[columns]
-        if len(probas) == len(frame) and not probas.index.equals(frame.index):
-            probas = probas.set_axis(frame.index)  # a positional answer
-        values = probas.reindex(frame.index).to_numpy(dtype=np.float64)
+            if len(out) and out.notna().to_numpy().any():
+                raise self._not_a_classifier()
+            # The model's preprocessing dropped every row of the chunk: DSS then answers
+            # a lone "prediction" column of NaN (saved_model.py, "special case for all
+            # empty scoring data"). Those rows are unscored, like dropped rows below.
+            values = np.full((len(frame), self._classes()), np.nan)
+        else:
+            probas = out[columns]
+            if len(probas) == len(frame) and not probas.index.equals(frame.index):
+                probas = probas.set_axis(frame.index)  # a positional answer
+            values = probas.reindex(frame.index).to_numpy(dtype=np.float64)
+            self.n_classes = self.n_classes or values.shape[1]
         # Rows the model's preprocessing dropped (or could not score) have no
         # probabilities: a one-hot row scores 0 with every strategy, so they come last.
         unscored = ~np.isfinite(values).all(axis=1)
@@ -338,6 +411,29 @@ class ModelScorer:
             values[unscored] = 0.0
             values[unscored, 0] = 1.0
         return values
+
+    def _not_a_classifier(self) -> ConfigError:
+        return ConfigError(f'Input "{LABELS["saved_model"]}": the saved model gives no '
+                           "class probabilities (proba_* columns); only classification "
+                           "models can rank items by uncertainty",
+                           setting=LABELS["saved_model"])
+
+    def _classes(self) -> int:
+        """How many classes the model has: seen in an earlier chunk, else asked to the
+        predictor (``get_classes()``: None for a regression model)."""
+        if self.n_classes is None:
+            try:
+                classes = self.predictor.get_classes()
+            except Exception as exc:
+                raise LabelingError(
+                    f"The saved model scored none of the first rows of {self.source} "
+                    "(its preprocessing dropped them all: empty values in a feature "
+                    f"whose missing values drop the row?) and does not tell its classes "
+                    f"({exc})") from exc
+            if classes is None:
+                raise self._not_a_classifier()
+            self.n_classes = len(classes)
+        return self.n_classes
 
 
 def _dataset_chunks(dataset: Any, schema: dsio.Schema, chunksize: int
@@ -370,11 +466,14 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
     options: dict[str, Any] = {
         "strategy": settings.strategy, "max_queries": settings.max_queries,
         "batch_size": settings.diversity_batch_size, "seed": session, "session": session,
-        "exclude_keys": labeled or None, "progress": _Progress(unlabeled),
+        "progress": _Progress(unlabeled),
         # The labels in the metadata stand for those the model learned from: the predictor
         # API does not tell its training set size. No metadata: no cold start.
         "n_labeled": len(labeled) if metadata else None,
         "cold_start": DEFAULT_COLD_START if settings.cold_start else None}
+    matches = LabeledMatches(labeled)
+    if labeled:
+        options["exclude_keys"] = matches
     legacy_keys: LegacyKeys | None = None
     if is_folder:
         paths = source.list_paths_in_partition()
@@ -395,20 +494,24 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
                            f"{', '.join(columns)})", settings.id_column)
         chunks = _dataset_chunks(source, schema, chunksize)
         scorer = ModelScorer(predictor, f"the rows of {unlabeled}")
-        options["id_column"] = settings.id_column
-        # Rows labeled with the 4.x webapp carry its row hash as data_id: recognise
-        # them by that hash too.
+        # Keys of the labeled rows only (memory O(labeled)). Rows labeled with the 4.x
+        # webapp carry its row hash as data_id: recognise them by that hash too.
         legacy_keys = keys_with_legacy(settings.id_column, labeled)
-        if legacy_keys is not None:
-            options["key_fn"] = legacy_keys
+        options["key_fn"] = (legacy_keys if legacy_keys is not None
+                             else PoolKeys(settings.id_column, only=labeled))
     try:
         out = score_pool(chunks, scorer, **options)
     except ValidationError as exc:
         if exc.details.get("column"):  # an id column that is not unique, or empty
             raise _problem("id_column", exc.message, settings.id_column) from None
         raise
-    if legacy_keys is not None:
-        _log_legacy(len(legacy_keys.matched), len(legacy_keys.legacy), unlabeled)
+    if labeled:
+        _log_left_out(matches, unlabeled, legacy=legacy_keys, none_found=(
+            _NO_LABELED_FILE.format(n=len(labeled), source=unlabeled) if is_folder
+            else _NO_LABELED_ROW.format(
+                n=len(labeled), source=unlabeled, label=LABELS["id_column"],
+                current=(f'"{settings.id_column}"' if settings.id_column
+                         else "empty: rows are named by their content"))))
     if scorer.unscored:
         log.warning("%d items could not be scored by the model (dropped by its "
                     "preprocessing?): they come last, with uncertainty 0", scorer.unscored)
@@ -432,7 +535,8 @@ def _detection_columns(settings: DetectionSettings, schema: dsio.Schema, name: s
 
 
 def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int) -> pd.DataFrame:
-    """The chunk with ``path`` = the image's folder path ("/a.png"), first column."""
+    """The chunk with ``path`` = the image's folder path ("/a.png", normalised: see
+    :func:`folder_key`), first column. A path outside the images folder is refused."""
     raw = frame[settings.path_column]
     empty = raw.isna().to_numpy() | (raw.astype(str).str.strip() == "").to_numpy()
     if empty.any():
@@ -440,11 +544,36 @@ def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int)
         raise ValidationError(f'Row {row}: no image path in column "{settings.path_column}"')
     out = frame.copy()
     paths = [folder_key(p) for p in raw]
+    bad = next((i for i, p in enumerate(paths) if outside_folder(p)), None)
+    if bad is not None:
+        what = "names no file" if paths[bad] == "/" else "leaves the images folder"
+        raise ValidationError(
+            f'Row {first_row + bad}: the image path "{raw.iloc[bad]}" in column '
+            f'"{settings.path_column}" {what}; image paths are paths in the folder the '
+            'labeling webapp shows, like "/cats/1.png"')
     if settings.path_column == FOLDER_PATH_COLUMN:
         out[FOLDER_PATH_COLUMN] = paths
     else:
         out.insert(0, FOLDER_PATH_COLUMN, paths)
     return out
+
+
+def _first_row_per_image(out: pd.DataFrame, scores: np.ndarray, unlabeled: str
+                         ) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ranked queries with each image once, by its first (most uncertain) row.
+
+    Only the ranked rows are looked at, so memory stays O(queries); with "Maximum
+    number of queries", an image's other rows may have been cut already, and dropping
+    repeats leaves fewer queries than the maximum."""
+    repeated = out[FOLDER_PATH_COLUMN].duplicated().to_numpy()
+    if not repeated.any():
+        return out, scores
+    count = int(repeated.sum())
+    log.warning('%s lists some images more than once (same path once normalised, e.g. '
+                '"%s"): %d row%s left out, each image is queried once, by its most '
+                "uncertain row", unlabeled, out[FOLDER_PATH_COLUMN][repeated].iloc[0], count,
+                "" if count == 1 else "s")
+    return out[~repeated].reset_index(drop=True), np.asarray(scores)[~repeated]
 
 
 THRESHOLD_ADVICE = (
@@ -482,6 +611,10 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
     without boxes (ranked by ``Images without boxes``, first by default), not by its
     doubtful boxes. Lower the model's threshold before scoring for active learning; a
     warning says so when no predicted box is under :data:`HINT_CONFIDENCE`.
+
+    Image paths are normalised as folder paths (:func:`folder_key`: "a.png" is
+    "/a.png"); a path outside the folder ("../a.png") is refused. An image listed in
+    several rows is queried once, by its most uncertain row.
     """
     settings = parse_detection_settings(config)
     dataiku = _dataiku()
@@ -499,6 +632,7 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
     _detection_columns(settings, schema, unlabeled)
     session = read_session(dataiku.Project(), queries) + 1
     labeled = _labeled(metadata, folder=True)
+    matches = LabeledMatches(labeled)
     scorer = detection.ColumnScorer(aggregation=settings.aggregation,
                                     min_confidence=settings.min_confidence,
                                     empty_uncertainty=settings.empty_uncertainty)
@@ -511,21 +645,29 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
         offset += len(frame)
         if template is None:
             template = frame.iloc[:0]
-        keep = np.fromiter((p not in labeled for p in frame[FOLDER_PATH_COLUMN]), dtype=bool,
-                           count=len(frame))
-        frame, rows = frame[keep], rows[keep]
+        if labeled:
+            keep = ~matches(frame[FOLDER_PATH_COLUMN].tolist())
+            frame, rows = frame[keep], rows[keep]
         if not len(frame):
             continue
         scores = scorer(frame[settings.predictions_column].tolist(),
                         names=frame[FOLDER_PATH_COLUMN].tolist(), rows=rows.tolist())
         ranking.push(scores, rows, frame)
         log.info("%s: %d rows read", unlabeled, offset)
+    if labeled:
+        _log_left_out(matches, unlabeled, none_found=(
+            f'Input "{LABELS["metadata"]}": none of the {len(labeled)} labeled images of '
+            f"the metadata is among the images of {unlabeled} (column "
+            f'"{settings.path_column}"), so none is left out of the queries: the paths '
+            "must be those of the folder the labeling webapp uses, like \"/cats/1.png\". "
+            f"Unless {unlabeled} already leaves out the labeled images: then all is well"))
     hint = threshold_hint(scorer)
     if hint:
         log.warning("%s", hint)
     scores, _, payloads = ranking.result()
     if payloads:
-        out = payloads[0].reset_index(drop=True)
+        out, scores = _first_row_per_image(payloads[0].reset_index(drop=True), scores,
+                                           unlabeled)
     else:
         out = template if template is not None else pd.DataFrame(
             columns=list(itertools.chain(

@@ -9,7 +9,10 @@
 3. import the unlabeled rows as items (chunked); on a new store, restore the annotations
    from the metadata dataset;
 4. rank items by the queries dataset's ``uncertainty`` (unscored items after scored ones),
-   again whenever the sampler's session number changes;
+   again whenever the sampler's session number changes; a problem with the queries
+   (rows matching no item, no ``uncertainty`` column, unreadable) leaves items unranked
+   and is shown to the labelers among the ``/api/config`` warnings, next to the
+   stopping warnings, until the next ranking;
 5. flush changes left unwritten by a previous run, then keep flushing in the background.
 """
 
@@ -23,7 +26,7 @@ import stat
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -121,6 +124,29 @@ class SessionVariable:
             return self._value
 
 
+class QueueWarnings:
+    """What went wrong with the queries dataset at the last ranking, for the labelers
+    (``/api/config`` warnings); replaced at each ranking."""
+
+    def __init__(self) -> None:
+        self._value: tuple[str, ...] = ()
+
+    def set(self, problems: list[str]) -> None:
+        self._value = tuple(problems)
+
+    def __call__(self) -> list[str]:
+        return list(self._value)
+
+
+@dataclass
+class QueueLoad:
+    """What :func:`load_queue` did: new items, items ranked, problems for the labelers."""
+
+    added: int
+    scored: int
+    problems: list[str] = field(default_factory=list)
+
+
 @dataclass
 class DssWebapp:
     """Everything a running DSS labeling backend holds."""
@@ -130,6 +156,7 @@ class DssWebapp:
     auth: HeaderAuthenticator
     sync: DatasetSync
     session: SessionVariable
+    queue_warnings: QueueWarnings = field(default_factory=QueueWarnings)
 
     def refresh_queue(self, *, force: bool = False) -> bool:
         """Re-import new unlabeled rows and re-rank by the queries dataset when the
@@ -140,7 +167,9 @@ class DssWebapp:
             return False
         import dataiku
 
-        load_queue(self.project, self.settings, dataiku.Dataset, chunksize=self.sync.chunksize)
+        done = load_queue(self.project, self.settings, dataiku.Dataset,
+                          chunksize=self.sync.chunksize)
+        self.queue_warnings.set(done.problems)
         store.set_meta(PRIORITIES_SESSION, current)
         return True
 
@@ -152,9 +181,12 @@ class DssWebapp:
 
 
 def load_queue(project: LabelingProject, settings: DssSettings,
-               open_dataset: Callable[[str], Any], *, chunksize: int) -> tuple[int, int]:
-    """Import the unlabeled rows (new ones only) and the queries' priorities; returns
-    (new items, scored items)."""
+               open_dataset: Callable[[str], Any], *, chunksize: int) -> QueueLoad:
+    """Import the unlabeled rows (new ones only) and the queries' priorities.
+
+    Labeling works without ranking: a problem with the queries dataset is logged and
+    returned in :attr:`QueueLoad.problems` (in the labelers' words) instead of raised.
+    """
     store, config = project.store, project.config
     unlabeled = open_dataset(settings.unlabeled)
     try:
@@ -166,6 +198,7 @@ def load_queue(project: LabelingProject, settings: DssSettings,
     except Exception as exc:
         raise dsio.read_error("unlabeled dataset", unlabeled, exc) from None
     scored = 0
+    problems: list[str] = []
     if settings.queries_ds:
         queries = open_dataset(settings.queries_ds)
         columns = dsio.names(dsio.read_schema(unlabeled))
@@ -175,16 +208,23 @@ def load_queue(project: LabelingProject, settings: DssSettings,
                 reset_others=True, to_duplicates=config.id_column is None)
             scored = done.items
             if done.unmatched:
-                log.warning("%d rows of the queries dataset %s match no row of %s (made "
-                            "from another dataset, or rows changed since): the items "
-                            "they stood for are not ranked", done.unmatched,
-                            queries.full_name, unlabeled.full_name)
+                rows = ("1 row of the queries dataset {q} matches" if done.unmatched == 1
+                        else f"{done.unmatched} rows of the queries dataset {{q}} match")
+                problems.append(
+                    rows.format(q=queries.full_name) + f" no row of {unlabeled.full_name} "
+                    "(made from another dataset, or rows changed since): the items they "
+                    "stood for are not ranked. Run the query sampler on "
+                    f"{unlabeled.full_name} again")
+        except LabelingError as exc:
+            problems.append(f"Items are not ranked: {exc.message}")
         except Exception as exc:
-            # Labeling works without ranking: serve in random order, say why in the log.
-            log.warning("Items are not ranked: could not read the queries dataset %s: %s",
-                        queries.full_name, exc)
+            log.warning("Could not read the queries dataset %s: %s", queries.full_name, exc)
+            problems.append(f"Items are not ranked: could not read the queries dataset "
+                            f"{queries.full_name} (the backend log has the details)")
+    for problem in problems:
+        log.warning("%s", problem)
     log.info("Queue: %d new items, %d ranked by uncertainty", added, scored)
-    return added, scored
+    return QueueLoad(added, scored, problems)
 
 
 def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
@@ -222,14 +262,16 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
     stopping = StoppingWarnings(settings.metadata_ds,
                                 lambda: dataiku.Project().get_variables(),
                                 queries_name=settings.queries_ds)
-    project = LabelingProject(config, store, session=session, warnings=stopping)
+    queue_warnings = QueueWarnings()
+    project = LabelingProject(config, store, session=session,
+                              warnings=lambda: [*queue_warnings(), *stopping()])
     sync = DatasetSync(project, open_dataset=dataiku.Dataset,
                        labels_name=settings.labels_ds, metadata_name=settings.metadata_ds,
                        unlabeled_schema=schema, unlabeled_name=settings.unlabeled,
                        lock_path=f"{path}.dss-sync.lock", chunksize=chunksize,
                        **dict(sync_options or {}))
     webapp = DssWebapp(settings, project, dss_authenticator(settings, auth_info), sync,
-                       session)
+                       session, queue_warnings)
 
     try:
         _start(webapp)

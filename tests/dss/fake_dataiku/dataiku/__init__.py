@@ -125,6 +125,14 @@ class Dataset:
     (and https://doc.dataiku.com/dss/11/python-api/datasets-reference.html). Outside a
     recipe (webapps, notebooks) ``spec_item`` is ``{"appendMode": False}``: writes
     overwrite unless the caller sets ``spec_item["appendMode"] = True``.
+
+    The reading and writing methods take exactly the parameters of DSS 9.0's
+    ``dataiku/core/dataset.py``, the oldest version the plugin targets, so a misspelt
+    or newer keyword fails with TypeError as it would there. Later versions add reading
+    options (``use_nullable_integers``, ``categoricals``, ``filter``…) that code meant
+    for every version must not pass. DSS 12 renamed the writers' ``dropAndCreate`` to
+    ``drop_and_create`` and added ``**kwargs``, which ignore a misspelt keyword
+    silently (dataset.py of DSS 12.6): pass that flag positionally.
     """
 
     def __init__(self, name: str, project_key: str | None = None,
@@ -188,40 +196,34 @@ class Dataset:
         """A writer; use it as a context manager so that it is closed."""
         return DatasetWriter(self)
 
-    def write_with_schema(self, df: pd.DataFrame, drop_and_create: bool = False,
-                          **kwargs: Any) -> None:
+    def write_with_schema(self, df: pd.DataFrame, dropAndCreate: bool = False) -> None:
         """Set the schema from the dataframe, then write it (honours appendMode)."""
-        self.write_schema_from_dataframe(df)
-        with self.get_writer() as writer:
-            writer.write_dataframe(df)
+        self.write_dataframe(df, True, dropAndCreate)
 
     def write_dataframe(self, df: pd.DataFrame, infer_schema: bool = False,
-                        drop_and_create: bool = False, **kwargs: Any) -> None:
+                        dropAndCreate: bool = False) -> None:
         """Write a dataframe, optionally setting the schema from it first."""
+        if not hasattr(df, "to_csv"):
+            raise ValueError("Method write_from_dataframe expects a dataframe as argument. "
+                             f"You gave a {type(df)}")
         if infer_schema:
-            self.write_schema_from_dataframe(df)
+            self.write_schema_from_dataframe(df, dropAndCreate)
         with self.get_writer() as writer:
             writer.write_dataframe(df)
 
     # -- reading --------------------------------------------------------------------
-    def _frame(self, columns: list[str] | None, infer_with_pandas: bool, parse_dates: bool,
-               use_nullable_integers: bool) -> pd.DataFrame:
-        state = fake.state()
-        state.reads.append(self.full_name)
-        # DSS reads only the requested columns, so their types alone matter.
-        return read_table(state.dataset(self.full_name), infer_with_pandas=infer_with_pandas,
-                          parse_dates=parse_dates, use_nullable_integers=use_nullable_integers,
-                          columns=columns)
-
     def get_dataframe(self, columns: list[str] | None = None, sampling: str = "head",
                       sampling_column: str | None = None, limit: int | None = None,
                       ratio: float | None = None, infer_with_pandas: bool = True,
                       parse_dates: bool = True, bool_as_str: bool = False,
                       float_precision: str | None = None, na_values: Any = None,
-                      keep_default_na: bool = True, use_nullable_integers: bool = False,
-                      **kwargs: Any) -> pd.DataFrame:
+                      keep_default_na: bool = True) -> pd.DataFrame:
         """The whole dataset (or its first ``limit`` rows) as one dataframe."""
-        frame = self._frame(columns, infer_with_pandas, parse_dates, use_nullable_integers)
+        state = fake.state()
+        state.reads.append(self.full_name)
+        # DSS reads only the requested columns, so their types alone matter.
+        frame = read_table(state.dataset(self.full_name), infer_with_pandas=infer_with_pandas,
+                           parse_dates=parse_dates, columns=columns)
         return frame.head(limit) if limit is not None else frame
 
     def iter_dataframes(self, chunksize: int = 10000, infer_with_pandas: bool = True,
@@ -229,8 +231,8 @@ class Dataset:
                         parse_dates: bool = True, limit: int | None = None,
                         ratio: float | None = None, columns: list[str] | None = None,
                         bool_as_str: bool = False, float_precision: str | None = None,
-                        na_values: Any = None, keep_default_na: bool = True,
-                        **kwargs: Any) -> Iterator[pd.DataFrame]:
+                        na_values: Any = None, keep_default_na: bool = True
+                        ) -> Iterator[pd.DataFrame]:
         """Dataframes of at most ``chunksize`` rows, with a RangeIndex per chunk continuing
         the row numbers (as pandas' chunked reader gives them). With
         ``infer_with_pandas`` (the default) the types are guessed chunk by chunk, as
