@@ -245,14 +245,17 @@ def _order_queue(project, queries: str, pool: str) -> None:
     Rows that match no item of the pool are reported: all of them (another pool's
     queries) is an error, some of them a warning."""
     from .queries import priorities_from_file
-    from .standalone import exact_floats
+    from .sources import READER
+    from .standalone import store_reader
 
     id_column = project.config.id_column
-    done = project.store.set_priorities(priorities_from_file(queries, id_column),
-                                        to_duplicates=id_column is None)
-    # A store made before exact float parsing: query must read the pool as it does.
-    hint = "" if id_column or exact_floats(project.store) else (
-        f" This store reads decimals as older versions did: make the queries with "
+    reader = store_reader(project.store)
+    done = project.store.set_priorities(
+        priorities_from_file(queries, id_column, reader=reader),
+        to_duplicates=id_column is None)
+    # A store made by an older version: query must read the pool as it does.
+    hint = "" if reader == READER else (
+        f" This store reads its table as older versions did: make the queries with "
         f"`query --store {project.store.path}`.")
     if done.unmatched and not done.items:
         raise LabelingError(
@@ -332,12 +335,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _run_server(args, _serve_settings(args))
 
 
-def _read_input(path: str | Path) -> Any:
+def _read_input(path: str | Path, *, text_columns: Sequence[str | None] = ()) -> Any:
     """A whole table, counting rows on stderr while it is read."""
     from .sources import read_table
 
     with _progress(f"Reading {Path(path).name}", _row_count(path)) as bar:
-        return read_table(path, progress=bar)
+        return read_table(path, progress=bar, text_columns=text_columns)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -346,7 +349,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import models
 
     _check_model_output(args.output)
-    frame = _read_input(args.input)
+    # Classes and ids are text: a CSV's "01" and "1", "None" or "NA" stay what they say.
+    frame = _read_input(args.input, text_columns=[args.label_column, args.id_column])
     columns = {"label_column": args.label_column, "text_column": args.text_column,
                "feature_columns": column_list("Feature columns", args.feature_columns),
                "id_column": args.id_column}
@@ -372,7 +376,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     from .queries import ITEM_ID, labeled_keys, score_file
     from .sampler import SESSION_COLUMN
     from .sampling import DEFAULT_COLD_START
-    from .sources import table_columns
+    from .sources import READER, table_columns
 
     if args.max_queries is not None and args.max_queries < 1:
         raise LabelingError("--max-queries must be at least 1 (leave it out to rank the "
@@ -381,16 +385,16 @@ def cmd_query(args: argparse.Namespace) -> int:
     columns = table_columns(args.input)
     model = models.load(args.model)
     _check_pool(args.input, args.output, columns, model.columns)
-    store, exclude, id_column, exact = None, None, args.id_column, True
+    store, exclude, id_column, reader = None, None, args.id_column, READER
     if args.store:
-        from .standalone import exact_floats, stored_settings
+        from .standalone import store_reader, stored_settings
         from .store.sqlite import SQLiteStore
 
         if not Path(args.store).is_file():
             raise LabelingError(f'No store at "{args.store}"')
         store = SQLiteStore(args.store)
         exclude = labeled_keys(store)
-        exact = exact_floats(store)  # read the pool as the store's items were read
+        reader = store_reader(store)  # read the pool as the store's items were read
         id_column = id_column or stored_settings(store).get("id_column")
         session = int(store.get_meta("session", "0") or 0) + 1
     else:
@@ -402,7 +406,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         queries = score_file(args.input, model, strategy=args.strategy,
                              id_column=id_column, exclude=exclude,
                              max_queries=args.max_queries, seed=args.seed, progress=bar,
-                             batch_size=args.batch_size, exact_floats=exact,
+                             batch_size=args.batch_size, reader=reader,
                              cold_start=None if args.no_cold_start else DEFAULT_COLD_START)
     queries = queries.drop(columns=[ITEM_ID])
     queries[SESSION_COLUMN] = session

@@ -108,6 +108,18 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
     return count
 
 
+def _iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Date-time columns as the ISO text item ids hash (``json_value``): pandas' CSV
+    form ("2024-03-15") would give rows read back from the CSV other ids."""
+    dates = [i for i, dtype in enumerate(frame.dtypes) if dtype.kind == "M"]
+    if not dates:
+        return frame
+    frame = frame.copy(deep=False)
+    for i in dates:
+        frame.isetitem(i, frame.iloc[:, i].map(json_value).astype(object))
+    return frame
+
+
 def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
     """Write a whole DataFrame to CSV, Parquet or JSONL (by extension), atomically."""
     output = Path(output)
@@ -115,7 +127,7 @@ def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
     tmp = output.with_name(f".{output.name}.partial")
     try:
         if fmt == "csv":
-            frame.to_csv(tmp, index=False)
+            _iso_dates(frame).to_csv(tmp, index=False)
         elif fmt == "parquet":
             frame.to_parquet(tmp, index=False)
         else:

@@ -34,7 +34,7 @@ from .sampler import (
     score_pool,
 )
 from .sampling import DEFAULT_COLD_START
-from .sources import iter_table
+from .sources import READER, iter_table
 from .store import AnnotationStore, Priority, Status
 
 ITEM_ID = "__item_id"
@@ -57,7 +57,7 @@ def _helper_columns(id_column: str | None) -> list[str]:
 def keyed_chunks(path: str | Path, id_column: str | None, *,
                  labeled: Collection[str] = frozenset(), chunksize: int = CHUNK_ROWS,
                  seen: SeenDigests | None = None,
-                 exact_floats: bool = True) -> Iterator[pd.DataFrame]:
+                 reader: str = READER) -> Iterator[pd.DataFrame]:
     """The pool's chunks with each row's item id in an extra first column ``ITEM_ID``.
 
     With an id column the ids are exact. Otherwise the chunks also carry ``_POSITION``
@@ -69,7 +69,8 @@ def keyed_chunks(path: str | Path, id_column: str | None, *,
     if seen is None and not id_column:
         seen = SeenDigests()
     offset = 0
-    for chunk in iter_table(path, chunksize=chunksize, exact_floats=exact_floats):
+    for chunk in iter_table(path, chunksize=chunksize, reader=reader,
+                            text_columns=[id_column]):
         chunk = chunk.reset_index(drop=True)
         if id_column:
             chunk.insert(0, ITEM_ID, keys(chunk))
@@ -83,7 +84,7 @@ def keyed_chunks(path: str | Path, id_column: str | None, *,
 
 
 def resolve_ids(queries: pd.DataFrame, path: str | Path, *, chunksize: int = CHUNK_ROWS,
-                exact_floats: bool = True) -> pd.DataFrame:
+                reader: str = READER) -> pd.DataFrame:
     """Exact ids for the flagged rows of ``queries`` (from :func:`keyed_chunks` without an
     id column), by counting their contents in the pool up to the last of them; the
     helper columns are dropped."""
@@ -96,7 +97,7 @@ def resolve_ids(queries: pd.DataFrame, path: str | Path, *, chunksize: int = CHU
         counter = PoolKeys(None, only=set(queries[ITEM_ID].to_numpy()[flagged].tolist()))
         ids = queries[ITEM_ID].to_numpy(dtype=object, copy=True)
         last, offset = int(rows_at.index.max()), 0
-        for chunk in iter_table(path, chunksize=chunksize, exact_floats=exact_floats):
+        for chunk in iter_table(path, chunksize=chunksize, reader=reader):
             keys = counter(chunk.reset_index(drop=True))
             positions = np.arange(offset, offset + len(chunk))
             hit = np.isin(positions, rows_at.index)
@@ -121,7 +122,7 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
                max_queries: int | None = None, seed: int = 0, batch_size: int = 100,
                cold_start: float | None = DEFAULT_COLD_START,
                progress: Any = None, rows: bool = True,
-               chunksize: int = CHUNK_ROWS, exact_floats: bool = True) -> pd.DataFrame:
+               chunksize: int = CHUNK_ROWS, reader: str = READER) -> pd.DataFrame:
     """Queries of a pool file, with the item id of each row in column ``ITEM_ID``.
 
     ``model`` is a :class:`~assisted_labeling.models.TrainedModel`: its probabilities
@@ -137,8 +138,7 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         return chunk.drop(columns=helpers)
 
     queries = score_pool(
-        keyed_chunks(pool, id_column, labeled=labeled, chunksize=chunksize,
-                     exact_floats=exact_floats),
+        keyed_chunks(pool, id_column, labeled=labeled, chunksize=chunksize, reader=reader),
         lambda chunk: model.predict_proba(pool_rows(chunk)),
         strategy=strategy, max_queries=max_queries, exclude_keys=labeled or None,
         key_fn=lambda chunk: chunk[ITEM_ID].to_numpy(), seed=seed, progress=progress,
@@ -146,7 +146,7 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         n_labeled=model.n_labels, cold_start=cold_start,
         columns=None if rows else helpers,
     )
-    return resolve_ids(queries, pool, chunksize=chunksize, exact_floats=exact_floats)
+    return resolve_ids(queries, pool, chunksize=chunksize, reader=reader)
 
 
 def queue_priorities(store: AnnotationStore, queries: pd.DataFrame) -> int:
@@ -164,14 +164,16 @@ def _priorities(frame: pd.DataFrame, ids: list[str]) -> Iterator[Priority]:
     return zip(ids, order, shown)
 
 
-def priorities_from_file(path: str | Path, id_column: str | None) -> Iterator[Priority]:
+def priorities_from_file(path: str | Path, id_column: str | None, *,
+                         reader: str = READER) -> Iterator[Priority]:
     """``(item id, uncertainty, model uncertainty)`` of a queries table written by
     `query`, in its row order (``(item id, uncertainty)`` for a table without model
     uncertainty): ids are recomputed on the pool's columns, so they match the labeling
     webapp's. Without an id column the n-th copy of a row cannot be told from the others
-    here: pass these to ``set_priorities(..., to_duplicates=True)``."""
+    here: pass these to ``set_priorities(..., to_duplicates=True)``. ``reader``: the one
+    the pool's items were read with."""
     keys = PoolKeys(id_column)
-    for chunk in iter_table(path):
+    for chunk in iter_table(path, reader=reader, text_columns=[id_column]):
         if UNCERTAINTY_COLUMN not in chunk.columns:
             from .errors import ConfigError
 

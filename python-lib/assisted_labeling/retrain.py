@@ -31,7 +31,7 @@ from .project import LabelingProject
 from .queries import labeled_keys, queue_priorities, score_file
 from .sampler import PoolKeys
 from .sources import iter_table
-from .standalone import exact_floats, open_project
+from .standalone import open_project, store_reader
 from .store import Status
 from .store.sqlite import SQLiteStore
 
@@ -134,7 +134,7 @@ class Retrainer:
         queries = score_file(self.input_path, trained, strategy=self.settings.strategy,
                              id_column=config.id_column, exclude=labeled_keys(self.store),
                              seed=self.settings.seed, batch_size=self.settings.every,
-                             rows=False, exact_floats=exact_floats(self.store))
+                             rows=False, reader=store_reader(self.store))
         queue_priorities(self.store, queries)
         entry = self._metrics(frame, trained, previous)
         self._save_model(trained)
@@ -186,7 +186,8 @@ class Retrainer:
         unlabeled = (chunk[~keys.excluded(chunk, labeled)] if labeled else chunk
                      for chunk in (c.reset_index(drop=True) for c in
                                    iter_table(self.input_path,
-                                              exact_floats=exact_floats(self.store))))
+                                              reader=store_reader(self.store),
+                                              text_columns=[keys.id_column])))
         return sample_rows(unlabeled, self.settings.sample_size, seed=self.settings.seed)
 
     def run_forever(self, *, poll_seconds: float = 2.0, parent_pid: int | None = None) -> None:

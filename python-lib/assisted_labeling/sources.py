@@ -14,9 +14,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
 from .errors import ConfigError, ValidationError
 
@@ -44,27 +45,51 @@ def table_format(path: str | Path) -> str:
         ) from None
 
 
-def iter_table(path: str | Path, *, chunksize: int = 50_000,
-               exact_floats: bool = True) -> Iterator[pd.DataFrame]:
-    """Yield the table in chunks of at most ``chunksize`` rows.
+# How a table file's values are read. Content ids hash the values as read, so a store
+# keeps the reader its items were first read with (standalone.store_reader):
+# - "pandas": pandas' defaults (CSV and JSONL decimals may be a unit off in the last
+#   place; JSONL strings that look like numbers or dates, and columns named like dates,
+#   are converted);
+# - "exact": decimals read to the nearest double, JSONL still converted as pandas does;
+# - "typed": exact decimals, JSONL values keep their JSON types ("004" stays text), and
+#   the text columns asked for (ids, labels) are read from CSV as text, only an empty
+#   cell being missing ("001" and "1" are two ids, "None" and "NA" are classes).
+READERS = ("pandas", "exact", "typed")
+READER = "typed"  # new stores and files read without a store
+# pandas' default missing-value strings, kept for the CSV columns that are not text.
+_DEFAULT_NA = sorted(STR_NA_VALUES)
 
-    ``exact_floats``: CSV and JSONL decimals are read to the nearest double, so that
-    values written back (queries, exports) are the file's own. pandas' default parsers
-    may be a unit off in the last place; ``False`` keeps them, for stores whose content
-    ids were made with them (:func:`~assisted_labeling.standalone.exact_floats`)."""
+
+def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READER,
+               text_columns: Iterable[str | None] = ()) -> Iterator[pd.DataFrame]:
+    """Yield the table in chunks of at most ``chunksize`` rows, read by ``reader``
+    (:data:`READERS`); ``text_columns`` (with reader "typed", e.g. the id column) are
+    read as text."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f'"{path}" is a directory: give a table file')
     if not path.is_file():
         raise ConfigError(f'Input file "{path}" does not exist')
+    if reader not in READERS:
+        raise ValueError(f"unknown reader {reader!r}")
     fmt = table_format(path)
+    typed = reader == "typed"
     try:
         if fmt == "csv":
-            yield from pd.read_csv(path, chunksize=chunksize,
-                                   float_precision="round_trip" if exact_floats else None)
+            options: dict[str, Any] = {}
+            text = [c for c in text_columns if c] if typed else []
+            if text:
+                columns = pd.read_csv(path, nrows=0).columns
+                options = {"dtype": dict.fromkeys(text, str), "keep_default_na": False,
+                           "na_values": {c: [""] if c in text else _DEFAULT_NA
+                                         for c in columns}}
+            yield from pd.read_csv(path, chunksize=chunksize, **options,
+                                   float_precision=None if reader == "pandas"
+                                   else "round_trip")
         elif fmt == "jsonl":
-            yield from pd.read_json(path, lines=True, chunksize=chunksize,
-                                    precise_float=exact_floats)
+            options = {"dtype": False, "convert_dates": False} if typed else {}
+            yield from pd.read_json(path, lines=True, chunksize=chunksize, **options,
+                                    precise_float=reader != "pandas")
         else:
             import pyarrow.parquet as pq
 
@@ -77,11 +102,12 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000,
         raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
 
 
-def read_table(path: str | Path, *, progress: Any = None) -> pd.DataFrame:
+def read_table(path: str | Path, *, progress: Any = None,
+               text_columns: Iterable[str | None] = ()) -> pd.DataFrame:
     """A whole table (a training table, queries); pools go through ``iter_table``.
     ``progress``: a bar whose ``update(n)`` counts the rows as they are read."""
     chunks = []
-    for chunk in iter_table(path):
+    for chunk in iter_table(path, text_columns=text_columns):
         chunks.append(chunk)
         if progress is not None:
             progress.update(len(chunk))
@@ -92,6 +118,12 @@ def table_columns(path: str | Path) -> list[str]:
     """Column names of a table file, reading as little as possible."""
     for chunk in iter_table(path, chunksize=1):
         return [str(c) for c in chunk.columns]
+    if table_format(path) == "parquet":  # no rows, but a schema
+        import pyarrow.parquet as pq
+
+        metadata = pq.read_schema(path).pandas_metadata or {}
+        index = {c for c in metadata.get("index_columns", []) if isinstance(c, str)}
+        return [str(c) for c in pq.read_schema(path).names if c not in index]
     return []
 
 
@@ -175,10 +207,11 @@ def frame_rows(frame: pd.DataFrame, identifier: RowIdentifier) -> Iterator[Row]:
 
 
 def iter_rows(path: str | Path, *, id_column: str | None = None, chunksize: int = 50_000,
-              exact_floats: bool = True) -> Iterator[Row]:
+              reader: str = READER) -> Iterator[Row]:
     """Every row of a table file with its id, read chunk by chunk."""
     identifier = RowIdentifier(id_column)
-    for chunk in iter_table(path, chunksize=chunksize, exact_floats=exact_floats):
+    for chunk in iter_table(path, chunksize=chunksize, reader=reader,
+                            text_columns=[id_column]):
         yield from frame_rows(chunk, identifier)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Mapping
 from .config import LabelingConfig, build_config, check_columns
 from .errors import ConfigError
 from .project import LabelingProject
-from .sources import Row, file_fingerprint, iter_rows, table_columns
+from .sources import READER, Row, file_fingerprint, iter_rows, table_columns
 from .store import Item
 from .store.sqlite import SQLiteStore
 
@@ -41,20 +41,23 @@ def _progress(rows: Iterator[Row], label: str) -> Iterator[Row]:
 
 #: How a store's CSV pool is parsed: "exact" (nearest double) or "pandas" (pandas' default
 #: parser, which may be a unit off in the last place: stores made before 2026-11-25).
-FLOATS_META = "csv_floats"
+READER_META = "reader"
+FLOATS_META = "csv_floats"  # what stores recorded before "reader": "pandas" or "exact"
 
 
-def exact_floats(store: SQLiteStore) -> bool:
-    """Whether the store's pool is read with exact floats (``sources.iter_table``).
+def store_reader(store: SQLiteStore) -> str:
+    """How the store's pool is read (:data:`sources.READERS`).
 
-    Content ids hash the values as read, so a store keeps the parser its items were first
-    read with: switching would give some rows new ids, and their labels would be lost to
-    them. New stores read exactly."""
-    recorded = store.get_meta(FLOATS_META)
+    Content ids hash the values as read, so a store keeps the reader its items were
+    first read with: switching would give some rows new ids, and their labels would be
+    lost to them. New stores use :data:`sources.READER`."""
+    recorded = store.get_meta(READER_META)
     if recorded is None:
-        recorded = "pandas" if store.get_meta("input_fingerprint") is not None else "exact"
-        store.set_meta(FLOATS_META, recorded)
-    return recorded == "exact"
+        recorded = store.get_meta(FLOATS_META)
+        if recorded is None:
+            recorded = "pandas" if store.get_meta("input_fingerprint") is not None else READER
+        store.set_meta(READER_META, recorded)
+    return recorded
 
 
 def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfig, *,
@@ -67,7 +70,7 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
     fingerprint = file_fingerprint(input_path)
     if store.get_meta("input_fingerprint") == fingerprint:
         return 0
-    rows = iter_rows(input_path, id_column=config.id_column, exact_floats=exact_floats(store))
+    rows = iter_rows(input_path, id_column=config.id_column, reader=store_reader(store))
     if progress:
         rows = _progress(rows, f"Reading {Path(input_path).name}")
     added = store.add_items((Item(row.key, row.data) for row in rows),

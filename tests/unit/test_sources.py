@@ -60,3 +60,70 @@ def test_unreadable_inputs(tmp_path):
     broken.write_text("{not json\n")
     with pytest.raises(ConfigError, match="Cannot read"):
         list(iter_rows(broken))
+
+
+# -- what values are read as --------------------------------------------------------------
+def test_jsonl_values_keep_their_json_types(tmp_path):
+    # pandas' read_json turns "004" into 4 and columns named like dates into date-times:
+    # the labeling page, the queries and the exports then showed other values.
+    path = tmp_path / "pool.jsonl"
+    path.write_text('{"sku": "004", "zip": "01234", "created_at": "2024-01-02", "x": 1}\n'
+                    '{"sku": "4", "zip": "99", "created_at": "2024-01-03", "x": 2.5}\n')
+    rows = list(iter_rows(path, id_column="sku"))
+    assert [r.key for r in rows] == ["004", "4"]
+    assert rows[0].data == {"sku": "004", "zip": "01234", "created_at": "2024-01-02", "x": 1}
+    # A store made by an earlier version keeps reading as it did (its ids depend on it).
+    older = [r.data for r in iter_rows(path, reader="exact")]
+    assert older[0]["zip"] == 1234 and older[0]["created_at"].startswith("2024-01-02T")
+
+
+def test_a_csv_id_column_is_text(tmp_path):
+    path = tmp_path / "pool.csv"
+    path.write_text("sku,x\n001,0.5\n1,0.25\nNA,1\n")
+    rows = list(iter_rows(path, id_column="sku"))
+    assert [r.key for r in rows] == ["001", "1", "NA"]
+    assert [r.data["x"] for r in rows] == [0.5, 0.25, 1]  # the other columns as before
+    empty = tmp_path / "empty_id.csv"
+    empty.write_text("sku,x\n,1\n")
+    with pytest.raises(ValidationError, match="empty id"):
+        list(iter_rows(empty, id_column="sku"))
+    # Older stores: pandas' guess, "001" and "1" are both 1.
+    with pytest.raises(ValidationError, match='"1" appears twice'):
+        list(iter_rows(path, id_column="sku", reader="exact"))
+
+
+def test_text_columns_of_a_csv_keep_what_they_say(tmp_path):
+    from assisted_labeling.sources import read_table
+
+    path = tmp_path / "labels.csv"
+    path.write_text("x,label\nNA,None\n1,01\n2,1.0\n3,NA\n4,\n")
+    frame = read_table(path, text_columns=["label", "not a column"])
+    assert frame["label"].tolist()[:4] == ["None", "01", "1.0", "NA"]
+    assert pd.isna(frame["label"].iloc[4])  # only an empty cell is missing
+    assert pd.isna(frame["x"].iloc[0]) and frame["x"].dtype.kind == "f"  # others as before
+
+
+def test_columns_of_a_parquet_file_without_rows(tmp_path):
+    from assisted_labeling.sources import table_columns
+
+    path = tmp_path / "empty.parquet"
+    pd.DataFrame({"x1": pd.Series([], dtype=float), "x2": pd.Series([], dtype=str)}).to_parquet(
+        path, index=False)
+    assert table_columns(path) == ["x1", "x2"]
+    indexed = tmp_path / "indexed.parquet"
+    pd.DataFrame({"x1": [1.0]}, index=pd.Index([7], name="k")).iloc[:0].to_parquet(indexed)
+    assert table_columns(indexed) == ["x1"]
+
+
+def test_csv_queries_keep_the_ids_of_a_pool_with_dates(tmp_path):
+    from assisted_labeling.export import write_frame
+
+    pool = pd.DataFrame({"when": pd.to_datetime(["2024-03-15", "2024-03-16 10:30"],
+                                                 format="ISO8601"),
+                         "utc": pd.to_datetime(["2024-03-15", None], utc=True),
+                         "x": [1.5, 2.5]})
+    pool.to_parquet(tmp_path / "pool.parquet", index=False)
+    write_frame(pool, tmp_path / "queries.csv")
+    from_pool = [r.key for r in iter_rows(tmp_path / "pool.parquet")]
+    from_csv = [r.key for r in iter_rows(tmp_path / "queries.csv")]
+    assert from_csv == from_pool

@@ -1,0 +1,47 @@
+"""What the CLI reads a table's values as: classes and ids as text, stores of earlier
+versions as they were read."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from assisted_labeling import cli
+from assisted_labeling.standalone import READER_META, open_project
+from assisted_labeling.store.sqlite import SQLiteStore
+from assisted_labeling.web.auth import LOCAL_USER
+
+
+def test_train_keeps_classes_that_look_like_numbers_or_missing_values(tmp_path, capsys):
+    # A CSV label column used to be type-guessed: "None" and "NA" labels were dropped,
+    # "01", "1" and "1.0" merged into one class.
+    rows = [(i / 40, label) for i, label in
+            enumerate(["None", "NA", "01", "1", "1.0"] * 8)]
+    train = tmp_path / "labels.csv"
+    pd.DataFrame(rows, columns=["x", "label"]).to_csv(train, index=False)
+    assert cli.main(["train", str(train), "-o", str(tmp_path / "m.skops")]) == 0
+    assert "Trained on 40 labeled rows (01, 1, 1.0, NA, None)" in capsys.readouterr().err
+
+
+def test_a_store_of_an_earlier_version_keeps_its_labels_on_a_jsonl_pool(tmp_path):
+    # Its item ids were made from pandas' converted values ("004" read as 4): reading
+    # the pool with JSON types would give those rows other ids, away from their labels.
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"code": f"{i:03d}", "x": i}) + "\n"
+                            for i in range(5)))
+    db = tmp_path / "labels.db"
+    store = SQLiteStore(db)
+    store.set_meta(READER_META, "exact")
+    store.close()
+    project = open_project(pool, db, {"categories": "a,b"}, progress=False)
+    item = project.store.next_items(LOCAL_USER.name)[0]
+    assert isinstance(item.data["code"], int)  # as that version read it
+    project.annotate(LOCAL_USER, {"item_id": item.key, "label": "a"})
+    project.store.close()
+    pool.write_text(pool.read_text() + json.dumps({"code": "005", "x": 5}) + "\n")
+    again = open_project(pool, db, {"categories": "a,b"}, progress=False)
+    assert again.store.stats().total == 6 and again.store.stats().labeled == 1
+    new = open_project(pool, tmp_path / "new.db", {"categories": "a,b"}, progress=False)
+    assert {i.data["code"] for i in new.store.next_items(LOCAL_USER.name, count=6)} == {
+        f"{i:03d}" for i in range(6)}
