@@ -88,8 +88,9 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READE
                                    else "round_trip")
         elif fmt == "jsonl":
             options = {"dtype": False, "convert_dates": False} if typed else {}
-            yield from pd.read_json(path, lines=True, chunksize=chunksize, **options,
-                                    precise_float=reader != "pandas")
+            for chunk in pd.read_json(path, lines=True, chunksize=chunksize, **options,
+                                      precise_float=reader != "pandas"):
+                yield _nested_as_json(chunk) if typed else chunk
         else:
             import pyarrow.parquet as pq
 
@@ -97,9 +98,40 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READE
             # closed (apache/arrow#39808), which held the whole pool in memory.
             with pq.ParquetFile(path, pre_buffer=False) as parquet:
                 for batch in parquet.iter_batches(batch_size=chunksize):
-                    yield batch.to_pandas()
+                    chunk = batch.to_pandas()
+                    yield _nested_as_json(chunk) if typed else chunk
     except (ValueError, pd.errors.ParserError, OSError) as exc:
         raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, (list, dict, tuple)) or getattr(value, "ndim", 0) > 0
+
+
+def _as_json(value: Any) -> str:
+    if getattr(value, "ndim", 0):
+        value = value.tolist()
+    # Numpy values inside a struct cell, and anything else, as plain JSON or text.
+    return json.dumps(value, ensure_ascii=False,
+                      default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+
+
+def _nested_as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists and objects (Parquet list/struct columns, JSON arrays) as JSON text: their
+    Python or numpy form (``['a' 'b']``) is what the labeling page and exports showed."""
+    out = frame
+    for i, dtype in enumerate(frame.dtypes):
+        if dtype.kind != "O":
+            continue
+        column = frame.iloc[:, i]
+        nested = column.map(_is_nested).to_numpy(dtype=bool)
+        if nested.any():
+            values = column.to_numpy(dtype=object, copy=True)
+            values[nested] = [_as_json(v) for v in values[nested]]
+            if out is frame:
+                out = frame.copy(deep=False)
+            out.isetitem(i, values)
+    return out
 
 
 def read_table(path: str | Path, *, progress: Any = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -127,3 +129,14 @@ def test_csv_queries_keep_the_ids_of_a_pool_with_dates(tmp_path):
     from_pool = [r.key for r in iter_rows(tmp_path / "pool.parquet")]
     from_csv = [r.key for r in iter_rows(tmp_path / "queries.csv")]
     assert from_csv == from_pool
+
+
+def test_nested_cells_are_read_as_json_text(tmp_path):
+    frame = pd.DataFrame({"tags": [["a", "b"], [], None], "meta": [{"k": 0}, None, {"k": 1}],
+                          "x": [1, 2, 3]})
+    frame.to_parquet(tmp_path / "pool.parquet", index=False)
+    frame.to_json(tmp_path / "pool.jsonl", orient="records", lines=True)
+    for name in ("pool.parquet", "pool.jsonl"):
+        rows = [r.data for r in iter_rows(tmp_path / name)]
+        assert [r["tags"] for r in rows] == ['["a", "b"]', "[]", None], name
+        assert json.loads(rows[0]["meta"]) == {"k": 0}, name
