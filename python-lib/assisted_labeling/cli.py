@@ -25,6 +25,8 @@ MODEL_SUFFIX = ".skops"
 LINE_COUNT_LIMIT = 64 * 2**20
 #: Longest message of a library error quoted in a one-line error.
 MAX_QUOTED = 300
+#: A model file from this size on takes seconds to load: `query` says so meanwhile.
+BIG_MODEL_BYTES = 16 * 2**20
 
 
 # -- errors the user's files cause ------------------------------------------------------
@@ -48,11 +50,15 @@ def _one_line(exc: BaseException) -> str:
 @contextmanager
 def _user_data(failure: str, check: str) -> Iterator[None]:
     """Report the data errors of the block (see :func:`_from_data`) as ``failure: what
-    the library said; check``; other exceptions are bugs and keep their traceback."""
+    the library said; check``, and a column's wrong values (a ``LabelingError`` naming
+    it) as ``failure: what is wrong``; other exceptions are bugs and keep their
+    traceback."""
     try:
         yield
-    except LabelingError:
-        raise
+    except LabelingError as exc:
+        if "column" not in exc.details:
+            raise
+        raise type(exc)(f"{failure}: {exc.message}", **exc.details) from exc
     except Exception as exc:
         if not _from_data(exc):
             raise
@@ -139,6 +145,39 @@ def _check_model_output(path: str | Path) -> None:
     check_writable(path)
 
 
+def _load_model(path: str | Path) -> Any:
+    """``models.load``, showing a stage on stderr while a big file loads."""
+    from . import models
+
+    size = 0
+    with suppress(OSError):  # missing, a directory…: `load` says what is wrong
+        size = Path(path).stat().st_size if Path(path).is_file() else 0
+    if size < BIG_MODEL_BYTES:
+        return models.load(path)
+    with _stage(f"Loading the model {Path(path).name} ({size / 2**20:.0f} MB)"):
+        return models.load(path)
+
+
+def _check_export_columns(pool: str | Path, settings: dict) -> None:
+    """Refuse a pool with a column of the name the labels export gives the label or its
+    id: the export would write over it, and retraining would learn from annotation ids."""
+    from .config import build_config
+    from .sources import table_columns
+
+    label = build_config(settings).label_col_name
+    columns = table_columns(pool)
+    taken = [c for c in (label, f"{label}_id") if c in columns]
+    if not taken:
+        return
+    free = next(name for name in ("annotation", "human_label", "answer", "label_given")
+                if name not in columns and f"{name}_id" not in columns)
+    names = " and ".join(f'"{c}"' for c in taken)
+    raise LabelingError(
+        f'The pool "{pool}" has a column {names}, which the labels export writes (the '
+        f'label "{label}" and its id "{label}_id"): name the label column otherwise, e.g. '
+        f"--label-column {free}")
+
+
 def _check_pool(pool: str | Path, output: str | Path, columns: list[str],
                 model_columns: list[str]) -> None:
     """Refuse a pool that `query` would score wrongly or destroy."""
@@ -219,7 +258,8 @@ def _serve_settings(args: argparse.Namespace) -> dict:
 
 def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
     """Start the retraining process: it never shares the server's CPU time slices."""
-    from .retrain import RetrainSettings, default_features, start_worker
+    from .models import refused_feature
+    from .retrain import RetrainSettings, default_features, retrain_warnings, start_worker
     from .sources import table_columns
 
     columns = table_columns(args.input)
@@ -228,13 +268,19 @@ def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
         if name and name not in columns:  # now, not after the first labels
             raise LabelingError(f'No column "{name}" in "{args.input}" to train on '
                                 f"(columns: {', '.join(columns)})")
+        refused = name and refused_feature(name, label_column=project.config.label_col_name)
+        if refused:
+            raise LabelingError(refused)
     if not args.text_column and not features:
         features = tuple(default_features(columns, project.config))
     retrain = RetrainSettings(
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
         text_column=args.text_column, feature_columns=features, model=args.model)
-    start_worker(args.input, args.store, settings, retrain)
+    start_worker(args.input, args.store, settings, retrain,
+                 debug=getattr(args, "debug", False))
+    # Why a retraining failed reaches labelers with the other warnings.
+    project.add_warnings(lambda: retrain_warnings(project.store))
     print(f"Retraining {retrain.model_path} every {retrain.every} labels "
           f"({retrain.strategy} ranking)", file=sys.stderr)
 
@@ -284,6 +330,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .standalone import is_loopback, open_project
     from .web.app import create_app
 
+    _check_export_columns(args.input, settings)  # before the store is written
     project = open_project(args.input, args.store, settings)
     behind_proxy = getattr(args, "behind_proxy", False)
     # Behind a proxy every request arrives from the proxy: accounts are always needed.
@@ -371,7 +418,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from . import models
     from .export import check_output, write_frame
     from .queries import ITEM_ID, labeled_keys, score_file
     from .sampler import SESSION_COLUMN
@@ -383,7 +429,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                             "whole pool)")
     check_output(args.output)  # now, not after scoring the whole pool
     columns = table_columns(args.input)
-    model = models.load(args.model)
+    model = _load_model(args.model)
     _check_pool(args.input, args.output, columns, model.columns)
     store, exclude, id_column, reader = None, None, args.id_column, READER
     if args.store:

@@ -80,7 +80,12 @@ class LabelingProject:
         self.store = store
         self.kind = kind or get_kind(config.kind)
         self._session = session or (lambda: int(store.get_meta("session", "0") or 0))
-        self._warnings = warnings or (lambda: [])
+        self._warnings: list[Callable[[], list[str]]] = [warnings] if warnings else []
+
+    def add_warnings(self, source: Callable[[], list[str]]) -> None:
+        """Show the warnings ``source`` returns too (read again for each ``/api/config``),
+        e.g. why the standalone loop's last retraining failed."""
+        self._warnings.append(source)
 
     # -- reading ----------------------------------------------------------------------
     def config_payload(self, user: Principal) -> dict[str, Any]:
@@ -90,7 +95,7 @@ class LabelingProject:
             "user": {"name": user.name, "role": user.role},
             "stats": self.stats(user).to_dict(),
             "session": self._session(),
-            "warnings": self._warnings(),
+            "warnings": [w for source in self._warnings for w in source()],
         }
 
     def stats(self, user: Principal | None = None) -> Stats:

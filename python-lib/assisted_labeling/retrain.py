@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 WATERMARK = "retrain_after_change"
 METRICS = "metrics"
+#: Why the last retraining did not happen, for labelers (empty: it did).
+PROBLEM = "retrain_problem"
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,28 @@ class RetrainSettings:
 
 
 def default_features(columns: list[str], config: LabelingConfig) -> list[str]:
-    """Every input column but the label, the pre-annotations and the id."""
-    skip = {config.label_col_name, config.existing_labels_column, config.id_column}
-    return [c for c in columns if c not in skip]
+    """Every input column but the label and its id (the labels table the model learns
+    from writes them over the item's columns), the pre-annotations, the id, and the
+    columns `query` adds (``models.refused_feature``)."""
+    label = config.label_col_name
+    skip = {label, f"{label}_id", config.existing_labels_column, config.id_column}
+    return [c for c in columns
+            if c not in skip and models.refused_feature(c, label_column=label) is None]
+
+
+def retrain_warnings(store: SQLiteStore) -> list[str]:
+    """The problem of the last retraining, for labelers (``[]`` when it succeeded)."""
+    problem = store.get_meta(PROBLEM, "") or ""
+    return [problem] if problem else []
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line of bounded length, with its type when it is no
+    ``LabelingError`` (whose message is written for users)."""
+    text = exc.message if isinstance(exc, LabelingError) else \
+        f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def new_labels_since(store: SQLiteStore, after: int, *, enough: int) -> int:
@@ -109,15 +130,42 @@ class Retrainer:
             >= self.settings.every
 
     def run_once(self) -> dict[str, Any] | None:
-        """Retrain when due; returns the metrics entry of the new model, if any."""
+        """Retrain when due; returns the metrics entry of the new model, if any.
+
+        A retraining that fails (one class only so far, a text column without words, the
+        pool file gone…) is logged on one line (the traceback at debug level) and shown
+        to labelers (``retrain_warnings``), and is not tried again before ``every`` new
+        labels: the data it failed on has not changed until then."""
         if not self.due():
             return None
+        return self._attempt()
+
+    def _attempt(self) -> dict[str, Any] | None:
+        """Retrain now; on failure, postpone (see :meth:`run_once`)."""
+        watermark = self.store.last_change()
         try:
-            return self.retrain()
-        except LabelingError as exc:  # e.g. one class only so far: try again later
-            log.warning("Retraining postponed: %s", exc.message)
-            self.store.set_meta(WATERMARK, str(self.store.last_change()))
+            entry = self.retrain()
+        except Exception as exc:  # any failure: the loop must go on
+            self._postpone(exc, watermark)
             return None
+        self.store.set_meta(PROBLEM, "")
+        return entry
+
+    def _postpone(self, exc: Exception, watermark: int) -> None:
+        """Log and show a failed retraining; the next try waits for new labels."""
+        every = self.settings.every
+        reason = _one_line(exc)
+        if isinstance(exc, LabelingError):  # the data: e.g. one class only so far
+            log.warning("Retraining postponed until %d new labels: %s", every, reason)
+        else:
+            log.error("Retraining failed; trying again after %d new labels: %s", every,
+                      reason)
+            log.debug("Retraining failed", exc_info=exc)
+        self.store.set_meta(PROBLEM, (
+            f"The model has not been retrained on the latest labels: {reason}. The queue "
+            f"keeps its previous order; retraining is tried again after {every} new "
+            "labels."))
+        self.store.set_meta(WATERMARK, str(watermark))
 
     def retrain(self) -> dict[str, Any]:
         started = time.perf_counter()
@@ -137,7 +185,11 @@ class Retrainer:
                              rows=False, reader=store_reader(self.store))
         queue_priorities(self.store, queries)
         entry = self._metrics(frame, trained, previous)
-        self._save_model(trained)
+        try:
+            models.save(trained, self.settings.model_path)
+        except (OSError, LabelingError) as exc:  # the new ranking stands all the same
+            log.warning("The model file %s keeps the previous model: %s",
+                        self.settings.model_path, _one_line(exc))
         session = int(self.store.get_meta("session", "0") or 0) + 1
         self.store.set_meta("session", str(session))
         entry.update(session=session, n_labels=len(frame), n_queries=len(queries),
@@ -157,12 +209,6 @@ class Retrainer:
         except LabelingError:
             return None
 
-    def _save_model(self, trained: models.TrainedModel) -> None:
-        path = self.settings.model_path
-        tmp = path.with_name(f".{path.name}.partial")
-        models.save(trained, tmp)
-        os.replace(tmp, path)
-
     def _metrics(self, frame: pd.DataFrame, trained: models.TrainedModel,
                  previous: models.TrainedModel | None) -> dict[str, Any]:
         """Contradictions with the previous model on a sample of unlabeled rows, and AUC."""
@@ -171,9 +217,11 @@ class Retrainer:
             sample = self._unlabeled_sample()
             entry["n_samples"] = len(sample)
             if len(sample):
-                before = previous.pipeline.predict(previous.inputs(sample))
                 after = trained.pipeline.predict(trained.inputs(sample))
-                entry["contradictions"] = contradictions(before, after)
+                # A previous model of other columns or types: nothing to compare with.
+                with contextlib.suppress(LabelingError):
+                    before = previous.pipeline.predict(previous.inputs(sample))
+                    entry["contradictions"] = contradictions(before, after)
         entry["auc"] = cross_validated_auc(frame, self.project.config.label_col_name,
                                            self.settings)
         return entry
@@ -191,24 +239,38 @@ class Retrainer:
         return sample_rows(unlabeled, self.settings.sample_size, seed=self.settings.seed)
 
     def run_forever(self, *, poll_seconds: float = 2.0, parent_pid: int | None = None) -> None:
-        """Poll until the parent process is gone (the server stopped)."""
+        """Poll until the parent process is gone (the server stopped). A failure outside
+        a retraining (the store unreadable…) is logged once while it repeats.
+
+        A problem recorded by the previous run is tried again at once: these settings
+        may have solved it, and its warning should not outlive it."""
+        if retrain_warnings(self.store):
+            self._attempt()
+        last = None
         while parent_pid is None or os.getppid() == parent_pid:
             try:
                 self.run_once()
-            except Exception:  # keep the loop alive; the server log has the details
-                log.exception("Retraining failed")
+                last = None
+            except Exception as exc:  # keep the loop alive
+                if _one_line(exc) != last:
+                    last = _one_line(exc)
+                    log.error("Retraining stopped by an error (said once while it "
+                              "repeats): %s", last)
+                    log.debug("Retraining stopped by an error", exc_info=exc)
             time.sleep(poll_seconds)
 
 
 def start_worker(input_path: str | Path, store_path: str | Path,
-                 settings_dict: dict[str, Any], retrain: RetrainSettings) -> subprocess.Popen:
+                 settings_dict: dict[str, Any], retrain: RetrainSettings, *,
+                 debug: bool = False) -> subprocess.Popen:
     """Start the retraining process beside the server; it stops when this process ends.
+    ``debug``: it logs the traceback of a failed retraining too.
 
     A plain child process, not a ``multiprocessing`` one: gunicorn forks its workers after
     this, and each would inherit the child in ``multiprocessing``'s bookkeeping and try
     to join it at exit, printing a traceback per worker."""
     payload = {"input": str(input_path), "store": str(store_path),
-               "settings": settings_dict, "parent_pid": os.getpid(),
+               "settings": settings_dict, "parent_pid": os.getpid(), "debug": debug,
                "retrain": {**asdict(retrain), "model_path": str(retrain.model_path),
                            "feature_columns": list(retrain.feature_columns)}}
     env = dict(os.environ)
@@ -230,6 +292,8 @@ def main() -> None:
     retrain = RetrainSettings(**{**raw, "model_path": Path(raw["model_path"]),
                                  "feature_columns": tuple(raw["feature_columns"])})
     logging.basicConfig(level=logging.INFO, format="%(levelname)s retrain: %(message)s")
+    if payload.get("debug"):
+        log.setLevel(logging.DEBUG)
     project = open_project(payload["input"], payload["store"], payload["settings"],
                            progress=False)
     # Ctrl-C in the terminal stops the server and this process together: no traceback.

@@ -176,7 +176,9 @@ def test_a_pool_of_the_wrong_types_is_a_one_line_error(model_files, tmp_path, ca
             str(tmp_path / "q.csv")]
     assert cli.main(args) == 2
     message = one_line_error(capsys)
-    assert "text.csv" in message and "check that its columns (x, y)" in message
+    # The column at fault is named, with what it holds.
+    assert "text.csv" in message and 'column "x" holds text' in message
+    assert "2 rows, such as 'abc'" in message and "y" not in message.split("column")[1]
     assert not (tmp_path / "q.csv").exists()
     assert cli.main([*args, "--debug"]) == 2
     assert "Traceback" in capsys.readouterr().err
@@ -184,10 +186,14 @@ def test_a_pool_of_the_wrong_types_is_a_one_line_error(model_files, tmp_path, ca
 
 def test_training_on_mixed_types_is_a_one_line_error(tmp_path, capsys):
     data = tmp_path / "mixed.jsonl"
-    data.write_text('{"x": [1], "label": "a"}\n{"x": {"k": 1}, "label": "b"}\n'
-                    '{"x": [2], "label": "a"}\n{"x": {"k": 2}, "label": "b"}\n')
+    data.write_text("".join(f'{{"x": {i / 10}, "size": {size}, "label": "{label}"}}\n'
+                            for i, (size, label) in enumerate(
+                                [(1, "a"), ('"M"', "b"), (2, "a"), ('"L"', "b")])))
     assert cli.main(["train", str(data), "-o", str(tmp_path / "m.skops")]) == 2
-    assert 'Cannot train on "' in one_line_error(capsys)
+    message = one_line_error(capsys)
+    # The column at fault is named, with two of its values.
+    assert 'Cannot train on "' in message
+    assert 'column "size" mixes numbers and text (such as 1 and \'M\')' in message
 
 
 def test_a_bug_keeps_its_traceback(model_files, tmp_path, monkeypatch):
@@ -536,3 +542,116 @@ def test_jsonl_writes_infinities_as_null(tmp_path):
     write_frame(pd.DataFrame({"x": [1.5, float("inf"), float("-inf"), float("nan")]}), out)
     assert [json.loads(line)["x"] for line in out.read_text().splitlines()] == [
         1.5, None, None, None]
+
+
+# -- the standalone train / query / serve path ------------------------------------------
+def test_a_model_trained_on_dates_queries_pools_of_any_format(tmp_path, capsys):
+    dates = pd.date_range("2024-01-01", periods=40, freq="D", tz="Europe/Paris")
+    frame = pd.DataFrame({"x": [i % 7 / 7 for i in range(40)], "when": dates,
+                          "flag": [i % 3 == 0 for i in range(40)],
+                          "label": ["early"] * 20 + ["late"] * 20})
+    frame.to_parquet(tmp_path / "train.parquet", index=False)
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(tmp_path / "train.parquet"), "-o", str(model)]) == 0
+    pool = frame.drop(columns="label")
+    pool.to_parquet(tmp_path / "pool.parquet", index=False)
+    pool.to_csv(tmp_path / "pool.csv", index=False)
+    ranked = []
+    for name in ("pool.parquet", "pool.csv"):
+        out = tmp_path / f"q_{name}.csv"
+        assert cli.main(["query", "--model", str(model), "--input", str(tmp_path / name),
+                         "-o", str(out), "--no-cold-start"]) == 0
+        ranked.append(pd.read_csv(out)["uncertainty"].round(9).tolist())
+    assert ranked[0] == ranked[1]
+
+
+def test_train_refuses_the_label_and_query_columns_as_features(two_class_export, tmp_path,
+                                                                capsys):
+    export, _ = two_class_export
+    for features, words in (("score,label", '"label" is the label column'),
+                            ("score,session", '"session" is a column that `query` adds')):
+        assert cli.main(["train", str(export), "--feature-columns", features,
+                         "-o", str(tmp_path / "m.skops")]) == 2
+        assert words in one_line_error(capsys)
+    assert not (tmp_path / "m.skops").exists()
+
+
+def test_query_says_a_model_directory_is_a_directory(model_files, tmp_path, capsys):
+    _, pool = model_files
+    capsys.readouterr()
+    assert cli.main(["query", "--model", str(tmp_path), "--input", str(pool), "-o",
+                     str(tmp_path / "q.csv")]) == 2
+    assert "is a directory: give the model file (.skops)" in one_line_error(capsys)
+
+
+def test_query_shows_the_loading_of_a_big_model(model_files, tmp_path, monkeypatch, capsys):
+    model, pool = model_files
+    args = ["query", "--model", str(model), "--input", str(pool), "-o",
+            str(tmp_path / "q.csv")]
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    assert "Loading the model" not in capsys.readouterr().err  # small: no line
+    monkeypatch.setattr(cli, "BIG_MODEL_BYTES", 1)
+    assert cli.main(args) == 0
+    assert "Loading the model m.skops" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("columns, options, clash", [
+    ("x,label_id", [], '"label_id"'),
+    ("x,label", [], '"label"'),
+    ("x,answer", ["--label-column", "answer"], '"answer"'),
+])
+def test_serve_refuses_a_pool_whose_columns_the_labels_export_writes(
+        tmp_path, capsys, monkeypatch, columns, options, clash):
+    import assisted_labeling.server
+
+    monkeypatch.setattr(assisted_labeling.server, "serve", lambda *a, **k: None)
+    pool = tmp_path / "pool.csv"
+    pool.write_text(f"{columns}\n0.1,7\n0.2,8\n")
+    store = tmp_path / "s.db"
+    assert cli.main(["serve", str(pool), "--categories", "a,b", "--store", str(store),
+                     *options]) == 2
+    message = one_line_error(capsys)
+    assert clash in message and "--label-column" in message
+    assert not store.exists()  # refused before anything is written
+    assert cli.main(["serve", str(pool), "--categories", "a,b", "--store", str(store),
+                     "--label-column", "annotation"]) == 0
+
+
+def test_serve_shows_retraining_problems_in_the_config_warnings(tmp_path, monkeypatch):
+    import assisted_labeling.server
+    from assisted_labeling import retrain
+
+    apps, started = [], []
+    monkeypatch.setattr(assisted_labeling.server, "serve",
+                        lambda factory, **kwargs: apps.append(factory()))
+    monkeypatch.setattr(retrain, "start_worker",
+                        lambda *args, **kwargs: started.append((args, kwargs)))
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,size\n0.1,1\n0.2,M\n")
+    store = tmp_path / "s.db"
+    assert cli.main(["serve", str(pool), "--categories", "a,b", "--store", str(store),
+                     "--retrain-every", "2", "--debug"]) == 0
+    assert started[0][1] == {"debug": True}
+    assert started[0][0][3].feature_columns == ("x", "size")
+    SQLiteStore(store).set_meta(retrain.PROBLEM, "The model has not been retrained: …")
+    config = apps[0].test_client().get("/api/config").get_json()
+    assert config["warnings"] == ["The model has not been retrained: …"]
+
+
+def test_serve_refuses_retraining_on_the_label_or_query_columns(tmp_path, capsys,
+                                                                monkeypatch):
+    import assisted_labeling.server
+    from assisted_labeling import retrain
+
+    def never(*args, **kwargs):
+        raise AssertionError("the server or the retraining started")
+
+    monkeypatch.setattr(assisted_labeling.server, "serve", never)
+    monkeypatch.setattr(retrain, "start_worker", never)
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,session\n0.1,web\n0.2,app\n")
+    assert cli.main(["serve", str(pool), "--categories", "a,b", "--store",
+                     str(tmp_path / "s.db"), "--retrain-every", "2", "--feature-columns",
+                     "x,session"]) == 2
+    assert '"session" is a column that `query` adds' in one_line_error(capsys)

@@ -159,3 +159,102 @@ def test_a_model_trained_on_a_real_labels_export_round_trips_and_scores_the_pool
     assert trained.left_out == ["id", "label_id"]
     models.save(trained, tmp_path / "m.skops")
     assert models.load(tmp_path / "m.skops").predict_proba(pool).shape == (30, 2)
+
+
+# -- what train writes and refuses ------------------------------------------------------
+def test_dates_are_seconds_since_1970_whatever_their_time_zone():
+    when = pd.Series([pd.Timestamp("1970-01-01 00:01"), pd.Timestamp("2024-01-01"), pd.NaT])
+    frame = pd.DataFrame({"when": when, "label": ["a", "b", "a"]})
+    trained = models.train(frame, label_column="label")
+    assert trained.inputs(frame)["when"].tolist()[:2] == [60.0, 1704067200.0]
+    paris = frame.assign(when=when.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris"))
+    text = frame.assign(when=["1970-01-01T01:01:00+01:00", "2024-01-01", ""])
+    for same in (paris, text):
+        assert trained.inputs(same)["when"].tolist()[:2] == [60.0, 1704067200.0]
+        assert np.isnan(trained.inputs(same)["when"].tolist()[2])
+
+
+def test_a_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
+    import skops.io as sio
+
+    path = tmp_path / "m.skops"
+    models.save(models.train(tabular(), label_column="label"), path)
+    before = path.read_bytes()
+
+    def interrupted(obj, file, **kwargs):
+        with open(file, "wb") as handle:
+            handle.write(b"PK")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sio, "dump", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        models.save(models.train(tabular(90), label_column="label"), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.skops"]  # no partial file left
+
+
+def test_the_label_and_the_columns_query_adds_are_no_features():
+    frame = tabular().assign(session=1, uncertainty=0.5)
+    with pytest.raises(ConfigError, match='"label" is the label column'):
+        models.training_columns(frame, label_column="label", feature_columns=["x", "label"])
+    with pytest.raises(ConfigError, match='"label" is the label column'):
+        models.training_columns(frame, label_column="label", text_column="label")
+    for added in ("session", "uncertainty"):
+        with pytest.raises(ConfigError, match=f'"{added}" is a column that `query` adds'):
+            models.training_columns(frame, label_column="label",
+                                    feature_columns=["x", added])
+
+
+def test_type_errors_name_the_column():
+    mixed = pd.DataFrame({"x": [0.1, 0.2, 0.3, 0.4], "size": [1, "M", 2, None],
+                          "label": ["a", "b", "a", "b"]})
+    with pytest.raises(ValidationError, match='column "size" mixes numbers and text') as err:
+        models.train(mixed, label_column="label")
+    assert err.value.details == {"column": "size"}
+    nested = mixed.assign(size=[[1], {"k": 1}, [2], None])
+    with pytest.raises(ValidationError, match='column "size" holds lists or mappings'):
+        models.train(nested, label_column="label")
+    trained = models.train(tabular(), label_column="label")
+    stray = tabular().astype({"x": object})
+    stray.loc[[3, 5], "x"] = ["oops", "n/a"]
+    with pytest.raises(ValidationError, match=r'column "x" holds text where the model was '
+                                              r"trained on numbers \(2 rows, such as 'oops'"):
+        trained.predict_proba(stray)
+    # Numbers written as text, and blanks, are numbers and missing values.
+    as_text = tabular().astype({"x": str}).assign(colour=1)
+    as_text.loc[2, "x"] = " "
+    assert trained.predict_proba(as_text).shape == (60, 2)
+
+
+def test_text_vocabulary_is_capped_and_the_file_compressed(tmp_path):
+    import zipfile
+
+    rng = np.random.default_rng(0)
+    # Zipf-like words: most appear in one document only, as in real text.
+    words = [f"w{i}" for i in rng.zipf(1.3, 30_000) % 200_000]
+    docs = [" ".join(words[i:i + 20]) for i in range(0, 30_000, 20)]
+    frame = pd.DataFrame({"text": docs, "label": ["a", "b"] * (len(docs) // 2)})
+    trained = models.train(frame, label_column="label", text_column="text")
+    vectorizer = trained.pipeline.named_steps["tfidf"]
+    assert vectorizer.min_df == 2 and vectorizer.max_features == models.TEXT_MAX_FEATURES
+    assert all(type(i) is int for i in vectorizer.vocabulary_.values())
+    path = tmp_path / "m.skops"
+    models.save(trained, path)
+    with zipfile.ZipFile(path) as archive:
+        # numpy ints as vocabulary values were stored one file each: 30 000 files.
+        assert len(archive.infolist()) < 10
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert path.stat().st_size < 200_000
+    few = models.train(frame.iloc[:40], label_column="label", text_column="text")
+    assert few.pipeline.named_steps["tfidf"].min_df == 1  # every word counts
+
+
+def test_text_without_words_is_a_clear_error():
+    frame = pd.DataFrame({"text": ["", None, " ", "?"], "label": ["a", "b", "a", "b"]})
+    with pytest.raises(ValidationError, match='the text column "text" holds no words'):
+        models.train(frame, label_column="label", text_column="text")
+
+
+def test_a_directory_is_no_model_file(tmp_path):
+    with pytest.raises(ConfigError, match=r'"[^"]+" is a directory: give the model file'):
+        models.load(tmp_path)

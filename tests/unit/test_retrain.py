@@ -219,3 +219,140 @@ def test_the_rerank_keeps_item_ids_and_scores_not_whole_rows(tmp_path, pool, mon
     # Ties and all, the queue follows the queries' row order.
     served = [i["id"] for i in project.next_items(LOCAL_USER, 20)]
     assert served == ranked[0][ITEM_ID].tolist()[:20]
+
+
+def test_a_failed_retraining_warns_once_and_waits_for_new_labels(tmp_path, pool, caplog,
+                                                                 monkeypatch):
+    from assisted_labeling import retrain
+
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    project.add_warnings(lambda: retrain.retrain_warnings(project.store))
+    attempts = []
+    score = retrain.score_file
+
+    def pool_gone(*args, **kwargs):  # the pool file moved away while serving
+        attempts.append(1)
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+
+    monkeypatch.setattr(retrain, "score_file", pool_gone)
+    label(project, truth, range(5))
+    with caplog.at_level("INFO", logger="assisted_labeling.retrain"):
+        assert retrainer.run_once() is None
+        assert retrainer.run_once() is None and retrainer.run_once() is None
+    assert len(attempts) == 1  # no retry before new labels
+    problems = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert len(problems) == 1 and problems[0].exc_info is None
+    assert "No such file or directory" in problems[0].getMessage()
+    assert "\n" not in problems[0].getMessage()
+    warnings = project.config_payload(LOCAL_USER)["warnings"]
+    assert len(warnings) == 1 and "not been retrained" in warnings[0]
+    assert "No such file or directory" in warnings[0]
+    # New labels: tried again, and once it works the warning is gone.
+    monkeypatch.setattr(retrain, "score_file", score)
+    label(project, truth, range(5, 9))
+    assert retrainer.run_once() is None  # 4 new labels, 5 needed
+    label(project, truth, range(9, 10))
+    assert retrainer.run_once() is not None
+    assert project.config_payload(LOCAL_USER)["warnings"] == []
+
+
+def test_a_text_model_postpones_while_labeled_texts_are_empty(tmp_path):
+    from assisted_labeling import retrain
+
+    path = tmp_path / "pool.csv"
+    pd.DataFrame({"text": [""] * 6 + ["good day", "bad day"] * 5}).to_csv(path, index=False)
+    project = open_project(path, tmp_path / "l.db", {"categories": "a,b"}, progress=False)
+    retrainer = Retrainer(project, path, RetrainSettings(
+        every=4, model_path=tmp_path / "m.skops", text_column="text"))
+    items = project.next_items(LOCAL_USER, 16)
+    empty = [i["id"] for i in items if not i["data"]["text"]]
+    for key, answer in zip(empty, "abab"):
+        project.annotate(LOCAL_USER, {"item_id": key, "label": answer})
+    assert retrainer.run_once() is None
+    assert 'the text column "text" holds no words' in retrain.retrain_warnings(
+        project.store)[0]
+    worded = [i["id"] for i in items if i["data"]["text"]]
+    for key in worded[:4]:
+        answer = "a" if project.store.get_item(key).data["text"] == "good day" else "b"
+        project.annotate(LOCAL_USER, {"item_id": key, "label": answer})
+    assert retrainer.run_once() is not None
+    assert retrain.retrain_warnings(project.store) == []
+
+
+def test_the_retraining_loop_logs_a_repeated_failure_once(tmp_path, pool, caplog,
+                                                          monkeypatch):
+    from assisted_labeling import retrain
+
+    path, _ = pool
+    _, retrainer = retraining(tmp_path, path, 5)
+    monkeypatch.setattr(retrainer, "run_once", lambda: 1 / 0)
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(retrain.time, "sleep", sleep)
+    with caplog.at_level("INFO", logger="assisted_labeling.retrain"), \
+            pytest.raises(KeyboardInterrupt):
+        retrainer.run_forever()
+    problems = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert len(problems) == 1 and problems[0].exc_info is None
+    assert "ZeroDivisionError: division by zero" in problems[0].getMessage()
+
+
+def test_default_features_leave_out_what_the_labels_export_and_query_write():
+    from assisted_labeling.config import build_config
+    from assisted_labeling.retrain import default_features
+
+    config = build_config({"categories": "a,b", "id_column": "id",
+                           "existing_labels_column": "guess"})
+    columns = ["id", "x", "label", "label_id", "guess", "session", "uncertainty",
+               "model_uncertainty", "y"]
+    assert default_features(columns, config) == ["x", "y"]
+
+
+def test_a_model_file_that_cannot_be_written_keeps_the_previous_one(tmp_path, pool, caplog,
+                                                                    monkeypatch):
+    import skops.io as sio
+
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    label(project, truth, range(6))
+    assert retrainer.run_once() is not None
+    before = (tmp_path / "m.skops").read_bytes()
+
+    def disk_full(obj, file, **kwargs):
+        with open(file, "wb") as handle:
+            handle.write(b"PK")
+        raise OSError(28, "No space left on device")
+
+    # `models.save`, as `train` uses it: a temporary file, renamed once whole.
+    monkeypatch.setattr(sio, "dump", disk_full)
+    label(project, truth, range(6, 12))
+    with caplog.at_level("WARNING", logger="assisted_labeling.retrain"):
+        entry = retrainer.run_once()
+    assert entry is not None and entry["session"] == 2  # the new ranking stands
+    assert "keeps the previous model: OSError: [Errno 28] No space left" in caplog.text
+    assert (tmp_path / "m.skops").read_bytes() == before
+    assert not [p.name for p in tmp_path.iterdir() if "skops" in p.name and
+                p.name != "m.skops"]  # no partial file left
+
+
+def test_a_restarted_loop_retries_a_recorded_problem_at_once(tmp_path, pool, monkeypatch):
+    from assisted_labeling import retrain
+
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    label(project, truth, range(5))
+    project.store.set_meta(retrain.PROBLEM, "The model has not been retrained: …")
+    project.store.set_meta(retrain.WATERMARK, str(project.store.last_change()))
+    assert not retrainer.due()  # the failed try consumed these labels
+    monkeypatch.setattr(retrain.time, "sleep", lambda seconds: (_ for _ in ()).throw(
+        KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        retrainer.run_forever()  # restarted, maybe with settings that solve it
+    assert retrain.retrain_warnings(project.store) == []
+    assert project.store.get_meta("session") == "1"
