@@ -58,13 +58,15 @@ log = logging.getLogger(__name__)
 
 # 2: items.uncertainty (the score shown) and items.qpos (the queries' order).
 # 3: login sessions and failed logins kept in the store; no cookie-signing key any more.
-SCHEMA_VERSION = "3"
+# 4: items some annotators labeled that need more come first (queue order _STARTED).
+SCHEMA_VERSION = "4"
 _UNSCORED = 1.0  # queue order of items with no priority: after every scored item
 # Queue order of items some annotators labeled that need more (several annotators per
 # item): before every other item, so that overlaps complete (agreement, review) instead
 # of waiting behind the whole queue; samplers leave labeled items out of their queries.
 _STARTED = -1e300
 _STARTED_SQL = "labeled > 0 AND labeled < needed"
+_STARTED_WINDOW = 1000  # waiting items one next-item request looks at (_fresh)
 _QORDER_SQL = (f"CASE WHEN {_STARTED_SQL} THEN ? WHEN priority IS NULL THEN ? "
                "ELSE -priority END")
 
@@ -254,6 +256,10 @@ class SQLiteStore:
         self._connections: list[sqlite3.Connection] = []
         try:
             self._open_schema()
+        except sqlite3.OperationalError as exc:  # locked, read-only, disk full…
+            self.close()
+            raise ConfigError(f'Cannot open the store "{self.path}": {exc} (is another '
+                              "program holding it, or is its folder read-only?)") from None
         except sqlite3.DatabaseError as exc:
             self.close()
             raise ConfigError(f'The store "{self.path}" is damaged ({exc}): restore it from '
@@ -299,6 +305,9 @@ class SQLiteStore:
             # session cookies is useless now, and anyone who read it could forge them.
             # Dropping it also ends every cookie it signed (their users sign in again).
             conn.execute("DELETE FROM meta WHERE key = 'secret_key'")
+        if row[0] in ("1", "2", "3"):
+            conn.execute(f"UPDATE items SET qorder = ? WHERE {_STARTED_SQL}", (_STARTED,))
+        if row[0] != SCHEMA_VERSION:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                          (SCHEMA_VERSION,))
 
@@ -529,17 +538,7 @@ class SQLiteStore:
                 conn.execute("UPDATE leases SET expires_at = ? WHERE annotator = ?",
                              (expires, user))
             if len(rows) < count:
-                fresh = conn.execute(
-                    "SELECT id, key, data, priority, uncertainty FROM items "
-                    "INDEXED BY items_queue "
-                    "WHERE open > 0 "
-                    "AND NOT EXISTS (SELECT 1 FROM annotations a "
-                    "                WHERE a.item_id = items.id AND a.annotator = :u) "
-                    "AND NOT EXISTS (SELECT 1 FROM leases l "
-                    "                WHERE l.item_id = items.id AND l.annotator = :u) "
-                    "ORDER BY qorder, qpos, rank LIMIT :k",
-                    {"u": user, "k": count - len(rows)},
-                ).fetchall()
+                fresh = self._fresh(conn, user, count - len(rows))
                 conn.executemany(
                     "INSERT INTO leases (item_id, annotator, expires_at) VALUES (?, ?, ?)",
                     [(r[0], user, expires) for r in fresh],
@@ -548,6 +547,32 @@ class SQLiteStore:
                                  [(r[0],) for r in fresh])
                 rows += fresh
         return [Item(r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
+
+    @staticmethod
+    def _fresh(conn: sqlite3.Connection, user: str, count: int) -> list[Any]:
+        """Up to ``count`` open items ``user`` has neither done nor reserved, in queue order.
+
+        Items waiting for more annotators come first, but only the first
+        :data:`_STARTED_WINDOW` of them are looked at: a labeler ahead of the others has
+        labeled many of them, and walking past all of those on every request would make
+        the next item cost time in proportion to them."""
+        mine = ("AND NOT EXISTS (SELECT 1 FROM annotations a "
+                "                WHERE a.item_id = i.id AND a.annotator = :u) "
+                "AND NOT EXISTS (SELECT 1 FROM leases l "
+                "                WHERE l.item_id = i.id AND l.annotator = :u) ")
+        params = {"u": user, "k": count, "s": _STARTED, "w": _STARTED_WINDOW}
+        rows = conn.execute(
+            "SELECT i.id, i.key, i.data, i.priority, i.uncertainty FROM "
+            "(SELECT id FROM items INDEXED BY items_queue WHERE open > 0 AND qorder <= :s "
+            " ORDER BY qorder, qpos, rank LIMIT :w) AS w JOIN items i ON i.id = w.id "
+            f"WHERE 1 {mine}ORDER BY i.qorder, i.qpos, i.rank LIMIT :k", params).fetchall()
+        if len(rows) < count:
+            params["k"] = count - len(rows)
+            rows += conn.execute(
+                "SELECT i.id, i.key, i.data, i.priority, i.uncertainty FROM items i "
+                "INDEXED BY items_queue WHERE open > 0 AND qorder > :s "
+                f"{mine}ORDER BY qorder, qpos, rank LIMIT :k", params).fetchall()
+        return rows
 
     @staticmethod
     def _expire_leases(conn: sqlite3.Connection, now: float) -> None:

@@ -46,3 +46,21 @@ def test_an_empty_file_becomes_a_store(tmp_path):
     path = tmp_path / "labels.db"
     path.touch()
     SQLiteStore(path).close()
+
+
+def test_a_locked_store_is_not_called_damaged(tmp_path, monkeypatch):
+    import sqlite3
+
+    path = tmp_path / "labels.db"
+    SQLiteStore(path).close()
+
+    # A real lock makes SQLite wait its 30 s busy timeout first: the error is raised here.
+    def locked(self):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(SQLiteStore, "_open_schema", locked)
+    with pytest.raises(ConfigError) as error:
+        SQLiteStore(path)
+    assert "damaged" not in str(error.value)
+    assert "Cannot open the store" in str(error.value) and "database is locked" in str(
+        error.value)

@@ -49,7 +49,7 @@ def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
     path = tmp_path / "old.db"
     schema_1_store(path)
     store = SQLiteStore(path)
-    assert store.get_meta("schema_version") == SCHEMA_VERSION == "3"
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == "4"
     assert store.get_item("a").data == {"x": 1}
     # Schema 1 showed the priority as the uncertainty: still shown.
     served = store.next_items("u", count=3)
@@ -84,10 +84,28 @@ def test_a_schema_2_store_loses_its_cookie_key_and_nothing_else(tmp_path):
     conn.close()
 
     again = SQLiteStore(path)
-    assert again.get_meta("schema_version") == "3"
+    assert again.get_meta("schema_version") == SCHEMA_VERSION
     assert again.get_meta("secret_key") is None
     assert again.get_annotation("ann", "a").comment == "sure"
     assert again.authenticate("ann", "ann-password").role == "annotator"
     session_id, _ = again.finish_login((), "ann", lifetime=60)
     assert again.get_session(session_id)[0].name == "ann"
+    again.close()
+
+
+def test_a_schema_3_store_serves_its_items_waiting_for_more_annotators_first(tmp_path):
+    path = tmp_path / "v3.db"
+    store = SQLiteStore(path)
+    store.add_items([Item(k, {"k": k}) for k in "abc"], annotators_per_item=2)
+    store.set_priorities([("a", 0.9), ("b", 0.5), ("c", 0.1)])
+    store.save_label("ann", "c", "pos", ["pos"])
+    store.close()
+    conn = sqlite3.connect(path)  # as schema 3 left it: "c" in its place by priority
+    conn.executescript("UPDATE items SET qorder = -0.1 WHERE key = 'c'; "
+                       "UPDATE meta SET value = '3' WHERE key = 'schema_version';")
+    conn.close()
+
+    again = SQLiteStore(path)
+    assert again.get_meta("schema_version") == SCHEMA_VERSION
+    assert [i.key for i in again.next_items("bob", count=3)] == ["c", "a", "b"]
     again.close()

@@ -155,6 +155,19 @@ def test_items_waiting_for_more_annotators_come_before_new_ones(store):
     assert [i.key for i in store.next_items("c", count=4)] == ["k3", "k0", "k2"]
 
 
+def test_a_labeler_ahead_of_the_others_gets_new_items_past_the_waiting_window(store,
+                                                                            monkeypatch):
+    import assisted_labeling.store.sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_STARTED_WINDOW", 2)
+    store.add_items(items(6), annotators_per_item=2)
+    store.set_priorities([(f"k{i}", 1 - i / 10) for i in range(6)])
+    for key in ("k0", "k1", "k2"):
+        store.save_label("a", key, "x", ["x"])
+    assert [i.key for i in store.next_items("a", count=2)] == ["k3", "k4"]
+    assert [i.key for i in store.next_items("b", count=2)] == ["k0", "k1"]
+
+
 def test_more_annotators_per_item_puts_labeled_items_first(store):
     store.add_items(items(3))
     store.set_priorities([("k0", 0.9), ("k1", 0.5), ("k2", 0.1)])
