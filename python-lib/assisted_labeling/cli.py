@@ -297,7 +297,7 @@ def _order_queue(project, queries: str, pool: str) -> None:
     id_column = project.config.id_column
     reader = store_reader(project.store)
     done = project.store.set_priorities(
-        priorities_from_file(queries, id_column, reader=reader),
+        priorities_from_file(queries, id_column, reader=reader, pool=pool),
         to_duplicates=id_column is None)
     # A store made by an older version: query must read the pool as it does.
     hint = "" if reader == READER else (

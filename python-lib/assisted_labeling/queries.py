@@ -34,7 +34,7 @@ from .sampler import (
     score_pool,
 )
 from .sampling import DEFAULT_COLD_START
-from .sources import READER, iter_table
+from .sources import READER, iter_table, string_columns
 from .store import AnnotationStore, Priority, Status
 
 ITEM_ID = "__item_id"
@@ -165,15 +165,18 @@ def _priorities(frame: pd.DataFrame, ids: list[str]) -> Iterator[Priority]:
 
 
 def priorities_from_file(path: str | Path, id_column: str | None, *,
-                         reader: str = READER) -> Iterator[Priority]:
+                         reader: str = READER, pool: str | Path | None = None
+                         ) -> Iterator[Priority]:
     """``(item id, uncertainty, model uncertainty)`` of a queries table written by
     `query`, in its row order (``(item id, uncertainty)`` for a table without model
     uncertainty): ids are recomputed on the pool's columns, so they match the labeling
     webapp's. Without an id column the n-th copy of a row cannot be told from the others
     here: pass these to ``set_priorities(..., to_duplicates=True)``. ``reader``: the one
-    the pool's items were read with."""
+    the pool's items were read with; ``pool``: its table, whose text columns a CSV of
+    queries gives back as text (:func:`~assisted_labeling.sources.string_columns`)."""
     keys = PoolKeys(id_column)
-    for chunk in iter_table(path, reader=reader, text_columns=[id_column]):
+    text = [id_column, *(string_columns(pool) if pool is not None else ())]
+    for chunk in iter_table(path, reader=reader, text_columns=text):
         if UNCERTAINTY_COLUMN not in chunk.columns:
             from .errors import ConfigError
 

@@ -159,6 +159,18 @@ def table_columns(path: str | Path) -> list[str]:
     return []
 
 
+def string_columns(path: str | Path, *, rows: int = 1000) -> list[str]:
+    """Columns of a Parquet or JSONL table holding text in its first ``rows`` rows (a CSV
+    has no types: none). A CSV written from the table must read them back as text, or
+    codes like "0042" come back as numbers, and their rows' content ids change."""
+    if table_format(path) == "csv":
+        return []
+    for chunk in iter_table(path, chunksize=rows):
+        return [str(c) for c in chunk.columns if chunk[c].dtype.kind == "O"
+                and pd.api.types.infer_dtype(chunk[c], skipna=True) == "string"]
+    return []
+
+
 def json_value(value: Any) -> Any:
     """A cell as a JSON-safe value: NaN/NaT become None, numpy scalars become Python."""
     if value is None:

@@ -45,3 +45,23 @@ def test_a_store_of_an_earlier_version_keeps_its_labels_on_a_jsonl_pool(tmp_path
     new = open_project(pool, tmp_path / "new.db", {"categories": "a,b"}, progress=False)
     assert {i.data["code"] for i in new.store.next_items(LOCAL_USER.name, count=6)} == {
         f"{i:03d}" for i in range(6)}
+
+
+def test_csv_queries_of_a_jsonl_pool_keep_its_codes(tmp_path, capsys):
+    # The pool keeps "0042" as text; a CSV has no types, and read back guessed it was
+    # the number 42: no queries row matched its item.
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"sku": f"{i % 9:04d}", "x": i * 0.37}) + "\n"
+                            for i in range(30)))
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"x": [0.1, 0.2, 5.0, 6.0], "label": ["a", "a", "b", "b"]}).to_csv(
+        train, index=False)
+    model, queries = tmp_path / "m.skops", tmp_path / "q.csv"
+    assert cli.main(["train", str(train), "-o", str(model)]) == 0
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(queries)]) == 0
+    project = open_project(pool, tmp_path / "labels.db", {"categories": "a,b"},
+                           progress=False)
+    capsys.readouterr()
+    cli._order_queue(project, str(queries), str(pool))
+    assert "30 items scored" in capsys.readouterr().err
