@@ -154,15 +154,17 @@ class Retrainer:
     def _postpone(self, exc: Exception, watermark: int) -> None:
         """Log and show a failed retraining; the next try waits for new labels."""
         every = self.settings.every
-        reason = _one_line(exc)
+        reason = shown = _one_line(exc)
         if isinstance(exc, LabelingError):  # the data: e.g. one class only so far
             log.warning("Retraining postponed until %d new labels: %s", every, reason)
         else:
             log.error("Retraining failed; trying again after %d new labels: %s", every,
                       reason)
             log.debug("Retraining failed", exc_info=exc)
+            # Labelers may be remote: no server paths or internals in what they see.
+            shown = "an unexpected error (the server's log tells which)"
         self.store.set_meta(PROBLEM, (
-            f"The model has not been retrained on the latest labels: {reason}. The queue "
+            f"The model has not been retrained on the latest labels: {shown}. The queue "
             f"keeps its previous order; retraining is tried again after {every} new "
             "labels."))
         self.store.set_meta(WATERMARK, str(watermark))
