@@ -561,11 +561,18 @@ class SQLiteStore:
                 "AND NOT EXISTS (SELECT 1 FROM leases l "
                 "                WHERE l.item_id = i.id AND l.annotator = :u) ")
         params = {"u": user, "k": count, "s": _STARTED, "w": _STARTED_WINDOW}
+        # The window's last item, by a walk of the queue index alone (no row is read);
+        # waiting items all have qorder _STARTED, so (qpos, rank) bounds the index range.
+        edge = conn.execute(
+            "SELECT qpos, rank FROM items INDEXED BY items_queue WHERE open > 0 "
+            "AND qorder = :s ORDER BY qpos, rank LIMIT 1 OFFSET :w - 1", params).fetchone()
+        bound = "AND (qpos, rank) <= (:q, :r) " if edge else ""
+        if edge:
+            params.update(q=edge[0], r=edge[1])
         rows = conn.execute(
-            "SELECT i.id, i.key, i.data, i.priority, i.uncertainty FROM "
-            "(SELECT id FROM items INDEXED BY items_queue WHERE open > 0 AND qorder <= :s "
-            " ORDER BY qorder, qpos, rank LIMIT :w) AS w JOIN items i ON i.id = w.id "
-            f"WHERE 1 {mine}ORDER BY i.qorder, i.qpos, i.rank LIMIT :k", params).fetchall()
+            "SELECT i.id, i.key, i.data, i.priority, i.uncertainty FROM items i "
+            f"INDEXED BY items_queue WHERE open > 0 AND qorder = :s {bound}"
+            f"{mine}ORDER BY qorder, qpos, rank LIMIT :k", params).fetchall()
         if len(rows) < count:
             params["k"] = count - len(rows)
             rows += conn.execute(
@@ -683,7 +690,8 @@ class SQLiteStore:
                 "UPDATE items SET open = open + ?, labeled = labeled + ? WHERE id = ?",
                 (open_delta, labeled_delta, item_id),
             )
-        if labeled_delta and needed > 1:
+        now_labeled = labeled + labeled_delta
+        if (0 < labeled < needed) != (0 < now_labeled < needed):  # started, or no more
             conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL} WHERE id = ?",
                          (_STARTED, _UNSCORED, item_id))
         now_complete = labeled + labeled_delta >= needed
