@@ -484,6 +484,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         settings["label_col_name"] = args.label_column
     project = LabelingProject(build_config(settings), store)
     if args.table == "labels":
+        _check_free_label_columns(project)
         rows = project.label_rows()
         columns = None
     else:
@@ -494,6 +495,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     count = export_rows(rows, args.output, fmt=args.format, columns=columns)
     print(f"Wrote {count} {args.table} rows to {args.output}", file=sys.stderr)
     return 0
+
+
+def _check_free_label_columns(project) -> None:
+    """Refuse a label column name the items already have: the labels export would write
+    the labels over the data (``serve`` refuses such a pool; ``export --label-column``
+    can still name one)."""
+    from .store import Status
+
+    col = project.config.label_col_name
+    for _, data in project.store.iter_annotated_items(status=Status.LABELED):
+        taken = [c for c in (col, f"{col}_id") if c in data]
+        if taken:
+            raise LabelingError(
+                f"The items have a column {' and '.join(map(repr, taken))}: the labels "
+                "would be written over it; choose another --label-column")
+        return  # the items of a store come from one table: one row tells
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -44,6 +44,15 @@ def test_export_labels(labeled_store, tmp_path, fmt):
                                                                   ["3", "neg", 2]]
 
 
+def test_export_refuses_a_label_column_the_items_already_have(labeled_store, tmp_path,
+                                                              capsys):
+    out = tmp_path / "labels.csv"
+    assert cli.main(["export", "--store", str(labeled_store), "--label-column", "score",
+                     "-o", str(out)]) == 2
+    assert "the labels would be written over it" in one_line_error(capsys)
+    assert not out.exists()
+
+
 def test_export_metadata(labeled_store, tmp_path):
     out = tmp_path / "meta.csv"
     assert cli.main(["export", "--store", str(labeled_store), "--table", "metadata",
