@@ -561,24 +561,22 @@ class SQLiteStore:
                 "AND NOT EXISTS (SELECT 1 FROM leases l "
                 "                WHERE l.item_id = i.id AND l.annotator = :u) ")
         params = {"u": user, "k": count, "s": _STARTED, "w": _STARTED_WINDOW}
-        # The window's last item, by a walk of the queue index alone (no row is read);
-        # waiting items all have qorder _STARTED, so (qpos, rank) bounds the index range.
+        select = ("SELECT i.id, i.key, i.data, i.priority, i.uncertainty FROM items i "
+                  "INDEXED BY items_queue WHERE open > 0 ")
+        order = f"{mine}ORDER BY qorder, qpos, rank LIMIT :k"
+        # The window's last item, by a walk of the queue index alone (no row is read).
         edge = conn.execute(
             "SELECT qpos, rank FROM items INDEXED BY items_queue WHERE open > 0 "
             "AND qorder = :s ORDER BY qpos, rank LIMIT 1 OFFSET :w - 1", params).fetchone()
-        bound = "AND (qpos, rank) <= (:q, :r) " if edge else ""
-        if edge:
-            params.update(q=edge[0], r=edge[1])
-        rows = conn.execute(
-            "SELECT i.id, i.key, i.data, i.priority, i.uncertainty FROM items i "
-            f"INDEXED BY items_queue WHERE open > 0 AND qorder = :s {bound}"
-            f"{mine}ORDER BY qorder, qpos, rank LIMIT :k", params).fetchall()
+        if edge is None:  # fewer waiting items than the window: one walk of the queue
+            return conn.execute(select + order, params).fetchall()
+        # Waiting items all have qorder _STARTED, so (qpos, rank) bounds the index range.
+        params.update(q=edge[0], r=edge[1])
+        rows = conn.execute(f"{select}AND qorder = :s AND (qpos, rank) <= (:q, :r) {order}",
+                            params).fetchall()
         if len(rows) < count:
             params["k"] = count - len(rows)
-            rows += conn.execute(
-                "SELECT i.id, i.key, i.data, i.priority, i.uncertainty FROM items i "
-                "INDEXED BY items_queue WHERE open > 0 AND qorder > :s "
-                f"{mine}ORDER BY qorder, qpos, rank LIMIT :k", params).fetchall()
+            rows += conn.execute(f"{select}AND qorder > :s {order}", params).fetchall()
         return rows
 
     @staticmethod
