@@ -11,7 +11,7 @@ import threading
 import traceback
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from . import sampling
 from .config import column_list
@@ -158,14 +158,11 @@ def _load_model(path: str | Path) -> Any:
         return models.load(path)
 
 
-def _check_export_columns(pool: str | Path, settings: dict) -> None:
-    """Refuse a pool with a column of the name the labels export gives the label or its
-    id: the export would write over it, and retraining would learn from annotation ids."""
-    from .config import build_config
-    from .sources import table_columns
-
-    label = build_config(settings).label_col_name
-    columns = table_columns(pool)
+def _check_label_columns(label: str, columns: Iterable[str], what: str) -> None:
+    """Refuse data (``what``: 'The pool "p.csv" has') with a column named like the label
+    or its id in the labels export: the export would write the labels over the data (and
+    retraining would learn from annotation ids)."""
+    columns = set(columns)
     taken = [c for c in (label, f"{label}_id") if c in columns]
     if not taken:
         return
@@ -173,8 +170,8 @@ def _check_export_columns(pool: str | Path, settings: dict) -> None:
                 if name not in columns and f"{name}_id" not in columns)
     names = " and ".join(f'"{c}"' for c in taken)
     raise LabelingError(
-        f'The pool "{pool}" has a column {names}, which the labels export writes (the '
-        f'label "{label}" and its id "{label}_id"): name the label column otherwise, e.g. '
+        f"{what} a column {names}, which the labels export writes (the label "
+        f'"{label}" and its id "{label}_id"): name the label column otherwise, e.g. '
         f"--label-column {free}")
 
 
@@ -326,11 +323,15 @@ EXPOSED_WARNING = (
 
 
 def _run_server(args: argparse.Namespace, settings: dict) -> int:
+    from .config import build_config
     from .server import serve
+    from .sources import table_columns
     from .standalone import is_loopback, open_project
     from .web.app import create_app
 
-    _check_export_columns(args.input, settings)  # before the store is written
+    # Before the store is written.
+    _check_label_columns(build_config(settings).label_col_name, table_columns(args.input),
+                         f'The pool "{args.input}" has')
     project = open_project(args.input, args.store, settings)
     behind_proxy = getattr(args, "behind_proxy", False)
     # Behind a proxy every request arrives from the proxy: accounts are always needed.
@@ -473,6 +474,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import check_output, export_rows
     from .project import LabelingProject
     from .standalone import stored_settings
+    from .store import Status
     from .store.sqlite import SQLiteStore
 
     check_output(args.output, fmt=args.format)
@@ -484,7 +486,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         settings["label_col_name"] = args.label_column
     project = LabelingProject(build_config(settings), store)
     if args.table == "labels":
-        _check_free_label_columns(project)
+        # The items of a store come from one table: one labeled item tells its columns.
+        for _, data in store.iter_annotated_items(status=Status.LABELED):
+            _check_label_columns(project.config.label_col_name, data, "The items have")
+            break
         rows = project.label_rows()
         columns = None
     else:
@@ -495,22 +500,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     count = export_rows(rows, args.output, fmt=args.format, columns=columns)
     print(f"Wrote {count} {args.table} rows to {args.output}", file=sys.stderr)
     return 0
-
-
-def _check_free_label_columns(project) -> None:
-    """Refuse a label column name the items already have: the labels export would write
-    the labels over the data (``serve`` refuses such a pool; ``export --label-column``
-    can still name one)."""
-    from .store import Status
-
-    col = project.config.label_col_name
-    for _, data in project.store.iter_annotated_items(status=Status.LABELED):
-        taken = [c for c in (col, f"{col}_id") if c in data]
-        if taken:
-            raise LabelingError(
-                f"The items have a column {' and '.join(map(repr, taken))}: the labels "
-                "would be written over it; choose another --label-column")
-        return  # the items of a store come from one table: one row tells
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -49,7 +49,8 @@ def test_export_refuses_a_label_column_the_items_already_have(labeled_store, tmp
     out = tmp_path / "labels.csv"
     assert cli.main(["export", "--store", str(labeled_store), "--label-column", "score",
                      "-o", str(out)]) == 2
-    assert "the labels would be written over it" in one_line_error(capsys)
+    assert 'The items have a column "score", which the labels export writes' in \
+        one_line_error(capsys)
     assert not out.exists()
 
 
