@@ -263,8 +263,8 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
                                 lambda: dataiku.Project().get_variables(),
                                 queries_name=settings.queries_ds)
     queue_warnings = QueueWarnings()
-    project = LabelingProject(config, store, session=session,
-                              warnings=lambda: [*queue_warnings(), *stopping()])
+    project = LabelingProject(config, store, session=session, warnings=queue_warnings)
+    project.add_warnings(stopping)
     sync = DatasetSync(project, open_dataset=dataiku.Dataset,
                        labels_name=settings.labels_ds, metadata_name=settings.metadata_ds,
                        unlabeled_schema=schema, unlabeled_name=settings.unlabeled,
