@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from . import sampling
 from .config import column_list
-from .errors import ConfigError, LabelingError
+from .errors import ConfigError, LabelingError, one_line
 from .store.accounts import ROLES
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -23,8 +23,6 @@ MODEL_SUFFIX = ".skops"
 #: Text tables up to this size get their lines counted for a progress total: beyond it
 #: the count would cost a second pass over a file that may not be in the page cache.
 LINE_COUNT_LIMIT = 64 * 2**20
-#: Longest message of a library error quoted in a one-line error.
-MAX_QUOTED = 300
 #: A model file from this size on takes seconds to load: `query` says so meanwhile.
 BIG_MODEL_BYTES = 16 * 2**20
 
@@ -43,8 +41,7 @@ def _from_data(exc: BaseException) -> bool:
 def _one_line(exc: BaseException) -> str:
     """A library's message, on one line and of bounded length."""
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    text = " ".join(text.split()) or type(exc).__name__
-    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED - 1] + "…"
+    return one_line(text) or type(exc).__name__
 
 
 @contextmanager

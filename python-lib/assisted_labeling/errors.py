@@ -85,3 +85,10 @@ class TooManyAttemptsError(LabelingError):
         super().__init__(message, headers={"Retry-After": str(retry_after)},
                          retry_after=retry_after)
         self.retry_after = retry_after
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line of at most ``limit`` characters (a message quoted in a log
+    line or a one-line error)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

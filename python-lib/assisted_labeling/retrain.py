@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import models
 from .config import LabelingConfig
-from .errors import LabelingError
+from .errors import LabelingError, one_line
 from .loop import contradictions, sample_rows
 from .project import LabelingProject
 from .queries import labeled_keys, queue_priorities, score_file
@@ -76,10 +76,8 @@ def retrain_warnings(store: SQLiteStore) -> list[str]:
 def _one_line(exc: BaseException) -> str:
     """An exception as one line of bounded length, with its type when it is no
     ``LabelingError`` (whose message is written for users)."""
-    text = exc.message if isinstance(exc, LabelingError) else \
-        f"{type(exc).__name__}: {exc}"
-    text = " ".join(text.split())
-    return text if len(text) <= 300 else text[:299] + "…"
+    return one_line(exc.message if isinstance(exc, LabelingError)
+                    else f"{type(exc).__name__}: {exc}")
 
 
 def new_labels_since(store: SQLiteStore, after: int, *, enough: int) -> int:
