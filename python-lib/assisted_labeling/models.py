@@ -15,7 +15,7 @@ import zipfile
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -275,13 +275,17 @@ def training_columns(frame: pd.DataFrame, *, label_column: str,
 
 def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = None,
           feature_columns: Sequence[str] = (), model: str = "linear", seed: int = 0,
-          id_column: str | None = None) -> TrainedModel:
+          id_column: str | None = None,
+          known_types: Mapping[str, str] | None = None) -> TrainedModel:
     """Fit the default pipeline on the rows that have a label.
 
     Without a text column or feature columns, the features are ``choose_features``: every
     column but the label, bookkeeping and id columns. ``left_out`` of the result names
     the columns not read, for the caller to show. A column whose values the pipeline
     cannot read (numbers mixed with text, lists) is a ``ValidationError`` naming it.
+    ``known_types`` overrides the types guessed from ``frame``, e.g. the pool's date
+    columns (``date_columns``) when ``frame`` comes from the store, which keeps dates
+    as ISO text.
     """
     feature_columns = training_columns(frame, label_column=label_column,
                                        text_column=text_column,
@@ -292,7 +296,9 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
         raise ValidationError(
             f"Training needs labels of at least 2 classes (found {len(classes)} among "
             f"{len(labeled)} labeled rows)")
-    types = {} if text_column else {c: column_type(labeled[c], c) for c in feature_columns}
+    known = known_types or {}
+    types = {} if text_column else {c: known.get(c) or column_type(labeled[c], c)
+                                    for c in feature_columns}
     trained = TrainedModel(None, list(feature_columns), text_column, classes,
                            n_labels=len(labeled), column_types=types)
     read = {label_column, *trained.columns}
@@ -327,18 +333,27 @@ def column_type(series: pd.Series, name: str) -> str:
     text, or holds lists or mappings (JSONL), is refused, naming the column."""
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return NUMBER
-    if pd.api.types.is_datetime64_any_dtype(series):
+    if _holds_dates(series):
         return DATETIME
     if not pd.api.types.is_object_dtype(series):  # category, string, period, interval…
         return CATEGORY
     inferred = pd.api.types.infer_dtype(series, skipna=True)
     if inferred in ("boolean", "integer", "floating", "mixed-integer-float", "decimal"):
         return NUMBER
-    if inferred in ("datetime", "datetime64", "date"):
-        return DATETIME
     if inferred not in ("string", "empty"):
         _check_values(series, name)
     return CATEGORY
+
+
+def date_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """``{column: DATETIME}`` for the columns of ``frame`` that hold dates or times."""
+    return {str(name): DATETIME for name in frame.columns if _holds_dates(frame[name])}
+
+
+def _holds_dates(series: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(series) or (
+        pd.api.types.is_object_dtype(series)
+        and pd.api.types.infer_dtype(series, skipna=True) in ("datetime", "datetime64", "date"))
 
 
 def _check_values(series: pd.Series, name: str) -> None:

@@ -92,9 +92,10 @@ def new_labels_since(store: SQLiteStore, after: int, *, enough: int) -> int:
     return count
 
 
-def cross_validated_auc(frame: pd.DataFrame, label_column: str,
-                        settings: RetrainSettings) -> float | None:
-    """One-vs-rest macro AUC by 3-fold cross-validation, or None with too few labels."""
+def cross_validated_auc(frame: pd.DataFrame, label_column: str, settings: RetrainSettings,
+                        known_types: dict[str, str] | None = None) -> float | None:
+    """One-vs-rest macro AUC by 3-fold cross-validation, or None with too few labels.
+    ``known_types``: as for ``models.train``."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -103,7 +104,8 @@ def cross_validated_auc(frame: pd.DataFrame, label_column: str,
     if len(counts) < 2 or counts.min() < 3:
         return None
     trained = models.train(frame, label_column=label_column, text_column=settings.text_column,
-                           feature_columns=settings.feature_columns, model=settings.model)
+                           feature_columns=settings.feature_columns, model=settings.model,
+                           known_types=known_types)
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=settings.seed)
     proba = cross_val_predict(trained.pipeline, trained.inputs(frame), labels, cv=folds,
                               method="predict_proba")
@@ -172,10 +174,12 @@ class Retrainer:
         watermark = self.store.last_change()
         config = self.project.config
         frame = pd.DataFrame(list(self.project.label_rows()))
+        known_types = self._pool_date_columns()
         trained = models.train(frame, label_column=config.label_col_name,
                                text_column=self.settings.text_column,
                                feature_columns=self.settings.feature_columns,
-                               model=self.settings.model, seed=self.settings.seed)
+                               model=self.settings.model, seed=self.settings.seed,
+                               known_types=known_types)
         previous = self._previous_model()
         # The queue is re-ranked every ``every`` labels: that is the batch. Ids and scores
         # are all the queue needs: no row is kept.
@@ -184,7 +188,7 @@ class Retrainer:
                              seed=self.settings.seed, batch_size=self.settings.every,
                              rows=False, reader=store_reader(self.store))
         queue_priorities(self.store, queries)
-        entry = self._metrics(frame, trained, previous)
+        entry = self._metrics(frame, trained, previous, known_types)
         try:
             models.save(trained, self.settings.model_path)
         except (OSError, LabelingError) as exc:  # the new ranking stands all the same
@@ -209,8 +213,16 @@ class Retrainer:
         except LabelingError:
             return None
 
+    def _pool_date_columns(self) -> dict[str, str]:
+        """The pool's date columns: the store keeps dates as ISO text, and a model that
+        learned them as text would one-hot each date instead of reading it as time."""
+        head = next(iter_table(self.input_path, chunksize=1000,
+                               reader=store_reader(self.store)), None)
+        return {} if head is None else models.date_columns(head)
+
     def _metrics(self, frame: pd.DataFrame, trained: models.TrainedModel,
-                 previous: models.TrainedModel | None) -> dict[str, Any]:
+                 previous: models.TrainedModel | None,
+                 known_types: dict[str, str]) -> dict[str, Any]:
         """Contradictions with the previous model on a sample of unlabeled rows, and AUC."""
         entry: dict[str, Any] = {"n_samples": 0, "contradictions": None, "auc": None}
         if previous is not None:
@@ -223,7 +235,7 @@ class Retrainer:
                     before = previous.pipeline.predict(previous.inputs(sample))
                     entry["contradictions"] = contradictions(before, after)
         entry["auc"] = cross_validated_auc(frame, self.project.config.label_col_name,
-                                           self.settings)
+                                           self.settings, known_types)
         return entry
 
     def _unlabeled_sample(self) -> pd.DataFrame:

@@ -358,3 +358,24 @@ def test_a_restarted_loop_retries_a_recorded_problem_at_once(tmp_path, pool, mon
         retrainer.run_forever()  # restarted, maybe with settings that solve it
     assert retrain.retrain_warnings(project.store) == []
     assert project.store.get_meta("session") == "1"
+
+
+def test_a_date_column_of_the_pool_is_learned_as_time_not_as_text(tmp_path):
+    # The store keeps dates as ISO text; the retrained model must read them as the pool
+    # holds them (seconds), or each date would be a category of its own.
+    days = pd.date_range("2024-01-01", periods=200, freq="D", tz="UTC")
+    path = tmp_path / "pool.parquet"
+    pd.DataFrame({"id": range(200), "when": days}).to_parquet(path)
+    truth = np.where(np.arange(200) < 100, "early", "late")
+    project = open_project(path, tmp_path / "l.db",
+                           {"categories": "early,late", "id_column": "id"}, progress=False)
+    retrainer = Retrainer(project, path, RetrainSettings(
+        every=10, model_path=tmp_path / "m.skops", feature_columns=("when",)))
+    label(project, truth, list(range(0, 40, 4)) + list(range(160, 200, 4)))
+    entry = retrainer.run_once()
+    assert entry is not None and entry["auc"] == pytest.approx(1.0)
+    model = models.load(tmp_path / "m.skops")
+    assert model.column_types == {"when": models.DATETIME}
+    # Dates never labeled are placed by time: the model generalises across the gap.
+    unseen = pd.DataFrame({"when": days[[50, 60, 140, 150]]})
+    assert list(model.pipeline.predict(model.inputs(unseen))) == ["early"] * 2 + ["late"] * 2
