@@ -10,13 +10,17 @@ import sys
 import threading
 import traceback
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from . import sampling
 from .config import column_list
 from .errors import ConfigError, LabelingError, one_line
 from .store.accounts import ROLES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 MODEL_SUFFIX = ".skops"
@@ -470,7 +474,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .config import build_config
     from .export import check_output, export_rows
     from .project import LabelingProject
-    from .standalone import stored_settings
+    from .standalone import pool_format, stored_settings
     from .store import Status
     from .store.sqlite import SQLiteStore
 
@@ -482,6 +486,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.label_column:
         settings["label_col_name"] = args.label_column
     project = LabelingProject(build_config(settings), store)
+    typed = None
     if args.table == "labels":
         # The items of a store come from one table: one labeled item tells its columns.
         for _, data in store.iter_annotated_items(status=Status.LABELED):
@@ -489,14 +494,29 @@ def cmd_export(args: argparse.Namespace) -> int:
             break
         rows = project.label_rows()
         columns = None
+        if pool_format(store) == "csv":
+            typed = partial(_typed_items, label_column=project.config.label_col_name,
+                            id_column=project.config.id_column)
     else:
         col = project.config.label_col_name
         rows = project.metadata_rows()
         columns = ["date", "data_id", "comment", "session", "status", "annotator", col,
                    f"{col}_id"]
-    count = export_rows(rows, args.output, fmt=args.format, columns=columns)
+    count = export_rows(rows, args.output, fmt=args.format, columns=columns, typed=typed)
     print(f"Wrote {count} {args.table} rows to {args.output}", file=sys.stderr)
     return 0
+
+
+def _typed_items(frame: pd.DataFrame, *, label_column: str,
+                 id_column: str | None) -> pd.DataFrame:
+    """Labels rows of a CSV pool with the item columns typed as ``train`` reads the pool
+    (the store keeps them as written); the labels and the id stay text."""
+    from .sources import typed_like_csv
+
+    items = [c for c in frame.columns if c not in (label_column, f"{label_column}_id")]
+    typed = frame.copy()
+    typed[items] = typed_like_csv(frame[items], text_columns=[id_column])
+    return typed
 
 
 def _read_password(args: argparse.Namespace) -> str:

@@ -7,7 +7,7 @@ import math
 import os
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pandas as pd
 
@@ -75,11 +75,14 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
 
 
 def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str | None = None,
-                columns: list[str] | None = None, chunksize: int = 50_000) -> int:
+                columns: list[str] | None = None, chunksize: int = 50_000,
+                typed: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> int:
     """Write rows to ``output`` (format from ``fmt`` or the extension); returns the count.
 
     CSV and JSONL are streamed chunk by chunk; Parquet is written in one go so that
-    every column has one type. The file appears only once complete.
+    every column has one type. The file appears only once complete. ``typed`` gives
+    the cells their types for Parquet and JSONL (a CSV pool's cells are kept as text,
+    which is what a CSV file writes back).
     """
     output = Path(output)
     fmt = check_output(output, fmt=fmt)
@@ -89,7 +92,7 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
         if fmt == "parquet":
             frame = pd.DataFrame(list(rows), columns=columns)
             count = len(frame)
-            frame.to_parquet(tmp, index=False)
+            (typed(frame) if typed else frame).to_parquet(tmp, index=False)
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as handle:
                 for i, chunk in enumerate(_chunks(rows, chunksize)):
@@ -98,7 +101,7 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
                     if fmt == "csv":
                         frame.to_csv(handle, header=i == 0, index=False)
                     else:
-                        write_jsonl(frame, handle)
+                        write_jsonl(typed(frame) if typed else frame, handle)
                 if count == 0 and fmt == "csv" and columns:
                     pd.DataFrame(columns=columns).to_csv(handle, index=False)
         os.replace(tmp, output)

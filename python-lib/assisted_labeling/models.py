@@ -283,9 +283,9 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     column but the label, bookkeeping and id columns. ``left_out`` of the result names
     the columns not read, for the caller to show. A column whose values the pipeline
     cannot read (numbers mixed with text, lists) is a ``ValidationError`` naming it.
-    ``known_types`` overrides the types guessed from ``frame``, e.g. the pool's date
-    columns (``date_columns``) when ``frame`` comes from the store, which keeps dates
-    as ISO text.
+    ``known_types`` overrides the types guessed from ``frame``: the pool's
+    (``source_types``) when ``frame`` comes from the store, which keeps a CSV pool's
+    cells as text and dates as ISO text.
     """
     feature_columns = training_columns(frame, label_column=label_column,
                                        text_column=text_column,
@@ -345,9 +345,17 @@ def column_type(series: pd.Series, name: str) -> str:
     return CATEGORY
 
 
-def date_columns(frame: pd.DataFrame) -> dict[str, str]:
-    """``{column: DATETIME}`` for the columns of ``frame`` that hold dates or times."""
-    return {str(name): DATETIME for name in frame.columns if _holds_dates(frame[name])}
+def source_types(frame: pd.DataFrame) -> dict[str, str]:
+    """``NUMBER`` or ``DATETIME`` for the columns of a table read from its file whose
+    type says they hold numbers (booleans too) or dates; the others are left out."""
+    types = {}
+    for name in frame.columns:
+        series = frame[name]
+        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+            types[str(name)] = NUMBER
+        elif _holds_dates(series):
+            types[str(name)] = DATETIME
+    return types
 
 
 def _holds_dates(series: pd.Series) -> bool:
@@ -394,6 +402,8 @@ def _as_type(series: pd.Series, kind: str, name: str) -> pd.Series:
             return series
         # Booleans, decimals, nullable integers (pd.NA), numbers written as text.
         given = series.where(~_blank(series)) if series.dtype == object else series
+        if given.dtype == object:
+            given = given.map(lambda v: _BOOLEAN_TEXT.get(v, v) if isinstance(v, str) else v)
         values = pd.to_numeric(given, errors="coerce")
     else:
         if pd.api.types.is_datetime64_any_dtype(series):
@@ -419,6 +429,11 @@ def _as_type(series: pd.Series, kind: str, name: str) -> pd.Series:
 
 #: pandas 2 guesses one date format from the first value, and makes the others NaT.
 _MIXED_FORMATS = {"format": "mixed"} if int(pd.__version__.split(".")[0]) >= 2 else {}
+
+
+#: Booleans as a CSV file writes them (pandas' defaults), for columns read as text.
+_BOOLEAN_TEXT = {"True": 1.0, "TRUE": 1.0, "true": 1.0,
+                 "False": 0.0, "FALSE": 0.0, "false": 0.0}
 
 
 def _blank(series: pd.Series) -> pd.Series:

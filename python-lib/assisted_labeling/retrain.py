@@ -174,7 +174,7 @@ class Retrainer:
         watermark = self.store.last_change()
         config = self.project.config
         frame = pd.DataFrame(list(self.project.label_rows()))
-        known_types = self._pool_date_columns()
+        known_types = self._pool_types()
         trained = models.train(frame, label_column=config.label_col_name,
                                text_column=self.settings.text_column,
                                feature_columns=self.settings.feature_columns,
@@ -213,12 +213,13 @@ class Retrainer:
         except LabelingError:
             return None
 
-    def _pool_date_columns(self) -> dict[str, str]:
-        """The pool's date columns: the store keeps dates as ISO text, and a model that
-        learned them as text would one-hot each date instead of reading it as time."""
+    def _pool_types(self) -> dict[str, str]:
+        """The pool's number and date columns (``models.source_types``): the store keeps
+        a CSV pool's cells as text and dates as ISO text, and a model that learned them
+        as text would one-hot each value instead of reading a number or a time."""
         head = next(iter_table(self.input_path, chunksize=1000,
                                reader=store_reader(self.store)), None)
-        return {} if head is None else models.date_columns(head)
+        return {} if head is None else models.source_types(head)
 
     def _metrics(self, frame: pd.DataFrame, trained: models.TrainedModel,
                  previous: models.TrainedModel | None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import math
 from collections import Counter
@@ -76,16 +77,10 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READE
     typed = reader == "typed"
     try:
         if fmt == "csv":
-            options: dict[str, Any] = {}
             text = [c for c in text_columns if c] if typed else []
-            if text:
-                columns = pd.read_csv(path, nrows=0).columns
-                options = {"dtype": dict.fromkeys(text, str), "keep_default_na": False,
-                           "na_values": {c: [""] if c in text else _DEFAULT_NA
-                                         for c in columns}}
-            yield from pd.read_csv(path, chunksize=chunksize, **options,
-                                   float_precision=None if reader == "pandas"
-                                   else "round_trip")
+            columns = pd.read_csv(path, nrows=0).columns if text else []
+            yield from pd.read_csv(path, chunksize=chunksize,
+                                   **_csv_options(columns, text, reader))
         elif fmt == "jsonl":
             options = {"dtype": False, "convert_dates": False} if typed else {}
             for chunk in pd.read_json(path, lines=True, chunksize=chunksize, **options,
@@ -102,6 +97,36 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READE
                     yield _nested_as_json(chunk) if typed else chunk
     except (ValueError, pd.errors.ParserError, OSError) as exc:
         raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
+
+
+def _csv_options(columns: Iterable[Any], text: list[str], reader: str) -> dict[str, Any]:
+    """``pd.read_csv`` options of ``reader`` for a CSV file of these ``columns``, with
+    the ``text`` columns read as text (missing only when empty)."""
+    options: dict[str, Any] = {
+        "float_precision": None if reader == "pandas" else "round_trip"}
+    if text:
+        options.update(dtype=dict.fromkeys(text, str), keep_default_na=False,
+                       na_values={c: [""] if c in text else _DEFAULT_NA for c in columns})
+    return options
+
+
+def typed_like_csv(frame: pd.DataFrame, *, text_columns: Iterable[str | None] = ()
+                   ) -> pd.DataFrame:
+    """``frame``'s cells as a CSV file holds them (text), with the columns that
+    ``iter_table`` reads from that file as numbers or booleans so typed, when no written
+    value becomes missing; the other columns keep their text ("NA" stays "NA")."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    buffer.seek(0)
+    text = [c for c in text_columns if c and c in frame.columns]
+    typed = pd.read_csv(buffer, **_csv_options(frame.columns, text, READER))
+    result = frame.copy()
+    for i in range(len(frame.columns)):
+        column = typed.iloc[:, i]
+        if column.dtype.kind in "biuf" and \
+                (column.notna().to_numpy() == frame.iloc[:, i].notna().to_numpy()).all():
+            result.isetitem(i, column.set_axis(frame.index))
+    return result
 
 
 def _is_nested(value: Any) -> bool:
@@ -242,21 +267,45 @@ class RowIdentifier:
         return digest if occurrence == 0 else f"{digest}-{occurrence}"
 
 
-def frame_rows(frame: pd.DataFrame, identifier: RowIdentifier) -> Iterator[Row]:
-    """Rows of one chunk, with JSON-safe values and ids."""
+def frame_rows(frame: pd.DataFrame, identifier: RowIdentifier,
+               shown: pd.DataFrame | None = None) -> Iterator[Row]:
+    """Rows of one chunk, with JSON-safe values and ids. ``shown``: the same rows as
+    they are to be kept (same columns), when not as ``frame`` types them."""
     columns = [str(c) for c in frame.columns]
+    kept = None if shown is None else shown.itertuples(index=False, name=None)
     for values in frame.itertuples(index=False, name=None):
         data = {name: json_value(v) for name, v in zip(columns, values)}
-        yield Row(identifier.key(data), data)
+        key = identifier.key(data)
+        if kept is not None:
+            data = {name: json_value(v) for name, v in zip(columns, next(kept))}
+        yield Row(key, data)
+
+
+def iter_csv_text(path: str | Path, *, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:
+    """A CSV file's cells as written, in chunks: text, with empty cells missing."""
+    try:
+        yield from pd.read_csv(path, chunksize=chunksize, dtype=str, keep_default_na=False,
+                               na_values=[""])
+    except (ValueError, pd.errors.ParserError, OSError) as exc:
+        raise ConfigError(f'Cannot read "{path}" as csv: {exc}') from None
 
 
 def iter_rows(path: str | Path, *, id_column: str | None = None, chunksize: int = 50_000,
               reader: str = READER) -> Iterator[Row]:
-    """Every row of a table file with its id, read chunk by chunk."""
+    """Every row of a table file with its id, read chunk by chunk.
+
+    A CSV row keeps its cells as written, so that "01234", "3" (not 3.0 in a column
+    with blanks) and "NA" show and export as in the file; its id still hashes the
+    values as ``reader`` types them, which keeps the ids of every earlier store."""
     identifier = RowIdentifier(id_column)
-    for chunk in iter_table(path, chunksize=chunksize, reader=reader,
-                            text_columns=[id_column]):
-        yield from frame_rows(chunk, identifier)
+    chunks = iter_table(path, chunksize=chunksize, reader=reader, text_columns=[id_column])
+    if table_format(path) != "csv":
+        for chunk in chunks:
+            yield from frame_rows(chunk, identifier)
+        return
+    written = iter_csv_text(path, chunksize=chunksize)
+    for chunk in chunks:
+        yield from frame_rows(chunk, identifier, shown=next(written))
 
 
 def file_fingerprint(path: str | Path) -> str:

@@ -11,7 +11,14 @@ from typing import Any, Iterator, Mapping
 from .config import LabelingConfig, build_config, check_columns
 from .errors import ConfigError
 from .project import LabelingProject
-from .sources import READER, Row, file_fingerprint, iter_rows, table_columns
+from .sources import (
+    READER,
+    TABLE_FORMATS,
+    Row,
+    file_fingerprint,
+    iter_rows,
+    table_columns,
+)
 from .store import Item
 from .store.sqlite import SQLiteStore
 
@@ -58,6 +65,12 @@ def store_reader(store: SQLiteStore) -> str:
             recorded = "pandas" if store.get_meta("input_fingerprint") is not None else READER
         store.set_meta(READER_META, recorded)
     return recorded
+
+
+def pool_format(store: SQLiteStore) -> str | None:
+    """The format of the table the store's items were last read from (None: unknown)."""
+    raw = store.get_meta("input_fingerprint")
+    return None if raw is None else TABLE_FORMATS.get(Path(json.loads(raw)[0]).suffix.lower())
 
 
 def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfig, *,

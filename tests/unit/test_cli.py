@@ -44,6 +44,32 @@ def test_export_labels(labeled_store, tmp_path, fmt):
                                                                   ["3", "neg", 2]]
 
 
+def test_a_csv_pool_exports_as_written_and_typed_for_typed_formats(tmp_path):
+    # The labels export of a CSV pool gave "01234" as 1234, "3" as 3.0 and lost "NA".
+    pool = tmp_path / "rows.csv"
+    pool.write_text('id,zip,n,name\n1,01234,3,NA\n2,02345,,"a, ""b"""\n3,10001,4,x\n')
+    db = tmp_path / "labels.db"
+    project = open_project(pool, db, {"categories": "01,1", "id_column": "id"},
+                           progress=False)
+    for item, label in (("1", "01"), ("2", "1")):
+        project.annotate(LOCAL_USER, {"item_id": item, "label": label})
+    project.store.close()
+    out = tmp_path / "labels.csv"
+    assert cli.main(["export", "--store", str(db), "-o", str(out)]) == 0
+    assert out.read_text().splitlines() == [
+        "id,zip,n,name,label,label_id", "1,01234,3,NA,01,1", '2,02345,,"a, ""b""",1,2']
+    # Parquet and JSONL have types: the item columns as `train` types the pool.
+    for fmt in ("parquet", "jsonl"):
+        typed_out = tmp_path / f"labels.{fmt}"
+        assert cli.main(["export", "--store", str(db), "-o", str(typed_out)]) == 0
+        frame = (pd.read_parquet(typed_out) if fmt == "parquet"
+                 else pd.read_json(typed_out, lines=True, dtype=False))
+        assert frame["id"].tolist() == ["1", "2"] and frame["label"].tolist() == ["01", "1"]
+        assert frame["zip"].tolist() == [1234, 2345]
+        assert frame["n"].tolist()[0] == 3.0 and pd.isna(frame["n"].tolist()[1])
+        assert frame["name"].tolist() == ["NA", 'a, "b"']  # text as written
+
+
 def test_export_refuses_a_label_column_the_items_already_have(labeled_store, tmp_path,
                                                               capsys):
     out = tmp_path / "labels.csv"

@@ -53,7 +53,7 @@ def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
     # items typical of the pool come first, then the 6 most uncertain, near x = y.
     served = project.next_items(LOCAL_USER, 10)
     assert all(item["uncertainty"] is not None for item in served)
-    gaps = [abs(item["data"]["x"] - item["data"]["y"]) for item in served]
+    gaps = [abs(float(item["data"]["x"]) - float(item["data"]["y"])) for item in served]
     assert max(gaps[4:]) < 0.2
     # The queue follows the rank-assigned order; each item shows the model's own margin.
     order = [project.store.get_item(i["id"]).priority for i in served]
@@ -181,7 +181,7 @@ def test_a_duplicate_row_keeps_its_rank_after_its_twin_is_labeled(tmp_path):
     db = tmp_path / "l.db"
     project = open_project(path, db, {"categories": "a,b"}, progress=False)
     keys = [i["id"] for i in project.next_items(LOCAL_USER, 4)]
-    twins = sorted(k for k in keys if project.store.get_item(k).data["x"] == 0.5)
+    twins = sorted(k for k in keys if project.store.get_item(k).data["x"] == "0.5")
     assert twins[1] == f"{twins[0]}-1"
     project.annotate(LOCAL_USER, {"item_id": twins[0], "label": "a"})
     for key in keys:
@@ -379,3 +379,24 @@ def test_a_date_column_of_the_pool_is_learned_as_time_not_as_text(tmp_path):
     # Dates never labeled are placed by time: the model generalises across the gap.
     unseen = pd.DataFrame({"when": days[[50, 60, 140, 150]]})
     assert list(model.pipeline.predict(model.inputs(unseen))) == ["early"] * 2 + ["late"] * 2
+
+
+def test_a_csv_pool_kept_as_written_is_learned_with_its_types(tmp_path):
+    # The store keeps a CSV pool's cells as text: numbers and booleans must still be
+    # learned as numbers (the pool's types), not as one category per value.
+    rng = np.random.default_rng(1)
+    x = rng.random(200)
+    path = tmp_path / "pool.csv"
+    pd.DataFrame({"id": range(200), "x": x, "flag": x > 0.9}).to_csv(path, index=False)
+    project = open_project(path, tmp_path / "l.db", {"categories": "a,b", "id_column": "id"},
+                           progress=False)
+    assert project.store.get_item("0").data["flag"] in ("True", "False")
+    retrainer = Retrainer(project, path, RetrainSettings(
+        every=20, model_path=tmp_path / "m.skops", feature_columns=("x", "flag")))
+    label(project, np.where(x > 0.5, "a", "b"), range(20))
+    assert retrainer.run_once() is not None
+    model = models.load(tmp_path / "m.skops")
+    assert model.column_types == {"x": models.NUMBER, "flag": models.NUMBER}
+    # Values never labeled are placed by their size.
+    far = pd.DataFrame({"x": ["0.01", "0.99"], "flag": ["False", "True"]})
+    assert list(model.pipeline.predict(model.inputs(far))) == ["b", "a"]

@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from assisted_labeling.errors import ConfigError, ValidationError
-from assisted_labeling.sources import RowIdentifier, content_hash, iter_rows, json_value
+from assisted_labeling.sources import (
+    RowIdentifier,
+    content_hash,
+    iter_rows,
+    iter_table,
+    json_value,
+    typed_like_csv,
+)
 
 
 def test_ids_survive_a_dtype_change():
@@ -46,9 +53,10 @@ def test_every_format_gives_the_same_rows_across_chunks(tmp_path, suffix):
     whole = list(iter_rows(path, chunksize=100))
     pieces = list(iter_rows(path, chunksize=1))
     assert whole == pieces
+    n = [str(v) for v in (1, 2, 1, 3)] if suffix == ".csv" else [1, 2, 1, 3]  # as written
     assert [r.data for r in whole] == [
-        {"text": "a", "n": 1}, {"text": "b", "n": 2}, {"text": "a", "n": 1},
-        {"text": None, "n": 3}]
+        {"text": "a", "n": n[0]}, {"text": "b", "n": n[1]}, {"text": "a", "n": n[2]},
+        {"text": None, "n": n[3]}]
     assert whole[2].key == f"{whole[0].key}-1"
 
 
@@ -79,12 +87,33 @@ def test_jsonl_values_keep_their_json_types(tmp_path):
     assert older[0]["zip"] == 1234 and older[0]["created_at"].startswith("2024-01-02T")
 
 
+def test_csv_cells_are_kept_as_written_and_ids_as_before(tmp_path):
+    # pandas' guess showed and exported "01234" as 1234, "3" as 3.0 (a column with
+    # blanks is float) and dropped "NA" and "None", real values of a text column.
+    path = tmp_path / "pool.csv"
+    path.write_text("zip,age,name,ok\n01234,3,NA,True\n02345,,None,false\n")
+    rows = list(iter_rows(path))
+    assert [r.data for r in rows] == [
+        {"zip": "01234", "age": "3", "name": "NA", "ok": "True"},
+        {"zip": "02345", "age": None, "name": "None", "ok": "false"}]
+    # Ids hash the values as typed, so the stores of earlier versions keep their labels.
+    typed = next(iter_table(path))
+    assert [r.key for r in rows] == [
+        content_hash({c: json_value(v) for c, v in row.items()})
+        for row in typed.to_dict("records")]
+    # Numbers and booleans typed back as the typed reader reads them (the labels export
+    # to Parquet); text stays as written.
+    again = typed_like_csv(pd.DataFrame([r.data for r in rows]))
+    pd.testing.assert_frame_equal(again[["zip", "age", "ok"]], typed[["zip", "age", "ok"]])
+    assert again["name"].tolist() == ["NA", "None"]
+
+
 def test_a_csv_id_column_is_text(tmp_path):
     path = tmp_path / "pool.csv"
     path.write_text("sku,x\n001,0.5\n1,0.25\nNA,1\n")
     rows = list(iter_rows(path, id_column="sku"))
     assert [r.key for r in rows] == ["001", "1", "NA"]
-    assert [r.data["x"] for r in rows] == [0.5, 0.25, 1]  # the other columns as before
+    assert [r.data["x"] for r in rows] == ["0.5", "0.25", "1"]  # as written
     empty = tmp_path / "empty_id.csv"
     empty.write_text("sku,x\n,1\n")
     with pytest.raises(ValidationError, match="empty id"):
