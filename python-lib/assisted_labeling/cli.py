@@ -333,17 +333,17 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     # Before the store is written.
     _check_label_columns(build_config(settings).label_col_name, table_columns(args.input),
                          f'The pool "{args.input}" has')
-    project = open_project(args.input, args.store, settings)
     behind_proxy = getattr(args, "behind_proxy", False)
     # Behind a proxy every request arrives from the proxy: accounts are always needed.
     local = is_loopback(args.host) and not behind_proxy
-    if not local and project.store.count_users() == 0:
+    if not local and _account_count(args.store) == 0:  # before reading a big pool
         raise LabelingError(
             f"Refusing to {'serve behind a proxy' if behind_proxy else 'listen on ' + args.host}"
             f" without accounts: anyone on the network could label. Add one with: "
             f"ml-assisted-labeling users add NAME --role manager "
             f"--store {args.store}"
         )
+    project = open_project(args.input, args.store, settings)
     if not local and not behind_proxy:
         print(EXPOSED_WARNING, file=sys.stderr)
     if getattr(args, "queries", None):  # once the server may start: a refusal changes nothing
@@ -354,10 +354,24 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     stats = project.stats()
     print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "
           f"labels in {args.store}", file=sys.stderr)
-    print(f"Open http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address
+    print(f"Open http://{host}:{args.port}/", file=sys.stderr, flush=True)
     serve(lambda: app, host=args.host, port=args.port, workers=args.workers,
           threads=args.threads)
     return 0
+
+
+def _account_count(store_path: str | Path) -> int:
+    """How many accounts the store has (0 when there is no store yet: none is made)."""
+    from .store.sqlite import SQLiteStore
+
+    if not Path(store_path).is_file():
+        return 0
+    store = SQLiteStore(store_path)
+    try:
+        return store.count_users()
+    finally:
+        store.close()
 
 
 def _check_retrain_options(args: argparse.Namespace) -> None:

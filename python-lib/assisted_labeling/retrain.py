@@ -81,15 +81,20 @@ def _one_line(exc: BaseException) -> str:
 
 
 def new_labels_since(store: SQLiteStore, after: int, *, enough: int) -> int:
-    """LABELED saves in the change log after ``after``, counting up to ``enough``."""
-    count, cursor = 0, after
-    while count < enough:
+    """New labels saved after change ``after``, counting up to ``enough``: annotations
+    now LABELED in the current session (an edited label keeps the session it was first
+    given in), each once however often it was saved again (the every-n trigger's rule)."""
+    session = int(store.get_meta("session", "0") or 0)
+    counted: set[tuple[str, str]] = set()
+    cursor = after
+    while len(counted) < enough:
         page = store.changes(after=cursor, limit=1000)
         if not page:
             break
-        count += sum(1 for _, a in page if a.status is Status.LABELED)
+        counted.update((a.item_key, a.annotator) for _, a in page
+                       if a.status is Status.LABELED and a.session == session)
         cursor = page[-1][0]
-    return count
+    return len(counted)
 
 
 def cross_validated_auc(frame: pd.DataFrame, label_column: str, settings: RetrainSettings,
@@ -154,7 +159,8 @@ class Retrainer:
     def _postpone(self, exc: Exception, watermark: int) -> None:
         """Log and show a failed retraining; the next try waits for new labels."""
         every = self.settings.every
-        reason = shown = _one_line(exc)
+        reason = _one_line(exc)
+        shown = self._without_paths(reason)
         if isinstance(exc, LabelingError):  # the data: e.g. one class only so far
             log.warning("Retraining postponed until %d new labels: %s", every, reason)
         else:
@@ -168,6 +174,14 @@ class Retrainer:
             f"keeps its previous order; retraining is tried again after {every} new "
             "labels."))
         self.store.set_meta(WATERMARK, str(watermark))
+
+    def _without_paths(self, message: str) -> str:
+        """``message`` with the server's file paths cut to their names: labelers may be
+        remote, and see it in the page's warnings."""
+        for path in (self.input_path, self.settings.model_path, Path(self.store.path)):
+            for form in sorted({str(path.resolve()), str(path)}, key=len, reverse=True):
+                message = message.replace(form, path.name)
+        return message
 
     def retrain(self) -> dict[str, Any]:
         started = time.perf_counter()

@@ -72,6 +72,18 @@ def test_label_through_the_api_then_in_dss(start, project_setup):
     assert (row["text"], row["label"], row["label_id"]) == (item["data"]["text"], "neg", 1)
 
 
+def test_a_huge_body_is_a_413(start, project_setup):
+    # Flask's default config holds MAX_CONTENT_LENGTH = None: the limit was never set.
+    client, _ = start()
+    as_(client, "alice")
+    item = client.get("/api/next").get_json()["items"][0]
+    response = client.post("/api/annotations", json={
+        "item_id": item["id"], "label": "neg", "pad": "x" * (3 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert client.get("/api/stats").get_json()["labeled"] == 0
+
+
 def test_a_bad_label_is_a_400_with_the_valid_classes(start):
     client, _ = start()
     as_(client, "alice")

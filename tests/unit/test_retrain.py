@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from assisted_labeling import cli, models
-from assisted_labeling.retrain import Retrainer, RetrainSettings
+from assisted_labeling.retrain import Retrainer, RetrainSettings, retrain_warnings
 from assisted_labeling.sampling import uncertainty_scores
 from assisted_labeling.standalone import open_project
 from assisted_labeling.web.auth import LOCAL_USER
@@ -400,3 +400,35 @@ def test_a_csv_pool_kept_as_written_is_learned_with_its_types(tmp_path):
     # Values never labeled are placed by their size.
     far = pd.DataFrame({"x": ["0.01", "0.99"], "flag": ["False", "True"]})
     assert list(model.pipeline.predict(model.inputs(far))) == ["b", "a"]
+
+
+def test_saving_a_label_again_is_no_new_label(tmp_path, pool):
+    # Re-saving or correcting labels used to count as new ones: each round retrained,
+    # spent a session and, with the same labels, faked a stalled model.
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    label(project, truth, range(4))
+    for other in ("a", "b", "a", "b", "a", "b"):
+        project.annotate(LOCAL_USER, {"item_id": "0", "label": other})
+    assert not retrainer.due()
+    project.skip(LOCAL_USER, {"item_id": "4"})
+    label(project, truth, [4])  # a label after a skip is new
+    assert retrainer.run_once()["session"] == 1
+    for other in ("a", "b", "a", "b", "a"):  # corrections of the previous session
+        label(project, np.array([other] * 4), range(4))
+    assert not retrainer.due()
+    label(project, truth, range(5, 9))
+    assert not retrainer.due()  # 4 new labels
+    label(project, truth, [9])
+    assert retrainer.due()
+
+
+def test_a_postponed_retraining_shows_file_names_not_server_paths(tmp_path, pool):
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    project.add_warnings(lambda: retrain_warnings(project.store))
+    label(project, truth, range(5))
+    path.rename(tmp_path / "elsewhere.csv")  # the pool moved away while serving
+    assert retrainer.run_once() is None
+    warning, = project.config_payload(LOCAL_USER)["warnings"]
+    assert '"pool.csv" does not exist' in warning and str(tmp_path) not in warning

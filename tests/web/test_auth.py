@@ -62,5 +62,7 @@ def test_cookie_login_needs_the_csrf_token_to_write(client, tokens):
                        headers={"X-CSRF-Token": "forged"}).status_code == 403
     assert client.post("/api/annotations", json=body,
                        headers={"X-CSRF-Token": csrf}).status_code == 201
-    assert client.post("/api/logout").status_code == 200
+    assert client.post("/api/logout").status_code == 403
+    assert client.post("/api/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
     assert client.get("/api/config").status_code == 401
+    assert client.post("/api/logout").status_code == 200  # no session: nothing to end

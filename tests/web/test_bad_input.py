@@ -154,6 +154,21 @@ def test_a_chunked_body_over_the_limit_is_413(client):
     assert response.get_json()["code"] == "request_entity_too_large"
 
 
+def test_a_body_the_server_cannot_read_is_400(client):
+    from gunicorn.http.errors import InvalidChunkSize
+
+    class Malformed(io.BytesIO):  # gunicorn's reader of a chunk size "zz"
+        def read(self, size=-1):
+            raise InvalidChunkSize(b"zz")
+
+    response = client.post("/api/annotations", input_stream=Malformed(),
+                           content_type="application/json",
+                           headers={"Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 400
+    assert "could not be read" in response.get_json()["error"]
+
+
 def test_a_chunked_body_up_to_the_limit_is_read_whole(client):
     head = b'{"item_id": "r1", "label": "pos", "pad": "'
     body = head + b"x" * (MAX_BODY_BYTES - len(head) - 2) + b'"}'

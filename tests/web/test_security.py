@@ -40,7 +40,10 @@ def test_logout_ends_the_session_for_every_copy_of_the_cookie(client, accounts):
     cookie = client.get_cookie(SESSION_COOKIE).value
     assert client.post("/api/annotations", json=LABEL,
                        headers={"X-CSRF-Token": csrf}).status_code == 201
-    assert client.post("/api/logout").status_code == 200
+    # Without its CSRF token, another page (another port of this host) cannot end it.
+    assert client.post("/api/logout").status_code == 403
+    assert client.get("/api/config").get_json()["user"]["name"] == "ann"
+    assert client.post("/api/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
     assert client.get_cookie(SESSION_COOKIE) is None
     client.set_cookie(SESSION_COOKIE, cookie)  # replayed, e.g. from a stolen copy
     response = client.get("/api/config")
@@ -51,13 +54,13 @@ def test_logout_ends_the_session_for_every_copy_of_the_cookie(client, accounts):
 
 def test_a_logout_in_one_process_ends_the_session_in_the_others(store, tmp_path, accounts):
     first = app_on(store).test_client()
-    login(first)
+    csrf = login(first).get_json()["csrf_token"]
     cookie = first.get_cookie(SESSION_COOKIE).value
     other_store = SQLiteStore(tmp_path / "labels.db")  # another worker, or a restart
     other = app_on(other_store).test_client()
     other.set_cookie(SESSION_COOKIE, cookie)
     assert other.get("/api/config").get_json()["user"]["name"] == "ann"
-    first.post("/api/logout")
+    assert first.post("/api/logout", headers={"X-CSRF-Token": csrf}).status_code == 200
     assert other.get("/api/config").status_code == 401
     other_store.close()
 
@@ -184,7 +187,8 @@ def test_local_mode_answers_loopback_host_names(client, host):
 
 
 @pytest.mark.parametrize("origin", ["http://attacker.example", "null",
-                                    "http://127.0.0.1.attacker.example", "file://"])
+                                    "http://127.0.0.1.attacker.example", "file://",
+                                    "http://[zz"])
 def test_local_mode_refuses_writes_from_other_origins(client, origin):
     response = client.post("/api/annotations", json=LABEL, headers={"Origin": origin})
     assert response.status_code == 403

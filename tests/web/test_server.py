@@ -85,6 +85,8 @@ def test_refuses_a_public_address_without_accounts(tmp_path, table):
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "without accounts" in result.stderr
+    # Refused before the pool is read: no store made, however big the pool.
+    assert not (tmp_path / "l.db").exists()
 
 
 def test_behind_a_proxy_accounts_are_required_even_on_loopback(tmp_path, table):

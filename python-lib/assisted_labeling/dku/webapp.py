@@ -334,7 +334,9 @@ def setup_webapp(app: Any, raw_config: Mapping[str, Any] | None = None,
     """
     from ..web.api import create_api_blueprint, install_error_handlers
 
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+    # Flask's defaults hold the key (None: no limit), so setdefault would keep None.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     json_provider = getattr(app, "json", None)
     if json_provider is not None and hasattr(json_provider, "sort_keys"):
         json_provider.sort_keys = False  # item columns keep the table's order

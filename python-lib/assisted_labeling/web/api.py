@@ -8,9 +8,9 @@ import re
 from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
-from ..errors import LabelingError, ValidationError
+from ..errors import LabelingError, ValidationError, one_line
 from ..project import LabelingProject, Principal
 from .auth import SESSION_COOKIE, Authenticator, StoreAuthenticator, require_role
 
@@ -33,6 +33,18 @@ def _int_arg(name: str, default: int | None = None) -> int | None:
 
 
 def _read_body() -> bytes:
+    """The raw body; 413 past the size limit, 400 when the server cannot read it."""
+    try:
+        return _read_limited()
+    except HTTPException:
+        raise
+    except Exception as exc:  # the server's parser (a malformed chunk), a cut connection
+        log.info("Unreadable request body: %s", one_line(str(exc)))
+        raise BadRequest("The request body could not be read: send it again, whole") \
+            from None
+
+
+def _read_limited() -> bytes:
     """The raw body, or 413 past the size limit.
 
     A body with a Content-Length is read through werkzeug, which refuses one that

@@ -72,8 +72,12 @@ def check_local_request(request: Request) -> None:
             f"127.0.0.1 (this one was for {host[:100]!r})")
     origin = request.headers.get("Origin")
     if request.method in UNSAFE_METHODS and origin is not None:
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not is_loopback_name(parts.hostname or ""):
+        try:
+            parts = urlsplit(origin)
+            scheme, name = parts.scheme, parts.hostname or ""
+        except ValueError:  # not a URL ("http://[zz")
+            scheme = name = ""
+        if scheme not in ("http", "https") or not is_loopback_name(name):
             raise NotLoopbackError(
                 f"Without accounts this server only accepts changes from its own pages "
                 f"(this one came from {origin[:100]!r})")
@@ -116,11 +120,7 @@ class StoreAuthenticator:
         if found is not None:
             user, csrf = found
             if request.method in UNSAFE_METHODS:
-                sent = request.headers.get("X-CSRF-Token", "")
-                # Bytes: compare_digest refuses str with non-ASCII characters.
-                if not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"),
-                                           csrf.encode()):
-                    raise ForbiddenError("Missing or wrong X-CSRF-Token header")
+                _check_csrf(request, csrf)
             g.csrf_token = csrf
             return Principal(user.name, user.role)
         if self.local_mode and self.store.count_users() == 0:
@@ -148,10 +148,20 @@ class StoreAuthenticator:
         return Login(Principal(user.name, user.role), session_id, csrf)
 
     def logout(self, request: Request) -> None:
-        """End the request's session, if it names one."""
+        """End the request's session, if it names a live one: with its CSRF token, so
+        that no other page can sign the user out."""
         session_id = request.cookies.get(SESSION_COOKIE)
-        if session_id:
+        found = self.store.get_session(session_id) if session_id else None
+        if found is not None:
+            _check_csrf(request, found[1])
             self.store.end_session(session_id)
+
+
+def _check_csrf(request: Request, csrf: str) -> None:
+    sent = request.headers.get("X-CSRF-Token", "")
+    # Bytes: compare_digest refuses str with non-ASCII characters.
+    if not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), csrf.encode()):
+        raise ForbiddenError("Missing or wrong X-CSRF-Token header")
 
 
 class HeaderAuthenticator:
