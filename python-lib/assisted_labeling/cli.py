@@ -289,9 +289,16 @@ def _order_queue(project, queries: str, pool: str) -> None:
     Rows that match no item of the pool are reported: all of them (another pool's
     queries) is an error, some of them a warning."""
     from .queries import priorities_from_file
-    from .sources import READER
-    from .standalone import store_reader
+    from .sources import READER, file_fingerprint
+    from .standalone import RANKED_BY, store_reader
 
+    fingerprint = file_fingerprint(queries)
+    if project.store.get_meta(f"{RANKED_BY}:{fingerprint}") == "1" and \
+            project.store.get_meta(RANKED_BY) == "retraining":
+        # A restart with the same command would bring back an outdated ranking.
+        print(f'The queue keeps the order of the latest retraining: "{queries}" ordered '
+              "it before, and the model has been retrained since.", file=sys.stderr)
+        return
     id_column = project.config.id_column
     reader = store_reader(project.store)
     done = project.store.set_priorities(
@@ -310,6 +317,8 @@ def _order_queue(project, queries: str, pool: str) -> None:
               "(rows changed since the queries were made?): the items they stood for are "
               f"not ranked.{hint}", file=sys.stderr)
     print(f"Queue ordered by {queries}: {done.items} items scored", file=sys.stderr)
+    project.store.set_meta(RANKED_BY, fingerprint)
+    project.store.set_meta(f"{RANKED_BY}:{fingerprint}", "1")
     session = _table_session(queries)
     if session > int(project.store.get_meta("session", "0") or 0):
         project.store.set_meta("session", str(session))
@@ -343,6 +352,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
             f"ml-assisted-labeling users add NAME --role manager "
             f"--store {args.store}"
         )
+    _check_port(args.host, args.port)  # before the pool is read and the URL is shown
     project = open_project(args.input, args.store, settings)
     if not local and not behind_proxy:
         print(EXPOSED_WARNING, file=sys.stderr)
@@ -359,6 +369,20 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     serve(lambda: app, host=args.host, port=args.port, workers=args.workers,
           threads=args.threads)
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another program (another project's server?) listens on."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LabelingError(f"Cannot listen on {host} port {port}: {exc.strerror}; "
+                                "choose another with --port") from None
 
 
 def _account_count(store_path: str | Path) -> int:
@@ -378,6 +402,9 @@ def _check_retrain_options(args: argparse.Namespace) -> None:
     """Refuse retraining options that would be silently ignored, or a negative period."""
     if args.retrain_every is not None and args.retrain_every < 0:
         raise LabelingError("--retrain-every must be 0 (no retraining) or more")
+    if args.retrain_every and args.multi_label:
+        raise LabelingError("--retrain-every learns one class per item: multi-label "
+                            "projects are not retrained (leave one of them out)")
     if args.retrain_every:
         return
     given = [option for option, value, default in (
@@ -457,7 +484,14 @@ def cmd_query(args: argparse.Namespace) -> int:
         store = SQLiteStore(args.store)
         exclude = labeled_keys(store)
         reader = store_reader(store)  # read the pool as the store's items were read
-        id_column = id_column or stored_settings(store).get("id_column")
+        stored_id = stored_settings(store).get("id_column")
+        if id_column and id_column != stored_id:
+            # Its items' ids come from the store's own id column: no labeled item would
+            # be found, and every one would come back among the queries.
+            raise LabelingError(
+                f'--id-column {id_column} differs from the store\'s, which is '
+                f"{stored_id or 'none (ids from row contents)'}: leave --id-column out")
+        id_column = stored_id
         session = int(store.get_meta("session", "0") or 0) + 1
     else:
         session = _last_session(args.output) + 1

@@ -26,12 +26,12 @@ import pandas as pd
 from . import models
 from .config import LabelingConfig
 from .errors import LabelingError, one_line
-from .loop import contradictions, sample_rows
+from .loop import add_entry, contradictions, sample_rows
 from .project import LabelingProject
 from .queries import labeled_keys, queue_priorities, score_file
 from .sampler import PoolKeys
 from .sources import iter_table
-from .standalone import open_project, store_reader
+from .standalone import RANKED_BY, open_project, store_reader
 from .store import Status
 from .store.sqlite import SQLiteStore
 
@@ -202,6 +202,7 @@ class Retrainer:
                              seed=self.settings.seed, batch_size=self.settings.every,
                              rows=False, reader=store_reader(self.store))
         queue_priorities(self.store, queries)
+        self.store.set_meta(RANKED_BY, "retraining")
         entry = self._metrics(frame, trained, previous, known_types)
         try:
             models.save(trained, self.settings.model_path)
@@ -212,8 +213,7 @@ class Retrainer:
         self.store.set_meta("session", str(session))
         entry.update(session=session, n_labels=len(frame), n_queries=len(queries),
                      seconds=round(time.perf_counter() - started, 3))
-        history = json.loads(self.store.get_meta(METRICS, "[]") or "[]")
-        history.append(entry)
+        history = add_entry(json.loads(self.store.get_meta(METRICS, "[]") or "[]"), entry)
         self.store.set_meta(METRICS, json.dumps(history))
         self.store.set_meta(WATERMARK, str(watermark))
         log.info("Retrained on %d labels in %.1fs", len(frame), entry["seconds"])

@@ -23,6 +23,8 @@ from .store import Item
 from .store.sqlite import SQLiteStore
 
 CONFIG_META = "config"
+#: What last ordered the queue: the fingerprint of a queries file, or "retraining".
+RANKED_BY = "ranked_by"
 
 
 def is_loopback(host: str) -> bool:

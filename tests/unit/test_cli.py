@@ -491,6 +491,7 @@ def test_a_store_keeps_the_reader_its_ids_were_made_with(tmp_path):
     (["--retrain-every", "-2"], "--retrain-every must be 0"),
     (["--retrain-every", "5", "--text-column", "nope"], 'No column "nope"'),
     (["--retrain-every", "5", "--feature-columns", "a,zz"], 'No column "zz"'),
+    (["--retrain-every", "5", "--multi-label"], "multi-label projects are not retrained"),
 ])
 def test_serve_refuses_retraining_options_it_would_ignore_or_fail_on_later(
         float_pool, tmp_path, capsys, monkeypatch, options, words):
@@ -502,8 +503,32 @@ def test_serve_refuses_retraining_options_it_would_ignore_or_fail_on_later(
     monkeypatch.setattr(assisted_labeling.server, "serve", never)
     _, pool, _ = float_pool
     assert cli.main(["serve", str(pool), "--categories", "p,n", "--store",
-                     str(tmp_path / "s.db"), "--port", "1", *options]) == 2
+                     str(tmp_path / "s.db"), "--port", "0", *options]) == 2
     assert words in one_line_error(capsys)
+
+
+def test_serve_refuses_a_busy_port_before_reading_the_pool(float_pool, tmp_path, capsys):
+    import socket
+
+    _, pool, _ = float_pool
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["serve", str(pool), "--categories", "p,n", "--store",
+                         str(tmp_path / "s.db"), "--port", str(port)]) == 2
+    assert f"Cannot listen on 127.0.0.1 port {port}" in one_line_error(capsys)
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_query_refuses_an_id_column_other_than_the_stores(labeled_store, model_files,
+                                                          tmp_path, capsys):
+    # Ids would not match the store's: every labeled item would come back as a query.
+    model, pool = model_files
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "--store",
+                     str(labeled_store), "--id-column", "x", "-o",
+                     str(tmp_path / "q.csv")]) == 2
+    assert "--id-column x differs from the store's, which is id" in one_line_error(capsys)
 
 
 def test_train_and_query_refuse_a_missing_id_column_and_zero_queries(model_files, tmp_path,

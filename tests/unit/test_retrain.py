@@ -432,3 +432,44 @@ def test_a_postponed_retraining_shows_file_names_not_server_paths(tmp_path, pool
     assert retrainer.run_once() is None
     warning, = project.config_payload(LOCAL_USER)["warnings"]
     assert '"pool.csv" does not exist' in warning and str(tmp_path) not in warning
+
+
+def test_a_restart_with_the_same_queries_keeps_the_retrained_order(tmp_path, pool, capsys):
+    # Restarting with the README's own `serve --queries q.csv` brought back the first
+    # ranking, from a model of a few labels, over the retrained one.
+    path, truth = pool
+    queries = pd.read_csv(path).iloc[[5, 7]].assign(uncertainty=[0.9, 0.4], session=1)
+    queries.to_csv(tmp_path / "q.csv", index=False)
+    project, retrainer = retraining(tmp_path, path, 10)
+    cli._order_queue(project, str(tmp_path / "q.csv"), str(path))
+    cli._order_queue(project, str(tmp_path / "q.csv"), str(path))  # no retraining yet
+    assert [i["id"] for i in project.next_items(LOCAL_USER, 2)] == ["5", "7"]
+    label(project, truth, [5, 7, *range(10, 18)])
+    assert retrainer.run_once() is not None
+    retrained = [i["id"] for i in project.next_items(LOCAL_USER, 5)]
+    for key in retrained:
+        project.store.release("local", key)
+    capsys.readouterr()
+    cli._order_queue(project, str(tmp_path / "q.csv"), str(path))
+    assert "keeps the order of the latest retraining" in capsys.readouterr().err
+    assert [i["id"] for i in project.next_items(LOCAL_USER, 5)] == retrained
+    for key in retrained:
+        project.store.release("local", key)
+    # Other queries are new: they order the queue.
+    pd.read_csv(path).iloc[[200, 201]].assign(uncertainty=[0.95, 0.94], session=2).to_csv(
+        tmp_path / "q2.csv", index=False)
+    cli._order_queue(project, str(tmp_path / "q2.csv"), str(path))
+    assert [i["id"] for i in project.next_items(LOCAL_USER, 2)] == ["200", "201"]
+
+
+def test_the_metrics_history_keeps_its_last_entries(tmp_path, pool):
+    from assisted_labeling.loop import MAX_HISTORY
+
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    old = [{"session": s, "auc": 0.5, "contradictions": 0.1} for s in range(MAX_HISTORY)]
+    project.store.set_meta("metrics", json.dumps(old))
+    label(project, truth, range(5))
+    assert retrainer.run_once() is not None
+    history = json.loads(project.store.get_meta("metrics"))
+    assert len(history) == MAX_HISTORY and history[0] == old[1]
