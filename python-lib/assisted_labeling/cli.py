@@ -257,7 +257,13 @@ def _serve_settings(args: argparse.Namespace) -> dict:
 def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
     """Start the retraining process: it never shares the server's CPU time slices."""
     from .models import refused_feature
-    from .retrain import RetrainSettings, default_features, retrain_warnings, start_worker
+    from .retrain import (
+        RetrainSettings,
+        default_features,
+        keep_alive,
+        retrain_warnings,
+        start_worker,
+    )
     from .sources import table_columns
 
     columns = table_columns(args.input)
@@ -275,8 +281,8 @@ def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
         text_column=args.text_column, feature_columns=features, model=args.model)
-    start_worker(args.input, args.store, settings, retrain,
-                 debug=getattr(args, "debug", False))
+    keep_alive(lambda: start_worker(args.input, args.store, settings, retrain,
+                                    debug=getattr(args, "debug", False)), project.store)
     # Why a retraining failed reaches labelers with the other warnings.
     project.add_warnings(lambda: retrain_warnings(project.store))
     print(f"Retraining {retrain.model_path} every {retrain.every} labels "

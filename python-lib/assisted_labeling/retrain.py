@@ -14,12 +14,14 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -41,6 +43,8 @@ WATERMARK = "retrain_after_change"
 METRICS = "metrics"
 #: Why the last retraining did not happen, for labelers (empty: it did).
 PROBLEM = "retrain_problem"
+#: "running" from the start of the retraining process; "stopped" once it ended cleanly.
+STATE = "retrainer"
 
 
 @dataclass(frozen=True)
@@ -312,6 +316,49 @@ def start_worker(input_path: str | Path, store_path: str | Path,
     return process
 
 
+def keep_alive(start: Callable[[], subprocess.Popen], store: SQLiteStore, *,
+               every: float = 5.0, restarts: int = 3,
+               window: float = 3600.0) -> threading.Thread:
+    """Start the retraining process, and start it again when it ends without stopping
+    cleanly (killed for memory, a crash): at most ``restarts`` times in ``window``
+    seconds, after which labelers are told that retraining has stopped.
+
+    Liveness is polled: gunicorn's master reaps every child itself, so the exit code
+    is not ours to read; the process says "stopped" in the store when it ends cleanly
+    (the server stopping, Ctrl-C)."""
+    store.set_meta(STATE, "running")
+    process = start()
+
+    def watch() -> None:
+        nonlocal process
+        ended: list[float] = []
+        while True:
+            time.sleep(every)
+            if process.poll() is None or store.get_meta(STATE) == "stopped":
+                continue
+            now = time.monotonic()
+            ended = [t for t in ended if now - t < window] + [now]
+            if len(ended) > restarts:
+                log.error("The retraining process ended %d times within %d minutes: not "
+                          "started again", len(ended), window // 60)
+                store.set_meta(PROBLEM, (
+                    "Retraining has stopped: its process ended unexpectedly several times "
+                    "(the server's log tells more). The queue keeps its order; restart the "
+                    "server to retrain again."))
+                return
+            log.error("The retraining process ended unexpectedly; starting it again")
+            store.set_meta(STATE, "running")
+            process = start()
+
+    thread = threading.Thread(target=watch, name="retrain-keep-alive", daemon=True)
+    thread.start()
+    return thread
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # a clean stop, as Ctrl-C
+
+
 def main() -> None:
     """Entry point of the retraining process: its settings arrive as JSON on stdin."""
     payload = json.loads(sys.stdin.read())
@@ -323,10 +370,12 @@ def main() -> None:
         log.setLevel(logging.DEBUG)
     project = open_project(payload["input"], payload["store"], payload["settings"],
                            progress=False)
+    signal.signal(signal.SIGTERM, _stop)
     # Ctrl-C in the terminal stops the server and this process together: no traceback.
     with contextlib.suppress(KeyboardInterrupt):
         Retrainer(project, payload["input"], retrain).run_forever(
             parent_pid=payload["parent_pid"])
+    project.store.set_meta(STATE, "stopped")
 
 
 if __name__ == "__main__":

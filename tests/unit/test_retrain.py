@@ -473,3 +473,35 @@ def test_the_metrics_history_keeps_its_last_entries(tmp_path, pool):
     assert retrainer.run_once() is not None
     history = json.loads(project.store.get_meta("metrics"))
     assert len(history) == MAX_HISTORY and history[0] == old[1]
+
+
+def test_a_retraining_process_that_dies_is_started_again_then_reported(tmp_path, pool):
+    # Killed for memory while scoring a big pool, it used to leave the loop silently off.
+    import subprocess
+    import sys
+
+    from assisted_labeling.retrain import PROBLEM, STATE, keep_alive
+
+    project, _ = retraining(tmp_path, pool[0], 5)
+    started = []
+
+    def dies() -> subprocess.Popen:  # ends at once without saying "stopped"
+        started.append(1)
+        return subprocess.Popen([sys.executable, "-c", "pass"])
+
+    keep_alive(dies, project.store, every=0.05, restarts=2).join(timeout=30)
+    assert len(started) == 3  # the first start and 2 restarts
+    assert "Retraining has stopped" in project.store.get_meta(PROBLEM)
+
+    project.store.set_meta(PROBLEM, "")
+    started.clear()
+    stops = (f"from assisted_labeling.store.sqlite import SQLiteStore; "
+             f"SQLiteStore({str(tmp_path / 'l.db')!r}).set_meta({STATE!r}, 'stopped')")
+
+    def stops_cleanly() -> subprocess.Popen:
+        started.append(1)
+        return subprocess.Popen([sys.executable, "-c", stops])
+
+    watcher = keep_alive(stops_cleanly, project.store, every=0.05, restarts=2)
+    watcher.join(timeout=1.5)
+    assert watcher.is_alive() and len(started) == 1 and not project.store.get_meta(PROBLEM)
