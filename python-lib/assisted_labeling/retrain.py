@@ -330,6 +330,12 @@ def keep_alive(start: Callable[[], subprocess.Popen], store: SQLiteStore, *,
     process = start()
 
     def watch() -> None:
+        try:
+            supervise()
+        except Exception as exc:  # the store gone: nothing left to watch for
+            log.error("Stopped watching the retraining process: %s", _one_line(exc))
+
+    def supervise() -> None:
         nonlocal process
         ended: list[float] = []
         while True:

@@ -686,8 +686,12 @@ def test_serve_shows_retraining_problems_in_the_config_warnings(tmp_path, monkey
     apps, started = [], []
     monkeypatch.setattr(assisted_labeling.server, "serve",
                         lambda factory, **kwargs: apps.append(factory()))
+    class Running:  # the retraining process, as the server's watcher sees it
+        def poll(self):
+            return None
+
     monkeypatch.setattr(retrain, "start_worker",
-                        lambda *args, **kwargs: started.append((args, kwargs)))
+                        lambda *args, **kwargs: started.append((args, kwargs)) or Running())
     pool = tmp_path / "pool.csv"
     pool.write_text("x,size\n0.1,1\n0.2,M\n")
     store = tmp_path / "s.db"
