@@ -79,8 +79,9 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
                progress: bool = True) -> int:
     """Import the table's rows as items, unless this version of the file is known already.
 
-    Rows are inserted by id: existing items keep their annotations; rows gone from the
-    file stay in the store (their labels are kept).
+    Rows are inserted by id: existing items keep their annotations and take the row's
+    values when it was edited (said on stderr); rows gone from the file stay in the
+    store (their labels are kept).
     """
     fingerprint = file_fingerprint(input_path)
     if store.get_meta("input_fingerprint") == fingerprint:
@@ -88,8 +89,13 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
     rows = iter_rows(input_path, id_column=config.id_column, reader=store_reader(store))
     if progress:
         rows = _progress(rows, f"Reading {Path(input_path).name}")
-    added = store.add_items((Item(row.key, row.data) for row in rows),
-                            annotators_per_item=config.annotators_per_item)
+    first = store.get_meta("input_fingerprint") is None
+    added, updated = store.sync_items((Item(row.key, row.data) for row in rows),
+                                      annotators_per_item=config.annotators_per_item,
+                                      update=not first)
+    if updated:
+        print(f"{updated} items take new values from {Path(input_path).name} (rows edited "
+              "since it was last read); their labels are kept", file=sys.stderr)
     store.set_meta("input_fingerprint", fingerprint)
     return added
 

@@ -65,3 +65,21 @@ def test_csv_queries_of_a_jsonl_pool_keep_its_codes(tmp_path, capsys):
     capsys.readouterr()
     cli._order_queue(project, str(queries), str(pool))
     assert "30 items scored" in capsys.readouterr().err
+
+
+def test_an_edited_row_shows_its_new_values_and_keeps_its_label(tmp_path, capsys):
+    # Edits to the pool file were ignored: the page and exports kept the old values,
+    # while the retraining scored the new ones.
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,text\n1,gud\n2,bad\n")
+    db = tmp_path / "l.db"
+    settings = {"categories": "pos,neg", "id_column": "id"}
+    project = open_project(pool, db, settings, progress=False)
+    project.annotate(LOCAL_USER, {"item_id": "1", "label": "pos"})
+    project.store.close()
+    pool.write_text("id,text\n1,good\n2,bad\n3,new\n")
+    project = open_project(pool, db, settings, progress=False)
+    assert "1 items take new values from pool.csv" in capsys.readouterr().err
+    assert project.store.get_item("1").data == {"id": "1", "text": "good"}
+    assert project.store.get_annotation("local", "1").label == "pos"
+    assert project.stats().total == 3 and project.stats().labeled == 1

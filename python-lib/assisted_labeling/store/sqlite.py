@@ -391,21 +391,33 @@ class SQLiteStore:
 
     def add_items(self, items: Iterable[Item], *, annotators_per_item: int = 1,
                   batch_size: int = 10_000) -> int:
-        added = 0
+        return self.sync_items(items, annotators_per_item=annotators_per_item,
+                               batch_size=batch_size, update=False)[0]
+
+    def sync_items(self, items: Iterable[Item], *, annotators_per_item: int = 1,
+                   batch_size: int = 10_000, update: bool = True) -> tuple[int, int]:
+        """Add the new items; with ``update``, also give existing items their new data
+        (a row edited in the table), keeping their annotations and place in the queue.
+        Returns (added, updated)."""
+        added = updated = 0
         batch: list[tuple[Any, ...]] = []
 
-        def flush() -> int:
+        def flush() -> tuple[int, int]:
             with self._write() as conn:
                 before = conn.total_changes
+                if update:
+                    conn.executemany("UPDATE items SET data = ?2 WHERE key = ?1 AND data != ?2",
+                                     [row[:2] for row in batch])
+                changed = conn.total_changes - before
                 conn.executemany(
                     "INSERT OR IGNORE INTO items (key, data, priority, uncertainty, qorder, rank,"
                     " needed, open) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     batch,
                 )
-                new = conn.total_changes - before
+                new = conn.total_changes - before - changed
                 conn.execute("UPDATE counters SET value = value + ? WHERE name = 'total'", (new,))
             batch.clear()
-            return new
+            return new, changed
 
         for item in items:
             batch.append((
@@ -414,10 +426,12 @@ class SQLiteStore:
                 annotators_per_item, annotators_per_item,
             ))
             if len(batch) >= batch_size:
-                added += flush()
+                new, changed = flush()
+                added, updated = added + new, updated + changed
         if batch:
-            added += flush()
-        return added
+            new, changed = flush()
+            added, updated = added + new, updated + changed
+        return added, updated
 
     def set_annotators_per_item(self, needed: int) -> None:
         """Change how many LABELED annotations complete an item, for every item."""
