@@ -37,7 +37,7 @@ def test_multi_label_orders_and_dedupes_by_category():
 def test_multi_label_rejects_empty_and_unknown():
     with pytest.raises(ValidationError, match="at least one class"):
         kind.validate_label([], MULTI)
-    with pytest.raises(ValidationError, match="'fish'"):
+    with pytest.raises(ValidationError, match='"fish"'):
         kind.validate_label(["cat", "fish"], MULTI)
     with pytest.raises(ValidationError, match="list of classes"):
         kind.validate_label(7, MULTI)

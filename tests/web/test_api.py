@@ -37,8 +37,13 @@ def test_unknown_class_names_the_value_and_the_valid_ones(client):
     response = label(client, "r1", "great")
     assert response.status_code == 400
     body = response.get_json()
-    assert "'great'" in body["error"] and "pos, neg, neutral" in body["error"]
+    assert '"great"' in body["error"] and "pos, neg, neutral" in body["error"]
     assert body["details"]["valid"] == ["pos", "neg", "neutral"]
+    # Values as the JSON that was sent, not Python's repr ("None", "{'a': 1}").
+    assert "Unknown class null:" in label(client, "r1", None).get_json()["error"]
+    assert 'Unknown class {"a": 1}:' in label(client, "r1", {"a": 1}).get_json()["error"]
+    count = client.get("/api/next?count=abc").get_json()["error"]
+    assert count == "\"count\" must be a whole number (got 'abc')"
 
 
 def test_unknown_item_is_404(client):

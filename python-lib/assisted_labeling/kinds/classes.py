@@ -9,10 +9,20 @@ from ..config import LabelingConfig
 from ..errors import ValidationError
 
 
+def _shown(value: Any) -> str:
+    """A label as its JSON (``null``, ``{"a": 1}``), not Python's repr; cut when long."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _check_name(value: Any, config: LabelingConfig) -> str:
     if not isinstance(value, str) or value not in config.category_names:
         raise ValidationError(
-            f"Unknown class {value!r}: expected one of {', '.join(config.category_names)}",
+            f"Unknown class {_shown(value)}: expected one of "
+            f"{', '.join(config.category_names)}",
             value=value if isinstance(value, (str, int, float)) else repr(value),
             valid=list(config.category_names),
         )

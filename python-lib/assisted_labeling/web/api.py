@@ -26,9 +26,11 @@ def _int_arg(name: str, default: int | None = None) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not _WHOLE_NUMBER.fullmatch(raw) or not -_INT64 <= int(raw) <= _INT64:
-        raise ValidationError(f'"{name}" must be a whole number between {-_INT64} and '
-                              f"{_INT64} (got {raw[:30]!r})")
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise ValidationError(f'"{name}" must be a whole number (got {raw[:30]!r})')
+    if not -_INT64 <= int(raw) <= _INT64:
+        raise ValidationError(f'"{name}" must be between {-_INT64} and {_INT64} '
+                              f"(got {raw[:30]!r})")
     return int(raw)
 
 
