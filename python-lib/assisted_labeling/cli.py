@@ -594,8 +594,21 @@ def cmd_users(args: argparse.Namespace) -> int:
     store = SQLiteStore(args.store)
     if args.action == "add":
         role = args.role or "annotator"
+        earlier = store.annotation_count(args.name)
+        if earlier and not args.same_person and \
+                args.name not in {user.name for user in store.list_users()}:
+            # Annotations are kept by name: a new person would see and edit them.
+            raise LabelingError(
+                f'{earlier} annotations carry the name "{args.name}", from a deleted '
+                "account: choose another name for someone else, or add --same-person "
+                "to give them back to this account")
         token = store.add_user(args.name, role, _read_password(args))
         print(f"Added {args.name} ({role}). API token (shown once):", file=sys.stderr)
+        print(token)
+    elif args.action == "reset":
+        token = store.reset_user(args.name, _read_password(args))
+        print(f"{args.name} has a new password and API token (shown once); their sessions "
+              "ended:", file=sys.stderr)
         print(token)
     elif args.action == "set-role":
         store.set_role(args.name, args.role)
@@ -764,7 +777,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     users = command("users", "manage accounts")
-    users.add_argument("action", choices=["add", "list", "set-role", "delete"])
+    users.add_argument("action", choices=["add", "list", "set-role", "reset", "delete"],
+                       help="reset: a new password and API token, ending the sessions")
     users.add_argument("name", nargs="?")
     users.add_argument("--role", choices=ROLES,
                        help="add: the new account's role (default annotator); set-role: "
@@ -772,6 +786,9 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--store", default="labels.db", help="SQLite file of the project")
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from standard input")
+    users.add_argument("--same-person", action="store_true",
+                       help="add: the annotations of a deleted account of this name are "
+                            "this person's")
     users.set_defaults(func=cmd_users)
 
     demo = command("demo", "serve a bundled sample project (works offline)")

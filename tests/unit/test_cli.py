@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 
 from assisted_labeling import cli
+from assisted_labeling.config import build_config
+from assisted_labeling.errors import AuthenticationError
+from assisted_labeling.project import LabelingProject, Principal
 from assisted_labeling.standalone import open_project
 from assisted_labeling.store.sqlite import SQLiteStore
 from assisted_labeling.web.auth import LOCAL_USER
@@ -136,6 +139,38 @@ def test_users_set_role_and_delete(tmp_path, capsys):
     assert "needs a user name" in capsys.readouterr().err
     assert cli.main(["users", "list", "--store", str(tmp_path / "none.db")]) == 2
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_deleted_accounts_name_is_not_given_to_someone_else_unasked(labeled_store,
+                                                                      monkeypatch, capsys):
+    # Annotations are kept by name: a new "ann" would see and edit the old ann's labels.
+    store = SQLiteStore(labeled_store)
+    store.add_user("ann", "annotator", "first-password")
+    project = LabelingProject(build_config({"categories": "pos,neg"}), store)
+    project.annotate(Principal("ann", "annotator"), {"item_id": "2", "label": "pos"})
+    store.delete_user("ann")
+    monkeypatch.setattr("sys.stdin", io.StringIO("another-password\n"))
+    args = ["users", "add", "ann", "--store", str(labeled_store), "--password-stdin"]
+    assert cli.main(args) == 2
+    assert '1 annotations carry the name "ann", from a deleted account' in \
+        one_line_error(capsys)
+    assert cli.main([*args, "--same-person"]) == 0
+    assert store.get_user("ann").role == "annotator"
+
+
+def test_users_reset_gives_a_new_password_and_token(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "labels.db"
+    store = SQLiteStore(db)
+    old = store.add_user("bob", "annotator", "a-long-password")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-new-password\n"))
+    assert cli.main(["users", "reset", "bob", "--store", str(db), "--password-stdin"]) == 0
+    new = capsys.readouterr().out.strip()
+    assert store.user_for_token(new).name == "bob"
+    assert store.authenticate("bob", "a-new-password").name == "bob"
+    with pytest.raises(AuthenticationError):
+        store.user_for_token(old)
+    with pytest.raises(AuthenticationError):
+        store.authenticate("bob", "a-long-password")
 
 
 def test_stored_settings_follow_the_last_serve(labeled_store):

@@ -920,6 +920,27 @@ class SQLiteStore:
                                 (role, name)).rowcount:
                 raise NotFoundError(f'No user named "{name}"')
 
+    def reset_user(self, name: str, password: str) -> str:
+        """Give an account a new password and a new API token (returned), and end its
+        sessions: what a leaked password or token calls for."""
+        if len(password) < 8:
+            raise ValidationError("A password must have at least 8 characters")
+        token = new_token()
+        with self._write() as conn:
+            if not conn.execute(
+                    "UPDATE users SET password_hash = ?, token_hash = ? WHERE name = ?",
+                    (hash_password(password), hash_token(token), name)).rowcount:
+                raise NotFoundError(f'No user named "{name}"')
+            conn.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
+        return token
+
+    def annotation_count(self, annotator: str) -> int:
+        """How many annotations (labels and skips) carry this annotator's name."""
+        row = self._conn().execute(
+            "SELECT coalesce(sum(n), 0) FROM user_counts WHERE annotator = ?", (annotator,)
+        ).fetchone()
+        return int(row[0])
+
     def delete_user(self, name: str) -> None:
         """Remove an account and end its sessions; its annotations stay."""
         with self._write() as conn:
