@@ -101,22 +101,21 @@ def new_labels_since(store: SQLiteStore, after: int, *, enough: int) -> int:
     return len(counted)
 
 
-def cross_validated_auc(frame: pd.DataFrame, label_column: str, settings: RetrainSettings,
-                        known_types: dict[str, str] | None = None) -> float | None:
-    """One-vs-rest macro AUC by 3-fold cross-validation, or None with too few labels.
-    ``known_types``: as for ``models.train``."""
+def cross_validated_auc(frame: pd.DataFrame, label_column: str,
+                        trained: models.TrainedModel, *, seed: int = 0) -> float | None:
+    """One-vs-rest macro AUC of ``trained``'s pipeline by 3-fold cross-validation on the
+    rows it was fitted on (``frame``), or None with too few labels."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    labels = frame[label_column].astype(str)
+    labeled = frame[frame[label_column].notna() & (frame[label_column].astype(str) != "")]
+    labels = labeled[label_column].astype(str)
     counts = labels.value_counts()
     if len(counts) < 2 or counts.min() < 3:
         return None
-    trained = models.train(frame, label_column=label_column, text_column=settings.text_column,
-                           feature_columns=settings.feature_columns, model=settings.model,
-                           known_types=known_types)
-    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=settings.seed)
-    proba = cross_val_predict(trained.pipeline, trained.inputs(frame), labels, cv=folds,
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    # cross_val_predict fits clones: the fitted pipeline itself is left as it is.
+    proba = cross_val_predict(trained.pipeline, trained.inputs(labeled), labels, cv=folds,
                               method="predict_proba")
     if len(trained.classes) == 2:
         return float(roc_auc_score(labels == trained.classes[1], proba[:, 1]))
@@ -207,7 +206,7 @@ class Retrainer:
                              rows=False, reader=store_reader(self.store))
         queue_priorities(self.store, queries)
         self.store.set_meta(RANKED_BY, "retraining")
-        entry = self._metrics(frame, trained, previous, known_types)
+        entry = self._metrics(frame, trained, previous)
         try:
             models.save(trained, self.settings.model_path)
         except (OSError, LabelingError) as exc:  # the new ranking stands all the same
@@ -240,8 +239,7 @@ class Retrainer:
         return {} if head is None else models.source_types(head)
 
     def _metrics(self, frame: pd.DataFrame, trained: models.TrainedModel,
-                 previous: models.TrainedModel | None,
-                 known_types: dict[str, str]) -> dict[str, Any]:
+                 previous: models.TrainedModel | None) -> dict[str, Any]:
         """Contradictions with the previous model on a sample of unlabeled rows, and AUC."""
         entry: dict[str, Any] = {"n_samples": 0, "contradictions": None, "auc": None}
         if previous is not None:
@@ -254,7 +252,7 @@ class Retrainer:
                     before = previous.pipeline.predict(previous.inputs(sample))
                     entry["contradictions"] = contradictions(before, after)
         entry["auc"] = cross_validated_auc(frame, self.project.config.label_col_name,
-                                           self.settings, known_types)
+                                           trained, seed=self.settings.seed)
         return entry
 
     def _unlabeled_sample(self) -> pd.DataFrame:
