@@ -20,8 +20,12 @@ pool label), and the area under the learning curve (mean accuracy between 10 and
 labels), and its gain over random for the same seed (mean ± standard error). Random
 sampling is also continued past 500 labels (steps of 50) so that its label needs are
 known when it has not arrived by then. Every strategy but random gets the product's cold
-start (``--cold-start off`` to compare without it). Curves go to
-``benchmarks/results/label_efficiency.png``, numbers to ``label_efficiency.json``.
+start (``--cold-start off`` to compare without it). Verdict per row: the paired gain over
+random is more than 2 standard errors above zero ("beats"), below ("loses"), or within
+("tie"); ``diverse_margin`` is also compared with ``margin`` the same way. Curves go to
+``benchmarks/results/label_efficiency.png``, numbers to ``label_efficiency.json``; any
+run with other settings writes ``label_efficiency_<settings>.*`` (e.g.
+``label_efficiency_coldstart_off.*``) unless ``--out`` is given.
 """
 
 from __future__ import annotations
@@ -226,22 +230,41 @@ def area_under_curve(counts: list[int], accs: np.ndarray, lo: int, hi: int) -> f
     return float(np.sum((c[1:] - c[:-1]) * (a[1:] + a[:-1]) / 2) / (c[-1] - c[0]))
 
 
+#: The one criterion used for "beats": the paired per-seed AULC gain is more than
+#: ``VERDICT_SE`` standard errors above zero ("loses": below); otherwise "tie".
+VERDICT_SE = 2.0
+
+
+def verdict(gain: float | None, se: float | None) -> str | None:
+    """``beats`` / ``tie`` / ``loses``: the paired mean gain against ``VERDICT_SE``
+    standard errors."""
+    if gain is None or se is None:
+        return None
+    if gain > VERDICT_SE * se:
+        return "beats"
+    if gain < -VERDICT_SE * se:
+        return "loses"
+    return "tie"
+
+
 def _paired_gain(runs: list[dict[str, Any]], group: list[dict[str, Any]],
-                 budget: int) -> dict[str, float | None]:
-    """AULC minus random's AULC for the same seed and batch: mean over seeds, its
-    standard error, and in how many seeds the strategy came out ahead. Pairing removes
-    what the seed's initial labels do to both. With 10 seeds or more, also how many
-    disjoint blocks of 5 consecutive seeds (the issue's protocol) have a positive mean
-    gain: how often a 5-seed run would show the strategy ahead."""
+                 budget: int, against: str = "random") -> dict[str, Any]:
+    """AULC minus the AULC of ``against`` (random by default) for the same seed and
+    batch: mean over seeds, its standard error, the verdict (``verdict``), the per-seed
+    gains, and in how many seeds the strategy came out ahead. Pairing removes what the
+    seed's initial labels do to both. With 10 seeds or more, also how many disjoint
+    blocks of 5 consecutive seeds (the issue's protocol) have a positive mean gain: how
+    often a 5-seed run would show the strategy ahead."""
     gains: list[float] = []
     seeds: list[int] = []
     for r in group:
-        base = next((b for b in runs if b["strategy"] == "random" and
+        base = next((b for b in runs if b["strategy"] == against and
                      (b["dataset"], b["batch"], b["seed"]) == (r["dataset"], r["batch"],
                                                                r["seed"])), None)
-        if base is None or r["strategy"] == "random":
+        if base is None or r["strategy"] == against:
             return {"aulc_gain": None, "aulc_gain_se": None, "aulc_wins": None,
-                    "aulc_blocks_of_5_ahead": None}
+                    "aulc_blocks_of_5_ahead": None, "verdict": None,
+                    "aulc_gains_per_seed": None}
         n = len(r["counts"])  # random may run on past the budget: compare on the same span
         seeds.append(r["seed"])
         gains.append(area_under_curve(r["counts"], np.asarray(r["accs"]), 10, budget)
@@ -254,7 +277,9 @@ def _paired_gain(runs: list[dict[str, Any]], group: list[dict[str, Any]],
         means = g[: g.size // 5 * 5].reshape(-1, 5).mean(axis=1)
         blocks = f"{int((means > 0).sum())}/{means.size}"
     return {"aulc_gain": float(g.mean()), "aulc_gain_se": se,
-            "aulc_wins": int((g > 0).sum()), "aulc_blocks_of_5_ahead": blocks}
+            "aulc_wins": int((g > 0).sum()), "aulc_blocks_of_5_ahead": blocks,
+            "verdict": verdict(float(g.mean()), se),
+            "aulc_gains_per_seed": [float(v) for v in g]}
 
 
 def summarize(runs: list[dict[str, Any]], full: dict[str, float],
@@ -287,6 +312,10 @@ def summarize(runs: list[dict[str, Any]], full: dict[str, float],
                     if row[key] is None and ext is not None:
                         row[key] = ext[key]
         row.update(_paired_gain(runs, group, budgets[ds]))
+        if strategy == "diverse_margin":
+            # The batch-diversity target compares it with plain margin: same pairing.
+            vs = _paired_gain(runs, group, budgets[ds], against="margin")
+            row.update({f"vs_margin_{k}": v for k, v in vs.items()})
         rows.append(row)
     return rows
 
@@ -331,6 +360,22 @@ def plot(rows: list[dict[str, Any]], budgets: dict[str, int], path: Path) -> Non
     plt.close(fig)
 
 
+def variant_suffix(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str:
+    """``""`` for the headline run (every default); else a suffix naming each setting
+    that differs, e.g. ``_coldstart_off``, ``_diversity_proba``, ``_seeds20``."""
+    parts = []
+    for name in ("datasets", "strategies", "batches", "seeds", "first_seed", "budget",
+                 "prefilter", "diversity", "cold_start"):
+        value = getattr(args, name)
+        if value == parser.get_default(name):
+            continue
+        text = str(value).replace(",", "-").replace(".", "p")
+        label = {"cold_start": "coldstart", "first_seed": "from"}.get(name, name)
+        parts.append(f"{label}{text}" if name in ("seeds", "first_seed", "budget")
+                     else f"{label}_{text}")
+    return "".join(f"_{p}" for p in parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default="digits,breast_cancer,topics")
@@ -347,9 +392,15 @@ def main(argv: list[str] | None = None) -> int:
                              "batch (the rest stands for the pool); 'off' to disable")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--out", default=str(RESULTS / "label_efficiency"))
+    parser.add_argument("--out", default=None,
+                        help="output path without extension (default: results/"
+                             "label_efficiency, with a suffix naming every setting that "
+                             "differs from the headline run, e.g. _coldstart_off, so that "
+                             "variants never overwrite the headline files)")
     args = parser.parse_args(argv)
     cold_start = None if args.cold_start == "off" else float(args.cold_start)
+    if args.out is None:
+        args.out = str(RESULTS / ("label_efficiency" + variant_suffix(args, parser)))
     from joblib import Parallel, delayed
 
     started = time.perf_counter()
@@ -386,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
           f"cold start={args.cold_start})")
     header = (f"{'data set':<14}{'batch':>6}  {'strategy':<15}{'full acc':>9}{'→95 %':>7}"
               f"{'→99 %':>7}{'→99 % interp.':>14}{'AULC':>8}{'vs random (± s.e.)':>21}"
-              f"{'seeds ahead':>13}")
+              f"{'seeds ahead':>13}{'verdict':>9}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -402,7 +453,18 @@ def main(argv: list[str] | None = None) -> int:
         ahead = "" if r["aulc_wins"] is None else f"{r['aulc_wins']}/{r['seeds']}"
         print(f"{r['dataset']:<14}{r['batch']:>6}  {r['strategy']:<15}"
               f"{r['full_accuracy']:>9.3f}{fmt(r['labels_95']):>7}{fmt(r['labels_99']):>7}"
-              f"{interp(r['labels_99_interpolated']):>14}{r['aulc']:>8.4f}{gain:>21}{ahead:>13}")
+              f"{interp(r['labels_99_interpolated']):>14}{r['aulc']:>8.4f}{gain:>21}"
+              f"{ahead:>13}{r['verdict'] or '':>9}")
+    print(f"\nverdict: paired per-seed AULC gain over random more than {VERDICT_SE:g} "
+          f"standard errors above zero = beats, below = loses, within = tie.")
+    for r in rows:
+        if r.get("vs_margin_aulc_gain") is None:
+            continue
+        se = r["vs_margin_aulc_gain_se"]
+        print(f"diverse_margin - margin, {r['dataset']}, batches of {r['batch']}: AULC "
+              f"{r['vs_margin_aulc_gain']:+.4f}" + ("" if se is None else f" ± {se:.4f}")
+              + f", ahead in {r['vs_margin_aulc_wins']}/{r['seeds']} seeds"
+              + f" ({r['vs_margin_verdict'] or 'n/a'})")
     print(f"\ncurves: {out.with_suffix('.png')}\nnumbers: {out.with_suffix('.json')}")
     return 0
 

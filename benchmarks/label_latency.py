@@ -1,6 +1,9 @@
 """Label-save and next-item latency through HTTP on the real server, and the 4.x baseline.
 
-One command:  .venv/bin/python benchmarks/label_latency.py  [--quick]
+One command:  .venv/bin/python benchmarks/label_latency.py  [--quick] [--out FILE]
+
+Numbers go to ``benchmarks/results/label_latency.json``; ``--quick`` (and ``--saves``)
+runs write ``label_latency_quick.json`` (``_saves<N>``) instead, unless ``--out`` is given.
 
 For each pool (10k and 1M items) and each number of existing labels (0 and 100k), it
 serves the pool with `ml-assisted-labeling serve` (gunicorn), then 1 and 8 client
@@ -188,7 +191,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small pools, few saves")
     parser.add_argument("--saves", type=int, default=None, help="saves per client")
+    parser.add_argument("--out", default=None,
+                        help="JSON results file (default: results/label_latency.json; "
+                             "label_latency_quick.json with --quick and a _saves<N> suffix "
+                             "with --saves, so that such runs keep the headline file)")
     args = parser.parse_args()
+    if args.out is None:
+        name = "label_latency" + ("_quick" if args.quick else "")
+        name += f"_saves{args.saves}" if args.saves else ""
+        args.out = str(RESULTS / f"{name}.json")
     pools = [10_000, 100_000] if args.quick else [10_000, 1_000_000]
     label_counts = [0, 5_000] if args.quick else [0, 100_000]
     saves = args.saves or (100 if args.quick else 400)
@@ -230,10 +241,12 @@ def main() -> None:
     print(f"Speed-up over the baseline: {baseline_ms / single['save_p50']:.0f}x per save "
           f"(1 client, p50, HTTP included), {worst['saves_per_s'] / baseline_rate:.0f}x in "
           f"throughput (8 clients) (target >= 100x)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "label_latency.json").write_text(json.dumps(
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(
         {"rows": rows, "baseline_ms_per_save": baseline_ms, "baseline_labels": baseline_labels,
-         "quick": args.quick}, indent=2))
+         "quick": args.quick, "saves_per_client": saves}, indent=2))
+    print(f"numbers: {out}")
 
 
 if __name__ == "__main__":

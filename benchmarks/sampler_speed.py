@@ -19,6 +19,11 @@ memory. For LogisticRegression and HistGradientBoostingClassifier with 3 and 20 
 Targets: sampler / predict_proba ≤ 1.5 (LR) and ≤ 1.1 (HGB). Extra rows show other
 strategies, a full ranking (no ``max_queries``) and the cost of excluding labeled items.
 
+Query path (``--query-only`` for this part alone): what ``ml-assisted-labeling query``
+runs, ``queries.score_file`` on a Parquet file of 10^6 rows (with an integer id column,
+and without one: content-hash ids; top 1000 and whole-pool ranking), over reading the
+same file and calling the same ``TrainedModel.predict_proba`` on each chunk.
+
 Memory: peak RSS (``ru_maxrss`` of a fresh child process, started by a tiny launcher) of a
 sampler run with ``max_queries=1000`` over 10^7 rows vs over 10^5 rows (target ≤ 1.5×);
 and of what ``ml-assisted-labeling query`` runs on a pool file without an id column
@@ -52,6 +57,7 @@ N_FEATURES = 20
 CHUNK = 50_000
 COLUMNS = [f"f{i}" for i in range(N_FEATURES)]
 RESULTS = HERE / "results"
+QUERY_ROWS = 1_000_000  # pool size of the query-path (score_file) measurement
 
 
 def pool_chunks(n_rows: int, *, chunk: int = CHUNK, seed: int = 0,
@@ -176,15 +182,15 @@ def keyed_rss_child(path: str, max_queries: int) -> None:
                            max_queries=max_queries or None)
 
 
-def write_pool_file(path: Path, n: int) -> Path:
+def write_pool_file(path: Path, n: int, *, with_id: bool = False) -> Path:
     """``pool_chunks(n)`` (distinct rows) as a Parquet file, written chunk by chunk so
-    that the pool never sits in memory."""
+    that the pool never sits in memory (``with_id``: an integer id column first)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     writer: Any = None
     try:
-        for frame in pool_chunks(n):
+        for frame in pool_chunks(n, with_id=with_id):
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema)
@@ -255,6 +261,78 @@ def measure_memory(quick: bool) -> dict[str, Any]:
             path.unlink()  # 16 MB per 10^5 rows: do not keep them all
     ratio("query, no id column", *(f"{prefix}top 1000 of {n:,} rows" for n in reversed(sizes)))
     return {"peak_rss_mib": memory, "peak_rss_ratio": ratios, "peak_rss_ratio_target": 1.5}
+
+
+# --------------------------------------------------------------------------- query path
+
+
+class _TimedModel:
+    """A ``TrainedModel`` whose ``predict_proba`` adds up the time spent inside it."""
+
+    def __init__(self, model: Any, watch: Stopwatch) -> None:
+        self._model = model
+        self.predict_proba = watch.wrap(model.predict_proba)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def measure_query_path(quick: bool, n_classes: int = 20) -> dict[str, Any]:
+    """What ``ml-assisted-labeling query`` runs: ``queries.score_file`` on a Parquet
+    pool, with an integer id column and without one (content-hash ids), top 1000 and
+    whole-pool ranking, over the bare pass a model must at least make: read the same file
+    chunk by chunk (``sources.iter_table``, as ``score_file`` reads it) and call the same
+    ``TrainedModel.predict_proba`` on each chunk."""
+    from assisted_labeling import queries
+    from assisted_labeling.sources import READER, iter_table
+
+    n = 100_000 if quick else QUERY_ROWS
+    model = train_trained_model(n_classes)
+    rows: list[dict[str, Any]] = []
+    print(f"\nqueries.score_file on a Parquet pool of {n:,} rows × {N_FEATURES} float "
+          f"columns (linear TrainedModel, {n_classes} classes, margin), over the bare pass "
+          "over the same file:\nread (sources.iter_table) + TrainedModel.predict_proba of "
+          "each chunk. 'in run': time inside predict_proba during the score_file pass.")
+    header = (f"{'pool file':<16}{'variant':<20}{'bare s':>8}{'score_file s':>13}"
+              f"{'ratio':>7}{'in run: proba s':>17}{'extra µs/row':>14}")
+    print(header)
+    print("-" * len(header), flush=True)
+    with tempfile.TemporaryDirectory(prefix="sampler_speed_") as tmp:
+        for id_column in ("id", None):
+            path = write_pool_file(Path(tmp) / "pool.parquet", n,
+                                   with_id=id_column is not None)
+
+            def bare(path: Path = path, id_column: str | None = id_column) -> float:
+                start = time.perf_counter()
+                for chunk in iter_table(path, chunksize=CHUNK, reader=READER,
+                                        text_columns=[id_column]):
+                    model.predict_proba(chunk)
+                return time.perf_counter() - start
+
+            bare_s = min(bare() for _ in range(2))
+            for variant, max_queries in (("top 1000", 1000), ("whole-pool ranking", None)):
+                total, watch = float("inf"), Stopwatch()
+                for _ in range(2):  # the faster of two passes, as for the bare pass
+                    timer = Stopwatch()
+                    start = time.perf_counter()
+                    out = queries.score_file(path, _TimedModel(model, timer),
+                                             strategy="margin", id_column=id_column,
+                                             max_queries=max_queries)
+                    if time.perf_counter() - start < total:
+                        total, watch = time.perf_counter() - start, timer
+                    bare_s = min(bare_s, bare())  # interleaved with the passes
+                label = "int id column" if id_column else "no id column"
+                row = {"pool_file": label, "variant": variant, "rows": n,
+                       "classes": n_classes, "bare_s": bare_s, "score_file_s": total,
+                       "ratio": total / bare_s, "predict_in_run_s": watch.seconds,
+                       "extra_us_per_row": 1e6 * (total - bare_s) / n,
+                       "queries": len(out)}
+                rows.append(row)
+                print(f"{label:<16}{variant:<20}{bare_s:>8.2f}{total:>13.2f}"
+                      f"{row['ratio']:>7.2f}{watch.seconds:>17.2f}"
+                      f"{row['extra_us_per_row']:>14.1f}", flush=True)
+            path.unlink()
+    return {"query_path": rows}
 
 
 # --------------------------------------------------------------------------- main
@@ -330,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-only", action="store_true",
                         help="only the peak-RSS part; its numbers replace those of the "
                              "results file, whose timings are kept")
+    parser.add_argument("--query-only", action="store_true",
+                        help="only the query-path part (queries.score_file on Parquet "
+                             "files); its numbers replace those of the results file, "
+                             "whose other numbers are kept")
     parser.add_argument("--models", default="LR,HGB", help="subset of LR,HGB to time")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rss-keyed", help=argparse.SUPPRESS)
@@ -350,13 +432,16 @@ def main(argv: list[str] | None = None) -> int:
         out = out.with_name(out.stem + "_quick.json")
     started = time.perf_counter()
     results: dict[str, Any] = {}
-    if args.memory_only:
-        # Keep the timings of the last full run: a memory-only run must not erase them.
+    if args.memory_only or args.query_only:
+        # Keep the numbers of the last full run: a partial run must not erase them.
         if out.is_file():
             results = json.loads(out.read_text())
     else:
         results.update(measure_speed(args.quick, args.models.split(",")))
-    results.update(measure_memory(args.quick))
+    if not args.memory_only:
+        results.update(measure_query_path(args.quick))
+    if not args.query_only:
+        results.update(measure_memory(args.quick))
     print(f"\ntotal {time.perf_counter() - started:.0f} s; CPU: {os.cpu_count()} cores")
 
     out.parent.mkdir(parents=True, exist_ok=True)

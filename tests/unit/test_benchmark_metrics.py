@@ -52,13 +52,23 @@ def test_paired_gain_compares_each_seed_with_its_own_random_run() -> None:
     assert gain["aulc_gain_se"] == pytest.approx(abs(first - second) / 2)
     assert gain["aulc_wins"] == 1
     assert gain["aulc_blocks_of_5_ahead"] is None  # fewer than 10 seeds
+    assert gain["aulc_gains_per_seed"] == pytest.approx([first, second])
+    assert gain["verdict"] == "tie"  # one seed each way
 
 
 def test_paired_gain_of_random_itself_is_not_reported() -> None:
     runs = [_run("random", 0, [0.5] * 4)]
     assert le._paired_gain(runs, runs, budget=40) == {
         "aulc_gain": None, "aulc_gain_se": None, "aulc_wins": None,
-        "aulc_blocks_of_5_ahead": None}
+        "aulc_blocks_of_5_ahead": None, "verdict": None, "aulc_gains_per_seed": None}
+
+
+def test_a_verdict_needs_two_standard_errors() -> None:
+    assert le.verdict(0.0041, 0.002) == "beats"
+    assert le.verdict(0.0039, 0.002) == "tie"
+    assert le.verdict(-0.0039, 0.002) == "tie"
+    assert le.verdict(-0.0041, 0.002) == "loses"
+    assert le.verdict(None, None) is None
 
 
 def test_blocks_of_five_consecutive_seeds_are_judged_on_their_mean_gain() -> None:
