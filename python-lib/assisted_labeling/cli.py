@@ -12,15 +12,12 @@ import traceback
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from . import sampling
 from .config import column_list
 from .errors import ConfigError, LabelingError, one_line
 from .store.accounts import ROLES
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 MODEL_SUFFIX = ".skops"
@@ -526,7 +523,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .config import build_config
-    from .export import check_output, export_rows
+    from .export import check_output, export_rows, typed_items
     from .project import LabelingProject
     from .standalone import pool_format, stored_settings
     from .store import Status
@@ -549,7 +546,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         rows = project.label_rows()
         columns = None
         if pool_format(store) == "csv":
-            typed = partial(_typed_items, label_column=project.config.label_col_name,
+            typed = partial(typed_items, label_column=project.config.label_col_name,
                             id_column=project.config.id_column)
     else:
         col = project.config.label_col_name
@@ -559,18 +556,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     count = export_rows(rows, args.output, fmt=args.format, columns=columns, typed=typed)
     print(f"Wrote {count} {args.table} rows to {args.output}", file=sys.stderr)
     return 0
-
-
-def _typed_items(frame: pd.DataFrame, *, label_column: str,
-                 id_column: str | None) -> pd.DataFrame:
-    """Labels rows of a CSV pool with the item columns typed as ``train`` reads the pool
-    (the store keeps them as written); the labels and the id stay text."""
-    from .sources import typed_like_csv
-
-    items = [c for c in frame.columns if c not in (label_column, f"{label_column}_id")]
-    typed = frame.copy()
-    typed[items] = typed_like_csv(frame[items], text_columns=[id_column])
-    return typed
 
 
 def _read_password(args: argparse.Namespace) -> str:

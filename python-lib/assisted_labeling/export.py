@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pandas as pd
 
 from .errors import ConfigError
-from .sources import TABLE_FORMATS, json_value
+from .sources import TABLE_FORMATS, json_value, typed_like_csv
 
 FORMATS = ("csv", "parquet", "jsonl")
 
@@ -109,6 +109,16 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
         if tmp.exists():
             tmp.unlink()
     return count
+
+
+def typed_items(frame: pd.DataFrame, *, label_column: str,
+                id_column: str | None) -> pd.DataFrame:
+    """Labels rows of a CSV pool (``export_rows``' ``typed``): the item columns typed as
+    ``train`` reads the pool (the store keeps them as written); labels and id stay text."""
+    items = [c for c in frame.columns if c not in (label_column, f"{label_column}_id")]
+    typed = frame.copy()
+    typed[items] = typed_like_csv(frame[items], text_columns=[id_column])
+    return typed
 
 
 def _iso_dates(frame: pd.DataFrame) -> pd.DataFrame:

@@ -18,13 +18,22 @@ from assisted_labeling.store.sqlite import SQLiteStore
 from assisted_labeling.web.auth import LOCAL_USER
 
 
+def served(tmp_path, table: str, categories: str, labels=()):
+    """The project of ``rows.csv`` (``table``, id column ``id``) in ``labels.db``, with
+    the local user's ``(item id, class)`` labels."""
+    (tmp_path / "rows.csv").write_text(table)
+    project = open_project(tmp_path / "rows.csv", tmp_path / "labels.db",
+                           {"categories": categories, "id_column": "id"}, progress=False)
+    for item, label in labels:
+        project.annotate(LOCAL_USER, {"item_id": item, "label": label})
+    return project
+
+
 @pytest.fixture
 def labeled_store(tmp_path):
-    table = tmp_path / "rows.csv"
-    table.write_text("id,text,score\n1,good,0.5\n2,bad,\n3,\"a, b\",2\n")
-    db = tmp_path / "labels.db"
-    project = open_project(table, db, {"categories": "pos,neg", "id_column": "id"},
-                           progress=False)
+    project = served(tmp_path, "id,text,score\n1,good,0.5\n2,bad,\n3,\"a, b\",2\n",
+                     "pos,neg")
+    db = project.store.path
     project.annotate(LOCAL_USER, {"item_id": "1", "label": "pos", "comment": "sure"})
     project.skip(LOCAL_USER, {"item_id": "2"})
     project.annotate(LOCAL_USER, {"item_id": "3", "label": "neg"})
@@ -49,13 +58,9 @@ def test_export_labels(labeled_store, tmp_path, fmt):
 
 def test_a_csv_pool_exports_as_written_and_typed_for_typed_formats(tmp_path):
     # The labels export of a CSV pool gave "01234" as 1234, "3" as 3.0 and lost "NA".
-    pool = tmp_path / "rows.csv"
-    pool.write_text('id,zip,n,name\n1,01234,3,NA\n2,02345,,"a, ""b"""\n3,10001,4,x\n')
-    db = tmp_path / "labels.db"
-    project = open_project(pool, db, {"categories": "01,1", "id_column": "id"},
-                           progress=False)
-    for item, label in (("1", "01"), ("2", "1")):
-        project.annotate(LOCAL_USER, {"item_id": item, "label": label})
+    project = served(tmp_path, 'id,zip,n,name\n1,01234,3,NA\n2,02345,,"a, ""b"""\n'
+                     "3,10001,4,x\n", "01,1", [("1", "01"), ("2", "1")])
+    db = project.store.path
     project.store.close()
     out = tmp_path / "labels.csv"
     assert cli.main(["export", "--store", str(db), "-o", str(out)]) == 0
@@ -391,14 +396,10 @@ def test_query_sessions_count_runs_that_wrote_no_rows(model_files, tmp_path):
 @pytest.fixture
 def two_class_export(tmp_path):
     """A labels export of 4 labeled rows of 2 classes, and the pool it came from."""
-    pool = tmp_path / "rows.csv"
-    pool.write_text("id,text,score\n1,good,0.5\n2,bad,0.1\n3,fine,0.7\n4,poor,0.2\n"
-                    "5,okay,0.6\n")
-    db = tmp_path / "labels.db"
-    project = open_project(pool, db, {"categories": "pos,neg", "id_column": "id"},
-                           progress=False)
-    for item, label in (("1", "pos"), ("2", "neg"), ("3", "pos"), ("4", "neg")):
-        project.annotate(LOCAL_USER, {"item_id": item, "label": label})
+    project = served(tmp_path, "id,text,score\n1,good,0.5\n2,bad,0.1\n3,fine,0.7\n"
+                     "4,poor,0.2\n5,okay,0.6\n", "pos,neg",
+                     [("1", "pos"), ("2", "neg"), ("3", "pos"), ("4", "neg")])
+    pool, db = tmp_path / "rows.csv", project.store.path
     project.store.close()
     export = tmp_path / "labels.csv"
     assert cli.main(["export", "--store", str(db), "-o", str(export)]) == 0

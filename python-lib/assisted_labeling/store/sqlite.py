@@ -402,7 +402,8 @@ class SQLiteStore:
         added = updated = 0
         batch: list[tuple[Any, ...]] = []
 
-        def flush() -> tuple[int, int]:
+        def flush() -> None:
+            nonlocal added, updated
             with self._write() as conn:
                 before = conn.total_changes
                 if update:
@@ -417,7 +418,7 @@ class SQLiteStore:
                 new = conn.total_changes - before - changed
                 conn.execute("UPDATE counters SET value = value + ? WHERE name = 'total'", (new,))
             batch.clear()
-            return new, changed
+            added, updated = added + new, updated + changed
 
         for item in items:
             batch.append((
@@ -426,11 +427,9 @@ class SQLiteStore:
                 annotators_per_item, annotators_per_item,
             ))
             if len(batch) >= batch_size:
-                new, changed = flush()
-                added, updated = added + new, updated + changed
+                flush()
         if batch:
-            new, changed = flush()
-            added, updated = added + new, updated + changed
+            flush()
         return added, updated
 
     def set_annotators_per_item(self, needed: int) -> None:
