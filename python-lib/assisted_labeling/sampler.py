@@ -44,7 +44,7 @@ from .sampling import (
     representative_picks,
     uncertain_share,
 )
-from .sources import _canonical, json_value
+from .sources import canonical_text
 
 #: The queue's ordering key (4.x: the webapp serves by decreasing uncertainty).
 UNCERTAINTY_COLUMN = "uncertainty"
@@ -64,11 +64,11 @@ _DIGEST_BLOCK = 4096  # rows hashed together by content_digests
 
 
 def canonical_column(column: pd.Series) -> list[str]:
-    """``sources._canonical(sources.json_value(v))`` for every value of ``column``,
+    """``sources.canonical_text(v)`` for every value of ``column``,
     vectorized for numpy bool, int, float and object columns (exact fallback otherwise)."""
     values = column._values if hasattr(column, "_values") else np.asarray(column)
     if not isinstance(values, np.ndarray):  # extension arrays, datetimes, categories…
-        return [_canonical(json_value(v)) for v in column]
+        return [canonical_text(v) for v in column]
     kind = values.dtype.kind
     if kind == "b":
         return np.where(values, "true", "false").tolist()
@@ -77,8 +77,8 @@ def canonical_column(column: pd.Series) -> list[str]:
     if kind == "f":
         return _canonical_floats(values.astype(np.float64, copy=False))
     if kind == "O":
-        return [v if type(v) is str else _canonical(json_value(v)) for v in values]
-    return [_canonical(json_value(values.item(i))) for i in range(values.size)]
+        return [v if type(v) is str else canonical_text(v) for v in values]
+    return [canonical_text(values.item(i)) for i in range(values.size)]
 
 
 def _canonical_floats(a: np.ndarray) -> list[str]:

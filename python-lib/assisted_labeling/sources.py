@@ -231,6 +231,12 @@ def _canonical(value: Any) -> str:
     return str(value)
 
 
+def canonical_text(value: Any) -> str:
+    """A cell as the text its row's id hashes: 3.0 and 3 give "3", True "true", a
+    missing value ""."""
+    return _canonical(json_value(value))
+
+
 def content_hash(data: dict[str, Any]) -> str:
     """16 hex digits of a hash over the row's columns and canonical values."""
     h = hashlib.blake2b(digest_size=8)

@@ -509,3 +509,44 @@ def test_a_regression_model_that_drops_every_row_is_still_refused(dss, model, mo
                         lambda self, version_id=None: Regressor())
     with pytest.raises(ConfigError, match="only classification models"):
         run(dss)
+
+
+# Codes whose type DSS guesses per chunk: "0042" is text beside "AB-7", a number alone.
+CODES = {"0042": 0.5, "AB-7": 0.9, "0107": 0.52, "XZ-1": 0.95, "0009": 0.99}
+MIXED = {"0042": 0.5, "3": 0.9, "AB-7": 0.6, "": 0.8, "TRUE": 0.7, "4.5": 0.55}
+# In chunks of 2: text | numbers 4.5 and 7.0 | booleans, mixed in the queries.
+CHUNKED = {"AB-7": 0.9, "x": 0.6, "4.5": 0.52, "7": 0.55, "TRUE": 0.5, "FALSE": 0.8}
+
+
+@pytest.mark.parametrize("codes, config", [
+    (CODES, {"strategy": "confidence", "max_queries": 2}),  # the two digit-only codes
+    (CODES, {"strategy": "confidence", "id_column": "sku"}),
+    (MIXED, {"strategy": "confidence"}),
+    (CHUNKED, {"strategy": "confidence"}),
+])
+@pytest.mark.parametrize("chunksize", [10_000, 2])
+def test_every_query_finds_its_item_whatever_types_dss_guesses(dss, open_labeling, codes,
+                                                              config, chunksize):
+    """The queries are in another order than the pool, so DSS guesses other types for
+    their chunks; each query must still name its item, and the queue follow them."""
+    dss.create_dataset("pool", pd.DataFrame({"sku": list(codes),
+                                             "n": range(len(codes))}, dtype=object))
+    for name in ("labels", "labels_metadata", "queries"):
+        dss.create_dataset(name)
+    p_pos = dict(enumerate(codes.values()))
+    dss.add_model("clf", ["neg", "pos"],
+                  [fake.ModelVersion("v1", FixedModel("n", p_pos), active=True)])
+    # The recipe and the webapp cut the pool at the same rows (dsio.POOL_CHUNK).
+    run_query_sampler(config, model="clf", unlabeled="pool", queries="queries",
+                      chunksize=chunksize)
+    webapp = open_labeling({"unlabeled": "pool", "labels_ds": "labels",
+                            "metadata_ds": "labels_metadata", "queries_ds": "queries",
+                            "id_column": config.get("id_column"),
+                            "categories": [{"from": "neg"}, {"from": "pos"}]},
+                           chunksize=chunksize)
+    webapp.refresh_queue(force=True)
+    assert webapp.queue_warnings() == []
+    served = webapp.project.next_items(Principal("bob", "annotator"), len(codes))
+    ranked = sorted(range(len(codes)), key=lambda n: abs(p_pos[n] - 0.5))
+    scored = len(dss.table("queries"))
+    assert [int(i["data"]["n"]) for i in served][:scored] == ranked[:scored]

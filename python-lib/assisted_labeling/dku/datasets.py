@@ -18,7 +18,7 @@ import pandas as pd
 from ..config import LabelingConfig
 from ..errors import ConfigError, LabelingError
 from ..sampler import MODEL_UNCERTAINTY_COLUMN, QUERY_COLUMNS, UNCERTAINTY_COLUMN
-from ..sources import RowIdentifier, frame_rows, json_value
+from ..sources import RowIdentifier, canonical_text, frame_rows, json_value
 from ..store import Annotation, Item, Status
 
 Schema = list[dict[str, Any]]
@@ -199,13 +199,38 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     columns = [c for c in available if c not in QUERY_COLUMNS and (not keep or c in keep)]
     identifier = RowIdentifier(config.id_column)
     has_shown = MODEL_UNCERTAINTY_COLUMN in available
-    for frame in iter_frames(dataset, chunksize=chunksize):
+    scores_columns = [UNCERTAINTY_COLUMN] + ([MODEL_UNCERTAINTY_COLUMN] if has_shown else [])
+    # The queries are in another order than the pool, so a chunk of them guesses other
+    # types than the pool's chunk did ("0042" alone in a chunk would read as 42): text
+    # columns are read as stored, which is the pool's value as the sampler read it
+    # (``query_frame`` writes it as its canonical text when types were mixed).
+    texts = [c["name"] for c in schema if c["name"] in columns and c["type"] == "string"]
+    numbers = [c for c in [*columns, *scores_columns] if c not in texts]
+    for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts,
+                                  numbers=numbers):
         scores = pd.to_numeric(frame[UNCERTAINTY_COLUMN], errors="coerce").tolist()
         shown = (pd.to_numeric(frame[MODEL_UNCERTAINTY_COLUMN], errors="coerce").tolist()
                  if has_shown else scores)
         for row, score, own in zip(frame_rows(frame[columns], identifier), scores, shown):
             if not math.isnan(score):
                 yield row.key, float(score), None if math.isnan(own) else float(own)
+
+
+def query_frame(frame: pd.DataFrame, pool_columns: Sequence[str]) -> pd.DataFrame:
+    """The sampler's queries as written: a pool column of mixed types (text in one chunk,
+    numbers in another) becomes a text column, where a number or a bool is written as
+    the text its item id hashes ("3" for 3.0, "true"), so that :func:`iter_priorities`
+    reads back the same id."""
+    out = frame.copy()
+    for name in pool_columns:
+        values = out[name]
+        if values.dtype != object:
+            continue
+        mixed = [not isinstance(v, str) and v is not None and json_value(v) is not None
+                 for v in values]
+        if any(mixed):
+            out[name] = [canonical_text(v) if m else v for v, m in zip(values, mixed)]
+    return out
 
 
 # -- metadata ---------------------------------------------------------------------------

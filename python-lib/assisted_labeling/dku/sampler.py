@@ -515,6 +515,8 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
     if scorer.unscored:
         log.warning("%d items could not be scored by the model (dropped by its "
                     "preprocessing?): they come last, with uncertainty 0", scorer.unscored)
+    if not is_folder:
+        out = dsio.query_frame(out, dsio.names(schema))
     _write(queries, out, session, model=model)
     return out
 
