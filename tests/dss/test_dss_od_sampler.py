@@ -272,3 +272,11 @@ def test_a_path_outside_the_folder_is_refused(dss, path):
     with pytest.raises(ValidationError, match=r'Row 2: the image path .* in column "path"'):
         run(dss)
     assert session(dss) is None
+
+
+def test_column_names_with_spaces_are_taken_as_the_picker_sends_them(dss):
+    dss.create_dataset("preds", PREDICTIONS.rename(columns={"path": " image",
+                                                            "prediction": "boxes "}))
+    dss.create_dataset("queries")
+    out = run(dss, {"path_column": " image", "predictions_column": "boxes "})
+    assert out["path"].iloc[0] == "/c.png"

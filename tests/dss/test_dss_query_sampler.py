@@ -368,6 +368,14 @@ def test_a_duplicated_id_is_reported_on_the_id_column_setting(dss, model):
     assert session(dss) is None
 
 
+def test_an_id_column_named_with_spaces_is_taken_as_the_picker_sends_it(dss, model):
+    dss.create_dataset("pool", pd.DataFrame({"id ": list(P_POS), "text": list("abcde")}))
+    model.key = "id "
+    dss.create_dataset("meta", meta([("11", "alice", "LABELED", "2024-01-01")]))
+    out = run(dss, {"strategy": "confidence", "id_column": "id "}, metadata="meta")
+    assert out["id "].tolist() == [12, 14, 13, 10]
+
+
 def test_a_pool_that_is_a_queries_dataset_is_refused(dss, model):
     dss.create_dataset("pool", pd.DataFrame({"id": [10], "uncertainty": [0.3]}))
     with pytest.raises(ConfigError, match="already has a column uncertainty"):

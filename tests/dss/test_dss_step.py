@@ -408,3 +408,11 @@ def test_ids_agree_with_the_webapp_when_dss_guesses_types_per_chunk(dss):
     scored = {x for rows in new.rows for x in rows}
     assert 3 not in scored
     assert entry["n_samples"] == n - 1
+
+
+def test_an_id_column_named_with_spaces_is_taken_as_the_picker_sends_it(dss, pool):
+    old, _ = pool
+    dss.create_dataset("pool", pd.DataFrame({" id ": range(10, 16), "x": range(6)}))
+    history = run(dss, id_column=" id ")
+    assert old.rows == [[1, 2, 3, 4]]  # rows 10 and 15 (x = 0, 5) held out by id
+    assert history[-1]["n_samples"] == 4

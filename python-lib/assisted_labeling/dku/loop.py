@@ -64,10 +64,11 @@ ReadVariables = Callable[[], Mapping[str, Any]]
 
 # -- settings ---------------------------------------------------------------------------
 def _text_setting(raw: Mapping[str, Any], key: str, labels: Mapping[str, str], *,
-                  required: bool) -> str | None:
+                  required: bool, exact: bool = False) -> str | None:
+    """A name setting; ``exact`` for a column, whose spaces are part of its name."""
     value = raw.get(key)
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return value if exact else value.strip()
     if value is None or value == "":
         if required:
             raise ConfigError(f'Setting "{labels[key]}": choose one (currently empty)',
@@ -420,7 +421,7 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
     unlabeled_name = _text_setting(raw, f"unlabeled_{select}", labels, required=True)
     metadata_name = _text_setting(config, "metadata", labels, required=True)
     n_samples = _count_setting(config, "n_samples", labels, 1000)
-    id_column = _text_setting(config, "id_column", labels, required=False)
+    id_column = _text_setting(config, "id_column", labels, required=False, exact=True)
 
     if open_dataset is None:
         open_dataset = _default_open_dataset()

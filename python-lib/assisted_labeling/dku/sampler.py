@@ -108,7 +108,7 @@ def _column(raw: Mapping[str, Any], key: str, default: str | None) -> str | None
         return default
     if not isinstance(value, str):
         raise _problem(key, "expected a column name", value)
-    return value.strip()
+    return value  # as the column picker sends it: " id" and "id" are two columns
 
 
 def _max_queries(raw: Mapping[str, Any]) -> int | None:
