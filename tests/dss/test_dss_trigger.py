@@ -186,3 +186,25 @@ def test_the_webapps_own_metadata_rows_drive_the_trigger(project_setup, open_lab
     assert set(project_setup.table("labels_metadata")["session"]) == {4}
     assert not run(project_setup, ds_metadata="labels_metadata")
     assert run(project_setup, ds_metadata="labels_metadata", i_labeling_count=2)
+
+
+def test_labels_saved_right_after_a_sampler_run_count_in_its_session(project_setup,
+                                                                     open_labeling):
+    """The webapp's background round (every second) sees the sampler's new session, so
+    the labels that follow count towards the next firing, not the session that fired."""
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["great", "awful", "fine"], "stars": [5, 1, 3],
+        "uncertainty": [0.9, 0.8, 0.7], "session": [1, 1, 1]}))
+    project_setup.project_variables()["standard"][SESSION] = 1
+    webapp = open_labeling({**project_setup.webapp_config, "queries_ds": "queries"})
+    alice = Principal("alice", "annotator")
+    first, second = webapp.project.next_items(alice, 2)
+    webapp.project.annotate(alice, {"item_id": first["id"], "label": "pos"})
+    webapp.sync.flush()
+    assert run(project_setup, ds_metadata="labels_metadata", i_labeling_count=1)
+    project_setup.project_variables()["standard"][SESSION] = 2  # the sampler ran
+    webapp.sync.tick()
+    webapp.project.annotate(alice, {"item_id": second["id"], "label": "neg"})
+    webapp.sync.flush()
+    assert project_setup.table("labels_metadata")["session"].tolist() == [1, 2]
+    assert run(project_setup, ds_metadata="labels_metadata", i_labeling_count=1)

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 
 from assisted_labeling.dku.auth import DssIdentity, RoleMap
-from assisted_labeling.dku.webapp import setup_webapp
+from assisted_labeling.dku.webapp import SessionVariable, setup_webapp
 from assisted_labeling.errors import AuthenticationError
 
 
@@ -208,3 +208,19 @@ def test_an_unreadable_queries_dataset_is_a_config_warning(start, project_setup,
     warnings = as_(client, "alice").get("/api/config").get_json()["warnings"]
     assert any("could not read the queries dataset LABELING.queries" in w
                and "backend log" in w for w in warnings), warnings
+
+
+def test_an_unreadable_session_variable_keeps_its_value_and_is_logged_once(caplog):
+    answers = [{"standard": {"ML-ASSISTED-LABELING__q__session": 3}}]
+
+    def read():
+        if not answers:
+            raise OSError("DSS is restarting")
+        return answers.pop()
+
+    session = SessionVariable("q", read)
+    assert session() == 3
+    assert [session.refresh() for _ in range(3)] == [3, 3, 3]
+    assert caplog.text.count("DSS is restarting") == 1
+    answers.append({"standard": {"ML-ASSISTED-LABELING__q__session": 4}})
+    assert session.refresh() == 4

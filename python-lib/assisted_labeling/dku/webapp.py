@@ -94,7 +94,9 @@ def cache_path(settings: DssSettings, project_key: str, *,
 
 class SessionVariable:
     """The sampler's session number (a project variable), re-read at most every ``ttl``
-    seconds: it is written to each annotation and changes rarely."""
+    seconds by requests: it is written to each annotation and changes rarely. The
+    background round re-reads it every second (:meth:`refresh`), so labels saved just
+    after a sampler run count in its session, as the every-n trigger expects."""
 
     def __init__(self, queries_name: str | None, read_variables: Callable[[], Mapping],
                  *, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -104,6 +106,7 @@ class SessionVariable:
         self._clock = clock
         self._value = 0
         self._expires = -1.0
+        self._failing = False
         self._lock = threading.Lock()
 
     def __call__(self) -> int:
@@ -118,10 +121,20 @@ class SessionVariable:
                 if raw is None:
                     raw = variables.get("local", {}).get(self.name, 0)
                 self._value = int(float(raw))
+                self._failing = False
             except Exception as exc:  # keep the last value if DSS cannot answer
-                log.warning("Could not read the project variable %s: %s", self.name, exc)
+                if not self._failing:  # said once while it repeats
+                    log.warning("Could not read the project variable %s: %s", self.name,
+                                exc)
+                self._failing = True
             self._expires = self._clock() + self.ttl
             return self._value
+
+    def refresh(self) -> int:
+        """Read the variable now, whatever the age of the cached value."""
+        with self._lock:
+            self._expires = -1.0
+        return self()
 
 
 class QueueWarnings:
@@ -280,6 +293,7 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
         raise
 
     def refresh() -> None:
+        session.refresh()
         webapp.refresh_queue()
 
     sync.on_tick = refresh
