@@ -43,7 +43,7 @@ from .errors import ValidationError
 _BLOCK_ROWS = 4096
 
 #: How far from 1 a row of probabilities may sum and still be accepted as is.
-_ATOL = 1e-3
+SUM_TOLERANCE = 1e-3
 
 #: Default width of the uncertainty pre-filter of ``diverse_margin``, in batches
 #: (see ``benchmarks/README.md`` for how it was chosen).
@@ -58,7 +58,7 @@ DEFAULT_COLD_START = 0.5
 
 
 def check_probabilities(
-    proba: Any, *, normalize: bool = False, atol: float = _ATOL
+    proba: Any, *, normalize: bool = False, atol: float = SUM_TOLERANCE
 ) -> np.ndarray:
     """Return ``proba`` as a 2-D float array (no copy when it already is one), or raise.
 

@@ -558,3 +558,26 @@ def test_every_query_finds_its_item_whatever_types_dss_guesses(dss, open_labelin
     ranked = sorted(range(len(codes)), key=lambda n: abs(p_pos[n] - 0.5))
     scored = len(dss.table("queries"))
     assert [int(i["data"]["n"]) for i in served][:scored] == ranked[:scored]
+
+
+def test_class_scores_that_do_not_sum_to_1_are_rescaled_and_said(dss, caplog):
+    """A one-vs-rest or MLflow model: the user cannot change what it answers."""
+    dss.create_dataset("pool", pd.DataFrame({"x": [1, 2, 3]}))
+    dss.create_dataset("queries")
+    scores = {1: [0.5, 0.3, 0.3], 2: [0.9, 0.05, 0.05], 3: [0.2, 0.2, 0.2]}
+    dss.add_model("clf", ["a", "b", "c"], [fake.ModelVersion(
+        "v1", lambda df: np.array([scores[x] for x in df["x"]]), active=True)])
+    out = run(dss, {"strategy": "margin"})
+    assert out["x"].tolist() == [3, 1, 2]
+    assert out["uncertainty"].iloc[0] == pytest.approx(1.0)  # three equal scores
+    assert out["uncertainty"].iloc[1] == pytest.approx(1 - (0.5 - 0.3) / 1.1)
+    assert "did not sum to 1 for 2 items" in caplog.text
+
+
+def test_negative_class_scores_are_refused_naming_the_model(dss):
+    dss.create_dataset("pool", pd.DataFrame({"x": [1, 2]}))
+    dss.create_dataset("queries")
+    dss.add_model("clf", ["a", "b"], [fake.ModelVersion(
+        "v1", lambda df: np.tile([1.2, -0.2], (len(df), 1)), active=True)])
+    with pytest.raises(ConfigError, match="Classifier Model.*negative class probabilities"):
+        run(dss, {"strategy": "margin"})

@@ -52,7 +52,7 @@ from ..sampler import (
     PoolKeys,
     score_pool,
 )
-from ..sampling import DEFAULT_COLD_START, STRATEGIES, RunningTopK
+from ..sampling import DEFAULT_COLD_START, STRATEGIES, SUM_TOLERANCE, RunningTopK
 from ..store import Status
 from . import datasets as dsio
 from .legacy import LegacyKeys, keys_with_legacy
@@ -379,6 +379,7 @@ class ModelScorer:
         self.source = source
         self.folder_hint = folder_hint
         self.unscored = 0
+        self.rescaled = 0
         self.n_classes: int | None = None
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
@@ -410,6 +411,27 @@ class ModelScorer:
             self.unscored += int(unscored.sum())
             values[unscored] = 0.0
             values[unscored, 0] = 1.0
+        return self._as_probabilities(values)
+
+    def _as_probabilities(self, values: np.ndarray) -> np.ndarray:
+        """Class scores that do not sum to 1 (a one-vs-rest or MLflow model) rescaled by
+        their sum: the user cannot change what a saved model answers. Negative scores
+        are refused."""
+        if (values < 0).any():
+            row = int(np.flatnonzero((values < 0).any(axis=1))[0])
+            raise ConfigError(f'Input "{LABELS["saved_model"]}": the saved model gives '
+                              f"negative class probabilities (row {row} of "
+                              f"{self.source}); it cannot rank items by uncertainty",
+                              setting=LABELS["saved_model"])
+        sums = values.sum(axis=1)
+        off = np.abs(sums - 1.0) > SUM_TOLERANCE
+        if off.any():
+            if (sums[off] <= 0).any():
+                raise ConfigError(f'Input "{LABELS["saved_model"]}": the saved model gives '
+                                  f"class probabilities that are all 0 for some rows of "
+                                  f"{self.source}", setting=LABELS["saved_model"])
+            self.rescaled += int(off.sum())
+            values[off] /= sums[off, None]
         return values
 
     def _not_a_classifier(self) -> ConfigError:
@@ -515,6 +537,10 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
     if scorer.unscored:
         log.warning("%d items could not be scored by the model (dropped by its "
                     "preprocessing?): they come last, with uncertainty 0", scorer.unscored)
+    if scorer.rescaled:
+        log.warning("The saved model's class probabilities did not sum to 1 for %d items "
+                    "(a one-vs-rest model?): each was divided by its sum",
+                    scorer.rescaled)
     if not is_folder:
         out = dsio.query_frame(out, dsio.names(schema))
     _write(queries, out, session, model=model)
