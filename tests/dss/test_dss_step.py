@@ -13,6 +13,7 @@ from dataiku import fake
 from flask import Flask
 
 from assisted_labeling.dku.datasets import POOL_CHUNK
+from assisted_labeling.dku.loop import compute_labeling_metrics
 from assisted_labeling.dku.webapp import setup_webapp
 from assisted_labeling.errors import ConfigError, LabelingError
 from assisted_labeling.sources import RowIdentifier, frame_rows
@@ -416,3 +417,19 @@ def test_an_id_column_named_with_spaces_is_taken_as_the_picker_sends_it(dss, poo
     history = run(dss, id_column=" id ")
     assert old.rows == [[1, 2, 3, 4]]  # rows 10 and 15 (x = 0, 5) held out by id
     assert history[-1]["n_samples"] == 4
+
+
+def test_a_model_that_fails_when_first_asked_is_named_in_the_error(dss, pool):
+    """DSS may look a saved model up only at its first call."""
+
+    class Unknown:
+        def __init__(self, lookup: str) -> None:
+            self.lookup = lookup
+
+        def list_versions(self):
+            raise Exception(f"Saved model {self.lookup} does not exist")
+
+    config = {"model": "gone", "unlabeled_select": "dataset", "unlabeled_dataset": "pool",
+              "id_column": "id", "metadata": "meta", "n_samples": 10.0}
+    with pytest.raises(ConfigError, match="cannot open the saved model 'gone'.*not exist"):
+        compute_labeling_metrics(config, open_model=Unknown)

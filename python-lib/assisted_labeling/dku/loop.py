@@ -432,12 +432,15 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
         open_folder = open_folder or dataiku.Folder
         project = project if project is not None else dataiku.Project()
     try:
+        # DSS may look the model up only when first asked: its versions are in the try.
         model = open_model(model_name)
+        versions = [str(v.get("versionId")) for v in model.list_versions()]
+        active, previous = _versions(model)
+    except LabelingError:
+        raise
     except Exception as exc:
         raise ConfigError(f'Setting "{labels["model"]}": cannot open the saved model '
                           f"{model_name!r}: {exc}", setting=labels["model"]) from exc
-    versions = [str(v.get("versionId")) for v in model.list_versions()]
-    active, previous = _versions(model)
     active_id = str(active["versionId"])
     rate: float | None = None
     compared: int | None = None
