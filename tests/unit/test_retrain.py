@@ -80,6 +80,35 @@ def test_one_class_postpones_retraining(tmp_path, pool):
         project.annotate(LOCAL_USER, {"item_id": str(i), "label": "a"})
     assert retrainer.run_once() is None
     assert not (tmp_path / "m.skops").exists()
+    assert project.store.get_meta("session", "0") == "0"  # a failed run is no session
+    assert project.store.get_meta("metrics") is None
+
+
+def test_a_failed_query_counts_no_session(tmp_path, pool):
+    """A pool that fails while it is scored (a malformed line): the queries are kept,
+    and the next run is the session after the last one that worked."""
+    path, truth = pool
+    db = tmp_path / "l.db"
+    project = open_project(path, db, {"categories": "a,b", "id_column": "id"}, progress=False)
+    label(project, truth, range(20))
+    train = tmp_path / "train.csv"
+    pd.read_csv(path).assign(label=truth).to_csv(train, index=False)
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(train), "--feature-columns", "x,y", "-o", str(model)]) == 0
+    other = tmp_path / "other.csv"
+    other.write_text("id,x,y\n1,0.5,0.1\n2,0.3,0.2,9,9\n", "utf-8")
+    for store in ([], ["--store", str(db)]):
+        out = tmp_path / f"q{len(store)}.csv"
+        works = ["query", "--model", str(model), "--input", str(path), "-o", str(out),
+                 *store]
+        assert cli.main(works) == 0
+        written = out.read_bytes()
+        failed = ["query", "--model", str(model), "--input", str(other), "-o", str(out),
+                  *store]
+        assert cli.main(failed) == 2 and out.read_bytes() == written
+        assert cli.main(works) == 0
+        assert set(pd.read_csv(out)["session"]) == {2}
+    assert project.store.get_meta("session") == "2"
 
 
 def test_query_cli_excludes_labeled_items_and_counts_sessions(tmp_path, pool):
