@@ -143,3 +143,12 @@ def test_page_and_ui_resources_are_served(client):
     assert page.status_code == 200 and b"<!doctype html>" in page.data
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     assert client.get("/plugins/ml-assisted-labeling/resource/../plugin.json").status_code == 404
+
+
+def test_the_page_title_is_escaped():
+    from assisted_labeling.web.app import page_html
+
+    page = page_html("tabular", '</title><base href="//evil.example/">&')
+    head = page.split("<body>", 1)[0]
+    assert "<base" not in head and head.count("</title>") == 1
+    assert "&lt;/title&gt;&lt;base href=&quot;//evil.example/&quot;&gt;&amp;" in head

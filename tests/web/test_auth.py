@@ -45,6 +45,11 @@ def test_viewer_cannot_label(client, tokens):
                            headers=headers)
     assert response.status_code == 403
     assert client.get("/api/next", headers=headers).status_code == 403
+    assert client.post("/api/skips", json={"item_id": "r1"},
+                       headers=headers).status_code == 403
+    assert client.get("/api/history", headers=headers).status_code == 403
+    stats = client.get("/api/stats", headers=headers).get_json()
+    assert stats["labeled"] == stats["skipped"] == 0  # nothing was written
 
 
 def test_cookie_login_needs_the_csrf_token_to_write(client, tokens):
