@@ -139,6 +139,24 @@ def test_bad_input_gives_a_clear_error(tmp_path):
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
+def retraining_process(group: int, seconds: float = 30) -> int:
+    """The pid of the retraining process in the server's process group."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+                in_group = os.getpgid(int(entry.name)) == group
+            except (OSError, ProcessLookupError):
+                continue  # ended meanwhile
+            if in_group and b"assisted_labeling.retrain" in command:
+                return int(entry.name)
+        time.sleep(0.2)
+    raise AssertionError("no retraining process within 30 s")
+
+
 def test_serve_retrains_in_the_background_and_reranks(tmp_path):
     rng = __import__("numpy").random.default_rng(0)
     table = tmp_path / "pool.csv"
@@ -153,10 +171,18 @@ def test_serve_retrains_in_the_background_and_reranks(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/stats", proc)
+        # Retraining happens in its own process only: with it paused, labeling goes on
+        # and nothing is retrained (a request that retrained would show session 1).
+        worker = retraining_process(proc.pid)
+        os.kill(worker, signal.SIGSTOP)
         order = xs.argsort()
         for i in [*order[:3], *order[-3:]]:  # both classes, whatever the queue order
             post(f"{base}/api/annotations",
                  {"item_id": str(i), "label": "hi" if xs[i] > 0.5 else "lo"})
+        with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
+            assert json.load(response)["session"] == 0
+        assert not (tmp_path / "labels.model.skops").exists()
+        os.kill(worker, signal.SIGCONT)
         deadline = time.time() + 60
         while time.time() < deadline:
             with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
