@@ -699,10 +699,7 @@ def test_query_shows_the_loading_of_a_big_model(model_files, tmp_path, monkeypat
     ("x,answer", ["--label-column", "answer"], '"answer"'),
 ])
 def test_serve_refuses_a_pool_whose_columns_the_labels_export_writes(
-        tmp_path, capsys, monkeypatch, columns, options, clash):
-    import assisted_labeling.server
-
-    monkeypatch.setattr(assisted_labeling.server, "serve", lambda *a, **k: None)
+        tmp_path, capsys, columns, options, clash):
     pool = tmp_path / "pool.csv"
     pool.write_text(f"{columns}\n0.1,7\n0.2,8\n")
     store = tmp_path / "s.db"
@@ -711,33 +708,6 @@ def test_serve_refuses_a_pool_whose_columns_the_labels_export_writes(
     message = one_line_error(capsys)
     assert clash in message and "--label-column" in message
     assert not store.exists()  # refused before anything is written
-    assert cli.main(["serve", str(pool), "--categories", "a,b", "--store", str(store),
-                     "--label-column", "annotation"]) == 0
-
-
-def test_serve_shows_retraining_problems_in_the_config_warnings(tmp_path, monkeypatch):
-    import assisted_labeling.server
-    from assisted_labeling import retrain
-
-    apps, started = [], []
-    monkeypatch.setattr(assisted_labeling.server, "serve",
-                        lambda factory, **kwargs: apps.append(factory()))
-    class Running:  # the retraining process, as the server's watcher sees it
-        def poll(self):
-            return None
-
-    monkeypatch.setattr(retrain, "start_worker",
-                        lambda *args, **kwargs: started.append((args, kwargs)) or Running())
-    pool = tmp_path / "pool.csv"
-    pool.write_text("x,size\n0.1,1\n0.2,M\n")
-    store = tmp_path / "s.db"
-    assert cli.main(["serve", str(pool), "--categories", "a,b", "--store", str(store),
-                     "--retrain-every", "2", "--debug"]) == 0
-    assert started[0][1] == {"debug": True}
-    assert started[0][0][3].feature_columns == ("x", "size")
-    SQLiteStore(store).set_meta(retrain.PROBLEM, "The model has not been retrained: …")
-    config = apps[0].test_client().get("/api/config").get_json()
-    assert config["warnings"] == ["The model has not been retrained: …"]
 
 
 def test_serve_refuses_retraining_on_the_label_or_query_columns(tmp_path, capsys,

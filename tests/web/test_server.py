@@ -277,3 +277,37 @@ def test_the_real_server_refuses_big_chunked_bodies_and_other_hosts(tmp_path, ta
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_a_failed_retraining_reaches_the_labelers_warnings(tmp_path):
+    """A real server and retraining process: two labels of one class cannot train a
+    model; labelers are told, and labeling goes on. The pool's own "label" column is
+    accepted once the labels get another name."""
+    table = tmp_path / "pool.csv"
+    table.write_text("x,size,label\n" + "".join(
+        f"{i / 10},{'M' if i % 2 else i},{'yes' if i % 3 else 'no'}\n" for i in range(10)))
+    port, db = free_port(), tmp_path / "labels.db"
+    proc = subprocess.Popen(
+        [*CLI, "serve", str(table), "--categories", "a,b", "--store", str(db),
+         "--port", str(port), "--retrain-every", "2", "--label-column", "annotation"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/api/stats", proc)
+        with urllib.request.urlopen(f"{base}/api/next?count=2", timeout=10) as response:
+            items = json.load(response)["items"]
+        for item in items:
+            post(f"{base}/api/annotations", {"item_id": item["id"], "label": "a"})
+        deadline, warnings = time.time() + 60, []
+        while time.time() < deadline and not warnings:
+            with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
+                warnings = json.load(response)["warnings"]
+            time.sleep(0.3)
+        assert len(warnings) == 1, "no warning within 60 s"
+        assert "not been retrained" in warnings[0] and "at least 2 classes" in warnings[0]
+        assert str(tmp_path) not in warnings[0]  # no server path for remote labelers
+        with urllib.request.urlopen(f"{base}/api/next", timeout=10) as response:
+            assert len(json.load(response)["items"]) == 1
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
