@@ -234,8 +234,10 @@ def _private_file(path: Path, *, create: bool) -> None:
 class SQLiteStore:
     """AnnotationStore on one SQLite file. Thread-safe; safe across processes."""
 
-    def __init__(self, path: str | os.PathLike[str], *, durability: str = "normal") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, durability: str = "normal",
+                 busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
+        self._busy_timeout = busy_timeout  # seconds a connection waits for another's lock
         if durability not in ("normal", "full"):
             raise ValidationError('durability must be "normal" or "full"')
         self._synchronous = durability.upper()
@@ -315,7 +317,7 @@ class SQLiteStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
                                    check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")

@@ -48,19 +48,21 @@ def test_an_empty_file_becomes_a_store(tmp_path):
     SQLiteStore(path).close()
 
 
-def test_a_locked_store_is_not_called_damaged(tmp_path, monkeypatch):
+def test_a_locked_store_is_not_called_damaged(tmp_path):
     import sqlite3
 
     path = tmp_path / "labels.db"
     SQLiteStore(path).close()
-
-    # A real lock makes SQLite wait its 30 s busy timeout first: the error is raised here.
-    def locked(self):
-        raise sqlite3.OperationalError("database is locked")
-
-    monkeypatch.setattr(SQLiteStore, "_open_schema", locked)
-    with pytest.raises(ConfigError) as error:
-        SQLiteStore(path)
+    other = sqlite3.connect(path, isolation_level=None)  # another program writing
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO meta (key, value) VALUES ('held', 'by another program')")
+    try:
+        with pytest.raises(ConfigError) as error:
+            SQLiteStore(path, busy_timeout=0.2)
+    finally:
+        other.rollback()
+        other.close()
     assert "damaged" not in str(error.value)
     assert "Cannot open the store" in str(error.value) and "database is locked" in str(
         error.value)
+    SQLiteStore(path).close()  # once released, it opens
