@@ -537,7 +537,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.label_column:
         settings["label_col_name"] = args.label_column
     project = LabelingProject(build_config(settings), store)
-    typed = None
+    typed, whole = None, ()
     if args.table == "labels":
         # The items of a store come from one table: one labeled item tells its columns.
         for _, data in store.iter_annotated_items(status=Status.LABELED):
@@ -553,7 +553,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         rows = project.metadata_rows()
         columns = ["date", "data_id", "comment", "session", "status", "annotator", col,
                    f"{col}_id"]
-    count = export_rows(rows, args.output, fmt=args.format, columns=columns, typed=typed)
+        whole = ("session", f"{col}_id")
+    count = export_rows(rows, args.output, fmt=args.format, columns=columns, typed=typed,
+                        whole_numbers=whole)
     print(f"Wrote {count} {args.table} rows to {args.output}", file=sys.stderr)
     return 0
 

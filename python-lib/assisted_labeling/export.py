@@ -7,7 +7,7 @@ import math
 import os
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -76,13 +76,15 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
 
 def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str | None = None,
                 columns: list[str] | None = None, chunksize: int = 50_000,
-                typed: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> int:
+                typed: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                whole_numbers: Sequence[str] = ()) -> int:
     """Write rows to ``output`` (format from ``fmt`` or the extension); returns the count.
 
     CSV and JSONL are streamed chunk by chunk; Parquet is written in one go so that
     every column has one type. The file appears only once complete. ``typed`` gives
     the cells their types for Parquet and JSONL (a CSV pool's cells are kept as text,
-    which is what a CSV file writes back).
+    which is what a CSV file writes back). ``whole_numbers``: columns of integers that
+    may be empty (a skip has no label id), written as 3, not 3.0.
     """
     output = Path(output)
     fmt = check_output(output, fmt=fmt)
@@ -90,13 +92,13 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
     count = 0
     try:
         if fmt == "parquet":
-            frame = pd.DataFrame(list(rows), columns=columns)
+            frame = _whole(pd.DataFrame(list(rows), columns=columns), whole_numbers)
             count = len(frame)
             (typed(frame) if typed else frame).to_parquet(tmp, index=False)
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as handle:
                 for i, chunk in enumerate(_chunks(rows, chunksize)):
-                    frame = pd.DataFrame(chunk, columns=columns)
+                    frame = _whole(pd.DataFrame(chunk, columns=columns), whole_numbers)
                     count += len(frame)
                     if fmt == "csv":
                         frame.to_csv(handle, header=i == 0, index=False)
@@ -109,6 +111,13 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
         if tmp.exists():
             tmp.unlink()
     return count
+
+
+def _whole(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``columns`` as nullable integers: pandas makes a column of ints with a missing
+    value floats."""
+    present = [c for c in columns if c in frame.columns]
+    return frame.astype({c: "Int64" for c in present}) if present else frame
 
 
 def typed_items(frame: pd.DataFrame, *, label_column: str,

@@ -100,6 +100,24 @@ def test_export_metadata(labeled_store, tmp_path):
     assert frame["annotator"].unique().tolist() == ["local"]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_metadata_label_ids_stay_whole_numbers_beside_a_skip(labeled_store, tmp_path, fmt):
+    out = tmp_path / f"meta.{fmt}"
+    assert cli.main(["export", "--store", str(labeled_store), "--table", "metadata",
+                     "-o", str(out)]) == 0
+    if fmt == "csv":
+        lines = out.read_text("utf-8").splitlines()[1:]
+        assert [line.rsplit(",", 1)[1] for line in lines] == ["1", "", "2"]
+    elif fmt == "jsonl":
+        rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+        assert [(r["label_id"], r["session"]) for r in rows] == [(1, 0), (None, 0), (2, 0)]
+        assert type(rows[0]["label_id"]) is int
+    else:
+        frame = pd.read_parquet(out)
+        assert str(frame["label_id"].dtype) == "Int64"
+        assert frame["label_id"].tolist()[::2] == [1, 2] and frame["label_id"].isna()[1]
+
+
 def test_export_of_an_unknown_store_fails_clearly(tmp_path, capsys):
     assert cli.main(["export", "--store", str(tmp_path / "none.db"), "-o",
                      str(tmp_path / "x.csv")]) == 2
