@@ -75,6 +75,13 @@ class ConflictError(LabelingError):
     code = "conflict"
 
 
+class AlreadyAnnotatedError(ConflictError):
+    """A save meant as the caller's first annotation of an item found one already (the
+    same user in another tab or window): nothing was overwritten."""
+
+    code = "already_annotated"
+
+
 class TooManyAttemptsError(LabelingError):
     """Too many failed logins lately: wait ``retry_after`` seconds (429 + Retry-After)."""
 

@@ -8,11 +8,12 @@ datasets from the store's change log, not from this class.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .config import LabelingConfig
-from .errors import ValidationError
+from .errors import AlreadyAnnotatedError, ValidationError
 from .kinds import Kind, get_kind
 from .store import Annotation, AnnotationStore, Item, Stats, Status
 
@@ -54,6 +55,15 @@ def _comment(body: Mapping[str, Any]) -> str | None:
         raise ValidationError(f'"comment" is too long ({len(comment)} characters, '
                               f"{MAX_COMMENT} at most)")
     return comment
+
+
+def _only_new(body: Mapping[str, Any]) -> bool:
+    """``"new": true``: the caller means a first annotation of the item (from the queue),
+    so an annotation it already has is not to be overwritten."""
+    value = body.get("new", False)
+    if not isinstance(value, bool):
+        raise ValidationError(f'"new" must be true or false (got {value!r:.20})')
+    return value
 
 
 def _duration(body: Mapping[str, Any]) -> int | None:
@@ -158,21 +168,33 @@ class LabelingProject:
             raise ValidationError('"label" is required')
         label = self.kind.validate_label(body["label"], self.config)
         comment = _comment(body)
-        annotation = self.store.save_label(
-            user.name, key, self.kind.serialize(label, self.config),
-            self.kind.classes_of(label), comment=comment, duration_ms=_duration(body),
-            session=self._session(),
-        )
-        return annotation
+        with self._telling_the_kept_annotation(user, key):
+            return self.store.save_label(
+                user.name, key, self.kind.serialize(label, self.config),
+                self.kind.classes_of(label), comment=comment, duration_ms=_duration(body),
+                session=self._session(), only_new=_only_new(body),
+            )
 
     def skip(self, user: Principal, body: Any) -> Annotation:
         """Record that the user skipped the item."""
         body = _payload(body)
-        annotation = self.store.save_skip(
-            user.name, _item_key(body), comment=_comment(body), duration_ms=_duration(body),
-            session=self._session(),
-        )
-        return annotation
+        key = _item_key(body)
+        with self._telling_the_kept_annotation(user, key):
+            return self.store.save_skip(
+                user.name, key, comment=_comment(body), duration_ms=_duration(body),
+                session=self._session(), only_new=_only_new(body),
+            )
+
+    @contextmanager
+    def _telling_the_kept_annotation(self, user: Principal, key: str) -> Iterator[None]:
+        """A refused ``"new"`` save answers with the annotation kept, for the UI to show."""
+        try:
+            yield
+        except AlreadyAnnotatedError as exc:
+            kept = self.store.get_annotation(user.name, key)
+            if kept is not None:
+                exc.details["annotation"] = self.annotation_payload(kept)
+            raise
 
     # -- exports ----------------------------------------------------------------------
     def label_rows(self) -> Iterable[dict[str, Any]]:

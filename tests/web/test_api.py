@@ -152,3 +152,26 @@ def test_the_page_title_is_escaped():
     head = page.split("<body>", 1)[0]
     assert "<base" not in head and head.count("</title>") == 1
     assert "&lt;/title&gt;&lt;base href=&quot;//evil.example/&quot;&gt;&amp;" in head
+
+
+def test_a_new_label_never_overwrites_one_saved_from_another_tab(client):
+    """Two tabs of one user hold the same reserved item: the second save, meant as the
+    item's first label, is refused and tells which annotation is kept."""
+    item = client.get("/api/next").get_json()["items"][0]["id"]
+    first = client.post("/api/annotations", json={"item_id": item, "label": "pos",
+                                                  "new": True})
+    assert first.status_code == 201
+    for path, body in (("/api/annotations", {"label": "neg"}), ("/api/skips", {})):
+        again = client.post(path, json={"item_id": item, "new": True, **body})
+        assert again.status_code == 409
+        error = again.get_json()
+        assert error["code"] == "already_annotated" and "another tab" in error["error"]
+        assert error["details"]["annotation"]["label"] == "pos"
+    history = client.get("/api/history").get_json()
+    assert [(e["id"], e["annotation"]["label"]) for e in history["items"]] == [(item, "pos")]
+    stats = client.get("/api/stats").get_json()
+    assert stats["labeled"] == 1 and stats["skipped"] == 0
+    # Without "new", saving again is an edit, as before.
+    assert label(client, item, "neg").status_code == 201
+    assert client.post("/api/annotations", json={"item_id": item, "label": "pos",
+                                                 "new": "yes"}).status_code == 400

@@ -155,15 +155,18 @@ class AnnotationStore(Protocol):
     # annotations
     def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
                    comment: str | None = None, duration_ms: int | None = None,
-                   session: int = 0, now: float | None = None) -> Annotation:
+                   session: int = 0, now: float | None = None,
+                   only_new: bool = False) -> Annotation:
         """Create or replace the user's annotation of the item as LABELED. ``comment``
-        None keeps the stored comment ("" for a new annotation); "" clears it."""
+        None keeps the stored comment ("" for a new annotation); "" clears it.
+        ``only_new``: raise :class:`AlreadyAnnotatedError` (and change nothing) when the
+        user has an annotation of the item already."""
 
     def save_skip(self, user: str, key: str, *, comment: str | None = None,
                   duration_ms: int | None = None, session: int = 0,
-                  now: float | None = None) -> Annotation:
+                  now: float | None = None, only_new: bool = False) -> Annotation:
         """Create or replace the user's annotation of the item as SKIPPED (``comment``
-        as in ``save_label``)."""
+        and ``only_new`` as in ``save_label``)."""
 
     def get_annotation(self, user: str, key: str) -> Annotation | None:
         """The user's current annotation of the item, if any."""

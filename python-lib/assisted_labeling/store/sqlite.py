@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..errors import (
+    AlreadyAnnotatedError,
     AuthenticationError,
     ConfigError,
     ConflictError,
@@ -645,18 +646,19 @@ class SQLiteStore:
 
     def _save(self, user: str, key: str, status: Status, label: str | None,
               classes: Sequence[str], comment: str | None, duration_ms: int | None,
-              session: int,
-              now: float | None) -> Annotation:
+              session: int, now: float | None, only_new: bool) -> Annotation:
         with self._write() as conn:
             return self._apply(conn, user, key, status, label, classes, comment, duration_ms,
-                               session, time.time() if now is None else now)
+                               session, time.time() if now is None else now,
+                               only_new=only_new)
 
     def _apply(self, conn: sqlite3.Connection, user: str, key: str, status: Status,
                label: str | None, classes: Sequence[str], comment: str | None,
                duration_ms: int | None, session: int, now: float,
-               restored_label_id: int | None = None, log_change: bool = True) -> Annotation:
+               restored_label_id: int | None = None, log_change: bool = True,
+               only_new: bool = False) -> Annotation:
         """One annotation write inside the caller's transaction. ``comment`` None keeps
-        the stored comment ("" for a new annotation)."""
+        the stored comment ("" for a new annotation); ``only_new`` as in ``save_label``."""
         row = conn.execute(
             "SELECT id, needed, labeled FROM items WHERE key = ?", (key,)
         ).fetchone()
@@ -668,6 +670,11 @@ class SQLiteStore:
             "WHERE item_id = ? AND annotator = ?",
             (item_id, user),
         ).fetchone()
+        if only_new and old is not None:
+            raise AlreadyAnnotatedError(
+                "You have annotated this item already (in another tab or window?): your "
+                "annotation is kept; change it from your history",
+                item_id=key, status=old[0])
         had_lease = conn.execute(
             "DELETE FROM leases WHERE item_id = ? AND annotator = ?", (item_id, user)
         ).rowcount
@@ -744,16 +751,16 @@ class SQLiteStore:
 
     def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
                    comment: str | None = None, duration_ms: int | None = None,
-                   session: int = 0,
-                   now: float | None = None) -> Annotation:
+                   session: int = 0, now: float | None = None,
+                   only_new: bool = False) -> Annotation:
         return self._save(user, key, Status.LABELED, label, classes, comment, duration_ms,
-                          session, now)
+                          session, now, only_new)
 
     def save_skip(self, user: str, key: str, *, comment: str | None = None,
                   duration_ms: int | None = None, session: int = 0,
-                  now: float | None = None) -> Annotation:
+                  now: float | None = None, only_new: bool = False) -> Annotation:
         return self._save(user, key, Status.SKIPPED, None, (), comment, duration_ms, session,
-                          now)
+                          now, only_new)
 
     def restore(self, annotations: Iterable[Annotation],
                 classes_of: Callable[[Annotation], Sequence[str]], *,
