@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -65,9 +66,21 @@ class LabelingServer:
     url: str
     store: Path
     workdir: Path
-    process: subprocess.Popen
+    command: list[str]
     log: Path
+    process: subprocess.Popen | None = None
+    paused: bool = False
     _exports: int = field(default=0)
+
+    def launch(self) -> None:
+        """Start the server (again: same port, same store) and wait until it answers.
+
+        In its own process group, so that ``pause`` stops gunicorn's workers too.
+        """
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(self.command, cwd=self.workdir, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_ready(self)
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run([_cli(), *args], input=stdin, capture_output=True, text=True,
@@ -84,7 +97,22 @@ class LabelingServer:
         with out.open(newline="", encoding="utf-8") as handle:
             return list(csv.DictReader(handle))
 
+    def pause(self) -> None:
+        """Freeze every process of the server (SIGSTOP): requests hang, unanswered."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+        self.paused = False
+
+    def restart(self) -> None:
+        self.stop()
+        self.launch()
+
     def stop(self) -> None:
+        if self.paused:
+            self.resume()
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -134,14 +162,12 @@ def serve(tmp_path):
                  "--password-stdin"],
                 input=password + "\n", capture_output=True, text=True, timeout=60)
             assert result.returncode == 0, result.stderr
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [_cli(), "serve", str(data), "--categories", categories, "--store", str(store),
-                 "--port", str(port), "--workers", "1", "--threads", "4", *options],
-                cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
-        server = LabelingServer(f"http://127.0.0.1:{port}/", store, workdir, process, log)
+        command = [_cli(), "serve", str(data), "--categories", categories,
+                   "--store", str(store), "--port", str(port), "--workers", "1",
+                   "--threads", "4", *options]
+        server = LabelingServer(f"http://127.0.0.1:{port}/", store, workdir, command, log)
         servers.append(server)
-        _wait_ready(server)
+        server.launch()
         return server
 
     yield start
@@ -151,7 +177,10 @@ def serve(tmp_path):
 
 @pytest.fixture(scope="session")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError as exc:
+        pytest.fail(f"Playwright is not installed ({exc}): pip install -e '.[dev]'")
     executable = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     if not Path(executable).exists():
         pytest.fail(f"No Chromium at {executable}: run `make browsers` or set CHROMIUM")
@@ -162,8 +191,16 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, serve):
-    """A fresh page; fails the test on any uncaught script error or alert().
+def dialogs() -> list[tuple[str, str]]:
+    """(type, message) of each dialog the page opened, dismissed at once. A test that
+    expects one (a "leave page?" prompt) checks and clears this list; any dialog left in
+    it fails the test."""
+    return []
+
+
+@pytest.fixture
+def page(browser, serve, dialogs):
+    """A fresh page; fails the test on any uncaught script error or unexpected dialog.
 
     Depends on ``serve`` so that the page closes before the servers stop.
     """
@@ -174,10 +211,11 @@ def page(browser, serve):
     page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
 
     def on_dialog(dialog):
-        problems.append(f"unexpected {dialog.type}: {dialog.message}")
+        dialogs.append((dialog.type, dialog.message))
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
     yield page
     context.close()
     assert not problems, problems
+    assert not dialogs, f"unexpected dialogs: {dialogs}"

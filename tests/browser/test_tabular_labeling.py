@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -10,6 +13,16 @@ from playwright.sync_api import Page, expect
 pytestmark = pytest.mark.browser
 
 CLASSES = ["cat", "dog", "bird"]
+
+
+# Four retrainings that barely changed the model: the server warns that labeling more may
+# not help (the standalone loop keeps this history in the store).
+STALLED = [
+    {"n_samples": 100, "contradictions": None, "auc": 0.900, "versionId": "1"},
+    {"n_samples": 100, "contradictions": 0.004, "auc": 0.901, "versionId": "2"},
+    {"n_samples": 100, "contradictions": 0.003, "auc": 0.902, "versionId": "3"},
+    {"n_samples": 100, "contradictions": 0.002, "auc": 0.903, "versionId": "4"},
+]
 
 
 def rows(n: int) -> list[dict]:
@@ -51,6 +64,12 @@ def sign_in(page: Page, url: str, name: str, password: str) -> None:
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(password)
     page.keyboard.press("Enter")
+
+
+def run_sql(store: Path, sql: str) -> None:
+    """Change the running server's SQLite store behind its back."""
+    with closing(sqlite3.connect(store)) as db, db:
+        db.execute(sql)
 
 
 def open_app(page: Page, url: str) -> str:
@@ -219,29 +238,27 @@ def test_data_is_shown_as_text_never_as_markup(serve, page, tmp_path):
     assert server.export("labels")[0]["label"] == "<b>dog</b>"
 
 
-def test_pre_annotation_context_uncertainty_and_warnings(serve, page):
+def test_pre_annotation_context_uncertainty_and_warnings(serve, page, tmp_path):
+    from assisted_labeling.retrain import METRICS
+    from assisted_labeling.store.sqlite import SQLiteStore
+
     data = [
         {"id": "a", "text": "first", "source": "web", "guess": "dog"},
         {"id": "b", "text": "second", "source": "mail", "guess": "cat"},
         {"id": "c", "text": "third", "source": "shop", "guess": "zebra"},
     ]
+    # The model scored every item 0.875; its history says labeling more may not help.
+    queries = tmp_path / "queries.csv"
+    queries.write_text("id,text,source,guess,uncertainty,model_uncertainty,session\n"
+                       "a,first,web,dog,0.9,0.875,1\n"
+                       "b,second,mail,cat,0.8,0.875,1\n"
+                       "c,third,shop,zebra,0.7,0.875,1\n")
     server = serve(data, "--id-column", "id", "--display-columns", "text",
-                   "--context-columns", "source", "--existing-labels-column", "guess")
+                   "--context-columns", "source", "--existing-labels-column", "guess",
+                   "--queries", str(queries))
+    SQLiteStore(server.store).set_meta(METRICS, json.dumps(STALLED))
     by_id = {row["id"]: row for row in data}
 
-    def add_warning(route):
-        body = route.fetch().json()
-        body["warnings"] = ["Labeling more may not help: the model has stopped changing"]
-        route.fulfill(json=body)
-
-    def add_uncertainty(route):
-        body = route.fetch().json()
-        for item in body["items"]:
-            item["uncertainty"] = 0.875
-        route.fulfill(json=body)
-
-    page.route("**/api/config", add_warning)
-    page.route("**/api/next?*", add_uncertainty)
     shown = open_app(page, server.url)
     expect(page.locator(".al-warnings")).to_contain_text("Labeling more may not help")
     expect(page.locator(".al-badge-uncertainty")).to_contain_text("0.88")
@@ -340,46 +357,34 @@ def test_sign_in_then_label_then_sign_out(serve, page):
 
 def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     server = serve(rows(5), "--id-column", "id")
-    # One route for the whole test (toggling routes on and off races in Chromium);
-    # `failing` says which request fails and how.
-    failing: dict[str, str] = {}
-
-    def handle(route):
-        how = failing.get(route.request.url.rsplit("/", 1)[-1])
-        if how == "500":
-            route.fulfill(status=500, json={"error": "Disk is full (test)", "code": "internal"})
-        elif how == "abort":
-            route.abort()
-        else:
-            route.continue_()
-
-    page.route("**/api/*", handle)
     first = open_app(page, server.url)
 
-    failing["annotations"] = "500"
+    # The store refuses to write (as on a full disk): the server answers 500.
+    run_sql(server.store, "CREATE TRIGGER refuse BEFORE INSERT ON annotations"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
     page.keyboard.press("2")
     error = page.locator(".al-error")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("Disk is full (test)")
+    expect(error).to_contain_text("Internal error")
     expect(error).to_contain_text("dog")
     expect_item(page, first, "new")
     expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "true")
     expect(page.locator(".al-save-state")).to_have_text("Not saved")
     expect_stat(page, "mine-labeled", 0)
 
-    del failing["annotations"]
+    run_sql(server.store, "DROP TRIGGER refuse")
     page.keyboard.press("Enter")  # save the kept choice again
     second = wait_item_change(page, first)
     expect(error).to_be_hidden()
     expect_stat(page, "mine-labeled", 1)
 
-    # The server cannot be reached: the skip is not lost either.
-    failing["skips"] = "abort"
+    # The server is gone: the skip is not lost either, and is made once it is back.
+    server.stop()
     page.keyboard.press("s")
     expect(error).to_contain_text("Cannot reach the server")
     expect_item(page, second, "new")
     expect_stat(page, "mine-skipped", 0)
-    del failing["skips"]
+    server.launch()
     page.keyboard.press("s")
     wait_item_change(page, second)
     expect_stat(page, "mine-skipped", 1)
@@ -387,16 +392,6 @@ def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     metadata = {row["data_id"]: row for row in server.export("metadata")}
     assert metadata[first]["label"] == "dog"
     assert metadata[second]["status"] == "SKIPPED"
-
-
-# Four retrainings that barely changed the model: the server warns that labeling more may
-# not help (the standalone loop keeps this history in the store).
-STALLED = [
-    {"n_samples": 100, "contradictions": None, "auc": 0.900, "versionId": "1"},
-    {"n_samples": 100, "contradictions": 0.004, "auc": 0.901, "versionId": "2"},
-    {"n_samples": 100, "contradictions": 0.003, "auc": 0.902, "versionId": "3"},
-    {"n_samples": 100, "contradictions": 0.002, "auc": 0.903, "versionId": "4"},
-]
 
 
 def test_a_warning_appearing_on_the_server_shows_without_a_reload(serve, page):
