@@ -635,9 +635,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise LabelingError("--retrain-every must be 0 (no model) or more")
     if args.retrain_every:
         # The active-learning loop on the review texts: the model's doubts order the
-        # queue and show on each item after the first labels.
+        # queue and show on each item after the first labels. Many reviews repeat the
+        # same words: diverse_margin keeps copies out of one batch, where margin would
+        # ask them back to back.
         args.text_column, args.feature_columns, args.model = "review", None, "linear"
-        args.strategy, args.model_output = "margin", None
+        args.strategy, args.model_output = "diverse_margin", None
     return _run_server(args, settings)
 
 
