@@ -1,7 +1,7 @@
 // The frame shared by every labeling kind: header, notices, item area, classes, comment,
 // actions, progress, instructions and keyboard help. It only draws; the controller decides.
 
-import { h, replaceChildren } from "./dom.js";
+import { fmt, h, replaceChildren } from "./dom.js";
 import { keyHelp } from "./keys.js";
 import { renderMarkdown } from "./markdown.js";
 import { Progress } from "./progress.js";
@@ -23,6 +23,38 @@ export function classKey(index) {
 
 function kbd(text) {
   return h("kbd", { text });
+}
+
+function items(n) {
+  return `${fmt(n)} ${n === 1 ? "item" : "items"}`;
+}
+
+/** What the done screen says, from the latest progress figures (null: not known). */
+export function doneMessage(stats) {
+  const history = "You can still go back through your history with ← to change a label.";
+  const remaining = stats ? (stats.remaining ?? 0) : null;
+  if (remaining === 0 && !stats.total) {
+    return { title: "There is nothing to label: this project has no items.", text: "" };
+  }
+  if (remaining === 0) {
+    return {
+      title: "Everything is labeled.",
+      text: `All ${items(stats.total || 0)} are complete. ${history}`,
+    };
+  }
+  const skipped = (stats && stats.mine && stats.mine.skipped) || 0;
+  const parts = [];
+  if (remaining !== null) {
+    parts.push(`${items(remaining)} ${remaining === 1 ? "is" : "are"} not complete yet.`);
+  }
+  if (skipped) {
+    parts.push(`You skipped ${items(skipped)}: skipped items stay to be labeled (unless `
+      + "someone else labels them) and are not offered to you again; go back with ← "
+      + "to label one.");
+  }
+  parts.push("Items reserved by other labelers come back if they are abandoned.");
+  if (!skipped) parts.push(history);
+  return { title: "Nothing left to label for you right now.", text: parts.join(" ") };
 }
 
 export class Frame {
@@ -151,7 +183,8 @@ export class Frame {
 
     // Side panel
     const progressPanel = h("div", { class: "al-progress" });
-    this.progress = new Progress(config, this.summary, progressPanel);
+    this.progress = new Progress(config, this.summary, progressPanel,
+      { onUpdate: () => this.redrawDone() });
     this.instructions = null;
     if ((config.instructions || "").trim()) {
       this.instructions = h("details", { class: "al-card al-instructions", open: true },
@@ -188,6 +221,8 @@ export class Frame {
       multiLabel: this.multi,
       comments: this.config.comments !== false,
       classCount: this.config.categories.length,
+      context: (this.config.context_columns || []).length > 0,
+      instructions: Boolean(this.instructions),
     });
     return h("dl", { class: compact ? "al-keys al-keys-compact" : "al-keys" },
       rows.map(([keys, text]) =>
@@ -313,27 +348,36 @@ export class Frame {
     this.forwardBtn.disabled = true;
   }
 
-  showDone(onRetry, {
-    title = "Nothing left to label for you right now.",
-    text = "Items reserved by other labelers come back if they are abandoned. "
-      + "You can still go back through your history with ← to change a label.",
-    button = "Check again",
-    chip = "All done",
-  } = {}) {
+  /**
+   * No item to show. Without `title` and `text`, says what is left from the latest
+   * progress figures, and keeps saying it as they change (a save answered after this).
+   */
+  showDone(onRetry, { title, text, button = "Check again", chip = "All done" } = {}) {
     this.card.dataset.itemId = "";
     this.card.dataset.mode = "done";
     replaceChildren(this.position, h("span", { class: "al-chip al-chip-done", text: chip }));
     this.badges.replaceChildren();
     this.context.hidden = true;
+    this.doneTitle = h("p", { class: "al-done-title" });
+    this.doneText = h("p", { class: "al-muted" });
+    this.doneFixed = title !== undefined ? { title, text: text || "" } : null;
+    this.redrawDone();
     replaceChildren(this.itemBox, h("div", { class: "al-done" },
-      h("p", { class: "al-done-title", text: title }),
-      h("p", { class: "al-muted", text }),
+      this.doneTitle,
+      this.doneText,
       h("button", { type: "button", class: "al-btn", text: button, onclick: onRetry })));
     // No item: no choice, suggestion or comment left from the last one.
     this.updateChoice({ selection: new Set(), suggestion: [], mode: "done" });
     this.comment.value = "";
     this.setBusy(true);
     this.forwardBtn.disabled = true;
+  }
+
+  redrawDone() {
+    if (this.card.dataset.mode !== "done" || !this.doneTitle) return;
+    const { title, text } = this.doneFixed || doneMessage(this.progress.stats);
+    this.doneTitle.textContent = title;
+    this.doneText.textContent = text;
   }
 
   /**

@@ -1,8 +1,11 @@
 // The keyboard map: what each key does (actionFor, used by the key handler) and how the
 // help describes it (keyHelp), side by side so that they stay in step.
 
-/** Keys shown in the help dialog, in order: [keys, what they do]. */
-export function keyHelp({ multiLabel, comments, classCount }) {
+/**
+ * Keys shown in the help, in order: [keys, what they do]. `context`, `instructions`: the
+ * project has context columns, instructions (else their keys only say there are none).
+ */
+export function keyHelp({ multiLabel, comments, classCount, context = true, instructions = true }) {
   const last = String(Math.min(9, classCount));
   const digits = last === "1" ? ["1"] : ["1", "…", last];
   const rows = [
@@ -22,11 +25,9 @@ export function keyHelp({ multiLabel, comments, classCount }) {
   if (comments) {
     rows.push([["C"], "Write a comment (Ctrl+Enter saves, Esc leaves the box)"]);
   }
-  rows.push(
-    [["X"], "Show or hide the context"],
-    [["I"], "Show or hide the instructions"],
-    [["?"], "This help"],
-  );
+  if (context) rows.push([["X"], "Show or hide the context"]);
+  if (instructions) rows.push([["I"], "Show or hide the instructions"]);
+  rows.push([["?"], "This help"]);
   return rows;
 }
 

@@ -3,15 +3,21 @@
 import { fmt, h } from "./dom.js";
 
 export class Progress {
-  /** `summary`: a compact header element; `panel`: the side panel element. */
-  constructor(config, summary, panel) {
+  /**
+   * `summary`: a compact header element; `panel`: the side panel element; `onUpdate`:
+   * told after each update (others show the figures too). `stats`: the latest figures.
+   */
+  constructor(config, summary, panel, { onUpdate = () => {} } = {}) {
     this.config = config;
     this.summary = summary;
     this.panel = panel;
+    this.onUpdate = onUpdate;
+    this.stats = null;
   }
 
   update(stats) {
     if (!stats) return;
+    this.stats = stats;
     const mine = stats.mine || {};
     const total = stats.total || 0;
     const complete = stats.complete || 0;
@@ -58,5 +64,6 @@ export class Progress {
             h("span", { class: "al-cc-n", text: fmt(n) }));
         })),
     );
+    this.onUpdate(stats);
   }
 }

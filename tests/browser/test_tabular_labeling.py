@@ -263,6 +263,7 @@ def test_pre_annotation_context_uncertainty_and_warnings(serve, page, tmp_path):
     expect(page.locator(".al-warnings")).to_contain_text("Labeling more may not help")
     expect(page.locator(".al-badge-uncertainty")).to_contain_text("0.88")
     expect(page.locator(".al-item-body th")).to_have_text(["text"])
+    expect(page.locator(".al-keys-card")).to_contain_text("Show or hide the context")
     context = page.locator("details.al-context")
     expect(context).not_to_have_attribute("open", "")
     page.keyboard.press("x")
@@ -551,3 +552,30 @@ def test_multi_label_changes_left_on_a_past_item_are_kept(serve, page):
     expect(class_button(page, "bird")).to_have_attribute("aria-pressed", "false")
     labels = {row["id"]: json.loads(row["label"]) for row in server.export("labels")}
     assert labels == {first: ["cat"]}
+
+
+def test_the_done_screen_says_what_is_left(serve, page):
+    server = serve(rows(2), "--id-column", "id")
+    first = open_app(page, server.url)
+    keys = page.locator(".al-keys-card")
+    expect(keys).not_to_contain_text("context")  # no context columns, no instructions
+    expect(keys).not_to_contain_text("instructions")
+    page.keyboard.press("s")
+    second = wait_item_change(page, first)
+    page.keyboard.press("1")
+    done = page.locator(".al-done")
+    expect(done).to_contain_text("1 item is not complete yet")
+    expect(done).to_contain_text("You skipped 1 item: skipped items stay to be labeled")
+
+    # Label the skipped item from the history: everything is labeled now.
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, second, "past")
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    page.keyboard.press("2")
+    expect_item(page, second, "past")
+    page.keyboard.press("ArrowRight")
+    expect(done).to_contain_text("Everything is labeled")
+    expect(done).to_contain_text("All 2 items are complete")
+    expect(done).not_to_contain_text("for you right now")
+    expect(done).not_to_contain_text("reserved by other labelers")
