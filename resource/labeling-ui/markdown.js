@@ -16,6 +16,33 @@ function safeHref(raw) {
   }
 }
 
+const LINK_START = /\[([^\]]+)\]\(/g;
+
+/**
+ * The first `[text](target)` of `text`, as a match: [whole, text, target] with `index`.
+ * The target has no spaces and may hold balanced parentheses
+ * (https://en.wikipedia.org/wiki/Foo_(bar)); the first unbalanced ")" ends it.
+ */
+function findLink(text) {
+  LINK_START.lastIndex = 0;
+  for (let m = LINK_START.exec(text); m; m = LINK_START.exec(text)) {
+    const start = LINK_START.lastIndex;
+    let depth = 0;
+    for (let i = start; i < text.length && !/\s/.test(text[i]); i += 1) {
+      if (text[i] === "(") depth += 1;
+      else if (text[i] === ")" && depth > 0) depth -= 1;
+      else if (text[i] === ")") {
+        if (i === start) break;
+        const match = [text.slice(m.index, i + 1), m[1], text.slice(start, i)];
+        match.index = m.index;
+        return match;
+      }
+    }
+    LINK_START.lastIndex = m.index + 1; // not a link: look for the next "["
+  }
+  return null;
+}
+
 const INLINE = [
   { re: /`([^`]+)`/, make: (m) => h("code", { text: m[1] }) },
   { re: /\*\*(.+?)\*\*|__(.+?)__/, make: (m) => h("strong", null, inline(m[1] ?? m[2])) },
@@ -24,7 +51,7 @@ const INLINE = [
     make: (m) => h("em", null, inline(m[1] ?? m[2])),
   },
   {
-    re: /\[([^\]]+)\]\(([^)\s]+)\)/,
+    re: { exec: findLink },
     make: (m) => {
       const href = safeHref(m[2]);
       if (!href) return document.createTextNode(m[1]);

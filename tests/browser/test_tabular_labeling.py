@@ -579,3 +579,19 @@ def test_the_done_screen_says_what_is_left(serve, page):
     expect(done).to_contain_text("All 2 items are complete")
     expect(done).not_to_contain_text("for you right now")
     expect(done).not_to_contain_text("reserved by other labelers")
+
+
+def test_instruction_links_may_hold_parentheses(serve, page, tmp_path):
+    instructions = tmp_path / "instructions.md"
+    instructions.write_text(
+        "See [w](https://en.wikipedia.org/wiki/Foo_(bar)) and (also [x](https://example.com/x)).\n"
+        "\n[bad](javascript:alert(1))\n", encoding="utf-8")
+    server = serve(rows(2), "--id-column", "id", "--instructions", str(instructions))
+    open_app(page, server.url)
+    markdown = page.locator(".al-markdown")
+    expect(markdown.locator("a")).to_have_text(["w", "x"])
+    assert [markdown.locator("a").nth(i).get_attribute("href") for i in range(2)] == [
+        "https://en.wikipedia.org/wiki/Foo_(bar)", "https://example.com/x"]
+    expect(markdown.locator("p")).to_have_text(["See w and (also x).", "bad"])
+    expect(page.locator(".al-keys-card")).to_contain_text("Show or hide the instructions")
+    expect(page.locator(".al-keys-card")).not_to_contain_text("context")
