@@ -316,7 +316,7 @@ export class Controller {
     if (!view) return;
     if (this.multi) {
       if (!view.selection.size) {
-        this.frame.showHint("Select at least one class (1–9), or skip the item (S)");
+        this.askForKey("Select at least one class (1–9), or skip the item (S)");
         return;
       }
       this.commit("label", this.names.filter((n) => view.selection.has(n)));
@@ -324,10 +324,16 @@ export class Controller {
     }
     const label = [...view.selection][0] ?? view.suggestion[0];
     if (label === undefined) {
-      this.frame.showHint(`Choose a class: press 1–${Math.min(9, this.names.length)}`);
+      this.askForKey(`Choose a class: press 1–${Math.min(9, this.names.length)}`);
       return;
     }
     this.commit("label", label);
+  }
+
+  /** A hint asking for a key: out of the comment box first, or the key would type there. */
+  askForKey(text) {
+    if (isTextField(document.activeElement)) this.frame.focusWork();
+    this.frame.showHint(text);
   }
 
   skip() {

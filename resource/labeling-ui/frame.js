@@ -387,6 +387,7 @@ export class Frame {
   showItem(view, render) {
     const { item, mode } = view;
     const { config } = this;
+    const another = this.card.dataset.itemId !== String(item.id);
     this.card.dataset.itemId = item.id;
     this.card.dataset.mode = mode;
     this.setBusy(false);
@@ -441,6 +442,15 @@ export class Frame {
     render(item, config, this.itemBox);
     this.updateChoice(view);
     if (this.commentBox) this.comment.value = view.comment || "";
+    if (another) this.reveal();
+  }
+
+  /**
+   * Another item is on screen. A key typed in the comment box would now go into this
+   * item's comment: focus goes back to the card.
+   */
+  reveal() {
+    if (document.activeElement === this.comment) this.focusWork();
   }
 
   /** Reflect the selection, suggestion and submit button of the view. */

@@ -595,3 +595,31 @@ def test_instruction_links_may_hold_parentheses(serve, page, tmp_path):
     expect(markdown.locator("p")).to_have_text(["See w and (also x).", "bad"])
     expect(page.locator(".al-keys-card")).to_contain_text("Show or hide the instructions")
     expect(page.locator(".al-keys-card")).not_to_contain_text("context")
+
+
+def test_ctrl_enter_leaves_the_comment_box_when_a_key_is_asked_for(serve, page):
+    server = serve(rows(3), "--id-column", "id")
+    first = open_app(page, server.url)
+    comment = page.locator("#al-comment")
+    page.keyboard.press("c")
+    page.keyboard.type("blurry")
+    page.keyboard.press("Control+Enter")  # no class chosen yet
+    expect(page.locator(".al-hint")).to_contain_text("Choose a class")
+    expect(comment).not_to_be_focused()
+    page.keyboard.press("2")  # as the hint says
+    second = wait_item_change(page, first)
+
+    # Ctrl+Enter saves a past item; the next item is not typed into either.
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    page.keyboard.press("c")
+    page.keyboard.type(", very")
+    page.keyboard.press("Control+Enter")
+    expect_item(page, second, "new")
+    expect(comment).not_to_be_focused()
+    expect(comment).to_have_value("")
+    page.keyboard.press("3")
+    wait_item_change(page, second)
+    metadata = {row["data_id"]: row for row in server.export("metadata")}
+    assert (metadata[first]["label"], metadata[first]["comment"]) == ("dog", "blurry, very")
+    assert (metadata[second]["label"], metadata[second]["comment"]) == ("bird", "")
