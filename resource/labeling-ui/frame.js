@@ -207,9 +207,10 @@ export class Frame {
       h("form", { method: "dialog", class: "al-dialog-actions" },
         h("button", { class: "al-btn al-btn-primary", text: "Close" })));
 
+    this.notices = h("div", { class: "al-notices" }, this.warnings, this.error, this.hint);
     replaceChildren(this.root,
       this.header,
-      h("div", { class: "al-notices" }, this.warnings, this.error, this.hint),
+      this.notices,
       h("div", { class: "al-layout" }, work, side),
       this.help,
       this.live);
@@ -446,11 +447,19 @@ export class Frame {
   }
 
   /**
-   * Another item is on screen. A key typed in the comment box would now go into this
-   * item's comment: focus goes back to the card.
+   * Another item is on screen: show it from its top. The page may have been scrolled
+   * down to the classes (a phone) or with PgDn, and a key typed in the comment box would
+   * now go into this item's comment: focus goes back to the card.
    */
   reveal() {
+    this.itemBox.scrollTop = 0;
     if (document.activeElement === this.comment) this.focusWork();
+    const cover = this.header.getBoundingClientRect().bottom; // the sticky header
+    const top = this.card.getBoundingClientRect().top;
+    if (top >= cover && top + 40 <= window.innerHeight) return;
+    // The notices (an error about this item, a hint) sit just above it: show them too.
+    window.scrollBy({ top: this.notices.getBoundingClientRect().top - cover,
+      behavior: "instant" });
   }
 
   /** Reflect the selection, suggestion and submit button of the view. */

@@ -623,3 +623,36 @@ def test_ctrl_enter_leaves_the_comment_box_when_a_key_is_asked_for(serve, page):
     metadata = {row["data_id"]: row for row in server.export("metadata")}
     assert (metadata[first]["label"], metadata[first]["comment"]) == ("dog", "blurry, very")
     assert (metadata[second]["label"], metadata[second]["comment"]) == ("bird", "")
+
+
+def item_head_in_view(page: Page) -> bool:
+    """The item's header is on screen, below the page's sticky header."""
+    return page.evaluate(
+        "() => { const head = document.querySelector('.al-item-head').getBoundingClientRect();"
+        " const top = document.querySelector('.al-top').getBoundingClientRect().bottom;"
+        " return head.top >= top && head.bottom <= innerHeight; }")
+
+
+def test_a_new_item_is_shown_from_its_top(serve, page):
+    long_rows = [{"id": f"r{i}", **{f"column {j}": f"value {i}.{j}" for j in range(40)}}
+                 for i in range(4)]
+    server = serve(long_rows, "--id-column", "id")
+    page.set_viewport_size({"width": 375, "height": 740})  # a phone
+    first = open_app(page, server.url)
+    class_button(page, "bird").scroll_into_view_if_needed()
+    assert page.evaluate("scrollY") > 0
+    class_button(page, "bird").click()
+    second = wait_item_change(page, first)
+    page.wait_for_function("() => document.querySelector('.al-item-head')")
+    assert item_head_in_view(page)
+
+    page.set_viewport_size({"width": 1280, "height": 700})  # a desktop, with the keyboard
+    page.keyboard.press("PageDown")
+    page.wait_for_function("() => scrollY > 0")
+    body = page.locator(".al-item-body")  # a long item scrolls in its own box too
+    body.evaluate("el => { el.scrollTop = 200; }")
+    assert body.evaluate("el => el.scrollTop") > 0
+    page.keyboard.press("1")
+    wait_item_change(page, second)
+    assert item_head_in_view(page)
+    assert body.evaluate("el => el.scrollTop") == 0
