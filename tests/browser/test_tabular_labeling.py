@@ -648,7 +648,15 @@ def test_a_new_item_is_shown_from_its_top(serve, page):
 
     page.set_viewport_size({"width": 1280, "height": 700})  # a desktop, with the keyboard
     page.keyboard.press("PageDown")
-    page.wait_for_function("() => scrollY > 0")
+    # PgDn scrolls smoothly: wait until the page is at rest, as a reader would.
+    page.evaluate("""() => new Promise((done) => {
+        let last = -1;
+        const check = () => {
+          if (scrollY > 0 && scrollY === last) done();
+          else { last = scrollY; setTimeout(check, 150); }
+        };
+        check();
+    })""")
     body = page.locator(".al-item-body")  # a long item scrolls in its own box too
     body.evaluate("el => { el.scrollTop = 200; }")
     assert body.evaluate("el => el.scrollTop") > 0
