@@ -103,6 +103,18 @@ export class Controller {
     return { item, mode, index, selection, suggestion, comment, activeMs: 0, shownAt: 0 };
   }
 
+  /** The view has a comment or (multi-label) classes changed and not saved. */
+  changedOnScreen(view) {
+    if (!view) return false;
+    const ann = (view.mode === "past" && view.item.annotation) || {};
+    if ((view.comment || "") !== (ann.comment || "")) return true;
+    if (!this.multi) return false;
+    const start = view.mode === "past"
+      ? (ann.status === "LABELED" ? asList(ann.label) : [])
+      : view.suggestion;
+    return !sameLabel([...view.selection], start);
+  }
+
   leaveView() {
     const v = this.view;
     if (v && v.shownAt) v.activeMs += performance.now() - v.shownAt;
@@ -500,7 +512,8 @@ export class Controller {
   }
 
   onBeforeUnload(event) {
-    if (this.inflight || this.drafts.size || this.edits.size) {
+    if (this.inflight || this.drafts.size || this.edits.size
+        || this.changedOnScreen(this.view)) {
       event.preventDefault();
       event.returnValue = "";
     }

@@ -664,3 +664,25 @@ def test_a_new_item_is_shown_from_its_top(serve, page):
     wait_item_change(page, second)
     assert item_head_in_view(page)
     assert body.evaluate("el => el.scrollTop") == 0
+
+
+def test_leaving_the_page_with_an_unsaved_comment_asks_first(serve, page, dialogs):
+    server = serve(rows(3), "--id-column", "id")
+    first = open_app(page, server.url)
+    page.keyboard.press("c")
+    page.keyboard.type("half a thought")
+    page.keyboard.press("Escape")
+    with page.expect_event("dialog"):
+        page.close(run_before_unload=True)
+    assert [kind for kind, _ in dialogs] == ["beforeunload"]
+    dialogs.clear()  # dismissed: the page stays, with the comment
+    assert not page.is_closed()
+    expect(page.locator("#al-comment")).to_have_value("half a thought")
+
+    page.keyboard.press("2")
+    wait_item_change(page, first)
+    expect(page.locator(".al-save-state")).to_have_attribute("data-state", "saved")
+    with page.expect_event("close"):
+        page.close(run_before_unload=True)
+    assert dialogs == []
+    assert server.export("metadata")[0]["comment"] == "half a thought"
