@@ -4,6 +4,9 @@
 // Every call returns parsed JSON or throws an ApiError carrying the server's message.
 
 const TIMEOUT_MS = 30000;
+// A hanging save holds up every choice made after it, so it is given up sooner. Saving
+// an item again is safe: the server edits the same annotation (same id and label id).
+export const SAVE_TIMEOUT_MS = 10000;
 let csrfToken = null;
 
 /** An HTTP or network failure, with the server's own words when it sent JSON. */
@@ -73,13 +76,13 @@ async function errorFrom(response) {
   return new ApiError(text, { status: response.status, code: `http_${response.status}` });
 }
 
-/** One JSON request. `body` (if any) is sent as JSON. */
-export async function request(method, path, { query, body } = {}) {
+/** One JSON request. `body` (if any) is sent as JSON; `timeoutMs`: when to give up. */
+export async function request(method, path, { query, body, timeoutMs = TIMEOUT_MS } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
   let response;
   try {
     response = await fetch(backendUrl(path, query), {
@@ -114,7 +117,8 @@ export async function request(method, path, { query, body } = {}) {
 }
 
 export const get = (path, query) => request("GET", path, { query });
-export const post = (path, body) => request("POST", path, { body: body ?? {} });
+export const post = (path, body, options) =>
+  request("POST", path, { body: body ?? {}, ...options });
 
 // The labeling API, one function per route.
 export const api = {
@@ -122,8 +126,8 @@ export const api = {
   login: (name, password) => post("/api/login", { name, password }),
   logout: () => post("/api/logout", {}),
   next: (count) => get("/api/next", { count }),
-  annotate: (payload) => post("/api/annotations", payload),
-  skip: (payload) => post("/api/skips", payload),
+  annotate: (payload) => post("/api/annotations", payload, { timeoutMs: SAVE_TIMEOUT_MS }),
+  skip: (payload) => post("/api/skips", payload, { timeoutMs: SAVE_TIMEOUT_MS }),
   history: ({ before, after, limit } = {}) => get("/api/history", { before, after, limit }),
   stats: () => get("/api/stats"),
 };

@@ -2,9 +2,12 @@
 // (back / forward, editing), saving with no lost label, and the keyboard.
 //
 // Saves are optimistic but never silent: the next item shows at once while the save
-// runs; one save is in flight at a time, and any further action waits for it. If it
-// fails, its item comes back on screen with the choice still selected and the error
-// is shown; the item that had replaced it goes back to the front of the queue.
+// runs; one save is in flight at a time, and any further action waits for it. A choice
+// made meanwhile shows at once, says that it waits, and is sent when the save is done
+// (the last choice on an item counts). If a save fails, its item comes back on screen
+// with the choice still selected and the error is shown; the item that had replaced it
+// goes back to the front of the queue, and its waiting choice, if any, is shown again as
+// not saved yet.
 
 import { api } from "./api.js";
 import { labelText } from "./frame.js";
@@ -59,7 +62,7 @@ export class Controller {
     this.pastLoading = null;
 
     this.doneIds = new Set(); // items saved from this page
-    this.drafts = new Map(); // item id -> {kind, label, comment} attempted, not saved yet
+    this.drafts = new Map(); // item id -> {kind, label, comment} chosen, not saved yet
     this.edits = new Map(); // item id -> {selection, comment} changed on a past item, left
     this.inflight = null; // promise of the save in flight
     this.sending = null; // its entry
@@ -100,7 +103,9 @@ export class Controller {
       selection = new Set(edit.selection);
       comment = edit.comment;
     }
-    return { item, mode, index, selection, suggestion, comment, activeMs: 0, shownAt: 0 };
+    // `unsaved`: a choice made on this item earlier was never saved (shown as such).
+    return { item, mode, index, selection, suggestion, comment, activeMs: 0, shownAt: 0,
+      unsaved: Boolean(draft), waiting: false };
   }
 
   /** The view has a comment or (multi-label) classes changed and not saved. */
@@ -120,12 +125,19 @@ export class Controller {
     if (v && v.shownAt) v.activeMs += performance.now() - v.shownAt;
   }
 
-  show(view) {
+  show(view, { failed = false } = {}) {
     if (this.view !== view) this.leaveView();
     this.view = view;
     this.waiting = false;
     view.shownAt = performance.now();
     this.frame.showItem(view, this.render);
+    const draft = this.drafts.get(view.item.id);
+    if (draft && !failed) { // a failure says so itself
+      this.frame.showHint(draft.kind === "skip"
+        ? "Your skip of this item is not saved yet: press S to skip it"
+        : `Your label “${labelText(draft.label)}” for this item is not saved yet: `
+          + "press Enter to save it");
+    }
   }
 
   /** Show the current new item, taking one from the queue (or waiting for one). */
@@ -270,9 +282,18 @@ export class Controller {
     return this.view === view;
   }
 
+  /** Before moving: wait for the save in flight, saying so; false if the screen changed. */
+  async settleToMove(view) {
+    if (!this.inflight) return true;
+    this.frame.showHint("Waiting for the previous save to finish…", { sticky: true });
+    const still = await this.settle(view);
+    this.frame.clearHint();
+    return still;
+  }
+
   async back() {
     const view = this.view;
-    if (this.inflight && !(await this.settle(view))) return;
+    if (!(await this.settleToMove(view))) return;
     const target = view && view.mode === "past" ? view.index + 1 : 0;
     const found = await this.ensurePast(target);
     if (this.view !== view || found === null) return;
@@ -287,7 +308,7 @@ export class Controller {
 
   async forward() {
     const view = this.view;
-    if (this.inflight && !(await this.settle(view))) return;
+    if (!(await this.settleToMove(view))) return;
     if (!view || view.mode !== "past") {
       this.frame.showHint("You are on your newest item");
       return;
@@ -366,14 +387,47 @@ export class Controller {
   async commit(kind, label) {
     const view = this.view;
     if (!view) return;
-    const comment = view.comment || "";
     this.edits.delete(view.item.id);
-    if (view.mode === "past" && this.unchanged(view, kind, label, comment)) {
+    if (view.mode === "past" && this.unchanged(view, kind, label, view.comment || "")) {
+      this.drafts.delete(view.item.id); // what is saved is chosen again: nothing unsaved
       this.moveOn(view);
       return;
     }
+    this.drafts.set(view.item.id, { kind, label, comment: view.comment || "" });
+    if (this.inflight) {
+      if (!(await this.waitToSend(view, kind, label))) return;
+      ({ kind, label } = this.drafts.get(view.item.id)); // the last choice made meanwhile
+    }
+    this.send(view, kind, label);
+  }
+
+  /**
+   * A choice made while another save is in flight: show it at once, say that it waits,
+   * and wait. True when it is to be sent now; false if the screen changed meanwhile (the
+   * other save failed: the draft stays, shown again when this item comes back) or if an
+   * earlier choice on this item is already waiting (it sends the last choice).
+   */
+  async waitToSend(view, kind, label) {
+    if (kind === "label") view.selection = new Set(asList(label));
+    else if (!this.multi) view.selection = new Set();
+    this.frame.updateChoice(view);
+    this.frame.showHint(kind === "label"
+      ? `“${labelText(label)}” is chosen: it waits for the previous save, then is saved`
+      : "Skip chosen: it waits for the previous save, then is saved", { sticky: true });
+    this.frame.setSaving("waiting");
+    if (view.waiting) return false;
+    view.waiting = true;
+    try {
+      return await this.settle(view);
+    } finally {
+      view.waiting = false;
+      this.frame.clearHint();
+    }
+  }
+
+  send(view, kind, label) {
+    const comment = view.comment || "";
     this.drafts.set(view.item.id, { kind, label, comment });
-    if (this.inflight && !(await this.settle(view))) return;
     const duration = Math.round(view.activeMs + performance.now() - view.shownAt);
     const payload = { item_id: view.item.id, comment, duration_ms: duration };
     if (kind === "label") payload.label = label;
@@ -418,12 +472,18 @@ export class Controller {
     this.frame.setSaving("saved");
     this.frame.clearError();
     this.frame.announce(kind === "label" ? `Saved: ${labelText(label)}` : "Skipped");
+    this.loadError = null; // the server answers again: new items can be asked for
     this.refillIfLow();
   }
 
   failed(entry, err) {
     const { view, kind, label } = entry;
     const current = this.view;
+    if (current && current !== view && this.changedOnScreen(current)) {
+      // What was typed or ticked meanwhile on the item on screen is kept for its return.
+      this.edits.set(current.item.id,
+        { selection: [...current.selection], comment: current.comment || "" });
+    }
     if (view.mode === "new") {
       // The new item that replaced it waits at the front of the queue.
       if (current && current !== view && current.mode === "new") {
@@ -433,7 +493,8 @@ export class Controller {
     }
     if (kind === "label") view.selection = new Set(asList(label));
     view.comment = entry.comment;
-    this.show(view);
+    view.unsaved = true;
+    this.show(view, { failed: true });
     this.frame.setSaving("failed");
     let advice = kind === "label"
       ? "Your choice is still selected: press Enter to save it again."

@@ -261,12 +261,17 @@ export class Frame {
     this.errorText.replaceChildren();
   }
 
-  /** A short-lived hint (e.g. "choose a class first"). */
-  showHint(text) {
+  /** A short-lived hint (e.g. "choose a class first"); `sticky`: until clearHint(). */
+  showHint(text, { sticky = false } = {}) {
     this.hint.textContent = text;
     this.hint.hidden = false;
     clearTimeout(this.hintTimer);
-    this.hintTimer = setTimeout(() => { this.hint.hidden = true; }, 4000);
+    if (!sticky) this.hintTimer = setTimeout(() => this.clearHint(), 4000);
+  }
+
+  clearHint() {
+    clearTimeout(this.hintTimer);
+    this.hint.hidden = true;
   }
 
   announce(text) {
@@ -274,7 +279,12 @@ export class Frame {
   }
 
   setSaving(state) {
-    const texts = { saving: "Saving…", saved: "All saved", failed: "Not saved" };
+    const texts = {
+      saving: "Saving…",
+      waiting: "Saving… your next choice waits for it",
+      saved: "All saved",
+      failed: "Not saved",
+    };
     this.saveState.textContent = texts[state] || "";
     this.saveState.dataset.state = state || "";
   }
@@ -383,7 +393,7 @@ export class Frame {
 
   /**
    * Show an item. `view`: {item, mode: "new"|"past", index, selection: Set, suggestion:
-   * [classes], comment}. `render` is the kind's renderer.
+   * [classes], comment, unsaved}. `render` is the kind's renderer.
    */
   showItem(view, render) {
     const { item, mode } = view;
@@ -405,6 +415,11 @@ export class Frame {
         h("strong", { text: labelText(ann.label) })));
     } else {
       chips.push(h("span", { class: "al-chip al-chip-new", text: "New item" }));
+    }
+    if (view.unsaved) {
+      chips.push(h("span", { class: "al-chip al-chip-unsaved",
+        title: "A choice made on this item was not saved: save it again",
+        text: "Not saved yet" }));
     }
     chips.push(h("span", { class: "al-item-id", title: "Item id" }, "id ",
       h("code", { text: item.id })));

@@ -686,3 +686,57 @@ def test_leaving_the_page_with_an_unsaved_comment_asks_first(serve, page, dialog
         page.close(run_before_unload=True)
     assert dialogs == []
     assert server.export("metadata")[0]["comment"] == "half a thought"
+
+
+def test_choices_made_while_a_save_hangs_show_at_once_and_wait_for_it(serve, page):
+    server = serve(rows(8), "--id-column", "id")
+    page.clock.install()  # the save's time limit passes at once
+    first = open_app(page, server.url)
+    expect(page.locator(".al-save-state")).to_have_text("")
+    page.wait_for_load_state("networkidle")
+    hint = page.locator(".al-hint")
+
+    # The server hangs: the next item shows, and what is pressed on it shows at once.
+    server.pause()
+    page.keyboard.press("1")
+    second = wait_item_change(page, first)
+    page.keyboard.press("2")
+    expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "true")
+    expect(hint).to_contain_text("waits for the previous save")
+    page.keyboard.press("3")  # changed her mind: the last choice counts
+    expect(class_button(page, "bird")).to_have_attribute("aria-pressed", "true")
+    expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "false")
+    expect_item(page, second, "new")
+    server.resume()
+    third = wait_item_change(page, second)
+    expect_stat(page, "mine-labeled", 2)
+    expect(hint).to_be_hidden()
+
+    # A save that never answers is given up after 10 s; the choice made meanwhile on the
+    # next item is kept, and said not to be saved when that item comes back.
+    server.pause()
+    page.keyboard.press("1")
+    fourth = wait_item_change(page, third)
+    page.keyboard.press("2")
+    expect(hint).to_contain_text("waits for the previous save")
+    page.keyboard.press("c")
+    page.keyboard.type("meanwhile")
+    page.keyboard.press("Escape")
+    page.clock.run_for(10_000)
+    error = page.locator(".al-error")
+    expect(error).to_contain_text("did not answer in time")
+    expect_item(page, third, "new")
+    expect(hint).to_be_hidden()
+    server.resume()
+    page.keyboard.press("Enter")
+    expect_item(page, fourth, "new")
+    expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#al-comment")).to_have_value("meanwhile")
+    expect(page.locator(".al-position")).to_contain_text("Not saved yet")
+    expect(hint).to_contain_text("not saved yet")
+    page.keyboard.press("Enter")
+    wait_item_change(page, fourth)
+    expect_stat(page, "mine-labeled", 4)
+    labels = {row["id"]: row["label"] for row in server.export("labels")}
+    assert labels == {first: "cat", second: "bird", third: "cat", fourth: "dog"}
+    assert {r["data_id"]: r["comment"] for r in server.export("metadata")}[fourth] == "meanwhile"
