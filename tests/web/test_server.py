@@ -233,8 +233,6 @@ def test_the_demo_runs_the_active_learning_loop(tmp_path):
         with urllib.request.urlopen(f"{base}/api/next?count=5", timeout=10) as response:
             items = json.load(response)["items"]
         assert len(items) == 5 and all(0 <= i["uncertainty"] <= 1 for i in items)
-        # Many reviews repeat the same words: diverse_margin asks no copy twice in a batch.
-        assert len({i["data"]["review"] for i in items}) == 5
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a user stops the demo
         proc.wait(timeout=20)
