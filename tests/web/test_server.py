@@ -39,6 +39,11 @@ def wait_for(url: str, proc: subprocess.Popen, seconds: float = 30) -> None:
     raise AssertionError(f"{url} did not answer in {seconds}s")
 
 
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
 def post(url: str, body: dict) -> dict:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
@@ -65,8 +70,7 @@ def test_acknowledged_labels_survive_kill_9(tmp_path, table):
         wait_for(f"{base}/api/stats", proc)
         acked = []
         for i in range(20):
-            with urllib.request.urlopen(f"{base}/api/next", timeout=10) as response:
-                item = json.load(response)["items"][0]
+            item = get(f"{base}/api/next")["items"][0]
             post(f"{base}/api/annotations", {"item_id": item["id"], "label": "ab"[i % 2]})
             acked.append(item["id"])
     finally:
@@ -179,14 +183,12 @@ def test_serve_retrains_in_the_background_and_reranks(tmp_path):
         for i in [*order[:3], *order[-3:]]:  # both classes, whatever the queue order
             post(f"{base}/api/annotations",
                  {"item_id": str(i), "label": "hi" if xs[i] > 0.5 else "lo"})
-        with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
-            assert json.load(response)["session"] == 0
+        assert get(f"{base}/api/config")["session"] == 0
         assert not (tmp_path / "labels.model.skops").exists()
         os.kill(worker, signal.SIGCONT)
         deadline = time.time() + 60
         while time.time() < deadline:
-            with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
-                config = json.load(response)
+            config = get(f"{base}/api/config")
             if config["session"] == 1:
                 break
             time.sleep(0.5)
@@ -194,8 +196,7 @@ def test_serve_retrains_in_the_background_and_reranks(tmp_path):
         assert (tmp_path / "labels.model.skops").is_file()
         # 6 labels for a batch of 6 (the cold start): 3 items typical of the pool, then
         # the 3 most uncertain, near the x = 0.5 boundary.
-        with urllib.request.urlopen(f"{base}/api/next?count=6", timeout=10) as response:
-            items = json.load(response)["items"]
+        items = get(f"{base}/api/next?count=6")["items"]
         assert len(items) == 6
         assert all(abs(float(i["data"]["x"]) - 0.5) < 0.2 for i in items[3:])
         assert all(i["uncertainty"] is not None for i in items)
@@ -215,8 +216,7 @@ def test_the_demo_runs_the_active_learning_loop(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/stats", proc)
-        with urllib.request.urlopen(f"{base}/api/next?count=5", timeout=10) as response:
-            items = json.load(response)["items"]
+        items = get(f"{base}/api/next?count=5")["items"]
         assert all(i["uncertainty"] is None for i in items)  # no model yet
         for item in items:
             rating = int(item["data"]["rating"])
@@ -224,14 +224,12 @@ def test_the_demo_runs_the_active_learning_loop(tmp_path):
             post(f"{base}/api/annotations", {"item_id": item["id"], "label": label})
         deadline = time.time() + 60
         while time.time() < deadline:
-            with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
-                if json.load(response)["session"] == 1:
-                    break
+            if get(f"{base}/api/config")["session"] == 1:
+                break
             time.sleep(0.5)
         else:
             raise AssertionError("the demo did not retrain within 60 s")
-        with urllib.request.urlopen(f"{base}/api/next?count=5", timeout=10) as response:
-            items = json.load(response)["items"]
+        items = get(f"{base}/api/next?count=5")["items"]
         assert len(items) == 5 and all(0 <= i["uncertainty"] <= 1 for i in items)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a user stops the demo
@@ -294,20 +292,17 @@ def test_a_failed_retraining_reaches_the_labelers_warnings(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/api/stats", proc)
-        with urllib.request.urlopen(f"{base}/api/next?count=2", timeout=10) as response:
-            items = json.load(response)["items"]
+        items = get(f"{base}/api/next?count=2")["items"]
         for item in items:
             post(f"{base}/api/annotations", {"item_id": item["id"], "label": "a"})
         deadline, warnings = time.time() + 60, []
         while time.time() < deadline and not warnings:
-            with urllib.request.urlopen(f"{base}/api/config", timeout=10) as response:
-                warnings = json.load(response)["warnings"]
+            warnings = get(f"{base}/api/config")["warnings"]
             time.sleep(0.3)
         assert len(warnings) == 1, "no warning within 60 s"
         assert "not been retrained" in warnings[0] and "at least 2 classes" in warnings[0]
         assert str(tmp_path) not in warnings[0]  # no server path for remote labelers
-        with urllib.request.urlopen(f"{base}/api/next", timeout=10) as response:
-            assert len(json.load(response)["items"]) == 1
+        assert len(get(f"{base}/api/next")["items"]) == 1
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
