@@ -62,6 +62,9 @@ export class Controller {
     this.pastLoading = null;
 
     this.doneIds = new Set(); // items saved from this page
+    // item id -> [{kind, label}] saves of a new item sent from this page and not known to
+    // be stored: one that failed may still have reached the server (a timeout).
+    this.attempts = new Map();
     this.drafts = new Map(); // item id -> {kind, label, comment} chosen, not saved yet
     this.edits = new Map(); // item id -> {selection, comment} changed on a past item, left
     this.inflight = null; // promise of the save in flight
@@ -431,17 +434,48 @@ export class Controller {
     const duration = Math.round(view.activeMs + performance.now() - view.shownAt);
     const payload = { item_id: view.item.id, comment, duration_ms: duration };
     if (kind === "label") payload.label = label;
-    const entry = { view, kind, label, comment };
-    const request = kind === "label" ? api.annotate(payload) : api.skip(payload);
+    // An item from the queue that this page has not saved yet: its first annotation,
+    // which must not overwrite one saved meanwhile from another tab or window (the same
+    // user's tabs are handed the same reserved items). Edits from the history, and
+    // items saved from this page, are sent as edits.
+    const first = view.mode === "new" && !this.doneIds.has(view.item.id);
+    if (first) payload.new = true;
+    const entry = { view, kind, label, comment, payload,
+      earlier: [...(this.attempts.get(view.item.id) || [])] };
+    if (first) {
+      this.attempts.set(view.item.id, [...entry.earlier, { kind, label }]);
+    }
+    const request = this.post(entry);
     this.sending = entry;
     this.frame.setSaving("saving");
     this.moveOn(view);
     this.inflight = this.finish(entry, request);
   }
 
+  post({ kind, payload }) {
+    return kind === "label" ? api.annotate(payload) : api.skip(payload);
+  }
+
   async finish(entry, request) {
     try {
-      this.saved(entry, await request);
+      let result;
+      try {
+        result = await request;
+      } catch (err) {
+        const kept = err.code === "already_annotated" && err.details
+          && err.details.annotation;
+        if (!kept) throw err;
+        if (this.isOurs(entry, kept)) {
+          // An earlier save of this very item from this page did reach the server (its
+          // answer was lost): this one is an edit of it.
+          const { new: _, ...payload } = entry.payload;
+          result = await this.post({ kind: entry.kind, payload });
+        } else {
+          this.keptElsewhere(entry, kept);
+          return;
+        }
+      }
+      this.saved(entry, result);
     } catch (err) {
       this.failed(entry, err);
     } finally {
@@ -450,11 +484,47 @@ export class Controller {
     }
   }
 
+  /** The annotation the server kept is one this page sent earlier (answer lost). */
+  isOurs(entry, kept) {
+    return entry.earlier.some(({ kind, label }) => (kind === "skip"
+      ? kept.status === "SKIPPED"
+      : kept.status === "LABELED" && sameLabel(kept.label, label)));
+  }
+
+  /**
+   * A first save of a new item was refused: the same user had already annotated it in
+   * another tab or window. That annotation is kept; the item is done, shown in the
+   * history as kept, and the page goes on (it already has).
+   */
+  keptElsewhere(entry, kept) {
+    const item = entry.view.item;
+    this.doneIds.add(item.id);
+    this.drafts.delete(item.id);
+    this.attempts.delete(item.id);
+    const notice = kept.status === "SKIPPED"
+      ? "Already skipped in another tab or window: kept"
+      : `Already labeled as ${labelText(kept.label)} in another tab or window: kept`;
+    const done = { ...item, annotation: { ...kept, item_id: item.id }, notice };
+    const at = this.past.findIndex((e) => e.id === item.id);
+    if (at >= 0) this.past[at] = done;
+    else this.past.unshift(done);
+    this.frame.setSaving("saved");
+    this.frame.clearError();
+    const yours = entry.kind === "label"
+      ? `your “${labelText(entry.label)}” was not saved` : "your skip was not saved";
+    this.frame.showHint(`${notice} (${yours}).`, { ms: 10000 });
+    this.frame.announce(notice);
+    this.loadError = null;
+    api.stats().then((stats) => this.frame.progress.update(stats)).catch(() => {});
+    this.refillIfLow();
+  }
+
   saved(entry, result) {
     const { view, kind, label, comment } = entry;
     const item = view.item;
     this.doneIds.add(item.id);
     this.drafts.delete(item.id);
+    this.attempts.delete(item.id);
     const annotation = {
       ...(item.annotation || {}),
       id: result.id,
@@ -464,7 +534,7 @@ export class Controller {
       label_id: kind === "label" ? result.label_id ?? null : null,
       comment,
     };
-    const done = { ...item, annotation };
+    const done = { ...item, annotation, notice: undefined };
     const at = this.past.findIndex((e) => e.id === item.id);
     if (at >= 0) this.past[at] = done;
     else if (view.mode === "new") this.past.unshift(done);

@@ -261,12 +261,15 @@ export class Frame {
     this.errorText.replaceChildren();
   }
 
-  /** A short-lived hint (e.g. "choose a class first"); `sticky`: until clearHint(). */
-  showHint(text, { sticky = false } = {}) {
+  /**
+   * A short-lived hint (e.g. "choose a class first"), shown for `ms`; `sticky`: until
+   * clearHint().
+   */
+  showHint(text, { sticky = false, ms = 4000 } = {}) {
     this.hint.textContent = text;
     this.hint.hidden = false;
     clearTimeout(this.hintTimer);
-    if (!sticky) this.hintTimer = setTimeout(() => this.clearHint(), 4000);
+    if (!sticky) this.hintTimer = setTimeout(() => this.clearHint(), ms);
   }
 
   clearHint() {
@@ -413,6 +416,10 @@ export class Frame {
       if (ann.status === "SKIPPED") chips.push(h("span", { class: "al-chip", text: "Skipped" }));
       else chips.push(h("span", { class: "al-chip al-chip-label" }, "Labeled: ",
         h("strong", { text: labelText(ann.label) })));
+      if (item.notice) { // a save from this page was refused: this annotation was kept
+        chips.push(h("span", { class: "al-chip al-chip-kept", title: item.notice,
+          text: "Kept from another tab or window" }));
+      }
     } else {
       chips.push(h("span", { class: "al-chip al-chip-new", text: "New item" }));
     }

@@ -740,3 +740,82 @@ def test_choices_made_while_a_save_hangs_show_at_once_and_wait_for_it(serve, pag
     labels = {row["id"]: row["label"] for row in server.export("labels")}
     assert labels == {first: "cat", second: "bird", third: "cat", fourth: "dog"}
     assert {r["data_id"]: r["comment"] for r in server.export("metadata")}[fourth] == "meanwhile"
+
+
+def test_a_second_tab_never_overwrites_the_label_of_the_first(serve, page, browser):
+    """Two tabs of one user are handed the same reserved items: the label saved first is
+    kept, and the other tab says so and moves on."""
+    server = serve(rows(5), "--id-column", "id")
+    other = browser.new_context(viewport={"width": 1280, "height": 900})
+    other.set_default_timeout(10_000)
+    try:
+        tab_b = other.new_page()
+        problems: list[str] = []
+        tab_b.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
+        first = open_app(page, server.url)
+        assert open_app(tab_b, server.url) == first  # the same reserved item
+
+        page.keyboard.press("1")  # A: cat
+        wait_item_change(page, first)
+        expect_stat(page, "mine-labeled", 1)
+        tab_b.keyboard.press("2")  # B: dog, later
+        after = wait_item_change(tab_b, first)
+        hint = tab_b.locator(".al-notices")
+        expect(hint).to_contain_text(
+            "Already labeled as cat in another tab or window: kept")
+        expect(tab_b.locator(".al-save-state")).not_to_have_text("Not saved")
+        expect_stat(tab_b, "mine-labeled", 1)
+        assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "cat"}
+
+        # B's history shows the kept label, with the notice; B goes on labeling.
+        tab_b.keyboard.press("ArrowLeft")
+        expect_item(tab_b, first, "past")
+        expect(tab_b.locator(".al-chip-label")).to_contain_text("cat")
+        expect(class_button(tab_b, "cat")).to_have_attribute("aria-pressed", "true")
+        expect(tab_b.locator(".al-position")).to_contain_text("another tab")
+        tab_b.keyboard.press("ArrowRight")
+        expect_item(tab_b, after, "new")
+        tab_b.keyboard.press("3")
+        wait_item_change(tab_b, after)
+        expect_stat(tab_b, "mine-labeled", 2)
+        # An edit from the history is still an edit: B may change the label on purpose.
+        tab_b.keyboard.press("ArrowLeft")
+        tab_b.keyboard.press("ArrowLeft")
+        expect_item(tab_b, first, "past")
+        tab_b.keyboard.press("2")
+        expect_item(tab_b, after, "past")
+        expect(tab_b.locator(".al-save-state")).to_have_text("All saved")
+        labels = {r["id"]: r["label"] for r in server.export("labels")}
+        assert labels == {first: "dog", after: "bird"}
+        assert not problems, problems
+    finally:
+        other.close()
+
+
+def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
+    """A save times out although the server stored it; saving the item again (even with
+    another choice) is this page's own edit, not a label from another tab."""
+    server = serve(rows(4), "--id-column", "id")
+    first = open_app(page, server.url)
+    sent: list[dict] = []
+
+    def slow_first(route):
+        body = route.request.post_data_json
+        sent.append(body)
+        response = route.fetch()  # the server stores it …
+        if len(sent) == 1:
+            route.abort("timedout")  # … but the answer never arrives
+        else:
+            route.fulfill(response=response)
+
+    page.route("**/api/annotations", slow_first)
+    page.keyboard.press("1")
+    expect(page.locator(".al-error")).to_contain_text("Not saved")
+    expect_item(page, first, "new")
+    assert sent[0]["new"] is True
+    page.keyboard.press("2")  # another choice, saved again
+    wait_item_change(page, first)
+    expect(page.locator(".al-error")).to_be_hidden()
+    expect(page.locator(".al-notices")).not_to_contain_text("another tab")
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "dog"}
