@@ -56,6 +56,8 @@ export class Controller {
     this.exhausted = false; // the server had no new item for us at the last refill
     this.loadError = null;
     this.refilling = null;
+    this.session = config.session; // the model's retraining session the queue is from
+    this.generation = 0; // grows when the queue is dropped: an answer of before is stale
 
     this.past = []; // the user's history, newest first (a prefix of it)
     this.pastComplete = false;
@@ -221,18 +223,22 @@ export class Controller {
     if (this.refilling) return this.refilling;
     const want = Math.max(1, PREFETCH - this.queue.length);
     const count = Math.min(MAX_NEXT, this.knownIds().size + want);
+    const generation = this.generation;
     this.refilling = (async () => {
+      let stale = false;
       try {
         const { items } = await api.next(count);
+        // Scored by the model of before the queue was dropped: asked for again below.
+        stale = generation !== this.generation;
         const known = this.knownIds();
         let fresh = 0;
-        for (const item of items || []) {
+        for (const item of stale ? [] : items || []) {
           if (known.has(item.id) || this.doneIds.has(item.id)) continue;
           known.add(item.id);
           this.queue.push(item);
           fresh += 1;
         }
-        this.exhausted = fresh === 0;
+        if (!stale) this.exhausted = fresh === 0;
         this.loadError = null;
       } catch (err) {
         this.loadError = err;
@@ -240,9 +246,25 @@ export class Controller {
       } finally {
         this.refilling = null;
       }
-      if (this.waiting) this.showHead();
+      if (stale) this.refill();
+      else if (this.waiting) this.showHead();
     })();
     return this.refilling;
+  }
+
+  /**
+   * The project's configuration was read again. A new session means a retrained model:
+   * the items fetched ahead and not on screen yet carry the old model's scores (or
+   * none), so they are dropped and asked for again. They stay reserved for this user,
+   * so the same items may come back, with the new scores.
+   */
+  sessionChanged(session) {
+    if (session === undefined || session === this.session) return;
+    this.session = session;
+    this.generation += 1;
+    this.queue = [];
+    this.exhausted = false;
+    if (!this.loadError) this.refill();
   }
 
   // -- history ----------------------------------------------------------------------

@@ -38,6 +38,7 @@ function applyFreshConfig(frame, config) {
   if (config.csrf_token) setCsrfToken(config.csrf_token);
   frame.setWarnings(config.warnings || []);
   if (config.stats) frame.progress.update(config.stats);
+  if (controller) controller.sessionChanged(config.session);
 }
 
 function centered(...children) {

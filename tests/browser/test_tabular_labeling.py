@@ -819,3 +819,36 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     expect(page.locator(".al-notices")).not_to_contain_text("another tab")
     expect(page.locator(".al-save-state")).to_have_text("All saved")
     assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "dog"}
+
+
+def test_prefetched_items_show_the_scores_of_the_retrained_model(serve, page, tmp_path):
+    """The model is retrained while the page is open (the session grows): the items
+    fetched ahead of time are asked for again, so that they show the new model's doubt."""
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    queries = tmp_path / "queries.csv"
+    queries.write_text("id,text,n,uncertainty,model_uncertainty,session\n"
+                       + "".join(f"r{i:02d},Row number {i},{i},{0.9 - i / 100},0.5,1\n"
+                                 for i in range(6)))
+    server = serve(rows(6), "--id-column", "id", "--queries", str(queries))
+    page.clock.install()  # the minute between two reads of the config passes at once
+    badge = page.locator(".al-badge-uncertainty")
+    assert open_app(page, server.url) == "r00"
+    expect(badge).to_have_text("Uncertainty 0.50")
+    page.wait_for_timeout(300)  # the items after it are fetched ahead
+
+    store = SQLiteStore(server.store)
+    store.set_priorities([(f"r{i:02d}", 0.9 - i / 100, 0.25) for i in range(6)])
+    store.set_meta("session", "2")
+    with page.expect_response(lambda r: "/api/next" in r.url):
+        page.clock.run_for(61_000)
+    page.wait_for_timeout(300)
+    expect(badge).to_have_text("Uncertainty 0.50")  # the item on screen stays as it is
+    page.keyboard.press("1")
+    expect_item(page, "r01", "new")
+    expect(badge).to_have_text("Uncertainty 0.25")
+    page.keyboard.press("2")
+    expect_item(page, "r02", "new")
+    expect(badge).to_have_text("Uncertainty 0.25")
+    assert {r["id"]: r["label"] for r in server.export("labels")} == {"r00": "cat",
+                                                                       "r01": "dog"}
