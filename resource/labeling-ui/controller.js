@@ -519,35 +519,21 @@ export class Controller {
    * history as kept, and the page goes on (it already has).
    */
   keptElsewhere(entry, kept) {
-    const item = entry.view.item;
-    this.doneIds.add(item.id);
-    this.drafts.delete(item.id);
-    this.attempts.delete(item.id);
     const notice = kept.status === "SKIPPED"
       ? "Already skipped in another tab or window: kept"
       : `Already labeled as ${labelText(kept.label)} in another tab or window: kept`;
-    const done = { ...item, annotation: { ...kept, item_id: item.id }, notice };
-    const at = this.past.findIndex((e) => e.id === item.id);
-    if (at >= 0) this.past[at] = done;
-    else this.past.unshift(done);
-    this.frame.setSaving("saved");
-    this.frame.clearError();
+    this.stored(entry.view, { ...kept, item_id: entry.view.item.id }, notice);
     const yours = entry.kind === "label"
       ? `your “${labelText(entry.label)}” was not saved` : "your skip was not saved";
     this.frame.showHint(`${notice} (${yours}).`, { ms: 10000 });
     this.frame.announce(notice);
-    this.loadError = null;
     api.stats().then((stats) => this.frame.progress.update(stats)).catch(() => {});
-    this.refillIfLow();
   }
 
   saved(entry, result) {
     const { view, kind, label, comment } = entry;
     const item = view.item;
-    this.doneIds.add(item.id);
-    this.drafts.delete(item.id);
-    this.attempts.delete(item.id);
-    const annotation = {
+    this.stored(view, {
       ...(item.annotation || {}),
       id: result.id,
       item_id: item.id,
@@ -555,15 +541,26 @@ export class Controller {
       label: kind === "label" ? label : null,
       label_id: kind === "label" ? result.label_id ?? null : null,
       comment,
-    };
-    const done = { ...item, annotation, notice: undefined };
+    });
+    if (result.stats) this.frame.progress.update(result.stats);
+    this.frame.announce(kind === "label" ? `Saved: ${labelText(label)}` : "Skipped");
+  }
+
+  /**
+   * The item's annotation as the server stores it (`notice`: why it is not the one
+   * sent): the item is done, the history shows it, and new items can be asked for.
+   */
+  stored(view, annotation, notice = undefined) {
+    const item = view.item;
+    this.doneIds.add(item.id);
+    this.drafts.delete(item.id);
+    this.attempts.delete(item.id);
+    const done = { ...item, annotation, notice };
     const at = this.past.findIndex((e) => e.id === item.id);
     if (at >= 0) this.past[at] = done;
     else if (view.mode === "new") this.past.unshift(done);
-    if (result.stats) this.frame.progress.update(result.stats);
     this.frame.setSaving("saved");
     this.frame.clearError();
-    this.frame.announce(kind === "label" ? `Saved: ${labelText(label)}` : "Skipped");
     this.loadError = null; // the server answers again: new items can be asked for
     this.refillIfLow();
   }
