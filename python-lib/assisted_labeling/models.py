@@ -295,7 +295,7 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     if len(classes) < 2:
         raise ValidationError(
             f"Training needs labels of at least 2 classes (found {len(classes)} among "
-            f"{len(labeled)} labeled rows)")
+            f"{len(labeled)} labeled rows)", classes=classes)
     known = known_types or {}
     types = {} if text_column else {c: known.get(c) or column_type(labeled[c], c)
                                     for c in feature_columns}

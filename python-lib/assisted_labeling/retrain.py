@@ -43,6 +43,9 @@ WATERMARK = "retrain_after_change"
 METRICS = "metrics"
 #: Why the last retraining did not happen, for labelers (empty: it did).
 PROBLEM = "retrain_problem"
+#: The classes labeled so far, as JSON, when the last retraining lacked a second class:
+#: the first label of another class makes it due, without waiting for ``every`` labels.
+ONE_CLASS = "retrain_one_class"
 #: "running" from the start of the retraining process; "stopped" once it ended cleanly.
 STATE = "retrainer"
 
@@ -101,6 +104,18 @@ def new_labels_since(store: SQLiteStore, after: int, *, enough: int) -> int:
     return len(counted)
 
 
+def new_class_since(store: SQLiteStore, after: int, known: set[str]) -> bool:
+    """Whether an annotation saved after change ``after`` is now labeled with a class
+    outside ``known``."""
+    cursor = after
+    while page := store.changes(after=cursor, limit=1000):
+        if any(a.status is Status.LABELED and a.label is not None and a.label not in known
+               for _, a in page):
+            return True
+        cursor = page[-1][0]
+    return False
+
+
 def cross_validated_auc(frame: pd.DataFrame, label_column: str,
                         trained: models.TrainedModel, *, seed: int = 0) -> float | None:
     """One-vs-rest macro AUC of ``trained``'s pipeline by 3-fold cross-validation on the
@@ -133,9 +148,15 @@ class Retrainer:
         self.settings = settings
 
     def due(self) -> bool:
+        """After ``every`` new labels; after a retraining that lacked a second class,
+        as soon as one is labeled (a labeler should not label ``every`` more to see the
+        model start)."""
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
-        return new_labels_since(self.store, after, enough=self.settings.every) \
-            >= self.settings.every
+        if new_labels_since(self.store, after, enough=self.settings.every) \
+                >= self.settings.every:
+            return True
+        known = self.store.get_meta(ONE_CLASS)
+        return bool(known) and new_class_since(self.store, after, set(json.loads(known)))
 
     def run_once(self) -> dict[str, Any] | None:
         """Retrain when due; returns the metrics entry of the new model, if any.
@@ -143,7 +164,8 @@ class Retrainer:
         A retraining that fails (one class only so far, a text column without words, the
         pool file gone…) is logged on one line (the traceback at debug level) and shown
         to labelers (``retrain_warnings``), and is not tried again before ``every`` new
-        labels: the data it failed on has not changed until then."""
+        labels: the data it failed on has not changed until then. A failure for lack of
+        a second class is tried again at the first label of another class."""
         if not self.due():
             return None
         return self._attempt()
@@ -157,6 +179,7 @@ class Retrainer:
             self._postpone(exc, watermark)
             return None
         self.store.set_meta(PROBLEM, "")
+        self.store.set_meta(ONE_CLASS, "")
         return entry
 
     def _postpone(self, exc: Exception, watermark: int) -> None:
@@ -164,8 +187,12 @@ class Retrainer:
         every = self.settings.every
         reason = _one_line(exc)
         shown = self._without_paths(reason)
+        classes = exc.details.get("classes") if isinstance(exc, LabelingError) else None
+        self.store.set_meta(ONE_CLASS, json.dumps(classes) if classes is not None else "")
+        retry = (f"after {every} new labels" if classes is None
+                 else f"at the first label of another class, or after {every} new labels")
         if isinstance(exc, LabelingError):  # the data: e.g. one class only so far
-            log.warning("Retraining postponed until %d new labels: %s", every, reason)
+            log.warning("Retraining postponed until %s: %s", retry, reason)
         else:
             log.error("Retraining failed; trying again after %d new labels: %s", every,
                       reason)
@@ -174,8 +201,7 @@ class Retrainer:
             shown = "an unexpected error (the server's log tells which)"
         self.store.set_meta(PROBLEM, (
             f"The model has not been retrained on the latest labels: {shown}. The queue "
-            f"keeps its previous order; retraining is tried again after {every} new "
-            "labels."))
+            f"keeps its previous order; retraining is tried again {retry}."))
         self.store.set_meta(WATERMARK, str(watermark))
 
     def _without_paths(self, message: str) -> str:

@@ -73,7 +73,7 @@ def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
     assert [h["session"] for h in history] == [1, 2]
 
 
-def test_one_class_postpones_retraining(tmp_path, pool):
+def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path, pool):
     path, _ = pool
     project, retrainer = retraining(tmp_path, path, 3)
     for i in range(3):
@@ -82,6 +82,19 @@ def test_one_class_postpones_retraining(tmp_path, pool):
     assert not (tmp_path / "m.skops").exists()
     assert project.store.get_meta("session", "0") == "0"  # a failed run is no session
     assert project.store.get_meta("metrics") is None
+    assert "at the first label of another class" in retrain_warnings(project.store)[0]
+    # More labels of the same class, fewer than 3: still nothing to learn from.
+    for i in range(3, 5):
+        project.annotate(LOCAL_USER, {"item_id": str(i), "label": "a"})
+    assert retrainer.run_once() is None and project.store.get_meta("session", "0") == "0"
+    # One label of another class (here an edit) is enough: no 3 more to wait for.
+    project.annotate(LOCAL_USER, {"item_id": "4", "label": "b"})
+    entry = retrainer.run_once()
+    assert entry is not None and entry["session"] == 1 and entry["n_labels"] == 5
+    assert retrain_warnings(project.store) == []
+    # Then the rule is every 3 labels again.
+    project.annotate(LOCAL_USER, {"item_id": "5", "label": "b"})
+    assert retrainer.run_once() is None
 
 
 def test_a_failed_query_counts_no_session(tmp_path, pool):
