@@ -82,6 +82,13 @@ class AlreadyAnnotatedError(ConflictError):
     code = "already_annotated"
 
 
+class StaleSaveError(ConflictError):
+    """A save arrived after a later save of the same item from the same page (a request
+    the page had given up on, delayed): the later one is kept."""
+
+    code = "stale"
+
+
 class TooManyAttemptsError(LabelingError):
     """Too many failed logins lately: wait ``retry_after`` seconds (429 + Retry-After)."""
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .config import LabelingConfig
-from .errors import AlreadyAnnotatedError, ValidationError
+from .errors import AlreadyAnnotatedError, StaleSaveError, ValidationError
 from .kinds import Kind, get_kind
-from .store import Annotation, AnnotationStore, Item, Stats, Status
+from .store import Annotation, AnnotationStore, Item, SaveOrder, Stats, Status
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,26 @@ def _only_new(body: Mapping[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(f'"new" must be true or false (got {value!r:.20})')
     return value
+
+
+MAX_CLIENT_ID = 64
+MAX_SEQUENCE = 2**53 - 1  # the largest integer a browser counts exactly
+
+
+def _sent(body: Mapping[str, Any]) -> SaveOrder | None:
+    """``client_id`` and ``sequence``, given together: the page that sends the save and
+    the save's place among that page's saves, so that a delayed earlier one is refused."""
+    client, sequence = body.get("client_id"), body.get("sequence")
+    if client is None and sequence is None:
+        return None
+    if not isinstance(client, str) or not 1 <= len(client) <= MAX_CLIENT_ID:
+        raise ValidationError(f'"client_id" must be a string of 1 to {MAX_CLIENT_ID} '
+                              f"characters, given with \"sequence\" (got {client!r:.20})")
+    if isinstance(sequence, bool) or not isinstance(sequence, int) \
+            or not 0 <= sequence <= MAX_SEQUENCE:
+        raise ValidationError(f'"sequence" must be a whole number from 0 to {MAX_SEQUENCE}, '
+                              f'given with "client_id" (got {sequence!r:.20})')
+    return SaveOrder(client, sequence)
 
 
 def _duration(body: Mapping[str, Any]) -> int | None:
@@ -172,7 +192,7 @@ class LabelingProject:
             return self.store.save_label(
                 user.name, key, self.kind.serialize(label, self.config),
                 self.kind.classes_of(label), comment=comment, duration_ms=_duration(body),
-                session=self._session(), only_new=_only_new(body),
+                session=self._session(), only_new=_only_new(body), sent=_sent(body),
             )
 
     def skip(self, user: Principal, body: Any) -> Annotation:
@@ -182,15 +202,16 @@ class LabelingProject:
         with self._telling_the_kept_annotation(user, key):
             return self.store.save_skip(
                 user.name, key, comment=_comment(body), duration_ms=_duration(body),
-                session=self._session(), only_new=_only_new(body),
+                session=self._session(), only_new=_only_new(body), sent=_sent(body),
             )
 
     @contextmanager
     def _telling_the_kept_annotation(self, user: Principal, key: str) -> Iterator[None]:
-        """A refused ``"new"`` save answers with the annotation kept, for the UI to show."""
+        """A refused ``"new"`` or stale save answers with the annotation kept, for the UI
+        to show."""
         try:
             yield
-        except AlreadyAnnotatedError as exc:
+        except (AlreadyAnnotatedError, StaleSaveError) as exc:
             kept = self.store.get_annotation(user.name, key)
             if kept is not None:
                 exc.details["annotation"] = self.annotation_payload(kept)

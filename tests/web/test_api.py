@@ -175,3 +175,41 @@ def test_a_new_label_never_overwrites_one_saved_from_another_tab(client):
     assert label(client, item, "neg").status_code == 201
     assert client.post("/api/annotations", json={"item_id": item, "label": "pos",
                                                  "new": "yes"}).status_code == 400
+
+
+def test_a_delayed_save_never_replaces_a_later_one_from_the_same_page(client):
+    """A page gives up on a slow save and the labeler saves the item again; the first
+    request, delayed, then reaches the server: it must not undo the second."""
+    item = client.get("/api/next").get_json()["items"][0]["id"]
+
+    def save(label, sequence, page="tab-1", **extra):
+        body = {"item_id": item, "client_id": page, "sequence": sequence, **extra}
+        if label is None:
+            return client.post("/api/skips", json=body)
+        return client.post("/api/annotations", json={**body, "label": label})
+
+    assert save("neg", 2).status_code == 201
+    for late in (save("pos", 1), save(None, 1), save("pos", 2)):
+        assert late.status_code == 409
+        error = late.get_json()
+        assert error["code"] == "stale" and "later save" in error["error"]
+        assert error["details"]["annotation"]["label"] == "neg"
+    stats = client.get("/api/stats").get_json()
+    assert stats["labeled"] == 1 and stats["skipped"] == 0
+    # A save that names no page (a script) is applied and keeps the page's order.
+    no_page = client.post("/api/annotations", json={"item_id": item, "label": "pos"})
+    assert no_page.status_code == 201
+    assert save("neg", 1).status_code == 409
+    assert save("neg", 3).status_code == 201
+    # Another page (another tab) has its own order: the latest save wins, as before.
+    assert save(None, 1, page="tab-2").status_code == 201
+    history = client.get("/api/history").get_json()["items"]
+    assert history[0]["annotation"]["status"] == "SKIPPED"
+    for bad in ({"client_id": "tab-1"}, {"sequence": 4}, {"client_id": "", "sequence": 4},
+                {"client_id": "x" * 65, "sequence": 4}, {"client_id": 7, "sequence": 4},
+                {"client_id": "tab-1", "sequence": -1}, {"client_id": "tab-1", "sequence": 1.5},
+                {"client_id": "tab-1", "sequence": True},
+                {"client_id": "tab-1", "sequence": 2**53}):
+        refused = client.post("/api/annotations", json={"item_id": item, "label": "pos", **bad})
+        assert refused.status_code == 400, bad
+        assert refused.get_json()["code"] == "invalid"

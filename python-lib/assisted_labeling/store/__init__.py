@@ -10,13 +10,14 @@ from .base import (
     Item,
     PrioritiesSet,
     Priority,
+    SaveOrder,
     Stats,
     Status,
     User,
 )
 
-__all__ = ["Annotation", "AnnotationStore", "Item", "PrioritiesSet", "Priority", "Stats",
-           "Status", "User", "open_store"]
+__all__ = ["Annotation", "AnnotationStore", "Item", "PrioritiesSet", "Priority", "SaveOrder",
+           "Stats", "Status", "User", "open_store"]
 
 
 def open_store(location: str | Path) -> AnnotationStore:

@@ -116,6 +116,15 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class SaveOrder:
+    """Which page sent a save, and its place among that page's saves: a save the page
+    gave up on (a timeout) may still reach the server after a later one."""
+
+    client: str
+    sequence: int
+
+
+@dataclass(frozen=True)
 class User:
     """An account. Only hashes of the password and token are kept."""
 
@@ -156,17 +165,20 @@ class AnnotationStore(Protocol):
     def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
                    comment: str | None = None, duration_ms: int | None = None,
                    session: int = 0, now: float | None = None,
-                   only_new: bool = False) -> Annotation:
+                   only_new: bool = False, sent: SaveOrder | None = None) -> Annotation:
         """Create or replace the user's annotation of the item as LABELED. ``comment``
         None keeps the stored comment ("" for a new annotation); "" clears it.
         ``only_new``: raise :class:`AlreadyAnnotatedError` (and change nothing) when the
-        user has an annotation of the item already."""
+        user has an annotation of the item already. ``sent``: raise
+        :class:`StaleSaveError` (and change nothing) when the annotation was last saved
+        by the same client with a sequence at least as high."""
 
     def save_skip(self, user: str, key: str, *, comment: str | None = None,
                   duration_ms: int | None = None, session: int = 0,
-                  now: float | None = None, only_new: bool = False) -> Annotation:
-        """Create or replace the user's annotation of the item as SKIPPED (``comment``
-        and ``only_new`` as in ``save_label``)."""
+                  now: float | None = None, only_new: bool = False,
+                  sent: SaveOrder | None = None) -> Annotation:
+        """Create or replace the user's annotation of the item as SKIPPED (``comment``,
+        ``only_new`` and ``sent`` as in ``save_label``)."""
 
     def get_annotation(self, user: str, key: str) -> Annotation | None:
         """The user's current annotation of the item, if any."""

@@ -44,11 +44,21 @@ from ..errors import (
     ConfigError,
     ConflictError,
     NotFoundError,
+    StaleSaveError,
     TooManyAttemptsError,
     ValidationError,
 )
 from .accounts import ROLES, hash_password, hash_token, new_token, verify_password
-from .base import Annotation, Item, PrioritiesSet, Priority, Stats, Status, User
+from .base import (
+    Annotation,
+    Item,
+    PrioritiesSet,
+    Priority,
+    SaveOrder,
+    Stats,
+    Status,
+    User,
+)
 
 try:  # POSIX only; elsewhere SQLite's own busy handler serializes processes.
     import fcntl
@@ -60,7 +70,8 @@ log = logging.getLogger(__name__)
 # 2: items.uncertainty (the score shown) and items.qpos (the queries' order).
 # 3: login sessions and failed logins kept in the store; no cookie-signing key any more.
 # 4: items some annotators labeled that need more come first (queue order _STARTED).
-SCHEMA_VERSION = "4"
+# 5: annotations.client and annotations.client_seq: the page that last saved each one.
+SCHEMA_VERSION = "5"
 _UNSCORED = 1.0  # queue order of items with no priority: after every scored item
 # Queue order of items some annotators labeled that need more (several annotators per
 # item): before every other item, so that overlaps complete (agreement, review) instead
@@ -101,6 +112,8 @@ CREATE TABLE IF NOT EXISTS annotations (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     duration_ms INTEGER,
+    client TEXT,
+    client_seq INTEGER,
     UNIQUE (item_id, annotator)
 );
 CREATE INDEX IF NOT EXISTS annotations_by_user ON annotations (annotator, id);
@@ -310,6 +323,9 @@ class SQLiteStore:
             conn.execute("DELETE FROM meta WHERE key = 'secret_key'")
         if row[0] in ("1", "2", "3"):
             conn.execute(f"UPDATE items SET qorder = ? WHERE {_STARTED_SQL}", (_STARTED,))
+        if "client" not in {r[1] for r in conn.execute("PRAGMA table_info(annotations)")}:
+            conn.execute("ALTER TABLE annotations ADD COLUMN client TEXT")  # schemas 1-4
+            conn.execute("ALTER TABLE annotations ADD COLUMN client_seq INTEGER")
         if row[0] != SCHEMA_VERSION:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                          (SCHEMA_VERSION,))
@@ -646,19 +662,21 @@ class SQLiteStore:
 
     def _save(self, user: str, key: str, status: Status, label: str | None,
               classes: Sequence[str], comment: str | None, duration_ms: int | None,
-              session: int, now: float | None, only_new: bool) -> Annotation:
+              session: int, now: float | None, only_new: bool,
+              sent: SaveOrder | None) -> Annotation:
         with self._write() as conn:
             return self._apply(conn, user, key, status, label, classes, comment, duration_ms,
                                session, time.time() if now is None else now,
-                               only_new=only_new)
+                               only_new=only_new, sent=sent)
 
     def _apply(self, conn: sqlite3.Connection, user: str, key: str, status: Status,
                label: str | None, classes: Sequence[str], comment: str | None,
                duration_ms: int | None, session: int, now: float,
                restored_label_id: int | None = None, log_change: bool = True,
-               only_new: bool = False) -> Annotation:
+               only_new: bool = False, sent: SaveOrder | None = None) -> Annotation:
         """One annotation write inside the caller's transaction. ``comment`` None keeps
-        the stored comment ("" for a new annotation); ``only_new`` as in ``save_label``."""
+        the stored comment ("" for a new annotation); ``only_new`` and ``sent`` as in
+        ``save_label``."""
         row = conn.execute(
             "SELECT id, needed, labeled FROM items WHERE key = ?", (key,)
         ).fetchone()
@@ -666,7 +684,7 @@ class SQLiteStore:
             raise NotFoundError(f'No item with id "{key}"', item_id=key)
         item_id, needed, labeled = row
         old = conn.execute(
-            "SELECT status, classes, label_id FROM annotations "
+            "SELECT status, classes, label_id, client, client_seq FROM annotations "
             "WHERE item_id = ? AND annotator = ?",
             (item_id, user),
         ).fetchone()
@@ -675,6 +693,11 @@ class SQLiteStore:
                 "You have annotated this item already (in another tab or window?): your "
                 "annotation is kept; change it from your history",
                 item_id=key, status=old[0])
+        if sent is not None and old is not None and old[3] == sent.client \
+                and old[4] >= sent.sequence:
+            raise StaleSaveError(
+                "A later save of this item from the same page is stored already: this "
+                "earlier one, delayed, is not applied", item_id=key, status=old[0])
         had_lease = conn.execute(
             "DELETE FROM leases WHERE item_id = ? AND annotator = ?", (item_id, user)
         ).rowcount
@@ -724,8 +747,8 @@ class SQLiteStore:
                 self._bump_user(conn, user, was, -1)
         saved = conn.execute(
             "INSERT INTO annotations (item_id, annotator, status, label, classes, label_id,"
-            " comment, session, created_at, updated_at, duration_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, coalesce(?, ''), ?, ?, ?, ?)"
+            " comment, session, created_at, updated_at, duration_ms, client, client_seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, coalesce(?, ''), ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (item_id, annotator) DO UPDATE SET status = excluded.status,"
             " label = excluded.label, classes = excluded.classes,"
             " label_id = excluded.label_id, comment = coalesce(?, annotations.comment),"
@@ -736,10 +759,16 @@ class SQLiteStore:
             "   ELSE excluded.session END, updated_at = excluded.updated_at,"
             " duration_ms = CASE WHEN excluded.duration_ms IS NULL"
             "   THEN annotations.duration_ms"
-            "   ELSE coalesce(annotations.duration_ms, 0) + excluded.duration_ms END"
+            "   ELSE coalesce(annotations.duration_ms, 0) + excluded.duration_ms END,"
+            # A save that names no page (an API script) leaves the page's order as it is.
+            " client = coalesce(excluded.client, annotations.client),"
+            " client_seq = CASE WHEN excluded.client IS NULL THEN annotations.client_seq"
+            "   ELSE excluded.client_seq END"
             " RETURNING id, created_at, duration_ms, comment, session",
             (item_id, user, status.value, label, json.dumps(list(classes)), label_id,
-             comment, session, now, now, duration_ms, comment),
+             comment, session, now, now, duration_ms,
+             None if sent is None else sent.client, None if sent is None else sent.sequence,
+             comment),
         ).fetchone()
         if log_change:
             conn.execute("INSERT INTO changes (annotation_id) VALUES (?)", (saved[0],))
@@ -752,15 +781,16 @@ class SQLiteStore:
     def save_label(self, user: str, key: str, label: str, classes: Sequence[str], *,
                    comment: str | None = None, duration_ms: int | None = None,
                    session: int = 0, now: float | None = None,
-                   only_new: bool = False) -> Annotation:
+                   only_new: bool = False, sent: SaveOrder | None = None) -> Annotation:
         return self._save(user, key, Status.LABELED, label, classes, comment, duration_ms,
-                          session, now, only_new)
+                          session, now, only_new, sent)
 
     def save_skip(self, user: str, key: str, *, comment: str | None = None,
                   duration_ms: int | None = None, session: int = 0,
-                  now: float | None = None, only_new: bool = False) -> Annotation:
+                  now: float | None = None, only_new: bool = False,
+                  sent: SaveOrder | None = None) -> Annotation:
         return self._save(user, key, Status.SKIPPED, None, (), comment, duration_ms, session,
-                          now, only_new)
+                          now, only_new, sent)
 
     def restore(self, annotations: Iterable[Annotation],
                 classes_of: Callable[[Annotation], Sequence[str]], *,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from assisted_labeling.store import Item, Status
+import pytest
+
+from assisted_labeling.errors import StaleSaveError
+from assisted_labeling.store import Item, SaveOrder, Status
 from assisted_labeling.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 # The tables schema 2 changes (items, its queue index) as schema 1 wrote them, and the
@@ -49,7 +52,7 @@ def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
     path = tmp_path / "old.db"
     schema_1_store(path)
     store = SQLiteStore(path)
-    assert store.get_meta("schema_version") == SCHEMA_VERSION == "4"
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == "5"
     assert store.get_item("a").data == {"x": 1}
     # Schema 1 showed the priority as the uncertainty: still shown.
     served = store.next_items("u", count=3)
@@ -108,4 +111,27 @@ def test_a_schema_3_store_serves_its_items_waiting_for_more_annotators_first(tmp
     again = SQLiteStore(path)
     assert again.get_meta("schema_version") == SCHEMA_VERSION
     assert [i.key for i in again.next_items("bob", count=3)] == ["c", "a", "b"]
+    again.close()
+
+
+def test_a_schema_4_store_keeps_its_annotations_and_learns_the_order_of_saves(tmp_path):
+    path = tmp_path / "v4.db"
+    store = SQLiteStore(path)
+    store.add_items([Item(k, {"k": k}) for k in "ab"])
+    store.save_label("ann", "a", "pos", ["pos"], comment="sure")
+    store.close()
+    conn = sqlite3.connect(path)  # as schema 4 left it: no page order on annotations
+    conn.executescript("ALTER TABLE annotations DROP COLUMN client; "
+                       "ALTER TABLE annotations DROP COLUMN client_seq; "
+                       "UPDATE meta SET value = '4' WHERE key = 'schema_version';")
+    conn.close()
+
+    again = SQLiteStore(path)
+    assert again.get_meta("schema_version") == SCHEMA_VERSION
+    kept = again.get_annotation("ann", "a")
+    assert (kept.label, kept.comment) == ("pos", "sure")
+    again.save_label("ann", "a", "neg", ["neg"], sent=SaveOrder("page", 2))
+    with pytest.raises(StaleSaveError):
+        again.save_label("ann", "a", "pos", ["pos"], sent=SaveOrder("page", 1))
+    assert again.get_annotation("ann", "a").label == "neg"
     again.close()
