@@ -117,6 +117,18 @@ export async function request(method, path, { query, body, timeoutMs = TIMEOUT_M
 }
 
 export const get = (path, query) => request("GET", path, { query });
+
+// Each save names this page and its place among the page's saves: a save given up on
+// (SAVE_TIMEOUT_MS) may still reach the server after a later one, which then refuses it
+// (409 stale) instead of letting it undo the later one.
+const CLIENT_ID = Array.from(crypto.getRandomValues(new Uint8Array(12)),
+  (b) => b.toString(16).padStart(2, "0")).join("");
+let sequence = 0;
+
+function ordered(payload) {
+  sequence += 1;
+  return { ...payload, client_id: CLIENT_ID, sequence };
+}
 export const post = (path, body, options) =>
   request("POST", path, { body: body ?? {}, ...options });
 
@@ -126,8 +138,9 @@ export const api = {
   login: (name, password) => post("/api/login", { name, password }),
   logout: () => post("/api/logout", {}),
   next: (count) => get("/api/next", { count }),
-  annotate: (payload) => post("/api/annotations", payload, { timeoutMs: SAVE_TIMEOUT_MS }),
-  skip: (payload) => post("/api/skips", payload, { timeoutMs: SAVE_TIMEOUT_MS }),
+  annotate: (payload) =>
+    post("/api/annotations", ordered(payload), { timeoutMs: SAVE_TIMEOUT_MS }),
+  skip: (payload) => post("/api/skips", ordered(payload), { timeoutMs: SAVE_TIMEOUT_MS }),
   history: ({ before, after, limit } = {}) => get("/api/history", { before, after, limit }),
   stats: () => get("/api/stats"),
 };

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
@@ -819,6 +821,44 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     expect(page.locator(".al-notices")).not_to_contain_text("another tab")
     expect(page.locator(".al-save-state")).to_have_text("All saved")
     assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "dog"}
+
+
+def test_a_save_given_up_on_that_arrives_late_never_undoes_a_later_one(serve, page):
+    """An edit hangs, the page gives up on it, and the labeler chooses again; the network
+    then delivers the first request after the second: the later choice stays."""
+    server = serve(rows(4), "--id-column", "id")
+    page.clock.install()  # the save's time limit passes at once
+    first = open_app(page, server.url)
+    page.keyboard.press("1")  # cat
+    wait_item_change(page, first)
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    held: list = []
+    sent: list[dict] = []
+
+    def deliver_late(route):
+        sent.append(route.request.post_data_json)
+        if len(sent) == 1:
+            held.append(route)  # stuck in the network for now
+        else:
+            route.fulfill(response=route.fetch())
+
+    page.route("**/api/annotations", deliver_late)
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    page.keyboard.press("2")  # dog: this save hangs
+    page.clock.run_for(10_000)
+    expect(page.locator(".al-error")).to_contain_text("did not answer in time")
+    expect_item(page, first, "past")
+    page.keyboard.press("3")  # bird, saved at once
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    late = held[0].fetch()  # the first request reaches the server at last
+    assert late.status == 409 and late.json()["code"] == "stale"
+    assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "bird"}
+    assert [b["label"] for b in sent] == ["dog", "bird"]
+    assert sent[0]["client_id"] == sent[1]["client_id"]
+    assert sent[0]["sequence"] < sent[1]["sequence"]
+    with contextlib.suppress(PlaywrightError):  # the page gave up on it long ago
+        held[0].abort()
 
 
 def test_prefetched_items_show_the_scores_of_the_retrained_model(serve, page, tmp_path):
