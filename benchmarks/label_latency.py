@@ -131,7 +131,9 @@ def client(port: int, token: str, saves: int, start_at: float, out) -> None:
         t1 = time.perf_counter()
         if response.status != 200 or not items:
             raise RuntimeError(f"no item to label ({response.status})")
-        body = json.dumps({"item_id": items[0]["id"], "label": CATEGORIES[i % 3]})
+        # As the labeling page sends it: a first save, with its page and sequence.
+        body = json.dumps({"item_id": items[0]["id"], "label": CATEGORIES[i % 3],
+                           "new": True, "client_id": f"bench-{os.getpid()}", "sequence": i})
         conn.request("POST", "/api/annotations", body=body, headers=headers)
         response = conn.getresponse()
         response.read()
