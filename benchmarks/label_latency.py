@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 import pandas as pd
@@ -153,7 +154,15 @@ def run_clients(port: int, tokens: list[str], saves: int) -> dict[str, float]:
              for t in tokens]
     for p in procs:
         p.start()
-    results = [queue.get(timeout=600) for _ in procs]
+    results = []
+    while len(results) < len(procs):
+        try:
+            results.append(queue.get(timeout=1))
+        except Empty:  # a client that died (a refused save) says so at once
+            if any(p.exitcode not in (None, 0) for p in procs):
+                for p in procs:
+                    p.kill()
+                raise RuntimeError("a client failed: see its traceback above") from None
     for p in procs:
         p.join()
     next_ms = np.concatenate([r[0] for r in results])
