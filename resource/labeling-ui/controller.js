@@ -68,6 +68,9 @@ export class Controller {
     // be stored: one that failed may still have reached the server (a timeout).
     this.attempts = new Map();
     this.drafts = new Map(); // item id -> {kind, label, comment} chosen, not saved yet
+    // Items whose last save got no answer (a timeout, the network): it may yet reach the
+    // server, so choosing the stored annotation again is sent, not taken as unchanged.
+    this.unsure = new Set();
     this.edits = new Map(); // item id -> {selection, comment} changed on a past item, left
     this.inflight = null; // promise of the save in flight
     this.sending = null; // its entry
@@ -404,7 +407,7 @@ export class Controller {
 
   unchanged(view, kind, label, comment) {
     const ann = view.item.annotation;
-    if (!ann || comment !== (ann.comment || "")) return false;
+    if (!ann || this.unsure.has(view.item.id) || comment !== (ann.comment || "")) return false;
     if (kind === "skip") return ann.status === "SKIPPED";
     return ann.status === "LABELED" && sameLabel(ann.label, label);
   }
@@ -555,6 +558,7 @@ export class Controller {
     this.doneIds.add(item.id);
     this.drafts.delete(item.id);
     this.attempts.delete(item.id);
+    this.unsure.delete(item.id);
     const done = { ...item, annotation, notice };
     const at = this.past.findIndex((e) => e.id === item.id);
     if (at >= 0) this.past[at] = done;
@@ -583,6 +587,7 @@ export class Controller {
     if (kind === "label") view.selection = new Set(asList(label));
     view.comment = entry.comment;
     view.unsaved = true;
+    if (err.code === "timeout" || err.code === "network") this.unsure.add(view.item.id);
     this.show(view, { failed: true });
     this.frame.setSaving("failed");
     let advice = kind === "label"

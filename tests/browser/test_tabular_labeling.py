@@ -861,6 +861,40 @@ def test_a_save_given_up_on_that_arrives_late_never_undoes_a_later_one(serve, pa
         held[0].abort()
 
 
+def test_going_back_to_the_stored_label_after_a_hung_save_is_saved_too(serve, page):
+    """The labeler changes a past label, that save hangs and is given up, and she goes
+    back to the label stored before: that is sent too (the hung one may arrive yet)."""
+    server = serve(rows(4), "--id-column", "id")
+    page.clock.install()  # the save's time limit passes at once
+    first = open_app(page, server.url)
+    page.keyboard.press("1")  # cat
+    wait_item_change(page, first)
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    held: list = []
+    sent: list[dict] = []
+
+    def deliver_late(route):
+        sent.append(route.request.post_data_json)
+        if len(sent) == 1:
+            held.append(route)
+        else:
+            route.fulfill(response=route.fetch())
+
+    page.route("**/api/annotations", deliver_late)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("2")  # dog: this save hangs
+    page.clock.run_for(10_000)
+    expect(page.locator(".al-error")).to_contain_text("did not answer in time")
+    expect_item(page, first, "past")
+    page.keyboard.press("1")  # cat again, as stored before
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    assert [b["label"] for b in sent] == ["dog", "cat"]
+    assert held[0].fetch().status == 409  # stale: the dog arrives after the cat
+    assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "cat"}
+    with contextlib.suppress(PlaywrightError):
+        held[0].abort()
+
+
 def test_prefetched_items_show_the_scores_of_the_retrained_model(serve, page, tmp_path):
     """The model is retrained while the page is open (the session grows): the items
     fetched ahead of time are asked for again, so that they show the new model's doubt."""
