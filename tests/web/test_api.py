@@ -188,21 +188,31 @@ def test_a_delayed_save_never_replaces_a_later_one_from_the_same_page(client):
             return client.post("/api/skips", json=body)
         return client.post("/api/annotations", json={**body, "label": label})
 
-    assert save("neg", 2).status_code == 201
-    for late in (save("pos", 1), save(None, 1), save("pos", 2)):
+    saved = save("neg", 2)
+    assert saved.status_code == 201
+    for late in (save("pos", 1), save(None, 1)):
         assert late.status_code == 409
         error = late.get_json()
         assert error["code"] == "stale" and "later save" in error["error"]
         assert error["details"]["annotation"]["label"] == "neg"
+    # The same request twice (resent below the page) is answered as stored, once.
+    again = save("neg", 2)
+    assert again.status_code == 201 and again.get_json()["id"] == saved.get_json()["id"]
+    assert again.get_json()["label_id"] == saved.get_json()["label_id"]
     stats = client.get("/api/stats").get_json()
     assert stats["labeled"] == 1 and stats["skipped"] == 0
     # A save that names no page (a script) is applied and keeps the page's order.
     no_page = client.post("/api/annotations", json={"item_id": item, "label": "pos"})
     assert no_page.status_code == 201
     assert save("neg", 1).status_code == 409
-    assert save("neg", 3).status_code == 201
-    # Another page (another tab) has its own order: the latest save wins, as before.
+    assert save("neg", 4).status_code == 201
+    # Another page (another tab) has its own order: the latest save wins, as before …
     assert save(None, 1, page="tab-2").status_code == 201
+    history = client.get("/api/history").get_json()["items"]
+    assert history[0]["annotation"]["status"] == "SKIPPED"
+    # … and a delayed save of the first page, or its last one resent, never undoes it.
+    assert save("pos", 3).status_code == 409
+    assert save("neg", 4).status_code == 201
     history = client.get("/api/history").get_json()["items"]
     assert history[0]["annotation"]["status"] == "SKIPPED"
     for bad in ({"client_id": "tab-1"}, {"sequence": 4}, {"client_id": "", "sequence": 4},

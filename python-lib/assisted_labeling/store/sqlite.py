@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 # 2: items.uncertainty (the score shown) and items.qpos (the queries' order).
 # 3: login sessions and failed logins kept in the store; no cookie-signing key any more.
 # 4: items some annotators labeled that need more come first (queue order _STARTED).
-# 5: annotations.client and annotations.client_seq: the page that last saved each one.
+# 5: save_orders: the highest sequence each page (client) saved each annotation with.
 SCHEMA_VERSION = "5"
 _UNSCORED = 1.0  # queue order of items with no priority: after every scored item
 # Queue order of items some annotators labeled that need more (several annotators per
@@ -112,11 +112,15 @@ CREATE TABLE IF NOT EXISTS annotations (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     duration_ms INTEGER,
-    client TEXT,
-    client_seq INTEGER,
     UNIQUE (item_id, annotator)
 );
 CREATE INDEX IF NOT EXISTS annotations_by_user ON annotations (annotator, id);
+CREATE TABLE IF NOT EXISTS save_orders (
+    annotation_id INTEGER NOT NULL,
+    client TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    PRIMARY KEY (annotation_id, client)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     item_id INTEGER NOT NULL,
     annotator TEXT NOT NULL,
@@ -323,9 +327,6 @@ class SQLiteStore:
             conn.execute("DELETE FROM meta WHERE key = 'secret_key'")
         if row[0] in ("1", "2", "3"):
             conn.execute(f"UPDATE items SET qorder = ? WHERE {_STARTED_SQL}", (_STARTED,))
-        if "client" not in {r[1] for r in conn.execute("PRAGMA table_info(annotations)")}:
-            conn.execute("ALTER TABLE annotations ADD COLUMN client TEXT")  # schemas 1-4
-            conn.execute("ALTER TABLE annotations ADD COLUMN client_seq INTEGER")
         if row[0] != SCHEMA_VERSION:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                          (SCHEMA_VERSION,))
@@ -684,17 +685,26 @@ class SQLiteStore:
             raise NotFoundError(f'No item with id "{key}"', item_id=key)
         item_id, needed, labeled = row
         old = conn.execute(
-            "SELECT status, classes, label_id, client, client_seq FROM annotations "
+            "SELECT status, classes, label_id, id FROM annotations "
             "WHERE item_id = ? AND annotator = ?",
             (item_id, user),
         ).fetchone()
+        stored = None
+        if sent is not None and old is not None:
+            stored = conn.execute(
+                "SELECT sequence FROM save_orders WHERE annotation_id = ? AND client = ?",
+                (old[3], sent.client)).fetchone()
+            if stored is not None and stored[0] == sent.sequence:
+                # The same request again (a retry below the page): it was applied.
+                return _annotation(conn.execute(
+                    f"SELECT {_ANNOTATION_COLUMNS} FROM annotations a"
+                    " JOIN items i ON i.id = a.item_id WHERE a.id = ?", (old[3],)).fetchone())
         if only_new and old is not None:
             raise AlreadyAnnotatedError(
                 "You have annotated this item already (in another tab or window?): your "
                 "annotation is kept; change it from your history",
                 item_id=key, status=old[0])
-        if sent is not None and old is not None and old[3] == sent.client \
-                and old[4] >= sent.sequence:
+        if stored is not None and stored[0] > sent.sequence:
             raise StaleSaveError(
                 "A later save of this item from the same page is stored already: this "
                 "earlier one, delayed, is not applied", item_id=key, status=old[0])
@@ -747,8 +757,8 @@ class SQLiteStore:
                 self._bump_user(conn, user, was, -1)
         saved = conn.execute(
             "INSERT INTO annotations (item_id, annotator, status, label, classes, label_id,"
-            " comment, session, created_at, updated_at, duration_ms, client, client_seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, coalesce(?, ''), ?, ?, ?, ?, ?, ?)"
+            " comment, session, created_at, updated_at, duration_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, coalesce(?, ''), ?, ?, ?, ?)"
             " ON CONFLICT (item_id, annotator) DO UPDATE SET status = excluded.status,"
             " label = excluded.label, classes = excluded.classes,"
             " label_id = excluded.label_id, comment = coalesce(?, annotations.comment),"
@@ -759,19 +769,18 @@ class SQLiteStore:
             "   ELSE excluded.session END, updated_at = excluded.updated_at,"
             " duration_ms = CASE WHEN excluded.duration_ms IS NULL"
             "   THEN annotations.duration_ms"
-            "   ELSE coalesce(annotations.duration_ms, 0) + excluded.duration_ms END,"
-            # A save that names no page (an API script) leaves the page's order as it is.
-            " client = coalesce(excluded.client, annotations.client),"
-            " client_seq = CASE WHEN excluded.client IS NULL THEN annotations.client_seq"
-            "   ELSE excluded.client_seq END"
+            "   ELSE coalesce(annotations.duration_ms, 0) + excluded.duration_ms END"
             " RETURNING id, created_at, duration_ms, comment, session",
             (item_id, user, status.value, label, json.dumps(list(classes)), label_id,
-             comment, session, now, now, duration_ms,
-             None if sent is None else sent.client, None if sent is None else sent.sequence,
-             comment),
+             comment, session, now, now, duration_ms, comment),
         ).fetchone()
         if log_change:
             conn.execute("INSERT INTO changes (annotation_id) VALUES (?)", (saved[0],))
+        if sent is not None:
+            conn.execute(
+                "INSERT INTO save_orders (annotation_id, client, sequence) VALUES (?, ?, ?)"
+                " ON CONFLICT (annotation_id, client) DO UPDATE SET sequence ="
+                " excluded.sequence", (saved[0], sent.client, sent.sequence))
         return Annotation(
             id=saved[0], item_key=key, annotator=user, status=status, label=label,
             label_id=label_id, comment=saved[3], session=saved[4], created_at=saved[1],

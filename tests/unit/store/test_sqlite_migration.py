@@ -58,7 +58,9 @@ def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
     served = store.next_items("u", count=3)
     assert [(i.key, i.priority, i.uncertainty) for i in served] == [
         ("b", 0.9, 0.9), ("a", 0.4, 0.4), ("c", None, None)]
-    store.save_label("u", "b", "pos", ["pos"])
+    store.save_label("u", "b", "pos", ["pos"], sent=SaveOrder("page", 2))
+    with pytest.raises(StaleSaveError):  # schema 5's order of saves works here too
+        store.save_label("u", "b", "neg", ["neg"], sent=SaveOrder("page", 1))
     store.set_priorities([("c", 0.5, 0.25)])
     store.close()
 
@@ -120,9 +122,8 @@ def test_a_schema_4_store_keeps_its_annotations_and_learns_the_order_of_saves(tm
     store.add_items([Item(k, {"k": k}) for k in "ab"])
     store.save_label("ann", "a", "pos", ["pos"], comment="sure")
     store.close()
-    conn = sqlite3.connect(path)  # as schema 4 left it: no page order on annotations
-    conn.executescript("ALTER TABLE annotations DROP COLUMN client; "
-                       "ALTER TABLE annotations DROP COLUMN client_seq; "
+    conn = sqlite3.connect(path)  # as schema 4 left it: no order of saves
+    conn.executescript("DROP TABLE save_orders; "
                        "UPDATE meta SET value = '4' WHERE key = 'schema_version';")
     conn.close()
 
