@@ -87,31 +87,26 @@ def _one_line(exc: BaseException) -> str:
                     else f"{type(exc).__name__}: {exc}")
 
 
-def new_labels_since(store: SQLiteStore, after: int, *, enough: int) -> int:
-    """New labels saved after change ``after``, counting up to ``enough``: annotations
-    now LABELED in the current session (an edited label keeps the session it was first
-    given in), each once however often it was saved again (the every-n trigger's rule)."""
+def retraining_due(store: SQLiteStore, after: int, *, every: int,
+                   known: set[str] | None = None) -> bool:
+    """Whether ``every`` new labels were saved after change ``after``: annotations now
+    LABELED in the current session (an edited label keeps the session it was first
+    given in), each once however often it was saved again (the every-n trigger's rule).
+    ``known``: the classes labeled when the last retraining lacked a second class; one
+    label outside them is enough. One pass over the changes, stopping when due."""
     session = int(store.get_meta("session", "0") or 0)
     counted: set[tuple[str, str]] = set()
     cursor = after
-    while len(counted) < enough:
-        page = store.changes(after=cursor, limit=1000)
-        if not page:
-            break
-        counted.update((a.item_key, a.annotator) for _, a in page
-                       if a.status is Status.LABELED and a.session == session)
-        cursor = page[-1][0]
-    return len(counted)
-
-
-def new_class_since(store: SQLiteStore, after: int, known: set[str]) -> bool:
-    """Whether an annotation saved after change ``after`` is now labeled with a class
-    outside ``known``."""
-    cursor = after
     while page := store.changes(after=cursor, limit=1000):
-        if any(a.status is Status.LABELED and a.label is not None and a.label not in known
-               for _, a in page):
-            return True
+        for _, a in page:
+            if a.status is not Status.LABELED:
+                continue
+            if known is not None and a.label is not None and a.label not in known:
+                return True
+            if a.session == session:
+                counted.add((a.item_key, a.annotator))
+                if len(counted) >= every:
+                    return True
         cursor = page[-1][0]
     return False
 
@@ -152,11 +147,9 @@ class Retrainer:
         as soon as one is labeled (a labeler should not label ``every`` more to see the
         model start)."""
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
-        if new_labels_since(self.store, after, enough=self.settings.every) \
-                >= self.settings.every:
-            return True
         known = self.store.get_meta(ONE_CLASS)
-        return bool(known) and new_class_since(self.store, after, set(json.loads(known)))
+        return retraining_due(self.store, after, every=self.settings.every,
+                              known=set(json.loads(known)) if known else None)
 
     def run_once(self) -> dict[str, Any] | None:
         """Retrain when due; returns the metrics entry of the new model, if any.

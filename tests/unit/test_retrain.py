@@ -97,6 +97,31 @@ def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path,
     assert retrainer.run_once() is None
 
 
+def test_another_failure_after_a_one_class_one_waits_for_n_labels_again(tmp_path, pool,
+                                                                         monkeypatch):
+    from assisted_labeling import retrain
+
+    path, _ = pool
+    project, retrainer = retraining(tmp_path, path, 3)
+    label(project, ["a"] * 3, range(3))
+    assert retrainer.run_once() is None  # one class
+    score = retrain.score_file
+
+    def pool_gone(*args, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+
+    monkeypatch.setattr(retrain, "score_file", pool_gone)
+    project.annotate(LOCAL_USER, {"item_id": "3", "label": "b"})
+    assert retrainer.run_once() is None  # tried at once, and failed otherwise
+    assert "after 3 new labels." in retrain_warnings(project.store)[0]
+    monkeypatch.setattr(retrain, "score_file", score)
+    project.annotate(LOCAL_USER, {"item_id": "4", "label": "b"})  # a class known by now
+    project.annotate(LOCAL_USER, {"item_id": "5", "label": "a"})
+    assert retrainer.run_once() is None  # 2 new labels: the every-3 rule again
+    project.annotate(LOCAL_USER, {"item_id": "6", "label": "a"})
+    assert retrainer.run_once() is not None
+
+
 def test_a_failed_query_counts_no_session(tmp_path, pool):
     """A pool that fails while it is scored (a malformed line): the queries are kept,
     and the next run is the session after the last one that worked."""
