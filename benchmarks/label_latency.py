@@ -155,14 +155,17 @@ def run_clients(port: int, tokens: list[str], saves: int) -> dict[str, float]:
     for p in procs:
         p.start()
     results = []
+    deadline = time.time() + 600
     while len(results) < len(procs):
         try:
             results.append(queue.get(timeout=1))
         except Empty:  # a client that died (a refused save) says so at once
-            if any(p.exitcode not in (None, 0) for p in procs):
+            failed = any(p.exitcode not in (None, 0) for p in procs)
+            if failed or time.time() > deadline:
                 for p in procs:
                     p.kill()
-                raise RuntimeError("a client failed: see its traceback above") from None
+                raise RuntimeError("a client failed: see its traceback above" if failed
+                                   else "the clients did not finish in 10 minutes") from None
     for p in procs:
         p.join()
     next_ms = np.concatenate([r[0] for r in results])
