@@ -823,6 +823,23 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "dog"}
 
 
+def hold_first_save(page) -> tuple[list, list[dict]]:
+    """Keep the next save stuck in the network (its route in ``held``) and let later
+    ones through; ``sent`` collects every save's body in the order sent."""
+    held: list = []
+    sent: list[dict] = []
+
+    def deliver_late(route):
+        sent.append(route.request.post_data_json)
+        if len(sent) == 1:
+            held.append(route)
+        else:
+            route.fulfill(response=route.fetch())
+
+    page.route("**/api/annotations", deliver_late)
+    return held, sent
+
+
 def test_a_save_given_up_on_that_arrives_late_never_undoes_a_later_one(serve, page):
     """An edit hangs, the page gives up on it, and the labeler chooses again; the network
     then delivers the first request after the second: the later choice stays."""
@@ -832,17 +849,7 @@ def test_a_save_given_up_on_that_arrives_late_never_undoes_a_later_one(serve, pa
     page.keyboard.press("1")  # cat
     wait_item_change(page, first)
     expect(page.locator(".al-save-state")).to_have_text("All saved")
-    held: list = []
-    sent: list[dict] = []
-
-    def deliver_late(route):
-        sent.append(route.request.post_data_json)
-        if len(sent) == 1:
-            held.append(route)  # stuck in the network for now
-        else:
-            route.fulfill(response=route.fetch())
-
-    page.route("**/api/annotations", deliver_late)
+    held, sent = hold_first_save(page)
     page.keyboard.press("ArrowLeft")
     expect_item(page, first, "past")
     page.keyboard.press("2")  # dog: this save hangs
@@ -870,17 +877,7 @@ def test_going_back_to_the_stored_label_after_a_hung_save_is_saved_too(serve, pa
     page.keyboard.press("1")  # cat
     wait_item_change(page, first)
     expect(page.locator(".al-save-state")).to_have_text("All saved")
-    held: list = []
-    sent: list[dict] = []
-
-    def deliver_late(route):
-        sent.append(route.request.post_data_json)
-        if len(sent) == 1:
-            held.append(route)
-        else:
-            route.fulfill(response=route.fetch())
-
-    page.route("**/api/annotations", deliver_late)
+    held, sent = hold_first_save(page)
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("2")  # dog: this save hangs
     page.clock.run_for(10_000)
