@@ -64,9 +64,6 @@ export class Controller {
     this.pastLoading = null;
 
     this.doneIds = new Set(); // items saved from this page
-    // item id -> [{kind, label}] saves of a new item sent from this page and not known to
-    // be stored: one that failed may still have reached the server (a timeout).
-    this.attempts = new Map();
     this.drafts = new Map(); // item id -> {kind, label, comment} chosen, not saved yet
     // Items whose last save got no answer (a timeout, the network): it may yet reach the
     // server, so choosing the stored annotation again is sent, not taken as unchanged.
@@ -465,11 +462,7 @@ export class Controller {
     // items saved from this page, are sent as edits.
     const first = view.mode === "new" && !this.doneIds.has(view.item.id);
     if (first) payload.new = true;
-    const entry = { view, kind, label, comment, payload,
-      earlier: [...(this.attempts.get(view.item.id) || [])] };
-    if (first) {
-      this.attempts.set(view.item.id, [...entry.earlier, { kind, label }]);
-    }
+    const entry = { view, kind, label, comment, payload };
     const request = this.post(entry);
     this.sending = entry;
     this.frame.setSaving("saving");
@@ -487,18 +480,13 @@ export class Controller {
       try {
         result = await request;
       } catch (err) {
+        // The server tells this page's own earlier save (its answer lost), which it
+        // takes as an edit, from another tab's: only the latter is refused.
         const kept = err.code === "already_annotated" && err.details
           && err.details.annotation;
         if (!kept) throw err;
-        if (this.isOurs(entry, kept)) {
-          // An earlier save of this very item from this page did reach the server (its
-          // answer was lost): this one is an edit of it.
-          const { new: _, ...payload } = entry.payload;
-          result = await this.post({ kind: entry.kind, payload });
-        } else {
-          this.keptElsewhere(entry, kept);
-          return;
-        }
+        this.keptElsewhere(entry, kept);
+        return;
       }
       this.saved(entry, result);
     } catch (err) {
@@ -507,13 +495,6 @@ export class Controller {
       this.inflight = null;
       this.sending = null;
     }
-  }
-
-  /** The annotation the server kept is one this page sent earlier (answer lost). */
-  isOurs(entry, kept) {
-    return entry.earlier.some(({ kind, label }) => (kind === "skip"
-      ? kept.status === "SKIPPED"
-      : kept.status === "LABELED" && sameLabel(kept.label, label)));
   }
 
   /**
@@ -525,9 +506,17 @@ export class Controller {
     const notice = kept.status === "SKIPPED"
       ? "Already skipped in another tab or window: kept"
       : `Already labeled as ${labelText(kept.label)} in another tab or window: kept`;
-    this.stored(entry.view, { ...kept, item_id: entry.view.item.id }, notice);
-    const yours = entry.kind === "label"
+    const id = entry.view.item.id;
+    this.stored(entry.view, { ...kept, item_id: id }, notice);
+    let yours = entry.kind === "label"
       ? `your “${labelText(entry.label)}” was not saved` : "your skip was not saved";
+    if (entry.comment && entry.comment !== (kept.comment || "")) {
+      // The comment typed here is not thrown away: it waits, unsaved, on the kept
+      // annotation in the history (leaving the page asks first).
+      this.edits.set(id, { selection: kept.status === "LABELED" ? asList(kept.label) : [],
+        comment: entry.comment });
+      yours += "; your comment waits on it in your history, unsaved (← to see it)";
+    }
     this.frame.showHint(`${notice} (${yours}).`, { ms: 10000 });
     this.frame.announce(notice);
     api.stats().then((stats) => this.frame.progress.update(stats)).catch(() => {});
@@ -557,7 +546,6 @@ export class Controller {
     const item = view.item;
     this.doneIds.add(item.id);
     this.drafts.delete(item.id);
-    this.attempts.delete(item.id);
     this.unsure.delete(item.id);
     const done = { ...item, annotation, notice };
     const at = this.past.findIndex((e) => e.id === item.id);

@@ -760,11 +760,14 @@ def test_a_second_tab_never_overwrites_the_label_of_the_first(serve, page, brows
         page.keyboard.press("1")  # A: cat
         wait_item_change(page, first)
         expect_stat(page, "mine-labeled", 1)
-        tab_b.keyboard.press("2")  # B: dog, later
+        tab_b.locator("#al-comment").fill("blurry")
+        tab_b.locator("#al-comment").press("Escape")
+        tab_b.keyboard.press("2")  # B: dog, later, with a comment
         after = wait_item_change(tab_b, first)
         hint = tab_b.locator(".al-notices")
         expect(hint).to_contain_text(
             "Already labeled as cat in another tab or window: kept")
+        expect(hint).to_contain_text("your comment waits on it in your history")
         expect(tab_b.locator(".al-save-state")).not_to_have_text("Not saved")
         expect_stat(tab_b, "mine-labeled", 1)
         assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "cat"}
@@ -775,6 +778,7 @@ def test_a_second_tab_never_overwrites_the_label_of_the_first(serve, page, brows
         expect(tab_b.locator(".al-chip-label")).to_contain_text("cat")
         expect(class_button(tab_b, "cat")).to_have_attribute("aria-pressed", "true")
         expect(tab_b.locator(".al-position")).to_contain_text("another tab")
+        expect(tab_b.locator("#al-comment")).to_have_value("blurry")  # kept, unsaved
         tab_b.keyboard.press("ArrowRight")
         expect_item(tab_b, after, "new")
         tab_b.keyboard.press("3")
@@ -789,6 +793,8 @@ def test_a_second_tab_never_overwrites_the_label_of_the_first(serve, page, brows
         expect(tab_b.locator(".al-save-state")).to_have_text("All saved")
         labels = {r["id"]: r["label"] for r in server.export("labels")}
         assert labels == {first: "dog", after: "bird"}
+        comments = {r["data_id"]: r["comment"] for r in server.export("metadata")}
+        assert comments[first] == "blurry"
         assert not problems, problems
     finally:
         other.close()
@@ -821,6 +827,7 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     expect(page.locator(".al-notices")).not_to_contain_text("another tab")
     expect(page.locator(".al-save-state")).to_have_text("All saved")
     assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "dog"}
+    assert len(sent) == 2  # the server took the second first save as this page's edit
 
 
 def hold_first_save(page) -> tuple[list, list[dict]]:

@@ -177,6 +177,47 @@ def test_a_new_label_never_overwrites_one_saved_from_another_tab(client):
                                                  "new": "yes"}).status_code == 400
 
 
+def test_a_first_save_resent_by_the_page_that_made_it_is_its_edit(client):
+    """A page's first save reached the server but its answer was lost: the page's next
+    first save of that item is its own edit; another page's is still refused."""
+    item = client.get("/api/next").get_json()["items"][0]["id"]
+
+    def first_save(label, page, sequence):
+        return client.post("/api/annotations", json={
+            "item_id": item, "label": label, "new": True, "client_id": page,
+            "sequence": sequence})
+
+    stored = first_save("pos", "tab-1", 1)  # its answer is lost
+    assert stored.status_code == 201
+    again = first_save("neg", "tab-1", 2)
+    assert again.status_code == 201 and again.get_json()["id"] == stored.get_json()["id"]
+    other = first_save("pos", "tab-2", 1)
+    assert other.status_code == 409 and other.get_json()["code"] == "already_annotated"
+    assert first_save("pos", "tab-1", 1).status_code == 409  # delayed: stale
+    stats = client.get("/api/stats").get_json()
+    assert stats["labeled"] == 1 and stats["per_class"] == {"neg": 1}
+
+
+def test_a_first_save_never_overwrites_another_pages_label_after_a_refusal(client):
+    """A page's first save was refused (nothing stored); another page then labels the
+    item: this page's next first save is refused, whatever label it carries."""
+    item = client.get("/api/next").get_json()["items"][0]["id"]
+    refused = client.post("/api/annotations", json={
+        "item_id": item, "label": "nope", "new": True, "client_id": "tab-1",
+        "sequence": 1})
+    assert refused.status_code == 400
+    assert client.post("/api/annotations", json={
+        "item_id": item, "label": "pos", "new": True, "client_id": "tab-2",
+        "sequence": 1}).status_code == 201
+    for label_ in ("pos", "neg"):
+        late = client.post("/api/annotations", json={
+            "item_id": item, "label": label_, "new": True, "client_id": "tab-1",
+            "sequence": 2})
+        assert late.status_code == 409 and late.get_json()["code"] == "already_annotated"
+    history = client.get("/api/history").get_json()["items"]
+    assert [(e["id"], e["annotation"]["label"]) for e in history] == [(item, "pos")]
+
+
 def test_a_delayed_save_never_replaces_a_later_one_from_the_same_page(client):
     """A page gives up on a slow save and the labeler saves the item again; the first
     request, delayed, then reaches the server: it must not undo the second."""

@@ -169,7 +169,8 @@ class AnnotationStore(Protocol):
         """Create or replace the user's annotation of the item as LABELED. ``comment``
         None keeps the stored comment ("" for a new annotation); "" clears it.
         ``only_new``: raise :class:`AlreadyAnnotatedError` (and change nothing) when the
-        user has an annotation of the item already. ``sent``: raise
+        user has an annotation of the item already, unless ``sent``'s client saved it
+        (then this is that client's edit). ``sent``: raise
         :class:`StaleSaveError` (and change nothing) when the annotation was last saved
         by the same client with a sequence at least as high."""
 

@@ -699,7 +699,9 @@ class SQLiteStore:
                 return _annotation(conn.execute(
                     f"SELECT {_ANNOTATION_COLUMNS} FROM annotations a"
                     " JOIN items i ON i.id = a.item_id WHERE a.id = ?", (old[3],)).fetchone())
-        if only_new and old is not None:
+        # A first save from a page that already saved this annotation (its answer was
+        # lost) is that page's edit, not a label from another tab or window.
+        if only_new and old is not None and stored is None:
             raise AlreadyAnnotatedError(
                 "You have annotated this item already (in another tab or window?): your "
                 "annotation is kept; change it from your history",
