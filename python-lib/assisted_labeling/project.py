@@ -105,11 +105,18 @@ class LabelingProject:
     def __init__(self, config: LabelingConfig, store: AnnotationStore, *,
                  kind: Kind | None = None,
                  session: Callable[[], int] | None = None,
+                 ranked_session: Callable[[], int] | None = None,
                  warnings: Callable[[], list[str]] | None = None) -> None:
+        """``session``: the loop's current session, given to new labels.
+        ``ranked_session`` (default: ``session``): the session the queue is ranked for,
+        which ``/api/config`` tells the page; where the two can differ for a while (DSS
+        re-ranks after the sampler's variable changed), a page told the new session
+        before the re-ranking would fetch items again and get the old ranking."""
         self.config = config
         self.store = store
         self.kind = kind or get_kind(config.kind)
         self._session = session or (lambda: int(store.get_meta("session", "0") or 0))
+        self._ranked_session = ranked_session or self._session
         self._warnings: list[Callable[[], list[str]]] = [warnings] if warnings else []
 
     def add_warnings(self, source: Callable[[], list[str]]) -> None:
@@ -124,7 +131,7 @@ class LabelingProject:
             **self.config.to_public_dict(),
             "user": {"name": user.name, "role": user.role},
             "stats": self.stats(user).to_dict(),
-            "session": self._session(),
+            "session": self._ranked_session(),
             "warnings": [w for source in self._warnings for w in source()],
         }
 

@@ -114,6 +114,27 @@ def test_a_new_sampler_session_reranks_the_queue(project_setup, open_labeling, c
     assert _texts(webapp, 2) == ["fine", "awful"]
 
 
+def test_the_page_hears_of_a_new_session_once_the_queue_is_reranked(
+        project_setup, open_labeling, config_4x):
+    """The sampler ran (the variable says 2) but the queue is not re-ranked yet: the page
+    is still told session 1, else it would fetch its items again and get the old
+    ranking; a label given meanwhile counts for session 2 (the every-n trigger's)."""
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "fine"], "stars": [1, 3], "uncertainty": [0.9, 0.1]}))
+    project_setup.project_variables()["standard"][SESSION] = 1
+    webapp = open_labeling({**config_4x, "queries_ds": "queries"})
+    assert webapp.project.config_payload(ALICE)["session"] == 1
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "fine"], "stars": [1, 3], "uncertainty": [0.1, 0.9]}))
+    project_setup.project_variables()["standard"][SESSION] = 2
+    assert webapp.session.refresh() == 2
+    assert webapp.project.config_payload(ALICE)["session"] == 1
+    item = webapp.project.next_items(ALICE, 1)[0]
+    assert webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"}).session == 2
+    assert webapp.refresh_queue() is True
+    assert webapp.project.config_payload(ALICE)["session"] == 2
+
+
 def test_annotations_carry_the_sampler_session(project_setup, open_labeling, config_4x):
     project_setup.create_dataset("queries", pd.DataFrame({
         "text": ["fine"], "stars": [3], "uncertainty": [0.5]}))

@@ -276,7 +276,9 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
                                 lambda: dataiku.Project().get_variables(),
                                 queries_name=settings.queries_ds)
     queue_warnings = QueueWarnings()
-    project = LabelingProject(config, store, session=session, warnings=queue_warnings)
+    project = LabelingProject(
+        config, store, session=session, warnings=queue_warnings,
+        ranked_session=lambda: int(store.get_meta(PRIORITIES_SESSION, "0") or 0))
     project.add_warnings(stopping)
     sync = DatasetSync(project, open_dataset=dataiku.Dataset,
                        labels_name=settings.labels_ds, metadata_name=settings.metadata_ds,
