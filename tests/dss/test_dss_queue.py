@@ -44,6 +44,21 @@ def test_queries_rank_by_uncertainty_and_unscored_come_last(project_setup, open_
     assert [i["uncertainty"] for i in items] == [0.9, 0.9, 0.5, 0.2]
 
 
+def test_queries_of_a_pool_of_numbers_only_rank_it(dss, open_labeling, config_4x):
+    """No text column to read as text: only the number columns are asked for (never an
+    empty column list, whose meaning DSS does not document)."""
+    dss.create_dataset("reviews", pd.DataFrame({"x": [1.5, 2.5, 3.5], "n": [1, 2, 3]}))
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    dss.create_dataset("queries", pd.DataFrame({
+        "x": [1.5, 2.5, 3.5], "n": [1, 2, 3], "uncertainty": [0.1, 0.8, 0.4],
+        "session": [1] * 3}))
+    webapp = open_labeling({**config_4x, "queries_ds": "queries"})
+    items = webapp.project.next_items(ALICE, 3)
+    assert [i["data"]["n"] for i in items] == [2, 3, 1]
+    assert [i["uncertainty"] for i in items] == [0.8, 0.4, 0.1]
+
+
 def test_the_ui_shows_the_model_uncertainty_and_ties_keep_the_queries_order(
         dss, open_labeling, config_4x):
     # A cold-start batch: typical items first with re-assigned (tied) queue values; the

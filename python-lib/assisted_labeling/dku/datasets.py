@@ -155,6 +155,10 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
     one as text. Integer columns are read apart, with the guess: read by the schema, an
     empty cell fails them.
     """
+    if not texts:
+        # No empty column list is ever sent: DSS may take it as "every column".
+        yield from iter_frames(dataset, chunksize=chunksize, columns=list(numbers))
+        return
     text_frames = iter_frames(dataset, chunksize=chunksize, columns=list(texts),
                               infer_with_pandas=False)
     number_frames = (iter_frames(dataset, chunksize=chunksize, columns=list(numbers))

@@ -237,6 +237,10 @@ class Dataset:
         the row numbers (as pandas' chunked reader gives them). With
         ``infer_with_pandas`` (the default) the types are guessed chunk by chunk, as
         ``pd.read_table(dtype=None, chunksize=...)`` does in the dataiku package."""
+        if columns is not None and not list(columns):
+            # The documentation gives no meaning to an empty list (None reads every
+            # column): code that sends one depends on behaviour nobody promised.
+            raise ValueError("fake dataiku: iter_dataframes(columns=[]) is undocumented")
         state = fake.state()
         state.reads.append(self.full_name)
         yield from fake.read_chunks(state.dataset(self.full_name), chunksize=chunksize,
