@@ -141,7 +141,7 @@ export class Controller {
       this.frame.showHint(draft.kind === "skip"
         ? "Your skip of this item is not saved yet: press S to skip it"
         : `Your label “${labelText(draft.label)}” for this item is not saved yet: `
-          + "press Enter to save it");
+          + "press Enter to save it", { forItem: true });
     }
   }
 
@@ -323,8 +323,9 @@ export class Controller {
     const found = await this.ensurePast(target);
     if (this.view !== view || found === null) return;
     if (!found) {
-      this.frame.showHint(this.past.length
-        ? "This is the first item you did" : "Nothing in your history yet");
+      const text = this.past.length
+        ? "This is the first item you did" : "Nothing in your history yet";
+      this.frame.showHint(text, { forItem: true });
       return;
     }
     this.keepEdits(view);
@@ -335,7 +336,7 @@ export class Controller {
     const view = this.view;
     if (!(await this.settleToMove(view))) return;
     if (!view || view.mode !== "past") {
-      this.frame.showHint("You are on your newest item");
+      this.frame.showHint("You are on your newest item", { forItem: true });
       return;
     }
     this.keepEdits(view);
@@ -391,7 +392,7 @@ export class Controller {
   /** A hint asking for a key: out of the comment box first, or the key would type there. */
   askForKey(text) {
     if (isTextField(document.activeElement)) this.frame.focusWork();
-    this.frame.showHint(text);
+    this.frame.showHint(text, { forItem: true });
   }
 
   skip() {
@@ -598,7 +599,8 @@ export class Controller {
     const draft = this.view && this.drafts.get(this.view.item.id);
     if (draft) {
       this.frame.showHint(draft.kind === "skip"
-        ? "Signed in: press S to skip this item" : "Signed in: press Enter to save this item");
+        ? "Signed in: press S to skip this item" : "Signed in: press Enter to save this item",
+        { forItem: true });
     }
   }
 

@@ -263,11 +263,15 @@ export class Frame {
 
   /**
    * A short-lived hint (e.g. "choose a class first"), shown for `ms`; `sticky`: until
-   * clearHint().
+   * clearHint(). `forItem`: it speaks of the item on screen ("choose a class", "nothing
+   * in your history yet"), so it goes when another item (or none) comes on screen, where
+   * it would be false. Other hints outlive the move: they speak of the item just left
+   * (its change kept, its label kept from another tab), of a save, or of the project.
    */
-  showHint(text, { sticky = false, ms = 4000 } = {}) {
+  showHint(text, { sticky = false, ms = 4000, forItem = false } = {}) {
     this.hint.textContent = text;
     this.hint.hidden = false;
+    this.hintForItem = forItem;
     clearTimeout(this.hintTimer);
     if (!sticky) this.hintTimer = setTimeout(() => this.clearHint(), ms);
   }
@@ -275,6 +279,12 @@ export class Frame {
   clearHint() {
     clearTimeout(this.hintTimer);
     this.hint.hidden = true;
+    this.hintForItem = false;
+  }
+
+  /** Another item, or none, is on screen: a hint about the one before is no longer true. */
+  clearItemHint() {
+    if (this.hintForItem) this.clearHint();
   }
 
   announce(text) {
@@ -351,6 +361,7 @@ export class Frame {
   }
 
   showLoading() {
+    this.clearItemHint();
     this.card.dataset.itemId = "";
     this.card.dataset.mode = "loading";
     replaceChildren(this.position, h("span", { class: "al-chip", text: "Loading…" }));
@@ -367,6 +378,7 @@ export class Frame {
    * progress figures, and keeps saying it as they change (a save answered after this).
    */
   showDone(onRetry, { title, text, button = "Check again", chip = "All done" } = {}) {
+    this.clearItemHint();
     this.card.dataset.itemId = "";
     this.card.dataset.mode = "done";
     replaceChildren(this.position, h("span", { class: "al-chip al-chip-done", text: chip }));
@@ -402,6 +414,8 @@ export class Frame {
     const { item, mode } = view;
     const { config } = this;
     const another = this.card.dataset.itemId !== String(item.id);
+    // The same item, now from the history (or back in the queue), is another screen too.
+    if (another || this.card.dataset.mode !== mode) this.clearItemHint();
     this.card.dataset.itemId = item.id;
     this.card.dataset.mode = mode;
     this.setBusy(false);

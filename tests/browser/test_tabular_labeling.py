@@ -627,6 +627,38 @@ def test_ctrl_enter_leaves_the_comment_box_when_a_key_is_asked_for(serve, page):
     assert (metadata[second]["label"], metadata[second]["comment"]) == ("bird", "")
 
 
+def hint_gone_with_the_item(page: Page, old: str) -> None:
+    """Once another item than ``old`` is on screen, the hint about ``old`` is gone at
+    once, not when its few seconds are up."""
+    wait_item_change(page, old)
+    assert page.locator(".al-hint").is_hidden(), page.locator(".al-hint").text_content()
+
+
+def test_a_hint_about_the_item_on_screen_goes_with_it(serve, page):
+    """A user's walkthrough: "Nothing in your history yet" stayed above the history after
+    a skip, and "Choose a class" above the next item after choosing one."""
+    server = serve(rows(4), "--id-column", "id", categories="good,bad")
+    first = open_app(page, server.url)
+    hint = page.locator(".al-hint")
+    page.keyboard.press("ArrowLeft")
+    expect(hint).to_have_text("Nothing in your history yet")
+    page.keyboard.press("s")
+    hint_gone_with_the_item(page, first)
+    second = item_id(page)
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    expect(page.locator(".al-position")).to_contain_text("Skipped")
+    expect(hint).to_be_hidden()
+
+    page.keyboard.press("ArrowRight")
+    expect_item(page, second, "new")
+    page.keyboard.press("Enter")  # no suggestion to accept
+    expect(hint).to_have_text("Choose a class: press 1–2")
+    page.keyboard.press("1")
+    hint_gone_with_the_item(page, second)
+    assert {r["id"]: r["label"] for r in server.export("labels")} == {second: "good"}
+
+
 def item_head_in_view(page: Page) -> bool:
     """The item's header is on screen, below the page's sticky header."""
     return page.evaluate(
