@@ -21,6 +21,7 @@ from .store.accounts import ROLES
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 MODEL_SUFFIX = ".skops"
+DEFAULT_LABEL_COLUMN = "label"  # as in the 4.x plugin's label_col_name
 #: Text tables up to this size get their lines counted for a progress total: beyond it
 #: the count would cost a second pass over a file that may not be in the page cache.
 LINE_COUNT_LIMIT = 64 * 2**20
@@ -319,7 +320,11 @@ def _order_queue(project, queries: str, pool: str) -> None:
         print(f'Warning: {done.unmatched} rows of "{queries}" match no item of "{pool}" '
               "(rows changed since the queries were made?): the items they stood for are "
               f"not ranked.{hint}", file=sys.stderr)
-    print(f"Queue ordered by {queries}: {done.items} items scored", file=sys.stderr)
+    if not done.items:
+        print(f'Warning: "{queries}" holds no queries (made when every item was labeled?): '
+              "it ranks no item", file=sys.stderr)
+    else:
+        print(f"Queue ordered by {queries}: {done.items} items scored", file=sys.stderr)
     project.store.set_meta(RANKED_BY, fingerprint)
     project.store.set_meta(f"{RANKED_BY}:{fingerprint}", "1")
     session = _table_session(queries)
@@ -478,6 +483,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     _check_pool(args.input, args.output, columns, model.columns)
     store, exclude, id_column, reader = None, None, args.id_column, READER
+    label_column = args.label_column if args.label_column in columns else None
+    if args.label_column != DEFAULT_LABEL_COLUMN and label_column is None:
+        raise LabelingError(f'No column "{args.label_column}" in the pool "{args.input}" '
+                            f"(its columns: {', '.join(columns)})")
     if args.store:
         from .standalone import store_reader, stored_settings
         from .store.sqlite import SQLiteStore
@@ -506,14 +515,33 @@ def cmd_query(args: argparse.Namespace) -> int:
                              id_column=id_column, exclude=exclude,
                              max_queries=args.max_queries, seed=args.seed, progress=bar,
                              batch_size=args.batch_size, reader=reader,
-                             cold_start=None if args.no_cold_start else DEFAULT_COLD_START)
+                             cold_start=None if args.no_cold_start else DEFAULT_COLD_START,
+                             label_column=label_column)
+    pool_rows, left_out = queries.attrs["pool_rows"], queries.attrs["left_out"]
+    if not pool_rows:
+        raise LabelingError(f'The pool "{args.input}" has no rows: nothing to rank')
+    labeled_where = " and ".join(
+        ([f'in the store "{args.store}"'] if store is not None else [])
+        + ([f'in its column "{label_column}"'] if label_column else []))
+    if left_out:
+        print(f"Left out {left_out:,} of {pool_rows:,} rows, labeled {labeled_where}",
+              file=sys.stderr)
     queries = queries.drop(columns=[ITEM_ID])
+    if queries.empty:
+        # Nothing is left to label: the empty table replaces older queries, and no
+        # session starts, since no label can follow it.
+        session -= 1
     queries[SESSION_COLUMN] = session
     with _user_data(f'Cannot write "{args.output}"',
                     "check the free disk space and the directory's permissions"):
         write_frame(queries, args.output)
-        if store is None:
+        if store is None and not queries.empty:
             _session_file(args.output).write_text(f"{session}\n", "utf-8")
+    if queries.empty:
+        print(f"Every row of the pool is labeled ({labeled_where}): wrote an empty "
+              f"queries table to {args.output}; the session stays {session}",
+              file=sys.stderr)
+        return 0
     if store is not None:
         store.set_meta("session", str(session))
     print(f"Wrote {len(queries)} queries (session {session}) to {args.output}",
@@ -702,7 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--kind", default="tabular", choices=["tabular"],
                        help="what the items are")
     serve.add_argument("--categories", required=True, help="classes, comma-separated")
-    serve.add_argument("--label-column", default="label",
+    serve.add_argument("--label-column", default=DEFAULT_LABEL_COLUMN,
                        help="name of the label column in exports")
     serve.add_argument("--store", default="labels.db", help="SQLite file for the labels")
     serve.add_argument("--multi-label", action="store_true")
@@ -726,7 +754,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = command("train", "train the default model on a labeled table")
     train.add_argument("input", help="table with a label column (e.g. a labels export)")
-    train.add_argument("--label-column", default="label", help="the column to predict")
+    train.add_argument("--label-column", default=DEFAULT_LABEL_COLUMN,
+                       help="the column to predict")
     train.add_argument("--id-column", help="a column of unique item ids (not a feature)")
     train.add_argument("-o", "--output", required=True, help="model file (.skops)")
     _add_model_options(train)
@@ -745,6 +774,10 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--store", help="leave out the items labeled in this store, and "
                        "count sessions there")
     query.add_argument("--id-column", help="a column of unique item ids")
+    query.add_argument("--label-column", default=DEFAULT_LABEL_COLUMN,
+                       help="rows holding a value in this column are labeled already and "
+                            f"left out (default {DEFAULT_LABEL_COLUMN!r}, when the pool has "
+                            "it: the table `train` learned from)")
     query.add_argument("--batch-size", type=int, default=100,
                        help="labels between two retrains (default 100): the batch that "
                             "diverse_margin diversifies and the cold start fills")

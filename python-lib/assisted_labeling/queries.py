@@ -122,31 +122,57 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
                max_queries: int | None = None, seed: int = 0, batch_size: int = 100,
                cold_start: float | None = DEFAULT_COLD_START,
                progress: Any = None, rows: bool = True,
-               chunksize: int = CHUNK_ROWS, reader: str = READER) -> pd.DataFrame:
+               chunksize: int = CHUNK_ROWS, reader: str = READER,
+               label_column: str | None = None) -> pd.DataFrame:
     """Queries of a pool file, with the item id of each row in column ``ITEM_ID``.
 
     ``model`` is a :class:`~assisted_labeling.models.TrainedModel`: its probabilities
     rank the items, its encoded inputs describe them for diversity and the cold start,
     and the number of labels it learned from decides the cold start.
 
+    Left out: the items whose id is in ``exclude`` (labeled in a store) and, given
+    ``label_column`` (a column of the pool), the rows holding a value there (the table
+    a model was trained on). The result's ``attrs`` say how many rows the pool has
+    (``"pool_rows"``) and how many of them were left out (``"left_out"``).
+
     ``rows=False`` keeps only the item ids and scores, not the pool's columns (enough to
     order a queue). Memory: O(output + labeled items), not O(pool) (module doc)."""
     helpers = _helper_columns(id_column)
     labeled = exclude or frozenset()
+    counts = {"pool_rows": 0, "left_out": 0}
 
     def pool_rows(chunk: pd.DataFrame) -> pd.DataFrame:
         return chunk.drop(columns=helpers)
 
+    def left_out(chunk: pd.DataFrame) -> np.ndarray:
+        drop = np.zeros(len(chunk), dtype=bool)
+        if labeled:
+            drop |= np.fromiter((k in labeled for k in chunk[ITEM_ID].to_numpy()),
+                                dtype=bool, count=len(chunk))
+        if label_column is not None:
+            drop |= has_value(chunk[label_column])
+        counts["pool_rows"] += len(chunk)
+        counts["left_out"] += int(drop.sum())
+        return drop
+
     queries = score_pool(
         keyed_chunks(pool, id_column, labeled=labeled, chunksize=chunksize, reader=reader),
         lambda chunk: model.predict_proba(pool_rows(chunk)),
-        strategy=strategy, max_queries=max_queries, exclude_keys=labeled or None,
-        key_fn=lambda chunk: chunk[ITEM_ID].to_numpy(), seed=seed, progress=progress,
+        strategy=strategy, max_queries=max_queries, exclude_keys=lambda drop: drop,
+        key_fn=left_out, seed=seed, progress=progress,
         features=lambda chunk: model.embed(pool_rows(chunk)), batch_size=batch_size,
         n_labeled=model.n_labels, cold_start=cold_start,
         columns=None if rows else helpers,
     )
-    return resolve_ids(queries, pool, chunksize=chunksize, reader=reader)
+    queries = resolve_ids(queries, pool, chunksize=chunksize, reader=reader)
+    queries.attrs.update(counts)
+    return queries
+
+
+def has_value(column: pd.Series) -> np.ndarray:
+    """Which cells hold a value: neither missing nor empty text (as `train` reads a
+    label column)."""
+    return (column.notna() & (column.astype(str) != "")).to_numpy(dtype=bool)
 
 
 def queue_priorities(store: AnnotationStore, queries: pd.DataFrame) -> int:

@@ -12,6 +12,7 @@ import pytest
 from assisted_labeling import cli
 from assisted_labeling.config import build_config
 from assisted_labeling.errors import AuthenticationError
+from assisted_labeling.export import write_frame
 from assisted_labeling.project import LabelingProject, Principal
 from assisted_labeling.standalone import open_project
 from assisted_labeling.store.sqlite import SQLiteStore
@@ -394,21 +395,40 @@ def test_row_counts(tmp_path, monkeypatch, bars):
     assert bars == [("Reading", 2, 2)]
 
 
-def test_query_sessions_count_runs_that_wrote_no_rows(model_files, tmp_path):
+def test_query_leaves_out_rows_labeled_in_the_pool_and_counts_sessions(
+        model_files, tmp_path, capsys):
+    """The pool `train` learned from holds labels: those rows are left out. With every
+    row labeled, the queries table is empty and no session starts (no label can follow
+    it); an empty pool is an error that writes nothing."""
     model, pool = model_files
     out = tmp_path / "q.parquet"
-    empty = tmp_path / "empty.csv"  # every item labeled, say: nothing left to rank
-    pd.read_csv(pool).head(0).to_csv(empty, index=False)
+    frame = pd.read_csv(pool)
+    some = tmp_path / "some.csv"
+    frame.assign(label=["a" if i < 10 else "" for i in range(30)]).to_csv(some, index=False)
+    assert cli.main(["query", "--model", str(model), "--input", str(some), "-o", str(out)]) == 0
+    queries = pd.read_parquet(out)
+    assert len(queries) == 20 and set(queries["id"]) == set(range(10, 30))
+    assert set(queries["session"]) == {1}
+    assert "Left out 10 of 30 rows, labeled in its column \"label\"" in capsys.readouterr().err
+    every = tmp_path / "every.csv"
+    frame.assign(label="a").to_csv(every, index=False)
+    assert cli.main(["query", "--model", str(model), "--input", str(every), "-o", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == 0
+    assert "Every row of the pool is labeled" in capsys.readouterr().err
     base = ["query", "--model", str(model), "--input", str(pool), "-o", str(out)]
-    for _ in range(2):
-        assert cli.main(["query", "--model", str(model), "--input", str(empty),
-                         "-o", str(out)]) == 0
-        assert len(pd.read_parquet(out)) == 0
     assert cli.main([*base, "--max-queries", "5"]) == 0
-    assert set(pd.read_parquet(out)["session"]) == {3}
+    assert set(pd.read_parquet(out)["session"]) == {2}  # the empty run counted none
+    empty = tmp_path / "empty.csv"
+    frame.head(0).to_csv(empty, index=False)
+    assert cli.main(["query", "--model", str(model), "--input", str(empty),
+                     "-o", str(out)]) == 2
+    assert "has no rows" in one_line_error(capsys)
+    assert set(pd.read_parquet(out)["session"]) == {2}  # untouched
     out.unlink()  # a new output file: a new count
     assert cli.main([*base, "--max-queries", "5"]) == 0
     assert set(pd.read_parquet(out)["session"]) == {1}
+    assert cli.main([*base, "--label-column", "lbl"]) == 2
+    assert 'No column "lbl" in the pool' in one_line_error(capsys)
 
 
 @pytest.fixture
@@ -488,6 +508,10 @@ def test_queries_keep_the_pools_values_and_rank_every_item(float_pool, tmp_path,
     err = capsys.readouterr().err
     assert "400 items scored" in err and "Warning" not in err
     assert project.store.get_meta("session") == "1"  # the labels to come: session 1
+    empty = tmp_path / f"empty.{queries_format}"
+    write_frame(back.head(0), empty)
+    cli._order_queue(project, str(empty), str(pool))
+    assert f'Warning: "{empty}" holds no queries' in capsys.readouterr().err
 
 
 def test_queries_of_another_pool_are_refused_and_stale_rows_reported(float_pool, tmp_path,
