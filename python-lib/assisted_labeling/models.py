@@ -479,10 +479,11 @@ def _compact(pipeline: Any) -> None:
                 del step.stop_words_
 
 
-def save(model: TrainedModel, path: str | Path) -> None:
+def save(model: TrainedModel, path: str | Path, *, private: bool = False) -> None:
     """Write the model with skops (no pickle), compressed, atomically: the file appears
     whole or not at all (a failure or Ctrl-C keeps the previous one), and only when
-    :func:`load` would read it."""
+    :func:`load` would read it. ``private``: readable by its owner only (0600), like the
+    store it was trained from (a text model holds words of the labeled texts)."""
     import skops.io as sio
 
     path = Path(path)
@@ -499,6 +500,8 @@ def save(model: TrainedModel, path: str | Path) -> None:
                 f'The model was not saved to "{path}": it holds types that loading it '
                 f"would refuse ({', '.join(refused)}); leave out the unusual feature "
                 f"columns ({', '.join(model.columns)})", untrusted_types=refused)
+        if private:
+            os.chmod(partial, 0o600)
         os.replace(partial, path)
     finally:
         with suppress(FileNotFoundError):

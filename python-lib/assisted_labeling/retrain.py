@@ -227,7 +227,7 @@ class Retrainer:
         self.store.set_meta(RANKED_BY, "retraining")
         entry = self._metrics(frame, trained, previous)
         try:
-            models.save(trained, self.settings.model_path)
+            models.save(trained, self.settings.model_path, private=True)
         except (OSError, LabelingError) as exc:  # the new ranking stands all the same
             log.warning("The model file %s keeps the previous model: %s",
                         self.settings.model_path, _one_line(exc))

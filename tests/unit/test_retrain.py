@@ -48,6 +48,8 @@ def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
     assert first is not None and first["session"] == 1 and first["n_labels"] == 12
     assert first["contradictions"] is None  # no previous model
     assert (tmp_path / "m.skops").is_file()
+    # Private like the store it learned from, whatever the umask.
+    assert (tmp_path / "m.skops").stat().st_mode & 0o777 == 0o600
     assert retrainer.run_once() is None  # nothing new since
     # The queue is re-ranked. 12 labels are few for a batch of 10 (the cold start): 4
     # items typical of the pool come first, then the 6 most uncertain, near x = y.
