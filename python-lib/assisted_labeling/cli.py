@@ -12,7 +12,7 @@ import traceback
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import sampling
 from .config import column_list
@@ -252,33 +252,32 @@ def _serve_settings(args: argparse.Namespace) -> dict:
     }
 
 
-def _start_retrainer(args: argparse.Namespace, settings: dict, project) -> None:
-    """Start the retraining process: it never shares the server's CPU time slices."""
+def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
+    """The retraining's settings, checked against the pool's columns (now, not after the
+    first labels, and before the store is made)."""
     from .models import refused_feature
-    from .retrain import (
-        RetrainSettings,
-        default_features,
-        keep_alive,
-        retrain_warnings,
-        start_worker,
-    )
-    from .sources import table_columns
+    from .retrain import RetrainSettings, default_features
 
-    columns = table_columns(args.input)
     features = column_list("Feature columns", args.feature_columns)
     for name in (args.text_column, *features):
-        if name and name not in columns:  # now, not after the first labels
+        if name and name not in columns:
             raise LabelingError(f'No column "{name}" in "{args.input}" to train on '
                                 f"(columns: {', '.join(columns)})")
-        refused = name and refused_feature(name, label_column=project.config.label_col_name)
+        refused = name and refused_feature(name, label_column=config.label_col_name)
         if refused:
             raise LabelingError(refused)
     if not args.text_column and not features:
-        features = tuple(default_features(columns, project.config))
-    retrain = RetrainSettings(
+        features = tuple(default_features(columns, config))
+    return RetrainSettings(
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
         text_column=args.text_column, feature_columns=features, model=args.model)
+
+
+def _start_retrainer(args: argparse.Namespace, settings: dict, project, retrain) -> None:
+    """Start the retraining process: it never shares the server's CPU time slices."""
+    from .retrain import keep_alive, retrain_warnings, start_worker
+
     keep_alive(lambda: start_worker(args.input, args.store, settings, retrain,
                                     debug=getattr(args, "debug", False)), project.store)
     # Why a retraining failed reaches labelers with the other warnings.
@@ -348,8 +347,13 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .web.app import create_app
 
     # Before the store is written.
-    _check_label_columns(build_config(settings).label_col_name, table_columns(args.input),
-                         f'The pool "{args.input}" has')
+    config, columns = build_config(settings), table_columns(args.input)
+    _check_label_columns(config.label_col_name, columns, f'The pool "{args.input}" has')
+    retrain = (_retrain_settings(args, config, columns)
+               if getattr(args, "retrain_every", None) else None)
+    queries = getattr(args, "queries", None)
+    if queries and not Path(queries).is_file():
+        raise LabelingError(f'No queries file "{queries}"')
     behind_proxy = getattr(args, "behind_proxy", False)
     # Behind a proxy every request arrives from the proxy: accounts are always needed.
     local = is_loopback(args.host) and not behind_proxy
@@ -361,13 +365,14 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
             f"--store {args.store}"
         )
     _check_port(args.host, args.port)  # before the pool is read and the URL is shown
-    project = open_project(args.input, args.store, settings)
-    if not local and not behind_proxy:
-        print(EXPOSED_WARNING, file=sys.stderr)
-    if getattr(args, "queries", None):  # once the server may start: a refusal changes nothing
-        _order_queue(project, args.queries, args.input)
-    if getattr(args, "retrain_every", None):
-        _start_retrainer(args, settings, project)
+    with _store_kept_on_success(args.store) as opened:
+        project = opened(open_project(args.input, args.store, settings))
+        if not local and not behind_proxy:
+            print(EXPOSED_WARNING, file=sys.stderr)
+        if queries:  # once the server may start: a refusal changes nothing
+            _order_queue(project, queries, args.input)
+        if retrain is not None:
+            _start_retrainer(args, settings, project, retrain)
     app = create_app(project, local_mode=local, behind_proxy=behind_proxy)
     stats = project.stats()
     print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "
@@ -377,6 +382,30 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     serve(lambda: app, host=args.host, port=args.port, workers=args.workers,
           threads=args.threads)
     return 0
+
+
+@contextmanager
+def _store_kept_on_success(path: str | Path) -> Iterator[Callable[[Any], Any]]:
+    """A store this start-up creates is removed again, with its side files, when the
+    start-up fails: a failed `serve` leaves nothing behind (it held no label yet).
+    Yields a function to hand it the project once open (its store is closed first)."""
+    from .store.sqlite import remove_store
+
+    created = not Path(path).exists()
+    projects: list[Any] = []
+
+    def opened(project: Any) -> Any:
+        projects.append(project)
+        return project
+
+    try:
+        yield opened
+    except BaseException:
+        if created:
+            for project in projects:
+                project.store.close()
+            remove_store(path)
+        raise
 
 
 def _check_port(host: str, port: int) -> None:
@@ -639,6 +668,8 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.retrain_every < 0:  # before anything is created
+        raise LabelingError("--retrain-every must be 0 (no model) or more")
     workdir = Path(args.dir)
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "reviews.csv"
@@ -659,8 +690,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "title": "Demo: customer reviews",
     }
     args.input, args.store = str(data), str(workdir / "labels.db")
-    if args.retrain_every < 0:
-        raise LabelingError("--retrain-every must be 0 (no model) or more")
     if args.retrain_every:
         # The active-learning loop on the review texts: the model's doubts order the
         # queue and show on each item after the first labels. Many reviews repeat the

@@ -583,6 +583,39 @@ def test_serve_refuses_retraining_options_it_would_ignore_or_fail_on_later(
     assert cli.main(["serve", str(pool), "--categories", "p,n", "--store",
                      str(tmp_path / "s.db"), "--port", "0", *options]) == 2
     assert words in one_line_error(capsys)
+    assert not list(tmp_path.glob("s.db*"))  # a refused start leaves nothing behind
+
+
+def test_a_start_refused_after_the_store_was_made_removes_it(float_pool, tmp_path, capsys):
+    """The queries belong to another table: found out once the pool is read into a new
+    store, which goes again; an existing store stays, labels and all."""
+    frame, pool, model = float_pool
+    other = tmp_path / "other.csv"
+    (frame + 1).to_csv(other, index=False)
+    queries = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(other), "-o",
+                     str(queries)]) == 0
+    store = tmp_path / "s.db"
+    serve = ["serve", str(pool), "--categories", "p,n", "--store", str(store),
+             "--port", "0", "--queries"]
+    assert cli.main([*serve, str(queries)]) == 2
+    assert "another table" in one_line_error(capsys)
+    assert not list(tmp_path.glob("s.db*"))
+    assert cli.main([*serve, str(tmp_path / "none.csv")]) == 2
+    assert 'No queries file "' in one_line_error(capsys)
+    assert not list(tmp_path.glob("s.db*"))
+    project = open_project(pool, store, {"categories": "p,n"}, progress=False)
+    item = project.next_items(Principal("local", "manager"), 1)[0]["id"]
+    project.store.save_label("local", item, "p", ["p"])
+    project.store.close()
+    assert cli.main([*serve, str(queries)]) == 2
+    assert SQLiteStore(store).get_annotation("local", item).label == "p"
+
+
+def test_demo_refuses_a_negative_period_before_making_its_directory(tmp_path, capsys):
+    assert cli.main(["demo", "--dir", str(tmp_path / "d"), "--retrain-every", "-5"]) == 2
+    assert "--retrain-every must be 0" in one_line_error(capsys)
+    assert not (tmp_path / "d").exists()
 
 
 def test_serve_refuses_a_busy_port_before_reading_the_pool(float_pool, tmp_path, capsys):

@@ -213,6 +213,16 @@ def _check_store_file(path: Path) -> None:
                           "another store file; this one was left as it is")
 
 
+#: Files SQLiteStore keeps beside its database file.
+SIDE_FILES = (".lock", "-wal", "-shm", "-journal")
+
+
+def remove_store(path: str | Path) -> None:
+    """Delete a store's database and side files (close it first)."""
+    for name in ("", *SIDE_FILES):
+        Path(f"{path}{name}").unlink(missing_ok=True)
+
+
 def _private_file(path: Path, *, create: bool) -> None:
     """Make ``path`` accessible to its owner only (0600 when created here).
 
