@@ -490,8 +490,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     with _user_data(f'Cannot write the model "{args.output}"',
                     "check the free disk space and the directory's permissions"):
         models.save(trained, args.output)
+    unlabeled = len(frame) - (trained.n_labels or 0)
     print(f"Trained on {trained.n_labels} labeled rows ({', '.join(trained.classes)}) in "
-          f"{time.perf_counter() - started:.1f}s: {args.output}", file=sys.stderr)
+          f"{time.perf_counter() - started:.1f}s: {args.output}"
+          + (f" ({unlabeled} rows without a label left out)" if unlabeled else ""),
+          file=sys.stderr)
     print(f"Features: {', '.join(trained.columns)}; not read: "
           f"{', '.join(trained.left_out) or 'none'}", file=sys.stderr)
     return 0
@@ -507,6 +510,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.max_queries is not None and args.max_queries < 1:
         raise LabelingError("--max-queries must be at least 1 (leave it out to rank the "
                             "whole pool)")
+    if args.batch_size < 1:
+        raise LabelingError("--batch-size must be at least 1")
     check_output(args.output)  # now, not after scoring the whole pool
     columns = table_columns(args.input)
     model = _load_model(args.model)
@@ -613,7 +618,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         whole = ("session", f"{col}_id")
     count = export_rows(rows, args.output, fmt=args.format, columns=columns, typed=typed,
                         whole_numbers=whole)
-    print(f"Wrote {count} {args.table} rows to {args.output}", file=sys.stderr)
+    print(f"Wrote {count} rows of {args.table} to {args.output}", file=sys.stderr)
     return 0
 
 

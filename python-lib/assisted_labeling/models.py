@@ -269,7 +269,8 @@ def training_columns(frame: pd.DataFrame, *, label_column: str,
                 "or feature columns")
     for column in ([text_column] if text_column else list(feature_columns)):
         if column not in frame.columns:
-            raise ConfigError(f'No column "{column}" in the data')
+            raise ConfigError(f'No column "{column}" in the data '
+                              f"(columns: {', '.join(map(str, frame.columns))})")
     return list(feature_columns)
 
 

@@ -801,3 +801,20 @@ def test_serve_refuses_retraining_on_the_label_or_query_columns(tmp_path, capsys
                      str(tmp_path / "s.db"), "--retrain-every", "2", "--feature-columns",
                      "x,session"]) == 2
     assert '"session" is a column that `query` adds' in one_line_error(capsys)
+
+
+def test_cli_messages_name_flags_columns_and_what_was_left_out(model_files, tmp_path,
+                                                                capsys):
+    model, pool = model_files
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(tmp_path / "q.csv"), "--batch-size", "0"]) == 2
+    assert "--batch-size must be at least 1" in one_line_error(capsys)
+    data = tmp_path / "half.csv"
+    pd.DataFrame({"txt": ["good", "bad", "fine", "poor", "meh", "ok"],
+                  "label": ["p", "n", "p", "n", None, ""]}).to_csv(data, index=False)
+    out = str(tmp_path / "t.skops")
+    assert cli.main(["train", str(data), "--text-column", "text", "-o", out]) == 2
+    assert 'No column "text" in the data (columns: txt, label)' in one_line_error(capsys)
+    assert cli.main(["train", str(data), "--text-column", "txt", "-o", out]) == 0
+    assert "Trained on 4 labeled rows (n, p)" in (err := capsys.readouterr().err)
+    assert "(2 rows without a label left out)" in err
