@@ -131,9 +131,16 @@ class LabelingProject:
             **self.config.to_public_dict(),
             "user": {"name": user.name, "role": user.role},
             "stats": self.stats(user).to_dict(),
-            "session": self._ranked_session(),
+            "session": self.ranked_session(),
             "warnings": [w for source in self._warnings for w in source()],
         }
+
+    def ranked_session(self) -> int:
+        """The session the queue is ranked for. Besides ``/api/config``, the answers to
+        the page's frequent requests (next items, saves) carry it: a page that sees it
+        change re-reads the configuration at once (the retrained model's warnings and
+        scores) rather than at its next periodic read."""
+        return self._ranked_session()
 
     def stats(self, user: Principal | None = None) -> Stats:
         return self.store.stats(None if user is None else user.name)

@@ -41,11 +41,17 @@ function isTextField(el) {
 }
 
 export class Controller {
-  constructor(frame, config, render, { onUnauthenticated } = {}) {
+  /**
+   * `onUnauthenticated()`: the sign-in session ended. `onNewSession()`: an answer of the
+   * server names a model session other than this page's (a retraining): the
+   * configuration is to be read again, which calls sessionChanged().
+   */
+  constructor(frame, config, render, { onUnauthenticated, onNewSession } = {}) {
     this.frame = frame;
     this.config = config;
     this.render = render;
     this.onUnauthenticated = onUnauthenticated || (() => {});
+    this.onNewSession = onNewSession || (() => {});
     this.multi = Boolean(config.multi_label);
     this.names = config.categories.map((c) => c.name);
 
@@ -227,7 +233,8 @@ export class Controller {
     this.refilling = (async () => {
       let stale = false;
       try {
-        const { items } = await api.next(count);
+        const { items, session } = await api.next(count);
+        this.noticeSession(session);
         // Scored by the model of before the queue was dropped: asked for again below.
         stale = generation !== this.generation;
         const known = this.knownIds();
@@ -250,6 +257,17 @@ export class Controller {
       else if (this.waiting) this.showHead();
     })();
     return this.refilling;
+  }
+
+  /**
+   * A session named by the answer to a request of the labeling itself: the page asks for
+   * items and saves often, so a retraining is noticed within a label or two, not at the
+   * next periodic read of the configuration (the warnings could be gone by then).
+   */
+  noticeSession(session) {
+    if (session !== undefined && session !== null && session !== this.session) {
+      this.onNewSession(session);
+    }
   }
 
   /**
@@ -536,6 +554,7 @@ export class Controller {
       comment,
     });
     if (result.stats) this.frame.progress.update(result.stats);
+    this.noticeSession(result.session);
     this.frame.announce(kind === "label" ? `Saved: ${labelText(label)}` : "Skipped");
   }
 

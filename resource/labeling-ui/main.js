@@ -144,6 +144,7 @@ async function boot() {
   const frame = new Frame(root, config, handlers);
   controller = new Controller(frame, config, renderer.render, {
     onUnauthenticated: signInAgain,
+    onNewSession: () => refresher && refresher.refreshNow(),
   });
   // The warnings change when the model is retrained, long after the page was opened.
   refresher = new ConfigRefresher({

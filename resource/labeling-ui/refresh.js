@@ -1,9 +1,11 @@
 // Keeps what /api/config says current while the page stays open: the loop's stopping
 // warnings (the model is retrained in the background, the page may stay open for
 // hours), the progress, and the sign-in session (an expired one is noticed, and its
-// CSRF token kept). Re-read every minute while the page is visible, and at once when it
-// comes back into view after longer than that. It never moves focus: what it changes is
-// drawn where it is, so typing and keyboard labeling go on undisturbed.
+// CSRF token kept). Re-read every minute while the page is visible, at once when it
+// comes back into view after longer than that, and at once when the controller sees a
+// new model session in an answer (refreshNow): a retraining's warnings may hold for a
+// few labels only, so a minute is too late for them. It never moves focus: what it
+// changes is drawn where it is, so typing and keyboard labeling go on undisturbed.
 
 import { ApiError } from "./api.js";
 
@@ -21,6 +23,7 @@ export class ConfigRefresher {
     this.intervalMs = intervalMs;
     this.timer = null;
     this.running = false;
+    this.again = false; // asked for while a read ran: read once more after it
     this.stopped = true;
     this.lastRead = 0;
     this.onVisibility = this.onVisibility.bind(this);
@@ -58,6 +61,20 @@ export class ConfigRefresher {
     }
   }
 
+  /**
+   * Read now, and count the next minute from here. A read already running may have been
+   * answered before the change that prompted this one: another read follows it.
+   */
+  async refreshNow() {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    await this.refresh();
+    this.schedule();
+  }
+
   async refresh() {
     if (this.running || this.stopped) return;
     this.running = true;
@@ -70,6 +87,10 @@ export class ConfigRefresher {
       // Otherwise keep what is on screen: the next read may succeed.
     } finally {
       this.running = false;
+    }
+    if (this.again) {
+      this.again = false;
+      await this.refresh();
     }
   }
 }

@@ -962,3 +962,37 @@ def test_prefetched_items_show_the_scores_of_the_retrained_model(serve, page, tm
     expect(badge).to_have_text("Uncertainty 0.25")
     assert {r["id"]: r["label"] for r in server.export("labels")} == {"r00": "cat",
                                                                        "r01": "dog"}
+
+
+def test_a_retraining_reaches_the_page_with_the_next_save(serve, page, tmp_path):
+    """A fast loop retrains every few labels: the page learns of the new session from the
+    answer to a save, not a minute later, so that a warning that holds for one retraining
+    is seen, and the items fetched ahead show the new model's scores."""
+    from assisted_labeling.retrain import METRICS
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    queries = tmp_path / "queries.csv"
+    queries.write_text("id,text,n,uncertainty,model_uncertainty,session\n"
+                       + "".join(f"r{i:02d},Row number {i},{i},{0.9 - i / 100},0.5,1\n"
+                                 for i in range(6)))
+    server = serve(rows(6), "--id-column", "id", "--queries", str(queries))
+    badge = page.locator(".al-badge-uncertainty")
+    warnings = page.locator(".al-warnings")
+    assert open_app(page, server.url) == "r00"
+    expect(badge).to_have_text("Uncertainty 0.50")
+    page.wait_for_load_state("networkidle")  # the items after it are fetched ahead
+
+    store = SQLiteStore(server.store)  # what a retraining writes
+    store.set_priorities([(f"r{i:02d}", 0.9 - i / 100, 0.25) for i in range(6)])
+    store.set_meta("session", "2")
+    store.set_meta(METRICS, json.dumps(STALLED))
+    page.keyboard.press("1")
+    expect_item(page, "r01", "new")
+    # Well within the minute between two periodic reads of the configuration.
+    expect(warnings).to_contain_text("Labeling more may not help", timeout=5_000)
+    page.wait_for_load_state("networkidle")  # the items ahead are fetched again
+    page.keyboard.press("2")
+    expect_item(page, "r02", "new")
+    expect(badge).to_have_text("Uncertainty 0.25")
+    assert {r["id"]: r["label"] for r in server.export("labels")} == {"r00": "cat",
+                                                                       "r01": "dog"}

@@ -102,6 +102,19 @@ def test_skip_then_history_then_edit(client):
     assert (stats["labeled"], stats["skipped"], stats["remaining"]) == (1, 1, 2)
 
 
+def test_next_and_saves_tell_the_session_the_queue_is_ranked_for(client, store):
+    """The page learns of a retraining from its frequent requests, not only from
+    /api/config: each answer names the session, as /api/config does."""
+    assert client.get("/api/next").get_json()["session"] == 0
+    store.set_meta("session", "3")  # the model was retrained meanwhile
+    assert client.get("/api/config").get_json()["session"] == 3
+    assert client.get("/api/next").get_json()["session"] == 3
+    assert label(client, "r1", "pos").get_json()["session"] == 3
+    store.set_meta("session", "4")
+    skipped = client.post("/api/skips", json={"item_id": "r2"}).get_json()
+    assert (skipped["session"], skipped["stats"]["skipped"]) == (4, 1)
+
+
 def test_history_rejects_both_cursors(client):
     assert client.get("/api/history?before=3&after=1").status_code == 400
 

@@ -120,8 +120,10 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
         require_role(principal, role)
         return principal
 
-    def with_stats(payload: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    def with_state(payload: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """A save's answer, plus the progress and the session the queue is ranked for."""
         payload["stats"] = project.stats(principal).to_dict()
+        payload["session"] = project.ranked_session()
         return payload
 
     @api.get("/config")
@@ -138,20 +140,23 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
     def get_next():
         principal = user("annotator")
         count = _int_arg("count", 1)
-        return jsonify({"items": project.next_items(principal, count)})
+        # Read before the items: they are ranked for this session or a later one, never
+        # an earlier one (a re-ranking in between is told by the next answer).
+        session = project.ranked_session()
+        return jsonify({"items": project.next_items(principal, count), "session": session})
 
     @api.post("/annotations")
     def post_annotation():
         principal = user("annotator")
         annotation = project.annotate(principal, _json_body())
-        body = with_stats({"label_id": annotation.label_id, "id": annotation.id}, principal)
+        body = with_state({"label_id": annotation.label_id, "id": annotation.id}, principal)
         return jsonify(body), 201
 
     @api.post("/skips")
     def post_skip():
         principal = user("annotator")
         annotation = project.skip(principal, _json_body())
-        return jsonify(with_stats({"id": annotation.id}, principal)), 201
+        return jsonify(with_state({"id": annotation.id}, principal)), 201
 
     @api.get("/history")
     def get_history():
