@@ -268,10 +268,30 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
             raise LabelingError(refused)
     if not args.text_column and not features:
         features = tuple(default_features(columns, config))
+    _check_feature_values(args.input, features)
     return RetrainSettings(
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
         text_column=args.text_column, feature_columns=features, model=args.model)
+
+
+def _check_feature_values(pool: str, features: Sequence[str], rows: int = 10_000) -> None:
+    """Refuse feature columns that the first ``rows`` rows of the pool show `train` could
+    never learn from (numbers mixed with text, lists): said now, not by a warning after
+    the first labels."""
+    from .errors import ValidationError
+    from .models import column_type
+    from .sources import iter_table
+
+    if not features:
+        return
+    head = next(iter_table(pool, chunksize=rows), None)
+    for name in features:
+        if head is not None and name in head.columns:
+            try:
+                column_type(head[name], name)
+            except ValidationError as exc:
+                raise LabelingError(f"Cannot retrain on {pool}: {exc}") from None
 
 
 def _start_retrainer(args: argparse.Namespace, settings: dict, project, retrain) -> None:

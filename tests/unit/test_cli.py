@@ -818,3 +818,15 @@ def test_cli_messages_name_flags_columns_and_what_was_left_out(model_files, tmp_
     assert cli.main(["train", str(data), "--text-column", "txt", "-o", out]) == 0
     assert "Trained on 4 labeled rows (n, p)" in (err := capsys.readouterr().err)
     assert "(2 rows without a label left out)" in err
+
+
+def test_serve_refuses_a_feature_column_mixing_numbers_and_text_at_start(tmp_path,
+                                                                          capsys):
+    pool = tmp_path / "mix.jsonl"
+    pool.write_text("".join(json.dumps({"mix": i if i % 2 else "text", "t": "a"}) + "\n"
+                            for i in range(6)))
+    assert cli.main(["serve", str(pool), "--categories", "a,b", "--store",
+                     str(tmp_path / "s.db"), "--retrain-every", "3", "--feature-columns",
+                     "mix"]) == 2
+    assert 'column "mix" mixes numbers and text' in one_line_error(capsys)
+    assert not list(tmp_path.glob("s.db*"))
