@@ -389,6 +389,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
         project = opened(open_project(args.input, args.store, settings))
         if not local and not behind_proxy:
             print(EXPOSED_WARNING, file=sys.stderr)
+        _warn_unknown_pre_annotations(project, args.input)
         if queries:  # once the server may start: a refusal changes nothing
             _order_queue(project, queries, args.input)
         if retrain is not None:
@@ -402,6 +403,31 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     serve(lambda: app, host=args.host, port=args.port, workers=args.workers,
           threads=args.threads)
     return 0
+
+
+def _warn_unknown_pre_annotations(project, pool: str, rows: int = 10_000) -> None:
+    """Say when the existing-labels column holds values that are no class (in the first
+    ``rows`` rows): labelers see them, but cannot accept them as they are."""
+    from .errors import ValidationError
+    from .sources import iter_table
+
+    column = project.config.existing_labels_column
+    head = next(iter_table(pool, chunksize=rows), None) if column else None
+    if head is None or column not in head.columns:
+        return
+    given = [str(v) for v in head[column].tolist() if v is not None and v == v and v != ""]
+    unknown = []
+    for value in given:
+        try:
+            project.kind.validate_label(project.kind.deserialize(value, project.config),
+                                        project.config)
+        except ValidationError:
+            unknown.append(value)
+    if unknown:
+        print(f'Warning: {len(unknown)} of {len(given)} existing labels in column '
+              f'"{column}" (first {len(head):,} rows) are not classes, such as {unknown[0]!r}: '
+              "labelers see them but must choose a class themselves (classes: "
+              f"{', '.join(project.config.category_names)})", file=sys.stderr)
 
 
 @contextmanager

@@ -830,3 +830,20 @@ def test_serve_refuses_a_feature_column_mixing_numbers_and_text_at_start(tmp_pat
                      "mix"]) == 2
     assert 'column "mix" mixes numbers and text' in one_line_error(capsys)
     assert not list(tmp_path.glob("s.db*"))
+
+
+def test_serve_warns_of_existing_labels_that_are_not_classes(tmp_path, capsys, monkeypatch):
+    import assisted_labeling.server
+
+    monkeypatch.setattr(assisted_labeling.server, "serve", lambda *a, **k: None)
+    pool = tmp_path / "pre.csv"
+    pool.write_text("id,text,ctx\n1,a,good\n2,b,x\n3,c,\n4,d,y\n")
+    base = ["serve", str(pool), "--categories", "good,bad", "--id-column", "id",
+            "--existing-labels-column", "ctx", "--port", "0", "--store"]
+    assert cli.main([*base, str(tmp_path / "s.db")]) == 0
+    err = capsys.readouterr().err
+    assert ('Warning: 2 of 3 existing labels in column "ctx" (first 4 rows) are not '
+            "classes, such as 'x'") in err
+    pool.write_text("id,text,ctx\n1,a,good\n2,b,bad\n")
+    assert cli.main([*base, str(tmp_path / "t.db")]) == 0
+    assert "existing labels" not in capsys.readouterr().err
