@@ -232,12 +232,12 @@ class Retrainer:
             log.warning("The model file %s keeps the previous model: %s",
                         self.settings.model_path, _one_line(exc))
         session = int(self.store.get_meta("session", "0") or 0) + 1
-        self.store.set_meta("session", str(session))
         entry.update(session=session, n_labels=len(frame), n_queries=len(queries),
                      seconds=round(time.perf_counter() - started, 3))
         history = add_entry(json.loads(self.store.get_meta(METRICS, "[]") or "[]"), entry)
-        self.store.set_meta(METRICS, json.dumps(history))
-        self.store.set_meta(WATERMARK, str(watermark))
+        # Together: a page told of the new session reads its warnings with it.
+        self.store.set_metas({"session": str(session), METRICS: json.dumps(history),
+                              WATERMARK: str(watermark)})
         log.info("Retrained on %d labels in %.1fs", len(frame), entry["seconds"])
         return entry
 

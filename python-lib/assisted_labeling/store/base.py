@@ -19,6 +19,7 @@ from typing import (
     Callable,
     Iterable,
     Iterator,
+    Mapping,
     NamedTuple,
     Protocol,
     Sequence,
@@ -263,5 +264,8 @@ class AnnotationStore(Protocol):
     def get_meta(self, key: str, default: str | None = None) -> str | None: ...
 
     def set_meta(self, key: str, value: str) -> None: ...
+
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        """Several metadata values at once: readers see all of them or none."""
 
     def close(self) -> None: ...

@@ -36,7 +36,7 @@ import time
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..errors import (
     AlreadyAnnotatedError,
@@ -406,11 +406,15 @@ class SQLiteStore:
         return default if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
+        self.set_metas({key: value})
+
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        """Several metadata values in one transaction: readers see all or none."""
         with self._write() as conn:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
+                list(values.items()),
             )
 
     # -- items and queue --------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import sqlite3
 import threading
 
 import pytest
@@ -348,6 +349,14 @@ def test_meta_round_trip(store):
     store.set_meta("x", "1")
     store.set_meta("x", "2")
     assert store.get_meta("x") == "2"
+
+
+def test_metas_are_written_all_or_none(store):
+    store.set_metas({"a": "1", "b": "2"})
+    assert (store.get_meta("a"), store.get_meta("b")) == ("1", "2")
+    with pytest.raises(sqlite3.Error):  # the second value cannot be stored: neither is
+        store.set_metas({"a": "3", "b": object()})
+    assert (store.get_meta("a"), store.get_meta("b")) == ("1", "2")
 
 
 def test_accounts(store):
