@@ -879,9 +879,10 @@ def hold_first_save(page) -> tuple[list, list[dict]]:
     return held, sent
 
 
-def test_a_save_given_up_on_that_arrives_late_never_undoes_a_later_one(serve, page):
-    """An edit hangs, the page gives up on it, and the labeler chooses again; the network
-    then delivers the first request after the second: the later choice stays."""
+def hang_an_edit(serve, page):
+    """The first item is labeled cat, then changed to dog from the history: that save
+    hangs in the network and the page gives up on it (``held``). Returns the server,
+    the item, ``held`` and the bodies ``sent``."""
     server = serve(rows(4), "--id-column", "id")
     page.clock.install()  # the save's time limit passes at once
     first = open_app(page, server.url)
@@ -895,6 +896,13 @@ def test_a_save_given_up_on_that_arrives_late_never_undoes_a_later_one(serve, pa
     page.clock.run_for(10_000)
     expect(page.locator(".al-error")).to_contain_text("did not answer in time")
     expect_item(page, first, "past")
+    return server, first, held, sent
+
+
+def test_a_save_given_up_on_that_arrives_late_never_undoes_a_later_one(serve, page):
+    """An edit hangs, the page gives up on it, and the labeler chooses again; the network
+    then delivers the first request after the second: the later choice stays."""
+    server, first, held, sent = hang_an_edit(serve, page)
     page.keyboard.press("3")  # bird, saved at once
     expect(page.locator(".al-save-state")).to_have_text("All saved")
     late = held[0].fetch()  # the first request reaches the server at last
@@ -910,18 +918,7 @@ def test_a_save_given_up_on_that_arrives_late_never_undoes_a_later_one(serve, pa
 def test_going_back_to_the_stored_label_after_a_hung_save_is_saved_too(serve, page):
     """The labeler changes a past label, that save hangs and is given up, and she goes
     back to the label stored before: that is sent too (the hung one may arrive yet)."""
-    server = serve(rows(4), "--id-column", "id")
-    page.clock.install()  # the save's time limit passes at once
-    first = open_app(page, server.url)
-    page.keyboard.press("1")  # cat
-    wait_item_change(page, first)
-    expect(page.locator(".al-save-state")).to_have_text("All saved")
-    held, sent = hold_first_save(page)
-    page.keyboard.press("ArrowLeft")
-    page.keyboard.press("2")  # dog: this save hangs
-    page.clock.run_for(10_000)
-    expect(page.locator(".al-error")).to_contain_text("did not answer in time")
-    expect_item(page, first, "past")
+    server, first, held, sent = hang_an_edit(serve, page)
     page.keyboard.press("1")  # cat again, as stored before
     expect(page.locator(".al-save-state")).to_have_text("All saved")
     assert [b["label"] for b in sent] == ["dog", "cat"]
