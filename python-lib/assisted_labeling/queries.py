@@ -31,6 +31,7 @@ from .sampler import (
     PoolKeys,
     SeenDigests,
     content_digests,
+    integer_keys,
     score_pool,
 )
 from .sampling import DEFAULT_COLD_START
@@ -60,11 +61,12 @@ def keyed_chunks(path: str | Path, id_column: str | None, *,
                  reader: str = READER) -> Iterator[pd.DataFrame]:
     """The pool's chunks with each row's item id in an extra first column ``ITEM_ID``.
 
-    With an id column the ids are exact. Otherwise the chunks also carry ``_POSITION``
-    and ``_MAYBE_SEEN``, and a flagged row's id may lack its ``-n`` suffix: ids are exact
-    for unflagged rows and for rows whose content is that of a ``labeled`` key, which is
-    all exclusion needs; :func:`resolve_ids` completes the others (module doc).
-    """
+    With an id column the ids are exact; an integer id column gives its integers (the id
+    of ``v`` is ``str(v)``: :func:`text_ids` makes them text). Otherwise the chunks also
+    carry ``_POSITION`` and ``_MAYBE_SEEN``, and a flagged row's id may lack its ``-n``
+    suffix: ids are exact for unflagged rows and for rows whose content is that of a
+    ``labeled`` key, which is all exclusion needs; :func:`resolve_ids` completes the
+    others (module doc)."""
     keys = PoolKeys(id_column, only=labeled)
     if seen is None and not id_column:
         seen = SeenDigests()
@@ -73,7 +75,7 @@ def keyed_chunks(path: str | Path, id_column: str | None, *,
                             text_columns=[id_column]):
         chunk = chunk.reset_index(drop=True)
         if id_column:
-            chunk.insert(0, ITEM_ID, keys(chunk))
+            chunk.insert(0, ITEM_ID, keys.compact(chunk))
         else:
             digests = content_digests(chunk)
             chunk.insert(0, ITEM_ID, keys.from_digests(digests))
@@ -81,6 +83,14 @@ def keyed_chunks(path: str | Path, id_column: str | None, *,
             chunk.insert(2, _MAYBE_SEEN, seen.check_and_add(digests))
         offset += len(chunk)
         yield chunk
+
+
+def text_ids(queries: pd.DataFrame) -> pd.DataFrame:
+    """``queries`` with the integer ids :func:`keyed_chunks` gives made text."""
+    ids = queries[ITEM_ID]
+    if ids.dtype.kind in "iu":
+        queries = queries.assign(**{ITEM_ID: ids.astype(str).astype(object)})
+    return queries
 
 
 def resolve_ids(queries: pd.DataFrame, path: str | Path, *, chunksize: int = CHUNK_ROWS,
@@ -139,16 +149,22 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
     order a queue). Memory: O(output + labeled items), not O(pool) (module doc)."""
     helpers = _helper_columns(id_column)
     labeled = exclude or frozenset()
+    labeled_ints: np.ndarray | None = None
     counts = {"pool_rows": 0, "left_out": 0}
 
     def pool_rows(chunk: pd.DataFrame) -> pd.DataFrame:
         return chunk.drop(columns=helpers)
 
     def left_out(chunk: pd.DataFrame) -> np.ndarray:
+        nonlocal labeled_ints
         drop = np.zeros(len(chunk), dtype=bool)
-        if labeled:
-            drop |= np.fromiter((k in labeled for k in chunk[ITEM_ID].to_numpy()),
-                                dtype=bool, count=len(chunk))
+        ids = chunk[ITEM_ID].to_numpy()
+        if labeled and ids.dtype.kind in "iu":
+            if labeled_ints is None:
+                labeled_ints = integer_keys(labeled)
+            drop |= np.isin(ids, labeled_ints)
+        elif labeled:
+            drop |= np.fromiter((k in labeled for k in ids), dtype=bool, count=len(chunk))
         if label_column is not None:
             drop |= has_value(chunk[label_column])
         counts["pool_rows"] += len(chunk)
@@ -164,7 +180,7 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         n_labeled=model.n_labels, cold_start=cold_start,
         columns=None if rows else helpers,
     )
-    queries = resolve_ids(queries, pool, chunksize=chunksize, reader=reader)
+    queries = text_ids(resolve_ids(queries, pool, chunksize=chunksize, reader=reader))
     queries.attrs.update(counts)
     return queries
 

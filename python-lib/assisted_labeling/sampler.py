@@ -164,28 +164,34 @@ class PoolKeys:
             column = self._id_column(frame)
             values = column._values
             if isinstance(values, np.ndarray) and values.dtype.kind == "i":
-                if not pd.Index(values).is_unique:
-                    dup = values[pd.Index(values).duplicated()][0]
-                    raise ValidationError(
-                        f'The id column "{self.id_column}" is not unique: "{dup}" '
-                        "appears twice",
-                        column=self.id_column,
-                    )
-                return np.isin(values, self._integer_keys(keys))
+                return np.isin(self._unique_integers(values), self._integer_keys(keys))
         found = self(frame)
         return np.fromiter((k in keys for k in found), dtype=bool, count=len(found))
+
+    def compact(self, frame: pd.DataFrame) -> np.ndarray:
+        """The rows' keys, except that an integer id column gives its integers
+        themselves (the key of ``v`` is ``str(v)``): no string per row, for a caller that
+        makes strings only of the rows it keeps. Integers only without exact counting
+        (``only`` given), where no id is remembered across chunks."""
+        if self.id_column and not self.exact:
+            values = self._id_column(frame)._values
+            if isinstance(values, np.ndarray) and values.dtype.kind == "i":
+                return self._unique_integers(values)
+        return self(frame)
+
+    def _unique_integers(self, values: np.ndarray) -> np.ndarray:
+        index = pd.Index(values)
+        if not index.is_unique:
+            raise ValidationError(
+                f'The id column "{self.id_column}" is not unique: '
+                f'"{values[index.duplicated()][0]}" appears twice', column=self.id_column)
+        return values
 
     def _integer_keys(self, keys: Collection[str]) -> np.ndarray:
         cached = self._int_cache
         if cached is not None and cached[0] is keys:
             return cached[1]
-        ints = []
-        for key in keys:
-            if _INT_KEY.match(key):
-                value = int(key)
-                if -(2**63) <= value < 2**63:
-                    ints.append(value)
-        array = np.array(ints, dtype=np.int64)
+        array = integer_keys(keys)
         self._int_cache = (keys, array)
         return array
 
@@ -237,6 +243,17 @@ class PoolKeys:
             if occurrence:
                 keys[i] = f"{digest}-{occurrence}"
         return keys
+
+
+def integer_keys(keys: Collection[str]) -> np.ndarray:
+    """The keys that are the text of an int64 (``"12"``, ``"-3"``), as integers."""
+    ints = []
+    for key in keys:
+        if _INT_KEY.match(key):
+            value = int(key)
+            if -(2**63) <= value < 2**63:
+                ints.append(value)
+    return np.array(ints, dtype=np.int64)
 
 
 class SeenDigests:

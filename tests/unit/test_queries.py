@@ -81,12 +81,25 @@ def test_rows_false_keeps_ids_and_scores_only(pool):
     pd.testing.assert_frame_equal(slim, full[list(slim.columns)])
 
 
-def test_an_id_column_gives_its_values(tmp_path):
-    path = tmp_path / "pool.csv"
-    pd.DataFrame({"id": [3, 1, 2], "x": [0.9, 0.5, 0.6]}).to_csv(path, index=False)
-    out = score_file(path, XModel(), strategy="margin", id_column="id", exclude={"2"})
-    assert out[ITEM_ID].tolist() == ["1", "3"]
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_an_id_column_gives_its_values(tmp_path, suffix):
+    """A CSV id column is read as text, a Parquet or JSONL one as integers: the ids,
+    the labeled items left out and the duplicates found are the same."""
+    from assisted_labeling.errors import ValidationError
+    from assisted_labeling.export import write_frame
+
+    path = tmp_path / f"pool.{suffix}"
+    frame = pd.DataFrame({"id": [3, 1, 2, -7, 10**12], "x": [0.9, 0.5, 0.6, 0.4, 0.1]})
+    write_frame(frame, path)
+    out = score_file(path, XModel(), strategy="margin", id_column="id",
+                     exclude={"2", "-7", "x"}, chunksize=2)
+    assert out[ITEM_ID].tolist() == ["1", "3", str(10**12)]
+    assert all(type(i) is str for i in out[ITEM_ID])
     assert list(out.columns) == [ITEM_ID, "id", "x", "uncertainty", "model_uncertainty"]
+    assert out.attrs == {"pool_rows": 5, "left_out": 2}
+    write_frame(frame.assign(id=[3, 1, 2, 1, 5]), path)
+    with pytest.raises(ValidationError, match='"1" appears twice'):
+        score_file(path, XModel(), strategy="margin", id_column="id", chunksize=5)
 
 
 def test_memory_does_not_grow_with_the_pool(tmp_path):
