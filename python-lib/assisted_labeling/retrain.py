@@ -171,8 +171,6 @@ class Retrainer:
         except Exception as exc:  # any failure: the loop must go on
             self._postpone(exc, watermark)
             return None
-        self.store.set_meta(PROBLEM, "")
-        self.store.set_meta(ONE_CLASS, "")
         return entry
 
     def _postpone(self, exc: Exception, watermark: int) -> None:
@@ -181,7 +179,6 @@ class Retrainer:
         reason = _one_line(exc)
         shown = self._without_paths(reason)
         classes = exc.details.get("classes") if isinstance(exc, LabelingError) else None
-        self.store.set_meta(ONE_CLASS, json.dumps(classes) if classes is not None else "")
         retry = (f"after {every} new labels" if classes is None
                  else f"at the first label of another class, or after {every} new labels")
         if isinstance(exc, LabelingError):  # the data: e.g. one class only so far
@@ -192,10 +189,12 @@ class Retrainer:
             log.debug("Retraining failed", exc_info=exc)
             # Labelers may be remote: no server paths or internals in what they see.
             shown = "an unexpected error (the server's log tells which)"
-        self.store.set_meta(PROBLEM, (
-            f"The model has not been retrained on the latest labels: {shown}. The queue "
-            f"keeps its previous order; retraining is tried again {retry}."))
-        self.store.set_meta(WATERMARK, str(watermark))
+        self.store.set_metas({
+            PROBLEM: (f"The model has not been retrained on the latest labels: {shown}. "
+                      f"The queue keeps its previous order; retraining is tried again "
+                      f"{retry}."),
+            ONE_CLASS: json.dumps(classes) if classes is not None else "",
+            WATERMARK: str(watermark)})
 
     def _without_paths(self, message: str) -> str:
         """``message`` with the server's file paths cut to their names: labelers may be
@@ -235,9 +234,10 @@ class Retrainer:
         entry.update(session=session, n_labels=len(frame), n_queries=len(queries),
                      seconds=round(time.perf_counter() - started, 3))
         history = add_entry(json.loads(self.store.get_meta(METRICS, "[]") or "[]"), entry)
-        # Together: a page told of the new session reads its warnings with it.
+        # Together: a page told of the new session reads its warnings with it (an earlier
+        # failure's warning gone).
         self.store.set_metas({"session": str(session), METRICS: json.dumps(history),
-                              WATERMARK: str(watermark)})
+                              WATERMARK: str(watermark), PROBLEM: "", ONE_CLASS: ""})
         log.info("Retrained on %d labels in %.1fs", len(frame), entry["seconds"])
         return entry
 

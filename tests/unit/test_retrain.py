@@ -91,9 +91,21 @@ def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path,
     assert retrainer.run_once() is None and project.store.get_meta("session", "0") == "0"
     # One label of another class (here an edit) is enough: no 3 more to wait for.
     project.annotate(LOCAL_USER, {"item_id": "4", "label": "b"})
+    project.add_warnings(lambda: retrain_warnings(project.store))  # as serve does
+    read = []  # what a page reading the configuration just then would get
+    write = project.store.set_metas
+
+    def write_then_read(values):
+        write(values)
+        if "session" in values:
+            read.append(project.config_payload(LOCAL_USER))
+
+    project.store.set_metas = write_then_read
     entry = retrainer.run_once()
     assert entry is not None and entry["session"] == 1 and entry["n_labels"] == 5
     assert retrain_warnings(project.store) == []
+    # The new session comes with the warning gone, never with the failure's.
+    assert [(r["session"], r["warnings"]) for r in read] == [(1, [])]
     # Then the rule is every 3 labels again.
     project.annotate(LOCAL_USER, {"item_id": "5", "label": "b"})
     assert retrainer.run_once() is None
