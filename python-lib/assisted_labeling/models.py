@@ -494,6 +494,9 @@ def save(model: TrainedModel, path: str | Path, *, private: bool = False) -> Non
              "n_labels": -1 if model.n_labels is None else int(model.n_labels),
              "column_types": {str(k): str(v) for k, v in model.column_types.items()}}
     try:
+        if private:  # made private before a byte is written: never readable by others
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            os.chmod(partial, 0o600)  # a partial left by a killed run keeps its own mode
         sio.dump(state, str(partial), compression=zipfile.ZIP_DEFLATED)
         refused = sorted(set(sio.get_untrusted_types(file=str(partial))) - TRUSTED_TYPES)
         if refused:  # a bug of ours: never write what `load` refuses
@@ -501,8 +504,6 @@ def save(model: TrainedModel, path: str | Path, *, private: bool = False) -> Non
                 f'The model was not saved to "{path}": it holds types that loading it '
                 f"would refuse ({', '.join(refused)}); leave out the unusual feature "
                 f"columns ({', '.join(model.columns)})", untrusted_types=refused)
-        if private:
-            os.chmod(partial, 0o600)
         os.replace(partial, path)
     finally:
         with suppress(FileNotFoundError):

@@ -193,6 +193,32 @@ def test_a_failed_save_keeps_the_previous_model(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.skops"]  # no partial file left
 
 
+def test_a_private_model_is_never_readable_by_others_even_while_written(tmp_path,
+                                                                        monkeypatch):
+    import os
+    import stat
+
+    import skops.io as sio
+
+    modes = []
+    dump = sio.dump
+
+    def watched(obj, file, **kwargs):  # the file as the model's bytes go in
+        modes.append(stat.S_IMODE(os.stat(file).st_mode))
+        return dump(obj, file, **kwargs)
+
+    monkeypatch.setattr(sio, "dump", watched)
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "m.skops"
+        models.save(models.train(tabular(), label_column="label"), path, private=True)
+        models.save(models.train(tabular(), label_column="label"), tmp_path / "open.skops")
+    finally:
+        os.umask(old)
+    assert modes[0] == 0o600 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "open.skops").stat().st_mode) == 0o644  # train -o
+
+
 def test_the_label_and_the_columns_query_adds_are_no_features():
     frame = tabular().assign(session=1, uncertainty=0.5)
     with pytest.raises(ConfigError, match='"label" is the label column'):
