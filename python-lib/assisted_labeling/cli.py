@@ -563,10 +563,16 @@ def cmd_query(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     _check_pool(args.input, args.output, columns, model.columns)
     store, exclude, id_column, reader = None, None, args.id_column, READER
-    label_column = args.label_column if args.label_column in columns else None
-    if args.label_column != DEFAULT_LABEL_COLUMN and label_column is None:
-        raise LabelingError(f'No column "{args.label_column}" in the pool "{args.input}" '
-                            f"(its columns: {', '.join(columns)})")
+    if args.store and args.label_column:
+        raise LabelingError("--store tells which items are labeled: leave --label-column "
+                            "out (a pool that serve labels has no label column)")
+    # Without a store, the pool may be the table `train` learned from.
+    label_column = None if args.store else (args.label_column or DEFAULT_LABEL_COLUMN)
+    if label_column not in columns:
+        if args.label_column:
+            raise LabelingError(f'No column "{args.label_column}" in the pool '
+                                f'"{args.input}" (its columns: {", ".join(columns)})')
+        label_column = None
     if args.store:
         from .standalone import store_reader, stored_settings
         from .store.sqlite import SQLiteStore
@@ -854,10 +860,10 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--store", help="leave out the items labeled in this store, and "
                        "count sessions there")
     query.add_argument("--id-column", help="a column of unique item ids")
-    query.add_argument("--label-column", default=DEFAULT_LABEL_COLUMN,
-                       help="rows holding a value in this column are labeled already and "
-                            f"left out (default {DEFAULT_LABEL_COLUMN!r}, when the pool has "
-                            "it: the table `train` learned from)")
+    query.add_argument("--label-column",
+                       help="without --store: rows holding a value in this column are "
+                            f"labeled already and left out (default {DEFAULT_LABEL_COLUMN!r}, "
+                            "when the pool has it: the table `train` learned from)")
     query.add_argument("--batch-size", type=int, default=100,
                        help="labels between two retrains (default 100): the batch that "
                             "diverse_margin diversifies and the cold start fills")

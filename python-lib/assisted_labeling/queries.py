@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Collection, Iterator
+from typing import Any, Collection, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,8 +57,8 @@ def _helper_columns(id_column: str | None) -> list[str]:
 
 def keyed_chunks(path: str | Path, id_column: str | None, *,
                  labeled: Collection[str] = frozenset(), chunksize: int = CHUNK_ROWS,
-                 seen: SeenDigests | None = None,
-                 reader: str = READER) -> Iterator[pd.DataFrame]:
+                 seen: SeenDigests | None = None, reader: str = READER,
+                 text_columns: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
     """The pool's chunks with each row's item id in an extra first column ``ITEM_ID``.
 
     With an id column the ids are exact; an integer id column gives its integers (the id
@@ -66,13 +66,14 @@ def keyed_chunks(path: str | Path, id_column: str | None, *,
     carry ``_POSITION`` and ``_MAYBE_SEEN``, and a flagged row's id may lack its ``-n``
     suffix: ids are exact for unflagged rows and for rows whose content is that of a
     ``labeled`` key, which is all exclusion needs; :func:`resolve_ids` completes the
-    others (module doc)."""
+    others (module doc). ``text_columns`` are read as the text written (CSV).
+    """
     keys = PoolKeys(id_column, only=labeled)
     if seen is None and not id_column:
         seen = SeenDigests()
     offset = 0
     for chunk in iter_table(path, chunksize=chunksize, reader=reader,
-                            text_columns=[id_column]):
+                            text_columns=[id_column, *text_columns]):
         chunk = chunk.reset_index(drop=True)
         if id_column:
             chunk.insert(0, ITEM_ID, keys.compact(chunk))
@@ -94,10 +95,10 @@ def text_ids(queries: pd.DataFrame) -> pd.DataFrame:
 
 
 def resolve_ids(queries: pd.DataFrame, path: str | Path, *, chunksize: int = CHUNK_ROWS,
-                reader: str = READER) -> pd.DataFrame:
+                reader: str = READER, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Exact ids for the flagged rows of ``queries`` (from :func:`keyed_chunks` without an
-    id column), by counting their contents in the pool up to the last of them; the
-    helper columns are dropped."""
+    id column, read with the same ``text_columns``), by counting their contents in the
+    pool up to the last of them; the helper columns are dropped."""
     if _MAYBE_SEEN not in queries.columns:
         return queries
     flagged = queries[_MAYBE_SEEN].to_numpy(dtype=bool)
@@ -107,7 +108,8 @@ def resolve_ids(queries: pd.DataFrame, path: str | Path, *, chunksize: int = CHU
         counter = PoolKeys(None, only=set(queries[ITEM_ID].to_numpy()[flagged].tolist()))
         ids = queries[ITEM_ID].to_numpy(dtype=object, copy=True)
         last, offset = int(rows_at.index.max()), 0
-        for chunk in iter_table(path, chunksize=chunksize, reader=reader):
+        for chunk in iter_table(path, chunksize=chunksize, reader=reader,
+                                text_columns=text_columns):
             keys = counter(chunk.reset_index(drop=True))
             positions = np.arange(offset, offset + len(chunk))
             hit = np.isin(positions, rows_at.index)
@@ -142,8 +144,9 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
 
     Left out: the items whose id is in ``exclude`` (labeled in a store) and, given
     ``label_column`` (a column of the pool), the rows holding a value there (the table
-    a model was trained on). The result's ``attrs`` say how many rows the pool has
-    (``"pool_rows"``) and how many of them were left out (``"left_out"``).
+    a model was trained on; read as `train` reads it, as text: "NA" is a class). The
+    result's ``attrs`` say how many rows the pool has (``"pool_rows"``) and how many of
+    them were left out (``"left_out"``).
 
     ``rows=False`` keeps only the item ids and scores, not the pool's columns (enough to
     order a queue). Memory: O(output + labeled items), not O(pool) (module doc)."""
@@ -171,8 +174,10 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         counts["left_out"] += int(drop.sum())
         return drop
 
+    as_text = [label_column] if label_column is not None else []
     queries = score_pool(
-        keyed_chunks(pool, id_column, labeled=labeled, chunksize=chunksize, reader=reader),
+        keyed_chunks(pool, id_column, labeled=labeled, chunksize=chunksize, reader=reader,
+                     text_columns=as_text),
         lambda chunk: model.predict_proba(pool_rows(chunk)),
         strategy=strategy, max_queries=max_queries, exclude_keys=lambda drop: drop,
         key_fn=left_out, seed=seed, progress=progress,
@@ -180,7 +185,8 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         n_labeled=model.n_labels, cold_start=cold_start,
         columns=None if rows else helpers,
     )
-    queries = text_ids(resolve_ids(queries, pool, chunksize=chunksize, reader=reader))
+    queries = text_ids(resolve_ids(queries, pool, chunksize=chunksize, reader=reader,
+                                   text_columns=as_text))
     queries.attrs.update(counts)
     return queries
 

@@ -429,6 +429,24 @@ def test_query_leaves_out_rows_labeled_in_the_pool_and_counts_sessions(
     assert set(pd.read_parquet(out)["session"]) == {1}
     assert cli.main([*base, "--label-column", "lbl"]) == 2
     assert 'No column "lbl" in the pool' in one_line_error(capsys)
+    # Read as `train` reads it: "NA" and "None" are classes, an empty cell is no label.
+    classes = tmp_path / "na.csv"
+    frame.assign(label=["NA", "None", ""] + [""] * 27).to_csv(classes, index=False)
+    assert cli.main(["query", "--model", str(model), "--input", str(classes), "-o",
+                     str(out)]) == 0
+    assert len(pd.read_parquet(out)) == 28
+    # With a store, the store says which items are labeled: a "label" column of the pool
+    # (pre-annotations, say) leaves nothing out, and naming one is refused.
+    db = tmp_path / "s.db"
+    project = open_project(pool, db, {"categories": "a,b", "id_column": "id"},
+                           progress=False)
+    project.store.close()
+    assert cli.main(["query", "--model", str(model), "--input", str(some), "-o",
+                     str(out), "--store", str(db)]) == 0
+    assert len(pd.read_parquet(out)) == 30
+    assert cli.main(["query", "--model", str(model), "--input", str(some), "-o",
+                     str(out), "--store", str(db), "--label-column", "label"]) == 2
+    assert "--store tells which items are labeled" in one_line_error(capsys)
 
 
 @pytest.fixture
