@@ -408,14 +408,20 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
 def _warn_unknown_pre_annotations(project, pool: str, rows: int = 10_000) -> None:
     """Say when the existing-labels column holds values that are no class (in the first
     ``rows`` rows): labelers see them, but cannot accept them as they are."""
+    import itertools
+
     from .errors import ValidationError
-    from .sources import iter_table
+    from .sources import iter_rows
+    from .standalone import store_reader
 
     column = project.config.existing_labels_column
-    head = next(iter_table(pool, chunksize=rows), None) if column else None
-    if head is None or column not in head.columns:
+    if not column:
         return
-    given = [str(v) for v in head[column].tolist() if v is not None and v == v and v != ""]
+    # The cells as the page shows them (a CSV's "1", not the 1.0 of a column with blanks).
+    head = [row.data for row in itertools.islice(
+        iter_rows(pool, id_column=project.config.id_column,
+                  reader=store_reader(project.store)), rows)]
+    given = [str(v) for data in head if (v := data.get(column)) is not None and v != ""]
     unknown = []
     for value in given:
         try:

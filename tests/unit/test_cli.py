@@ -865,3 +865,7 @@ def test_serve_warns_of_existing_labels_that_are_not_classes(tmp_path, capsys, m
     pool.write_text("id,text,ctx\n1,a,good\n2,b,bad\n")
     assert cli.main([*base, str(tmp_path / "t.db")]) == 0
     assert "existing labels" not in capsys.readouterr().err
+    # Classes 0 and 1 in a column with blanks: pandas reads 1.0, the page shows "1".
+    pool.write_text("id,text,ctx\n1,a,\n2,b,1\n3,c,0\n")
+    assert cli.main([*base[:3], "0,1", *base[4:], str(tmp_path / "u.db")]) == 0
+    assert "existing labels" not in capsys.readouterr().err
