@@ -453,11 +453,29 @@ def _store_kept_on_success(path: str | Path) -> Iterator[Callable[[Any], Any]]:
     try:
         yield opened
     except BaseException:
-        if created:
-            for project in projects:
-                project.store.close()
+        for project in projects:
+            project.store.close()
+        if created and not _holds_work(path):
             remove_store(path)
         raise
+
+
+def _holds_work(path: str | Path) -> bool:
+    """Whether a store holds accounts or annotations (another program may have written
+    to a store this start-up made): such a store is never removed."""
+    from .store.sqlite import SQLiteStore
+
+    if not Path(path).is_file():
+        return False
+    try:
+        store = SQLiteStore(path)
+    except LabelingError:
+        return False  # not even a store yet: nothing in it to keep
+    try:
+        stats = store.stats()
+        return bool(store.count_users() or stats.labeled or stats.skipped)
+    finally:
+        store.close()
 
 
 def _check_port(host: str, port: int) -> None:

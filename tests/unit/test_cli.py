@@ -630,6 +630,30 @@ def test_a_start_refused_after_the_store_was_made_removes_it(float_pool, tmp_pat
     assert SQLiteStore(store).get_annotation("local", item).label == "p"
 
 
+def test_a_failed_start_keeps_a_new_store_another_program_wrote_to(float_pool, tmp_path,
+                                                                   capsys, monkeypatch):
+    """`users add` ran on the new store while this start-up read the pool: when the
+    start-up then fails, the store and its account stay."""
+    frame, pool, model = float_pool
+    other = tmp_path / "other.csv"
+    (frame + 1).to_csv(other, index=False)
+    queries = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(other), "-o",
+                     str(queries)]) == 0
+    store = tmp_path / "s.db"
+    order_queue = cli._order_queue
+
+    def meanwhile(*args):
+        SQLiteStore(store).add_user("ann", "annotator", "a-long-pass-phrase")
+        order_queue(*args)
+
+    monkeypatch.setattr(cli, "_order_queue", meanwhile)
+    assert cli.main(["serve", str(pool), "--categories", "p,n", "--store", str(store),
+                     "--port", "0", "--queries", str(queries)]) == 2
+    assert "another table" in one_line_error(capsys)
+    assert [u.name for u in SQLiteStore(store).list_users()] == ["ann"]
+
+
 def test_demo_refuses_a_negative_period_before_making_its_directory(tmp_path, capsys):
     assert cli.main(["demo", "--dir", str(tmp_path / "d"), "--retrain-every", "-5"]) == 2
     assert "--retrain-every must be 0" in one_line_error(capsys)
