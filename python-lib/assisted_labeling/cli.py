@@ -277,7 +277,7 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
 
 def _check_feature_values(pool: str, features: Sequence[str], rows: int = 10_000) -> None:
     """Refuse feature columns that the first ``rows`` rows of the pool show `train` could
-    never learn from (numbers mixed with text, lists): said now, not by a warning after
+    never learn from (numbers mixed with text): said now, not by a warning after
     the first labels."""
     from .errors import ValidationError
     from .models import column_type
