@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 WATERMARK = "retrain_after_change"
 METRICS = "metrics"
+#: The highest label id the current model learned from: labels above it are new to it.
+TRAINED = "retrain_label_id"
 #: Why the last retraining did not happen, for labelers (empty: it did).
 PROBLEM = "retrain_problem"
 #: The classes labeled so far, as JSON, when the last retraining lacked a second class:
@@ -88,13 +90,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def retraining_due(store: SQLiteStore, after: int, *, every: int,
-                   known: set[str] | None = None) -> bool:
+                   known: set[str] | None = None, trained_label_id: int = 0) -> bool:
     """Whether ``every`` new labels were saved after change ``after``: annotations now
-    LABELED in the current session (an edited label keeps the session it was first
-    given in), each once however often it was saved again (the every-n trigger's rule).
+    LABELED whose label id is above ``trained_label_id``, the highest the model learned
+    from, each once however often it was saved again. An edited label keeps its id: a
+    correction is no new label. (Not the session: a label saved while a retraining
+    runs has the previous one, yet the model being trained never saw it.)
     ``known``: the classes labeled when the last retraining lacked a second class; one
     label outside them is enough. One pass over the changes, stopping when due."""
-    session = int(store.get_meta("session", "0") or 0)
     counted: set[tuple[str, str]] = set()
     cursor = after
     while page := store.changes(after=cursor, limit=1000):
@@ -103,7 +106,7 @@ def retraining_due(store: SQLiteStore, after: int, *, every: int,
                 continue
             if known is not None and a.label is not None and a.label not in known:
                 return True
-            if a.session == session:
+            if a.label_id is not None and a.label_id > trained_label_id:
                 counted.add((a.item_key, a.annotator))
                 if len(counted) >= every:
                     return True
@@ -149,7 +152,8 @@ class Retrainer:
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
         known = self.store.get_meta(ONE_CLASS)
         return retraining_due(self.store, after, every=self.settings.every,
-                              known=set(json.loads(known)) if known else None)
+                              known=set(json.loads(known)) if known else None,
+                              trained_label_id=int(self.store.get_meta(TRAINED, "0") or 0))
 
     def run_once(self) -> dict[str, Any] | None:
         """Retrain when due; returns the metrics entry of the new model, if any.
@@ -236,8 +240,10 @@ class Retrainer:
         history = add_entry(json.loads(self.store.get_meta(METRICS, "[]") or "[]"), entry)
         # Together: a page told of the new session reads its warnings with it (an earlier
         # failure's warning gone).
+        trained_id = pd.to_numeric(frame[f"{config.label_col_name}_id"]).max()
         self.store.set_metas({"session": str(session), METRICS: json.dumps(history),
-                              WATERMARK: str(watermark), PROBLEM: "", ONE_CLASS: ""})
+                              WATERMARK: str(watermark), PROBLEM: "", ONE_CLASS: "",
+                              TRAINED: str(int(trained_id))})
         log.info("Retrained on %d labels in %.1fs", len(frame), entry["seconds"])
         return entry
 

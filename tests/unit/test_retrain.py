@@ -504,6 +504,27 @@ def test_saving_a_label_again_is_no_new_label(tmp_path, pool):
     assert retrainer.due()
 
 
+def test_labels_saved_while_a_retraining_runs_count_for_the_next_one(tmp_path, pool):
+    """They come after the labels the model learns from, but before its session: the
+    model never saw them, so they are new labels for the next retraining."""
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    label(project, truth, range(5))
+    metrics = retrainer._metrics
+
+    def labels_meanwhile(*args):  # the retraining has read its labels by now
+        label(project, truth, range(5, 10))
+        return metrics(*args)
+
+    retrainer._metrics = labels_meanwhile
+    assert retrainer.run_once()["n_labels"] == 5
+    retrainer._metrics = metrics
+    assert project.store.get_annotation("local", "9").session == 0  # the old session
+    assert retrainer.due()
+    assert retrainer.run_once()["n_labels"] == 10
+    assert not retrainer.due()
+
+
 def test_a_postponed_retraining_shows_file_names_not_server_paths(tmp_path, pool):
     path, truth = pool
     project, retrainer = retraining(tmp_path, path, 5)
