@@ -80,8 +80,8 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
     """Import the table's rows as items, unless this version of the file is known already.
 
     Rows are inserted by id: existing items keep their annotations and take the row's
-    values when it was edited (said on stderr); rows gone from the file stay in the
-    store (their labels are kept).
+    values when it was edited; items whose row is gone from the file are served no
+    more (never annotated: removed; annotated: kept, with their labels). Said on stderr.
     """
     fingerprint = file_fingerprint(input_path)
     if store.get_meta("input_fingerprint") == fingerprint:
@@ -90,14 +90,25 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
     if progress:
         rows = _progress(rows, f"Reading {Path(input_path).name}")
     first = store.get_meta("input_fingerprint") is None
-    added, updated = store.sync_items((Item(row.key, row.data) for row in rows),
-                                      annotators_per_item=config.annotators_per_item,
-                                      update=not first)
-    if updated:
-        print(f"{updated} items take new values from {Path(input_path).name} (rows edited "
-              "since it was last read); their labels are kept", file=sys.stderr)
+    done = store.sync_items((Item(row.key, row.data) for row in rows),
+                            annotators_per_item=config.annotators_per_item, update=not first)
+    name = Path(input_path).name
+    if done.updated:
+        print(f"{done.updated} items take new values from {name} (rows edited since it was "
+              "last read); their labels are kept", file=sys.stderr)
+    if done.removed:
+        print(f"{done.removed} items never annotated are gone from {name}: they are no "
+              "longer served", file=sys.stderr)
+    if done.retired:
+        examples = ", ".join(done.retired_keys) + (", …" if done.retired > 3 else "")
+        edited = "" if config.id_column else (
+            " (without an id column, a row edited in the file is a new item: its old "
+            "version is one of these)")
+        print(f"{done.retired} annotated items are not in {name} ({examples}){edited}: "
+              "they are no longer served; their annotations are kept and exported",
+              file=sys.stderr)
     store.set_meta("input_fingerprint", fingerprint)
-    return added
+    return done.added
 
 
 def open_project(input_path: str | Path, store_path: str | Path,

@@ -83,3 +83,49 @@ def test_an_edited_row_shows_its_new_values_and_keeps_its_label(tmp_path, capsys
     assert project.store.get_item("1").data == {"id": "1", "text": "good"}
     assert project.store.get_annotation("local", "1").label == "pos"
     assert project.stats().total == 3 and project.stats().labeled == 1
+
+
+def test_rows_deleted_from_the_pool_are_served_no_more_and_keep_their_labels(tmp_path,
+                                                                            capsys):
+    from assisted_labeling.project import Principal
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,text\n1,a\n2,b\n3,c\n4,d\n5,e\n")
+    db = tmp_path / "l.db"
+    settings = {"categories": "pos,neg", "id_column": "id", "annotators_per_item": 2}
+    project = open_project(pool, db, settings, progress=False)
+    project.annotate(LOCAL_USER, {"item_id": "1", "label": "pos"})  # 1 of 2 annotators
+    project.skip(LOCAL_USER, {"item_id": "2"})
+    project.store.close()
+    pool.write_text("id,text\n3,c\n5,e\n6,f\n")  # 1, 2 and 4 deleted, 6 added
+    project = open_project(pool, db, settings, progress=False)
+    err = capsys.readouterr().err
+    assert "1 items never annotated are gone from pool.csv" in err
+    assert "2 annotated items are not in pool.csv (1, 2)" in err
+    other = Principal("bob", "annotator")
+    assert sorted(i["id"] for i in project.next_items(other, 10)) == ["3", "5", "6"]
+    stats = project.stats()  # the annotated ones stay, as done: 5 items, 2 complete
+    assert (stats.total, stats.complete, stats.labeled, stats.skipped) == (5, 2, 1, 1)
+    assert [r["id"] for r in project.label_rows()] == ["1"]
+    project.store.close()
+    pool.write_text("id,text\n1,a\n3,c\n5,e\n6,f\n")  # 1 is back: it needs bob again
+    project = open_project(pool, db, settings, progress=False)
+    assert "1 annotated items are not in pool.csv (2)" in capsys.readouterr().err
+    assert sorted(i["id"] for i in project.next_items(other, 10)) == ["1", "3", "5", "6"]
+    assert project.stats().total == 5
+
+
+def test_without_an_id_column_an_edited_row_is_a_new_item_and_says_so(tmp_path, capsys):
+    pool = tmp_path / "pool.csv"
+    pool.write_text("text\ngud\nbad\n")
+    db = tmp_path / "l.db"
+    project = open_project(pool, db, {"categories": "pos,neg"}, progress=False)
+    gud = next(i["id"] for i in project.next_items(LOCAL_USER, 2) if i["data"]["text"] == "gud")
+    project.annotate(LOCAL_USER, {"item_id": gud, "label": "pos"})
+    project.store.close()
+    pool.write_text("text\ngood\nbad\n")
+    project = open_project(pool, db, {"categories": "pos,neg"}, progress=False)
+    err = capsys.readouterr().err
+    assert "1 annotated items are not in pool.csv" in err
+    assert "a row edited in the file is a new item" in err
+    assert sorted(i["data"]["text"] for i in project.next_items(LOCAL_USER, 5)) == ["bad", "good"]

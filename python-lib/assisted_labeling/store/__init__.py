@@ -13,11 +13,12 @@ from .base import (
     SaveOrder,
     Stats,
     Status,
+    Synced,
     User,
 )
 
 __all__ = ["Annotation", "AnnotationStore", "Item", "PrioritiesSet", "Priority", "SaveOrder",
-           "Stats", "Status", "User", "open_store"]
+           "Stats", "Status", "Synced", "User", "open_store"]
 
 
 def open_store(location: str | Path) -> AnnotationStore:

@@ -49,6 +49,18 @@ class Item:
 Priority = Union[Tuple[str, float], Tuple[str, float, Union[float, None]]]
 
 
+class Synced(NamedTuple):
+    """What ``sync_items`` did: items added, items whose data changed, items removed
+    (gone from the table, never annotated), items retired (gone from the table,
+    annotated: kept, served no more) and the keys of the first few of those."""
+
+    added: int
+    updated: int
+    removed: int = 0
+    retired: int = 0
+    retired_keys: tuple[str, ...] = ()
+
+
 class PrioritiesSet(NamedTuple):
     """What ``set_priorities`` did: items now scored, and entries whose key matched no
     item (a queries table made from another pool, or whose values changed)."""

@@ -57,6 +57,7 @@ from .base import (
     SaveOrder,
     Stats,
     Status,
+    Synced,
     User,
 )
 
@@ -429,16 +430,27 @@ class SQLiteStore:
                                batch_size=batch_size, update=False)[0]
 
     def sync_items(self, items: Iterable[Item], *, annotators_per_item: int = 1,
-                   batch_size: int = 10_000, update: bool = True) -> tuple[int, int]:
-        """Add the new items; with ``update``, also give existing items their new data
-        (a row edited in the table), keeping their annotations and place in the queue.
-        Returns (added, updated)."""
+                   batch_size: int = 10_000, update: bool = True) -> Synced:
+        """Make the store's items those of ``items`` (a new version of the table): add
+        the new ones; with ``update``, also give existing items their new data (a row
+        edited in the table), keeping their annotations and place in the queue, and
+        retire the items that are not among ``items`` (rows deleted from the table):
+        one never annotated is removed; one with annotations keeps them (exports show
+        them) but is served no more. An item that comes back is served again."""
         added = updated = 0
         batch: list[tuple[Any, ...]] = []
+        if update:
+            with self._write() as conn:  # the keys seen, on disk: the pool may be huge
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen_keys "
+                             "(key TEXT PRIMARY KEY) WITHOUT ROWID")
+                conn.execute("DELETE FROM seen_keys")
 
         def flush() -> None:
             nonlocal added, updated
             with self._write() as conn:
+                if update:
+                    conn.executemany("INSERT OR IGNORE INTO seen_keys VALUES (?)",
+                                     [row[:1] for row in batch])
                 before = conn.total_changes
                 if update:
                     conn.executemany("UPDATE items SET data = ?2 WHERE key = ?1 AND data != ?2",
@@ -464,7 +476,41 @@ class SQLiteStore:
                 flush()
         if batch:
             flush()
-        return added, updated
+        if not update:
+            return Synced(added, updated)
+        return Synced(added, updated, *self._retire_unseen(annotators_per_item))
+
+    def _retire_unseen(self, needed: int) -> tuple[int, int, tuple[str, ...]]:
+        """Retire the items not in ``seen_keys`` (see :meth:`sync_items`) and serve again
+        the retired ones that are; returns (removed, retired, first retired keys)."""
+        with self._write() as conn:
+            gone = "NOT EXISTS (SELECT 1 FROM seen_keys s WHERE s.key = items.key)"
+            annotated = "EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = items.id)"
+            conn.execute(f"DELETE FROM leases WHERE item_id IN (SELECT id FROM items "
+                         f"WHERE {gone})")
+            removed = conn.execute(f"DELETE FROM items WHERE {gone} AND NOT {annotated}"
+                                   ).rowcount
+            retired = conn.execute(f"SELECT count(*) FROM items WHERE {gone}").fetchone()[0]
+            keys = tuple(r[0] for r in conn.execute(
+                f"SELECT key FROM items WHERE {gone} ORDER BY id LIMIT 3"))
+            # Served no more: no open place, whatever the annotators per item.
+            conn.execute(f"UPDATE items SET needed = labeled, open = 0 WHERE {gone} "
+                         "AND (needed != labeled OR open != 0)")
+            # Back in the table: served again, as many times as any item.
+            conn.execute(
+                "UPDATE items SET needed = :n, open = :n - labeled - "
+                "(SELECT count(*) FROM leases l WHERE l.item_id = items.id) "
+                "WHERE needed != :n AND EXISTS (SELECT 1 FROM seen_keys s "
+                "WHERE s.key = items.key)", {"n": needed})
+            conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL} WHERE labeled > 0",
+                         (_STARTED, _UNSCORED))
+            conn.execute("UPDATE counters SET value = value - ? WHERE name = 'total'",
+                         (removed,))
+            conn.execute(
+                "UPDATE counters SET value = (SELECT count(*) FROM items WHERE labeled >= "
+                "needed) WHERE name = 'complete'")
+            conn.execute("DELETE FROM seen_keys")
+        return removed, retired, keys
 
     def set_annotators_per_item(self, needed: int) -> None:
         """Change how many LABELED annotations complete an item, for every item."""
