@@ -667,7 +667,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .store import Status
     from .store.sqlite import SQLiteStore
 
-    check_output(args.output, fmt=args.format)
+    check_output(args.output, fmt=args.format, stdout=True)
     if not Path(args.store).is_file():
         raise LabelingError(f'No store at "{args.store}"')
     store = SQLiteStore(args.store)
@@ -694,7 +694,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         whole = ("session", f"{col}_id")
     count = export_rows(rows, args.output, fmt=args.format, columns=columns, typed=typed,
                         whole_numbers=whole)
-    print(f"Wrote {count} rows of {args.table} to {args.output}", file=sys.stderr)
+    where = "the standard output" if args.output == "-" else args.output
+    print(f"Wrote {count} rows of {args.table} to {where}", file=sys.stderr)
     return 0
 
 
@@ -905,7 +906,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(who, when, status, comment)")
     export.add_argument("--format", choices=["csv", "parquet", "jsonl"])
     export.add_argument("--label-column", help="override the label column name")
-    export.add_argument("-o", "--output", required=True)
+    export.add_argument("-o", "--output", required=True,
+                        help="a .csv, .parquet or .jsonl file, or - for the standard "
+                             "output (CSV unless --format says otherwise)")
     export.set_defaults(func=cmd_export)
 
     users = command("users", "manage accounts")

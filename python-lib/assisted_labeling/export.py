@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import sys
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -33,11 +35,19 @@ def check_writable(output: str | Path) -> Path:
     return output
 
 
-def check_output(output: str | Path, *, fmt: str | None = None) -> str:
+#: The output name that means the standard output (CSV unless a format is given).
+STDOUT = "-"
+
+
+def check_output(output: str | Path, *, fmt: str | None = None,
+                 stdout: bool = False) -> str:
     """The format of a table to write at ``output`` (``fmt``, or from the extension),
-    checked before any work along with the path itself (see :func:`check_writable`)."""
+    checked before any work along with the path itself (see :func:`check_writable`).
+    ``stdout``: ``-`` may stand for the standard output."""
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f'Unknown export format {fmt!r}: expected one of {", ".join(FORMATS)}')
+    if str(output) == STDOUT and stdout:
+        return fmt or "csv"
     fmt = fmt or TABLE_FORMATS.get(Path(output).suffix.lower())
     if fmt not in FORMATS:
         raise ConfigError(f'Cannot write "{output}": expected a file ending in '
@@ -78,7 +88,8 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
                 columns: list[str] | None = None, chunksize: int = 50_000,
                 typed: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
                 whole_numbers: Sequence[str] = ()) -> int:
-    """Write rows to ``output`` (format from ``fmt`` or the extension); returns the count.
+    """Write rows to ``output`` (format from ``fmt`` or the extension; ``-``: the standard
+    output, CSV by default); returns the count.
 
     CSV and JSONL are streamed chunk by chunk; Parquet is written in one go so that
     every column has one type. The file appears only once complete. ``typed`` gives
@@ -86,17 +97,20 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
     which is what a CSV file writes back). ``whole_numbers``: columns of integers that
     may be empty (a skip has no label id), written as 3, not 3.0.
     """
+    fmt = check_output(output, fmt=fmt, stdout=True)
+    to_stdout = str(output) == STDOUT
     output = Path(output)
-    fmt = check_output(output, fmt=fmt)
     tmp = output.with_name(f".{output.name}.partial")
     count = 0
     try:
         if fmt == "parquet":
             frame = _whole(pd.DataFrame(list(rows), columns=columns), whole_numbers)
             count = len(frame)
-            (typed(frame) if typed else frame).to_parquet(tmp, index=False)
+            (typed(frame) if typed else frame).to_parquet(
+                sys.stdout.buffer if to_stdout else tmp, index=False)
         else:
-            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            with (contextlib.nullcontext(sys.stdout) if to_stdout
+                  else open(tmp, "w", encoding="utf-8", newline="")) as handle:
                 for i, chunk in enumerate(_chunks(rows, chunksize)):
                     frame = _whole(pd.DataFrame(chunk, columns=columns), whole_numbers)
                     count += len(frame)
@@ -106,9 +120,11 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
                         write_jsonl(typed(frame) if typed else frame, handle)
                 if count == 0 and fmt == "csv" and columns:
                     pd.DataFrame(columns=columns).to_csv(handle, index=False)
-        os.replace(tmp, output)
+                handle.flush()
+        if not to_stdout:
+            os.replace(tmp, output)
     finally:
-        if tmp.exists():
+        if not to_stdout and tmp.exists():
             tmp.unlink()
     return count
 

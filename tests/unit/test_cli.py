@@ -893,3 +893,22 @@ def test_serve_warns_of_existing_labels_that_are_not_classes(tmp_path, capsys, m
     pool.write_text("id,text,ctx\n1,a,\n2,b,1\n3,c,0\n")
     assert cli.main([*base[:3], "0,1", *base[4:], str(tmp_path / "u.db")]) == 0
     assert "existing labels" not in capsys.readouterr().err
+
+
+def test_export_to_the_standard_output(tmp_path, capsys):
+    project = served(tmp_path, "id,text\n1,good\n2,bad\n3,fine\n", "pos,neg",
+                     [("1", "pos"), ("2", "neg")])
+    db = project.store.path
+    project.store.close()
+    assert cli.main(["export", "--store", str(db), "-o", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["id,text,label,label_id", "1,good,pos,1", "2,bad,neg,2"]
+    assert "Wrote 2 rows of labels to the standard output" in err
+    assert cli.main(["export", "--store", str(db), "-o", "-", "--format", "jsonl",
+                     "--table", "metadata"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["data_id"], r["label"]) for r in rows] == [("1", "pos"), ("2", "neg")]
+    assert not (tmp_path / "-").exists()
+    assert cli.main(["query", "--model", str(tmp_path / "m.skops"), "--input",
+                     str(tmp_path / "rows.csv"), "-o", "-"]) == 2  # a file, with a session
+    assert 'Cannot write "-"' in one_line_error(capsys)
