@@ -1028,6 +1028,8 @@ class SQLiteStore:
             if not conn.execute("UPDATE users SET role = ? WHERE name = ?",
                                 (role, name)).rowcount:
                 raise NotFoundError(f'No user named "{name}"')
+            if ROLES.index(role) < ROLES.index("annotator"):
+                self._release_all(conn, name)  # may label no more: others may have them
 
     def reset_user(self, name: str, password: str) -> str:
         """Give an account a new password and a new API token (returned), and end its
@@ -1056,6 +1058,15 @@ class SQLiteStore:
             if not conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount:
                 raise NotFoundError(f'No user named "{name}"')
             conn.execute("DELETE FROM sessions WHERE user_name = ?", (name,))
+            self._release_all(conn, name)
+
+    @staticmethod
+    def _release_all(conn: sqlite3.Connection, user: str) -> None:
+        """Give back every item reserved for ``user``: others are served them at once,
+        not when the reservations expire."""
+        conn.execute("UPDATE items SET open = open + 1 WHERE id IN "
+                     "(SELECT item_id FROM leases WHERE annotator = ?)", (user,))
+        conn.execute("DELETE FROM leases WHERE annotator = ?", (user,))
 
     def user_for_token(self, token: str) -> User:
         row = self._conn().execute(

@@ -199,6 +199,22 @@ def test_release_gives_the_item_back(store):
     assert [i.key for i in store.next_items("b")] == ["k0"]
 
 
+def test_an_account_that_may_label_no_more_gives_its_reservations_back(store):
+    store.add_items(items(4))
+    store.add_user("ann", "annotator", "s3cret-pass")
+    store.add_user("bob", "annotator", "s3cret-pass")
+    assert len(store.next_items("ann", count=2)) == 2
+    assert len(store.next_items("bob", count=2)) == 2
+    assert store.next_items("cy", count=4) == []  # everything is reserved
+    store.set_role("ann", "reviewer")  # still labels: keeps them
+    assert store.next_items("cy", count=4) == []
+    store.set_role("ann", "viewer")
+    assert len(store.next_items("cy", count=4)) == 2
+    store.delete_user("bob")
+    assert len(store.next_items("dee", count=4)) == 2
+    assert store.stats().remaining == 4  # nothing was labeled meanwhile
+
+
 def test_next_skips_what_the_user_did(store):
     store.add_items(items(3), annotators_per_item=2)
     store.save_label("a", "k0", "x", ["x"])
