@@ -615,6 +615,13 @@ def cmd_query(args: argparse.Namespace) -> int:
                 f"{stored_id or 'none (ids from row contents)'}: leave --id-column out")
         id_column = stored_id
         session = int(store.get_meta("session", "0") or 0) + 1
+        from .retrain import STATE
+
+        if store.get_meta(STATE) == "running":
+            print(f'Warning: a server seems to retrain on "{args.store}" (serve '
+                  "--retrain-every; or one that was killed): it ranks its queue itself. "
+                  f"This run counts session {session} in the same store, between its "
+                  "retrainings.", file=sys.stderr)
     else:
         session = _last_session(args.output) + 1
     with _progress(f"Scoring {Path(args.input).name}", _row_count(args.input)) as bar, \

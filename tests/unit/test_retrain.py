@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from assisted_labeling import cli, models
-from assisted_labeling.retrain import Retrainer, RetrainSettings, retrain_warnings
+from assisted_labeling.retrain import STATE, Retrainer, RetrainSettings, retrain_warnings
 from assisted_labeling.sampling import uncertainty_scores
 from assisted_labeling.standalone import open_project
 from assisted_labeling.web.auth import LOCAL_USER
@@ -163,7 +163,7 @@ def test_a_failed_query_counts_no_session(tmp_path, pool):
     assert project.store.get_meta("session") == "2"
 
 
-def test_query_cli_excludes_labeled_items_and_counts_sessions(tmp_path, pool):
+def test_query_cli_excludes_labeled_items_and_counts_sessions(tmp_path, pool, capsys):
     path, truth = pool
     db = tmp_path / "l.db"
     project = open_project(path, db, {"categories": "a,b", "id_column": "id"}, progress=False)
@@ -184,6 +184,10 @@ def test_query_cli_excludes_labeled_items_and_counts_sessions(tmp_path, pool):
         assert not set(queries["id"]) & set(range(20))
         assert queries["uncertainty"].is_monotonic_decreasing
     assert project.store.get_meta("session") == "2"
+    project.store.set_meta(STATE, "running")  # as serve --retrain-every leaves it
+    assert cli.main(["query", "--model", str(model), "--input", str(path), "--store",
+                     str(db), "-o", str(out)]) == 0
+    assert "a server seems to retrain on" in capsys.readouterr().err
 
 
 def test_query_without_store_counts_sessions_in_the_output(tmp_path, pool):
