@@ -80,6 +80,9 @@ _UNSCORED = 1.0  # queue order of items with no priority: after every scored ite
 _STARTED = -1e300
 _STARTED_SQL = "labeled > 0 AND labeled < needed"
 _STARTED_WINDOW = 1000  # waiting items one next-item request looks at (_fresh)
+#: ``items.needed`` of an item whose row left the table: it needs no annotator, and its
+#: open places (needed - labeled - leases) stay ≤ 0 whatever is saved on it.
+RETIRED = 0
 _QORDER_SQL = (f"CASE WHEN {_STARTED_SQL} THEN ? WHEN priority IS NULL THEN ? "
                "ELSE -priority END")
 
@@ -493,9 +496,10 @@ class SQLiteStore:
             retired = conn.execute(f"SELECT count(*) FROM items WHERE {gone}").fetchone()[0]
             keys = tuple(r[0] for r in conn.execute(
                 f"SELECT key FROM items WHERE {gone} ORDER BY id LIMIT 3"))
-            # Served no more: no open place, whatever the annotators per item.
-            conn.execute(f"UPDATE items SET needed = labeled, open = 0 WHERE {gone} "
-                         "AND (needed != labeled OR open != 0)")
+            # Served no more, whatever is saved on it later or the annotators per item
+            # become: needed = RETIRED (items need at least 1), so open stays ≤ 0.
+            conn.execute(f"UPDATE items SET needed = {RETIRED}, open = -labeled "
+                         f"WHERE {gone} AND needed != {RETIRED}")
             # Back in the table: served again, as many times as any item.
             conn.execute(
                 "UPDATE items SET needed = :n, open = :n - labeled - "
@@ -518,7 +522,7 @@ class SQLiteStore:
             conn.execute(
                 "UPDATE items SET needed = :n, open = :n - labeled - "
                 "(SELECT count(*) FROM leases l WHERE l.item_id = items.id) "
-                "WHERE needed != :n",
+                f"WHERE needed != :n AND needed != {RETIRED}",
                 {"n": needed},
             )
             conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL} WHERE labeled > 0",
