@@ -90,14 +90,18 @@ def _one_line(exc: BaseException) -> str:
 
 
 def retraining_due(store: SQLiteStore, after: int, *, every: int,
-                   known: set[str] | None = None, trained_label_id: int = 0) -> bool:
+                   known: set[str] | None = None,
+                   trained_label_id: int | None = 0) -> bool:
     """Whether ``every`` new labels were saved after change ``after``: annotations now
-    LABELED whose label id is above ``trained_label_id``, the highest the model learned
-    from, each once however often it was saved again. An edited label keeps its id: a
-    correction is no new label. (Not the session: a label saved while a retraining
-    runs has the previous one, yet the model being trained never saw it.)
+    LABELED whose label id is above ``trained_label_id`` (no label above it had been
+    given when the model read its labels), each once however often it was saved again.
+    An edited label keeps its id: a correction is no new label. (Not the session: a
+    label saved while a retraining runs has the previous one, yet the model being
+    trained never saw it.) ``trained_label_id`` None (a store of an earlier version):
+    the labels of the current session, as those versions counted.
     ``known``: the classes labeled when the last retraining lacked a second class; one
     label outside them is enough. One pass over the changes, stopping when due."""
+    session = int(store.get_meta("session", "0") or 0)
     counted: set[tuple[str, str]] = set()
     cursor = after
     while page := store.changes(after=cursor, limit=1000):
@@ -106,7 +110,8 @@ def retraining_due(store: SQLiteStore, after: int, *, every: int,
                 continue
             if known is not None and a.label is not None and a.label not in known:
                 return True
-            if a.label_id is not None and a.label_id > trained_label_id:
+            if (a.session == session if trained_label_id is None
+                    else a.label_id is not None and a.label_id > trained_label_id):
                 counted.add((a.item_key, a.annotator))
                 if len(counted) >= every:
                     return True
@@ -151,9 +156,12 @@ class Retrainer:
         model start)."""
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
         known = self.store.get_meta(ONE_CLASS)
+        trained = self.store.get_meta(TRAINED)
+        if trained is None and self.store.get_meta("session", "0") in ("0", None):
+            trained = "0"  # no model yet: every label is new
         return retraining_due(self.store, after, every=self.settings.every,
                               known=set(json.loads(known)) if known else None,
-                              trained_label_id=int(self.store.get_meta(TRAINED, "0") or 0))
+                              trained_label_id=None if trained is None else int(trained))
 
     def run_once(self) -> dict[str, Any] | None:
         """Retrain when due; returns the metrics entry of the new model, if any.
@@ -211,6 +219,9 @@ class Retrainer:
     def retrain(self) -> dict[str, Any]:
         started = time.perf_counter()
         watermark = self.store.last_change()
+        # Read before the labels: a label given from now on has a higher id and counts
+        # for the next retraining, even one the paged read below happens to include.
+        trained_id = self.store.last_label_id()
         config = self.project.config
         frame = pd.DataFrame(list(self.project.label_rows()))
         known_types = self._pool_types()
@@ -240,10 +251,9 @@ class Retrainer:
         history = add_entry(json.loads(self.store.get_meta(METRICS, "[]") or "[]"), entry)
         # Together: a page told of the new session reads its warnings with it (an earlier
         # failure's warning gone).
-        trained_id = pd.to_numeric(frame[f"{config.label_col_name}_id"]).max()
         self.store.set_metas({"session": str(session), METRICS: json.dumps(history),
                               WATERMARK: str(watermark), PROBLEM: "", ONE_CLASS: "",
-                              TRAINED: str(int(trained_id))})
+                              TRAINED: str(trained_id)})
         log.info("Retrained on %d labels in %.1fs", len(frame), entry["seconds"])
         return entry
 

@@ -529,6 +529,44 @@ def test_labels_saved_while_a_retraining_runs_count_for_the_next_one(tmp_path, p
     assert not retrainer.due()
 
 
+def test_a_label_given_while_the_labels_are_read_counts_for_the_next_retraining(
+        tmp_path, pool):
+    """A skipped item labeled while the retraining reads its labels page by page may be
+    missed by that read: it counts as new, whatever its place in the pages."""
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    project.skip(LOCAL_USER, {"item_id": "0"})
+    label(project, truth, range(1, 6))
+    label_rows = project.label_rows
+
+    def paged():
+        rows = list(label_rows())  # the page holding item 0 is read; then item 0 and
+        label(project, truth, [0, 6])  # item 6 are labeled, and a later page has 6 only
+        return iter(rows + [r for r in label_rows() if r["id"] == "6"])
+
+    project.label_rows = paged
+    assert retrainer.run_once()["n_labels"] == 6
+    project.label_rows = label_rows
+    label(project, truth, range(7, 10))
+    assert retrainer.due()  # item 0, never learned, item 6 (counted again) and 3 more
+
+
+def test_a_store_of_an_earlier_version_counts_no_correction_as_new(tmp_path, pool):
+    from assisted_labeling.retrain import TRAINED
+
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    label(project, truth, range(5))
+    assert retrainer.run_once()["session"] == 1
+    project.store.set_metas({TRAINED: ""})
+    project.store._conn().execute("DELETE FROM meta WHERE key = ?", (TRAINED,))
+    for other in ("a", "b", "a", "b", "a"):  # corrections only
+        label(project, np.array([other] * 5), range(5))
+    assert not retrainer.due()
+    label(project, truth, range(5, 10))
+    assert retrainer.due()
+
+
 def test_a_postponed_retraining_shows_file_names_not_server_paths(tmp_path, pool):
     path, truth = pool
     project, retrainer = retraining(tmp_path, path, 5)

@@ -223,6 +223,9 @@ class AnnotationStore(Protocol):
     def last_change(self) -> int:
         """The newest change number (0 when none)."""
 
+    def last_label_id(self) -> int:
+        """The highest label id given so far (0 when none)."""
+
     def stats(self, user: str | None = None) -> Stats:
         """Counters; ``mine`` holds the user's own labeled/skipped counts."""
 

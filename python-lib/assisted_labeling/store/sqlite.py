@@ -922,6 +922,10 @@ class SQLiteStore:
         row = self._conn().execute("SELECT max(seq) FROM changes").fetchone()
         return row[0] or 0
 
+    def last_label_id(self) -> int:
+        """The highest label id given so far (0 when none)."""
+        return self._counter(self._conn(), "label_id")
+
     def get_annotation(self, user: str, key: str) -> Annotation | None:
         row = self._conn().execute(
             f"SELECT {_ANNOTATION_COLUMNS} FROM annotations a JOIN items i ON i.id = a.item_id"
