@@ -558,8 +558,8 @@ def test_a_store_of_an_earlier_version_counts_no_correction_as_new(tmp_path, poo
     project, retrainer = retraining(tmp_path, path, 5)
     label(project, truth, range(5))
     assert retrainer.run_once()["session"] == 1
-    project.store.set_metas({TRAINED: ""})
-    project.store._conn().execute("DELETE FROM meta WHERE key = ?", (TRAINED,))
+    with project.store._write() as conn:  # as an earlier version left it
+        conn.execute("DELETE FROM meta WHERE key = ?", (TRAINED,))
     for other in ("a", "b", "a", "b", "a"):  # corrections only
         label(project, np.array([other] * 5), range(5))
     assert not retrainer.due()
