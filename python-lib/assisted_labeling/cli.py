@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -954,6 +955,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LabelingError as exc:
         return _fail(exc.message, exc, debug=args.debug)
+    except BrokenPipeError:
+        # The reader of the standard output stopped (`export -o - | head`): no message,
+        # and none from Python either when it flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:  # a file the user named: missing, unreadable, disk full…
         name = f' "{exc.filename}"' if exc.filename else ""
         return _fail(f"Cannot use{name}: {_one_line(exc)}; check the path and its "

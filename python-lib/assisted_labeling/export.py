@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -109,7 +110,7 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
             (typed(frame) if typed else frame).to_parquet(
                 sys.stdout.buffer if to_stdout else tmp, index=False)
         else:
-            with (contextlib.nullcontext(sys.stdout) if to_stdout
+            with (_utf8_stdout() if to_stdout
                   else open(tmp, "w", encoding="utf-8", newline="")) as handle:
                 for i, chunk in enumerate(_chunks(rows, chunksize)):
                     frame = _whole(pd.DataFrame(chunk, columns=columns), whole_numbers)
@@ -120,13 +121,24 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
                         write_jsonl(typed(frame) if typed else frame, handle)
                 if count == 0 and fmt == "csv" and columns:
                     pd.DataFrame(columns=columns).to_csv(handle, index=False)
-                handle.flush()
         if not to_stdout:
             os.replace(tmp, output)
     finally:
         if not to_stdout and tmp.exists():
             tmp.unlink()
     return count
+
+
+@contextlib.contextmanager
+def _utf8_stdout() -> Iterator[io.TextIOWrapper]:
+    """The standard output as UTF-8 text, as files are written, whatever the locale."""
+    sys.stdout.flush()
+    handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+    try:
+        yield handle
+        handle.flush()
+    finally:
+        handle.detach()  # sys.stdout keeps its buffer
 
 
 def _whole(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -909,6 +909,31 @@ def test_export_to_the_standard_output(tmp_path, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["data_id"], r["label"]) for r in rows] == [("1", "pos"), ("2", "neg")]
     assert not (tmp_path / "-").exists()
+    # UTF-8 whatever the terminal's encoding, as files are written.
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "u").mkdir()
+    project = served(tmp_path / "u", "id,text\n1,héllo 日本\n", "pos,neg", [("1", "pos")])
+    project.store.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "assisted_labeling.cli", "export", "--store",
+         str(project.store.path), "-o", "-"], capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "latin-1"}, check=True)
+    assert done.stdout.decode("utf-8").splitlines()[1] == "1,héllo 日本,pos,1"
+    # A reader that stops early (`| head -1`): a quiet end, no traceback, no error line.
+    (tmp_path / "big").mkdir()
+    rows = "".join(f"{i},some text of row {i}\n" for i in range(4000))
+    project = served(tmp_path / "big", "id,text\n" + rows, "pos,neg",
+                     [(str(i), "pos") for i in range(4000)])
+    project.store.close()
+    export = subprocess.Popen(
+        [sys.executable, "-m", "assisted_labeling.cli", "export", "--store",
+         str(project.store.path), "-o", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert export.stdout.readline() == b"id,text,label,label_id\n"
+    export.stdout.close()
+    assert export.wait(timeout=60) == 1 and export.stderr.read() == b""
     assert cli.main(["query", "--model", str(tmp_path / "m.skops"), "--input",
                      str(tmp_path / "rows.csv"), "-o", "-"]) == 2  # a file, with a session
     assert 'Cannot write "-"' in one_line_error(capsys)
