@@ -17,6 +17,7 @@ from .sources import (
     Row,
     file_fingerprint,
     iter_rows,
+    iter_table,
     table_columns,
 )
 from .store import Item
@@ -116,6 +117,9 @@ def open_project(input_path: str | Path, store_path: str | Path,
     """Validate settings against the input, open the store, import items."""
     config = build_config(settings)
     check_columns(config, table_columns(input_path))
+    first = next(iter_table(input_path, chunksize=1), None)
+    if first is None or first.empty:  # a file emptied by mistake would retire every item
+        raise ConfigError(f'The pool "{input_path}" has no rows: nothing to label')
     store = SQLiteStore(store_path)
     load_items(store, input_path, config, progress=progress)
     if store.get_meta("annotators_per_item") != str(config.annotators_per_item):

@@ -140,3 +140,20 @@ def test_without_an_id_column_an_edited_row_is_a_new_item_and_says_so(tmp_path, 
     assert "1 annotated items are not in pool.csv" in err
     assert "a row edited in the file is a new item" in err
     assert sorted(i["data"]["text"] for i in project.next_items(LOCAL_USER, 5)) == ["bad", "good"]
+
+
+def test_an_emptied_pool_file_is_refused_and_retires_nothing(tmp_path):
+    import pytest
+
+    from assisted_labeling.errors import ConfigError
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,text\n1,a\n2,b\n")
+    db = tmp_path / "l.db"
+    settings = {"categories": "pos,neg", "id_column": "id"}
+    open_project(pool, db, settings, progress=False).store.close()
+    pool.write_text("id,text\n")  # emptied by mistake (a failed copy, say)
+    with pytest.raises(ConfigError, match="has no rows"):
+        open_project(pool, db, settings, progress=False)
+    pool.write_text("id,text\n1,a\n2,b\n")
+    assert open_project(pool, db, settings, progress=False).stats().total == 2
