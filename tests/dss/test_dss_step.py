@@ -282,6 +282,19 @@ def test_bad_settings_get_clear_messages(dss, pool):
     assert METRICS not in dss.project_variables()["standard"]
 
 
+def test_a_regression_model_is_refused_and_records_nothing(dss, pool, monkeypatch):
+    class Regressor:  # DSS: a "prediction" column of numbers, no proba_* column
+        def predict(self, df, with_probas=True):
+            return pd.DataFrame({"prediction": np.arange(len(df), dtype=float)},
+                                index=df.index)
+
+    monkeypatch.setattr(dataiku.Model, "get_predictor",
+                        lambda self, version_id=None: Regressor())
+    with pytest.raises(LabelingError, match="only classification models"):
+        run(dss)
+    assert METRICS not in dss.project_variables()["standard"]
+
+
 # -- the webapp shows the warnings --------------------------------------------------------
 STALLED = [
     {"n_samples": 1000, "contradictions": None, "auc": 0.900, "versionId": "v1"},

@@ -243,13 +243,17 @@ def predicted_labels(output: pd.DataFrame) -> pd.Series:
     the output: the ``prediction`` column, or the class of the highest
     ``proba_<class>``. Rows without a prediction (dropped by the model, NaN) are left
     out."""
+    probas = [c for c in output.columns if str(c).startswith("proba_")]
+    if not probas:
+        if "prediction" in output.columns and output["prediction"].isna().all():
+            # Every row dropped by the model's preprocessing: DSS answers a lone
+            # "prediction" column of NaN, whatever the model.
+            return pd.Series([], dtype=object)
+        raise LabelingError("The saved model gives no class probabilities (proba_* "
+                            "columns): only classification models are supported")
     if "prediction" in output.columns:
         predictions = output["prediction"].dropna()
         return predictions.map(str)
-    probas = [c for c in output.columns if str(c).startswith("proba_")]
-    if not probas:
-        raise LabelingError("The saved model gave neither predictions nor probabilities; "
-                            "only classification models are supported")
     values = output[probas].to_numpy(dtype=float)
     scored = np.isfinite(values).all(axis=1)
     classes = np.array([str(c)[len("proba_"):] for c in probas], dtype=object)
