@@ -209,10 +209,23 @@ def test_a_4x_flow_on_a_folder_gets_a_migration_message(dss):
     assert session(dss) is None
 
 
-def test_a_predictions_dataset_without_rows_gives_empty_queries(dss):
+def test_a_predictions_dataset_without_rows_is_refused(dss):
     dss.create_dataset("preds", PREDICTIONS.iloc[:0])
     dss.create_dataset("queries")
-    out = run(dss)
+    with pytest.raises(ConfigError, match="preds has no rows: nothing to rank"):
+        run(dss)
+    assert session(dss) is None
+
+
+def test_when_every_image_is_labeled_the_queries_are_empty_and_no_session_starts(dss):
+    dss.create_dataset("preds", PREDICTIONS)
+    dss.create_dataset("queries")
+    run(dss)
+    dss.create_dataset("meta", pd.DataFrame({
+        "data_id": PREDICTIONS["path"], "status": "LABELED", "annotator": "alice",
+        "date": "2024-01-01", "label": "[]", "label_id": range(1, len(PREDICTIONS) + 1),
+        "comment": "", "session": 1}))
+    out = run(dss, metadata="meta")
     assert len(out) == 0
     assert list(out.columns) == ["path", "prediction", *ADDED]
     assert session(dss) == 1

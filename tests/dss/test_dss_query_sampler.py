@@ -290,10 +290,11 @@ def test_an_empty_metadata_dataset_excludes_nothing(dss, model):
 def test_when_every_item_is_labeled_the_queries_are_empty_with_their_columns(dss, model):
     dss.create_dataset("meta", meta([(str(i), "alice", "LABELED", "2024-01-01")
                                      for i in P_POS]))
+    run(dss)  # a first run: session 1
     out = run(dss, metadata="meta")
     assert len(out) == 0
     assert list(out.columns) == ["id", "text", "uncertainty", "model_uncertainty", "session"]
-    assert session(dss) == 1
+    assert session(dss) == 1  # no label can follow an empty table: no new session
 
 
 def test_the_webapp_serves_the_top_query_and_never_the_labeled_item(dss, open_labeling):
@@ -402,11 +403,18 @@ def test_a_missing_metadata_column_is_explained(dss, model):
         run(dss, metadata="meta")
 
 
-def test_a_pool_without_rows_gives_empty_queries_with_its_columns(dss, model):
+def test_a_pool_without_rows_is_refused(dss, model):
     dss.create_dataset("pool", pd.DataFrame({"id": [], "text": []}))
-    out = run(dss)
-    assert len(out) == 0
-    assert list(out.columns) == ["id", "text", "uncertainty", "model_uncertainty", "session"]
+    with pytest.raises(ConfigError, match='"Unlabeled Data": LABELING.pool has no rows'):
+        run(dss)
+    assert session(dss) is None
+
+
+def test_an_empty_folder_is_refused(dss, model):
+    dss.create_folder("images", files={})
+    with pytest.raises(ConfigError, match="the folder .*images has no files"):
+        run(dss, unlabeled="images")
+    assert session(dss) is None
 
 
 # -- how many labeled items were found ----------------------------------------------------
@@ -452,7 +460,7 @@ def test_labeled_ids_matching_no_row_get_a_warning_naming_the_id_column(
 def test_an_empty_pool_gets_no_id_column_warning(dss, model, caplog):
     dss.create_dataset("pool", pd.DataFrame({"id": [], "text": []}))
     dss.create_dataset("meta", meta([("10", "alice", "LABELED", "2024-01-01")]))
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("WARNING"), pytest.raises(ConfigError, match="no rows"):
         run(dss, metadata="meta")
     assert not any("Id column" in m for m in _logged(caplog, "WARNING"))
 

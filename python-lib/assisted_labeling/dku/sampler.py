@@ -343,10 +343,23 @@ def save_session(project: Any, queries: str, session: int, *, model: str | None 
 
 def _write(queries: str, frame: pd.DataFrame, session: int, *, model: str | None = None
            ) -> None:
+    """Write the queries and count the run as a session; an empty table (every item
+    labeled) starts none: no label can follow it, and the every-n trigger goes on
+    counting the labels of the session that is."""
     dataiku = _dataiku()
     dataiku.Dataset(queries).write_with_schema(frame)
+    if frame.empty:
+        log.warning("Every item is labeled: wrote an empty queries dataset %s; the "
+                    "session stays %d", queries, session - 1)
+        return
     save_session(dataiku.Project(), queries, session, model=model)
     log.info("Wrote %d queries to %s (session %d)", len(frame), queries, session)
+
+
+def _no_rows(source: str, *, folder: bool = False) -> ConfigError:
+    what = f"the folder {source} has no files" if folder else f"{source} has no rows"
+    return ConfigError(f'Input "{LABELS["unlabeled_samples"]}": {what}: nothing to rank',
+                       setting=LABELS["unlabeled_samples"])
 
 
 class _Progress:
@@ -354,8 +367,10 @@ class _Progress:
 
     def __init__(self, what: str) -> None:
         self.what = what
+        self.rows = 0
 
     def __call__(self, rows: int) -> None:
+        self.rows = rows
         log.info("%s: %d rows read", self.what, rows)
 
 
@@ -485,10 +500,11 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
                           f"{model}: {exc}", setting=LABELS["saved_model"]) from exc
     session = read_session(dataiku.Project(), queries) + 1
     labeled = _labeled(metadata, folder=is_folder)
+    progress = _Progress(unlabeled)
     options: dict[str, Any] = {
         "strategy": settings.strategy, "max_queries": settings.max_queries,
         "batch_size": settings.diversity_batch_size, "seed": session, "session": session,
-        "progress": _Progress(unlabeled),
+        "progress": progress,
         # The labels in the metadata stand for those the model learned from: the predictor
         # API does not tell its training set size. No metadata: no cold start.
         "n_labeled": len(labeled) if metadata else None,
@@ -527,6 +543,8 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
         if exc.details.get("column"):  # an id column that is not unique, or empty
             raise _problem("id_column", exc.message, settings.id_column) from None
         raise
+    if not progress.rows:
+        raise _no_rows(unlabeled, folder=is_folder)
     if labeled:
         _log_left_out(matches, unlabeled, legacy=legacy_keys, none_found=(
             _NO_LABELED_FILE.format(n=len(labeled), source=unlabeled) if is_folder
@@ -682,6 +700,8 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
                         names=frame[FOLDER_PATH_COLUMN].tolist(), rows=rows.tolist())
         ranking.push(scores, rows, frame)
         log.info("%s: %d rows read", unlabeled, offset)
+    if not offset:
+        raise _no_rows(unlabeled)
     if labeled:
         _log_left_out(matches, unlabeled, none_found=(
             f'Input "{LABELS["metadata"]}": none of the {len(labeled)} labeled images of '
