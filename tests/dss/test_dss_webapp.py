@@ -191,6 +191,23 @@ def test_queries_without_uncertainty_are_a_config_warning(start, project_setup):
     assert "Traceback" not in str(body)
 
 
+@pytest.mark.parametrize("queries, words", [
+    ({"comment": ["a"], "uncertainty": [0.8]}, "has none of the unlabeled data's columns"),
+    ({"uncertainty": [0.8]}, "has none of the unlabeled data's columns"),
+    ({"text": ["great", "awful"], "stars": [5, 1], "uncertainty": ["high", 0.3]},
+     "1 rows of the queries dataset LABELING.queries have an uncertainty that is not a "
+     "number (such as 'high')"),
+])
+def test_queries_that_rank_nothing_are_a_config_warning(start, project_setup, queries,
+                                                        words):
+    import pandas as pd
+
+    project_setup.create_dataset("queries", pd.DataFrame(queries))
+    client, _ = start(queries_ds="queries")
+    warnings = as_(client, "alice").get("/api/config").get_json()["warnings"]
+    assert any(words in w for w in warnings), warnings
+
+
 def test_an_unreadable_queries_dataset_is_a_config_warning(start, project_setup,
                                                            monkeypatch):
     import pandas as pd

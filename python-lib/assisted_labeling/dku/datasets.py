@@ -181,7 +181,8 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
 
 
 def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequence[str], *,
-                    chunksize: int) -> Iterator[tuple[str, float, float | None]]:
+                    chunksize: int, unreadable: list[Any] | None = None
+                    ) -> Iterator[tuple[str, float, float | None]]:
     """``(item id, uncertainty, model uncertainty)`` of each scored row of the queries
     dataset, in the dataset's order (the store serves ties in it). ``uncertainty`` orders
     the queue; ``model_uncertainty`` is what the UI shows (None when the queries have no
@@ -190,6 +191,9 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     The id is computed on the queries row restricted to the unlabeled dataset's columns
     (``uncertainty``, ``model_uncertainty`` and ``session`` are the sampler's additions),
     so it matches the id of the same row read from the unlabeled dataset.
+
+    ``unreadable``: receives the ``uncertainty`` values that are no number (those rows
+    rank nothing). A queries dataset with no column of the unlabeled dataset is refused.
     """
     schema = read_schema(dataset)
     if not schema:
@@ -201,6 +205,11 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
                           setting="Queries")
     keep = set(input_columns)
     columns = [c for c in available if c not in QUERY_COLUMNS and (not keep or c in keep)]
+    if not columns:
+        raise ConfigError(
+            f'Setting "Queries": the dataset {dataset.full_name} has none of the unlabeled '
+            f"data's columns (it has {', '.join(available)}): was it made from another "
+            "dataset? Run the query sampler on the unlabeled data", setting="Queries")
     identifier = RowIdentifier(config.id_column)
     has_shown = MODEL_UNCERTAINTY_COLUMN in available
     scores_columns = [UNCERTAINTY_COLUMN] + ([MODEL_UNCERTAINTY_COLUMN] if has_shown else [])
@@ -212,7 +221,11 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     numbers = [c for c in [*columns, *scores_columns] if c not in texts]
     for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts,
                                   numbers=numbers):
-        scores = pd.to_numeric(frame[UNCERTAINTY_COLUMN], errors="coerce").tolist()
+        raw = frame[UNCERTAINTY_COLUMN]
+        numbers_ = pd.to_numeric(raw, errors="coerce")
+        if unreadable is not None:
+            unreadable.extend(raw[numbers_.isna() & raw.notna()].tolist())
+        scores = numbers_.tolist()
         shown = (pd.to_numeric(frame[MODEL_UNCERTAINTY_COLUMN], errors="coerce").tolist()
                  if has_shown else scores)
         for row, score, own in zip(frame_rows(frame[columns], identifier), scores, shown):

@@ -215,11 +215,19 @@ def load_queue(project: LabelingProject, settings: DssSettings,
     if settings.queries_ds:
         queries = open_dataset(settings.queries_ds)
         columns = dsio.names(dsio.read_schema(unlabeled))
+        unreadable: list[Any] = []
         try:
             done = store.set_priorities(
-                dsio.iter_priorities(queries, config, columns, chunksize=chunksize),
+                dsio.iter_priorities(queries, config, columns, chunksize=chunksize,
+                                     unreadable=unreadable),
                 reset_others=True, to_duplicates=config.id_column is None)
             scored = done.items
+            if unreadable:
+                problems.append(
+                    f"{len(unreadable)} rows of the queries dataset {queries.full_name} "
+                    f"have an uncertainty that is not a number (such as "
+                    f"{str(unreadable[0])[:40]!r}): they rank no item. Run the query "
+                    "sampler again")
             if done.unmatched:
                 rows = ("1 row of the queries dataset {q} matches" if done.unmatched == 1
                         else f"{done.unmatched} rows of the queries dataset {{q}} match")
