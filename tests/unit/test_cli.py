@@ -604,15 +604,22 @@ def test_serve_refuses_retraining_options_it_would_ignore_or_fail_on_later(
     assert not list(tmp_path.glob("s.db*"))  # a refused start leaves nothing behind
 
 
-def test_a_start_refused_after_the_store_was_made_removes_it(float_pool, tmp_path, capsys):
-    """The queries belong to another table: found out once the pool is read into a new
-    store, which goes again; an existing store stays, labels and all."""
+def pool_and_other_queries(float_pool, tmp_path):
+    """The pool, and queries made from another table (serve refuses them once the pool
+    is read)."""
     frame, pool, model = float_pool
     other = tmp_path / "other.csv"
     (frame + 1).to_csv(other, index=False)
     queries = tmp_path / "q.csv"
     assert cli.main(["query", "--model", str(model), "--input", str(other), "-o",
                      str(queries)]) == 0
+    return pool, queries
+
+
+def test_a_start_refused_after_the_store_was_made_removes_it(float_pool, tmp_path, capsys):
+    """The queries belong to another table: found out once the pool is read into a new
+    store, which goes again; an existing store stays, labels and all."""
+    pool, queries = pool_and_other_queries(float_pool, tmp_path)
     store = tmp_path / "s.db"
     serve = ["serve", str(pool), "--categories", "p,n", "--store", str(store),
              "--port", "0", "--queries"]
@@ -634,12 +641,7 @@ def test_a_failed_start_keeps_a_new_store_another_program_wrote_to(float_pool, t
                                                                    capsys, monkeypatch):
     """`users add` ran on the new store while this start-up read the pool: when the
     start-up then fails, the store and its account stay."""
-    frame, pool, model = float_pool
-    other = tmp_path / "other.csv"
-    (frame + 1).to_csv(other, index=False)
-    queries = tmp_path / "q.csv"
-    assert cli.main(["query", "--model", str(model), "--input", str(other), "-o",
-                     str(queries)]) == 0
+    pool, queries = pool_and_other_queries(float_pool, tmp_path)
     store = tmp_path / "s.db"
     order_queue = cli._order_queue
 
