@@ -127,13 +127,27 @@ class LabelingProject:
     # -- reading ----------------------------------------------------------------------
     def config_payload(self, user: Principal) -> dict[str, Any]:
         """Settings for the UI, who the user is, progress and loop warnings."""
+        stats = self.stats(user)
         return {
             **self.config.to_public_dict(),
             "user": {"name": user.name, "role": user.role},
-            "stats": self.stats(user).to_dict(),
+            "stats": stats.to_dict(),
             "session": self.ranked_session(),
-            "warnings": [w for source in self._warnings for w in source()],
+            "warnings": [*self._former_classes(stats),
+                         *(w for source in self._warnings for w in source())],
         }
+
+    def _former_classes(self, stats: Stats) -> list[str]:
+        """A warning when labels hold classes that are no longer categories (removed or
+        renamed in the settings): nothing is lost, but the buttons no longer offer them."""
+        former = {c: n for c, n in stats.per_class.items()
+                  if c not in self.config.category_names}
+        if not former:
+            return []
+        listed = ", ".join(f'"{c}" ({n})' for c, n in sorted(former.items())[:5])
+        return [f"Some labels hold classes that are no longer categories: {listed}"
+                f"{', …' if len(former) > 5 else ''}. They are kept and exported; past "
+                "items show them, but they can no longer be chosen"]
 
     def ranked_session(self) -> int:
         """The session the queue is ranked for. Besides ``/api/config``, the answers to

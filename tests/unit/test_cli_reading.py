@@ -157,3 +157,21 @@ def test_an_emptied_pool_file_is_refused_and_retires_nothing(tmp_path):
         open_project(pool, db, settings, progress=False)
     pool.write_text("id,text\n1,a\n2,b\n")
     assert open_project(pool, db, settings, progress=False).stats().total == 2
+
+
+def test_labels_of_a_class_no_longer_offered_are_kept_and_said(tmp_path):
+    pool = tmp_path / "pool.csv"
+    pool.write_text("id,text\n1,a\n2,b\n3,c\n")
+    db = tmp_path / "l.db"
+    project = open_project(pool, db, {"categories": "pos,neg", "id_column": "id"},
+                           progress=False)
+    for item, label in (("1", "pos"), ("2", "neg"), ("3", "neg")):
+        project.annotate(LOCAL_USER, {"item_id": item, "label": label})
+    assert project.config_payload(LOCAL_USER)["warnings"] == []
+    project.store.close()
+    project = open_project(pool, db, {"categories": "pos,negative", "id_column": "id"},
+                           progress=False)
+    warnings = project.config_payload(LOCAL_USER)["warnings"]
+    assert len(warnings) == 1 and '"neg" (2)' in warnings[0] and "kept" in warnings[0]
+    assert {r["id"]: r["label"] for r in project.label_rows()} == {
+        "1": "pos", "2": "neg", "3": "neg"}
