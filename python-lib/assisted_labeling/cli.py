@@ -620,8 +620,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
         if store.get_meta(STATE) == "running":
             print(f'Warning: a server seems to retrain on "{args.store}" (serve '
-                  "--retrain-every; or one that was killed): it ranks its queue itself. "
-                  f"This run counts session {session} in the same store, between its "
+                  "--retrain-every; or one that was killed): it ranks its queue itself, "
+                  "and this run counts its session in the same store, between its "
                   "retrainings.", file=sys.stderr)
     else:
         session = _last_session(args.output) + 1

@@ -131,7 +131,11 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
 
 @contextlib.contextmanager
 def _utf8_stdout() -> Iterator[io.TextIOWrapper]:
-    """The standard output as UTF-8 text, as files are written, whatever the locale."""
+    """The standard output as UTF-8 text, as files are written, whatever the locale (a
+    stand-in without bytes underneath, as a caller's StringIO, is written as it is)."""
+    if not hasattr(sys.stdout, "buffer"):
+        yield sys.stdout
+        return
     sys.stdout.flush()
     handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
     try:

@@ -157,8 +157,8 @@ class Retrainer:
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
         known = self.store.get_meta(ONE_CLASS)
         trained = self.store.get_meta(TRAINED)
-        if trained is None and self.store.get_meta("session", "0") in ("0", None):
-            trained = "0"  # no model yet: every label is new
+        if trained is None and not json.loads(self.store.get_meta(METRICS, "[]") or "[]"):
+            trained = "0"  # never retrained here (query --store may count sessions): all new
         return retraining_due(self.store, after, every=self.settings.every,
                               known=set(json.loads(known)) if known else None,
                               trained_label_id=None if trained is None else int(trained))

@@ -457,14 +457,6 @@ def test_labeled_ids_matching_no_row_get_a_warning_naming_the_id_column(
     assert "already leaves out the labeled rows" in warnings[0]
 
 
-def test_an_empty_pool_gets_no_id_column_warning(dss, model, caplog):
-    dss.create_dataset("pool", pd.DataFrame({"id": [], "text": []}))
-    dss.create_dataset("meta", meta([("10", "alice", "LABELED", "2024-01-01")]))
-    with caplog.at_level("WARNING"), pytest.raises(ConfigError, match="no rows"):
-        run(dss, metadata="meta")
-    assert not any("Id column" in m for m in _logged(caplog, "WARNING"))
-
-
 def test_labeled_files_missing_from_the_folder_get_a_warning(dss, caplog):
     dss.create_folder("images", files={"/cats/1.png": b"1", "/cats/2.png": b"2"})
     dss.create_dataset("queries")

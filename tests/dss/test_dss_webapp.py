@@ -195,8 +195,11 @@ def test_queries_without_uncertainty_are_a_config_warning(start, project_setup):
     ({"comment": ["a"], "uncertainty": [0.8]}, "has none of the unlabeled data's columns"),
     ({"uncertainty": [0.8]}, "has none of the unlabeled data's columns"),
     ({"text": ["great", "awful"], "stars": [5, 1], "uncertainty": ["high", 0.3]},
-     "1 rows of the queries dataset LABELING.queries have an uncertainty that is not a "
-     "number (such as 'high')"),
+     "1 row of the queries dataset LABELING.queries has an uncertainty that is not a "
+     "number (such as 'high'): it ranks no item"),
+    ({"text": ["great", "awful"], "stars": [5, 1], "uncertainty": ["high", "low"]},
+     "2 rows of the queries dataset LABELING.queries have an uncertainty that is not a "
+     "number (such as 'high'): they rank no item"),
 ])
 def test_queries_that_rank_nothing_are_a_config_warning(start, project_setup, queries,
                                                         words):

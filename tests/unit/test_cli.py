@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from contextlib import contextmanager
@@ -911,6 +912,9 @@ def test_export_to_the_standard_output(tmp_path, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["data_id"], r["label"]) for r in rows] == [("1", "pos"), ("2", "neg")]
     assert not (tmp_path / "-").exists()
+    with contextlib.redirect_stdout(io.StringIO()) as caught:  # a caller's stand-in
+        assert cli.main(["export", "--store", str(db), "-o", "-"]) == 0
+    assert caught.getvalue().splitlines()[1] == "1,good,pos,1"
     # UTF-8 whatever the terminal's encoding, as files are written.
     import os
     import subprocess

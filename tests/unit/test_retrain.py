@@ -551,6 +551,15 @@ def test_a_label_given_while_the_labels_are_read_counts_for_the_next_retraining(
     assert retrainer.due()  # item 0, never learned, item 6 (counted again) and 3 more
 
 
+def test_sessions_counted_by_query_before_any_retraining_hide_no_label(tmp_path, pool):
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    label(project, truth, range(4))
+    project.store.set_meta("session", "1")  # as `query --store` leaves it
+    label(project, truth, [4])
+    assert retrainer.due()  # 5 labels, whatever their session
+
+
 def test_a_store_of_an_earlier_version_counts_no_correction_as_new(tmp_path, pool):
     from assisted_labeling.retrain import TRAINED
 

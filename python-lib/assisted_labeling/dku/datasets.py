@@ -181,7 +181,7 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
 
 
 def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequence[str], *,
-                    chunksize: int, unreadable: list[Any] | None = None
+                    chunksize: int, unreadable: dict[str, Any] | None = None
                     ) -> Iterator[tuple[str, float, float | None]]:
     """``(item id, uncertainty, model uncertainty)`` of each scored row of the queries
     dataset, in the dataset's order (the store serves ties in it). ``uncertainty`` orders
@@ -192,8 +192,9 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     (``uncertainty``, ``model_uncertainty`` and ``session`` are the sampler's additions),
     so it matches the id of the same row read from the unlabeled dataset.
 
-    ``unreadable``: receives the ``uncertainty`` values that are no number (those rows
-    rank nothing). A queries dataset with no column of the unlabeled dataset is refused.
+    ``unreadable``: receives how many ``uncertainty`` values are no number (``count``,
+    those rows rank nothing) and the first of them (``example``). A queries dataset with
+    no column of the unlabeled dataset is refused.
     """
     schema = read_schema(dataset)
     if not schema:
@@ -223,8 +224,10 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
                                   numbers=numbers):
         raw = frame[UNCERTAINTY_COLUMN]
         numbers_ = pd.to_numeric(raw, errors="coerce")
-        if unreadable is not None:
-            unreadable.extend(raw[numbers_.isna() & raw.notna()].tolist())
+        bad = raw[numbers_.isna() & raw.notna()]
+        if unreadable is not None and len(bad):
+            unreadable.setdefault("example", bad.iloc[0])
+            unreadable["count"] = unreadable.get("count", 0) + len(bad)
         scores = numbers_.tolist()
         shown = (pd.to_numeric(frame[MODEL_UNCERTAINTY_COLUMN], errors="coerce").tolist()
                  if has_shown else scores)

@@ -215,7 +215,7 @@ def load_queue(project: LabelingProject, settings: DssSettings,
     if settings.queries_ds:
         queries = open_dataset(settings.queries_ds)
         columns = dsio.names(dsio.read_schema(unlabeled))
-        unreadable: list[Any] = []
+        unreadable: dict[str, Any] = {}
         try:
             done = store.set_priorities(
                 dsio.iter_priorities(queries, config, columns, chunksize=chunksize,
@@ -223,10 +223,13 @@ def load_queue(project: LabelingProject, settings: DssSettings,
                 reset_others=True, to_duplicates=config.id_column is None)
             scored = done.items
             if unreadable:
+                count = unreadable["count"]
+                rows = "1 row" if count == 1 else f"{count} rows"
                 problems.append(
-                    f"{len(unreadable)} rows of the queries dataset {queries.full_name} "
-                    f"have an uncertainty that is not a number (such as "
-                    f"{str(unreadable[0])[:40]!r}): they rank no item. Run the query "
+                    f"{rows} of the queries dataset {queries.full_name} "
+                    f"{'has' if count == 1 else 'have'} an uncertainty that is not a "
+                    f"number (such as {str(unreadable['example'])[:40]!r}): "
+                    f"{'it ranks' if count == 1 else 'they rank'} no item. Run the query "
                     "sampler again")
             if done.unmatched:
                 rows = ("1 row of the queries dataset {q} matches" if done.unmatched == 1
