@@ -360,12 +360,13 @@ def test_bad_settings_name_the_setting(dss, model, config, words):
     assert session(dss) is None
 
 
-def test_a_duplicated_id_is_reported_on_the_id_column_setting(dss, model):
-    # Ids matter when labeled items are looked up in the pool.
+@pytest.mark.parametrize("with_metadata", [True, False])
+def test_a_duplicated_id_is_reported_on_the_id_column_setting(dss, model, with_metadata):
+    # The webapp refuses such an id column: so does the sampler, metadata input or not.
     dss.create_dataset("pool", pd.DataFrame({"id": [10, 11, 10], "text": list("abc")}))
     dss.create_dataset("meta", meta([("11", "alice", "LABELED", "2024-01-01")]))
     with pytest.raises(ConfigError, match='Setting "Id column": .*"10" appears twice'):
-        run(dss, metadata="meta")
+        run(dss, metadata="meta" if with_metadata else None)
     assert session(dss) is None
 
 

@@ -510,7 +510,9 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
         "n_labeled": len(labeled) if metadata else None,
         "cold_start": DEFAULT_COLD_START if settings.cold_start else None}
     matches = LabeledMatches(labeled)
-    if labeled:
+    if labeled or (settings.id_column and not is_folder):
+        # With an id column the keys are made anyway: an empty or repeated id is refused
+        # here, as the labeling webapp refuses it, metadata input or not.
         options["exclude_keys"] = matches
     legacy_keys: LegacyKeys | None = None
     if is_folder:
