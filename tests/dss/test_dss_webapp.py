@@ -211,6 +211,17 @@ def test_queries_that_rank_nothing_are_a_config_warning(start, project_setup, qu
     assert any(words in w for w in warnings), warnings
 
 
+def test_an_empty_unlabeled_dataset_is_a_config_warning(start, project_setup):
+    import pandas as pd
+
+    project_setup.create_dataset("reviews", pd.DataFrame({"text": [], "stars": []}))
+    client, _ = start()
+    body = as_(client, "alice").get("/api/config").get_json()
+    assert body["stats"]["total"] == 0
+    assert any("LABELING.reviews has no rows: nothing to label" in w
+               for w in body["warnings"]), body["warnings"]
+
+
 def test_an_unreadable_queries_dataset_is_a_config_warning(start, project_setup,
                                                            monkeypatch):
     import pandas as pd

@@ -245,6 +245,9 @@ def load_queue(project: LabelingProject, settings: DssSettings,
             log.warning("Could not read the queries dataset %s: %s", queries.full_name, exc)
             problems.append(f"Items are not ranked: could not read the queries dataset "
                             f"{queries.full_name} (the backend log has the details)")
+    if not store.stats().total:
+        problems.insert(0, f"The unlabeled dataset {unlabeled.full_name} has no rows: "
+                           "nothing to label (build it, then restart this webapp)")
     for problem in problems:
         log.warning("%s", problem)
     log.info("Queue: %d new items, %d ranked by uncertainty", added, scored)
