@@ -277,6 +277,19 @@ def test_image_paths_are_normalised_and_each_image_is_queried_once(dss, caplog):
                for r in caplog.records if r.levelname == "WARNING")
 
 
+def test_an_image_listed_twice_takes_no_place_of_another_among_the_top_queries(dss):
+    # "a.png" and "/a.png" are the most uncertain rows: with 3 queries, 3 images still.
+    dss.create_dataset("preds", pd.DataFrame({
+        "path": ["a.png", "/f.png", "/a.png", "/b.png", "/g.png"],
+        "prediction": [dss_boxes(0.5), dss_boxes(0.6), dss_boxes(0.45), dss_boxes(0.7),
+                       dss_boxes(0.99)]}))
+    dss.create_dataset("queries")
+    out = run(dss, {"max_queries": 3.0})
+    assert out["path"].tolist() == ["/a.png", "/f.png", "/b.png"]
+    assert out["prediction"].iloc[0] == dss_boxes(0.45)  # its most uncertain row
+    assert out["uncertainty"].tolist() == pytest.approx([0.55, 0.4, 0.3])
+
+
 @pytest.mark.parametrize("path", ["../outside/c.png", "/imgs/../../c.png", "/..", "./"])
 def test_a_path_outside_the_folder_is_refused(dss, path):
     dss.create_dataset("preds", pd.DataFrame({"path": ["/a.png", path],
@@ -293,3 +306,30 @@ def test_column_names_with_spaces_are_taken_as_the_picker_sends_them(dss):
     dss.create_dataset("queries")
     out = run(dss, {"path_column": " image", "predictions_column": "boxes "})
     assert out["path"].iloc[0] == "/c.png"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_best_row_per_image_is_that_of_a_whole_sort(seed):
+    """Chunk by chunk in memory O(k), the same answer as sorting every row at once."""
+    import numpy as np
+
+    from assisted_labeling.dku.sampler import BestRowPerImage
+
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(1, 60)), int(rng.integers(1, 12))
+    paths = [f"/{i}.png" for i in rng.integers(0, max(n // 2, 1), n)]
+    scores = rng.choice([0.1, 0.2, 0.5, 0.9], n)  # many ties
+    ranking = BestRowPerImage(k)
+    for start in range(0, n, 7):
+        part = slice(start, start + 7)
+        ranking.push(scores[part], np.arange(n)[part] + 1,
+                     pd.DataFrame({"path": paths[part], "n": np.arange(n)[part]}))
+    out, got = ranking.result(["path", "n"])
+    best: dict = {}
+    for i, (path, score) in enumerate(zip(paths, scores)):
+        if path not in best or (score, -i) > best[path]:
+            best[path] = (score, -i)
+    expected = sorted(best.items(), key=lambda item: item[1], reverse=True)[:k]
+    assert out["path"].tolist() == [path for path, _ in expected]
+    assert out["n"].tolist() == [-key[1] for _, key in expected]
+    assert got.tolist() == [key[0] for _, key in expected]

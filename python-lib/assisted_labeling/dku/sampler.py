@@ -32,7 +32,7 @@ the webapp shows the stopping warnings of that model
 
 from __future__ import annotations
 
-import itertools
+import heapq
 import logging
 import math
 import posixpath
@@ -52,7 +52,7 @@ from ..sampler import (
     PoolKeys,
     score_pool,
 )
-from ..sampling import DEFAULT_COLD_START, STRATEGIES, SUM_TOLERANCE, RunningTopK
+from ..sampling import DEFAULT_COLD_START, STRATEGIES, SUM_TOLERANCE
 from ..store import Status
 from . import datasets as dsio
 from .legacy import LegacyKeys, keys_with_legacy
@@ -606,22 +606,52 @@ def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int)
     return out
 
 
-def _first_row_per_image(out: pd.DataFrame, scores: np.ndarray, unlabeled: str
-                         ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The ranked queries with each image once, by its first (most uncertain) row.
+class BestRowPerImage:
+    """The ``k`` most uncertain images (all with ``k`` None), each by its most uncertain
+    row (the first of equal ones), in memory O(k): an image listed again under another
+    spelling ("a.png", "/a.png") takes no place of another image, so there are ``k``
+    queries whenever the dataset has ``k`` images."""
 
-    Only the ranked rows are looked at, so memory stays O(queries); with "Maximum
-    number of queries", an image's other rows may have been cut already, and dropping
-    repeats leaves fewer queries than the maximum."""
-    repeated = out[FOLDER_PATH_COLUMN].duplicated().to_numpy()
-    if not repeated.any():
-        return out, scores
-    count = int(repeated.sum())
-    log.warning('%s lists some images more than once (same path once normalised, e.g. '
-                '"%s"): %d row%s left out, each image is queried once, by its most '
-                "uncertain row", unlabeled, out[FOLDER_PATH_COLUMN][repeated].iloc[0], count,
-                "" if count == 1 else "s")
-    return out[~repeated].reset_index(drop=True), np.asarray(scores)[~repeated]
+    def __init__(self, k: int | None) -> None:
+        self.k = k
+        self.best: dict[str, tuple[tuple[float, int], dict[str, Any]]] = {}
+        self.heap: list[tuple[tuple[float, int], str]] = []  # old entries are skipped
+        self.repeats = 0
+        self.example: str | None = None
+
+    def push(self, scores: np.ndarray, rows: np.ndarray, frame: pd.DataFrame) -> None:
+        for score, row, record in zip(scores.tolist(), rows.tolist(),
+                                      frame.to_dict(orient="records")):
+            path = record[FOLDER_PATH_COLUMN]
+            key = (float(score), -int(row))  # higher first; the earlier row of a tie
+            kept = self.best.get(path)
+            if kept is not None:
+                self.repeats += 1
+                self.example = self.example or path
+                if key <= kept[0]:
+                    continue
+            elif (self.k is not None and len(self.best) >= self.k
+                  and (not self.heap or key <= self._lowest())):
+                continue
+            self.best[path] = (key, record)
+            heapq.heappush(self.heap, (key, path))
+            if self.k is not None and len(self.best) > self.k:
+                _, gone = heapq.heappop(self.heap)
+                del self.best[gone]
+            self._clean()
+
+    def _lowest(self) -> tuple[float, int]:
+        self._clean()
+        return self.heap[0][0]
+
+    def _clean(self) -> None:
+        while self.heap and self.best.get(self.heap[0][1], (None,))[0] != self.heap[0][0]:
+            heapq.heappop(self.heap)
+
+    def result(self, columns: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
+        kept = sorted(self.best.values(), key=lambda entry: entry[0], reverse=True)
+        frame = pd.DataFrame([record for _, record in kept], columns=list(columns))
+        return frame, np.array([key[0] for key, _ in kept], dtype=np.float64)
 
 
 THRESHOLD_ADVICE = (
@@ -684,7 +714,7 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
     scorer = detection.ColumnScorer(aggregation=settings.aggregation,
                                     min_confidence=settings.min_confidence,
                                     empty_uncertainty=settings.empty_uncertainty)
-    ranking = RunningTopK(settings.max_queries)
+    ranking = BestRowPerImage(settings.max_queries)
     template: pd.DataFrame | None = None
     offset = 0
     for frame in dsio.iter_frames(source, chunksize=chunksize):
@@ -714,16 +744,12 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
     hint = threshold_hint(scorer)
     if hint:
         log.warning("%s", hint)
-    scores, _, payloads = ranking.result()
-    if payloads:
-        out, scores = _first_row_per_image(payloads[0].reset_index(drop=True), scores,
-                                           unlabeled)
-    else:
-        out = template if template is not None else pd.DataFrame(
-            columns=list(itertools.chain(
-                [] if settings.path_column == FOLDER_PATH_COLUMN else [FOLDER_PATH_COLUMN],
-                dsio.names(schema))))
-        out = out.copy()
+    if ranking.repeats:
+        log.warning('%s lists some images more than once (same path once normalised, e.g. '
+                    '"%s"): %d row%s left out, each image is queried once, by its most '
+                    "uncertain row", unlabeled, ranking.example, ranking.repeats,
+                    "" if ranking.repeats == 1 else "s")
+    out, scores = ranking.result(template.columns if template is not None else [])
     out[UNCERTAINTY_COLUMN] = np.asarray(scores, dtype=np.float64)
     # No cold start reorders images: the image's own score is its place in the queue.
     out[MODEL_UNCERTAINTY_COLUMN] = out[UNCERTAINTY_COLUMN]
