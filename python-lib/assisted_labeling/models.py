@@ -23,6 +23,7 @@ import pandas as pd
 from .errors import ConfigError, ValidationError
 from .queries import ITEM_ID
 from .sampler import QUERY_COLUMNS
+from .sources import has_value
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,7 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     feature_columns = training_columns(frame, label_column=label_column,
                                        text_column=text_column,
                                        feature_columns=feature_columns, id_column=id_column)
-    labeled = frame[frame[label_column].notna() & (frame[label_column].astype(str) != "")]
+    labeled = frame[has_value(frame[label_column])]
     classes = sorted(labeled[label_column].astype(str).unique())
     if len(classes) < 2:
         raise ValidationError(

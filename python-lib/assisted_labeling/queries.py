@@ -35,7 +35,7 @@ from .sampler import (
     score_pool,
 )
 from .sampling import DEFAULT_COLD_START
-from .sources import READER, iter_table, string_columns
+from .sources import READER, has_value, iter_table, string_columns
 from .store import AnnotationStore, Priority, Status
 
 ITEM_ID = "__item_id"
@@ -161,13 +161,14 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
     def left_out(chunk: pd.DataFrame) -> np.ndarray:
         nonlocal labeled_ints
         drop = np.zeros(len(chunk), dtype=bool)
-        ids = chunk[ITEM_ID].to_numpy()
-        if labeled and ids.dtype.kind in "iu":
-            if labeled_ints is None:
-                labeled_ints = integer_keys(labeled)
-            drop |= np.isin(ids, labeled_ints)
-        elif labeled:
-            drop |= np.fromiter((k in labeled for k in ids), dtype=bool, count=len(chunk))
+        if labeled:
+            ids = chunk[ITEM_ID].to_numpy()
+            if ids.dtype.kind in "iu":
+                if labeled_ints is None:
+                    labeled_ints = integer_keys(labeled)
+                drop |= np.isin(ids, labeled_ints)
+            else:
+                drop |= np.fromiter((k in labeled for k in ids), dtype=bool, count=len(ids))
         if label_column is not None:
             drop |= has_value(chunk[label_column])
         counts["pool_rows"] += len(chunk)
@@ -189,12 +190,6 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
                                    text_columns=as_text))
     queries.attrs.update(counts)
     return queries
-
-
-def has_value(column: pd.Series) -> np.ndarray:
-    """Which cells hold a value: neither missing nor empty text (as `train` reads a
-    label column)."""
-    return (column.notna() & (column.astype(str) != "")).to_numpy(dtype=bool)
 
 
 def queue_priorities(store: AnnotationStore, queries: pd.DataFrame) -> int:

@@ -32,7 +32,7 @@ from .loop import add_entry, contradictions, sample_rows
 from .project import LabelingProject
 from .queries import labeled_keys, queue_priorities, score_file
 from .sampler import PoolKeys
-from .sources import iter_table
+from .sources import has_value, iter_table
 from .standalone import RANKED_BY, open_project, store_reader
 from .store import Status
 from .store.sqlite import SQLiteStore
@@ -126,7 +126,7 @@ def cross_validated_auc(frame: pd.DataFrame, label_column: str,
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    labeled = frame[frame[label_column].notna() & (frame[label_column].astype(str) != "")]
+    labeled = frame[has_value(frame[label_column])]
     labels = labeled[label_column].astype(str)
     counts = labels.value_counts()
     if len(counts) < 2 or counts.min() < 3:

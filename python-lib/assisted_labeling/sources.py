@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
@@ -229,6 +230,12 @@ def _canonical(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def has_value(column: pd.Series) -> np.ndarray:
+    """Which cells hold a value: neither missing nor empty text (a label cell, as `train`
+    reads it: the rows it learns from)."""
+    return (column.notna() & (column.astype(str) != "")).to_numpy(dtype=bool)
 
 
 def canonical_text(value: Any) -> str:
