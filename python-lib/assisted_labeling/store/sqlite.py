@@ -498,39 +498,39 @@ class SQLiteStore:
                 f"SELECT key FROM items WHERE {gone} ORDER BY id LIMIT 3"))
             # Served no more, whatever is saved on it later or the annotators per item
             # become: needed = RETIRED (items need at least 1), so open stays ≤ 0.
-            conn.execute(f"UPDATE items SET needed = {RETIRED}, open = -labeled "
-                         f"WHERE {gone} AND needed != {RETIRED}")
+            self._set_needed(conn, RETIRED, gone)
             # Back in the table: served again, as many times as any item.
-            conn.execute(
-                "UPDATE items SET needed = :n, open = :n - labeled - "
-                "(SELECT count(*) FROM leases l WHERE l.item_id = items.id) "
-                "WHERE needed != :n AND EXISTS (SELECT 1 FROM seen_keys s "
-                "WHERE s.key = items.key)", {"n": needed})
-            conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL} WHERE labeled > 0",
-                         (_STARTED, _UNSCORED))
+            self._set_needed(conn, needed,
+                             "EXISTS (SELECT 1 FROM seen_keys s WHERE s.key = items.key)")
+            self._after_needed(conn)
             conn.execute("UPDATE counters SET value = value - ? WHERE name = 'total'",
                          (removed,))
-            conn.execute(
-                "UPDATE counters SET value = (SELECT count(*) FROM items WHERE labeled >= "
-                "needed) WHERE name = 'complete'")
             conn.execute("DELETE FROM seen_keys")
         return removed, retired, keys
 
     def set_annotators_per_item(self, needed: int) -> None:
-        """Change how many LABELED annotations complete an item, for every item."""
+        """Change how many LABELED annotations complete an item, for every item (retired
+        items keep needing none)."""
         with self._write() as conn:
-            conn.execute(
-                "UPDATE items SET needed = :n, open = :n - labeled - "
-                "(SELECT count(*) FROM leases l WHERE l.item_id = items.id) "
-                f"WHERE needed != :n AND needed != {RETIRED}",
-                {"n": needed},
-            )
-            conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL} WHERE labeled > 0",
-                         (_STARTED, _UNSCORED))
-            conn.execute(
-                "UPDATE counters SET value = (SELECT count(*) FROM items WHERE labeled >= needed)"
-                " WHERE name = 'complete'"
-            )
+            self._set_needed(conn, needed, f"needed != {RETIRED}")
+            self._after_needed(conn)
+
+    @staticmethod
+    def _set_needed(conn: sqlite3.Connection, needed: int, where: str) -> None:
+        """How many LABELED annotations complete the items ``where`` says, and so their
+        open places (then :meth:`_after_needed`, once)."""
+        conn.execute(
+            "UPDATE items SET needed = :n, open = :n - labeled - "
+            "(SELECT count(*) FROM leases l WHERE l.item_id = items.id) "
+            f"WHERE needed != :n AND {where}", {"n": needed})
+
+    @staticmethod
+    def _after_needed(conn: sqlite3.Connection) -> None:
+        """Queue order and the count of complete items, after ``needed`` changed."""
+        conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL} WHERE labeled > 0",
+                     (_STARTED, _UNSCORED))
+        conn.execute("UPDATE counters SET value = (SELECT count(*) FROM items "
+                     "WHERE labeled >= needed) WHERE name = 'complete'")
 
     def set_priorities(self, priorities: Iterable[Priority], *, reset_others: bool = True,
                        batch_size: int = 5000, to_duplicates: bool = False) -> PrioritiesSet:
