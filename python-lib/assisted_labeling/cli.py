@@ -13,7 +13,7 @@ import traceback
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from . import sampling
 from .config import column_list
@@ -386,8 +386,9 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
             f"--store {args.store}"
         )
     _check_port(args.host, args.port)  # before the pool is read and the URL is shown
-    with _store_kept_on_success(args.store) as opened:
-        project = opened(open_project(args.input, args.store, settings))
+    created, project = not Path(args.store).exists(), None
+    try:
+        project = open_project(args.input, args.store, settings)
         if not local and not behind_proxy:
             print(EXPOSED_WARNING, file=sys.stderr)
         _warn_unknown_pre_annotations(project, args.input)
@@ -395,6 +396,12 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
             _order_queue(project, queries, args.input)
         if retrain is not None:
             _start_retrainer(args, settings, project, retrain)
+    except BaseException:
+        if project is not None:
+            project.store.close()
+        if created:
+            _remove_if_unused(args.store)
+        raise
     app = create_app(project, local_mode=local, behind_proxy=behind_proxy)
     stats = project.stats()
     print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "
@@ -411,7 +418,6 @@ def _warn_unknown_pre_annotations(project, pool: str, rows: int = 10_000) -> Non
     ``rows`` rows): labelers see them, but cannot accept them as they are."""
     import itertools
 
-    from .errors import ValidationError
     from .sources import iter_rows
     from .standalone import store_reader
 
@@ -423,13 +429,7 @@ def _warn_unknown_pre_annotations(project, pool: str, rows: int = 10_000) -> Non
         iter_rows(pool, id_column=project.config.id_column,
                   reader=store_reader(project.store)), rows)]
     given = [str(v) for data in head if (v := data.get(column)) is not None and v != ""]
-    unknown = []
-    for value in given:
-        try:
-            project.kind.validate_label(project.kind.deserialize(value, project.config),
-                                        project.config)
-        except ValidationError:
-            unknown.append(value)
+    unknown = [value for value in given if project.existing_label(value) is None]
     if unknown:
         print(f'Warning: {len(unknown)} of {len(given)} existing labels in column '
               f'"{column}" (first {len(head):,} rows) are not classes, such as {unknown[0]!r}: '
@@ -437,46 +437,25 @@ def _warn_unknown_pre_annotations(project, pool: str, rows: int = 10_000) -> Non
               f"{', '.join(project.config.category_names)})", file=sys.stderr)
 
 
-@contextmanager
-def _store_kept_on_success(path: str | Path) -> Iterator[Callable[[Any], Any]]:
-    """A store this start-up creates is removed again, with its side files, when the
-    start-up fails: a failed `serve` leaves nothing behind (it held no label yet).
-    Yields a function to hand it the project once open (its store is closed first)."""
-    from .store.sqlite import remove_store
+def _remove_if_unused(path: str | Path) -> None:
+    """Remove a store a failed start-up made, with its side files, so that it leaves
+    nothing behind; unless it holds accounts or annotations (another program may have
+    written to it meanwhile)."""
+    from .store.sqlite import SQLiteStore, remove_store
 
-    created = not Path(path).exists()
-    projects: list[Any] = []
-
-    def opened(project: Any) -> Any:
-        projects.append(project)
-        return project
-
-    try:
-        yield opened
-    except BaseException:
-        for project in projects:
-            project.store.close()
-        if created and not _holds_work(path):
-            remove_store(path)
-        raise
-
-
-def _holds_work(path: str | Path) -> bool:
-    """Whether a store holds accounts or annotations (another program may have written
-    to a store this start-up made): such a store is never removed."""
-    from .store.sqlite import SQLiteStore
-
-    if not Path(path).is_file():
-        return False
-    try:
-        store = SQLiteStore(path)
-    except LabelingError:
-        return False  # not even a store yet: nothing in it to keep
-    try:
-        stats = store.stats()
-        return bool(store.count_users() or stats.labeled or stats.skipped)
-    finally:
-        store.close()
+    if Path(path).is_file():
+        try:
+            store = SQLiteStore(path)
+        except LabelingError:
+            store = None  # not even a store yet: nothing in it to keep
+        if store is not None:
+            try:
+                stats = store.stats()
+                if store.count_users() or stats.labeled or stats.skipped:
+                    return
+            finally:
+                store.close()
+    remove_store(path)
 
 
 def _check_port(host: str, port: int) -> None:

@@ -166,13 +166,18 @@ class LabelingProject:
         raw = data.get(column)
         if raw is None or raw == "":
             return None
+        label = self.existing_label(raw)
+        # Show an unknown pre-annotation as it is rather than hide it.
+        return raw if label is None else label
+
+    def existing_label(self, raw: Any) -> Any:
+        """The label an existing-labels cell stands for, None when it is none of the
+        project's classes."""
         try:
             return self.kind.validate_label(
-                self.kind.deserialize(str(raw), self.config), self.config
-            )
+                self.kind.deserialize(str(raw), self.config), self.config)
         except ValidationError:
-            # Show an unknown pre-annotation as it is rather than hide it.
-            return raw
+            return None
 
     def item_payload(self, item: Item, annotation: Annotation | None = None) -> dict[str, Any]:
         """An item as the UI shows it: its data, the model's uncertainty (not the queue
