@@ -578,6 +578,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                                 f'"{args.input}" (its columns: {", ".join(columns)})')
         label_column = None
     if args.store:
+        from .retrain import STATE
         from .standalone import store_reader, stored_settings
         from .store.sqlite import SQLiteStore
 
@@ -594,16 +595,14 @@ def cmd_query(args: argparse.Namespace) -> int:
                 f'--id-column {id_column} differs from the store\'s, which is '
                 f"{stored_id or 'none (ids from row contents)'}: leave --id-column out")
         id_column = stored_id
-        session = int(store.get_meta("session", "0") or 0) + 1
-        from .retrain import STATE
-
+        last_session = int(store.get_meta("session", "0") or 0)
         if store.get_meta(STATE) == "running":
             print(f'Warning: a server seems to retrain on "{args.store}" (serve '
                   "--retrain-every; or one that was killed): it ranks its queue itself, "
                   "and this run counts its session in the same store, between its "
                   "retrainings.", file=sys.stderr)
     else:
-        session = _last_session(args.output) + 1
+        last_session = _last_session(args.output)
     with _progress(f"Scoring {Path(args.input).name}", _row_count(args.input)) as bar, \
             _user_data(f'Cannot score "{args.input}" with the model "{args.model}"',
                        f"check that its columns ({', '.join(model.columns)}) hold the "
@@ -624,10 +623,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"Left out {left_out:,} of {pool_rows:,} rows, labeled {labeled_where}",
               file=sys.stderr)
     queries = queries.drop(columns=[ITEM_ID])
-    if queries.empty:
-        # Nothing is left to label: the empty table replaces older queries, and no
-        # session starts, since no label can follow it.
-        session -= 1
+    # Nothing left to label: the empty table replaces older queries, and no session
+    # starts, since no label can follow it.
+    session = last_session if queries.empty else last_session + 1
     queries[SESSION_COLUMN] = session
     with _user_data(f'Cannot write "{args.output}"',
                     "check the free disk space and the directory's permissions"):

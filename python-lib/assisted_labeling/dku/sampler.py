@@ -715,14 +715,14 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
                                     min_confidence=settings.min_confidence,
                                     empty_uncertainty=settings.empty_uncertainty)
     ranking = BestRowPerImage(settings.max_queries)
-    template: pd.DataFrame | None = None
+    columns: list[str] = []  # of the queries, as of the first chunk
     offset = 0
     for frame in dsio.iter_frames(source, chunksize=chunksize):
         frame = _with_path(frame.reset_index(drop=True), settings, offset + 1)
         rows = np.arange(offset + 1, offset + 1 + len(frame))
         offset += len(frame)
-        if template is None:
-            template = frame.iloc[:0]
+        if not columns:
+            columns = list(frame.columns)
         if labeled:
             keep = ~matches(frame[FOLDER_PATH_COLUMN].tolist())
             frame, rows = frame[keep], rows[keep]
@@ -749,7 +749,7 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
                     '"%s"): %d row%s left out, each image is queried once, by its most '
                     "uncertain row", unlabeled, ranking.example, ranking.repeats,
                     "" if ranking.repeats == 1 else "s")
-    out, scores = ranking.result(template.columns if template is not None else [])
+    out, scores = ranking.result(columns)
     out[UNCERTAINTY_COLUMN] = np.asarray(scores, dtype=np.float64)
     # No cold start reorders images: the image's own score is its place in the queue.
     out[MODEL_UNCERTAINTY_COLUMN] = out[UNCERTAINTY_COLUMN]
