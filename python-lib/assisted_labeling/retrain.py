@@ -101,7 +101,7 @@ def retraining_due(store: SQLiteStore, after: int, *, every: int,
     the labels of the current session, as those versions counted.
     ``known``: the classes labeled when the last retraining lacked a second class; one
     label outside them is enough. One pass over the changes, stopping when due."""
-    session = int(store.get_meta("session", "0") or 0)
+    session = int(store.get_meta("session", "0") or 0) if trained_label_id is None else None
     counted: set[tuple[str, str]] = set()
     cursor = after
     while page := store.changes(after=cursor, limit=1000):
