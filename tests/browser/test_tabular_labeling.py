@@ -928,25 +928,38 @@ def test_going_back_to_the_stored_label_after_a_hung_save_is_saved_too(serve, pa
         held[0].abort()
 
 
-def test_prefetched_items_show_the_scores_of_the_retrained_model(serve, page, tmp_path):
-    """The model is retrained while the page is open (the session grows): the items
-    fetched ahead of time are asked for again, so that they show the new model's doubt."""
-    from assisted_labeling.store.sqlite import SQLiteStore
-
+def serve_ranked(serve, tmp_path):
+    """Six rows ranked by a queries file of session 1, each item showing uncertainty
+    0.50."""
     queries = tmp_path / "queries.csv"
     queries.write_text("id,text,n,uncertainty,model_uncertainty,session\n"
                        + "".join(f"r{i:02d},Row number {i},{i},{0.9 - i / 100},0.5,1\n"
                                  for i in range(6)))
-    server = serve(rows(6), "--id-column", "id", "--queries", str(queries))
+    return serve(rows(6), "--id-column", "id", "--queries", str(queries))
+
+
+def retrained(server, metas=None) -> None:
+    """What a retraining writes to the store of ``serve_ranked``'s server: new scores
+    (0.25 shown for every item), session 2 and ``metas``."""
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(server.store)
+    store.set_priorities([(f"r{i:02d}", 0.9 - i / 100, 0.25) for i in range(6)])
+    store.set_metas({"session": "2", **(metas or {})})
+    store.close()
+
+
+def test_prefetched_items_show_the_scores_of_the_retrained_model(serve, page, tmp_path):
+    """The model is retrained while the page is open (the session grows): the items
+    fetched ahead of time are asked for again, so that they show the new model's doubt."""
+    server = serve_ranked(serve, tmp_path)
     page.clock.install()  # the minute between two reads of the config passes at once
     badge = page.locator(".al-badge-uncertainty")
     assert open_app(page, server.url) == "r00"
     expect(badge).to_have_text("Uncertainty 0.50")
     page.wait_for_timeout(300)  # the items after it are fetched ahead
 
-    store = SQLiteStore(server.store)
-    store.set_priorities([(f"r{i:02d}", 0.9 - i / 100, 0.25) for i in range(6)])
-    store.set_meta("session", "2")
+    retrained(server)
     with page.expect_response(lambda r: "/api/next" in r.url):
         page.clock.run_for(61_000)
     page.wait_for_timeout(300)
@@ -966,23 +979,15 @@ def test_a_retraining_reaches_the_page_with_the_next_save(serve, page, tmp_path)
     answer to a save, not a minute later, so that a warning that holds for one retraining
     is seen, and the items fetched ahead show the new model's scores."""
     from assisted_labeling.retrain import METRICS
-    from assisted_labeling.store.sqlite import SQLiteStore
 
-    queries = tmp_path / "queries.csv"
-    queries.write_text("id,text,n,uncertainty,model_uncertainty,session\n"
-                       + "".join(f"r{i:02d},Row number {i},{i},{0.9 - i / 100},0.5,1\n"
-                                 for i in range(6)))
-    server = serve(rows(6), "--id-column", "id", "--queries", str(queries))
+    server = serve_ranked(serve, tmp_path)
     badge = page.locator(".al-badge-uncertainty")
     warnings = page.locator(".al-warnings")
     assert open_app(page, server.url) == "r00"
     expect(badge).to_have_text("Uncertainty 0.50")
     page.wait_for_load_state("networkidle")  # the items after it are fetched ahead
 
-    store = SQLiteStore(server.store)  # what a retraining writes
-    store.set_priorities([(f"r{i:02d}", 0.9 - i / 100, 0.25) for i in range(6)])
-    store.set_meta("session", "2")
-    store.set_meta(METRICS, json.dumps(STALLED))
+    retrained(server, {METRICS: json.dumps(STALLED)})
     page.keyboard.press("1")
     expect_item(page, "r01", "new")
     # Well within the minute between two periodic reads of the configuration.
