@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -836,20 +837,16 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     """A save times out although the server stored it; saving the item again (even with
     another choice) is this page's own edit, not a label from another tab."""
     server = serve(rows(4), "--id-column", "id")
+    page.clock.install()  # the save's time limit passes when the test says so
     first = open_app(page, server.url)
-    sent: list[dict] = []
-
-    def slow_first(route):
-        body = route.request.post_data_json
-        sent.append(body)
-        response = route.fetch()  # the server stores it …
-        if len(sent) == 1:
-            route.abort("timedout")  # … but the answer never arrives
-        else:
-            route.fulfill(response=response)
-
-    page.route("**/api/annotations", slow_first)
+    held, sent = hold_first_save(page)
     page.keyboard.press("1")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert len(held) == 1, f"the first save was not held in the network: {sent}"
+    assert held[0].fetch().status == 201  # the server stores it, but its answer never arrives
+    page.clock.run_for(10_000)
     expect(page.locator(".al-error")).to_contain_text("Not saved")
     expect_item(page, first, "new")
     assert sent[0]["new"] is True
@@ -860,6 +857,8 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     expect(page.locator(".al-save-state")).to_have_text("All saved")
     assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "dog"}
     assert len(sent) == 2  # the server took the second first save as this page's edit
+    with contextlib.suppress(PlaywrightError):  # the page gave up on it
+        held[0].abort()
 
 
 def hold_first_save(page) -> tuple[list, list[dict]]:
