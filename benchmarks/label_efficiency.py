@@ -1,6 +1,6 @@
 """How many labels each query strategy needs: a pool-based active-learning simulation.
 
-One command (about 70 s on 2 cores):
+One command (about 4 minutes on 2 cores):
 
     PYTHONPATH=python-lib .venv/bin/python benchmarks/label_efficiency.py
 
@@ -18,8 +18,12 @@ Reported per data set, batch size and strategy, on the learning curve averaged o
 labels needed to reach 95 % and 99 % of the full-pool accuracy (a model trained on every
 pool label), and the area under the learning curve (mean accuracy between 10 and 500
 labels), and its gain over random for the same seed (mean ± standard error). Random
-sampling is also continued past 500 labels (steps of 50) so that its label needs are
-known when it has not arrived by then. Every strategy but random gets the product's cold
+sampling runs ``--random-draws`` times per seed (10; the same initial labels, other
+picks), and a strategy is compared with the mean of those draws: what random sampling
+gives from the seed's labels, rather than the luck of one draw, which was most of the
+noise in the comparison. Random's draws do not depend on the batch size (one set of runs
+serves both) and go on past 500 labels (steps of 50) so that its label needs are known
+when it has not arrived by then. Every strategy but random gets the product's cold
 start (``--cold-start off`` to compare without it). Verdict per row: the paired gain over
 random is more than 2 standard errors above zero ("beats"), below ("loses"), or within
 ("tie"); ``diverse_margin`` is also compared with ``margin`` the same way. Curves go to
@@ -134,17 +138,20 @@ def simulate(
     n_initial: int = 10,
     cold_start: float | None = DEFAULT_COLD_START,
     measure_every: int = 10,
+    draw: int = 0,
 ) -> tuple[list[int], list[float]]:
     """Learning curve ``(label counts, test accuracies)`` of one strategy and seed.
 
     The strategy picks a whole batch from one model, and the labeler answers it in the
     order asked; accuracy is measured every ``measure_every`` labels all the same (a model
     trained on the labels given so far, inside a batch too), so that "labels needed" is
-    resolved to 10 labels with batches of 50 as with batches of 10.
+    resolved to 10 labels with batches of 50 as with batches of 10. ``draw`` numbers
+    another run of the same seed: the same initial labels, other picks (random's own draw,
+    the k-means starts).
     """
     rng = np.random.default_rng(seed)
     labeled = list(_initial_labels(task.y_pool, n_initial, rng))
-    pick_rng = np.random.default_rng([seed, 1])
+    pick_rng = np.random.default_rng([seed, 1] if draw == 0 else [seed, 1, draw])
     n_pool = task.y_pool.size
     limit = min(extend_to or budget, n_pool)
     counts, accs = [], []
@@ -183,19 +190,36 @@ def simulate(
 def _job(task: Task, seed: int, batch: int, budget: int, strategies: tuple[str, ...],
          prefilter: float, diversity: str, cold_start: float | None
          ) -> list[dict[str, Any]]:
+    """Every strategy but random, one seed and batch size."""
     from threadpoolctl import threadpool_limits
 
     out = []
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for strategy in strategies:
-            extend = task.y_pool.size if strategy == "random" and batch == 10 else None
+            if strategy == "random":
+                continue
             counts, accs = simulate(task, strategy, batch=batch, seed=seed, budget=budget,
-                                    extend_to=extend, prefilter=prefilter,
-                                    diversity=diversity, cold_start=cold_start)
+                                    prefilter=prefilter, diversity=diversity,
+                                    cold_start=cold_start)
             out.append({"dataset": task.name, "strategy": strategy, "batch": batch,
-                        "seed": seed, "counts": counts, "accs": accs})
+                        "seed": seed, "draw": 0, "counts": counts, "accs": accs})
     return out
+
+
+def _random_job(task: Task, seed: int, draw: int, budget: int,
+                batches: list[int]) -> list[dict[str, Any]]:
+    """One draw of random sampling from the seed's initial labels, run on to the whole
+    pool (its label needs are known even past the budget). Random picks do not depend on
+    the batch size, so the one run serves every batch size."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        counts, accs = simulate(task, "random", batch=10, seed=seed, budget=budget,
+                                extend_to=task.y_pool.size, draw=draw)
+    return [{"dataset": task.name, "strategy": "random", "batch": batch, "seed": seed,
+             "draw": draw, "counts": counts, "accs": accs} for batch in batches]
 
 
 def labels_to_reach(counts: list[int], accs: np.ndarray, target: float) -> int | None:
@@ -252,24 +276,27 @@ def _paired_gain(runs: list[dict[str, Any]], group: list[dict[str, Any]],
     """AULC minus the AULC of ``against`` (random by default) for the same seed and
     batch: mean over seeds, its standard error, the verdict (``verdict``), the per-seed
     gains, and in how many seeds the strategy came out ahead. Pairing removes what the
-    seed's initial labels do to both. With 10 seeds or more, also how many disjoint
-    blocks of 5 consecutive seeds (the issue's protocol) have a positive mean gain: how
-    often a 5-seed run would show the strategy ahead."""
+    seed's initial labels do to both. When ``against`` has several draws of a seed
+    (random's ``--random-draws``), their mean AULC stands for it: what random sampling
+    gives from those initial labels, not the luck of one draw. With 10 seeds or more,
+    also how many disjoint blocks of 5 consecutive seeds (the issue's protocol) have a
+    positive mean gain: how often a 5-seed run would show the strategy ahead."""
     gains: list[float] = []
     seeds: list[int] = []
     for r in group:
-        base = next((b for b in runs if b["strategy"] == against and
-                     (b["dataset"], b["batch"], b["seed"]) == (r["dataset"], r["batch"],
-                                                               r["seed"])), None)
-        if base is None or r["strategy"] == against:
+        bases = [b for b in runs if b["strategy"] == against and
+                 (b["dataset"], b["batch"], b["seed"]) == (r["dataset"], r["batch"],
+                                                           r["seed"])]
+        if not bases or r["strategy"] == against:
             return {"aulc_gain": None, "aulc_gain_se": None, "aulc_wins": None,
                     "aulc_blocks_of_5_ahead": None, "verdict": None,
                     "aulc_gains_per_seed": None}
-        n = len(r["counts"])  # random may run on past the budget: compare on the same span
+        n = len(r["counts"])  # random runs on past the budget: compare on the same span
+        base = np.mean([area_under_curve(b["counts"][:n], np.asarray(b["accs"][:n]), 10,
+                                         budget) for b in bases])
         seeds.append(r["seed"])
         gains.append(area_under_curve(r["counts"], np.asarray(r["accs"]), 10, budget)
-                     - area_under_curve(base["counts"][:n], np.asarray(base["accs"][:n]),
-                                        10, budget))
+                     - float(base))
     g = np.asarray(gains)[np.argsort(seeds, kind="stable")]
     se = float(g.std(ddof=1) / np.sqrt(g.size)) if g.size > 1 else None
     blocks = None
@@ -292,9 +319,11 @@ def summarize(runs: list[dict[str, Any]], full: dict[str, float],
         group = [r for r in runs if (r["dataset"], r["batch"], r["strategy"]) == (ds, batch,
                                                                                   strategy)]
         counts = group[0]["counts"]
-        accs = np.mean([r["accs"] for r in group], axis=0)
+        accs = np.mean([r["accs"] for r in group], axis=0)  # every seed has as many draws
+        n_seeds = len({r["seed"] for r in group})
         row = {"dataset": ds, "batch": batch, "strategy": strategy,
-               "full_accuracy": full[ds], "seeds": len(group), "counts": counts,
+               "full_accuracy": full[ds], "seeds": n_seeds,
+               "draws_per_seed": len(group) // n_seeds, "counts": counts,
                "mean_accs": accs.tolist(),
                "aulc": area_under_curve(counts, accs, 10, budgets[ds])}
         for frac in (0.95, 0.99):
@@ -302,15 +331,6 @@ def summarize(runs: list[dict[str, Any]], full: dict[str, float],
             row[f"labels_{int(frac * 100)}"] = labels_to_reach(counts, accs, target)
             row[f"labels_{int(frac * 100)}_interpolated"] = labels_to_reach_interpolated(
                 counts, accs, target)
-        if strategy == "random" and batch != 10:
-            # Random sampling does not depend on the batch size; past the budget, take
-            # its needs from the batch-10 run, which goes on to the whole pool.
-            ext = next((r for r in rows if (r["dataset"], r["batch"], r["strategy"])
-                        == (ds, 10, "random")), None)
-            for frac in (95, 99):
-                for key in (f"labels_{frac}", f"labels_{frac}_interpolated"):
-                    if row[key] is None and ext is not None:
-                        row[key] = ext[key]
         row.update(_paired_gain(runs, group, budgets[ds]))
         if strategy == "diverse_margin":
             # The batch-diversity target compares it with plain margin: same pairing.
@@ -365,13 +385,15 @@ def variant_suffix(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     that differs, e.g. ``_coldstart_off``, ``_diversity_proba``, ``_seeds20``."""
     parts = []
     for name in ("datasets", "strategies", "batches", "seeds", "first_seed", "budget",
-                 "prefilter", "diversity", "cold_start"):
+                 "prefilter", "diversity", "cold_start", "random_draws"):
         value = getattr(args, name)
         if value == parser.get_default(name):
             continue
         text = str(value).replace(",", "-").replace(".", "p")
-        label = {"cold_start": "coldstart", "first_seed": "from"}.get(name, name)
-        parts.append(f"{label}{text}" if name in ("seeds", "first_seed", "budget")
+        label = {"cold_start": "coldstart", "first_seed": "from",
+                 "random_draws": "randomdraws"}.get(name, name)
+        parts.append(f"{label}{text}" if name in ("seeds", "first_seed", "budget",
+                                                  "random_draws")
                      else f"{label}_{text}")
     return "".join(f"_{p}" for p in parts)
 
@@ -391,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="uncertainty picks at most this × the labels so far of a "
                              "batch (the rest stands for the pool); 'off' to disable")
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--random-draws", type=int, default=10,
+                        help="random sampling runs per seed (same initial labels, other "
+                             "picks); strategies are compared with their mean")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default=None,
                         help="output path without extension (default: results/"
@@ -399,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                              "variants never overwrite the headline files)")
     args = parser.parse_args(argv)
     cold_start = None if args.cold_start == "off" else float(args.cold_start)
+    if args.random_draws < 1:
+        parser.error("--random-draws must be at least 1")
     if args.out is None:
         args.out = str(RESULTS / ("label_efficiency" + variant_suffix(args, parser)))
     from joblib import Parallel, delayed
@@ -415,12 +442,13 @@ def main(argv: list[str] | None = None) -> int:
             full[t.name] = float(t.make_model().fit(t.x_pool, t.y_pool).score(t.x_test,
                                                                                 t.y_test))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    jobs = [(t, seed, batch) for t in tasks for batch in batches for seed in seeds]
-    results = Parallel(n_jobs=args.jobs)(
-        delayed(_job)(t, seed, batch, budgets[t.name], strategies, args.prefilter,
-                      args.diversity, cold_start)
-        for t, seed, batch in jobs
-    )
+    calls = [delayed(_job)(t, seed, batch, budgets[t.name], strategies, args.prefilter,
+                           args.diversity, cold_start)
+             for t in tasks for batch in batches for seed in seeds]
+    if "random" in strategies:
+        calls += [delayed(_random_job)(t, seed, draw, budgets[t.name], batches)
+                  for t in tasks for seed in seeds for draw in range(args.random_draws)]
+    results = Parallel(n_jobs=args.jobs)(calls)
     runs = [r for part in results for r in part]
     rows = summarize(runs, full, budgets)
     out = Path(args.out)
@@ -434,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} runs in {time.perf_counter() - started:.0f} s "
           f"(seeds {seeds.start}-{seeds.stop - 1}, budget={args.budget}, "
           f"prefilter={args.prefilter}, diversity features={args.diversity}, "
-          f"cold start={args.cold_start})")
+          f"cold start={args.cold_start}, random draws per seed={args.random_draws})")
     header = (f"{'data set':<14}{'batch':>6}  {'strategy':<15}{'full acc':>9}{'→95 %':>7}"
               f"{'→99 %':>7}{'→99 % interp.':>14}{'AULC':>8}{'vs random (± s.e.)':>21}"
               f"{'seeds ahead':>13}{'verdict':>9}")
@@ -455,8 +483,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['full_accuracy']:>9.3f}{fmt(r['labels_95']):>7}{fmt(r['labels_99']):>7}"
               f"{interp(r['labels_99_interpolated']):>14}{r['aulc']:>8.4f}{gain:>21}"
               f"{ahead:>13}{r['verdict'] or '':>9}")
-    print(f"\nverdict: paired per-seed AULC gain over random more than {VERDICT_SE:g} "
-          f"standard errors above zero = beats, below = loses, within = tie.")
+    print(f"\nverdict: paired per-seed AULC gain over random (the mean of its "
+          f"{args.random_draws} draws from the same initial labels) more than "
+          f"{VERDICT_SE:g} standard errors above zero = beats, below = loses, within = tie.")
     for r in rows:
         if r.get("vs_margin_aulc_gain") is None:
             continue

@@ -56,6 +56,35 @@ def test_paired_gain_compares_each_seed_with_its_own_random_run() -> None:
     assert gain["verdict"] == "tie"  # one seed each way
 
 
+def test_paired_gain_compares_with_the_mean_of_random_draws_of_the_same_seed() -> None:
+    runs = [_run("random", 0, [0.4] * 4), _run("random", 0, [0.6] * 4),
+            _run("random", 0, [0.8] * 4), _run("random", 1, [0.9] * 4),
+            _run("margin", 0, [0.7] * 4), _run("margin", 1, [0.95] * 4)]
+    gain = le._paired_gain(runs, runs[4:], budget=40)
+    assert gain["aulc_gains_per_seed"] == pytest.approx([0.1, 0.05])  # 0.7 - mean 0.6
+    assert gain["aulc_wins"] == 2
+
+
+def test_random_draws_share_initial_labels_and_differ_in_picks() -> None:
+    task = le.load_task("breast_cancer")
+    first = le.simulate(task, "random", batch=10, seed=3, budget=40)
+    again = le.simulate(task, "random", batch=10, seed=3, budget=40)
+    other = le.simulate(task, "random", batch=10, seed=3, budget=40, draw=1)
+    assert first == again
+    assert other[0] == first[0] and other[1][0] == first[1][0]  # same 10 initial labels
+    assert other[1] != first[1]
+
+
+def test_summary_counts_seeds_not_draws() -> None:
+    runs = [_run("random", seed, [0.5] * 4) for seed in (0, 1) for _ in range(3)]
+    runs += [_run("margin", seed, [0.6] * 4) for seed in (0, 1)]
+    rows = le.summarize(runs, {"d": 0.6}, {"d": 40})
+    random, margin = rows
+    assert (random["seeds"], random["draws_per_seed"]) == (2, 3)
+    assert (margin["seeds"], margin["draws_per_seed"]) == (2, 1)
+    assert margin["aulc_gain"] == pytest.approx(0.1)
+
+
 def test_paired_gain_of_random_itself_is_not_reported() -> None:
     runs = [_run("random", 0, [0.5] * 4)]
     assert le._paired_gain(runs, runs, budget=40) == {
