@@ -357,6 +357,7 @@ def score_pool(
     progress: Any = None,
     n_labeled: int | None = None,
     cold_start: float | None = DEFAULT_COLD_START,
+    n_classes: int | None = None,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Score every unlabeled item of the pool; return the queries, most uncertain first.
@@ -399,7 +400,9 @@ def score_pool(
     stays bounded), the row nearest each centre. Those typical rows come first, then the
     uncertain ones (see :func:`~assisted_labeling.sampling.select_batch`). Scores are
     re-assigned by rank as above (``model_uncertainty`` keeps each item's own).
-    ``n_labeled=None`` or ``cold_start=None`` turns this off; ``random`` has no cold start.
+    ``n_classes`` (the model's classes, when known before reading) keeps the cold start
+    on while the model has few labels per class. ``n_labeled=None`` or
+    ``cold_start=None`` turns this off; ``random`` has no cold start.
     """
     chosen = get_strategy(strategy)
     if max_queries is not None and (not isinstance(max_queries, (int, np.integer))
@@ -430,7 +433,7 @@ def score_pool(
     n_uncertain = batch_size
     fill = 0
     if chosen.score is not None:
-        n_uncertain = uncertain_share(batch_size, n_labeled, cold_start)
+        n_uncertain = uncertain_share(batch_size, n_labeled, cold_start, n_classes)
         first = batch_size if max_queries is None else min(batch_size, max_queries)
         fill = max(first - n_uncertain, 0)
     # A uniform sample of the unlabeled rows (random keys in a bounded top-k), from which

@@ -54,6 +54,10 @@ DEFAULT_PREFILTER = 20
 #: ``benchmarks/label_efficiency.py`` on seeds other than the reported ones).
 DEFAULT_COLD_START = 0.5
 
+#: ... and keeps doing so, whatever the batch size, until it learned from this many
+#: labels per class (the classes of its probabilities): chosen like the ratio.
+COLD_START_LABELS_PER_CLASS = 5
+
 # --------------------------------------------------------------------------- checks
 
 
@@ -539,7 +543,8 @@ def diverse_order(
 
 
 def uncertain_share(batch_size: int, n_labeled: int | None,
-                    cold_start: float | None = DEFAULT_COLD_START) -> int:
+                    cold_start: float | None = DEFAULT_COLD_START,
+                    n_classes: int | None = None) -> int:
     """How many items of a batch of ``batch_size`` the model's uncertainty may choose.
 
     Why: a model that learned from a handful of labels is confidently wrong about whole
@@ -549,8 +554,12 @@ def uncertain_share(batch_size: int, n_labeled: int | None,
     than the labeled set). So uncertainty picks at most ``cold_start × n_labeled`` items
     (at least 1) and the rest of the batch stands for the whole pool
     (:func:`representative_picks`). Once the model has learned from ``batch_size /
-    cold_start`` labels, the whole batch is by uncertainty. ``n_labeled=None`` (unknown)
-    or ``cold_start=None`` turns this off.
+    cold_start`` labels, the whole batch is by uncertainty, unless it has learned from
+    fewer than ``COLD_START_LABELS_PER_CLASS`` labels per class of ``n_classes``: until
+    then uncertainty picks at most ``cold_start`` of the batch (with small batches and
+    many classes the model still knows some classes from a label or two, and the least
+    sure items of ten classes are then mostly odd ones). ``n_labeled=None`` (unknown) or
+    ``cold_start=None`` turns this off.
     """
     if batch_size < 1:
         raise ValidationError(f"Batch size must be ≥ 1, got {batch_size}")
@@ -560,7 +569,12 @@ def uncertain_share(batch_size: int, n_labeled: int | None,
         raise ValidationError(f"The cold-start ratio must be > 0, got {cold_start}")
     if n_labeled < 0:
         raise ValidationError(f"The number of labels must be ≥ 0, got {n_labeled}")
-    return max(1, min(batch_size, int(cold_start * n_labeled)))
+    if n_classes is not None and n_classes < 1:
+        raise ValidationError(f"The number of classes must be ≥ 1, got {n_classes}")
+    share = cold_start * n_labeled
+    if n_classes is not None and n_labeled < COLD_START_LABELS_PER_CLASS * n_classes:
+        share = min(share, cold_start * batch_size)
+    return max(1, min(batch_size, int(share)))
 
 
 def representative_picks(
@@ -636,8 +650,8 @@ def select_batch(
         return top_k(scores, batch_size)
     size = min(batch_size, scores.size)
     # A batch that takes the whole pool has nothing to choose: no cold start.
-    n_uncertain = size if size == scores.size else uncertain_share(batch_size, n_labeled,
-                                                                    cold_start)
+    n_uncertain = size if size == scores.size else uncertain_share(
+        batch_size, n_labeled, cold_start, n_classes=np.shape(proba)[1])
     feats = None
     if chosen.diverse or n_uncertain < size:
         feats = check_probabilities(proba, normalize=normalize) if features is None \

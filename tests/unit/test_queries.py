@@ -23,6 +23,7 @@ class XModel:
     """A fake trained model: p(class a) = x, so uncertainty peaks at x = 0.5."""
 
     n_labels = None
+    classes = ["a", "b"]
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         x = frame["x"].to_numpy(dtype=float)

@@ -232,6 +232,17 @@ def test_query_cli_cold_start_fills_the_first_batch_unless_turned_off(tmp_path, 
     with pytest.raises(SystemExit):
         cli.main(["query", "--model", str(model), "--input", str(path), "-o", str(out),
                   "--batch-size", "many"])
+    # 8 labels are enough for a batch of 4 but fewer than 5 per class of the model's 2:
+    # the cold start goes on, 2 typical items, then the 2 most uncertain.
+    frame["label"] = frame["label"].where(frame.index < 8)
+    assert frame["label"].nunique() == 2
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    assert cli.main(["train", str(tmp_path / "train.csv"), "--feature-columns", "x,y",
+                     "-o", str(model)]) == 0
+    small = base[:-1] + ["4"]
+    cold, warm = run(small), run(small + ["--no-cold-start"])
+    assert cold["id"][2:4].tolist() == warm["id"][:2].tolist()
+    assert cold["id"][:2].tolist() != warm["id"][:2].tolist()
 
 
 def test_serve_orders_the_queue_by_a_queries_file(tmp_path, pool):

@@ -491,6 +491,21 @@ def test_no_cold_start_once_the_model_has_enough_labels_or_when_off() -> None:
         assert out["id"].tolist() == plain["id"].tolist(), options
 
 
+def test_cold_start_lasts_while_the_model_has_few_labels_per_class() -> None:
+    pool, table = _regions_pool()
+    model = FixedModel(table)
+    plain = score_pool([pool], model.predict_proba, batch_size=6)
+    # 12 labels are enough for a batch of 6, not for 3 classes (5 labels each).
+    warm = score_pool(chunked(pool, 9), model.predict_proba, batch_size=6, n_labeled=12,
+                      n_classes=3, features=_xy, seed=0)
+    assert len(set(warm["region"][:3]) - {0}) >= 2  # typical items of other regions first
+    assert warm["id"].tolist()[3:6] == plain["id"].tolist()[:3]  # ½ of the batch
+    for options in ({"n_labeled": 15, "n_classes": 3}, {"n_labeled": 12}):
+        out = score_pool(chunked(pool, 9), model.predict_proba, batch_size=6,
+                         features=_xy, seed=0, **options)
+        assert out["id"].tolist() == plain["id"].tolist(), options
+
+
 def test_cold_start_without_features_clusters_the_probabilities() -> None:
     pool, table = _regions_pool()
     out = score_pool([pool], FixedModel(table).predict_proba, batch_size=10, n_labeled=2,

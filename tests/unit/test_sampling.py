@@ -323,6 +323,33 @@ def test_uncertain_share_grows_with_the_labels_the_model_learned_from() -> None:
         uncertain_share(0, 10)
 
 
+def test_uncertain_share_stays_at_most_half_while_labels_per_class_are_few() -> None:
+    assert uncertain_share(10, 20) == 10  # enough labels for the batch
+    assert uncertain_share(10, 20, n_classes=10) == 5  # 2 labels per class: not enough
+    assert uncertain_share(10, 49, n_classes=10) == 5
+    assert uncertain_share(10, 50, n_classes=10) == 10  # 5 per class
+    assert uncertain_share(10, 6, n_classes=10) == 3  # the batch rule is lower
+    assert uncertain_share(50, 60, n_classes=2) == 30  # as without classes
+    assert uncertain_share(10, 20, 1.0, n_classes=10) == 10  # a ratio of 1: no limit
+    assert uncertain_share(10, 20, None, n_classes=10) == 10  # turned off
+    assert uncertain_share(10, None, n_classes=10) == 10  # unknown labels
+    with pytest.raises(ValidationError, match="classes"):
+        uncertain_share(10, 20, n_classes=0)
+
+
+def test_select_batch_counts_the_classes_of_the_probabilities() -> None:
+    rng = np.random.default_rng(2)
+    x, _ = _blobs((40, 40, 40, 40, 40), rng)
+    few = rng.dirichlet([1.0] * 2, size=x.shape[0])
+    many = rng.dirichlet([1.0] * 10, size=x.shape[0])
+    for proba, expected_tail in ((few, 10), (many, 5)):
+        out = select_batch(proba, strategy="margin", batch_size=10, features=x,
+                           n_labeled=20, seed=0)
+        head = select_batch(proba, strategy="margin", batch_size=expected_tail, seed=0)
+        assert out[-expected_tail:].tolist() == head.tolist()
+        assert len(set(out.tolist())) == 10
+
+
 def _blobs(sizes: tuple[int, ...], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Points around centres 10 apart (one blob per size), with their blob number."""
     x = np.concatenate([rng.normal(10.0 * i, 0.5, size=(n, 2)) for i, n in enumerate(sizes)])
