@@ -183,7 +183,7 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         strategy=strategy, max_queries=max_queries, exclude_keys=lambda drop: drop,
         key_fn=left_out, seed=seed, progress=progress,
         features=lambda chunk: model.embed(pool_rows(chunk)), batch_size=batch_size,
-        n_labeled=model.n_labels, cold_start=cold_start, n_classes=len(model.classes),
+        n_labeled=model.n_labels, cold_start=cold_start,
         columns=None if rows else helpers,
     )
     queries = text_ids(resolve_ids(queries, pool, chunksize=chunksize, reader=reader,

@@ -339,6 +339,19 @@ def _cold_start_rows(rows: pd.DataFrame, scores: np.ndarray, positions: np.ndarr
     return merged, -np.sort(-own, kind="stable"), own
 
 
+def _cold_start_plan(batch_size: int, max_queries: int | None, n_labeled: int | None,
+                     cold_start: float | None, n_classes: int, prefilter: float
+                     ) -> tuple[int, int, RunningTopK | None]:
+    """How many queries of the first batch uncertainty picks, how many typical rows fill
+    it, and the bounded uniform sample they come from (``n_uncertain`` extra rows for
+    those the uncertain head of the batch takes)."""
+    n_uncertain = uncertain_share(batch_size, n_labeled, cold_start, n_classes)
+    first = batch_size if max_queries is None else min(batch_size, max_queries)
+    fill = max(first - n_uncertain, 0)
+    sample = RunningTopK(math.ceil(prefilter * fill) + n_uncertain) if fill else None
+    return n_uncertain, fill, sample
+
+
 def score_pool(
     chunks: Iterable[pd.DataFrame],
     predict_proba: Callable[[pd.DataFrame], Any] | None,
@@ -357,7 +370,6 @@ def score_pool(
     progress: Any = None,
     n_labeled: int | None = None,
     cold_start: float | None = DEFAULT_COLD_START,
-    n_classes: int | None = None,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Score every unlabeled item of the pool; return the queries, most uncertain first.
@@ -400,9 +412,9 @@ def score_pool(
     stays bounded), the row nearest each centre. Those typical rows come first, then the
     uncertain ones (see :func:`~assisted_labeling.sampling.select_batch`). Scores are
     re-assigned by rank as above (``model_uncertainty`` keeps each item's own).
-    ``n_classes`` (the model's classes, when known before reading) keeps the cold start
-    on while the model has few labels per class. ``n_labeled=None`` or
-    ``cold_start=None`` turns this off; ``random`` has no cold start.
+    The classes are those of the probabilities (their columns): the cold start goes on
+    while the model has few labels per class. ``n_labeled=None`` or ``cold_start=None``
+    turns this off; ``random`` has no cold start.
     """
     chosen = get_strategy(strategy)
     if max_queries is not None and (not isinstance(max_queries, (int, np.integer))
@@ -432,14 +444,10 @@ def score_pool(
     candidates = RunningTopK(n_candidates) if n_candidates is not None else None
     n_uncertain = batch_size
     fill = 0
-    if chosen.score is not None:
-        n_uncertain = uncertain_share(batch_size, n_labeled, cold_start, n_classes)
-        first = batch_size if max_queries is None else min(batch_size, max_queries)
-        fill = max(first - n_uncertain, 0)
     # A uniform sample of the unlabeled rows (random keys in a bounded top-k), from which
-    # the cold start picks representatives; ``n_uncertain`` extra for the rows it loses to
-    # the uncertain head of the batch.
-    sample = RunningTopK(math.ceil(prefilter * fill) + n_uncertain) if fill else None
+    # the cold start picks representatives: sized at the first probabilities, which give
+    # the number of classes.
+    sample: RunningTopK | None = None
 
     template: pd.DataFrame | None = None
     n_classes: int | None = None
@@ -472,6 +480,8 @@ def score_pool(
                     )
                 if n_classes is None:
                     n_classes = proba.shape[1]
+                    n_uncertain, fill, sample = _cold_start_plan(
+                        batch_size, max_queries, n_labeled, cold_start, n_classes, prefilter)
                 elif proba.shape[1] != n_classes:
                     raise ValidationError(
                         f"The model gave {n_classes} class probabilities for one chunk "

@@ -282,6 +282,22 @@ def test_cold_start_counts_the_labels_of_the_metadata(dss):
     assert run(dss, config)["id"].tolist()[:8] == plain[:8]
 
 
+def test_cold_start_goes_on_while_the_model_has_few_labels_per_class(dss):
+    p_pos = {i: i / 40 for i in range(41)}
+    dss.create_dataset("pool", pd.DataFrame({"id": list(p_pos), "x": 0.0}))
+    dss.create_dataset("queries")
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion(
+        "v1", FixedModel(table=p_pos), active=True)])
+    # 8 labels: enough for a batch of 4, fewer than 5 for each of the model's 2 classes.
+    dss.create_dataset("meta", meta([(str(i), "alice", "LABELED", "2024-01-01")
+                                     for i in (0, 1, 2, 3, 37, 38, 39, 40)]))
+    config = {"strategy": "confidence", "id_column": "id", "diversity_batch_size": 4}
+    plain = run(dss, {**config, "cold_start": False}, metadata="meta")["id"].tolist()
+    cold = run(dss, config, metadata="meta")["id"].tolist()
+    assert cold[2:4] == plain[:2] and sorted(cold) == sorted(plain)
+    assert not set(cold[:2]) & set(plain[:4])  # 2 typical items first
+
+
 def test_an_empty_metadata_dataset_excludes_nothing(dss, model):
     dss.create_dataset("meta")  # created by the webapp, nothing labeled yet
     assert len(run(dss, metadata="meta")) == 5

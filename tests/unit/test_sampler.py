@@ -495,12 +495,13 @@ def test_cold_start_lasts_while_the_model_has_few_labels_per_class() -> None:
     pool, table = _regions_pool()
     model = FixedModel(table)
     plain = score_pool([pool], model.predict_proba, batch_size=6)
-    # 12 labels are enough for a batch of 6, not for 3 classes (5 labels each).
+    # 12 labels are enough for a batch of 6, not for the 3 classes of the probabilities
+    # (5 labels each).
     warm = score_pool(chunked(pool, 9), model.predict_proba, batch_size=6, n_labeled=12,
-                      n_classes=3, features=_xy, seed=0)
+                      features=_xy, seed=0)
     assert len(set(warm["region"][:3]) - {0}) >= 2  # typical items of other regions first
     assert warm["id"].tolist()[3:6] == plain["id"].tolist()[:3]  # ½ of the batch
-    for options in ({"n_labeled": 15, "n_classes": 3}, {"n_labeled": 12}):
+    for options in ({"n_labeled": 15}, {"n_labeled": 12, "cold_start": None}):
         out = score_pool(chunked(pool, 9), model.predict_proba, batch_size=6,
                          features=_xy, seed=0, **options)
         assert out["id"].tolist() == plain["id"].tolist(), options
