@@ -188,9 +188,9 @@ def simulate(
 
 
 def _job(task: Task, seed: int, batch: int, budget: int, strategies: tuple[str, ...],
-         prefilter: float, diversity: str, cold_start: float | None
+         prefilter: float, diversity: str, cold_start: float | None, draw: int = 0
          ) -> list[dict[str, Any]]:
-    """Every strategy but random, one seed and batch size."""
+    """Every strategy but random, one seed, batch size and draw."""
     from threadpoolctl import threadpool_limits
 
     out = []
@@ -201,9 +201,9 @@ def _job(task: Task, seed: int, batch: int, budget: int, strategies: tuple[str, 
                 continue
             counts, accs = simulate(task, strategy, batch=batch, seed=seed, budget=budget,
                                     prefilter=prefilter, diversity=diversity,
-                                    cold_start=cold_start)
+                                    cold_start=cold_start, draw=draw)
             out.append({"dataset": task.name, "strategy": strategy, "batch": batch,
-                        "seed": seed, "draw": 0, "counts": counts, "accs": accs})
+                        "seed": seed, "draw": draw, "counts": counts, "accs": accs})
     return out
 
 
@@ -276,28 +276,31 @@ def _paired_gain(runs: list[dict[str, Any]], group: list[dict[str, Any]],
     """AULC minus the AULC of ``against`` (random by default) for the same seed and
     batch: mean over seeds, its standard error, the verdict (``verdict``), the per-seed
     gains, and in how many seeds the strategy came out ahead. Pairing removes what the
-    seed's initial labels do to both. When ``against`` has several draws of a seed
-    (random's ``--random-draws``), their mean AULC stands for it: what random sampling
+    seed's initial labels do to both. A method with several draws of a seed (random's
+    ``--random-draws``, the strategies' ``--draws``) counts with their mean AULC: what it
     gives from those initial labels, not the luck of one draw. With 10 seeds or more,
     also how many disjoint blocks of 5 consecutive seeds (the issue's protocol) have a
     positive mean gain: how often a 5-seed run would show the strategy ahead."""
+    none = {"aulc_gain": None, "aulc_gain_se": None, "aulc_wins": None,
+            "aulc_blocks_of_5_ahead": None, "verdict": None, "aulc_gains_per_seed": None}
+    if not group or group[0]["strategy"] == against:
+        return none
+    n = len(group[0]["counts"])  # random runs on past the budget: compare on one span
+
+    def mean_aulc(strategy: str, seed: int) -> float | None:
+        values = [area_under_curve(r["counts"][:n], np.asarray(r["accs"][:n]), 10, budget)
+                  for r in runs if r["strategy"] == strategy and (r["dataset"], r["batch"],
+                  r["seed"]) == (group[0]["dataset"], group[0]["batch"], seed)]
+        return float(np.mean(values)) if values else None
+
     gains: list[float] = []
-    seeds: list[int] = []
-    for r in group:
-        bases = [b for b in runs if b["strategy"] == against and
-                 (b["dataset"], b["batch"], b["seed"]) == (r["dataset"], r["batch"],
-                                                           r["seed"])]
-        if not bases or r["strategy"] == against:
-            return {"aulc_gain": None, "aulc_gain_se": None, "aulc_wins": None,
-                    "aulc_blocks_of_5_ahead": None, "verdict": None,
-                    "aulc_gains_per_seed": None}
-        n = len(r["counts"])  # random runs on past the budget: compare on the same span
-        base = np.mean([area_under_curve(b["counts"][:n], np.asarray(b["accs"][:n]), 10,
-                                         budget) for b in bases])
-        seeds.append(r["seed"])
-        gains.append(area_under_curve(r["counts"], np.asarray(r["accs"]), 10, budget)
-                     - float(base))
-    g = np.asarray(gains)[np.argsort(seeds, kind="stable")]
+    seeds = sorted({r["seed"] for r in group})
+    for seed in seeds:
+        base = mean_aulc(against, seed)
+        if base is None:
+            return none
+        gains.append(mean_aulc(group[0]["strategy"], seed) - base)
+    g = np.asarray(gains)
     se = float(g.std(ddof=1) / np.sqrt(g.size)) if g.size > 1 else None
     blocks = None
     if g.size >= 10:
@@ -385,7 +388,7 @@ def variant_suffix(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     that differs, e.g. ``_coldstart_off``, ``_diversity_proba``, ``_seeds20``."""
     parts = []
     for name in ("datasets", "strategies", "batches", "seeds", "first_seed", "budget",
-                 "prefilter", "diversity", "cold_start", "random_draws"):
+                 "prefilter", "diversity", "cold_start", "random_draws", "draws"):
         value = getattr(args, name)
         if value == parser.get_default(name):
             continue
@@ -393,7 +396,7 @@ def variant_suffix(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         label = {"cold_start": "coldstart", "first_seed": "from",
                  "random_draws": "randomdraws"}.get(name, name)
         parts.append(f"{label}{text}" if name in ("seeds", "first_seed", "budget",
-                                                  "random_draws")
+                                                  "random_draws", "draws")
                      else f"{label}_{text}")
     return "".join(f"_{p}" for p in parts)
 
@@ -416,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-draws", type=int, default=10,
                         help="random sampling runs per seed (same initial labels, other "
                              "picks); strategies are compared with their mean")
+    parser.add_argument("--draws", type=int, default=1,
+                        help="runs per seed of every other strategy (their k-means starts "
+                             "differ), compared by their mean")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default=None,
                         help="output path without extension (default: results/"
@@ -424,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                              "variants never overwrite the headline files)")
     args = parser.parse_args(argv)
     cold_start = None if args.cold_start == "off" else float(args.cold_start)
-    if args.random_draws < 1:
-        parser.error("--random-draws must be at least 1")
+    if args.random_draws < 1 or args.draws < 1:
+        parser.error("--random-draws and --draws must be at least 1")
     if args.out is None:
         args.out = str(RESULTS / ("label_efficiency" + variant_suffix(args, parser)))
     from joblib import Parallel, delayed
@@ -443,8 +449,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                                 t.y_test))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     calls = [delayed(_job)(t, seed, batch, budgets[t.name], strategies, args.prefilter,
-                           args.diversity, cold_start)
-             for t in tasks for batch in batches for seed in seeds]
+                           args.diversity, cold_start, draw)
+             for t in tasks for batch in batches for seed in seeds
+             for draw in range(args.draws)]
     if "random" in strategies:
         calls += [delayed(_random_job)(t, seed, draw, budgets[t.name], batches)
                   for t in tasks for seed in seeds for draw in range(args.random_draws)]
@@ -462,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} runs in {time.perf_counter() - started:.0f} s "
           f"(seeds {seeds.start}-{seeds.stop - 1}, budget={args.budget}, "
           f"prefilter={args.prefilter}, diversity features={args.diversity}, "
-          f"cold start={args.cold_start}, random draws per seed={args.random_draws})")
+          f"cold start={args.cold_start}, random draws per seed={args.random_draws}, "
+          f"draws per seed of the other strategies={args.draws})")
     header = (f"{'data set':<14}{'batch':>6}  {'strategy':<15}{'full acc':>9}{'→95 %':>7}"
               f"{'→99 %':>7}{'→99 % interp.':>14}{'AULC':>8}{'vs random (± s.e.)':>21}"
               f"{'seeds ahead':>13}{'verdict':>9}")

@@ -65,6 +65,15 @@ def test_paired_gain_compares_with_the_mean_of_random_draws_of_the_same_seed() -
     assert gain["aulc_wins"] == 2
 
 
+def test_paired_gain_takes_each_seeds_mean_over_a_strategys_draws() -> None:
+    runs = [_run("random", 0, [0.5] * 4), _run("random", 1, [0.5] * 4),
+            _run("margin", 0, [0.6] * 4), _run("margin", 0, [0.8] * 4),
+            _run("margin", 1, [0.4] * 4), _run("margin", 1, [0.5] * 4)]
+    gain = le._paired_gain(runs, runs[2:], budget=40)
+    assert gain["aulc_gains_per_seed"] == pytest.approx([0.2, -0.05])  # per seed, not run
+    assert gain["aulc_wins"] == 1
+
+
 def test_random_draws_share_initial_labels_and_differ_in_picks() -> None:
     task = le.load_task("breast_cancer")
     first = le.simulate(task, "random", batch=10, seed=3, budget=40)
