@@ -473,6 +473,10 @@ export class Controller {
     const comment = view.comment || "";
     this.drafts.set(view.item.id, { kind, label, comment });
     const duration = Math.round(view.activeMs + performance.now() - view.shownAt);
+    // The time sent is counted by the server once it stores this save, even when the
+    // answer is lost: a later save of the item sends only the time spent after it.
+    view.activeMs = 0;
+    view.shownAt = performance.now();
     const payload = { item_id: view.item.id, comment, duration_ms: duration };
     if (kind === "label") payload.label = label;
     // An item from the queue that this page has not saved yet: its first annotation,
@@ -596,6 +600,7 @@ export class Controller {
     view.comment = entry.comment;
     view.unsaved = true;
     if (err.code === "timeout" || err.code === "network") this.unsure.add(view.item.id);
+    else view.activeMs += entry.payload.duration_ms; // refused: its time was not counted
     this.show(view, { failed: true });
     this.frame.setSaving("failed");
     let advice = kind === "label"

@@ -361,11 +361,13 @@ def test_sign_in_then_label_then_sign_out(serve, page):
 
 def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     server = serve(rows(5), "--id-column", "id")
+    page.clock.install()
     first = open_app(page, server.url)
 
     # The store refuses to write (as on a full disk): the server answers 500.
     run_sql(server.store, "CREATE TRIGGER refuse BEFORE INSERT ON annotations"
             " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    page.clock.run_for(3_000)  # 3 s on the item
     page.keyboard.press("2")
     error = page.locator(".al-error")
     expect(error).to_be_visible()
@@ -381,6 +383,9 @@ def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     second = wait_item_change(page, first)
     expect(error).to_be_hidden()
     expect_stat(page, "mine-labeled", 1)
+    with closing(sqlite3.connect(server.store)) as db:
+        (spent,), = db.execute("SELECT duration_ms FROM annotations").fetchall()
+    assert spent >= 3_000  # the refused save's time is sent again with the one stored
 
     # The server is gone: the skip is not lost either, and is made once it is back.
     server.stop()
@@ -840,6 +845,7 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     page.clock.install()  # the save's time limit passes when the test says so
     first = open_app(page, server.url)
     held, sent = hold_first_save(page)
+    page.clock.run_for(5_000)  # 5 s on the item
     page.keyboard.press("1")
     deadline = time.monotonic() + 10
     while not held and time.monotonic() < deadline:
@@ -857,6 +863,8 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     expect(page.locator(".al-save-state")).to_have_text("All saved")
     assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "dog"}
     assert len(sent) == 2  # the server took the second first save as this page's edit
+    # The server counted the first save's 5 s: the second sends only the time after it.
+    assert sent[0]["duration_ms"] >= 5_000 and sent[1]["duration_ms"] < 5_000
     with contextlib.suppress(PlaywrightError):  # the page gave up on it
         held[0].abort()
 
