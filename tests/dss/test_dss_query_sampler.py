@@ -262,15 +262,20 @@ def test_rows_labeled_with_4x_are_recognized_by_its_row_hash(dss, model, v4_row_
     assert sorted(model.scored) == [11, 13, 14]
 
 
-def test_cold_start_counts_the_labels_of_the_metadata(dss):
-    # p(pos) spread over [0, 1]: confidence ranks the rows near 0.5 first.
+def spread_pool_and_labels(dss, labeled: tuple[int, ...]) -> None:
+    """41 rows whose p(pos) spreads over [0, 1] (confidence ranks those near 0.5 first),
+    a model of 2 classes, and a metadata dataset with the ``labeled`` rows."""
     p_pos = {i: i / 40 for i in range(41)}
     dss.create_dataset("pool", pd.DataFrame({"id": list(p_pos), "x": 0.0}))
     dss.create_dataset("queries")
     dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion(
         "v1", FixedModel(table=p_pos), active=True)])
     dss.create_dataset("meta", meta([(str(i), "alice", "LABELED", "2024-01-01")
-                                     for i in (0, 40)]))
+                                     for i in labeled]))
+
+
+def test_cold_start_counts_the_labels_of_the_metadata(dss):
+    spread_pool_and_labels(dss, (0, 40))
     config = {"strategy": "confidence", "id_column": "id", "diversity_batch_size": 8}
     plain = run(dss, {**config, "cold_start": False}, metadata="meta")["id"].tolist()
     assert set(plain[:8]) == set(range(16, 24))  # ties (0.4, 0.6) keep pool order
@@ -283,14 +288,8 @@ def test_cold_start_counts_the_labels_of_the_metadata(dss):
 
 
 def test_cold_start_goes_on_while_the_model_has_few_labels_per_class(dss):
-    p_pos = {i: i / 40 for i in range(41)}
-    dss.create_dataset("pool", pd.DataFrame({"id": list(p_pos), "x": 0.0}))
-    dss.create_dataset("queries")
-    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion(
-        "v1", FixedModel(table=p_pos), active=True)])
     # 8 labels: enough for a batch of 4, fewer than 5 for each of the model's 2 classes.
-    dss.create_dataset("meta", meta([(str(i), "alice", "LABELED", "2024-01-01")
-                                     for i in (0, 1, 2, 3, 37, 38, 39, 40)]))
+    spread_pool_and_labels(dss, (0, 1, 2, 3, 37, 38, 39, 40))
     config = {"strategy": "confidence", "id_column": "id", "diversity_batch_size": 4}
     plain = run(dss, {**config, "cold_start": False}, metadata="meta")["id"].tolist()
     cold = run(dss, config, metadata="meta")["id"].tolist()
