@@ -879,7 +879,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "diverse_margin diversifies and the cold start fills")
     query.add_argument("--no-cold-start", action="store_true",
                        help="rank the whole first batch by uncertainty even when the model "
-                            "learned from fewer labels than the batch holds")
+                            "learned from few labels (fewer than twice the batch, or than "
+                            "5 per class)")
     query.add_argument("--seed", type=int, default=0,
                        help="seed of random choices (random strategy, clustering)")
     query.set_defaults(func=cmd_query)
