@@ -35,6 +35,17 @@ function sentence(message) {
   return `${String(message || "Unknown error").trim().replace(/[.!]+$/, "")}.`;
 }
 
+/**
+ * A failed save that the server may have stored all the same: no answer (a timeout, the
+ * network), a gateway's error page, or an answer that is not the server's JSON. Only an
+ * error the server itself sent (its JSON, or a 4xx) says it stored nothing.
+ */
+function mayBeStored(err) {
+  const code = String(err.code || "");
+  return code === "timeout" || code === "network" || code === "bad_response"
+    || /^http_5/.test(code);
+}
+
 function isTextField(el) {
   return el instanceof Element
     && Boolean(el.closest("textarea, input, select, [contenteditable]:not([contenteditable=false])"));
@@ -599,7 +610,7 @@ export class Controller {
     if (kind === "label") view.selection = new Set(asList(label));
     view.comment = entry.comment;
     view.unsaved = true;
-    if (err.code === "timeout" || err.code === "network") this.unsure.add(view.item.id);
+    if (mayBeStored(err)) this.unsure.add(view.item.id);
     else view.activeMs += entry.payload.duration_ms; // refused: its time was not counted
     this.show(view, { failed: true });
     this.frame.setSaving("failed");

@@ -869,6 +869,36 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
         held[0].abort()
 
 
+def test_a_gateway_error_on_a_stored_save_neither_conflicts_nor_counts_time_twice(serve,
+                                                                                 page):
+    """A proxy answers 502 although the server stored the save: saving the item again
+    is this page's edit, and sends only the time spent after the first save."""
+    server = serve(rows(4), "--id-column", "id")
+    page.clock.install()
+    first = open_app(page, server.url)
+    sent: list[dict] = []
+
+    def gateway_error_first(route):
+        sent.append(route.request.post_data_json)
+        response = route.fetch()  # stored by the server …
+        if len(sent) == 1:  # … but the proxy in front of it answers with its own page
+            route.fulfill(status=502, content_type="text/html", body="<h1>Bad gateway</h1>")
+        else:
+            route.fulfill(response=response)
+
+    page.route("**/api/annotations", gateway_error_first)
+    page.clock.run_for(5_000)  # 5 s on the item
+    page.keyboard.press("1")
+    expect(page.locator(".al-error")).to_contain_text("bad gateway")
+    expect_item(page, first, "new")
+    page.keyboard.press("2")
+    wait_item_change(page, first)
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    expect(page.locator(".al-notices")).not_to_contain_text("another tab")
+    assert {r["id"]: r["label"] for r in server.export("labels")} == {first: "dog"}
+    assert sent[0]["duration_ms"] >= 5_000 and sent[1]["duration_ms"] < 5_000
+
+
 def hold_first_save(page) -> tuple[list, list[dict]]:
     """Keep the next save stuck in the network (its route in ``held``) and let later
     ones through; ``sent`` collects every save's body in the order sent."""
