@@ -430,6 +430,8 @@ def score_pool(
         pool_keys = PoolKeys(id_column, only=only)
         key_fn = pool_keys
     rng = as_generator(seed)
+    if chosen.score is not None:  # bad cold-start settings are refused before reading
+        uncertain_share(batch_size, n_labeled, cold_start)
 
     n_candidates: int | None = None
     n_batches = 1

@@ -55,7 +55,7 @@ DEFAULT_PREFILTER = 20
 DEFAULT_COLD_START = 0.5
 
 #: ... and keeps doing so, whatever the batch size, until it learned from this many
-#: labels per class (the classes of its probabilities): chosen like the ratio.
+#: labels per class on average (the classes of its probabilities): chosen like the ratio.
 COLD_START_LABELS_PER_CLASS = 5
 
 # --------------------------------------------------------------------------- checks
@@ -555,22 +555,23 @@ def uncertain_share(batch_size: int, n_labeled: int | None,
     (at least 1) and the rest of the batch stands for the whole pool
     (:func:`representative_picks`). Once the model has learned from ``batch_size /
     cold_start`` labels, the whole batch is by uncertainty, unless it has learned from
-    fewer than ``COLD_START_LABELS_PER_CLASS`` labels per class of ``n_classes``: until
-    then uncertainty picks at most ``cold_start`` of the batch (with small batches and
+    fewer than ``COLD_START_LABELS_PER_CLASS × n_classes`` labels (5 per class on
+    average; how they split between classes is not known here): until then uncertainty
+    picks at most ``cold_start`` of the batch (with small batches and
     many classes the model still knows some classes from a label or two, and the least
     sure items of ten classes are then mostly odd ones). ``n_labeled=None`` (unknown) or
     ``cold_start=None`` turns this off.
     """
     if batch_size < 1:
         raise ValidationError(f"Batch size must be ≥ 1, got {batch_size}")
+    if n_classes is not None and n_classes < 1:
+        raise ValidationError(f"The number of classes must be ≥ 1, got {n_classes}")
     if n_labeled is None or cold_start is None:
         return batch_size
     if not cold_start > 0:
         raise ValidationError(f"The cold-start ratio must be > 0, got {cold_start}")
     if n_labeled < 0:
         raise ValidationError(f"The number of labels must be ≥ 0, got {n_labeled}")
-    if n_classes is not None and n_classes < 1:
-        raise ValidationError(f"The number of classes must be ≥ 1, got {n_classes}")
     share = cold_start * n_labeled
     if n_classes is not None and n_labeled < COLD_START_LABELS_PER_CLASS * n_classes:
         share = min(share, cold_start * batch_size)

@@ -507,6 +507,13 @@ def test_cold_start_lasts_while_the_model_has_few_labels_per_class() -> None:
         assert out["id"].tolist() == plain["id"].tolist(), options
 
 
+@pytest.mark.parametrize("options", [{"cold_start": -1.0}, {"n_labeled": -3}])
+def test_bad_cold_start_settings_are_refused_even_for_an_empty_pool(options) -> None:
+    with pytest.raises(ValidationError):
+        score_pool([pd.DataFrame({"x": []})], lambda c: np.zeros((len(c), 2)),
+                   **{"n_labeled": 5, **options})
+
+
 def test_cold_start_without_features_clusters_the_probabilities() -> None:
     pool, table = _regions_pool()
     out = score_pool([pool], FixedModel(table).predict_proba, batch_size=10, n_labeled=2,

@@ -333,8 +333,9 @@ def test_uncertain_share_stays_at_most_half_while_labels_per_class_are_few() -> 
     assert uncertain_share(10, 20, 1.0, n_classes=10) == 10  # a ratio of 1: no limit
     assert uncertain_share(10, 20, None, n_classes=10) == 10  # turned off
     assert uncertain_share(10, None, n_classes=10) == 10  # unknown labels
-    with pytest.raises(ValidationError, match="classes"):
-        uncertain_share(10, 20, n_classes=0)
+    for labels in (20, None):
+        with pytest.raises(ValidationError, match="classes"):
+            uncertain_share(10, labels, n_classes=0)
 
 
 def test_select_batch_counts_the_classes_of_the_probabilities() -> None:
