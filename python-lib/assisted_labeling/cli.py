@@ -880,7 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--no-cold-start", action="store_true",
                        help="rank the whole first batch by uncertainty even when the model "
                             "learned from few labels (fewer than twice the batch, or than "
-                            "5 per class)")
+                            "5 per class on average)")
     query.add_argument("--seed", type=int, default=0,
                        help="seed of random choices (random strategy, clustering)")
     query.set_defaults(func=cmd_query)

@@ -80,18 +80,20 @@ def test_random_draws_share_initial_labels_and_differ_in_picks() -> None:
     again = le.simulate(task, "random", batch=10, seed=3, budget=40)
     other = le.simulate(task, "random", batch=10, seed=3, budget=40, draw=1)
     assert first == again
-    assert other[0] == first[0] and other[1][0] == first[1][0]  # same 10 initial labels
-    assert other[1] != first[1]
+    assert other[1][0] == first[1][0]  # the same 10 initial labels: the same first model
+    assert other[1] != first[1]  # then other picks
 
 
-def test_summary_counts_seeds_not_draws() -> None:
-    runs = [_run("random", seed, [0.5] * 4) for seed in (0, 1) for _ in range(3)]
+def test_summary_counts_seeds_not_draws_and_weighs_seeds_equally() -> None:
+    runs = [_run("random", 0, [a] * 4) for a in (0.3, 0.5, 0.7)]
+    runs += [_run("random", 1, [a] * 4) for a in (0.8, 0.8, 0.8)]
     runs += [_run("margin", seed, [0.6] * 4) for seed in (0, 1)]
     rows = le.summarize(runs, {"d": 0.6}, {"d": 40})
     random, margin = rows
     assert (random["seeds"], random["draws_per_seed"]) == (2, 3)
     assert (margin["seeds"], margin["draws_per_seed"]) == (2, 1)
-    assert margin["aulc_gain"] == pytest.approx(0.1)
+    assert random["mean_accs"] == pytest.approx([0.65] * 4)  # (0.5 + 0.8) / 2
+    assert margin["aulc_gains_per_seed"] == pytest.approx([0.1, -0.2])
 
 
 def test_paired_gain_of_random_itself_is_not_reported() -> None:
