@@ -223,12 +223,12 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts,
                                   numbers=numbers):
         raw = frame[UNCERTAINTY_COLUMN]
-        numbers_ = pd.to_numeric(raw, errors="coerce")
-        bad = raw[numbers_.isna() & raw.notna()]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = raw[values.isna() & raw.notna()]
         if unreadable is not None and len(bad):
             unreadable.setdefault("example", bad.iloc[0])
             unreadable["count"] = unreadable.get("count", 0) + len(bad)
-        scores = numbers_.tolist()
+        scores = values.tolist()
         shown = (pd.to_numeric(frame[MODEL_UNCERTAINTY_COLUMN], errors="coerce").tolist()
                  if has_shown else scores)
         for row, score, own in zip(frame_rows(frame[columns], identifier), scores, shown):
