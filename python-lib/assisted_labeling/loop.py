@@ -172,10 +172,17 @@ def every_n_labels_decision(labeled: int, *, every: int, session: int | None,
       session); a new session starts from zero.
     - Without one (``session`` None, every label counts), fire at every ``every`` new
       labels since the last firing: the first once ``every`` labels exist.
+
+    Fewer labels than the last firing counted means they were replaced (the metadata
+    dataset cleared or swapped, labels turned into skips): counting starts over, as in a
+    fresh project. DSS keeps the state only when the trigger fires, so the lower count
+    cannot be kept as the new start without firing.
     """
     if not should_fire(labeled, every):
         return None
     counted = last.labeled if last is not None and last.session == session else 0
+    if labeled < counted:
+        counted = 0
     if labeled - counted < every:
         return None
     return TriggerState(session, labeled)

@@ -27,7 +27,10 @@ def metadata(rows: list[tuple[str, str, int, str, str]]) -> pd.DataFrame:
 
 
 def run(dss, **config) -> bool:
-    """One evaluation of trigger.py; DSS keeps the state of its last firing."""
+    """One evaluation of trigger.py; DSS keeps the state of its last firing. The project
+    has a queries dataset (the sampler's output, never built unless the test made it)."""
+    if dss.full_name("queries") not in dss.datasets:
+        dss.create_dataset("queries")
     dss.trigger_config = {"i_labeling_count": 3.0, "ds_metadata": "meta",
                           "ds_queries": "queries", **config}
     before = len(dss.fired)
@@ -153,6 +156,34 @@ def test_a_metadata_dataset_that_does_not_exist_is_an_error_naming_it(dss):
     with pytest.raises(ConfigError, match='"Metadata dataset": Cannot read the dataset '
                                           '"LABELING.meta_typo"'):
         run(dss, ds_metadata="meta_typo")
+
+
+def test_a_queries_dataset_that_does_not_exist_is_an_error_naming_it(dss):
+    """Only the queries dataset's name is used (for the session variable): a typo
+    would count session 0 for good, and the loop would stop without a word."""
+    dss.project_variables()["standard"][SESSION] = 4
+    dss.create_dataset("meta", metadata(labeled(3, session=4)))
+    with pytest.raises(ConfigError, match='"Queries dataset": Cannot read the dataset '
+                                          '"LABELING.querie"'):
+        run(dss, ds_queries="querie")
+    assert not dss.fired
+    assert run(dss)  # the dataset exists, never built: the sampler has not run yet
+
+
+@pytest.mark.parametrize("queries", ["", "queries"])
+def test_fewer_labels_than_at_the_last_firing_start_the_count_over(dss, queries):
+    """Labels cleared, swapped or turned into skips: the count of the last firing no
+    longer says what is new, or the trigger would wait for that count plus n."""
+    dss.create_dataset("meta", metadata(labeled(6)))
+    assert run(dss, ds_queries=queries)
+    dss.create_dataset("meta", metadata(labeled(2, start=100)))  # a new metadata dataset
+    assert not run(dss, ds_queries=queries)
+    dss.create_dataset("meta", metadata(labeled(3, start=100)))
+    assert run(dss, ds_queries=queries)  # 3 labels, as in a fresh project (not 6 + 3)
+    assert dss.fired[-1].state is not None
+    assert not run(dss, ds_queries=queries)  # counted from 3 again
+    dss.create_dataset("meta", metadata(labeled(6, start=100)))
+    assert run(dss, ds_queries=queries)
 
 
 def test_wrong_settings_give_messages_with_the_setting_name(dss):

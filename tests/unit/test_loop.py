@@ -134,6 +134,14 @@ def test_without_a_session_it_fires_every_n_new_labels():
     assert decide(3, loop.TriggerState(0, 3), session=None) == loop.TriggerState(None, 3)
 
 
+@pytest.mark.parametrize("session", [None, 1])
+def test_fewer_labels_than_the_last_firing_counted_start_over(session):
+    """The labels were replaced: the count starts over, as in a fresh project."""
+    fired = loop.TriggerState(session, 6)
+    assert decide(2, fired, session=session) is None
+    assert decide(3, fired, session=session) == loop.TriggerState(session, 3)
+
+
 def test_the_trigger_state_round_trips_as_text_and_junk_is_no_state():
     for state in (loop.TriggerState(4, 120), loop.TriggerState(None, 7)):
         assert loop.TriggerState.from_text(state.to_text()) == state

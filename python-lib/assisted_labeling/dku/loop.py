@@ -144,6 +144,17 @@ def metadata_events(dataset: Any, *, chunksize: int) -> Iterator[loop.MetadataEv
             position += 1
 
 
+def _check_exists(dataset: Any, key: str) -> None:
+    """Refuse a dataset name that DSS does not know. The queries dataset is read only
+    for its name (the session variable's), so a typo there would otherwise count the
+    labels of session 0 for good and never fire again."""
+    try:
+        dsio.read_schema(dataset)  # [] for a dataset never built: it exists
+    except ConfigError as exc:
+        label = TRIGGER_LABELS[key]
+        raise ConfigError(f'Setting "{label}": {exc.message}', setting=label) from exc
+
+
 def every_n_labels_fire_state(config: Mapping[str, Any], *, trigger_state: str | None = None,
                               open_dataset: OpenDataset | None = None,
                               read_variables: ReadVariables | None = None,
@@ -163,6 +174,7 @@ def every_n_labels_fire_state(config: Mapping[str, Any], *, trigger_state: str |
     open_dataset = open_dataset or _default_open_dataset()
     session: int | None = None
     if queries_name:
+        _check_exists(open_dataset(queries_name), "ds_queries")
         variables = (read_variables or _default_variables())()
         session = loop.session_number(
             loop.variable_value(variables, loop.session_variable(queries_name)))
