@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
+from .. import loop
 from ..config import LabelingConfig
 from ..errors import ConfigError, LabelingError
 from ..sampler import MODEL_UNCERTAINTY_COLUMN, QUERY_COLUMNS, UNCERTAINTY_COLUMN
@@ -368,6 +369,56 @@ def latest_rows(rows: Iterable[MetadataRow], first_seen: dict[tuple[str, str], i
         if current is None or row.order >= current.order:
             latest[key] = row
     return latest
+
+
+def _seconds(column: pd.Series) -> list[float | None]:
+    """Seconds since the epoch of a date column (parsed by DSS, or text); None if unreadable."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
+        dates = column if isinstance(column.dtype, pd.DatetimeTZDtype) \
+            else column.dt.tz_localize("UTC")
+        values = (dates - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+        return [None if math.isnan(v) else float(v) for v in values]
+    return [timestamp(v) for v in column]  # text: parse each value on its own
+
+
+def metadata_events(dataset: Any, *, chunksize: int, setting: str,
+                    kind: str = "Setting") -> Iterator[loop.MetadataEvent]:
+    """What counts labels in a metadata dataset (the trigger's count, the sampler's
+    labeled items): reads only the columns needed, ids and statuses as the text stored
+    (see :func:`iter_text_frames`). Only ``data_id`` and ``status`` are required: a row
+    without an annotator is one annotator's ("") label, so that hand-made or imported
+    metadata counts the same everywhere. Errors name the ``kind`` ("Setting", "Input")
+    called ``setting``."""
+    schema = read_schema(dataset)  # a ConfigError if DSS cannot find the dataset
+    if not schema:  # never written: no labels yet
+        return
+    available = names(schema)
+    missing = [c for c in ("data_id", "status") if c not in available]
+    if missing:
+        raise ConfigError(f'{kind} "{setting}": {dataset.full_name} has no column '
+                          f"{', '.join(missing)}; choose the labeling webapp's metadata "
+                          f"dataset (columns: {', '.join(available)})", setting=setting)
+    texts = [c for c in ("data_id", "annotator", "status", "date") if c in available]
+    numbers = ["session"] if "session" in available else []
+    position = 0
+    for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts, numbers=numbers):
+        size = len(frame)
+        ids = frame["data_id"].tolist()
+        annotators = frame["annotator"].tolist() if "annotator" in frame else [None] * size
+        statuses = frame["status"].tolist()
+        sessions = (pd.to_numeric(frame["session"], errors="coerce").tolist()
+                    if "session" in frame else [0] * size)
+        stamps = _seconds(frame["date"]) if "date" in frame else [None] * size
+        for data_id, annotator, status, session, stamp in zip(ids, annotators, statuses,
+                                                              sessions, stamps):
+            key = as_text(data_id)
+            if key:  # rows without an id are not annotations
+                yield loop.MetadataEvent(
+                    data_id=key, annotator=as_text(annotator) or "",
+                    status=str(status) if isinstance(status, str) else "",
+                    session=loop.session_number(session), timestamp=stamp,
+                    position=position)
+            position += 1
 
 
 def read_error(what: str, dataset: Any, exc: Exception) -> LabelingError:

@@ -97,53 +97,6 @@ def _default_variables() -> ReadVariables:
 
 
 # -- the trigger ------------------------------------------------------------------------
-def _seconds(column: pd.Series) -> list[float | None]:
-    """Seconds since the epoch of a date column (parsed by DSS, or text); None if unreadable."""
-    if isinstance(column.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(column):
-        dates = column if isinstance(column.dtype, pd.DatetimeTZDtype) \
-            else column.dt.tz_localize("UTC")
-        values = (dates - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
-        return [None if math.isnan(v) else float(v) for v in values]
-    return [dsio.timestamp(v) for v in column]  # text: parse each value on its own
-
-
-def metadata_events(dataset: Any, *, chunksize: int) -> Iterator[loop.MetadataEvent]:
-    """The metadata rows the trigger needs, reading only the columns it needs; ids and
-    statuses as the text stored (see :func:`~.datasets.iter_text_frames`)."""
-    schema = dsio.read_schema(dataset)  # a ConfigError if DSS cannot find the dataset
-    if not schema:  # never written: no labels yet
-        return
-    available = dsio.names(schema)
-    missing = [c for c in ("data_id", "status") if c not in available]
-    if missing:
-        label = TRIGGER_LABELS["ds_metadata"]
-        raise ConfigError(f'Setting "{label}": {dataset.full_name} has no column '
-                          f"{', '.join(missing)}; choose the labeling webapp's metadata "
-                          f"dataset (columns: {', '.join(available)})", setting=label)
-    texts = [c for c in ("data_id", "annotator", "status", "date") if c in available]
-    numbers = ["session"] if "session" in available else []
-    position = 0
-    for frame in dsio.iter_text_frames(dataset, chunksize=chunksize, texts=texts,
-                                       numbers=numbers):
-        size = len(frame)
-        ids = frame["data_id"].tolist()
-        annotators = frame["annotator"].tolist() if "annotator" in frame else [None] * size
-        statuses = frame["status"].tolist()
-        sessions = (pd.to_numeric(frame["session"], errors="coerce").tolist()
-                    if "session" in frame else [0] * size)
-        stamps = _seconds(frame["date"]) if "date" in frame else [None] * size
-        for data_id, annotator, status, session, stamp in zip(ids, annotators, statuses,
-                                                              sessions, stamps):
-            key = dsio.as_text(data_id)
-            if key:  # rows without an id are not annotations
-                yield loop.MetadataEvent(
-                    data_id=key, annotator=dsio.as_text(annotator) or "",
-                    status=str(status) if isinstance(status, str) else "",
-                    session=loop.session_number(session), timestamp=stamp,
-                    position=position)
-            position += 1
-
-
 def _check_exists(dataset: Any, key: str) -> None:
     """Refuse a dataset name that DSS does not know. The queries dataset is read only
     for its name (the session variable's), so a typo there would otherwise count the
@@ -180,8 +133,9 @@ def every_n_labels_fire_state(config: Mapping[str, Any], *, trigger_state: str |
             loop.variable_value(variables, loop.session_variable(queries_name)))
     dataset = open_dataset(metadata_name)
     try:
-        labeled = loop.count_session_labels(metadata_events(dataset, chunksize=chunksize),
-                                            session)
+        events = dsio.metadata_events(dataset, chunksize=chunksize,
+                                      setting=TRIGGER_LABELS["ds_metadata"])
+        labeled = loop.count_session_labels(events, session)
     except ConfigError as exc:
         if "setting" in exc.details:
             raise

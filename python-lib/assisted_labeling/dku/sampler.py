@@ -53,7 +53,6 @@ from ..sampler import (
     score_pool,
 )
 from ..sampling import DEFAULT_COLD_START, STRATEGIES, SUM_TOLERANCE
-from ..store import Status
 from . import datasets as dsio
 from .legacy import LegacyKeys, keys_with_legacy
 
@@ -217,25 +216,17 @@ def outside_folder(key: str) -> bool:
 
 
 def labeled_item_ids(dataset: Any, *, chunksize: int = 50_000) -> set[str]:
-    """Data ids whose latest metadata row, for at least one annotator, is LABELED."""
-    schema = dsio.read_schema(dataset)
-    if not schema:
-        return set()  # never written: nothing is labeled yet
-    available = dsio.names(schema)
-    missing = [c for c in ("data_id", "annotator", "status") if c not in available]
-    if missing:
-        raise ConfigError(f'Input "{LABELS["metadata"]}": {dataset.full_name} has no column '
-                          f"{', '.join(missing)}; choose the labeling webapp's metadata "
-                          f"dataset (columns: {', '.join(available)})",
-                          setting=LABELS["metadata"])
+    """Data ids whose latest metadata row, for at least one annotator, is LABELED: the
+    labels the ``every-nb-labeling`` trigger counts (:func:`~.datasets.metadata_events`)."""
     try:
-        # Ids are read as text (no type guessing), so "007" stays "007".
-        latest = dsio.latest_rows(dsio.iter_metadata(dataset, "label", chunksize=chunksize))
+        events = dsio.metadata_events(dataset, chunksize=chunksize,
+                                      setting=LABELS["metadata"], kind="Input")
+        latest = loop.latest_events(events)
     except LabelingError:
         raise
     except Exception as exc:
         raise dsio.read_error("labeling metadata dataset", dataset, exc) from exc
-    return {data_id for (data_id, _), row in latest.items() if row.status is Status.LABELED}
+    return {data_id for (data_id, _), event in latest.items() if event.status == loop.LABELED}
 
 
 def _labeled(metadata: str | None, *, folder: bool) -> set[str]:
