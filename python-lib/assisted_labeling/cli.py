@@ -267,26 +267,53 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
         refused = name and refused_feature(name, label_column=config.label_col_name)
         if refused:
             raise LabelingError(refused)
-    if not args.text_column and not features:
-        features = tuple(default_features(columns, config))
+    text_column = args.text_column
+    if not text_column and not features:
+        text_column, features = _default_retrain_columns(
+            args.input, default_features(columns, config))
     _check_feature_values(args.input, features)
     return RetrainSettings(
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
-        text_column=args.text_column, feature_columns=features, model=args.model)
+        text_column=text_column, feature_columns=tuple(features), model=args.model)
 
 
-def _check_feature_values(pool: str, features: Sequence[str], rows: int = 10_000) -> None:
-    """Refuse feature columns that the first ``rows`` rows of the pool show `train` could
-    never learn from (numbers mixed with text): said now, not by a warning after
-    the first labels."""
+def _pool_head(pool: str, rows: int = 10_000):
+    """The first ``rows`` rows of the pool, typed as `train` sees them (None: empty)."""
+    from .sources import iter_table
+
+    return next(iter_table(pool, chunksize=rows), None)
+
+
+def _default_retrain_columns(pool: str, features: Sequence[str]
+                             ) -> tuple[str | None, list[str]]:
+    """The text column and features retraining reads when none are given: the pool's
+    columns, or its free text alone when they all are (``models.split_free_text``, on
+    the first rows); free text beside other columns is left out, and said now."""
+    from .models import free_text_note, split_free_text
+
+    head = _pool_head(pool)
+    if head is None or not features:
+        return None, list(features)
+    text_column, kept, free_text = split_free_text(head, [c for c in features
+                                                          if c in head.columns])
+    if free_text:
+        print(f"Note: {free_text_note(free_text)}", file=sys.stderr)
+    if text_column:
+        print(f'Retraining reads "{text_column}" as text (TF-IDF)', file=sys.stderr)
+    return text_column, kept
+
+
+def _check_feature_values(pool: str, features: Sequence[str]) -> None:
+    """Refuse feature columns that the first rows of the pool show `train` could never
+    learn from (numbers mixed with text): said now, not by a warning after the first
+    labels."""
     from .errors import ValidationError
     from .models import column_type
-    from .sources import iter_table
 
     if not features:
         return
-    head = next(iter_table(pool, chunksize=rows), None)
+    head = _pool_head(pool)
     for name in features:
         if head is not None and name in head.columns:
             try:
@@ -545,7 +572,8 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - started:.1f}s: {args.output}"
           + (f" ({unlabeled} rows without a label left out)" if unlabeled else ""),
           file=sys.stderr)
-    print(f"Features: {', '.join(trained.columns)}; not read: "
+    print(f"Features: {', '.join(trained.columns)}"
+          f"{' (as text: TF-IDF)' if trained.text_column else ''}; not read: "
           f"{', '.join(trained.left_out) or 'none'}", file=sys.stderr)
     return 0
 

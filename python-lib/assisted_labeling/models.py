@@ -83,6 +83,12 @@ TRUSTED_TYPES = frozenset({
 BOOKKEEPING_COLUMNS = ("date", "data_id", "comment", "status", "annotator",
                        *QUERY_COLUMNS, ITEM_ID)
 _ID_NAME = re.compile(r"(?:^|[_\s.-])id$", re.IGNORECASE)
+#: Free text, told from a category: its values hold several words (a median of at least
+#: ``FREE_TEXT_WORDS``) and mostly differ (at least ``FREE_TEXT_DISTINCT`` of them).
+#: One-hot encoding learns nothing from values that never repeat; TF-IDF reads the words.
+FREE_TEXT_WORDS = 3
+FREE_TEXT_DISTINCT = 0.5
+_FREE_TEXT_SAMPLE = 10_000  # values looked at: the decision needs no more
 
 
 @dataclass
@@ -99,6 +105,8 @@ class TrainedModel:
     column_types: dict[str, str] = field(default_factory=dict)
     #: Columns of the training table it does not read, besides the label (not saved).
     left_out: list[str] = field(default_factory=list, compare=False)
+    #: Of those, the free-text columns left out of a table's default features (not saved).
+    free_text_left_out: list[str] = field(default_factory=list, compare=False)
     _projection: Any = field(default=None, init=False, repr=False, compare=False)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -229,6 +237,48 @@ def choose_features(frame: pd.DataFrame, *, label_column: str,
     return features
 
 
+def free_text_words(series: pd.Series) -> float | None:
+    """The median number of words of a column of free text, or None when it is not one
+    (numbers, dates, or a category: short values, or values that repeat)."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series) \
+            or _holds_dates(series):
+        return None
+    values = series.dropna().head(_FREE_TEXT_SAMPLE)
+    texts = values[values.map(lambda v: isinstance(v, str) and bool(v.strip()))]
+    if texts.empty or len(texts) < len(values) / 2:
+        return None
+    words = float(texts.str.split().str.len().median())
+    if words < FREE_TEXT_WORDS or texts.nunique() < FREE_TEXT_DISTINCT * len(texts):
+        return None
+    return words
+
+
+def default_columns(frame: pd.DataFrame, *, label_column: str,
+                    id_column: str | None = None) -> tuple[str | None, list[str], list[str]]:
+    """``(text column, feature columns, free text left out)`` when none are given.
+
+    The features are :func:`choose_features`. When all of them are free text
+    (:func:`free_text_words`), the model reads the wordiest one as text (TF-IDF); when
+    only some are, the table's other columns are the features and the free-text columns
+    are left out, for the caller to name: one-hot encoding would learn nothing from them.
+    """
+    return split_free_text(frame, choose_features(frame, label_column=label_column,
+                                                  id_column=id_column))
+
+
+def split_free_text(frame: pd.DataFrame, features: Sequence[str]
+                    ) -> tuple[str | None, list[str], list[str]]:
+    """Default ``features`` of ``frame`` as :func:`default_columns` splits them."""
+    features = list(features)
+    words = {c: free_text_words(frame[c]) for c in features}
+    texts = [c for c in features if words[c] is not None]
+    if not texts:
+        return None, features, []
+    if len(texts) == len(features):
+        return max(texts, key=lambda c: words[c] or 0.0), [], []
+    return None, [c for c in features if c not in texts], texts
+
+
 def refused_feature(column: str, *, label_column: str) -> str | None:
     """Why ``column`` can never be a feature of a model predicting ``label_column``, in
     the user's words, or None."""
@@ -244,10 +294,11 @@ def refused_feature(column: str, *, label_column: str) -> str | None:
 
 def training_columns(frame: pd.DataFrame, *, label_column: str,
                      text_column: str | None = None, feature_columns: Sequence[str] = (),
-                     id_column: str | None = None) -> list[str]:
+                     id_column: str | None = None
+                     ) -> tuple[str | None, list[str], list[str]]:
     """Check the columns :func:`train` is asked to use, before any work; returns the
-    feature columns (chosen by ``choose_features`` when neither a text column nor
-    feature columns are given)."""
+    text column, the feature columns and the free text left out (chosen by
+    :func:`default_columns` when neither a text column nor feature columns are given)."""
     if label_column not in frame.columns:
         raise ConfigError(f'No label column "{label_column}" in the data '
                           f"(columns: {', '.join(map(str, frame.columns))})")
@@ -260,10 +311,11 @@ def training_columns(frame: pd.DataFrame, *, label_column: str,
         reason = refused_feature(column, label_column=label_column)
         if reason:
             raise ConfigError(reason)
+    free_text: list[str] = []
     if not text_column and not feature_columns:
-        feature_columns = choose_features(frame, label_column=label_column,
-                                          id_column=id_column)
-        if not feature_columns:
+        text_column, feature_columns, free_text = default_columns(
+            frame, label_column=label_column, id_column=id_column)
+        if not text_column and not feature_columns:
             raise ConfigError(
                 "No feature columns: every column of the data is the label, an id or "
                 f"bookkeeping ({', '.join(map(str, frame.columns))}); give a text column "
@@ -272,7 +324,7 @@ def training_columns(frame: pd.DataFrame, *, label_column: str,
         if column not in frame.columns:
             raise ConfigError(f'No column "{column}" in the data '
                               f"(columns: {', '.join(map(str, frame.columns))})")
-    return list(feature_columns)
+    return text_column, list(feature_columns), free_text
 
 
 def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = None,
@@ -281,17 +333,19 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
           known_types: Mapping[str, str] | None = None) -> TrainedModel:
     """Fit the default pipeline on the rows that have a label.
 
-    Without a text column or feature columns, the features are ``choose_features``: every
-    column but the label, bookkeeping and id columns. ``left_out`` of the result names
-    the columns not read, for the caller to show. A column whose values the pipeline
-    cannot read (numbers mixed with text, lists) is a ``ValidationError`` naming it.
+    Without a text column or feature columns, the columns are ``default_columns``: every
+    column but the label, bookkeeping and id columns, read as text when they are all
+    free text. ``left_out`` of the result names the columns not read, for the caller to
+    show, and ``free_text_left_out`` those of them that hold free text. A column whose
+    values the pipeline cannot read (numbers mixed with text, lists) is a
+    ``ValidationError`` naming it.
     ``known_types`` overrides the types guessed from ``frame``: the pool's
     (``source_types``) when ``frame`` comes from the store, which keeps a CSV pool's
     cells as text and dates as ISO text.
     """
-    feature_columns = training_columns(frame, label_column=label_column,
-                                       text_column=text_column,
-                                       feature_columns=feature_columns, id_column=id_column)
+    text_column, feature_columns, free_text = training_columns(
+        frame, label_column=label_column, text_column=text_column,
+        feature_columns=feature_columns, id_column=id_column)
     labeled = frame[has_value(frame[label_column])]
     classes = sorted(labeled[label_column].astype(str).unique())
     if len(classes) < 2:
@@ -305,6 +359,7 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
                            n_labels=len(labeled), column_types=types)
     read = {label_column, *trained.columns}
     trained.left_out = [str(c) for c in frame.columns if c not in read]
+    trained.free_text_left_out = [str(c) for c in free_text]
     inputs = trained.inputs(labeled)
     trained.pipeline = build_pipeline(inputs, text_column=text_column,
                                       feature_columns=feature_columns, model=model, seed=seed)
@@ -322,9 +377,19 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
         raise faulty from exc
     _compact(trained.pipeline)
     trained.classes = [str(c) for c in trained.pipeline.classes_]
-    log.info("Trained on %s; not read: %s", ", ".join(trained.columns),
-             ", ".join(trained.left_out) or "none")
+    log.info("Trained on %s%s; not read: %s", ", ".join(trained.columns),
+             " (as text)" if text_column else "", ", ".join(trained.left_out) or "none")
+    if trained.free_text_left_out:
+        log.warning(free_text_note(trained.free_text_left_out))
     return trained
+
+
+def free_text_note(columns: Sequence[str]) -> str:
+    """What to do about free-text columns left out of a table's default features."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    return (f"{names} hold{'s' * (len(columns) == 1)} free text, left out beside the "
+            "table's other columns: give --text-column to train on a text alone, or "
+            "--feature-columns to choose the columns")
 
 
 def column_type(series: pd.Series, name: str) -> str:

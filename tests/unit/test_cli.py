@@ -943,3 +943,30 @@ def test_export_to_the_standard_output(tmp_path, capsys):
     assert cli.main(["query", "--model", str(tmp_path / "m.skops"), "--input",
                      str(tmp_path / "rows.csv"), "-o", "-"]) == 2  # a file, with a session
     assert 'Cannot write "-"' in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("columns, text, features", [
+    (["review"], "review", ()),
+    (["review", "stars"], None, ("stars",)),
+])
+def test_serve_retrains_on_free_text_as_text(tmp_path, capsys, monkeypatch, columns, text,
+                                             features):
+    """A pool of reviews, retrained without column options: TF-IDF on the reviews, not a
+    one-hot encoding of values that never repeat (a model that ranks nothing)."""
+    import assisted_labeling.server
+
+    settings = []
+    monkeypatch.setattr(assisted_labeling.server, "serve", lambda *a, **k: None)
+    monkeypatch.setattr(cli, "_start_retrainer",
+                        lambda args, s, project, retrain: settings.append(retrain))
+    words = ["late", "early", "broken", "fine", "great", "awful"]
+    frame = pd.DataFrame({"id": range(30), "stars": [1, 5, 3] * 10,
+                          "review": [f"parcel {i} came {words[i % 6]} and the box was ok"
+                                     for i in range(30)]})
+    pool = tmp_path / "pool.csv"
+    frame[["id", *columns]].to_csv(pool, index=False)
+    assert cli.main(["serve", str(pool), "--categories", "a,b", "--id-column", "id",
+                     "--store", str(tmp_path / "s.db"), "--retrain-every", "5"]) == 0
+    assert settings[0].text_column == text and settings[0].feature_columns == features
+    err = capsys.readouterr().err
+    assert ('"review" holds free text' in err) == (text is None)

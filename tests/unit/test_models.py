@@ -285,3 +285,43 @@ def test_text_without_words_is_a_clear_error():
 def test_a_directory_is_no_model_file(tmp_path):
     with pytest.raises(ConfigError, match=r'"[^"]+" is a directory: give the model file'):
         models.load(tmp_path)
+
+
+REVIEWS = [f"the {w} parcel {i} came {d} and the box was {s}" for i, (w, d, s) in enumerate(zip(
+    ["red", "blue", "green", "small", "large", "old"] * 2,
+    ["late", "early", "today", "monday", "friday", "sunday"] * 2,
+    ["fine", "great", "good", "broken", "awful", "bad"] * 2))]
+
+
+def test_free_text_is_told_from_categories_numbers_and_codes():
+    assert models.free_text_words(pd.Series(REVIEWS)) == 11.0
+    assert models.free_text_words(pd.Series(["New York", "Paris", "Rio de Janeiro"] * 4)) \
+        is None  # few words, and values repeat
+    assert models.free_text_words(pd.Series(["A12", "B7", "C3", "D9"])) is None
+    assert models.free_text_words(pd.Series(["the same three words"] * 6)) is None
+    assert models.free_text_words(pd.Series([0.5, 1.5, 2.5])) is None
+    assert models.free_text_words(pd.Series([None, None])) is None
+
+
+def test_a_table_whose_features_are_free_text_is_read_as_text():
+    """One-hot encoding of values that never repeat learns nothing: the model would give
+    every row the same probabilities, and uncertainty would rank nothing."""
+    frame = pd.DataFrame({"review_id": range(12), "review": REVIEWS,
+                          "label": ["pos", "pos", "pos", "neg", "neg", "neg"] * 2})
+    trained = models.train(frame, label_column="label")
+    assert trained.text_column == "review" and trained.feature_columns == []
+    proba = trained.predict_proba(frame)[:, trained.classes.index("pos")]
+    assert proba[:3].min() > proba[3:6].max()
+
+
+def test_free_text_beside_other_columns_is_left_out_and_named(caplog):
+    frame = pd.DataFrame({"review": REVIEWS, "stars": [5, 4, 5, 1, 2, 1] * 2,
+                          "label": ["pos", "pos", "pos", "neg", "neg", "neg"] * 2})
+    trained = models.train(frame, label_column="label")
+    assert trained.text_column is None and trained.feature_columns == ["stars"]
+    assert trained.free_text_left_out == ["review"] and "review" in trained.left_out
+    assert '"review" holds free text' in caplog.text and "--text-column" in caplog.text
+    # Columns given are taken as given.
+    assert models.train(frame, label_column="label",
+                        feature_columns=["review", "stars"]).feature_columns == [
+        "review", "stars"]
