@@ -236,6 +236,18 @@ def _max_whole(column: Any) -> int:
     return 0 if pd.isna(value) else int(value)
 
 
+def _instructions(path: str) -> str:
+    """The labelers' instructions file, as text."""
+    try:
+        return Path(path).read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LabelingError(f'Cannot read the instructions "{path}": not UTF-8 text (byte '
+                            f"{exc.start}); save it as UTF-8 Markdown") from None
+    except OSError as exc:
+        raise LabelingError(f'Cannot read the instructions "{path}": '
+                            f"{exc.strerror or exc}") from None
+
+
 def _serve_settings(args: argparse.Namespace) -> dict:
     return {
         "kind": args.kind,
@@ -246,7 +258,7 @@ def _serve_settings(args: argparse.Namespace) -> dict:
         "context_columns": args.context_columns,
         "existing_labels_column": args.existing_labels_column,
         "id_column": args.id_column,
-        "instructions": Path(args.instructions).read_text("utf-8") if args.instructions else "",
+        "instructions": _instructions(args.instructions) if args.instructions else "",
         "comments": not args.no_comments,
         "annotators_per_item": args.annotators_per_item,
         "title": args.title,
@@ -259,7 +271,8 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
     from .models import refused_feature
     from .retrain import RetrainSettings, default_features
 
-    features = column_list("Feature columns", args.feature_columns)
+    features = column_list("--feature-columns", args.feature_columns)
+    _check_text_column(args.text_column)
     for name in (args.text_column, *features):
         if name and name not in columns:
             raise LabelingError(f'No column "{name}" in "{args.input}" to train on '
@@ -268,6 +281,9 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
         if refused:
             raise LabelingError(refused)
     text_column = args.text_column
+    if len(config.categories) < 2:
+        raise LabelingError("--retrain-every needs at least 2 categories: a model learns "
+                            "to tell classes apart")
     if not text_column and not features:
         text_column, features = _default_retrain_columns(
             args.input, default_features(columns, config))
@@ -276,6 +292,13 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
         text_column=text_column, feature_columns=tuple(features), model=args.model)
+
+
+def _check_text_column(name: str | None) -> None:
+    """Refuse ``--text-column ''``: not the same as leaving the option out."""
+    if name is not None and not name.strip():
+        raise LabelingError("--text-column: expected a column name (leave the option out "
+                            "to let the columns be chosen)")
 
 
 def _pool_head(pool: str, rows: int = 10_000):
@@ -394,6 +417,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .standalone import is_loopback, open_project
     from .web.app import create_app
 
+    _check_server_options(args)
     # Before the store is written.
     config, columns = build_config(settings), table_columns(args.input)
     _check_label_columns(config.label_col_name, columns, f'The pool "{args.input}" has')
@@ -485,6 +509,16 @@ def _remove_if_unused(path: str | Path) -> None:
     remove_store(path)
 
 
+def _check_server_options(args: argparse.Namespace) -> None:
+    """Refuse a port, process or thread count the server could not start with (or
+    would start with and never answer)."""
+    if not 1 <= args.port <= 65535:
+        raise LabelingError(f"--port must be between 1 and 65535 (got {args.port})")
+    for option, value in (("--workers", args.workers), ("--threads", args.threads)):
+        if value < 1:
+            raise LabelingError(f"{option} must be at least 1 (got {value})")
+
+
 def _check_port(host: str, port: int) -> None:
     """Refuse a port another program (another project's server?) listens on."""
     import socket
@@ -555,8 +589,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_model_output(args.output)
     # Classes and ids are text: a CSV's "01" and "1", "None" or "NA" stay what they say.
     frame = _read_input(args.input, text_columns=[args.label_column, args.id_column])
+    _check_text_column(args.text_column)
     columns = {"label_column": args.label_column, "text_column": args.text_column,
-               "feature_columns": column_list("Feature columns", args.feature_columns),
+               "feature_columns": column_list("--feature-columns", args.feature_columns),
                "id_column": args.id_column}
     models.training_columns(frame, **columns)  # a wrong column is said before "Fitting"
     started = time.perf_counter()

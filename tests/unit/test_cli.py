@@ -20,6 +20,14 @@ from assisted_labeling.store.sqlite import SQLiteStore
 from assisted_labeling.web.auth import LOCAL_USER
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def served(tmp_path, table: str, categories: str, labels=()):
     """The project of ``rows.csv`` (``table``, id column ``id``) in ``labels.db``, with
     the local user's ``(item id, class)`` labels."""
@@ -589,6 +597,8 @@ def test_a_store_keeps_the_reader_its_ids_were_made_with(tmp_path):
     (["--retrain-every", "5", "--text-column", "nope"], 'No column "nope"'),
     (["--retrain-every", "5", "--feature-columns", "a,zz"], 'No column "zz"'),
     (["--retrain-every", "5", "--multi-label"], "multi-label projects are not retrained"),
+    (["--retrain-every", "5", "--feature-columns", "a,a"], "'a' named twice"),
+    (["--retrain-every", "5", "--feature-columns", ","], "expected column names"),
 ])
 def test_serve_refuses_retraining_options_it_would_ignore_or_fail_on_later(
         float_pool, tmp_path, capsys, monkeypatch, options, words):
@@ -600,7 +610,7 @@ def test_serve_refuses_retraining_options_it_would_ignore_or_fail_on_later(
     monkeypatch.setattr(assisted_labeling.server, "serve", never)
     _, pool, _ = float_pool
     assert cli.main(["serve", str(pool), "--categories", "p,n", "--store",
-                     str(tmp_path / "s.db"), "--port", "0", *options]) == 2
+                     str(tmp_path / "s.db"), "--port", str(free_port()), *options]) == 2
     assert words in one_line_error(capsys)
     assert not list(tmp_path.glob("s.db*"))  # a refused start leaves nothing behind
 
@@ -623,7 +633,7 @@ def test_a_start_refused_after_the_store_was_made_removes_it(float_pool, tmp_pat
     pool, queries = pool_and_other_queries(float_pool, tmp_path)
     store = tmp_path / "s.db"
     serve = ["serve", str(pool), "--categories", "p,n", "--store", str(store),
-             "--port", "0", "--queries"]
+             "--port", str(free_port()), "--queries"]
     assert cli.main([*serve, str(queries)]) == 2
     assert "another table" in one_line_error(capsys)
     assert not list(tmp_path.glob("s.db*"))
@@ -652,7 +662,7 @@ def test_a_failed_start_keeps_a_new_store_another_program_wrote_to(float_pool, t
 
     monkeypatch.setattr(cli, "_order_queue", meanwhile)
     assert cli.main(["serve", str(pool), "--categories", "p,n", "--store", str(store),
-                     "--port", "0", "--queries", str(queries)]) == 2
+                     "--port", str(free_port()), "--queries", str(queries)]) == 2
     assert "another table" in one_line_error(capsys)
     assert [u.name for u in SQLiteStore(store).list_users()] == ["ann"]
 
@@ -884,7 +894,7 @@ def test_serve_warns_of_existing_labels_that_are_not_classes(tmp_path, capsys, m
     pool = tmp_path / "pre.csv"
     pool.write_text("id,text,ctx\n1,a,good\n2,b,x\n3,c,\n4,d,y\n")
     base = ["serve", str(pool), "--categories", "good,bad", "--id-column", "id",
-            "--existing-labels-column", "ctx", "--port", "0", "--store"]
+            "--existing-labels-column", "ctx", "--port", str(free_port()), "--store"]
     assert cli.main([*base, str(tmp_path / "s.db")]) == 0
     err = capsys.readouterr().err
     assert ('Warning: 2 of 3 existing labels in column "ctx" (first 4 rows) are not '
@@ -970,3 +980,52 @@ def test_serve_retrains_on_free_text_as_text(tmp_path, capsys, monkeypatch, colu
     assert settings[0].text_column == text and settings[0].feature_columns == features
     err = capsys.readouterr().err
     assert ('"review" holds free text' in err) == (text is None)
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--port", "0"], "--port must be between 1 and 65535 (got 0)"),
+    (["--port", "99999"], "--port must be between 1 and 65535 (got 99999)"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--threads", "0"], "--threads must be at least 1"),
+    (["--categories", "a", "--retrain-every", "3"], "needs at least 2 categories"),
+])
+def test_serve_refuses_settings_it_could_not_serve_or_retrain_with(
+        float_pool, tmp_path, capsys, monkeypatch, options, words):
+    import assisted_labeling.server
+
+    monkeypatch.setattr(assisted_labeling.server, "serve", lambda *a, **k: None)
+    _, pool, _ = float_pool
+    args = ["serve", str(pool), "--categories", "p,n", "--store", str(tmp_path / "s.db"),
+            "--port", str(free_port()), *options]
+    assert cli.main(args) == 2
+    assert words in one_line_error(capsys)
+    assert not list(tmp_path.glob("s.db*"))
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"x\xff\xfe", "not UTF-8 text"), (None, "No such file")])
+def test_serve_explains_an_instructions_file_it_cannot_read(
+        float_pool, tmp_path, capsys, monkeypatch, content, words):
+    import assisted_labeling.server
+
+    monkeypatch.setattr(assisted_labeling.server, "serve", lambda *a, **k: None)
+    _, pool, _ = float_pool
+    guide = tmp_path / "guide.md"
+    if content is not None:
+        guide.write_bytes(content)
+    assert cli.main(["serve", str(pool), "--categories", "p,n", "--store",
+                     str(tmp_path / "s.db"), "--port", str(free_port()),
+                     "--instructions", str(guide)]) == 2
+    assert f'Cannot read the instructions "{guide}": {words}' in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--feature-columns", "x,y,x"], "'x' named twice"),
+    (["--feature-columns", " , "], "expected column names separated by commas"),
+    (["--text-column", ""], "--text-column: expected a column name"),
+])
+def test_train_refuses_column_options_that_name_no_column_or_one_twice(
+        model_files, tmp_path, capsys, options, words):
+    assert cli.main(["train", str(tmp_path / "train.csv"), *options,
+                     "-o", str(tmp_path / "a.skops")]) == 2
+    assert words in one_line_error(capsys)
