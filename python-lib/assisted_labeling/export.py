@@ -49,7 +49,12 @@ def check_output(output: str | Path, *, fmt: str | None = None,
         raise ConfigError(f'Unknown export format {fmt!r}: expected one of {", ".join(FORMATS)}')
     if str(output) == STDOUT and stdout:
         return fmt or "csv"
-    fmt = fmt or TABLE_FORMATS.get(Path(output).suffix.lower())
+    named = TABLE_FORMATS.get(Path(output).suffix.lower())
+    if fmt and named and named != fmt:
+        # Reading it back goes by the extension, and would fail.
+        raise ConfigError(f'Cannot write {fmt} to "{output}", whose extension says '
+                          f"{named}: change the extension or the format")
+    fmt = fmt or named
     if fmt not in FORMATS:
         raise ConfigError(f'Cannot write "{output}": expected a file ending in '
                           f"{', '.join(sorted(TABLE_FORMATS))}")

@@ -66,6 +66,21 @@ def test_export_labels(labeled_store, tmp_path, fmt):
                                                                   ["3", "neg", 2]]
 
 
+def test_export_refuses_a_format_its_file_extension_contradicts(labeled_store, tmp_path,
+                                                                 capsys):
+    """Parquet bytes in a .csv file would fail every reader, which goes by extension."""
+    out = tmp_path / "labels.csv"
+    assert cli.main(["export", "--store", str(labeled_store), "--format", "parquet",
+                     "-o", str(out)]) == 2
+    assert f'Cannot write parquet to "{out}", whose extension says csv' in \
+        one_line_error(capsys)
+    assert not out.exists()
+    other = tmp_path / "labels.tsv"  # an extension of no table format: the option decides
+    assert cli.main(["export", "--store", str(labeled_store), "--format", "jsonl",
+                     "-o", str(other)]) == 0
+    assert len(other.read_text().splitlines()) == 2
+
+
 def test_a_csv_pool_exports_as_written_and_typed_for_typed_formats(tmp_path):
     # The labels export of a CSV pool gave "01234" as 1234, "3" as 3.0 and lost "NA".
     project = served(tmp_path, 'id,zip,n,name\n1,01234,3,NA\n2,02345,,"a, ""b"""\n'
