@@ -685,6 +685,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     if left_out:
         print(f"Left out {left_out:,} of {pool_rows:,} rows, labeled {labeled_where}",
               file=sys.stderr)
+    elif exclude:
+        # Fine for a pool of new items; otherwise the labeled items come back as queries.
+        print(f"Note: none of the {len(exclude):,} item{'s' * (len(exclude) > 1)} labeled "
+              f"in the store "
+              f'"{args.store}" is in this pool: a pool of new items, or one whose rows '
+              "differ from those the store was made from (another version of the file?)",
+              file=sys.stderr)
     queries = queries.drop(columns=[ITEM_ID])
     # Nothing left to label: the empty table replaces older queries, and no session
     # starts, since no label can follow it.

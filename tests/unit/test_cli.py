@@ -760,6 +760,24 @@ def test_query_reads_the_pool_as_its_store_did(float_pool, tmp_path):
     assert len(pd.read_csv(out)) == 399
 
 
+def test_query_says_when_no_labeled_item_of_its_store_is_in_the_pool(float_pool, tmp_path,
+                                                                    capsys):
+    frame, pool, model = float_pool
+    db = tmp_path / "s.db"
+    project = open_project(pool, db, {"categories": "p,n"}, progress=False)
+    first = next(iter(project.next_items(LOCAL_USER, 1)))
+    project.annotate(LOCAL_USER, {"item_id": first["id"], "label": "p"})
+    project.store.close()
+    out = tmp_path / "q.csv"
+    args = ["query", "--model", str(model), "-o", str(out), "--store", str(db)]
+    assert cli.main([*args, "--input", str(pool)]) == 0
+    assert "Left out 1 of 400 rows" in capsys.readouterr().err
+    other = tmp_path / "other.csv"  # another version of the file: every row differs
+    (frame + 1).to_csv(other, index=False)
+    assert cli.main([*args, "--input", str(other)]) == 0
+    assert "none of the 1 item labeled in the store" in capsys.readouterr().err
+
+
 def test_a_legacy_store_refusing_queries_says_to_query_with_it(float_pool, tmp_path):
     from assisted_labeling.errors import LabelingError
     from assisted_labeling.standalone import FLOATS_META
