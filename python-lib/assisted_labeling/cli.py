@@ -625,6 +625,8 @@ def cmd_query(args: argparse.Namespace) -> int:
                             "whole pool)")
     if args.batch_size < 1:
         raise LabelingError("--batch-size must be at least 1")
+    if args.seed < 0:
+        raise LabelingError(f"--seed must be 0 or more (got {args.seed})")
     check_output(args.output)  # now, not after scoring the whole pool
     columns = table_columns(args.input)
     model = _load_model(args.model)

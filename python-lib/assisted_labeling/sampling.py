@@ -220,6 +220,8 @@ def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A numpy Generator from a seed, or the generator itself."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if isinstance(seed, (int, np.integer)) and seed < 0:
+        raise ValidationError(f"A seed must be a whole number ≥ 0, got {seed}")
     return np.random.default_rng(seed)
 
 

@@ -897,6 +897,9 @@ def test_cli_messages_name_flags_columns_and_what_was_left_out(model_files, tmp_
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
                      str(tmp_path / "q.csv"), "--batch-size", "0"]) == 2
     assert "--batch-size must be at least 1" in one_line_error(capsys)
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(tmp_path / "q.csv"), "--strategy", "random", "--seed", "-5"]) == 2
+    assert "--seed must be 0 or more (got -5)" in one_line_error(capsys)
     data = tmp_path / "half.csv"
     pd.DataFrame({"txt": ["good", "bad", "fine", "poor", "meh", "ok"],
                   "label": ["p", "n", "p", "n", None, ""]}).to_csv(data, index=False)

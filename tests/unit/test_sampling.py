@@ -160,6 +160,11 @@ def test_unknown_strategy_lists_valid_names() -> None:
 # --------------------------------------------------------------------------- random
 
 
+def test_a_negative_seed_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match="seed must be a whole number ≥ 0, got -1"):
+        random_scores(3, seed=-1)
+
+
 def test_random_is_seeded_and_chunk_proof() -> None:
     a = random_scores(7, seed=42)
     assert random_scores(7, seed=42).tolist() == a.tolist()
