@@ -40,6 +40,9 @@ VARIABLE_PREFIX = "ML-ASSISTED-LABELING__"
 DEFAULT_WINDOW = 3
 MAX_CONTRADICTIONS = 0.01
 MIN_AUC_GAIN = 0.005
+#: An AUC this close to chance (0.5) means the model learned next to nothing: a stall
+#: there calls for other features, not for stopping.
+CHANCE_AUC = 0.6
 MAX_HISTORY = 100
 
 
@@ -312,7 +315,8 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     ``max_contradictions``, and the AUC of the last entry is less than ``min_auc_gain``
     above the first known AUC among the ``window + 1`` last entries (the entry before
     the window is the model the first of those retrainings was compared with). Without
-    enough entries or AUCs, nothing is claimed.
+    enough entries or AUCs, nothing is claimed. A stall at an AUC under ``CHANCE_AUC``
+    is said as a model that learns nothing, not as a reason to stop.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1 (got {window})")
@@ -335,9 +339,17 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     n_samples = last.n_compared if last.n_compared is not None else last.n_samples
     sampled = f"{n_samples} sampled unlabeled items" if n_samples else "the sampled items"
     # Plain words first (labelers read it too), the figures after for whoever decides.
+    advice = (
+        "Labeling more may not help: new labels have barely changed the model lately. "
+        "Consider stopping, reviewing the labels, or improving the model's features. ")
+    if end < CHANCE_AUC:
+        advice = (
+            f"The model has learned next to nothing from the labels (AUC {end:.3f}; 0.5 "
+            f"is chance), and more labels barely change it: it needs other features (a "
+            f"text read as categories, say, or columns that do not tell the classes "
+            f"apart), or the labels a review. Do not take its ranking as a sign to stop. ")
     return [
-        f"Labeling more may not help: new labels have barely changed the model lately. "
-        f"Consider stopping, reviewing the labels, or improving the model's features. "
+        advice +
         f"Details: the last {window} retrainings changed its prediction on only "
         f"{', '.join(_percent(r) for r in rates if r is not None)} of {sampled} (all under "
         f"{_percent(max_contradictions)}), and its AUC went from {start:.3f} to {end:.3f} "

@@ -213,6 +213,18 @@ def test_a_stalled_history_gives_one_warning_with_the_numbers():
         assert number in text
 
 
+def test_a_stall_near_chance_says_the_model_learns_nothing_not_to_stop():
+    """A model that cannot read its inputs (reviews one-hot encoded) stalls at 0.5: more
+    labels will not help, but stopping would leave the labels unranked for good."""
+    history = [entry(None, 0.500), entry(0.0, 0.500), entry(0.0, 0.500), entry(0.0, 0.500)]
+    text = loop.stopping_warnings(history)[0]
+    assert text.startswith("The model has learned next to nothing from the labels "
+                           "(AUC 0.500; 0.5 is chance)")
+    assert "Consider stopping" not in text and "Details:" in text
+    history = [entry(None, 0.6), *[entry(0.0, 0.6)] * 3]  # at the threshold: a stall
+    assert loop.stopping_warnings(history)[0].startswith("Labeling more may not help")
+
+
 def test_no_warning_while_the_model_still_changes():
     # Contradictions at the 1% threshold: not stalled (strictly below is required).
     history = [entry(None, 0.900), entry(0.005, 0.900), entry(0.010, 0.901),
