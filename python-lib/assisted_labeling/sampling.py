@@ -106,16 +106,18 @@ def check_probabilities(
             first_row=int(rows[0]),
         )
     off = np.abs(sums - 1.0) > atol
-    if off.any():
+    if off.any() and not normalize:
         rows = np.flatnonzero(off)
-        if not normalize:
-            raise ValidationError(
-                f"{rows.size} of {n} rows of class probabilities do not sum to 1 "
-                f"(first: row {rows[0]} sums to {sums[rows[0]]:.6g}); "
-                "pass normalize=True to rescale each row by its sum",
-                rows=int(rows.size),
-                first_row=int(rows[0]),
-            )
+        raise ValidationError(
+            f"{rows.size} of {n} rows of class probabilities do not sum to 1 "
+            f"(first: row {rows[0]} sums to {sums[rows[0]]:.6g}); "
+            "pass normalize=True to rescale each row by its sum",
+            rows=int(rows.size),
+            first_row=int(rows[0]),
+        )
+    if normalize:
+        # Every row, not only those off by more than ``atol``: a row's scores must not
+        # depend on the other rows of its chunk.
         zero = np.flatnonzero(sums <= 0)
         if zero.size:
             raise ValidationError(
@@ -124,7 +126,8 @@ def check_probabilities(
                 rows=int(zero.size),
                 first_row=int(zero[0]),
             )
-        p = p / sums[:, None].astype(p.dtype, copy=False)
+        # numpy's reduction, whose rounding depends on the row alone (see _entropy).
+        p = p / np.add.reduce(p, axis=1)[:, None]
     return p
 
 
@@ -188,11 +191,14 @@ def _entropy(p: np.ndarray) -> np.ndarray:
     n, c = p.shape
     if n == 0 or c == 1:
         return np.zeros(n)
-    # 0 · log 0 = 0: clamp to the smallest positive float before the log.
-    plogp = np.maximum(p, np.finfo(p.dtype).tiny)
-    np.log(plogp, out=plogp)
-    plogp *= p
-    return _as_scores(_row_sum(plogp) / -math.log(c))
+    # 0 · log 0 = 0: clamp to the smallest positive float, and weigh by the clamped
+    # value, so that a rounding negative (which the check lets through) counts as 0.
+    q = np.maximum(p, np.finfo(p.dtype).tiny)
+    plogp = np.log(q)
+    plogp *= q
+    # numpy's own reduction, not the BLAS row sum: its rounding depends only on the row,
+    # so identical rows tie whatever the chunk they are in (ties keep pool order).
+    return _as_scores(np.add.reduce(plogp, axis=1) / -math.log(c))
 
 
 def confidence_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:

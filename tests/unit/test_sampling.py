@@ -425,3 +425,30 @@ def test_select_batch_cold_start_for_every_uncertainty_strategy(strategy: str) -
     if strategy != "diverse_margin":  # nothing to choose: the plain order
         assert small.tolist() == select_batch(proba[:5], strategy=strategy, batch_size=12,
                                               seed=0).tolist()
+
+
+def test_a_rounding_negative_counts_as_zero_in_the_entropy() -> None:
+    """The check lets values down to -1e-3 through as rounding; the log of the clamped
+    value weighed by the negative one added +0.7 to a row's sum of p log p."""
+    clean = entropy_scores([[0.5, 0.5, 0.0]])[0]
+    for tiny in (1e-3, 1e-4, 1e-5):
+        assert entropy_scores([[0.5, 0.5 + tiny, -tiny]])[0] == pytest.approx(clean, abs=2e-3)
+    assert entropy_scores([[0.5, 0.501, -0.001], [0.9, 0.05, 0.05]]).argmax() == 0
+
+
+@pytest.mark.parametrize("classes", [7, 37, 100])
+def test_identical_rows_have_identical_entropy_wherever_they_are(classes) -> None:
+    """Ties keep pool order only if a row's score depends on the row alone, not on how
+    many rows its chunk holds or where the row sits in it."""
+    row = np.random.default_rng(classes).dirichlet(np.ones(classes))
+    alone = entropy_scores(row[None, :])[0]
+    for n in (2, 3, 10, 33):
+        assert set(entropy_scores(np.tile(row, (n, 1))).tolist()) == {alone}
+
+
+def test_normalized_scores_do_not_depend_on_the_other_rows_of_the_chunk() -> None:
+    rows = np.array([[0.5, 0.5009], [0.2, 0.9], [0.3, 0.7]])  # sums 1.0009, 1.1, 1.0
+    together = margin_scores(rows, normalize=True)
+    alone = np.concatenate([margin_scores(r[None, :], normalize=True) for r in rows])
+    assert together.tolist() == alone.tolist()
+    assert together[0] == pytest.approx(1 - 0.0009 / 1.0009)
