@@ -183,6 +183,9 @@ export class Controller {
     } else if (this.exhausted) {
       this.waiting = false;
       this.frame.showDone(() => this.checkAgain());
+      // What is left may have changed since the last save's figures (other labelers
+      // finished, or hold items still): the done screen says it from fresh ones.
+      this.refreshStats();
     } else {
       this.waiting = true;
       this.frame.showLoading();
@@ -553,6 +556,10 @@ export class Controller {
     }
     this.frame.showHint(`${notice} (${yours}).`, { ms: 10000 });
     this.frame.announce(notice);
+    this.refreshStats();
+  }
+
+  refreshStats() {
     api.stats().then((stats) => this.frame.progress.update(stats)).catch(() => {});
   }
 

@@ -589,6 +589,34 @@ def test_the_done_screen_says_what_is_left(serve, page):
     expect(done).not_to_contain_text("reserved by other labelers")
 
 
+def test_check_again_says_what_is_left_from_fresh_figures(serve, page, browser):
+    """The done screen of a labeler whose items another holds: once the other has labeled
+    them, "Check again" must not repeat the figures of the last save (work left)."""
+    password = "a long passphrase"
+    server = serve(rows(3), "--id-column", "id",
+                   users=[("ann", "annotator", password), ("bob", "annotator", password)])
+    other = browser.new_context(viewport={"width": 1280, "height": 900})
+    other.set_default_timeout(10_000)
+    try:
+        sign_in(page, server.url, "ann", password)
+        current = item_id(page)
+        page.wait_for_load_state("networkidle")  # ann holds every item now
+        bob = other.new_page()
+        sign_in(bob, server.url, "bob", password)
+        done = bob.locator(".al-done")
+        expect(done).to_contain_text("3 items are not complete yet")
+        for i in range(3):
+            page.keyboard.press("1")
+            if i < 2:
+                current = wait_item_change(page, current)
+        expect(page.locator(".al-done")).to_contain_text("Everything is labeled")
+        bob.get_by_role("button", name="Check again").click()
+        expect(done).to_contain_text("Everything is labeled")
+        expect(done).to_contain_text("All 3 items are complete")
+    finally:
+        other.close()
+
+
 def test_instruction_links_may_hold_parentheses(serve, page, tmp_path):
     instructions = tmp_path / "instructions.md"
     instructions.write_text(
