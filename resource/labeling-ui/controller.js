@@ -631,6 +631,7 @@ export class Controller {
         ? `Not saved: the label “${labelText(label)}” of this item. ${sentence(err.message)}`
         : `Not saved: the skip of this item. ${sentence(err.message)}`,
       advice,
+      { itemId: view.item.id },
     );
     if (err.unauthenticated) this.onUnauthenticated();
   }

@@ -96,6 +96,7 @@ export class Frame {
     // Notices: loop warnings and errors
     this.warnings = h("div", { class: "al-warnings", role: "status", hidden: true });
     this.errorText = h("div", { class: "al-error-text" });
+    this.errorItem = null; // the item an error on screen speaks of (see showError)
     this.error = h("div", { class: "al-error", role: "alert", hidden: true },
       h("span", { class: "al-error-icon", "aria-hidden": "true", text: "!" }),
       this.errorText,
@@ -250,15 +251,27 @@ export class Frame {
       h("ul", null, texts.map((text) => h("li", { text }))));
   }
 
-  showError(message, advice) {
+  /**
+   * An error, shown until dismissed. `itemId`: it speaks of that item ("this item", "press
+   * Enter to save it again"), so it goes when another item (or none) comes on screen,
+   * where it would name the wrong one; coming back, the item's draft hint says it again.
+   */
+  showError(message, advice, { itemId = null } = {}) {
     replaceChildren(this.errorText, h("strong", { text: message }),
       advice ? h("span", { text: ` ${advice}` }) : null);
     this.error.hidden = false;
+    this.errorItem = itemId === null ? null : String(itemId);
   }
 
   clearError() {
     this.error.hidden = true;
     this.errorText.replaceChildren();
+    this.errorItem = null;
+  }
+
+  /** `itemId` (none: no item) comes on screen: an error about another item goes. */
+  clearOtherItemError(itemId) {
+    if (this.errorItem != null && this.errorItem !== itemId) this.clearError();
   }
 
   /**
@@ -379,6 +392,7 @@ export class Frame {
    */
   showDone(onRetry, { title, text, button = "Check again", chip = "All done" } = {}) {
     this.clearItemHint();
+    this.clearOtherItemError(null);
     this.card.dataset.itemId = "";
     this.card.dataset.mode = "done";
     replaceChildren(this.position, h("span", { class: "al-chip al-chip-done", text: chip }));
@@ -416,6 +430,7 @@ export class Frame {
     const another = this.card.dataset.itemId !== String(item.id);
     // The same item, now from the history (or back in the queue), is another screen too.
     if (another || this.card.dataset.mode !== mode) this.clearItemHint();
+    this.clearOtherItemError(String(item.id));
     this.card.dataset.itemId = item.id;
     this.card.dataset.mode = mode;
     this.setBusy(false);

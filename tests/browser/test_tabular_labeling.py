@@ -393,6 +393,14 @@ def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     expect(error).to_contain_text("Cannot reach the server")
     expect_item(page, second, "new")
     expect_stat(page, "mine-skipped", 0)
+    # The error speaks of "this item": on another one it would name the wrong item.
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    expect(error).to_be_hidden()
+    page.keyboard.press("ArrowRight")  # back: the item says its skip is not saved
+    expect_item(page, second, "new")
+    expect(page.locator(".al-notices")).to_contain_text("Your skip of this item is not "
+                                                        "saved yet")
     server.launch()
     page.keyboard.press("s")
     wait_item_change(page, second)
