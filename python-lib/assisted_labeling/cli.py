@@ -352,7 +352,7 @@ def _start_retrainer(args: argparse.Namespace, settings: dict, project, retrain)
     keep_alive(lambda: start_worker(args.input, args.store, settings, retrain,
                                     debug=getattr(args, "debug", False)), project.store)
     # Why a retraining failed reaches labelers with the other warnings.
-    project.add_warnings(lambda: retrain_warnings(project.store))
+    project.add_warnings(lambda: retrain_warnings(project.store), watched=True)
     print(f"Retraining {retrain.model_path} every {retrain.every} labels "
           f"({retrain.strategy} ranking)", file=sys.stderr)
 

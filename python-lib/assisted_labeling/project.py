@@ -8,6 +8,7 @@ datasets from the store's change log, not from this class.
 from __future__ import annotations
 
 import logging
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -118,11 +119,25 @@ class LabelingProject:
         self._session = session or (lambda: int(store.get_meta("session", "0") or 0))
         self._ranked_session = ranked_session or self._session
         self._warnings: list[Callable[[], list[str]]] = [warnings] if warnings else []
+        self._watched: list[Callable[[], list[str]]] = []
 
-    def add_warnings(self, source: Callable[[], list[str]]) -> None:
+    def add_warnings(self, source: Callable[[], list[str]], *, watched: bool = False) -> None:
         """Show the warnings ``source`` returns too (read again for each ``/api/config``),
-        e.g. why the standalone loop's last retraining failed."""
+        e.g. why the standalone loop's last retraining failed. ``watched``: a cheap
+        source whose change the page must see at once, not at its next periodic read:
+        the answers to its frequent requests carry a tag of it (:meth:`warnings_tag`)."""
         self._warnings.append(source)
+        if watched:
+            self._watched.append(source)
+
+    def warnings_tag(self) -> str | None:
+        """A short tag of the watched warnings (None: none are watched). A failed
+        retraining changes no session, so without it a page would tell its labelers only
+        at its next periodic read, a minute and many labels later."""
+        if not self._watched:
+            return None
+        text = "\n".join(w for source in self._watched for w in source())
+        return format(zlib.crc32(text.encode("utf-8")), "08x")
 
     # -- reading ----------------------------------------------------------------------
     def config_payload(self, user: Principal) -> dict[str, Any]:
@@ -133,6 +148,7 @@ class LabelingProject:
             "user": {"name": user.name, "role": user.role},
             "stats": stats.to_dict(),
             "session": self.ranked_session(),
+            "warnings_tag": self.warnings_tag(),
             "warnings": [*self._former_classes(stats),
                          *(w for source in self._warnings for w in source())],
         }

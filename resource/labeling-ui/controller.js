@@ -54,8 +54,9 @@ function isTextField(el) {
 export class Controller {
   /**
    * `onUnauthenticated()`: the sign-in session ended. `onNewSession()`: an answer of the
-   * server names a model session other than this page's (a retraining): the
-   * configuration is to be read again, which calls sessionChanged().
+   * server names a model session other than this page's (a retraining), or other
+   * warnings (a failed retraining): the configuration is to be read again, which calls
+   * configRead().
    */
   constructor(frame, config, render, { onUnauthenticated, onNewSession } = {}) {
     this.frame = frame;
@@ -74,6 +75,7 @@ export class Controller {
     this.loadError = null;
     this.refilling = null;
     this.session = config.session; // the model's retraining session the queue is from
+    this.warningsTag = config.warnings_tag; // a tag of the warnings to notice at once
     this.generation = 0; // grows when the queue is dropped: an answer of before is stale
 
     this.past = []; // the user's history, newest first (a prefix of it)
@@ -247,8 +249,9 @@ export class Controller {
     this.refilling = (async () => {
       let stale = false;
       try {
-        const { items, session } = await api.next(count);
-        this.noticeSession(session);
+        const answer = await api.next(count);
+        const { items } = answer;
+        this.noticeState(answer);
         // Scored by the model of before the queue was dropped: asked for again below.
         stale = generation !== this.generation;
         const known = this.knownIds();
@@ -274,14 +277,22 @@ export class Controller {
   }
 
   /**
-   * A session named by the answer to a request of the labeling itself: the page asks for
-   * items and saves often, so a retraining is noticed within a label or two, not at the
-   * next periodic read of the configuration (the warnings could be gone by then).
+   * The session and warnings tag named by the answer to a request of the labeling
+   * itself: the page asks for items and saves often, so a retraining (a new session) or
+   * a failed one (a new tag: the session stays) is noticed within a label or two, not at
+   * the next periodic read of the configuration (the warnings could be gone by then).
    */
-  noticeSession(session) {
-    if (session !== undefined && session !== null && session !== this.session) {
-      this.onNewSession(session);
-    }
+  noticeState({ session, warnings_tag: tag } = {}) {
+    const newSession = session !== undefined && session !== null && session !== this.session;
+    const newTag = tag !== undefined && tag !== null && tag !== this.warningsTag;
+    if (newTag) this.warningsTag = tag; // one read of the configuration for it, not one per answer
+    if (newSession || newTag) this.onNewSession(session);
+  }
+
+  /** The configuration was read again (see sessionChanged). */
+  configRead(config) {
+    if (config.warnings_tag !== undefined) this.warningsTag = config.warnings_tag;
+    this.sessionChanged(config.session);
   }
 
   /**
@@ -576,7 +587,7 @@ export class Controller {
       comment,
     });
     if (result.stats) this.frame.progress.update(result.stats);
-    this.noticeSession(result.session);
+    this.noticeState(result);
     this.frame.announce(kind === "label" ? `Saved: ${labelText(label)}` : "Skipped");
   }
 

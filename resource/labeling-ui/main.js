@@ -38,7 +38,7 @@ function applyFreshConfig(frame, config) {
   if (config.csrf_token) setCsrfToken(config.csrf_token);
   frame.setWarnings(config.warnings || []);
   if (config.stats) frame.progress.update(config.stats);
-  if (controller) controller.sessionChanged(config.session);
+  if (controller) controller.configRead(config);
 }
 
 function centered(...children) {

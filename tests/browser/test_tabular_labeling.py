@@ -1011,6 +1011,32 @@ def serve_ranked(serve, tmp_path):
     return serve(rows(6), "--id-column", "id", "--queries", str(queries))
 
 
+def test_a_failed_retraining_is_told_with_the_next_save(serve, page):
+    """A failed retraining changes no session: the answers carry a tag of its warning, so
+    that labelers learn of it within a label, not a minute (and many labels) later."""
+    from assisted_labeling.retrain import PROBLEM
+
+    server = serve(rows(8), "--id-column", "id", "--retrain-every", "2")
+    warnings = page.locator(".al-warnings")
+    current = open_app(page, server.url)
+    for _ in range(2):  # two labels of one class: the model cannot be trained yet
+        page.keyboard.press("1")
+        current = wait_item_change(page, current)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with closing(sqlite3.connect(server.store)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (PROBLEM,)).fetchone()
+        if row and row[0]:
+            break
+        page.wait_for_timeout(200)
+    else:
+        raise AssertionError("the retraining recorded no problem")
+    expect(warnings).to_be_hidden()  # the page has not read its configuration since
+    page.keyboard.press("2")
+    expect(warnings).to_contain_text("has not been retrained", timeout=5_000)
+    expect(warnings).to_contain_text("at least 2 classes")
+
+
 def retrained(server, metas=None) -> None:
     """What a retraining writes to the store of ``serve_ranked``'s server: new scores
     (0.25 shown for every item), session 2 and ``metas``."""

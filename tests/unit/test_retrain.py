@@ -85,13 +85,18 @@ def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path,
     assert project.store.get_meta("session", "0") == "0"  # a failed run is no session
     assert project.store.get_meta("metrics") is None
     assert "at the first label of another class" in retrain_warnings(project.store)[0]
+    # A failure changes no session: a tag of its warning tells the page to read it.
+    assert project.warnings_tag() is None  # nothing watched yet
+    untagged = project.config_payload(LOCAL_USER)["warnings_tag"]
+    project.add_warnings(lambda: retrain_warnings(project.store), watched=True)
+    failed = project.warnings_tag()
+    assert failed is not None and failed != untagged
     # More labels of the same class, fewer than 3: still nothing to learn from.
     for i in range(3, 5):
         project.annotate(LOCAL_USER, {"item_id": str(i), "label": "a"})
     assert retrainer.run_once() is None and project.store.get_meta("session", "0") == "0"
     # One label of another class (here an edit) is enough: no 3 more to wait for.
     project.annotate(LOCAL_USER, {"item_id": "4", "label": "b"})
-    project.add_warnings(lambda: retrain_warnings(project.store))  # as serve does
     read = []  # what a page reading the configuration just then would get
     write = project.store.set_metas
 
@@ -104,6 +109,7 @@ def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path,
     entry = retrainer.run_once()
     assert entry is not None and entry["session"] == 1 and entry["n_labels"] == 5
     assert retrain_warnings(project.store) == []
+    assert project.warnings_tag() not in (None, failed)  # the warning went: a new tag
     # The new session comes with the warning gone, never with the failure's.
     assert [(r["session"], r["warnings"]) for r in read] == [(1, [])]
     # Then the rule is every 3 labels again.

@@ -124,6 +124,13 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
         """A save's answer, plus the progress and the session the queue is ranked for."""
         payload["stats"] = project.stats(principal).to_dict()
         payload["session"] = project.ranked_session()
+        return with_tag(payload)
+
+    def with_tag(payload: dict[str, Any]) -> dict[str, Any]:
+        """The tag of the warnings the page must see at once, where there are some."""
+        tag = project.warnings_tag()
+        if tag is not None:
+            payload["warnings_tag"] = tag
         return payload
 
     @api.get("/config")
@@ -143,7 +150,8 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
         # Read before the items: they are ranked for this session or a later one, never
         # an earlier one (a re-ranking in between is told by the next answer).
         session = project.ranked_session()
-        return jsonify({"items": project.next_items(principal, count), "session": session})
+        return jsonify(with_tag({"items": project.next_items(principal, count),
+                                 "session": session}))
 
     @api.post("/annotations")
     def post_annotation():
