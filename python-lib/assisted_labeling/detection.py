@@ -8,7 +8,8 @@ predicted, one cell per image holding a JSON list of boxes. Two box shapes are a
 * this plugin's labels: ``{"top", "left", "width", "height", "label", "confidence"}``.
 
 ``score`` is accepted for ``confidence``. A box may also carry ``probabilities``, its
-class distribution (``{"cat": 0.7, "dog": 0.3}`` or ``[0.7, 0.3]``).
+class distribution (``{"cat": 0.7, "dog": 0.3}`` or ``[0.7, 0.3]``); without a
+confidence, its highest class score is its confidence.
 
 **Box uncertainty**: the normalized entropy of the box's class distribution when it has
 one (at least two classes; the scores are divided by their sum first, since detectors
@@ -90,7 +91,10 @@ def _probabilities(value: Any, where: str) -> tuple[float, ...]:
     scores = [_number(v, "a class score", where) for v in values]
     if min(scores) < 0:
         raise ValidationError(f"{where}: class scores must not be negative (got {value!r})")
-    return tuple(scores)
+    if max(scores) > 1 + _TOLERANCE:
+        raise ValidationError(f"{where}: class scores must be probabilities, between 0 "
+                              f"and 1 (got {value!r})")
+    return tuple(min(s, 1.0) for s in scores)
 
 
 def _check_geometry(box: Mapping[str, Any], where: str) -> None:
@@ -122,8 +126,11 @@ def parse_box(raw: Any, *, where: str = "box") -> Box:
     key = "confidence" if "confidence" in raw else "score" if "score" in raw else None
     if key is not None:
         confidence = _unit(raw[key], f'"{key}"', where)
-    elif probabilities is not None and sum(probabilities) > 0:
-        confidence = max(probabilities) / sum(probabilities)
+    elif probabilities is not None:
+        # The detector's own highest score: dividing by the sum would make a background
+        # box of low sigmoid scores ([0.02, 0.01]) look sure and pass ``min_confidence``,
+        # and a lone class score (0.3) look certain.
+        confidence = max(probabilities)
     else:
         raise ValidationError(f'{where}: the box has no "confidence": is this a column of '
                               "predictions? (annotations drawn by labelers have none)")

@@ -47,7 +47,15 @@ def test_missing_and_empty_cells_have_no_box(cell):
 def test_class_probabilities_give_the_confidence_when_it_is_absent():
     (box,) = parse_predictions([{"bbox": [0, 0, 1, 1], "probabilities": {"a": 0.6, "b": 0.2}}])
     assert box.probabilities == (0.6, 0.2)
-    assert box.confidence == pytest.approx(0.75)  # 0.6 / (0.6 + 0.2)
+    assert box.confidence == 0.6  # the detector's highest score, not 0.6 / (0.6 + 0.2)
+    # One class score: as sure as a box whose confidence is that score.
+    (lone,) = parse_predictions([{"bbox": [0, 0, 1, 1], "probabilities": {"cat": 0.3}}])
+    assert box_uncertainty(lone) == pytest.approx(0.7)
+    # Low sigmoid scores of a background box: under min_confidence, not a sure box.
+    cell = [{"bbox": [0, 0, 1, 1], "confidence": 0.95, "probabilities": [0.95, 0.05]},
+            {"bbox": [0, 0, 1, 1], "probabilities": [0.02, 0.01]}]
+    assert image_uncertainty(parse_predictions(cell), min_confidence=0.1) == pytest.approx(
+        box_uncertainty(parse_predictions(cell[:1])[0]))
 
 
 @pytest.mark.parametrize("cell, words", [
@@ -62,6 +70,7 @@ def test_class_probabilities_give_the_confidence_when_it_is_absent():
     ('[{"bbox": [0, 0, 1, 1], "confidence": "high"}]', "must be a number"),
     ('[{"bbox": [0, 0, 1, 1], "confidence": 0.5, "probabilities": [0.5, -0.1]}]',
      "must not be negative"),
+    ('[{"bbox": [0, 0, 1, 1], "probabilities": [3.2, 0.4]}]', "between 0 and 1"),
 ])
 def test_bad_cells_raise_errors_that_say_where_and_why(cell, words):
     with pytest.raises(ValidationError) as caught:
