@@ -382,6 +382,11 @@ def score_pool(
     taking an array of keys and returning a boolean mask (True = exclude). Keys come from
     ``key_fn(chunk)``, by default :class:`PoolKeys` with ``id_column`` (the keys of
     ``sources.RowIdentifier``). Keys are computed only when ``exclude_keys`` is given.
+    A function gets exact keys (a repeated row's ``hash-n``), which the default
+    ``key_fn`` makes by remembering every distinct row: memory then grows with the pool
+    (about 100 bytes a row); a set, or a ``key_fn`` of one's own, keeps it bounded.
+
+    Errors about a row of probabilities name it by its place in the pool (from 0).
 
     ``random`` writes its seeded uniform draw in the ``uncertainty`` column: it orders the
     queue, it does not measure doubt, so its ``model_uncertainty`` is NaN.
@@ -474,7 +479,8 @@ def score_pool(
         if len(chunk):
             proba = None
             if chosen.score is not None:
-                proba = check_probabilities(predict_proba(chunk), normalize=normalize)
+                proba = check_probabilities(predict_proba(chunk), normalize=normalize,
+                                            row_numbers=positions)
                 if proba.shape[0] != len(chunk):
                     raise ValidationError(
                         f"The model gave {proba.shape[0]} rows of probabilities "

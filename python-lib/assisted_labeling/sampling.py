@@ -62,14 +62,19 @@ COLD_START_LABELS_PER_CLASS = 5
 
 
 def check_probabilities(
-    proba: Any, *, normalize: bool = False, atol: float = SUM_TOLERANCE
+    proba: Any, *, normalize: bool = False, atol: float = SUM_TOLERANCE,
+    row_numbers: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return ``proba`` as a 2-D float array (no copy when it already is one), or raise.
 
     Raises :class:`ValidationError` for a wrong shape, NaN/infinite values, negative
     values, and rows that do not sum to 1 within ``atol`` (unless ``normalize``, which
-    rescales each row by its sum instead).
+    rescales each row by its sum instead). ``row_numbers``: what to call each row in
+    errors (a chunk's rows by their place in the pool); default, their index.
     """
+    def number(i: int) -> int:
+        return int(i if row_numbers is None else row_numbers[i])
+
     p = np.asarray(proba)
     if p.ndim != 2:
         raise ValidationError(
@@ -93,27 +98,27 @@ def check_probabilities(
         rows = np.flatnonzero(bad)
         raise ValidationError(
             f"{rows.size} of {n} rows of class probabilities are NaN or infinite "
-            f"(first: row {rows[0]})",
+            f"(first: row {number(rows[0])})",
             rows=int(rows.size),
-            first_row=int(rows[0]),
+            first_row=number(rows[0]),
         )
     if p.min() < -atol:
         rows = np.flatnonzero((p < -atol).any(axis=1))
         raise ValidationError(
             f"{rows.size} of {n} rows of class probabilities hold negative values "
-            f"(first: row {rows[0]})",
+            f"(first: row {number(rows[0])})",
             rows=int(rows.size),
-            first_row=int(rows[0]),
+            first_row=number(rows[0]),
         )
     off = np.abs(sums - 1.0) > atol
     if off.any() and not normalize:
         rows = np.flatnonzero(off)
         raise ValidationError(
             f"{rows.size} of {n} rows of class probabilities do not sum to 1 "
-            f"(first: row {rows[0]} sums to {sums[rows[0]]:.6g}); "
+            f"(first: row {number(rows[0])} sums to {sums[rows[0]]:.6g}); "
             "pass normalize=True to rescale each row by its sum",
             rows=int(rows.size),
-            first_row=int(rows[0]),
+            first_row=number(rows[0]),
         )
     if normalize:
         # Every row, not only those off by more than ``atol``: a row's scores must not
@@ -122,9 +127,9 @@ def check_probabilities(
         if zero.size:
             raise ValidationError(
                 f"{zero.size} of {n} rows of class probabilities are all zero "
-                f"(first: row {zero[0]}) and cannot be normalized",
+                f"(first: row {number(zero[0])}) and cannot be normalized",
                 rows=int(zero.size),
-                first_row=int(zero[0]),
+                first_row=number(zero[0]),
             )
         # numpy's reduction, whose rounding depends on the row alone (see _entropy).
         p = p / np.add.reduce(p, axis=1)[:, None]

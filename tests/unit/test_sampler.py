@@ -344,6 +344,16 @@ def test_nan_probabilities_are_reported() -> None:
         score_pool(chunked(POOL, 3), FixedModel(table).predict_proba)
 
 
+@pytest.mark.parametrize("size", [1, 3, 4, 7])
+def test_a_bad_row_is_named_by_its_place_in_the_pool(size) -> None:
+    """Not by its place in its chunk, less the labeled rows left out before it."""
+    table = dict(PROBA, f=[np.nan, 0.5, 0.5])  # pool row 5
+    with pytest.raises(ValidationError, match=r"NaN or infinite \(first: row 5\)") as err:
+        score_pool(chunked(POOL, size), FixedModel(table).predict_proba,
+                   exclude_keys={"b"}, id_column="id")
+    assert err.value.details["first_row"] == 5
+
+
 def test_normalize_passes_through() -> None:
     table = {k: [2 * p for p in v] for k, v in PROBA.items()}
     with pytest.raises(ValidationError, match="normalize=True"):
