@@ -76,6 +76,7 @@ export class Controller {
     this.refilling = null;
     this.session = config.session; // the model's retraining session the queue is from
     this.warningsTag = config.warnings_tag; // a tag of the warnings to notice at once
+    this.savesAnswered = 0; // saves whose answer (and its figures) came back
     this.generation = 0; // grows when the queue is dropped: an answer of before is stale
 
     this.past = []; // the user's history, newest first (a prefix of it)
@@ -570,8 +571,16 @@ export class Controller {
     this.refreshStats();
   }
 
+  /**
+   * Ask for the progress figures. A save answered meanwhile brings figures at least as
+   * fresh, and these may have been counted before it: they are then dropped, or a label
+   * just saved would look missing.
+   */
   refreshStats() {
-    api.stats().then((stats) => this.frame.progress.update(stats)).catch(() => {});
+    const answered = this.savesAnswered;
+    api.stats().then((stats) => {
+      if (this.savesAnswered === answered) this.frame.progress.update(stats);
+    }).catch(() => {});
   }
 
   saved(entry, result) {
@@ -586,6 +595,7 @@ export class Controller {
       label_id: kind === "label" ? result.label_id ?? null : null,
       comment,
     });
+    this.savesAnswered += 1;
     if (result.stats) this.frame.progress.update(result.stats);
     this.noticeState(result);
     this.frame.announce(kind === "label" ? `Saved: ${labelText(label)}` : "Skipped");

@@ -625,6 +625,30 @@ def test_check_again_says_what_is_left_from_fresh_figures(serve, page, browser):
         other.close()
 
 
+def test_figures_counted_before_a_save_never_replace_its_answers(serve, page):
+    """The done screen asks for fresh figures while the last save is on its way: counted
+    before the save, they must not replace the save's own when they arrive after it."""
+    server = serve(rows(1), "--id-column", "id")
+    open_app(page, server.url)
+    page.wait_for_load_state("networkidle")
+    held: dict = {}
+    page.route("**/api/annotations", lambda route: held.setdefault("save", route))
+    page.route("**/api/stats",  # counted now, while the save waits: stale
+               lambda route: held.setdefault("stats", (route, route.fetch())))
+    page.keyboard.press("1")
+    deadline = time.monotonic() + 10
+    while len(held) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert set(held) == {"save", "stats"}, held
+    held["save"].continue_()
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    route, stale = held["stats"]
+    assert stale.json()["remaining"] == 1
+    route.fulfill(response=stale)
+    page.wait_for_timeout(300)
+    expect(page.locator(".al-done")).to_contain_text("Everything is labeled")
+
+
 def test_instruction_links_may_hold_parentheses(serve, page, tmp_path):
     instructions = tmp_path / "instructions.md"
     instructions.write_text(
