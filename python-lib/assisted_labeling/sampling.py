@@ -199,11 +199,10 @@ def _entropy(p: np.ndarray) -> np.ndarray:
     # 0 · log 0 = 0: clamp to the smallest positive float, and weigh by the clamped
     # value, so that a rounding negative (which the check lets through) counts as 0.
     q = np.maximum(p, np.finfo(p.dtype).tiny)
-    plogp = np.log(q)
-    plogp *= q
-    # numpy's own reduction, not the BLAS row sum: its rounding depends only on the row,
-    # so identical rows tie whatever the chunk they are in (ties keep pool order).
-    return _as_scores(np.add.reduce(plogp, axis=1) / -math.log(c))
+    # einsum's fused row products, not the BLAS row sum: their rounding depends only on
+    # the row, so identical rows tie whatever the chunk they are in (ties keep pool
+    # order); faster, too.
+    return _as_scores(np.einsum("ij,ij->i", q, np.log(q)) / -math.log(c))
 
 
 def confidence_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:
