@@ -113,10 +113,11 @@ def test_memory_does_not_grow_with_the_pool(tmp_path):
         try:
             out = score_file(path, XModel(), strategy="margin", id_column=None,
                              max_queries=5, chunksize=5000)
-            return tracemalloc.get_traced_memory()[1]
+            used = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-            assert len(out) == 5
+        assert len(out) == 5
+        return used
 
     small, large = peak(20_000), peak(100_000)
     assert large - small < 2_000_000, (small, large)

@@ -62,7 +62,7 @@ def test_binary_margin() -> None:
 
 
 def test_many_classes_use_the_same_definitions() -> None:
-    # 10 classes: above the column-loop limit, so np.partition is used.
+    # 10 classes: the column loops of the top two and the maximum run past two columns.
     row = np.array([0.05, 0.3, 0.05, 0.05, 0.2, 0.05, 0.1, 0.05, 0.1, 0.05])
     p = np.vstack([row, np.full(10, 0.1)])
     assert margin_scores(p) == pytest.approx([0.9, 1.0])
