@@ -528,9 +528,11 @@ def score_pool(
         top = c_positions.size
         if not np.array_equal(c_positions, positions[:top]):  # pragma: no cover - invariant
             raise RuntimeError("diversity candidates out of step with the ranking")
+        # A generator of its own: how many batches it clusters (``max_queries``) must not
+        # change the draws of the cold start's typical items, asked before them.
         order = diverse_order(c_scores, batch_size=batch_size, features=c_feats,
-                              n_batches=n_batches, prefilter=prefilter, seed=rng,
-                              first_batch=n_uncertain)
+                              n_batches=n_batches, prefilter=prefilter,
+                              seed=int(rng.integers(2**63)), first_batch=n_uncertain)
         order = np.concatenate([order, np.arange(top, positions.size)])
     if sample is not None:
         rows, scores, own = _cold_start_rows(rows, scores, positions, order, sample.result(),

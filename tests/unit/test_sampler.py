@@ -572,3 +572,15 @@ def test_seen_digests_false_positives_stay_rare_at_the_default_size() -> None:
 
     assert maybe_share(SeenDigests()) == 0.0  # 16 MiB: no false positive at 200 k rows
     assert maybe_share(SeenDigests(bits_log2=10)) > 0.9  # 128 bytes: saturated
+
+
+def test_the_first_batch_does_not_depend_on_max_queries_with_diversity() -> None:
+    """diverse_margin clusters one batch per ``max_queries / batch_size``: the cold start's
+    typical items, drawn after, must not change with it (the labeler's first batch)."""
+    rng = np.random.default_rng(1)
+    raw = rng.dirichlet([1, 1, 1], size=997)
+    pool = pd.DataFrame({"id": np.arange(997), "x": rng.normal(size=997)})
+    firsts = [score_pool([pool], lambda chunk: raw[chunk["id"].to_numpy()],
+                         strategy="diverse_margin", batch_size=20, seed=5, n_labeled=3,
+                         max_queries=k)["id"].head(20).tolist() for k in (20, 40, 250, None)]
+    assert all(first == firsts[0] for first in firsts[1:])
