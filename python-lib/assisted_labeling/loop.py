@@ -176,15 +176,16 @@ def every_n_labels_decision(labeled: int, *, every: int, session: int | None,
     - Without one (``session`` None, every label counts), fire at every ``every`` new
       labels since the last firing: the first once ``every`` labels exist.
 
-    Fewer labels than the last firing counted means they were replaced (the metadata
-    dataset cleared or swapped, labels turned into skips): counting starts over, as in a
-    fresh project. DSS keeps the state only when the trigger fires, so the lower count
-    cannot be kept as the new start without firing.
+    ``every`` labels or more below what the last firing counted means the labels were
+    replaced (the metadata dataset cleared or swapped): counting starts over, as in a
+    fresh project. A smaller drop (a label turned into a skip) keeps the count: starting
+    over would fire at once, and again at each such drop. DSS keeps the state only when
+    the trigger fires, so the lower count cannot become the new start without firing.
     """
     if not should_fire(labeled, every):
         return None
     counted = last.labeled if last is not None and last.session == session else 0
-    if labeled < counted:
+    if labeled + every <= counted:
         counted = 0
     if labeled - counted < every:
         return None

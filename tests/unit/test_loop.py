@@ -135,11 +135,20 @@ def test_without_a_session_it_fires_every_n_new_labels():
 
 
 @pytest.mark.parametrize("session", [None, 1])
-def test_fewer_labels_than_the_last_firing_counted_start_over(session):
+def test_n_labels_fewer_than_the_last_firing_counted_start_over(session):
     """The labels were replaced: the count starts over, as in a fresh project."""
     fired = loop.TriggerState(session, 6)
     assert decide(2, fired, session=session) is None
     assert decide(3, fired, session=session) == loop.TriggerState(session, 3)
+
+
+@pytest.mark.parametrize("session", [None, 1])
+def test_a_label_turned_into_a_skip_does_not_fire_again(session):
+    """A drop smaller than n keeps the count: starting over would fire at every drop."""
+    fired = loop.TriggerState(session, 1000)
+    for labeled in (999, 998, 950, 1099):
+        assert decide(labeled, fired, session=session, every=100) is None
+    assert decide(1100, fired, session=session, every=100) == loop.TriggerState(session, 1100)
 
 
 def test_the_trigger_state_round_trips_as_text_and_junk_is_no_state():
