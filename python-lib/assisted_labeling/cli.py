@@ -310,16 +310,18 @@ def _pool_head(pool: str, rows: int = 10_000):
 
 def _default_retrain_columns(pool: str, features: Sequence[str]
                              ) -> tuple[str | None, list[str]]:
-    """The text column and features retraining reads when none are given: the pool's
-    columns, or its free text alone when they all are (``models.split_free_text``, on
-    the first rows); free text beside other columns is left out, and said now."""
-    from .models import free_text_note, split_free_text
+    """The text column and features retraining reads when none are given, as `train`
+    chooses them, on the pool's first rows: its columns but id-like ones
+    (``models.is_identifier``), or its free text alone when they all are
+    (``models.split_free_text``); free text beside other columns is left out, and said
+    now."""
+    from .models import free_text_note, is_identifier, split_free_text
 
     head = _pool_head(pool)
     if head is None or not features:
         return None, list(features)
-    text_column, kept, free_text = split_free_text(head, [c for c in features
-                                                          if c in head.columns])
+    text_column, kept, free_text = split_free_text(head, [
+        c for c in features if c in head.columns and not is_identifier(head, c)])
     if free_text:
         print(f"Note: {free_text_note(free_text)}", file=sys.stderr)
     if text_column:

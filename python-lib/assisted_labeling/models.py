@@ -84,11 +84,12 @@ BOOKKEEPING_COLUMNS = ("date", "data_id", "comment", "status", "annotator",
                        *QUERY_COLUMNS, ITEM_ID)
 _ID_NAME = re.compile(r"(?:^|[_\s.-])id$", re.IGNORECASE)
 #: Free text, told from a category: its values hold several words (a median of at least
-#: ``FREE_TEXT_WORDS``) and mostly differ (at least ``FREE_TEXT_DISTINCT`` of them).
+#: ``FREE_TEXT_WORDS``) and at least ``FREE_TEXT_DISTINCT`` of them differ.
 #: One-hot encoding learns nothing from values that never repeat; TF-IDF reads the words.
 FREE_TEXT_WORDS = 3
 FREE_TEXT_DISTINCT = 0.5
-_FREE_TEXT_SAMPLE = 10_000  # values looked at: the decision needs no more
+_FREE_TEXT_SAMPLE = 1_000  # values looked at: the decision needs no more
+_FREE_TEXT_CHARS = 1_000  # of each value: enough to count a few words
 
 
 @dataclass
@@ -227,14 +228,13 @@ def choose_features(frame: pd.DataFrame, *, label_column: str,
     skip = {label_column, f"{label_column}_id", *BOOKKEEPING_COLUMNS}
     if id_column:
         skip.add(id_column)
-    features: list[str] = []
-    for column in frame.columns:
-        name = str(column)
-        # An id says which row, not what it is: a model would learn nothing from it.
-        identifier = bool(_ID_NAME.search(name)) and frame[column].dropna().is_unique
-        if name not in skip and not identifier:
-            features.append(column)
-    return features
+    return [c for c in frame.columns if str(c) not in skip and not is_identifier(frame, c)]
+
+
+def is_identifier(frame: pd.DataFrame, column: Any) -> bool:
+    """A column named ``id`` or ``…_id`` whose values all differ: it says which row, not
+    what the row is, so a model would learn nothing from it."""
+    return bool(_ID_NAME.search(str(column))) and frame[column].dropna().is_unique
 
 
 def free_text_words(series: pd.Series) -> float | None:
@@ -244,10 +244,13 @@ def free_text_words(series: pd.Series) -> float | None:
             or _holds_dates(series):
         return None
     values = series.dropna().head(_FREE_TEXT_SAMPLE)
-    texts = values[values.map(lambda v: isinstance(v, str) and bool(v.strip()))]
-    if texts.empty or len(texts) < len(values) / 2:
+    if not values.map(lambda v: isinstance(v, str)).all():
+        return None  # numbers among the text: refused as mixed types, not left out
+    texts = values[values.str.strip() != ""].astype(str)
+    if texts.empty:
         return None
-    words = float(texts.str.split().str.len().median())
+    # Counted on the start of each value, without lists of words: documents may be long.
+    words = float(texts.str.slice(0, _FREE_TEXT_CHARS).str.count(r"\S+").median())
     if words < FREE_TEXT_WORDS or texts.nunique() < FREE_TEXT_DISTINCT * len(texts):
         return None
     return words

@@ -994,6 +994,7 @@ def test_export_to_the_standard_output(tmp_path, capsys):
 @pytest.mark.parametrize("columns, text, features", [
     (["review"], "review", ()),
     (["review", "stars"], None, ("stars",)),
+    (["review_id", "review"], "review", ()),  # an id-like column is no feature, as in train
 ])
 def test_serve_retrains_on_free_text_as_text(tmp_path, capsys, monkeypatch, columns, text,
                                              features):
@@ -1006,7 +1007,8 @@ def test_serve_retrains_on_free_text_as_text(tmp_path, capsys, monkeypatch, colu
     monkeypatch.setattr(cli, "_start_retrainer",
                         lambda args, s, project, retrain: settings.append(retrain))
     words = ["late", "early", "broken", "fine", "great", "awful"]
-    frame = pd.DataFrame({"id": range(30), "stars": [1, 5, 3] * 10,
+    frame = pd.DataFrame({"id": range(30), "review_id": range(100, 130),
+                          "stars": [1, 5, 3] * 10,
                           "review": [f"parcel {i} came {words[i % 6]} and the box was ok"
                                      for i in range(30)]})
     pool = tmp_path / "pool.csv"

@@ -301,6 +301,11 @@ def test_free_text_is_told_from_categories_numbers_and_codes():
     assert models.free_text_words(pd.Series(["the same three words"] * 6)) is None
     assert models.free_text_words(pd.Series([0.5, 1.5, 2.5])) is None
     assert models.free_text_words(pd.Series([None, None])) is None
+    # Numbers among the text: a mixed column, refused as such, not left out as text.
+    assert models.free_text_words(pd.Series([*REVIEWS[:5], 3.5])) is None
+    # Long documents: their words are counted on their start, without lists of words.
+    long = pd.Series([f"document {i} " + "word " * 50_000 for i in range(20)])
+    assert models.free_text_words(long) >= models.FREE_TEXT_WORDS
 
 
 def test_a_table_whose_features_are_free_text_is_read_as_text():
