@@ -104,22 +104,23 @@ def parse_categories(raw: Any) -> tuple[Category, ...]:
 
 
 def column_list(label: str, raw: Any) -> tuple[str, ...]:
-    """Column names from a list or a comma-separated string; a name given twice, or
-    separators without names, are refused (a typo, not a choice)."""
+    """Column names from a list or a comma-separated string. In a string (typed), a name
+    given twice or separators without names are refused: a typo, not a choice. A list (a
+    DSS form's) keeps the first of each name: a form saved so should not stop its webapp."""
     if raw is None or raw == "":
         return ()
     if isinstance(raw, str):
         names = tuple(c.strip() for c in raw.split(",") if c.strip())
-    elif isinstance(raw, Iterable):
-        names = tuple(str(c) for c in raw if str(c))
-    else:
-        raise _setting_error(label, "expected a list of column names", raw)
-    if not names and isinstance(raw, str):
-        raise _setting_error(label, "expected column names separated by commas", raw)
-    twice = sorted({c for c in names if names.count(c) > 1})
-    if twice:
-        raise _setting_error(label, f"{', '.join(repr(c) for c in twice)} named twice", raw)
-    return names
+        if not names:
+            raise _setting_error(label, "expected column names separated by commas", raw)
+        twice = sorted({c for c in names if names.count(c) > 1})
+        if twice:
+            raise _setting_error(label, f"{', '.join(repr(c) for c in twice)} named twice",
+                                 raw)
+        return names
+    if isinstance(raw, Iterable):
+        return tuple(dict.fromkeys(str(c) for c in raw if str(c)))
+    raise _setting_error(label, "expected a list of column names", raw)
 
 
 def whole_number(label: str, raw: Any, *, default: int | None, minimum: int,

@@ -479,13 +479,14 @@ def score_pool(
         if len(chunk):
             proba = None
             if chosen.score is not None:
-                proba = check_probabilities(predict_proba(chunk), normalize=normalize,
-                                            row_numbers=positions)
-                if proba.shape[0] != len(chunk):
+                given = predict_proba(chunk)
+                if np.ndim(given) and np.shape(given)[0] != len(chunk):  # before naming rows
                     raise ValidationError(
-                        f"The model gave {proba.shape[0]} rows of probabilities "
+                        f"The model gave {np.shape(given)[0]} rows of probabilities "
                         f"for {len(chunk)} items"
                     )
+                proba = check_probabilities(given, normalize=normalize,
+                                            row_numbers=positions)
                 if n_classes is None:
                     n_classes = proba.shape[1]
                     n_uncertain, fill, sample = _cold_start_plan(

@@ -67,3 +67,13 @@ def test_whole_numbers_accept_what_dss_sends():
         build_config({"categories": "a", "annotators_per_item": 2.5})
     with pytest.raises(ConfigError, match="whole number"):
         build_config({"categories": "a", "annotators_per_item": True})
+
+
+def test_a_column_listed_twice_is_a_typo_when_typed_and_kept_once_from_a_form():
+    with pytest.raises(ConfigError, match="'text' named twice"):
+        build_config({"categories": "a", "display_columns": "text,x,text"})
+    with pytest.raises(ConfigError, match="expected column names separated by commas"):
+        build_config({"categories": "a", "context_columns": " , "})
+    # DSS forms send lists: a repeat there must not stop the webapp.
+    config = build_config({"categories": "a", "display_columns": ["text", "x", "text"]})
+    assert config.display_columns == ("text", "x")

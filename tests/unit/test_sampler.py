@@ -584,3 +584,11 @@ def test_the_first_batch_does_not_depend_on_max_queries_with_diversity() -> None
                          strategy="diverse_margin", batch_size=20, seed=5, n_labeled=3,
                          max_queries=k)["id"].head(20).tolist() for k in (20, 40, 250, None)]
     assert all(first == firsts[0] for first in firsts[1:])
+
+
+def test_a_model_giving_more_rows_than_asked_is_refused_before_rows_are_named() -> None:
+    def extra_nan_row(chunk: pd.DataFrame) -> np.ndarray:
+        return np.vstack([np.full((len(chunk), 3), 1 / 3), [np.nan] * 3])
+
+    with pytest.raises(ValidationError, match="gave 4 rows of probabilities for 3 items"):
+        score_pool(chunked(POOL, 3), extra_nan_row)
