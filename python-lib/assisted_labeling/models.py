@@ -491,7 +491,10 @@ def _as_type(series: pd.Series, kind: str, name: str) -> pd.Series:
         count = int(wrong.sum())
         raise ValidationError(
             f'column "{name}" holds text where the model was trained on {expected} '
-            f"({count} row{'s' * (count > 1)}, such as {_quoted(given[wrong].iloc[0])}): "
+            # Of the rows checked: a pool is scored chunk by chunk, and the first chunk
+            # holding such a value stops it.
+            f"({count} of the {len(given):,} rows checked, such as "
+            f"{_quoted(given[wrong].iloc[0])}): "
             "correct these values, or train a model on data like these", column=name)
     return pd.Series(np.asarray(values.to_numpy(dtype=float, na_value=np.nan)),
                      index=series.index, name=series.name)
