@@ -245,8 +245,8 @@ def test_type_errors_name_the_column():
     stray = tabular().astype({"x": object})
     stray.loc[[3, 5], "x"] = ["oops", "n/a"]
     with pytest.raises(ValidationError, match=r'column "x" holds text where the model was '
-                                              r"trained on numbers \(2 of the 60 rows checked, such "
-                                              r"as 'oops'"):
+                                              r"trained on numbers \(2 of the 60 rows "
+                                              r"checked, such as 'oops'"):
         trained.predict_proba(stray)
     # Numbers written as text, and blanks, are numbers and missing values.
     as_text = tabular().astype({"x": str}).assign(colour=1)
