@@ -737,11 +737,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     typed, whole = None, ()
     if args.table == "labels":
         # The items of a store come from one table: one labeled item tells its columns.
+        columns = None
         for _, data in store.iter_annotated_items(status=Status.LABELED):
             _check_label_columns(project.config.label_col_name, data, "The items have")
             break
+        else:  # no label yet: the table's columns all the same, for a header
+            col = project.config.label_col_name
+            columns = [*(store.first_item_data() or {}), col, f"{col}_id"]
         rows = project.label_rows()
-        columns = None
         if pool_format(store) == "csv":
             typed = partial(typed_items, label_column=project.config.label_col_name,
                             id_column=project.config.id_column)

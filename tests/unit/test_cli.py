@@ -66,6 +66,20 @@ def test_export_labels(labeled_store, tmp_path, fmt):
                                                                   ["3", "neg", 2]]
 
 
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_store_without_labels_exports_an_empty_table_with_its_columns(tmp_path, skip):
+    project = served(tmp_path, "id,text\n1,good\n2,bad\n", "pos,neg")
+    if skip:
+        project.skip(LOCAL_USER, {"item_id": "1"})
+    db = project.store.path
+    project.store.close()
+    for fmt, read in (("csv", pd.read_csv), ("parquet", pd.read_parquet)):
+        out = tmp_path / f"labels.{fmt}"
+        assert cli.main(["export", "--store", str(db), "-o", str(out)]) == 0
+        frame = read(out)
+        assert list(frame.columns) == ["id", "text", "label", "label_id"] and frame.empty
+
+
 def test_export_refuses_a_format_its_file_extension_contradicts(labeled_store, tmp_path,
                                                                  capsys):
     """Parquet bytes in a .csv file would fail every reader, which goes by extension."""

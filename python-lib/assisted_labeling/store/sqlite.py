@@ -948,6 +948,11 @@ class SQLiteStore:
             rows = self._conn().execute(base + "ORDER BY a.id DESC LIMIT ?", (user, limit))
         return [_annotation(r) for r in rows.fetchall()]
 
+    def first_item_data(self) -> dict[str, Any] | None:
+        """The data of the first item stored (its columns are every item's), or None."""
+        row = self._conn().execute("SELECT data FROM items ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else json.loads(row[0])
+
     def iter_annotations(self, *, status: Status | None = None,
                          batch_size: int = 5000) -> Iterator[Annotation]:
         for annotation, _ in self.iter_annotated_items(status=status, batch_size=batch_size):
