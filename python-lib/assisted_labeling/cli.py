@@ -713,7 +713,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         return 0
     if store is not None:
         store.set_meta("session", str(session))
-    print(f"Wrote {len(queries)} queries (session {session}) to {args.output}",
+    noun = "query" if len(queries) == 1 else "queries"
+    print(f"Wrote {len(queries)} {noun} (session {session}) to {args.output}",
           file=sys.stderr)
     return 0
 
@@ -757,15 +758,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     count = export_rows(rows, args.output, fmt=args.format, columns=columns, typed=typed,
                         whole_numbers=whole)
     where = "the standard output" if args.output == "-" else args.output
-    print(f"Wrote {count} rows of {args.table} to {where}", file=sys.stderr)
+    print(f"Wrote {count} row{'s' * (count != 1)} of {args.table} to {where}", file=sys.stderr)
     return 0
 
 
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass(f"Password for {args.name}: ")
-    if getpass.getpass("Again: ") != first:
+    try:
+        first = getpass.getpass(f"Password for {args.name}: ")
+        again = getpass.getpass("Again: ")
+    except EOFError:  # no terminal and nothing on the standard input (a script, CI)
+        raise LabelingError("No password given: type it at the prompt, or pipe it with "
+                            "--password-stdin") from None
+    if again != first:
         raise LabelingError("The two passwords differ")
     return first
 
@@ -779,18 +785,26 @@ def cmd_users(args: argparse.Namespace) -> int:
         raise ConfigError("users set-role needs --role")
     if args.action != "add" and not Path(args.store).is_file():
         raise LabelingError(f'No store at "{args.store}"')
+    # A new store is made only once the password is read: a refusal leaves no file.
+    password = _read_password(args) if args.action == "add" and \
+        not Path(args.store).exists() else None
     store = SQLiteStore(args.store)
     if args.action == "add":
+        from .web.auth import LOCAL_USER
+
         role = args.role or "annotator"
         earlier = store.annotation_count(args.name)
         if earlier and not args.same_person and \
                 args.name not in {user.name for user in store.list_users()}:
             # Annotations are kept by name: a new person would see and edit them.
+            whose = ("labeling without accounts" if args.name == LOCAL_USER.name
+                     else "a deleted account")
             raise LabelingError(
-                f'{earlier} annotations carry the name "{args.name}", from a deleted '
-                "account: choose another name for someone else, or add --same-person "
-                "to give them back to this account")
-        token = store.add_user(args.name, role, _read_password(args))
+                f"{earlier} annotation{'s carry' if earlier > 1 else ' carries'} the name "
+                f'"{args.name}", from {whose}: choose another name for someone else, or '
+                "add --same-person to give them to this account")
+        token = store.add_user(args.name, role,
+                               password if password is not None else _read_password(args))
         print(f"Added {args.name} ({role}). API token (shown once):", file=sys.stderr)
         print(token)
     elif args.action == "reset":

@@ -176,6 +176,26 @@ def test_users_add_prints_the_token_last(tmp_path, monkeypatch, capsys):
     assert "exists already" in capsys.readouterr().err
 
 
+def test_users_add_without_a_terminal_or_password_stdin_is_one_line(tmp_path, monkeypatch,
+                                                                      capsys):
+    def no_terminal(prompt: str = "") -> str:
+        raise EOFError  # what getpass raises with nothing to read (a script, CI)
+
+    monkeypatch.setattr("getpass.getpass", no_terminal)
+    assert cli.main(["users", "add", "ann", "--store", str(tmp_path / "l.db")]) == 2
+    assert "No password given" in one_line_error(capsys)
+    assert not list(tmp_path.glob("l.db*"))  # a refusal leaves no new store
+
+
+def test_adding_the_name_of_labeling_without_accounts_says_so(labeled_store, monkeypatch,
+                                                              capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    assert cli.main(["users", "add", "local", "--store", str(labeled_store),
+                     "--password-stdin"]) == 2
+    assert ('3 annotations carry the name "local", from labeling without accounts'
+            in one_line_error(capsys))
+
+
 def test_users_list(tmp_path, capsys):
     db = tmp_path / "labels.db"
     SQLiteStore(db).add_user("bob", "manager", "a-long-password")
@@ -214,7 +234,7 @@ def test_a_deleted_accounts_name_is_not_given_to_someone_else_unasked(labeled_st
     monkeypatch.setattr("sys.stdin", io.StringIO("another-password\n"))
     args = ["users", "add", "ann", "--store", str(labeled_store), "--password-stdin"]
     assert cli.main(args) == 2
-    assert '1 annotations carry the name "ann", from a deleted account' in \
+    assert '1 annotation carries the name "ann", from a deleted account' in \
         one_line_error(capsys)
     assert cli.main([*args, "--same-person"]) == 0
     assert store.get_user("ann").role == "annotator"
