@@ -25,8 +25,10 @@ browsers:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
+PORT ?= 8080
+
 demo: setup
-	$(VENV)/bin/ml-assisted-labeling demo
+	$(VENV)/bin/ml-assisted-labeling demo --port $(PORT)
 
 test: setup browsers
 	CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q
