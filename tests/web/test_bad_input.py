@@ -138,6 +138,19 @@ def test_deeply_nested_json_is_400(client):
     assert "nested" in response.get_json()["error"]
 
 
+@pytest.mark.parametrize("depth", [33, 500, 900, 981])
+@pytest.mark.parametrize("surrogate", [False, True])
+def test_nesting_the_parser_accepts_is_refused_too(client, depth, surrogate):
+    """The steps after parsing recurse through the body too (the message quoting a bad
+    label, the check for lone surrogates): a depth the parser just takes overflowed
+    there, a 500."""
+    extra = ', "c": "\\ud83d\\ude00"' if surrogate else ""
+    body = '{"item_id": "1", "label": ' + "[" * depth + "]" * depth + extra + "}"
+    response = post_raw(client, body)
+    assert_400(response)
+    assert "nested too deeply" in response.get_json()["error"]
+
+
 def chunked(client, data: bytes):
     """A body sent with Transfer-Encoding: chunked (no Content-Length), as gunicorn
     hands it over (it ends the stream: ``wsgi.input_terminated``)."""

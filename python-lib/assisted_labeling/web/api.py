@@ -90,6 +90,27 @@ def _no_lone_surrogate(body: Any) -> None:
                               "UTF-16 surrogate (\\ud800-\\udfff)") from None
 
 
+#: Deeper request bodies are refused: no request of ours nests more than a few levels,
+#: and the steps after parsing (error messages, checks) recurse through the body.
+MAX_JSON_DEPTH = 32
+
+
+def _check_depth(body: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """400 if ``body`` nests lists and objects deeper than ``limit`` (walked without
+    recursion: the check itself must not be what overflows)."""
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else \
+            value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    raise ValidationError(f"The request body is nested too deeply (more "
+                                          f"than {limit} levels)")
+                stack.append((child, depth + 1))
+
+
 def _json_body() -> Any:
     """The request's JSON body, or a 400 saying what is wrong with it."""
     if not request.is_json:
@@ -103,6 +124,7 @@ def _json_body() -> Any:
         raise ValidationError("The request body is nested too deeply") from None
     except ValueError as exc:  # bad syntax, bad UTF-8, NaN or Infinity
         raise ValidationError(f"The request body is not valid JSON: {exc}") from None
+    _check_depth(body)
     # Only an escape can still make a surrogate: walk the whole body (costly on a big
     # one, on every save) only when the text holds one.
     if _SURROGATE_ESCAPE.search(text):
