@@ -268,3 +268,21 @@ def test_a_later_row_of_ours_wins_over_a_4x_row_of_the_same_item(v4_labeled, ope
     webapp.sync.compact()
     rows = v4_labeled.table("labels_metadata")
     assert rows[rows["annotator"] == "bob"]["data_id"].tolist() == [keys[2]]
+
+
+def test_a_label_id_written_only_to_the_labels_dataset_is_not_given_again(project_setup,
+                                                                        open_labeling):
+    """The labels append succeeded, the metadata one failed, then the store was lost:
+    restoring from the metadata alone would hand out the same label id again."""
+    webapp = open_labeling()
+    first, _ = webapp.project.next_items(ALICE, 2)
+    webapp.project.annotate(ALICE, {"item_id": first["id"], "label": "pos"})
+    project_setup.active_writers.add("LABELING.labels_metadata")  # DSS refuses that write
+    with pytest.raises(Exception):
+        webapp.sync.flush()
+    project_setup.active_writers.clear()
+    assert project_setup.table("labels")["label_id"].tolist() == [1]
+    _delete_store(webapp)
+    webapp = open_labeling()
+    item = webapp.project.next_items(ALICE, 1)[0]
+    assert webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"}).label_id == 2

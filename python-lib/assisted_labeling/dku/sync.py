@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import pandas as pd
+
 from ..errors import ConfigError, NotFoundError
 from ..project import LabelingProject, metadata_row
 from ..sampler import PoolKeys
@@ -202,13 +204,33 @@ class DatasetSync:
             return kind.classes_of(kind.deserialize(annotation.label or "", config))
 
         applied = self.store.restore((r.annotation() for r in latest), classes_of)
-        # Label ids of rows the store skipped (unknown items) must not be reused.
+        # Label ids of rows the store skipped (unknown items) must not be reused, nor
+        # those of labels rows whose metadata row was never written (the second append
+        # failed, then the store was lost).
+        max_label_id = max(max_label_id, self._labels_max_id())
         self.store.reserve_label_ids(max_label_id)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
         self.store.set_meta(RESTORED, "1")
         log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",
                  applied, dataset.full_name, count, len(latest) - applied)
         return applied
+
+    def _labels_max_id(self) -> int:
+        """The highest label id in the labels dataset (its id column alone is read)."""
+        dataset = self.open_dataset(self.labels_name)
+        id_col = f"{self.label_col}_id"
+        top = 0
+        try:
+            if id_col not in dsio.names(dsio.read_schema(dataset)):
+                return 0
+            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize,
+                                          columns=[id_col]):
+                highest = pd.to_numeric(frame[id_col], errors="coerce").max()
+                if pd.notna(highest):
+                    top = max(top, int(highest))
+        except Exception as exc:
+            raise dsio.read_error("labels dataset", dataset, exc) from None
+        return top
 
     def _map_legacy(self, latest: dict[tuple[str, str], dsio.MetadataRow],
                     first_seen: dict[tuple[str, str], int]
