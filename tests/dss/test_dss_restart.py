@@ -278,7 +278,7 @@ def test_a_label_id_written_only_to_the_labels_dataset_is_not_given_again(projec
     first, _ = webapp.project.next_items(ALICE, 2)
     webapp.project.annotate(ALICE, {"item_id": first["id"], "label": "pos"})
     project_setup.active_writers.add("LABELING.labels_metadata")  # DSS refuses that write
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="another active writer"):
         webapp.sync.flush()
     project_setup.active_writers.clear()
     assert project_setup.table("labels")["label_id"].tolist() == [1]
