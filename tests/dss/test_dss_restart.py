@@ -286,3 +286,28 @@ def test_a_label_id_written_only_to_the_labels_dataset_is_not_given_again(projec
     webapp = open_labeling()
     item = webapp.project.next_items(ALICE, 1)[0]
     assert webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"}).label_id == 2
+
+
+def test_rows_replaced_before_a_lost_store_are_compacted_after_the_rebuild(
+        project_setup, open_labeling):
+    """An edit and a label turned into a skip, flushed, then the store is lost: the
+    rebuilt store must know that both datasets hold replaced rows, or the labels dataset
+    keeps the old labels (a skip has no label id to tell them apart) for a long time."""
+    first = open_labeling()
+    a, b = first.project.next_items(ALICE, 2)
+    first.project.annotate(ALICE, {"item_id": a["id"], "label": "pos"})
+    first.project.annotate(ALICE, {"item_id": b["id"], "label": "neg"})
+    first.sync.flush()
+    first.project.annotate(ALICE, {"item_id": a["id"], "label": "neg"})  # an edit
+    first.project.skip(ALICE, {"item_id": b["id"]})  # the label becomes a skip
+    first.sync.flush()
+    assert len(project_setup.table("labels")) == 3
+    _delete_store(first)
+    second = open_labeling()
+    assert second.sync.superseded == 2 and not second.sync.compaction_due()  # not at once
+    _delete_store(second)
+    # Once labelers pause (here at once), the datasets are compacted.
+    third = open_labeling(sync_options={"quiet_seconds": 0, "min_compaction_interval": 0})
+    third.sync.tick()
+    assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [
+        ["neg", 1]]

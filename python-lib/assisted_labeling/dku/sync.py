@@ -207,30 +207,42 @@ class DatasetSync:
         # Label ids of rows the store skipped (unknown items) must not be reused, nor
         # those of labels rows whose metadata row was never written (the second append
         # failed, then the store was lost).
-        max_label_id = max(max_label_id, self._labels_max_id())
+        labels_top, labels_rows = self._labels_max_id()
+        max_label_id = max(max_label_id, labels_top)
         self.store.reserve_label_ids(max_label_id)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
+        # Rows that later ones replaced (edits, labels turned into skips) stay in both
+        # datasets until a compaction: count them, so that one is due, as it would have
+        # been for the store that was lost.
+        # As after an append, it waits for labelers to pause: the start only reads.
+        labeled = sum(1 for r in latest if r.status is Status.LABELED)
+        superseded = max(count - len(latest), labels_rows - labeled, 0)
+        if superseded:
+            self._add_superseded(superseded)
+            self.store.set_meta(LAST_APPEND, repr(self.clock()))
         self.store.set_meta(RESTORED, "1")
         log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",
                  applied, dataset.full_name, count, len(latest) - applied)
         return applied
 
-    def _labels_max_id(self) -> int:
-        """The highest label id in the labels dataset (its id column alone is read)."""
+    def _labels_max_id(self) -> tuple[int, int]:
+        """The highest label id in the labels dataset, and its number of rows (its id
+        column alone is read)."""
         dataset = self.open_dataset(self.labels_name)
         id_col = f"{self.label_col}_id"
-        top = 0
+        top = rows = 0
         try:
             if id_col not in dsio.names(dsio.read_schema(dataset)):
-                return 0
+                return 0, 0
             for frame in dsio.iter_frames(dataset, chunksize=self.chunksize,
                                           columns=[id_col]):
+                rows += len(frame)
                 highest = pd.to_numeric(frame[id_col], errors="coerce").max()
                 if pd.notna(highest):
                     top = max(top, int(highest))
         except Exception as exc:
             raise dsio.read_error("labels dataset", dataset, exc) from None
-        return top
+        return top, rows
 
     def _map_legacy(self, latest: dict[tuple[str, str], dsio.MetadataRow],
                     first_seen: dict[tuple[str, str], int]
