@@ -311,3 +311,23 @@ def test_rows_replaced_before_a_lost_store_are_compacted_after_the_rebuild(
     third.sync.tick()
     assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [
         ["neg", 1]]
+
+
+def test_the_current_label_of_an_item_gone_from_the_input_is_kept(project_setup,
+                                                                   open_labeling):
+    """An item labeled, then edited, then removed from the input, with the store lost:
+    compaction keeps its labels row, and it must be the edited one."""
+    first = open_labeling()
+    item = first.project.next_items(ALICE, 1)[0]
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.sync.flush()
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})  # an edit
+    first.sync.flush()
+    _delete_store(first)
+    reviews = project_setup.table("reviews")
+    gone = (reviews["text"] == item["data"]["text"]) & (reviews["stars"] == item["data"]["stars"])
+    project_setup.create_dataset("reviews", reviews[~gone].reset_index(drop=True))
+    second = open_labeling()
+    second.sync.compact()
+    assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [
+        ["neg", 1]]

@@ -401,7 +401,7 @@ class DatasetSync:
             self._flush_locked()
             start_seq = self.store.last_change()
             foreign_meta = self._foreign_metadata()
-            foreign_ids = {r.label_id for r in foreign_meta
+            foreign_ids = {r.label_id: r.label for r in foreign_meta
                            if r.status is Status.LABELED and r.label_id is not None}
             foreign_labels = self._foreign_labels(foreign_ids)
             labels = self.open_dataset(self.labels_name)
@@ -461,24 +461,30 @@ class DatasetSync:
                 and (r.data_id, r.annotator or "") not in migrated)
         return sorted(dsio.latest_rows(rows).values(), key=lambda r: r.position)
 
-    def _foreign_labels(self, label_ids: set[int]) -> list[dict[str, Any]]:
-        """The labels row of each of these label ids (of items the store does not know)."""
-        if not label_ids:
+    def _foreign_labels(self, labels: dict[int, str | None]) -> list[dict[str, Any]]:
+        """The labels row of each of these label ids (of items the store does not know),
+        given with their latest label in the metadata."""
+        if not labels:
             return []
         id_col = f"{self.label_col}_id"
         first: dict[int, dict[str, Any]] = {}
+        matching: dict[int, dict[str, Any]] = {}
         dataset = self.open_dataset(self.labels_name)
         for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
             if id_col not in frame.columns:
                 return []
             for values in frame.to_dict(orient="records"):
                 label_id = dsio.as_int(values.get(id_col))
-                # The store never appends rows of unknown items and compactions write
-                # them first: the first row of an id is theirs even if a store label
-                # reused the id.
-                if label_id in label_ids and label_id not in first:
-                    first[label_id] = values
-        return list(first.values())
+                if label_id not in labels:
+                    continue
+                # An edit appended a second row of the id: the one whose label is the
+                # metadata's latest is current. Otherwise the first row: the store never
+                # appends rows of unknown items and compactions write them first, so it
+                # is theirs even if a store label reused the id.
+                first.setdefault(label_id, values)
+                if dsio.as_text(values.get(self.label_col)) == labels[label_id]:
+                    matching[label_id] = values
+        return [matching.get(label_id, row) for label_id, row in first.items()]
 
     # -- background thread --------------------------------------------------------------
     def tick(self) -> None:
