@@ -44,7 +44,6 @@ class LabelingConfig:
     instructions: str = ""
     comments: bool = True
     annotators_per_item: int = 1
-    review_required: bool = False
     lease_seconds: int = 600
     title: str = "ML-assisted Labeling"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -67,7 +66,6 @@ class LabelingConfig:
             "instructions": self.instructions,
             "comments": self.comments,
             "annotators_per_item": self.annotators_per_item,
-            "review_required": self.review_required,
         }
 
 
@@ -172,7 +170,6 @@ def build_config(settings: Mapping[str, Any]) -> LabelingConfig:
         annotators_per_item=whole_number(
             "Annotators per item", settings.get("annotators_per_item"), default=1,
             minimum=1, maximum=100),
-        review_required=bool(settings.get("review_required", False)),
         lease_seconds=whole_number("Reservation time", settings.get("lease_seconds"),
                                    default=600, minimum=10, maximum=86400),
         title=str(settings.get("title") or "ML-assisted Labeling"),
