@@ -284,10 +284,11 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
     if len(config.categories) < 2:
         raise LabelingError("--retrain-every needs at least 2 categories: a model learns "
                             "to tell classes apart")
+    head = None if text_column else _pool_head(args.input)  # read once, used twice
     if not text_column and not features:
         text_column, features = _default_retrain_columns(
-            args.input, default_features(columns, config))
-    _check_feature_values(args.input, features)
+            head, default_features(columns, config))
+    _check_feature_values(args.input, head, features)
     return RetrainSettings(
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
@@ -308,8 +309,7 @@ def _pool_head(pool: str, rows: int = 10_000):
     return next(iter_table(pool, chunksize=rows), None)
 
 
-def _default_retrain_columns(pool: str, features: Sequence[str]
-                             ) -> tuple[str | None, list[str]]:
+def _default_retrain_columns(head, features: Sequence[str]) -> tuple[str | None, list[str]]:
     """The text column and features retraining reads when none are given, as `train`
     chooses them, on the pool's first rows: its columns but id-like ones
     (``models.is_identifier``), or its free text alone when they all are
@@ -317,7 +317,6 @@ def _default_retrain_columns(pool: str, features: Sequence[str]
     now."""
     from .models import free_text_note, is_identifier, split_free_text
 
-    head = _pool_head(pool)
     if head is None or not features:
         return None, list(features)
     text_column, kept, free_text = split_free_text(head, [
@@ -329,16 +328,13 @@ def _default_retrain_columns(pool: str, features: Sequence[str]
     return text_column, kept
 
 
-def _check_feature_values(pool: str, features: Sequence[str]) -> None:
-    """Refuse feature columns that the first rows of the pool show `train` could never
-    learn from (numbers mixed with text): said now, not by a warning after the first
-    labels."""
+def _check_feature_values(pool: str, head, features: Sequence[str]) -> None:
+    """Refuse feature columns that the first rows of the pool (``head``) show `train`
+    could never learn from (numbers mixed with text): said now, not by a warning after
+    the first labels."""
     from .errors import ValidationError
     from .models import column_type
 
-    if not features:
-        return
-    head = _pool_head(pool)
     for name in features:
         if head is not None and name in head.columns:
             try:
