@@ -92,7 +92,10 @@ def check_probabilities(
         return p
     if c == 0:
         raise ValidationError(f"Class probabilities have no class column ({n} rows)")
-    sums = _row_sum(p).astype(np.float64, copy=False)
+    # Rescaled rows use numpy's reduction, whose rounding depends on the row alone (see
+    # _entropy): a row's scores must not depend on the other rows of its chunk.
+    sums = (np.add.reduce(p, axis=1) if normalize else _row_sum(p)).astype(np.float64,
+                                                                           copy=False)
     bad = ~np.isfinite(sums)
     if bad.any():
         rows = np.flatnonzero(bad)
@@ -120,9 +123,7 @@ def check_probabilities(
             rows=int(rows.size),
             first_row=number(rows[0]),
         )
-    if normalize:
-        # Every row, not only those off by more than ``atol``: a row's scores must not
-        # depend on the other rows of its chunk.
+    if normalize:  # every row, not only those off by more than ``atol``
         zero = np.flatnonzero(sums <= 0)
         if zero.size:
             raise ValidationError(
@@ -131,8 +132,7 @@ def check_probabilities(
                 rows=int(zero.size),
                 first_row=number(zero[0]),
             )
-        # numpy's reduction, whose rounding depends on the row alone (see _entropy).
-        p = p / np.add.reduce(p, axis=1)[:, None]
+        p = p / sums[:, None].astype(p.dtype, copy=False)
     return p
 
 
