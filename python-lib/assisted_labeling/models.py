@@ -256,22 +256,15 @@ def free_text_words(series: pd.Series) -> float | None:
     return words
 
 
-def default_columns(frame: pd.DataFrame, *, label_column: str,
-                    id_column: str | None = None) -> tuple[str | None, list[str], list[str]]:
-    """``(text column, feature columns, free text left out)`` when none are given.
-
-    The features are :func:`choose_features`. When all of them are free text
-    (:func:`free_text_words`), the model reads the wordiest one as text (TF-IDF); when
-    only some are, the table's other columns are the features and the free-text columns
-    are left out, for the caller to name: one-hot encoding would learn nothing from them.
-    """
-    return split_free_text(frame, choose_features(frame, label_column=label_column,
-                                                  id_column=id_column))
-
-
 def split_free_text(frame: pd.DataFrame, features: Sequence[str]
                     ) -> tuple[str | None, list[str], list[str]]:
-    """Default ``features`` of ``frame`` as :func:`default_columns` splits them."""
+    """``(text column, feature columns, free text left out)`` of default ``features``.
+
+    When all of them are free text (:func:`free_text_words`), the model reads the
+    wordiest one as text (TF-IDF); when only some are, the other columns are the features
+    and the free-text columns are left out, for the caller to name: one-hot encoding
+    would learn nothing from them.
+    """
     features = list(features)
     words = {c: free_text_words(frame[c]) for c in features}
     texts = [c for c in features if words[c] is not None]
@@ -301,7 +294,8 @@ def training_columns(frame: pd.DataFrame, *, label_column: str,
                      ) -> tuple[str | None, list[str], list[str]]:
     """Check the columns :func:`train` is asked to use, before any work; returns the
     text column, the feature columns and the free text left out (chosen by
-    :func:`default_columns` when neither a text column nor feature columns are given)."""
+    :func:`choose_features` and :func:`split_free_text` when neither a text column nor
+    feature columns are given)."""
     if label_column not in frame.columns:
         raise ConfigError(f'No label column "{label_column}" in the data '
                           f"(columns: {', '.join(map(str, frame.columns))})")
@@ -316,8 +310,8 @@ def training_columns(frame: pd.DataFrame, *, label_column: str,
             raise ConfigError(reason)
     free_text: list[str] = []
     if not text_column and not feature_columns:
-        text_column, feature_columns, free_text = default_columns(
-            frame, label_column=label_column, id_column=id_column)
+        text_column, feature_columns, free_text = split_free_text(
+            frame, choose_features(frame, label_column=label_column, id_column=id_column))
         if not text_column and not feature_columns:
             raise ConfigError(
                 "No feature columns: every column of the data is the label, an id or "
@@ -336,7 +330,8 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
           known_types: Mapping[str, str] | None = None) -> TrainedModel:
     """Fit the default pipeline on the rows that have a label.
 
-    Without a text column or feature columns, the columns are ``default_columns``: every
+    Without a text column or feature columns, the columns are ``split_free_text`` of
+    ``choose_features``: every
     column but the label, bookkeeping and id columns, read as text when they are all
     free text. ``left_out`` of the result names the columns not read, for the caller to
     show, and ``free_text_left_out`` those of them that hold free text. A column whose
