@@ -332,10 +332,10 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
 
     Without a text column or feature columns, the columns are ``split_free_text`` of
     ``choose_features``: every column but the label, bookkeeping and id columns, read as
-    text when they are all free text. ``left_out`` of the result names the columns not read, for the caller to
-    show, and ``free_text_left_out`` those of them that hold free text. A column whose
-    values the pipeline cannot read (numbers mixed with text, lists) is a
-    ``ValidationError`` naming it.
+    text when they are all free text. ``left_out`` of the result names the columns not
+    read, for the caller to show, and ``free_text_left_out`` those of them that hold
+    free text. A column whose values the pipeline cannot read (numbers mixed with text,
+    lists) is a ``ValidationError`` naming it.
     ``known_types`` overrides the types guessed from ``frame``: the pool's
     (``source_types``) when ``frame`` comes from the store, which keeps a CSV pool's
     cells as text and dates as ISO text.
