@@ -224,3 +224,33 @@ def test_two_backends_sharing_a_cache_write_each_change_once(project_setup, open
     second.sync.flush()
     assert len(project_setup.table("labels")) == 2
     assert len(project_setup.table("labels_metadata")) == 2
+
+
+def test_text_columns_reach_the_labels_as_stored(dss, open_labeling):
+    """DSS guesses types per chunk: a chunk of digit-only codes reads as numbers.
+    The labels row and the page show "01234" as stored, and ids do not change."""
+    import pandas as pd
+
+    from assisted_labeling.dku import datasets as dsio
+    from assisted_labeling.sources import RowIdentifier, frame_rows
+
+    dss.create_dataset("reviews", pd.DataFrame({"code": ["01234", "00042"],
+                                                "text": ["great", "awful"]}))
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    import dataiku
+    guessed = next(dsio.iter_frames(dataiku.Dataset("reviews"), chunksize=10))
+    assert guessed["code"].tolist() == [1234, 42]  # what a guess gives
+    ids_by_guess = [r.key for r in frame_rows(guessed, RowIdentifier(None))]
+    dss.webapp_config = {"unlabeled": "reviews", "labels_ds": "labels",
+                         "metadata_ds": "labels_metadata", "label_col_name": "label",
+                         "categories": [{"from": "pos", "to": ""}, {"from": "neg", "to": ""}]}
+    webapp = open_labeling()
+    items = webapp.project.next_items(ALICE, 2)
+    assert sorted(i["data"]["code"] for i in items) == ["00042", "01234"]
+    assert sorted(i["id"] for i in items) == sorted(ids_by_guess)
+    item = next(i for i in items if i["data"]["code"] == "01234")
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    webapp.sync.flush()
+    stored = dss.dataset("labels").path.glob("part-*.csv")
+    assert "01234" in "".join(p.read_text() for p in stored)

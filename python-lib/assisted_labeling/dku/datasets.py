@@ -174,10 +174,23 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
 
 # -- items and queries ------------------------------------------------------------------
 def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Iterator[Item]:
-    """Every row of the unlabeled dataset as an item with a stable id."""
+    """Every row of the unlabeled dataset as an item with a stable id.
+
+    Ids hash the values as DSS guesses their types (the sampler's and every earlier
+    store's ids); the item keeps its text columns as stored, read a second time without
+    the guess: a chunk of digit-only codes would show, and reach the labels dataset,
+    as numbers ("01234" as 1234)."""
     identifier = RowIdentifier(config.id_column)
-    for frame in iter_frames(dataset, chunksize=chunksize):
-        for row in frame_rows(frame, identifier):
+    texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
+    stored = (iter_frames(dataset, chunksize=chunksize, columns=texts,
+                          infer_with_pandas=False) if texts else itertools.repeat(None))
+    for frame, text_frame in zip(iter_frames(dataset, chunksize=chunksize), stored):
+        shown = None
+        if text_frame is not None:
+            shown = frame.copy()
+            for name in texts:
+                shown[name] = text_frame[name].to_numpy()
+        for row in frame_rows(frame, identifier, shown=shown):
             yield Item(row.key, row.data)
 
 
