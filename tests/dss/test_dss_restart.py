@@ -331,3 +331,71 @@ def test_the_current_label_of_an_item_gone_from_the_input_is_kept(project_setup,
     second.sync.compact()
     assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [
         ["neg", 1]]
+
+
+def _labels_by_id(dss):
+    table = dss.table("labels")
+    return sorted(zip(table["label_id"].tolist(), table["label"].tolist()))
+
+
+def test_an_old_cache_takes_in_what_another_cache_wrote_since(project_setup, open_labeling,
+                                                              tmp_path):
+    """Cache A is left (a setting that names the cache changed), cache B is rebuilt from
+    the datasets and labels more, then A comes back: it must not drop B's labels."""
+    first = open_labeling(cache_dir=tmp_path / "a")
+    item, other = first.project.next_items(ALICE, 2)
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.sync.flush()
+    first.close()
+
+    second = open_labeling(cache_dir=tmp_path / "b")
+    second.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})  # an edit
+    bob_item = second.project.next_items(BOB, 1)[0]
+    second.project.annotate(BOB, {"item_id": bob_item["id"], "label": "pos"})
+    second.sync.flush()
+    second.close()
+
+    again = open_labeling(cache_dir=tmp_path / "a")
+    store = again.project.store
+    assert store.get_annotation("alice", item["id"]).label == "neg"
+    assert store.get_annotation("bob", bob_item["id"]).label == "pos"
+    assert again.sync.superseded > 0  # alice's first row: a compaction is due
+    again.sync.compact()
+    assert _labels_by_id(project_setup) == [(1, "neg"), (2, "pos")]
+    new = again.project.annotate(ALICE, {"item_id": other["id"], "label": "pos"})
+    assert new.label_id == 3  # after the ids the other cache gave
+
+
+def test_an_old_cache_renumbers_its_unwritten_labels_whose_ids_were_given_since(
+        project_setup, open_labeling, tmp_path):
+    first = open_labeling(cache_dir=tmp_path / "a")
+    item, unwritten = first.project.next_items(ALICE, 2)
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.sync.flush()
+    first.project.annotate(ALICE, {"item_id": unwritten["id"], "label": "neg"})  # id 2
+    first.close()  # stopped before the flusher wrote it
+
+    second = open_labeling(cache_dir=tmp_path / "b")
+    bob_item = second.project.next_items(BOB, 1)[0]
+    assert second.project.annotate(BOB, {"item_id": bob_item["id"],
+                                         "label": "pos"}).label_id == 2
+    second.sync.flush()
+    second.close()
+
+    again = open_labeling(cache_dir=tmp_path / "a")  # flushes what it had left
+    assert again.project.store.get_annotation("alice", unwritten["id"]).label_id == 3
+    ids = [i for i, _ in _labels_by_id(project_setup)]
+    assert ids == [1, 2, 3]
+
+
+def test_a_compaction_keeps_what_another_running_cache_wrote(project_setup, open_labeling,
+                                                             tmp_path):
+    first = open_labeling(cache_dir=tmp_path / "a")
+    second = open_labeling(cache_dir=tmp_path / "b")
+    item = second.project.next_items(BOB, 1)[0]
+    second.project.annotate(BOB, {"item_id": item["id"], "label": "neg"})
+    second.sync.flush()
+    first.sync.compact()
+    meta = project_setup.table("labels_metadata")
+    assert meta["annotator"].tolist() == ["bob"]
+    assert _labels_by_id(project_setup) == [(1, "neg")]

@@ -20,7 +20,10 @@ people label. Readers of the datasets between compactions take the latest row pe
 id (labels) or per (data_id, annotator) (metadata).
 
 Rows the store does not know (rows of items gone from the input, 4.x rows whose item
-cannot be found) are kept by compactions, read back from the datasets.
+cannot be found) are kept by compactions, read back from the datasets. Nor is the store
+the only writer: at a process's first flush and before each compaction, rows that another
+store (a cache left behind, another webapp) wrote after this store's own are taken in
+(:meth:`DatasetSync._catch_up_locked`).
 
 4.x rows name a table row by the 4.x hash of the row (:mod:`.legacy`). On restore, when
 the metadata holds such ids, the unlabeled dataset is read once more to find the row of
@@ -41,6 +44,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -73,6 +77,12 @@ RESTORED = "dss.restored"
 LEGACY_MIGRATED = "dss.legacy_migrated"
 
 OpenDataset = Callable[[str], Any]
+DATE_RESOLUTION = 0.001  # metadata dates are written to the millisecond
+
+
+def _restorable(row: dsio.MetadataRow) -> bool:
+    """A row that stands for an annotation (4.x wrote labels rows without a label)."""
+    return row.status is not None and not (row.status is Status.LABELED and row.label is None)
 
 
 class DatasetSync:
@@ -109,6 +119,7 @@ class DatasetSync:
         self.clock = clock
         self.on_tick: Callable[[], None] | None = None
         self._lock = threading.RLock()
+        self._caught_up = False  # with what other stores wrote (see _catch_up_locked)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -190,20 +201,14 @@ class DatasetSync:
                 f'{dataset.full_name} has no column "{self.label_col}" '
                 f"(columns: {', '.join(columns)})", setting="Labels column")
         latest_by_key, first_seen, renamed = self._map_legacy(latest_by_key, first_seen)
-        latest = [r for r in latest_by_key.values() if r.status is not None
-                  and not (r.status is Status.LABELED and r.label is None)]
+        latest = [r for r in latest_by_key.values() if _restorable(r)]
         # Replay in the order annotations were first saved: that is the history order.
         latest.sort(key=lambda r: first_seen[(r.data_id or "", r.annotator or "")])
         restored_keys = {(r.data_id, r.annotator) for r in latest}
         migrated = [[old, annotator] for (old, annotator), new in renamed.items()
                     if (new, annotator) in restored_keys]
         self.store.set_meta(LEGACY_MIGRATED, json.dumps(migrated))
-        kind, config = self.project.kind, self.project.config
-
-        def classes_of(annotation: Annotation) -> list[str]:
-            return kind.classes_of(kind.deserialize(annotation.label or "", config))
-
-        applied = self.store.restore((r.annotation() for r in latest), classes_of)
+        applied = self.store.restore((r.annotation() for r in latest), self._classes_of)
         # Label ids of rows the store skipped (unknown items) must not be reused, nor
         # those of labels rows whose metadata row was never written (the second append
         # failed, then the store was lost).
@@ -221,8 +226,79 @@ class DatasetSync:
             self._add_superseded(superseded)
             self.store.set_meta(LAST_APPEND, repr(self.clock()))
         self.store.set_meta(RESTORED, "1")
+        self._caught_up = True
         log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",
                  applied, dataset.full_name, count, len(latest) - applied)
+        return applied
+
+    def _classes_of(self, annotation: Annotation) -> list[str]:
+        kind = self.project.kind
+        return kind.classes_of(kind.deserialize(annotation.label or "", self.project.config))
+
+    def catch_up(self) -> int:
+        """Take in the annotations that another store wrote to the datasets after this
+        one's last write; returns how many (see :meth:`_catch_up_locked`)."""
+        with self._locked():
+            return self._catch_up_locked()
+
+    def _catch_up_locked(self) -> int:
+        """A store is not always the only writer: a cache left behind comes back (a
+        setting that names the cache, or the run-as user, changed and changed back)
+        after another cache, rebuilt from the datasets, labeled more; or two webapps
+        with different caches write the same datasets. Trusting the store then would
+        hand out label ids given since, and the next compaction would drop the other
+        store's labels. So the latest metadata row of each (item, annotator) that is
+        later than the store's annotation (or that the store lacks) is taken in, with
+        its label id; unwritten labels of this store whose ids were given meanwhile get
+        new ones. One read of the metadata dataset, at the first flush of a process and
+        before each compaction."""
+        self._caught_up = True
+        dataset = self.open_dataset(self.metadata_name)
+        flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
+        given: set[int] = set()  # label ids in the datasets that this store has not written
+
+        def scan() -> Iterator[dsio.MetadataRow]:
+            for row in dsio.iter_metadata(dataset, self.label_col, chunksize=self.chunksize):
+                if row.label_id is not None and row.label_id > flushed_label_id:
+                    given.add(row.label_id)
+                yield row
+
+        try:
+            latest = dsio.latest_rows(scan())
+        except Exception as exc:
+            raise dsio.read_error("labeling metadata dataset", dataset, exc) from None
+        mine = {(a.item_key, a.annotator): a.updated_at for a in self.store.iter_annotations()}
+        known: dict[str, bool] = {}
+        # Dates are written to the millisecond, cut: a row of this store is never later.
+        newer = sorted((r for key, r in latest.items() if _restorable(r)
+                        and r.timestamp is not None
+                        and r.timestamp > mine.get(key, -math.inf) + DATE_RESOLUTION
+                        and (key in mine or self._known(key[0], known))),
+                       key=lambda r: r.order)
+        if not newer:
+            return 0
+        applied = self.store.restore((r.annotation() for r in newer), self._classes_of)
+        labels_top, _ = self._labels_max_id()
+        self.store.reserve_label_ids(max([labels_top, *given]))
+        taken = {(r.data_id, r.annotator) for r in newer}
+        renumbered = 0
+        watermark = self._meta_int(WATERMARK)
+        while True:
+            batch = self.store.changes(after=watermark, limit=self.batch_size)
+            for _, annotation in batch:
+                if (annotation.label_id in given
+                        and (annotation.item_key, annotation.annotator) not in taken):
+                    self.store.renumber_label(annotation.annotator, annotation.item_key)
+                    renumbered += 1
+            if len(batch) < self.batch_size:
+                break
+            watermark = batch[-1][0]
+        # This store's rows of the annotations taken in are replaced in the datasets.
+        self._add_superseded(sum(1 for key in taken if key in mine))
+        log.warning("Took in %d annotations that another store wrote to %s since this "
+                    "one's last write (a cache left behind and used again, or another "
+                    "webapp on the same datasets); %d unwritten labels got new ids",
+                    applied, dataset.full_name, renumbered)
         return applied
 
     def _labels_max_id(self) -> tuple[int, int]:
@@ -306,6 +382,7 @@ class DatasetSync:
     def mark_restored(self) -> None:
         """The store holds annotations of its own: it is the reference, nothing to read."""
         self.store.set_meta(RESTORED, "1")
+        self._caught_up = True
 
     @property
     def restored(self) -> bool:
@@ -318,6 +395,8 @@ class DatasetSync:
             return self._flush_locked()
 
     def _flush_locked(self) -> int:
+        if not self._caught_up and self.restored:
+            self._catch_up_locked()
         watermark = self._meta_int(WATERMARK)
         inflight = self._meta_int(INFLIGHT)
         if inflight > watermark:
@@ -398,6 +477,7 @@ class DatasetSync:
         if not self.restored:
             raise RuntimeError("Refusing to rewrite the datasets before the store is restored")
         with self._locked():
+            self._catch_up_locked()
             self._flush_locked()
             start_seq = self.store.last_change()
             foreign_meta = self._foreign_metadata()

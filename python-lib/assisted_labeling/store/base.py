@@ -217,6 +217,10 @@ class AnnotationStore(Protocol):
     def reserve_label_ids(self, highest: int) -> None:
         """Make every new label id greater than ``highest``."""
 
+    def renumber_label(self, user: str, key: str) -> int | None:
+        """Give ``user``'s label of item ``key`` the next new label id; returns it (None
+        when that annotation is no label)."""
+
     def changes(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, Annotation]]:
         """Saved annotations in save order after change number ``after`` (an outbox)."""
 

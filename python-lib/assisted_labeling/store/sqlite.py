@@ -906,6 +906,21 @@ class SQLiteStore:
             conn.execute("UPDATE counters SET value = max(value, ?) WHERE name = 'label_id'",
                          (int(highest),))
 
+    def renumber_label(self, user: str, key: str) -> int | None:
+        """Give ``user``'s label of item ``key`` the next new label id (another store gave
+        its id meanwhile); returns it, None when that annotation is no label."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT a.id FROM annotations a JOIN items i ON i.id = a.item_id "
+                "WHERE i.key = ? AND a.annotator = ? AND a.label_id IS NOT NULL",
+                (key, user)).fetchone()
+            if row is None:
+                return None
+            self._bump(conn, "label_id", 1)
+            new = self._counter(conn, "label_id")
+            conn.execute("UPDATE annotations SET label_id = ? WHERE id = ?", (new, row[0]))
+            return new
+
     def changes(self, *, after: int = 0, limit: int = 1000) -> list[tuple[int, Annotation]]:
         """Saved annotations in save order after change ``after`` (an outbox for hosts
         that mirror labels elsewhere, and a counter of new labels for retraining)."""

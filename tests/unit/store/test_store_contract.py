@@ -543,6 +543,18 @@ def test_reserved_label_ids_are_never_reused(store):
     assert store.save_label("u", "k1", "x", ["x"]).label_id == 43
 
 
+def test_a_label_renumbered_takes_the_next_id(store):
+    store.add_items(items(3))
+    store.save_label("u", "k0", "x", ["x"])
+    store.save_label("v", "k0", "x", ["x"])
+    store.save_skip("u", "k1")
+    assert store.renumber_label("u", "k0") == 3
+    assert store.get_annotation("u", "k0").label_id == 3
+    assert store.get_annotation("v", "k0").label_id == 2  # the other label keeps its id
+    assert store.renumber_label("u", "k1") is None  # a skip has no label id
+    assert store.save_label("u", "k2", "x", ["x"]).label_id == 4
+
+
 def test_priorities_can_reach_every_copy_of_a_row(store):
     store.add_items([Item("a1b2c3d4e5f60718", {}), Item("a1b2c3d4e5f60718-1", {}),
                      Item("a1b2c3d4e5f60718-2", {}), Item("a1b2c3d4e5f60719", {}),
