@@ -254,3 +254,41 @@ def test_text_columns_reach_the_labels_as_stored(dss, open_labeling):
     webapp.sync.flush()
     stored = dss.dataset("labels").path.glob("part-*.csv")
     assert "01234" in "".join(p.read_text() for p in stored)
+
+
+def test_a_plugin_dataset_that_may_not_append_is_rewritten_whole(dss, reviews, open_labeling,
+                                                                  caplog):
+    """A plugin connector without append support overwrites on append: each write of
+    such a dataset rewrites it from the store, so no label is lost."""
+    from conftest import CONFIG_4X
+
+    dss.create_dataset("reviews", reviews)
+    dss.create_dataset("labels", dataset_type="CustomPython_sheets", supports_append=False)
+    dss.create_dataset("labels_metadata")
+    dss.webapp_config = dict(CONFIG_4X)
+    with caplog.at_level("WARNING"):
+        webapp = open_labeling()
+    assert "CustomPython_sheets" in caplog.text
+    for label in ("pos", "neg", "pos"):
+        _label(webapp, label=label)
+        webapp.sync.flush()
+    assert sorted(dss.table("labels")["label_id"].tolist()) == [1, 2, 3]
+    assert _modes(dss, "labels") == [("overwrite", 1), ("overwrite", 2), ("overwrite", 3)]
+    assert _modes(dss, "labels_metadata") == [("overwrite", 1), ("overwrite", 2),
+                                              ("overwrite", 3)]
+    assert webapp.sync.pending == 0
+
+
+def test_unreadable_dataset_settings_keep_appending(project_setup, caplog):
+    import dataiku
+
+    from assisted_labeling.dku.datasets import plugin_type
+
+    class Refusing:
+        def get_project(self, key):
+            raise dataiku.DataikuException("Action forbidden: READ_CONF")
+
+    with caplog.at_level("WARNING"):
+        assert plugin_type(dataiku.Dataset("labels"), Refusing()) is None
+    assert "READ_CONF" in caplog.text
+    assert plugin_type(dataiku.Dataset("labels"), dataiku.api_client()) is None

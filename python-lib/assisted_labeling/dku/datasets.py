@@ -9,6 +9,7 @@ rows positionally.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
@@ -21,6 +22,8 @@ from ..errors import ConfigError, LabelingError
 from ..sampler import MODEL_UNCERTAINTY_COLUMN, QUERY_COLUMNS, UNCERTAINTY_COLUMN
 from ..sources import RowIdentifier, canonical_text, frame_rows, json_value
 from ..store import Annotation, Item, Status
+
+log = logging.getLogger(__name__)
 
 Schema = list[dict[str, Any]]
 INT_TYPES = {"tinyint", "smallint", "int", "bigint"}
@@ -131,6 +134,24 @@ def rewrite_rows(dataset: Any, rows: Iterable[dict[str, Any]], schema: Schema) -
             writer.write_dataframe(frame_for(chunk, schema))
             written += len(chunk)
     return written
+
+
+def plugin_type(dataset: Any, client: Any) -> str | None:
+    """The type of ``dataset`` when it is a plugin dataset ("CustomPython_…"), None
+    otherwise or when DSS does not tell (then appends are assumed to work).
+
+    Why: a plugin connector appends only if it declares ``supportAppend``; otherwise DSS
+    overwrites the dataset at each append, which would keep only the last batch of
+    labels. Managed file-based and SQL datasets append."""
+    try:
+        settings = client.get_project(dataset.project_key).get_dataset(
+            dataset.short_name).get_settings()
+        kind = str(settings.get_raw().get("type") or "")
+    except Exception as exc:
+        log.warning("Could not read the settings of %s (%s): labels are appended to it",
+                    dataset.full_name, exc)
+        return None
+    return kind if kind.startswith("Custom") else None
 
 
 def iter_frames(dataset: Any, *, chunksize: int, columns: list[str] | None = None,

@@ -35,7 +35,9 @@ row the store does not know.
 Appending needs output datasets whose connection supports it: managed file-based and SQL
 datasets do; a plugin dataset appends only if its connector declares ``supportAppend``,
 otherwise DSS overwrites (https://developer.dataiku.com/latest/api-reference/python/
-plugin-components/custom_datasets.html); partitioned outputs are not supported.
+plugin-components/custom_datasets.html). That declaration cannot be read from a webapp,
+so when an output is a plugin dataset (``rewrite_whole``), every flush is a compaction:
+slower, but no batch overwrites the ones before. Partitioned outputs are not supported.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class DatasetSync:
                  chunksize: int = dsio.POOL_CHUNK, interval: float = 1.0, flush_delay: float = 5.0,
                  quiet_seconds: float = 60.0, min_compaction_interval: float = 600.0,
                  max_appends: int = 200, unlabeled_name: str | None = None,
+                 rewrite_whole: bool = False,
                  clock: Callable[[], float] = time.time) -> None:
         self.project = project
         self.store = project.store
@@ -114,6 +117,8 @@ class DatasetSync:
         self.interval = interval
         self.flush_delay = flush_delay
         self.max_appends = max_appends
+        # An output whose connector may not append: every flush rewrites both datasets.
+        self.rewrite_whole = rewrite_whole
         self.quiet_seconds = quiet_seconds
         self.min_compaction_interval = min_compaction_interval
         self.clock = clock
@@ -397,6 +402,12 @@ class DatasetSync:
     def _flush_locked(self) -> int:
         if not self._caught_up and self.restored:
             self._catch_up_locked()
+        if self.rewrite_whole:
+            pending = self.pending
+            if pending or self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
+                self._rewrite_locked()
+                self.store.set_meta(LAST_APPEND, repr(self.clock()))  # paces rewrites
+            return pending
         watermark = self._meta_int(WATERMARK)
         inflight = self._meta_int(INFLIGHT)
         if inflight > watermark:
@@ -464,8 +475,8 @@ class DatasetSync:
         compaction is old enough; or a dataset lacks columns."""
         if not self.restored:
             return False
-        if self.schema_stale:
-            return True
+        if self.schema_stale or self.rewrite_whole:
+            return self.schema_stale  # when rewriting whole, every flush compacts
         if self._meta_int(SUPERSEDED) <= 0 and self._meta_int(APPENDS) < self.max_appends:
             return False
         now = self.clock()
@@ -478,48 +489,54 @@ class DatasetSync:
             raise RuntimeError("Refusing to rewrite the datasets before the store is restored")
         with self._locked():
             self._catch_up_locked()
-            self._flush_locked()
-            start_seq = self.store.last_change()
-            foreign_meta = self._foreign_metadata()
-            foreign_ids = {r.label_id: r.label for r in foreign_meta
-                           if r.status is Status.LABELED and r.label_id is not None}
-            foreign_labels = self._foreign_labels(foreign_ids)
-            labels = self.open_dataset(self.labels_name)
-            metadata = self.open_dataset(self.metadata_name)
-            labels_schema = dsio.merge_schema(dsio.read_schema(labels), self.labels_required)
-            metadata_schema = dsio.merge_schema(dsio.read_schema(metadata),
-                                                self.metadata_required)
-            top = [0]
+            if not self.rewrite_whole:
+                self._flush_locked()
+            self._rewrite_locked()
 
-            def label_rows() -> Iterator[dict[str, Any]]:
-                yield from foreign_labels
-                for row in self.project.label_rows():
-                    top[0] = max(top[0], row[f"{self.label_col}_id"] or 0)
-                    yield row
+    def _rewrite_locked(self) -> None:
+        """The compaction proper: both datasets rewritten from the store and the rows it
+        does not know."""
+        start_seq = self.store.last_change()
+        foreign_meta = self._foreign_metadata()
+        foreign_ids = {r.label_id: r.label for r in foreign_meta
+                       if r.status is Status.LABELED and r.label_id is not None}
+        foreign_labels = self._foreign_labels(foreign_ids)
+        labels = self.open_dataset(self.labels_name)
+        metadata = self.open_dataset(self.metadata_name)
+        labels_schema = dsio.merge_schema(dsio.read_schema(labels), self.labels_required)
+        metadata_schema = dsio.merge_schema(dsio.read_schema(metadata),
+                                            self.metadata_required)
+        top = [0]
 
-            def meta_rows() -> Iterator[dict[str, Any]]:
-                for row in foreign_meta:
-                    yield row.values
-                for annotation in self.store.iter_annotations():
-                    top[0] = max(top[0], annotation.label_id or 0)
-                    yield metadata_row(annotation, self.label_col)
+        def label_rows() -> Iterator[dict[str, Any]]:
+            yield from foreign_labels
+            for row in self.project.label_rows():
+                top[0] = max(top[0], row[f"{self.label_col}_id"] or 0)
+                yield row
 
-            dsio.rewrite_rows(labels, label_rows(), labels_schema)
-            dsio.rewrite_rows(metadata, meta_rows(), metadata_schema)
-            self.labels_schema, self.metadata_schema = labels_schema, metadata_schema
-            self.schema_stale = False
-            end_seq = self.store.last_change()
-            # Changes after start_seq may be in the rewrite and will be appended again.
-            self.store.set_meta(WATERMARK, str(start_seq))
-            self.store.set_meta(INFLIGHT, str(start_seq))
-            self.store.set_meta(SUPERSEDED, str(end_seq - start_seq))
-            self.store.set_meta(APPENDS, "0")
-            self.store.set_meta(LEGACY_MIGRATED, "[]")  # their 4.x rows are gone now
-            self.store.set_meta(FLUSHED_LABEL_ID,
-                                str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
-            self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
-            log.info("Compacted %s and %s (%d rows kept from outside the store)",
-                     self.labels_name, self.metadata_name, len(foreign_meta))
+        def meta_rows() -> Iterator[dict[str, Any]]:
+            for row in foreign_meta:
+                yield row.values
+            for annotation in self.store.iter_annotations():
+                top[0] = max(top[0], annotation.label_id or 0)
+                yield metadata_row(annotation, self.label_col)
+
+        dsio.rewrite_rows(labels, label_rows(), labels_schema)
+        dsio.rewrite_rows(metadata, meta_rows(), metadata_schema)
+        self.labels_schema, self.metadata_schema = labels_schema, metadata_schema
+        self.schema_stale = False
+        end_seq = self.store.last_change()
+        # Changes after start_seq may be in the rewrite and will be appended again.
+        self.store.set_meta(WATERMARK, str(start_seq))
+        self.store.set_meta(INFLIGHT, str(start_seq))
+        self.store.set_meta(SUPERSEDED, str(end_seq - start_seq))
+        self.store.set_meta(APPENDS, "0")
+        self.store.set_meta(LEGACY_MIGRATED, "[]")  # their 4.x rows are gone now
+        self.store.set_meta(FLUSHED_LABEL_ID,
+                            str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
+        self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
+        log.info("Compacted %s and %s (%d rows kept from outside the store)",
+                 self.labels_name, self.metadata_name, len(foreign_meta))
 
     def _known(self, key: str, cache: dict[str, bool]) -> bool:
         if key not in cache:

@@ -294,7 +294,15 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
         config, store, session=session, warnings=queue_warnings,
         ranked_session=lambda: int(store.get_meta(PRIORITIES_SESSION, "0") or 0))
     project.add_warnings(stopping)
-    sync = DatasetSync(project, open_dataset=dataiku.Dataset,
+    plugin_outputs = {name: kind for name in (settings.labels_ds, settings.metadata_ds)
+                      if (kind := dsio.plugin_type(dataiku.Dataset(name),
+                                                   dataiku.api_client()))}
+    for name, kind in plugin_outputs.items():
+        log.warning("%s is a plugin dataset (%s), whose connector may not append: the "
+                    "labels and metadata datasets are rewritten whole at each write, "
+                    "which is slower than appending; a file-based or SQL dataset appends",
+                    name, kind)
+    sync = DatasetSync(project, open_dataset=dataiku.Dataset, rewrite_whole=bool(plugin_outputs),
                        labels_name=settings.labels_ds, metadata_name=settings.metadata_ds,
                        unlabeled_schema=schema, unlabeled_name=settings.unlabeled,
                        lock_path=f"{path}.dss-sync.lock", chunksize=chunksize,

@@ -488,12 +488,50 @@ class Project:
     def get_variables(self) -> dict[str, dict[str, Any]]:
         return copy.deepcopy(fake.state().project_variables(self.project_key))
 
+    def get_dataset(self, dataset_name: str) -> _DSSDataset:
+        """``DSSProject.get_dataset(name)`` (on the client's projects)."""
+        return _DSSDataset(self.project_key, dataset_name)
+
     def set_variables(self, variables: dict[str, dict[str, Any]]) -> None:
         if "standard" not in variables or "local" not in variables:
             raise ValueError("Missing 'standard' or 'local' in the variables object")
         store = fake.state().project_variables(self.project_key)
         store["standard"] = copy.deepcopy(variables["standard"])
         store["local"] = copy.deepcopy(variables["local"])
+
+
+class _DatasetSettings:
+    """``dataikuapi.dss.dataset.DSSDatasetSettings``: ``get_raw()`` is the dataset's
+    definition, whose ``type`` is the connection kind ("Filesystem", "PostgreSQL"…, or
+    "CustomPython_<connector>" for a plugin dataset):
+    https://developer.dataiku.com/latest/api-reference/python/datasets.html
+    """
+
+    def __init__(self, state: fake.DatasetState) -> None:
+        project_key, name = state.full_name.split(".", 1)
+        self._raw = {"projectKey": project_key, "name": name, "type": state.dataset_type,
+                     "params": {}}
+
+    def get_raw(self) -> dict[str, Any]:
+        return self._raw
+
+    @property
+    def type(self) -> str:
+        return self._raw["type"]
+
+
+class _DSSDataset:
+    """``dataikuapi.dss.dataset.DSSDataset``: a handle on a dataset's settings."""
+
+    def __init__(self, project_key: str, name: str) -> None:
+        self.project_key, self.dataset_name = project_key, name
+
+    def get_settings(self) -> _DatasetSettings:
+        try:
+            state = fake.state().dataset(self.dataset_name, self.project_key)
+        except Exception as exc:
+            raise DataikuException(str(exc)) from None
+        return _DatasetSettings(state)
 
 
 class _Client:
