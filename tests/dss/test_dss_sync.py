@@ -257,15 +257,13 @@ def test_text_columns_reach_the_labels_as_stored(dss, open_labeling):
 
 
 def test_a_plugin_dataset_that_may_not_append_is_rewritten_whole(dss, reviews, open_labeling,
-                                                                  caplog):
+                                                                  config_4x, caplog):
     """A plugin connector without append support overwrites on append: each write of
     such a dataset rewrites it from the store, so no label is lost."""
-    from conftest import CONFIG_4X
-
     dss.create_dataset("reviews", reviews)
     dss.create_dataset("labels", dataset_type="CustomPython_sheets", supports_append=False)
     dss.create_dataset("labels_metadata")
-    dss.webapp_config = dict(CONFIG_4X)
+    dss.webapp_config = config_4x
     with caplog.at_level("WARNING"):
         webapp = open_labeling()
     assert "CustomPython_sheets" in caplog.text
