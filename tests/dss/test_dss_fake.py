@@ -250,3 +250,14 @@ def test_the_dataset_methods_take_their_documented_parameters(dss):
     ds.write_dataframe(pd.DataFrame({"c": [2]}), infer_schema=True)
     ds.write_schema_from_dataframe(pd.DataFrame({"c": [3]}), False)
     assert dss.table("t")["c"].tolist() == [2]
+
+
+def test_dataset_settings_come_from_the_api_client_only(dss):
+    import dataiku
+
+    dss.create_dataset("sheet", dataset_type="CustomPython_sheets")
+    settings = dataiku.api_client().get_project("LABELING").get_dataset("sheet").get_settings()
+    assert settings.get_raw()["type"] == settings.type == "CustomPython_sheets"
+    assert not hasattr(dataiku.Project(), "get_dataset")  # not on the dataiku package's
+    with pytest.raises(dataiku.DataikuException):
+        dataiku.api_client().get_project("LABELING").get_dataset("nope").get_settings()

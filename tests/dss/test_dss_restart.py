@@ -399,3 +399,130 @@ def test_a_compaction_keeps_what_another_running_cache_wrote(project_setup, open
     meta = project_setup.table("labels_metadata")
     assert meta["annotator"].tolist() == ["bob"]
     assert _labels_by_id(project_setup) == [(1, "neg")]
+
+
+def test_a_failed_catch_up_is_tried_again_before_anything_is_written(
+        project_setup, open_labeling, tmp_path, monkeypatch):
+    from assisted_labeling.dku import sync as sync_mod
+
+    first = open_labeling(cache_dir=tmp_path / "a")
+    item, unwritten = first.project.next_items(ALICE, 2)
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.sync.flush()
+    first.project.annotate(ALICE, {"item_id": unwritten["id"], "label": "neg"})  # id 2
+    first.close()
+    second = open_labeling(cache_dir=tmp_path / "b")
+    bob_item = second.project.next_items(BOB, 1)[0]
+    second.project.annotate(BOB, {"item_id": bob_item["id"], "label": "pos"})  # id 2
+    second.sync.flush()
+    second.close()
+
+    real, calls = sync_mod.dsio.iter_metadata, []
+
+    def unreachable_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("DSS backend unreachable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync_mod.dsio, "iter_metadata", unreachable_once)
+    again = open_labeling(cache_dir=tmp_path / "a")  # the start's flush fails: logged
+    assert again.sync.pending == 1
+    again.sync.flush()  # the background thread's retry
+    assert _labels_by_id(project_setup) == [(1, "pos"), (2, "pos"), (3, "neg")]
+
+
+def test_ids_another_store_gave_to_items_gone_from_the_input_are_not_given_again(
+        project_setup, reviews, open_labeling, tmp_path):
+    first = open_labeling(cache_dir=tmp_path / "a")
+    item = first.project.next_items(ALICE, 1)[0]
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})  # id 1
+    first.sync.flush()
+    first.close()
+    grown = pd.concat([reviews, pd.DataFrame({"text": ["new"], "stars": [2]})],
+                      ignore_index=True)
+    project_setup.create_dataset("reviews", grown)
+    second = open_labeling(cache_dir=tmp_path / "b")
+    new = next(i for i in second.project.next_items(BOB, 5) if i["data"]["text"] == "new")
+    second.project.annotate(BOB, {"item_id": new["id"], "label": "neg"})  # id 2
+    second.sync.flush()
+    second.close()
+    project_setup.create_dataset("reviews", reviews)  # the labeled row left the input
+
+    again = open_labeling(cache_dir=tmp_path / "a")
+    other = next(i for i in again.project.next_items(BOB, 4) if i["id"] != item["id"])
+    assert again.project.annotate(BOB, {"item_id": other["id"], "label": "pos"}).label_id == 3
+
+
+def test_a_label_taken_in_keeps_its_id_when_edited(project_setup, open_labeling, tmp_path):
+    first = open_labeling(cache_dir=tmp_path / "a")
+    item = first.project.next_items(ALICE, 1)[0]
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.sync.flush()
+    first.close()
+    second = open_labeling(cache_dir=tmp_path / "b")
+    bob_item = second.project.next_items(BOB, 1)[0]
+    second.project.annotate(BOB, {"item_id": bob_item["id"], "label": "pos"})  # id 2
+    second.sync.flush()
+    second.close()
+
+    again = open_labeling(cache_dir=tmp_path / "a")  # takes in bob's label
+    third = open_labeling(cache_dir=tmp_path / "c")
+    carol = Principal("carol", "annotator")
+    other = next(i for i in third.project.next_items(carol, 4)
+                 if i["id"] not in (item["id"], bob_item["id"]))
+    third.project.annotate(carol, {"item_id": other["id"], "label": "neg"})  # id 3
+    third.sync.flush()
+    third.close()
+    again.project.annotate(BOB, {"item_id": bob_item["id"], "label": "neg"})  # unwritten
+    again.sync.compact()
+    assert again.project.store.get_annotation("bob", bob_item["id"]).label_id == 2
+    assert _labels_by_id(project_setup) == [(1, "pos"), (2, "neg"), (3, "neg")]
+
+
+def test_a_batch_written_before_a_crash_keeps_its_ids(project_setup, open_labeling,
+                                                      tmp_path):
+    from assisted_labeling.dku.sync import FLUSHED_LABEL_ID
+
+    first = open_labeling(cache_dir=tmp_path / "a")
+    item, inflight = first.project.next_items(ALICE, 2)
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.sync.flush()
+    first.project.annotate(ALICE, {"item_id": inflight["id"], "label": "neg"})  # id 2
+    store, set_meta = first.project.store, first.project.store.set_meta
+
+    def killed_after_the_appends(key, value):
+        if key == FLUSHED_LABEL_ID:
+            raise KeyboardInterrupt("killed")
+        set_meta(key, value)
+
+    store.set_meta = killed_after_the_appends
+    with pytest.raises(KeyboardInterrupt):
+        first.sync.flush()
+    store.set_meta = set_meta
+    first.close()
+    second = open_labeling(cache_dir=tmp_path / "b")
+    other = next(i for i in second.project.next_items(BOB, 4)
+                 if i["id"] not in (item["id"], inflight["id"]))
+    second.project.annotate(BOB, {"item_id": other["id"], "label": "pos"})  # id 3
+    second.sync.flush()
+    second.close()
+
+    again = open_labeling(cache_dir=tmp_path / "a")  # appends the batch again
+    assert again.project.store.get_annotation("alice", inflight["id"]).label_id == 2
+    again.sync.compact()
+    assert _labels_by_id(project_setup) == [(1, "pos"), (2, "neg"), (3, "pos")]
+
+
+def test_labelers_are_told_when_another_webapp_writes_the_same_datasets(
+        project_setup, open_labeling, tmp_path):
+    first = open_labeling(cache_dir=tmp_path / "a")
+    second = open_labeling(cache_dir=tmp_path / "b")
+    first.sync.flush()
+    assert first.sync.warnings() == []
+    item = second.project.next_items(BOB, 1)[0]
+    second.project.annotate(BOB, {"item_id": item["id"], "label": "neg"})
+    second.sync.flush()
+    first.sync.compact()
+    warnings = first.project.config_payload(ALICE)["warnings"]
+    assert any("LABELING.labels_metadata at the same time" in w for w in warnings)

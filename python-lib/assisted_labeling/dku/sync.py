@@ -125,6 +125,7 @@ class DatasetSync:
         self.on_tick: Callable[[], None] | None = None
         self._lock = threading.RLock()
         self._caught_up = False  # with what other stores wrote (see _catch_up_locked)
+        self._concurrent_writer: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -249,23 +250,29 @@ class DatasetSync:
     def _catch_up_locked(self) -> int:
         """A store is not always the only writer: a cache left behind comes back (a
         setting that names the cache, or the run-as user, changed and changed back)
-        after another cache, rebuilt from the datasets, labeled more; or two webapps
-        with different caches write the same datasets. Trusting the store then would
-        hand out label ids given since, and the next compaction would drop the other
-        store's labels. So the latest metadata row of each (item, annotator) that is
-        later than the store's annotation (or that the store lacks) is taken in, with
-        its label id; unwritten labels of this store whose ids were given meanwhile get
-        new ones. One read of the metadata dataset, at the first flush of a process and
-        before each compaction."""
-        self._caught_up = True
+        after another cache, rebuilt from the datasets, labeled more. Trusting the store
+        then would hand out label ids given since, and the next compaction would drop
+        the other store's labels. So the latest metadata row of each (item, annotator)
+        that is later than the store's annotation (or that the store lacks) is taken in,
+        with its label id; new label ids follow every id in the datasets; unwritten
+        labels of this store whose ids another store gave meanwhile get new ones.
+
+        Two webapps with different caches writing the same datasets at the same time
+        give out the same ids between catch-ups: that is not supported, and a catch-up
+        that finds rows written while this process ran says so to the labelers
+        (:meth:`warnings`). One read of the metadata dataset, at the first flush of a
+        process, before each compaction and before each rewrite of ``rewrite_whole``."""
         dataset = self.open_dataset(self.metadata_name)
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
-        given: set[int] = set()  # label ids in the datasets that this store has not written
+        # Label ids in the datasets that this store has not recorded as written, with
+        # the (item, annotator) of their rows.
+        owners: dict[int, set[tuple[str, str]]] = {}
 
         def scan() -> Iterator[dsio.MetadataRow]:
             for row in dsio.iter_metadata(dataset, self.label_col, chunksize=self.chunksize):
                 if row.label_id is not None and row.label_id > flushed_label_id:
-                    given.add(row.label_id)
+                    owners.setdefault(row.label_id, set()).add(
+                        (row.data_id or "", row.annotator or ""))
                 yield row
 
         try:
@@ -280,31 +287,48 @@ class DatasetSync:
                         and r.timestamp > mine.get(key, -math.inf) + DATE_RESOLUTION
                         and (key in mine or self._known(key[0], known))),
                        key=lambda r: r.order)
-        if not newer:
-            return 0
         applied = self.store.restore((r.annotation() for r in newer), self._classes_of)
-        labels_top, _ = self._labels_max_id()
-        self.store.reserve_label_ids(max([labels_top, *given]))
+        renumbered = self._renumber_given(owners) if owners else 0
         taken = {(r.data_id, r.annotator) for r in newer}
-        renumbered = 0
+        # This store's rows of the annotations taken in are replaced in the datasets.
+        self._add_superseded(sum(1 for key in taken if key in mine))
+        if newer:
+            log.warning("Took in %d annotations that another store wrote to %s after this "
+                        "one's last write (a cache left behind and used again, or another "
+                        "webapp on the same datasets); %d unwritten labels got new ids",
+                        applied, dataset.full_name, renumbered)
+            if self._caught_up:  # written while this process ran
+                self._concurrent_writer = dataset.full_name
+        self._caught_up = True
+        return applied
+
+    def _renumber_given(self, owners: dict[int, set[tuple[str, str]]]) -> int:
+        """Make new label ids follow every id in the datasets, and give a new id to each
+        unwritten label whose id the datasets hold for another (item, annotator)."""
+        labels_top, _ = self._labels_max_id()
+        self.store.reserve_label_ids(max(labels_top, *owners))
+        done: set[tuple[str, str]] = set()
         watermark = self._meta_int(WATERMARK)
         while True:
             batch = self.store.changes(after=watermark, limit=self.batch_size)
             for _, annotation in batch:
-                if (annotation.label_id in given
-                        and (annotation.item_key, annotation.annotator) not in taken):
+                key = (annotation.item_key, annotation.annotator)
+                holders = owners.get(annotation.label_id or 0)
+                if holders and key not in holders and key not in done:
+                    # changes() gives current states: one renumbering per annotation.
                     self.store.renumber_label(annotation.annotator, annotation.item_key)
-                    renumbered += 1
+                    done.add(key)
             if len(batch) < self.batch_size:
-                break
+                return len(done)
             watermark = batch[-1][0]
-        # This store's rows of the annotations taken in are replaced in the datasets.
-        self._add_superseded(sum(1 for key in taken if key in mine))
-        log.warning("Took in %d annotations that another store wrote to %s since this "
-                    "one's last write (a cache left behind and used again, or another "
-                    "webapp on the same datasets); %d unwritten labels got new ids",
-                    applied, dataset.full_name, renumbered)
-        return applied
+
+    def warnings(self) -> list[str]:
+        """What the labelers should know about the datasets (``/api/config``)."""
+        if self._concurrent_writer is None:
+            return []
+        return [f"Another webapp, or this one with other settings, writes labels to "
+                f"{self._concurrent_writer} at the same time: label ids can collide. Give "
+                "each webapp its own labels and metadata datasets"]
 
     def _labels_max_id(self) -> tuple[int, int]:
         """The highest label id in the labels dataset, and its number of rows (its id
@@ -400,14 +424,15 @@ class DatasetSync:
             return self._flush_locked()
 
     def _flush_locked(self) -> int:
-        if not self._caught_up and self.restored:
-            self._catch_up_locked()
         if self.rewrite_whole:
             pending = self.pending
             if pending or self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
+                self._catch_up_locked()  # a rewrite drops what it does not know
                 self._rewrite_locked()
                 self.store.set_meta(LAST_APPEND, repr(self.clock()))  # paces rewrites
             return pending
+        if not self._caught_up and self.restored:
+            self._catch_up_locked()
         watermark = self._meta_int(WATERMARK)
         inflight = self._meta_int(INFLIGHT)
         if inflight > watermark:

@@ -307,6 +307,7 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
                        unlabeled_schema=schema, unlabeled_name=settings.unlabeled,
                        lock_path=f"{path}.dss-sync.lock", chunksize=chunksize,
                        **dict(sync_options or {}))
+    project.add_warnings(sync.warnings)
     webapp = DssWebapp(settings, project, dss_authenticator(settings, auth_info), sync,
                        session, queue_warnings)
 

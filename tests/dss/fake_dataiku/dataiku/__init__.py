@@ -488,10 +488,6 @@ class Project:
     def get_variables(self) -> dict[str, dict[str, Any]]:
         return copy.deepcopy(fake.state().project_variables(self.project_key))
 
-    def get_dataset(self, dataset_name: str) -> _DSSDataset:
-        """``DSSProject.get_dataset(name)`` (on the client's projects)."""
-        return _DSSDataset(self.project_key, dataset_name)
-
     def set_variables(self, variables: dict[str, dict[str, Any]]) -> None:
         if "standard" not in variables or "local" not in variables:
             raise ValueError("Missing 'standard' or 'local' in the variables object")
@@ -534,6 +530,14 @@ class _DSSDataset:
         return _DatasetSettings(state)
 
 
+class _DSSProject(Project):
+    """``dataikuapi.dss.project.DSSProject``, what the client's ``get_project`` returns:
+    variables as ``dataiku.Project`` has them, and handles on datasets."""
+
+    def get_dataset(self, dataset_name: str) -> _DSSDataset:
+        return _DSSDataset(self.project_key, dataset_name)
+
+
 class _Client:
     """The part of ``dataikuapi.DSSClient`` used by webapp backends.
 
@@ -562,11 +566,11 @@ class _Client:
                 return copy.deepcopy(info)
         raise DataikuException("Failed to authenticate: no valid DSS session in headers")
 
-    def get_default_project(self) -> Project:
-        return Project()
+    def get_default_project(self) -> _DSSProject:
+        return _DSSProject()
 
-    def get_project(self, project_key: str) -> Project:
-        return Project(project_key)
+    def get_project(self, project_key: str) -> _DSSProject:
+        return _DSSProject(project_key)
 
 
 def api_client() -> _Client:
