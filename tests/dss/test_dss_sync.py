@@ -290,3 +290,86 @@ def test_unreadable_dataset_settings_keep_appending(project_setup, caplog):
         assert plugin_type(dataiku.Dataset("labels"), Refusing()) is None
     assert "READ_CONF" in caplog.text
     assert plugin_type(dataiku.Dataset("labels"), dataiku.api_client()) is None
+
+
+def test_a_rewrite_keeps_what_another_webapp_wrote(dss, reviews, open_labeling, config_4x,
+                                                   tmp_path):
+    dss.create_dataset("reviews", reviews)
+    for name in ("labels", "labels_metadata"):
+        dss.create_dataset(name, dataset_type="CustomPython_sheets", supports_append=False)
+    dss.webapp_config = config_4x
+    first = open_labeling(cache_dir=tmp_path / "a")
+    second = open_labeling(cache_dir=tmp_path / "b")
+    _label(second, user=BOB, label="neg")
+    second.sync.flush()
+    _label(first, label="pos")
+    first.sync.flush()
+    assert sorted(dss.table("labels_metadata")["annotator"]) == ["alice", "bob"]
+    assert sorted(dss.table("labels")["label"]) == ["neg", "pos"]
+
+
+def _reversed_unguessed_reads(monkeypatch):
+    """A table that comes back in another order when read without the type guess."""
+    from assisted_labeling.dku import datasets as dsio
+
+    real = dsio.iter_frames
+
+    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
+        for frame in real(dataset, chunksize=chunksize, columns=columns,
+                          infer_with_pandas=infer_with_pandas):
+            yield frame if infer_with_pandas else frame.iloc[::-1]
+
+    monkeypatch.setattr(dsio, "iter_frames", frames)
+
+
+def test_reads_that_do_not_pair_up_keep_the_guessed_values(dss, monkeypatch, caplog):
+    import dataiku
+    import pandas as pd
+
+    from assisted_labeling.config import Category, LabelingConfig
+    from assisted_labeling.dku import datasets as dsio
+
+    dss.create_dataset("codes", pd.DataFrame({"code": ["01234", "00042"], "n": [1, 2]}))
+    config = LabelingConfig("tabular", (Category("pos"), Category("neg")))
+    in_order = list(dsio.iter_items(dataiku.Dataset("codes"), config, chunksize=10))
+    assert [i.data["code"] for i in in_order] == ["01234", "00042"]
+    _reversed_unguessed_reads(monkeypatch)
+    with caplog.at_level("WARNING"):
+        items = list(dsio.iter_items(dataiku.Dataset("codes"), config, chunksize=10))
+    assert [i.data["code"] for i in items] == [1234, 42]  # not another row's code
+    assert [i.key for i in items] == [i.key for i in in_order]
+    assert "another order" in caplog.text
+
+
+def test_text_and_number_reads_that_do_not_pair_up_are_an_error(dss, monkeypatch):
+    import dataiku
+    import pandas as pd
+
+    from assisted_labeling.dku import datasets as dsio
+    from assisted_labeling.errors import LabelingError
+
+    dss.create_dataset("meta", pd.DataFrame({"data_id": ["007", "008"], "label_id": [1, 2]}))
+    read = dsio.iter_text_frames(dataiku.Dataset("meta"), chunksize=10, texts=["data_id"],
+                                 numbers=["label_id"])
+    assert next(read).values.tolist() == [["007", 1], ["008", 2]]
+    _reversed_unguessed_reads(monkeypatch)
+    with pytest.raises(LabelingError, match="another order"):
+        list(dsio.iter_text_frames(dataiku.Dataset("meta"), chunksize=10,
+                                   texts=["data_id"], numbers=["label_id"]))
+
+
+@pytest.mark.parametrize(("guessed", "stored", "same"), [
+    ([1234, 42], ["01234", "0042"], True),
+    ([1.5, None], ["1.50", "NA"], True),
+    ([True, False], ["true", "False"], True),
+    (["a", "b"], ["a", "b"], True),
+    (["a", "b"], ["b", "a"], False),
+    ([1234, 42], ["0042", "01234"], False),
+    ([1, 2], ["1"], False),
+])
+def test_same_cells(guessed, stored, same):
+    import pandas as pd
+
+    from assisted_labeling.dku.datasets import same_cells
+
+    assert same_cells(pd.Series(guessed), pd.Series(stored, dtype=object)) is same

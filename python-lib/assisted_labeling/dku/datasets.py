@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .. import loop
@@ -167,6 +168,34 @@ def iter_frames(dataset: Any, *, chunksize: int, columns: list[str] | None = Non
     yield from dataset.iter_dataframes(**kwargs)
 
 
+def same_cells(guessed: pd.Series, stored: pd.Series) -> bool:
+    """Whether a column read with DSS's type guess and the same column read as stored
+    hold the same rows ("01234" and 1234 agree; a cell empty on either side proves
+    nothing). Two reads of a dataset are paired by position, and a SQL or cloud
+    warehouse table may come back in another order the second time: this tells."""
+    if len(guessed) != len(stored):
+        return False
+    g = guessed.reset_index(drop=True)
+    s = stored.reset_index(drop=True)
+    known = (g.notna() & s.notna()).to_numpy()
+    if not known.any():
+        return True
+    g, s = g[known], s[known]
+    if pd.api.types.is_bool_dtype(g):
+        return bool((s.astype(str).str.lower().map({"true": True, "false": False}) == g).all())
+    if pd.api.types.is_numeric_dtype(g):
+        numbers = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+        return bool(np.isclose(numbers, g.to_numpy(dtype=float), rtol=1e-12, atol=0).all())
+    return bool((g.astype(str) == s.astype(str)).all())
+
+
+def misaligned(dataset: Any) -> LabelingError:
+    return LabelingError(
+        f"The dataset {dataset.full_name} gave its rows in another order on two reads "
+        "of it (a SQL table without an order?): they cannot be paired. Build it as a "
+        "file-based dataset, or sort it in a recipe first")
+
+
 def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
                      numbers: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
     """The columns ``texts`` as the text stored and ``numbers`` typed by pandas, in
@@ -175,7 +204,8 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
     Ids and labels must not be guessed: DSS guesses the types of each chunk on its own,
     so a chunk of digit-only ids would come back as numbers ("007" as 7) and the next
     one as text. Integer columns are read apart, with the guess: read by the schema, an
-    empty cell fails them.
+    empty cell fails them. The second read also brings the first text column, to check
+    that both reads gave the rows in the same order (:func:`same_cells`).
     """
     if not texts:
         # No empty column list is ever sent: DSS may take it as "every column".
@@ -183,14 +213,19 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
         return
     text_frames = iter_frames(dataset, chunksize=chunksize, columns=list(texts),
                               infer_with_pandas=False)
-    number_frames = (iter_frames(dataset, chunksize=chunksize, columns=list(numbers))
-                     if numbers else itertools.repeat(None))
-    for text_frame, number_frame in zip(text_frames, number_frames):
-        if number_frame is None:
-            yield text_frame
-        else:
-            yield pd.concat([text_frame.reset_index(drop=True),
-                             number_frame.reset_index(drop=True)], axis=1)
+    if not numbers:
+        yield from text_frames
+        return
+    witness = texts[0]
+    number_frames = iter_frames(dataset, chunksize=chunksize,
+                                columns=[*numbers, witness])
+    for text_frame, number_frame in itertools.zip_longest(text_frames, number_frames):
+        if (text_frame is None or number_frame is None
+                or not same_cells(number_frame[witness], text_frame[witness])):
+            raise misaligned(dataset)
+        yield pd.concat([text_frame.reset_index(drop=True),
+                         number_frame.drop(columns=[witness]).reset_index(drop=True)],
+                        axis=1)
 
 
 # -- items and queries ------------------------------------------------------------------
@@ -200,17 +235,27 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
     Ids hash the values as DSS guesses their types (the sampler's and every earlier
     store's ids); the item keeps its text columns as stored, read a second time without
     the guess: a chunk of digit-only codes would show, and reach the labels dataset,
-    as numbers ("01234" as 1234)."""
+    as numbers ("01234" as 1234). If the two reads do not pair up (:func:`same_cells`),
+    the items keep the guessed values, with a warning."""
     identifier = RowIdentifier(config.id_column)
     texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
     stored = (iter_frames(dataset, chunksize=chunksize, columns=texts,
-                          infer_with_pandas=False) if texts else itertools.repeat(None))
-    for frame, text_frame in zip(iter_frames(dataset, chunksize=chunksize), stored):
+                          infer_with_pandas=False) if texts else iter(()))
+    warned = False
+    for frame in iter_frames(dataset, chunksize=chunksize):
+        text_frame = next(stored, None) if texts else None
         shown = None
-        if text_frame is not None:
+        if text_frame is not None and all(same_cells(frame[c], text_frame[c])
+                                          for c in texts):
             shown = frame.copy()
             for name in texts:
                 shown[name] = text_frame[name].to_numpy()
+        elif texts and not warned:
+            warned = True
+            stored = iter(())  # paired by position: once out of step, always
+            log.warning("%s gave its rows in another order on a second read: its text "
+                        "columns are shown as DSS guesses their types (\"01234\" as 1234)",
+                        dataset.full_name)
         for row in frame_rows(frame, identifier, shown=shown):
             yield Item(row.key, row.data)
 
