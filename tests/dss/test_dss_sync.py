@@ -373,3 +373,31 @@ def test_same_cells(guessed, stored, same):
     from assisted_labeling.dku.datasets import same_cells
 
     assert same_cells(pd.Series(guessed), pd.Series(stored, dtype=object)) is same
+
+
+def test_text_columns_are_read_again_only_from_a_chunk_where_dss_guessed_numbers(
+        dss, monkeypatch):
+    import dataiku
+    import pandas as pd
+
+    from assisted_labeling.config import Category, LabelingConfig
+    from assisted_labeling.dku import datasets as dsio
+
+    real, unguessed = dsio.iter_frames, []
+
+    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
+        for frame in real(dataset, chunksize=chunksize, columns=columns,
+                          infer_with_pandas=infer_with_pandas):
+            if not infer_with_pandas:
+                unguessed.append(len(frame))
+            yield frame
+
+    monkeypatch.setattr(dsio, "iter_frames", frames)
+    config = LabelingConfig("tabular", (Category("pos"), Category("neg")))
+    dss.create_dataset("words", pd.DataFrame({"code": ["AB", "CD", "EF", "GH"]}))
+    list(dsio.iter_items(dataiku.Dataset("words"), config, chunksize=2))
+    assert unguessed == []  # text read as text: no second read
+    dss.create_dataset("codes", pd.DataFrame({"code": ["AB", "CD", "0042", "0107"]}))
+    items = list(dsio.iter_items(dataiku.Dataset("codes"), config, chunksize=2))
+    assert [i.data["code"] for i in items] == ["AB", "CD", "0042", "0107"]
+    assert unguessed == [2, 2]

@@ -233,29 +233,37 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
     """Every row of the unlabeled dataset as an item with a stable id.
 
     Ids hash the values as DSS guesses their types (the sampler's and every earlier
-    store's ids); the item keeps its text columns as stored, read a second time without
-    the guess: a chunk of digit-only codes would show, and reach the labels dataset,
-    as numbers ("01234" as 1234). If the two reads do not pair up (:func:`same_cells`),
-    the items keep the guessed values, with a warning."""
+    store's ids). Items keep their text columns as stored: in a chunk where DSS guessed
+    numbers (or booleans) for a text column, which would show, and reach the labels
+    dataset, as numbers ("01234" as 1234), the text columns are read again without the
+    guess. That second read is made only once a chunk needs it (often never: free text
+    is read as text), from the start, paired with the first by position; if the two do not give the
+    same rows (:func:`same_cells`), the items keep the guessed values, with a warning."""
     identifier = RowIdentifier(config.id_column)
     texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
-    stored = (iter_frames(dataset, chunksize=chunksize, columns=texts,
-                          infer_with_pandas=False) if texts else iter(()))
-    warned = False
-    for frame in iter_frames(dataset, chunksize=chunksize):
-        text_frame = next(stored, None) if texts else None
+    stored: Iterator[pd.DataFrame] | None = None
+    read = 0  # chunks taken from ``stored``
+    paired = True
+    for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
         shown = None
-        if text_frame is not None and all(same_cells(frame[c], text_frame[c])
-                                          for c in texts):
-            shown = frame.copy()
-            for name in texts:
-                shown[name] = text_frame[name].to_numpy()
-        elif texts and not warned:
-            warned = True
-            stored = iter(())  # paired by position: once out of step, always
-            log.warning("%s gave its rows in another order on a second read: its text "
-                        "columns are shown as DSS guesses their types (\"01234\" as 1234)",
-                        dataset.full_name)
+        if paired and any(frame[c].dtype != object for c in texts):
+            if stored is None:
+                stored = iter_frames(dataset, chunksize=chunksize, columns=texts,
+                                     infer_with_pandas=False)
+            text_frame = None
+            while read <= index:
+                text_frame = next(stored, None)
+                read += 1
+            paired = text_frame is not None and all(
+                same_cells(frame[c], text_frame[c]) for c in texts)
+            if paired:
+                shown = frame.copy()
+                for name in texts:
+                    shown[name] = text_frame[name].to_numpy()
+            else:
+                log.warning("%s gave its rows in another order on a second read: its text "
+                            "columns are shown as DSS guesses their types (\"01234\" as "
+                            "1234)", dataset.full_name)
         for row in frame_rows(frame, identifier, shown=shown):
             yield Item(row.key, row.data)
 
