@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from assisted_labeling.dku.sync import WATERMARK
@@ -401,3 +402,86 @@ def test_text_columns_are_read_again_only_from_a_chunk_where_dss_guessed_numbers
     items = list(dsio.iter_items(dataiku.Dataset("codes"), config, chunksize=2))
     assert [i.data["code"] for i in items] == ["AB", "CD", "0042", "0107"]
     assert unguessed == [2, 2]
+
+
+def _tabular():
+    from assisted_labeling.config import Category, LabelingConfig
+
+    return LabelingConfig("tabular", (Category("pos"), Category("neg")))
+
+
+# -- same_cells / iter_text_frames / iter_items -------------------------------------------
+def test_same_cells_reads_a_true_false_column_with_an_empty_cell(dss):
+    """pandas guesses a true/false column with an empty cell as object (True, nan,
+    False): True and "true" are the same cell."""
+    import dataiku
+
+    from assisted_labeling.dku.datasets import iter_frames, same_cells
+
+    dss.create_dataset("t", pd.DataFrame({"flag": ["true", None, "false"]}, dtype=object))
+    guessed = next(iter_frames(dataiku.Dataset("t"), chunksize=10))["flag"]
+    stored = next(iter_frames(dataiku.Dataset("t"), chunksize=10,
+                              infer_with_pandas=False))["flag"]
+    assert guessed.tolist()[0] is True and stored.tolist()[0] == "true"
+    assert same_cells(guessed, stored)
+
+
+def test_a_true_false_column_is_no_false_alarm_for_the_queries(dss):
+    import dataiku
+
+    from assisted_labeling.dku import datasets as dsio
+
+    dss.create_dataset("reviews", pd.DataFrame(
+        {"flag": ["true", None, "false"], "stars": [5, 1, 3]}))
+    dss.create_dataset("queries", pd.DataFrame(
+        {"flag": ["true", None, "false"], "stars": [5, 1, 3],
+         "uncertainty": [0.9, 0.5, 0.1]}))
+
+    got = list(dsio.iter_priorities(dataiku.Dataset("queries"), _tabular(), ["flag", "stars"],
+                                    chunksize=10))
+    assert len(got) == 3
+
+
+def test_a_true_false_column_does_not_stop_the_pairing_of_items(dss, caplog):
+    import dataiku
+
+    from assisted_labeling.dku import datasets as dsio
+
+    dss.create_dataset("codes", pd.DataFrame(
+        {"code": ["01234", "00042", "00007"], "flag": ["true", None, "false"]}, dtype=object))
+    with caplog.at_level("WARNING"):
+        items = list(dsio.iter_items(dataiku.Dataset("codes"), _tabular(), chunksize=10))
+    assert "another order" not in caplog.text
+    assert [i.data["code"] for i in items] == ["01234", "00042", "00007"]
+
+
+def test_stored_text_is_kept_when_a_text_column_holds_guessed_booleans(dss):
+    """An object column can hold guessed booleans: the stored "true" is kept."""
+    import dataiku
+
+    from assisted_labeling.dku import datasets as dsio
+
+    dss.create_dataset("flags", pd.DataFrame(
+        {"text": ["a", "b", "c"], "flag": ["true", None, "false"]}, dtype=object))
+    items = list(dsio.iter_items(dataiku.Dataset("flags"), _tabular(), chunksize=10))
+    assert [i.data["flag"] for i in items] == ["true", None, "false"]
+
+
+@pytest.mark.filterwarnings("ignore::pandas.errors.DtypeWarning")  # as DSS
+def test_stored_text_is_kept_when_a_wide_chunk_mixes_numbers_and_text(dss):
+    """pandas' C parser (low_memory, as dataiku's read_table) parses a wide chunk in
+    pieces of 8192 rows (>= 64 columns) and concatenates them: digits-only in the first
+    piece stay ints in an object column, which the text must replace."""
+    import dataiku
+
+    from assisted_labeling.dku import datasets as dsio
+
+    n = 10_000
+    data = {"code": ["01234"] * 8192 + ["AB"] * (n - 8192)}
+    for i in range(70):
+        data[f"c{i}"] = ["x"] * n
+    dss.create_dataset("wide", pd.DataFrame(data, dtype=object))
+    items = list(dsio.iter_items(dataiku.Dataset("wide"), _tabular(), chunksize=n))
+    assert items[0].data["code"] == "01234"
+
+

@@ -170,23 +170,41 @@ def iter_frames(dataset: Any, *, chunksize: int, columns: list[str] | None = Non
 
 def same_cells(guessed: pd.Series, stored: pd.Series) -> bool:
     """Whether a column read with DSS's type guess and the same column read as stored
-    hold the same rows ("01234" and 1234 agree; a cell empty on either side proves
-    nothing). Two reads of a dataset are paired by position, and a SQL or cloud
-    warehouse table may come back in another order the second time: this tells."""
+    hold the same rows ("01234" and 1234 agree, "true" and True; a cell empty on either
+    side proves nothing). Two reads of a dataset are paired by position, and a SQL or
+    cloud warehouse table may come back in another order the second time: this tells."""
     if len(guessed) != len(stored):
         return False
     g = guessed.reset_index(drop=True)
     s = stored.reset_index(drop=True)
     known = (g.notna() & s.notna()).to_numpy()
-    if not known.any():
-        return True
     g, s = g[known], s[known]
-    if pd.api.types.is_bool_dtype(g):
-        return bool((s.astype(str).str.lower().map({"true": True, "false": False}) == g).all())
-    if pd.api.types.is_numeric_dtype(g):
+    if pd.api.types.is_numeric_dtype(g) and not pd.api.types.is_bool_dtype(g):
         numbers = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
         return bool(np.isclose(numbers, g.to_numpy(dtype=float), rtol=1e-12, atol=0).all())
-    return bool((g.astype(str) == s.astype(str)).all())
+    equal = g.to_numpy(dtype=object) == s.to_numpy(dtype=object)
+    # Cells of other types than text (booleans, or numbers in a column that mixes them
+    # with text, as pandas gives for wide chunks) are compared one by one.
+    return all(_same_cell(a, b) for a, b in zip(g.to_numpy(dtype=object)[~equal],
+                                                 s.to_numpy(dtype=object)[~equal]))
+
+
+def _same_cell(guessed: Any, stored: Any) -> bool:
+    text = str(stored).strip()
+    if isinstance(guessed, (bool, np.bool_)):
+        return text.lower() == str(bool(guessed)).lower()
+    if isinstance(guessed, (int, float, np.number)):
+        try:
+            return math.isclose(float(text), float(guessed), rel_tol=1e-12)
+        except ValueError:
+            return False
+    return str(guessed) == str(stored)
+
+
+def _guessed_not_text(column: pd.Series) -> bool:
+    """Whether DSS's guess turned some cell of a text column into another type."""
+    return pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty") \
+        and bool(column.notna().any())
 
 
 def misaligned(dataset: Any) -> LabelingError:
@@ -246,7 +264,7 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
     paired = True
     for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
         shown = None
-        if paired and any(frame[c].dtype != object for c in texts):
+        if paired and any(_guessed_not_text(frame[c]) for c in texts):
             if stored is None:
                 stored = iter_frames(dataset, chunksize=chunksize, columns=texts,
                                      infer_with_pandas=False)
