@@ -526,3 +526,81 @@ def test_labelers_are_told_when_another_webapp_writes_the_same_datasets(
     first.sync.compact()
     warnings = first.project.config_payload(ALICE)["warnings"]
     assert any("LABELING.labels_metadata at the same time" in w for w in warnings)
+
+
+def _metadata_append_fails(monkeypatch):
+    from assisted_labeling.dku import sync as sync_mod
+
+    real = sync_mod.dsio.append_rows
+
+    def append_rows(dataset, rows, schema):
+        if dataset.full_name.endswith("labels_metadata"):
+            raise OSError("DSS unreachable")
+        return real(dataset, rows, schema)
+
+    monkeypatch.setattr(sync_mod.dsio, "append_rows", append_rows)
+
+
+def test_an_id_only_in_the_labels_dataset_is_not_given_again(project_setup, open_labeling,
+                                                             tmp_path, monkeypatch):
+    first = open_labeling(cache_dir=tmp_path / "a")
+    item, bob_item, alice_item = first.project.next_items(ALICE, 3)
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})  # id 1
+    first.sync.flush()
+    first.close()
+    second = open_labeling(cache_dir=tmp_path / "b")
+    second.project.annotate(BOB, {"item_id": bob_item["id"], "label": "neg"})  # id 2
+    with monkeypatch.context() as patched:
+        _metadata_append_fails(patched)
+        with pytest.raises(OSError):
+            second.sync.flush()  # the labels row of id 2 is written, its metadata row not
+    second.close()
+
+    again = open_labeling(cache_dir=tmp_path / "a")
+    assert again.project.annotate(ALICE, {"item_id": alice_item["id"],
+                                          "label": "neg"}).label_id == 3
+
+
+def test_an_unwritten_label_whose_id_is_only_in_the_labels_dataset_is_renumbered(
+        project_setup, open_labeling, tmp_path, monkeypatch):
+    first = open_labeling(cache_dir=tmp_path / "a")
+    items = first.project.next_items(ALICE, 4)
+    first.project.annotate(ALICE, {"item_id": items[0]["id"], "label": "pos"})  # id 1
+    first.sync.flush()
+    first.project.annotate(ALICE, {"item_id": items[1]["id"], "label": "pos"})  # id 2
+    first.project.annotate(ALICE, {"item_id": items[2]["id"], "label": "pos"})  # id 3
+    first.close()  # both unwritten
+    second = open_labeling(cache_dir=tmp_path / "b")
+    second.project.annotate(BOB, {"item_id": items[3]["id"], "label": "neg"})  # id 2
+    second.sync.flush()
+    second.project.annotate(BOB, {"item_id": items[0]["id"], "label": "neg"})  # id 3
+    with monkeypatch.context() as patched:
+        _metadata_append_fails(patched)
+        with pytest.raises(OSError):
+            second.sync.flush()  # the labels row of id 3 is written, its metadata row not
+    second.close()
+
+    open_labeling(cache_dir=tmp_path / "a")  # catches up, then writes alice's labels
+    ids = sorted(project_setup.table("labels")["label_id"].tolist())
+    assert ids == [1, 2, 3, 4, 5]
+
+
+def test_a_batch_whose_metadata_append_failed_keeps_its_ids_after_a_catch_up(
+        project_setup, open_labeling, tmp_path, monkeypatch):
+    first = open_labeling(cache_dir=tmp_path / "a")
+    item, other = first.project.next_items(ALICE, 2)
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})  # id 1
+    with monkeypatch.context() as patched:
+        _metadata_append_fails(patched)
+        with pytest.raises(OSError):
+            first.sync.flush()  # in flight: its labels row is written, not its metadata
+    first.close()
+    second = open_labeling(cache_dir=tmp_path / "b")  # rebuilt: id 1 is reserved
+    second.project.annotate(BOB, {"item_id": other["id"], "label": "neg"})  # id 2
+    second.sync.flush()
+    second.close()
+
+    again = open_labeling(cache_dir=tmp_path / "a")  # catches up, then writes it again
+    assert again.project.store.get_annotation("alice", item["id"]).label_id == 1
+    again.sync.compact()
+    assert _labels_by_id(project_setup) == [(1, "pos"), (2, "neg")]

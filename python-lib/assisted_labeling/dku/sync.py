@@ -218,7 +218,7 @@ class DatasetSync:
         # Label ids of rows the store skipped (unknown items) must not be reused, nor
         # those of labels rows whose metadata row was never written (the second append
         # failed, then the store was lost).
-        labels_top, labels_rows = self._labels_max_id()
+        labels_top, labels_rows, _ = self._labels_ids()
         max_label_id = max(max_label_id, labels_top)
         self.store.reserve_label_ids(max_label_id)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
@@ -260,8 +260,9 @@ class DatasetSync:
         Two webapps with different caches writing the same datasets at the same time
         give out the same ids between catch-ups: that is not supported, and a catch-up
         that finds rows written while this process ran says so to the labelers
-        (:meth:`warnings`). One read of the metadata dataset, at the first flush of a
-        process, before each compaction and before each rewrite of ``rewrite_whole``."""
+        (:meth:`warnings`). One read of the metadata dataset and of the labels
+        dataset's id column, at the first flush of a process, before each compaction and
+        before each rewrite of ``rewrite_whole``."""
         dataset = self.open_dataset(self.metadata_name)
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
         # Label ids in the datasets that this store has not recorded as written, with
@@ -288,6 +289,12 @@ class DatasetSync:
                         and (key in mine or self._known(key[0], known))),
                        key=lambda r: r.order)
         applied = self.store.restore((r.annotation() for r in newer), self._classes_of)
+        # A labels row whose metadata row was never written (the second append failed)
+        # holds its id too, for an (item, annotator) that cannot be told.
+        labels_top, _, in_labels = self._labels_ids(above=flushed_label_id)
+        for label_id in in_labels:
+            owners.setdefault(label_id, set())
+        self.store.reserve_label_ids(max([labels_top, *owners]))
         renumbered = self._renumber_given(owners) if owners else 0
         taken = {(r.data_id, r.annotator) for r in newer}
         # This store's rows of the annotations taken in are replaced in the datasets.
@@ -303,18 +310,26 @@ class DatasetSync:
         return applied
 
     def _renumber_given(self, owners: dict[int, set[tuple[str, str]]]) -> int:
-        """Make new label ids follow every id in the datasets, and give a new id to each
-        unwritten label whose id the datasets hold for another (item, annotator)."""
-        labels_top, _ = self._labels_max_id()
-        self.store.reserve_label_ids(max(labels_top, *owners))
+        """Give a new id to each unwritten label whose id the datasets hold for another
+        (item, annotator), or for one not known (a labels row alone) unless that row is
+        this store's own, from the batch that was being written when it stopped."""
         done: set[tuple[str, str]] = set()
         watermark = self._meta_int(WATERMARK)
+        inflight_seq = self._meta_int(INFLIGHT)
+        inflight: set[tuple[str, str]] = set()
         while True:
             batch = self.store.changes(after=watermark, limit=self.batch_size)
-            for _, annotation in batch:
+            for seq, annotation in batch:
                 key = (annotation.item_key, annotation.annotator)
+                if seq <= inflight_seq:
+                    inflight.add(key)
                 holders = owners.get(annotation.label_id or 0)
-                if holders and key not in holders and key not in done:
+                if holders is None or key in done:
+                    continue
+                # No known holder: a labels row alone, which is this store's own only if
+                # it was in the batch being written.
+                theirs = key not in holders if holders else key not in inflight
+                if theirs:
                     # changes() gives current states: one renumbering per annotation.
                     self.store.renumber_label(annotation.annotator, annotation.item_key)
                     done.add(key)
@@ -330,24 +345,27 @@ class DatasetSync:
                 f"{self._concurrent_writer} at the same time: label ids can collide. Give "
                 "each webapp its own labels and metadata datasets"]
 
-    def _labels_max_id(self) -> tuple[int, int]:
-        """The highest label id in the labels dataset, and its number of rows (its id
-        column alone is read)."""
+    def _labels_ids(self, *, above: float = math.inf) -> tuple[int, int, list[int]]:
+        """The highest label id in the labels dataset, its number of rows, and its ids
+        above ``above``, one per row (its id column alone is read)."""
         dataset = self.open_dataset(self.labels_name)
         id_col = f"{self.label_col}_id"
         top = rows = 0
+        ids: list[int] = []
         try:
             if id_col not in dsio.names(dsio.read_schema(dataset)):
-                return 0, 0
+                return 0, 0, []
             for frame in dsio.iter_frames(dataset, chunksize=self.chunksize,
                                           columns=[id_col]):
                 rows += len(frame)
-                highest = pd.to_numeric(frame[id_col], errors="coerce").max()
+                values = pd.to_numeric(frame[id_col], errors="coerce")
+                highest = values.max()
                 if pd.notna(highest):
                     top = max(top, int(highest))
+                ids.extend(values[values > above].astype("int64").tolist())
         except Exception as exc:
             raise dsio.read_error("labels dataset", dataset, exc) from None
-        return top, rows
+        return top, rows, ids
 
     def _map_legacy(self, latest: dict[tuple[str, str], dsio.MetadataRow],
                     first_seen: dict[tuple[str, str], int]
