@@ -366,21 +366,29 @@ def test_an_old_cache_takes_in_what_another_cache_wrote_since(project_setup, ope
     assert new.label_id == 3  # after the ids the other cache gave
 
 
-def test_an_old_cache_renumbers_its_unwritten_labels_whose_ids_were_given_since(
-        project_setup, open_labeling, tmp_path):
+def _left_behind_then_relabeled(open_labeling, tmp_path, *, unwritten: bool = False):
+    """Cache A labels an item (with ``unwritten``, a second one it never writes: id 2)
+    and stops; cache B, rebuilt from the datasets, labels one for bob (id 2) and stops.
+    Returns A's two items and bob's."""
     first = open_labeling(cache_dir=tmp_path / "a")
-    item, unwritten = first.project.next_items(ALICE, 2)
+    item, other = first.project.next_items(ALICE, 2)
     first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
     first.sync.flush()
-    first.project.annotate(ALICE, {"item_id": unwritten["id"], "label": "neg"})  # id 2
-    first.close()  # stopped before the flusher wrote it
-
+    if unwritten:
+        first.project.annotate(ALICE, {"item_id": other["id"], "label": "neg"})
+    first.close()
     second = open_labeling(cache_dir=tmp_path / "b")
     bob_item = second.project.next_items(BOB, 1)[0]
     assert second.project.annotate(BOB, {"item_id": bob_item["id"],
                                          "label": "pos"}).label_id == 2
     second.sync.flush()
     second.close()
+    return item, other, bob_item
+
+
+def test_an_old_cache_renumbers_its_unwritten_labels_whose_ids_were_given_since(
+        project_setup, open_labeling, tmp_path):
+    _, unwritten, _ = _left_behind_then_relabeled(open_labeling, tmp_path, unwritten=True)
 
     again = open_labeling(cache_dir=tmp_path / "a")  # flushes what it had left
     assert again.project.store.get_annotation("alice", unwritten["id"]).label_id == 3
@@ -405,18 +413,7 @@ def test_a_failed_catch_up_is_tried_again_before_anything_is_written(
         project_setup, open_labeling, tmp_path, monkeypatch):
     from assisted_labeling.dku import sync as sync_mod
 
-    first = open_labeling(cache_dir=tmp_path / "a")
-    item, unwritten = first.project.next_items(ALICE, 2)
-    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
-    first.sync.flush()
-    first.project.annotate(ALICE, {"item_id": unwritten["id"], "label": "neg"})  # id 2
-    first.close()
-    second = open_labeling(cache_dir=tmp_path / "b")
-    bob_item = second.project.next_items(BOB, 1)[0]
-    second.project.annotate(BOB, {"item_id": bob_item["id"], "label": "pos"})  # id 2
-    second.sync.flush()
-    second.close()
-
+    _left_behind_then_relabeled(open_labeling, tmp_path, unwritten=True)
     real, calls = sync_mod.dsio.iter_metadata, []
 
     def unreachable_once(*args, **kwargs):
@@ -455,17 +452,7 @@ def test_ids_another_store_gave_to_items_gone_from_the_input_are_not_given_again
 
 
 def test_a_label_taken_in_keeps_its_id_when_edited(project_setup, open_labeling, tmp_path):
-    first = open_labeling(cache_dir=tmp_path / "a")
-    item = first.project.next_items(ALICE, 1)[0]
-    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
-    first.sync.flush()
-    first.close()
-    second = open_labeling(cache_dir=tmp_path / "b")
-    bob_item = second.project.next_items(BOB, 1)[0]
-    second.project.annotate(BOB, {"item_id": bob_item["id"], "label": "pos"})  # id 2
-    second.sync.flush()
-    second.close()
-
+    item, _, bob_item = _left_behind_then_relabeled(open_labeling, tmp_path)
     again = open_labeling(cache_dir=tmp_path / "a")  # takes in bob's label
     third = open_labeling(cache_dir=tmp_path / "c")
     carol = Principal("carol", "annotator")
