@@ -485,3 +485,31 @@ def test_stored_text_is_kept_when_a_wide_chunk_mixes_numbers_and_text(dss):
     assert items[0].data["code"] == "01234"
 
 
+
+
+def test_whole_rewrites_are_paced_by_their_own_duration(dss, reviews, open_labeling,
+                                                        config_4x, clock, monkeypatch):
+    """A rewrite of a plugin dataset may take long (or count against a quota): the next
+    one waits ten times as long as the last took, and at least the flush delay."""
+    from assisted_labeling.dku.sync import DatasetSync
+
+    dss.create_dataset("reviews", reviews)
+    dss.create_dataset("labels", dataset_type="CustomPython_sheets", supports_append=False)
+    dss.create_dataset("labels_metadata")
+    dss.webapp_config = config_4x
+    webapp = open_labeling(sync_options={"clock": clock})
+    rewrite = DatasetSync._rewrite_locked
+
+    def slow_rewrite(self):
+        rewrite(self)
+        clock.now += 3  # the rewrite took 3 s
+
+    monkeypatch.setattr(DatasetSync, "_rewrite_locked", slow_rewrite)
+    _label(webapp)
+    webapp.sync.tick()
+    assert len(dss.table("labels")) == 1
+    _label(webapp, label="neg")
+    clock.now += 29
+    assert not webapp.sync.flush_due()
+    clock.now += 1
+    assert webapp.sync.flush_due()

@@ -80,6 +80,7 @@ LEGACY_MIGRATED = "dss.legacy_migrated"
 
 OpenDataset = Callable[[str], Any]
 DATE_RESOLUTION = 0.001  # metadata dates are written to the millisecond
+REWRITE_PACE = 10  # a whole rewrite takes at most a tenth of the time (see flush_due)
 
 
 def _restorable(row: dsio.MetadataRow) -> bool:
@@ -126,6 +127,7 @@ class DatasetSync:
         self._lock = threading.RLock()
         self._caught_up = False  # with what other stores wrote (see _catch_up_locked)
         self._concurrent_writer: str | None = None
+        self._rewrite_seconds = 0.0  # how long the last whole rewrite took
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -445,8 +447,10 @@ class DatasetSync:
         if self.rewrite_whole:
             pending = self.pending
             if pending or self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
+                started = self.clock()
                 self._catch_up_locked()  # a rewrite drops what it does not know
                 self._rewrite_locked()
+                self._rewrite_seconds = self.clock() - started
                 self.store.set_meta(LAST_APPEND, repr(self.clock()))  # paces rewrites
             return pending
         if not self._caught_up and self.restored:
@@ -505,13 +509,20 @@ class DatasetSync:
 
     # -- compaction ---------------------------------------------------------------------
     def flush_due(self) -> bool:
-        """Changes wait and either a full batch is ready or ``flush_delay`` has passed."""
+        """Changes wait and either a full batch is ready or ``flush_delay`` has passed.
+        A whole rewrite waits ``REWRITE_PACE`` times as long as the last one took, and at
+        least ``flush_delay``: its cost grows with the datasets, and a plugin connector
+        may count its writes against a quota."""
         pending = self.pending
         if self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
             return True
+        since = self.clock() - self._meta_float(LAST_APPEND)
+        if self.rewrite_whole:
+            return bool(pending) and since >= max(self.flush_delay,
+                                                  REWRITE_PACE * self._rewrite_seconds)
         return bool(pending) and (
             pending >= self.batch_size
-            or self.clock() - self._meta_float(LAST_APPEND) >= self.flush_delay)
+            or since >= self.flush_delay)
 
     def compaction_due(self) -> bool:
         """Superseded rows (or many appends) exist, labelers paused and the last
