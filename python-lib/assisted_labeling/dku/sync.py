@@ -243,12 +243,6 @@ class DatasetSync:
         kind = self.project.kind
         return kind.classes_of(kind.deserialize(annotation.label or "", self.project.config))
 
-    def catch_up(self) -> int:
-        """Take in the annotations that another store wrote to the datasets after this
-        one's last write; returns how many (see :meth:`_catch_up_locked`)."""
-        with self._locked():
-            return self._catch_up_locked()
-
     def _catch_up_locked(self) -> int:
         """A store is not always the only writer: a cache left behind comes back (a
         setting that names the cache, or the run-as user, changed and changed back)
