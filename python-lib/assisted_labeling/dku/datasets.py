@@ -208,6 +208,7 @@ def _guessed_not_text(column: pd.Series) -> bool:
 
 
 def misaligned(dataset: Any) -> LabelingError:
+    """The error for two reads of ``dataset`` that do not pair up row by row."""
     return LabelingError(
         f"The dataset {dataset.full_name} gave its rows in another order on two reads "
         "of it (a SQL table without an order?): they cannot be paired. Build it as a "
@@ -255,8 +256,9 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
     numbers (or booleans) for a text column, which would show, and reach the labels
     dataset, as numbers ("01234" as 1234), the text columns are read again without the
     guess. That second read is made only once a chunk needs it (often never: free text
-    is read as text), from the start, paired with the first by position; if the two do not give the
-    same rows (:func:`same_cells`), the items keep the guessed values, with a warning."""
+    is read as text), from the start, paired with the first by position; if the two do
+    not give the same rows (:func:`same_cells`), the items keep the guessed values, with
+    a warning."""
     identifier = RowIdentifier(config.id_column)
     texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
     stored: Iterator[pd.DataFrame] | None = None
