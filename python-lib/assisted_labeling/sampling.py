@@ -198,7 +198,10 @@ def _entropy(p: np.ndarray) -> np.ndarray:
         return np.zeros(n)
     # 0 · log 0 = 0: clamp to the smallest positive float, and weigh by the clamped
     # value, so that a rounding negative (which the check lets through) counts as 0.
-    q = np.maximum(p, np.finfo(p.dtype).tiny)
+    # In single precision: the logarithm and the products are most of the cost and run
+    # several times faster on float32 (SIMD), and a score to 1e-6 ranks as well as one
+    # to 1e-15.
+    q = np.maximum(p, np.finfo(np.float32).tiny, dtype=np.float32, casting="same_kind")
     # einsum's fused row products, not the BLAS row sum: their rounding depends only on
     # the row, so identical rows tie whatever the chunk they are in (ties keep pool
     # order); faster, too.

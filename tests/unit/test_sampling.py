@@ -452,3 +452,12 @@ def test_normalized_scores_do_not_depend_on_the_other_rows_of_the_chunk() -> Non
     alone = np.concatenate([margin_scores(r[None, :], normalize=True) for r in rows])
     assert together.tolist() == alone.tolist()
     assert together[0] == pytest.approx(1 - 0.0009 / 1.0009)
+
+
+def test_entropy_is_exact_to_a_millionth() -> None:
+    """Entropy is computed in single precision (for speed): close enough to rank."""
+    rng = np.random.default_rng(5)
+    for classes in (2, 3, 20, 100):
+        p = rng.dirichlet(np.ones(classes), size=50)
+        exact = -(p * np.log(p)).sum(axis=1) / np.log(classes)
+        assert np.abs(entropy_scores(p) - exact).max() < 1e-6
