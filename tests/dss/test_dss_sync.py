@@ -500,8 +500,8 @@ def test_whole_rewrites_are_paced_by_their_own_duration(dss, reviews, open_label
     webapp = open_labeling(sync_options={"clock": clock})
     rewrite = DatasetSync._rewrite_locked
 
-    def slow_rewrite(self):
-        rewrite(self)
+    def slow_rewrite(self, *args):
+        rewrite(self, *args)
         clock.now += 3  # the rewrite took 3 s
 
     monkeypatch.setattr(DatasetSync, "_rewrite_locked", slow_rewrite)
@@ -513,3 +513,22 @@ def test_whole_rewrites_are_paced_by_their_own_duration(dss, reviews, open_label
     assert not webapp.sync.flush_due()
     clock.now += 1
     assert webapp.sync.flush_due()
+
+
+def test_a_compaction_reads_the_metadata_dataset_once(project_setup, webapp, monkeypatch):
+    """Catching up with other stores and keeping rows of unknown items share one read."""
+    from assisted_labeling.dku import sync as sync_mod
+
+    item = _label(webapp)
+    webapp.sync.flush()
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
+    real, reads = sync_mod.dsio.iter_metadata, []
+
+    def counted(*args, **kwargs):
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync_mod.dsio, "iter_metadata", counted)
+    webapp.sync.compact()
+    assert len(reads) == 1
+    assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [["neg", 1]]

@@ -243,7 +243,7 @@ class DatasetSync:
         kind = self.project.kind
         return kind.classes_of(kind.deserialize(annotation.label or "", self.project.config))
 
-    def _catch_up_locked(self) -> int:
+    def _catch_up_locked(self) -> list[dsio.MetadataRow]:
         """A store is not always the only writer: a cache left behind comes back (a
         setting that names the cache, or the run-as user, changed and changed back)
         after another cache, rebuilt from the datasets, labeled more. Trusting the store
@@ -258,7 +258,10 @@ class DatasetSync:
         that finds rows written while this process ran says so to the labelers
         (:meth:`warnings`). One read of the metadata dataset and of the labels
         dataset's id column, at the first flush of a process, before each compaction and
-        before each rewrite of ``rewrite_whole``."""
+        before each rewrite of ``rewrite_whole``, which the rows it returns serve: the
+        latest rows of items the store does not know, in dataset order (4.x rows
+        restored under our keys are the store's now: left out), for the rewrite to
+        keep."""
         dataset = self.open_dataset(self.metadata_name)
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
         # Label ids in the datasets that this store has not recorded as written, with
@@ -278,6 +281,10 @@ class DatasetSync:
             raise dsio.read_error("labeling metadata dataset", dataset, exc) from None
         mine = {(a.item_key, a.annotator): a.updated_at for a in self.store.iter_annotations()}
         known: dict[str, bool] = {}
+        migrated = self._migrated()
+        foreign = sorted((r for key, r in latest.items() if key not in mine
+                          and not self._known(key[0], known) and key not in migrated),
+                         key=lambda r: r.position)
         # Dates are written to the millisecond, cut: a row of this store is never later.
         newer = sorted((r for key, r in latest.items() if _restorable(r)
                         and r.timestamp is not None
@@ -303,7 +310,7 @@ class DatasetSync:
             if self._caught_up:  # written while this process ran
                 self._concurrent_writer = dataset.full_name
         self._caught_up = True
-        return applied
+        return foreign
 
     def _renumber_given(self, owners: dict[int, set[tuple[str, str]]]) -> int:
         """Give a new id to each unwritten label whose id the datasets hold for another
@@ -442,8 +449,8 @@ class DatasetSync:
             pending = self.pending
             if pending or self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
                 started = self.clock()
-                self._catch_up_locked()  # a rewrite drops what it does not know
-                self._rewrite_locked()
+                # A rewrite drops what it is not given: take in what others wrote first.
+                self._rewrite_locked(self._catch_up_locked())
                 self._rewrite_seconds = self.clock() - started
                 self.store.set_meta(LAST_APPEND, repr(self.clock()))  # paces rewrites
             return pending
@@ -536,16 +543,16 @@ class DatasetSync:
         if not self.restored:
             raise RuntimeError("Refusing to rewrite the datasets before the store is restored")
         with self._locked():
-            self._catch_up_locked()
+            foreign_meta = self._catch_up_locked()
             if not self.rewrite_whole:
-                self._flush_locked()
-            self._rewrite_locked()
+                self._flush_locked()  # appends rows of the store's items only
+            self._rewrite_locked(foreign_meta)
 
-    def _rewrite_locked(self) -> None:
-        """The compaction proper: both datasets rewritten from the store and the rows it
-        does not know."""
+    def _rewrite_locked(self, foreign_meta: list[dsio.MetadataRow]) -> None:
+        """The compaction proper: both datasets rewritten from the store and
+        ``foreign_meta``, the latest metadata rows of items it does not know (with their
+        labels rows)."""
         start_seq = self.store.last_change()
-        foreign_meta = self._foreign_metadata()
         foreign_ids = {r.label_id: r.label for r in foreign_meta
                        if r.status is Status.LABELED and r.label_id is not None}
         foreign_labels = self._foreign_labels(foreign_ids)
@@ -594,17 +601,6 @@ class DatasetSync:
             except NotFoundError:
                 cache[key] = False
         return cache[key]
-
-    def _foreign_metadata(self) -> list[dsio.MetadataRow]:
-        """Latest metadata rows of items the store does not know (4.x rows restored
-        under our keys are the store's now: left out)."""
-        dataset = self.open_dataset(self.metadata_name)
-        known: dict[str, bool] = {}
-        migrated = self._migrated()
-        rows = (r for r in dsio.iter_metadata(dataset, self.label_col, chunksize=self.chunksize)
-                if r.data_id and not self._known(r.data_id, known)
-                and (r.data_id, r.annotator or "") not in migrated)
-        return sorted(dsio.latest_rows(rows).values(), key=lambda r: r.position)
 
     def _foreign_labels(self, labels: dict[int, str | None]) -> list[dict[str, Any]]:
         """The labels row of each of these label ids (of items the store does not know),
