@@ -30,6 +30,7 @@ from .sampler import (
     UNCERTAINTY_COLUMN,
     PoolKeys,
     SeenDigests,
+    among_sorted,
     content_digests,
     integer_keys,
     score_pool,
@@ -166,7 +167,7 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
             if ids.dtype.kind in "iu":
                 if labeled_ints is None:
                     labeled_ints = integer_keys(labeled)
-                drop |= np.isin(ids, labeled_ints)
+                drop |= among_sorted(ids, labeled_ints)
             else:
                 drop |= np.fromiter((k in labeled for k in ids), dtype=bool, count=len(ids))
         if label_column is not None:

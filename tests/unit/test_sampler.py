@@ -13,7 +13,9 @@ from assisted_labeling.sampler import (
     MODEL_UNCERTAINTY_COLUMN,
     PoolKeys,
     SeenDigests,
+    among_sorted,
     content_digests,
+    integer_keys,
     score_pool,
 )
 from assisted_labeling.sources import RowIdentifier, frame_rows
@@ -227,10 +229,55 @@ def test_exclusion_by_integer_id_column(size: int) -> None:
     assert sorted(out["id"]) == ["a", "b", "d", "e", "f", "g"]
 
 
+def test_integer_membership_is_exact_for_every_integer_type() -> None:
+    keys = integer_keys({"3", "-7", "9223372036854775807", "12", "x", "1e3", "03"})
+    assert keys.tolist() == [-7, 3, 12, 2**63 - 1]
+    values = np.array([3, 4, -7, 2**63 - 1, 2**63 - 2, 13, 1000], dtype=np.int64)
+    assert among_sorted(values, keys).tolist() == [True, False, True, True, False, False,
+                                                   False]
+    # uint64 beyond int64 must not match the largest int64 through float rounding.
+    huge = np.array([2**64 - 1, 2**63, 12, 2**63 - 1], dtype=np.uint64)
+    assert among_sorted(huge, keys).tolist() == [False, False, True, True]
+    assert among_sorted(values, integer_keys(set())).tolist() == [False] * 7
+
+
 def test_repeated_integer_ids_are_refused_when_excluding() -> None:
     pool = POOL.assign(num=[1, 2, 3, 2, 5, 6, 7])
     with pytest.raises(ValidationError, match='"2" appears twice'):
         score_pool([pool], FixedModel().predict_proba, exclude_keys={"1"}, id_column="num")
+
+
+@pytest.mark.parametrize(("strategy", "options"), [
+    ("margin", {"max_queries": 5}),
+    ("margin", {}),
+    ("random", {"max_queries": 5}),
+    ("diverse_margin", {"max_queries": 12, "features": lambda f: f[["x"]].to_numpy()}),
+    ("entropy", {"max_queries": 12, "n_labeled": 4, "columns": ["id"]}),
+])
+@pytest.mark.parametrize("labeled", [["r7"], ["r3", "r50", "r99"]])
+def test_excluding_a_few_rows_of_a_large_chunk_gives_the_same_queries(
+        strategy: str, options: dict[str, Any], labeled: list[str]) -> None:
+    # A chunk of which few rows are labeled is scored whole (no copy of the chunk
+    # without them): the labeled rows' answers, NaN here, must simply be left out.
+    rng = np.random.default_rng(3)
+    pool = pd.DataFrame({"id": [f"r{i}" for i in range(100)], "x": rng.random(100)})
+    table = dict(zip(pool["id"], rng.dirichlet([0.5] * 3, size=100).tolist()))
+    table.update({key: [np.nan] * 3 for key in labeled})
+    model = FixedModel(table)
+    out = score_pool([pool], model.predict_proba, strategy=strategy, exclude_keys=set(labeled),
+                     id_column="id", batch_size=4, seed=5, **options)
+    expected = score_pool([pool[~pool["id"].isin(labeled)]], FixedModel(table).predict_proba,
+                          strategy=strategy, batch_size=4, seed=5, **options)
+    pd.testing.assert_frame_equal(out, expected)
+    assert not set(labeled) & set(out["id"])
+    if strategy != "random":
+        assert len(model.seen) == 100  # scored whole: fewer than 1/32 rows left out
+
+
+def test_a_chunk_mostly_labeled_is_scored_without_its_labeled_rows() -> None:
+    model = FixedModel()
+    out = score_pool([POOL], model.predict_proba, exclude_keys={"a", "b", "c"}, id_column="id")
+    assert model.seen == list("defg") and out["id"].tolist() == ["d", "f", "e", "g"]
 
 
 def test_exclusion_by_callable() -> None:
