@@ -314,7 +314,8 @@ def test_rows_replaced_before_a_lost_store_are_compacted_after_the_rebuild(
 
 
 def test_the_current_label_of_an_item_gone_from_the_input_is_kept(project_setup,
-                                                                   open_labeling):
+                                                                   open_labeling,
+                                                                   monkeypatch):
     """An item labeled, then edited, then removed from the input, with the store lost:
     compaction keeps its labels row, and it must be the edited one."""
     first = open_labeling()
@@ -328,9 +329,26 @@ def test_the_current_label_of_an_item_gone_from_the_input_is_kept(project_setup,
     gone = (reviews["text"] == item["data"]["text"]) & (reviews["stars"] == item["data"]["stars"])
     project_setup.create_dataset("reviews", reviews[~gone].reset_index(drop=True))
     second = open_labeling()
+    reads = _count_reads(monkeypatch, "labels")
     second.sync.compact()
     assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [
         ["neg", 1]]
+    assert len(reads) == 1  # the catch-up's read also gives the rows to keep
+
+
+def _count_reads(monkeypatch, name: str) -> list[str]:
+    """Record each read of the dataset ``name`` by the sync module from now on."""
+    from assisted_labeling.dku import sync as sync_mod
+
+    real, reads = sync_mod.dsio.iter_frames, []
+
+    def counted(dataset, *args, **kwargs):
+        if dataset.name.split(".")[-1] == name:
+            reads.append(name)
+        return real(dataset, *args, **kwargs)
+
+    monkeypatch.setattr(sync_mod.dsio, "iter_frames", counted)
+    return reads
 
 
 def _labels_by_id(dss):

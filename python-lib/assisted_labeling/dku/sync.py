@@ -83,6 +83,24 @@ DATE_RESOLUTION = 0.001  # metadata dates are written to the millisecond
 REWRITE_PACE = 10  # a whole rewrite takes at most a tenth of the time (see flush_due)
 
 
+@dataclasses.dataclass
+class _LabelsScan:
+    """What one read of the labels dataset tells (:meth:`DatasetSync._scan_labels`)."""
+
+    top: int = 0  # the highest label id
+    rows: int = 0
+    ids: list[int] = dataclasses.field(default_factory=list)  # those above ``above``
+    kept: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # ``wanted`` rows
+
+
+@dataclasses.dataclass
+class _Foreign:
+    """Rows of items the store does not know, which a rewrite keeps."""
+
+    metadata: list[dsio.MetadataRow]
+    labels: list[dict[str, Any]]
+
+
 def _restorable(row: dsio.MetadataRow) -> bool:
     """A row that stands for an annotation (4.x wrote labels rows without a label)."""
     return row.status is not None and not (row.status is Status.LABELED and row.label is None)
@@ -220,8 +238,8 @@ class DatasetSync:
         # Label ids of rows the store skipped (unknown items) must not be reused, nor
         # those of labels rows whose metadata row was never written (the second append
         # failed, then the store was lost).
-        labels_top, labels_rows, _ = self._labels_ids()
-        max_label_id = max(max_label_id, labels_top)
+        scan_labels = self._scan_labels()
+        max_label_id = max(max_label_id, scan_labels.top)
         self.store.reserve_label_ids(max_label_id)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
         # Rows that later ones replaced (edits, labels turned into skips) stay in both
@@ -229,7 +247,7 @@ class DatasetSync:
         # been for the store that was lost.
         # As after an append, it waits for labelers to pause: the start only reads.
         labeled = sum(1 for r in latest if r.status is Status.LABELED)
-        superseded = max(count - len(latest), labels_rows - labeled, 0)
+        superseded = max(count - len(latest), scan_labels.rows - labeled, 0)
         if superseded:
             self._add_superseded(superseded)
             self.store.set_meta(LAST_APPEND, repr(self.clock()))
@@ -243,7 +261,7 @@ class DatasetSync:
         kind = self.project.kind
         return kind.classes_of(kind.deserialize(annotation.label or "", self.project.config))
 
-    def _catch_up_locked(self) -> list[dsio.MetadataRow]:
+    def _catch_up_locked(self, *, rewrite: bool = False) -> _Foreign:
         """A store is not always the only writer: a cache left behind comes back (a
         setting that names the cache, or the run-as user, changed and changed back)
         after another cache, rebuilt from the datasets, labeled more. Trusting the store
@@ -259,9 +277,10 @@ class DatasetSync:
         (:meth:`warnings`). One read of the metadata dataset and of the labels
         dataset's id column, at the first flush of a process, before each compaction and
         before each rewrite of ``rewrite_whole``, which the rows it returns serve: the
-        latest rows of items the store does not know, in dataset order (4.x rows
-        restored under our keys are the store's now: left out), for the rewrite to
-        keep."""
+        latest metadata rows of items the store does not know, in dataset order (4.x
+        rows restored under our keys are the store's now: left out), and with
+        ``rewrite``, their labels rows (the labels dataset is then read whole, still
+        once), for the rewrite to keep."""
         dataset = self.open_dataset(self.metadata_name)
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
         # Label ids in the datasets that this store has not recorded as written, with
@@ -294,10 +313,13 @@ class DatasetSync:
         applied = self.store.restore((r.annotation() for r in newer), self._classes_of)
         # A labels row whose metadata row was never written (the second append failed)
         # holds its id too, for an (item, annotator) that cannot be told.
-        labels_top, _, in_labels = self._labels_ids(above=flushed_label_id)
-        for label_id in in_labels:
+        wanted = ({r.label_id: r.label for r in foreign
+                   if r.status is Status.LABELED and r.label_id is not None}
+                  if rewrite else {})
+        scan_labels = self._scan_labels(above=flushed_label_id, wanted=wanted)
+        for label_id in scan_labels.ids:
             owners.setdefault(label_id, set())
-        self.store.reserve_label_ids(max([labels_top, *owners]))
+        self.store.reserve_label_ids(max([scan_labels.top, *owners]))
         renumbered = self._renumber_given(owners) if owners else 0
         taken = {(r.data_id, r.annotator) for r in newer}
         # This store's rows of the annotations taken in are replaced in the datasets.
@@ -310,7 +332,7 @@ class DatasetSync:
             if self._caught_up:  # written while this process ran
                 self._concurrent_writer = dataset.full_name
         self._caught_up = True
-        return foreign
+        return _Foreign(foreign, scan_labels.kept)
 
     def _renumber_given(self, owners: dict[int, set[tuple[str, str]]]) -> int:
         """Give a new id to each unwritten label whose id the datasets hold for another
@@ -348,27 +370,50 @@ class DatasetSync:
                 f"{self._concurrent_writer} at the same time: label ids can collide. Give "
                 "each webapp its own labels and metadata datasets"]
 
-    def _labels_ids(self, *, above: float = math.inf) -> tuple[int, int, list[int]]:
-        """The highest label id in the labels dataset, its number of rows, and its ids
-        above ``above``, one per row (its id column alone is read)."""
+    def _scan_labels(self, *, above: float = math.inf,
+                     wanted: dict[int, str | None] | None = None) -> _LabelsScan:
+        """One read of the labels dataset: its highest label id, its number of rows and
+        its ids above ``above``, one per row, from its id column alone; and when
+        ``wanted`` (label id → latest label in the metadata, of items the store does
+        not know) is not empty, the whole rows of those ids."""
         dataset = self.open_dataset(self.labels_name)
         id_col = f"{self.label_col}_id"
-        top = rows = 0
-        ids: list[int] = []
+        scan = _LabelsScan()
+        first: dict[int, dict[str, Any]] = {}
+        matching: dict[int, dict[str, Any]] = {}
         try:
             if id_col not in dsio.names(dsio.read_schema(dataset)):
-                return 0, 0, []
+                return scan
             for frame in dsio.iter_frames(dataset, chunksize=self.chunksize,
-                                          columns=[id_col]):
-                rows += len(frame)
+                                          columns=None if wanted else [id_col]):
+                scan.rows += len(frame)
                 values = pd.to_numeric(frame[id_col], errors="coerce")
                 highest = values.max()
                 if pd.notna(highest):
-                    top = max(top, int(highest))
-                ids.extend(values[values > above].astype("int64").tolist())
+                    scan.top = max(scan.top, int(highest))
+                scan.ids.extend(values[values > above].astype("int64").tolist())
+                if wanted:
+                    self._keep_wanted(frame[values.isin(list(wanted))], wanted,
+                                      first, matching)
         except Exception as exc:
             raise dsio.read_error("labels dataset", dataset, exc) from None
-        return top, rows, ids
+        scan.kept = [matching.get(label_id, row) for label_id, row in first.items()]
+        return scan
+
+    def _keep_wanted(self, frame: pd.DataFrame, wanted: dict[int, str | None],
+                     first: dict[int, dict[str, Any]],
+                     matching: dict[int, dict[str, Any]]) -> None:
+        """Note the labels rows of ``frame`` (rows of wanted ids) that a rewrite keeps."""
+        id_col = f"{self.label_col}_id"
+        for values in frame.to_dict(orient="records"):
+            label_id = dsio.as_int(values.get(id_col))
+            # An edit appended a second row of the id: the one whose label is the
+            # metadata's latest is current. Otherwise the first row: the store never
+            # appends rows of unknown items and compactions write them first, so it is
+            # theirs even if a store label reused the id.
+            first.setdefault(label_id, values)
+            if dsio.as_text(values.get(self.label_col)) == wanted[label_id]:
+                matching[label_id] = values
 
     def _map_legacy(self, latest: dict[tuple[str, str], dsio.MetadataRow],
                     first_seen: dict[tuple[str, str], int]
@@ -450,7 +495,7 @@ class DatasetSync:
             if pending or self._meta_int(INFLIGHT) > self._meta_int(WATERMARK):
                 started = self.clock()
                 # A rewrite drops what it is not given: take in what others wrote first.
-                self._rewrite_locked(self._catch_up_locked())
+                self._rewrite_locked(self._catch_up_locked(rewrite=True))
                 self._rewrite_seconds = self.clock() - started
                 self.store.set_meta(LAST_APPEND, repr(self.clock()))  # paces rewrites
             return pending
@@ -543,19 +588,15 @@ class DatasetSync:
         if not self.restored:
             raise RuntimeError("Refusing to rewrite the datasets before the store is restored")
         with self._locked():
-            foreign_meta = self._catch_up_locked()
+            foreign = self._catch_up_locked(rewrite=True)
             if not self.rewrite_whole:
                 self._flush_locked()  # appends rows of the store's items only
-            self._rewrite_locked(foreign_meta)
+            self._rewrite_locked(foreign)
 
-    def _rewrite_locked(self, foreign_meta: list[dsio.MetadataRow]) -> None:
-        """The compaction proper: both datasets rewritten from the store and
-        ``foreign_meta``, the latest metadata rows of items it does not know (with their
-        labels rows)."""
+    def _rewrite_locked(self, foreign: _Foreign) -> None:
+        """The compaction proper: both datasets rewritten from the store and the rows of
+        items it does not know."""
         start_seq = self.store.last_change()
-        foreign_ids = {r.label_id: r.label for r in foreign_meta
-                       if r.status is Status.LABELED and r.label_id is not None}
-        foreign_labels = self._foreign_labels(foreign_ids)
         labels = self.open_dataset(self.labels_name)
         metadata = self.open_dataset(self.metadata_name)
         labels_schema = dsio.merge_schema(dsio.read_schema(labels), self.labels_required)
@@ -564,13 +605,13 @@ class DatasetSync:
         top = [0]
 
         def label_rows() -> Iterator[dict[str, Any]]:
-            yield from foreign_labels
+            yield from foreign.labels
             for row in self.project.label_rows():
                 top[0] = max(top[0], row[f"{self.label_col}_id"] or 0)
                 yield row
 
         def meta_rows() -> Iterator[dict[str, Any]]:
-            for row in foreign_meta:
+            for row in foreign.metadata:
                 yield row.values
             for annotation in self.store.iter_annotations():
                 top[0] = max(top[0], annotation.label_id or 0)
@@ -591,7 +632,7 @@ class DatasetSync:
                             str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
         self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
         log.info("Compacted %s and %s (%d rows kept from outside the store)",
-                 self.labels_name, self.metadata_name, len(foreign_meta))
+                 self.labels_name, self.metadata_name, len(foreign.metadata))
 
     def _known(self, key: str, cache: dict[str, bool]) -> bool:
         if key not in cache:
@@ -601,31 +642,6 @@ class DatasetSync:
             except NotFoundError:
                 cache[key] = False
         return cache[key]
-
-    def _foreign_labels(self, labels: dict[int, str | None]) -> list[dict[str, Any]]:
-        """The labels row of each of these label ids (of items the store does not know),
-        given with their latest label in the metadata."""
-        if not labels:
-            return []
-        id_col = f"{self.label_col}_id"
-        first: dict[int, dict[str, Any]] = {}
-        matching: dict[int, dict[str, Any]] = {}
-        dataset = self.open_dataset(self.labels_name)
-        for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
-            if id_col not in frame.columns:
-                return []
-            for values in frame.to_dict(orient="records"):
-                label_id = dsio.as_int(values.get(id_col))
-                if label_id not in labels:
-                    continue
-                # An edit appended a second row of the id: the one whose label is the
-                # metadata's latest is current. Otherwise the first row: the store never
-                # appends rows of unknown items and compactions write them first, so it
-                # is theirs even if a store label reused the id.
-                first.setdefault(label_id, values)
-                if dsio.as_text(values.get(self.label_col)) == labels[label_id]:
-                    matching[label_id] = values
-        return [matching.get(label_id, row) for label_id, row in first.items()]
 
     # -- background thread --------------------------------------------------------------
     def tick(self) -> None:
