@@ -201,11 +201,26 @@ def _entropy(p: np.ndarray) -> np.ndarray:
     # In single precision: the logarithm and the products are most of the cost and run
     # several times faster on float32 (SIMD), and a score to 1e-6 ranks as well as one
     # to 1e-15.
-    q = np.maximum(p, np.finfo(np.float32).tiny, dtype=np.float32, casting="same_kind")
+    scores = _entropy_in(p, np.float32)
+    # Near its maximum, entropy is flat (1 − O(d²) for probabilities d away from
+    # uniform): single precision would tie items whose probabilities differ by up to
+    # 1e-4, at the head of the queue. Those few rows are scored again in double.
+    near = np.flatnonzero(scores > 1 - NEAR_UNIFORM)
+    if near.size:
+        scores[near] = _entropy_in(np.take(p, near, axis=0), np.float64)
+    return scores
+
+
+#: Entropy scores above ``1 - NEAR_UNIFORM`` are computed in double precision.
+NEAR_UNIFORM = 1e-3
+
+
+def _entropy_in(p: np.ndarray, dtype: type[np.floating]) -> np.ndarray:
+    q = np.maximum(p, np.finfo(dtype).tiny, dtype=dtype, casting="same_kind")
     # einsum's fused row products, not the BLAS row sum: their rounding depends only on
     # the row, so identical rows tie whatever the chunk they are in (ties keep pool
     # order); faster, too.
-    return _as_scores(np.einsum("ij,ij->i", q, np.log(q)) / -math.log(c))
+    return _as_scores(np.einsum("ij,ij->i", q, np.log(q)) / -math.log(p.shape[1]))
 
 
 def confidence_scores(proba: Any, *, normalize: bool = False) -> np.ndarray:

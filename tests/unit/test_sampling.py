@@ -461,3 +461,22 @@ def test_entropy_is_exact_to_a_millionth() -> None:
         p = rng.dirichlet(np.ones(classes), size=50)
         exact = -(p * np.log(p)).sum(axis=1) / np.log(classes)
         assert np.abs(entropy_scores(p) - exact).max() < 1e-6
+
+
+@pytest.mark.parametrize("classes", [2, 3, 20])
+def test_entropy_orders_nearly_uniform_rows_exactly(classes) -> None:
+    """Entropy is flat near its maximum: in single precision, rows a few 1e-4 from
+    uniform would all score 1.0 and tie, at the head of the queue."""
+    d = np.array([1.5e-4, 1e-4, 5e-5, 1e-5, 3e-3, 2e-2])
+    p = np.full((d.size, classes), 1 / classes)
+    p[:, 0] += d
+    p[:, 1] -= d
+    exact = -(p * np.log(p)).sum(axis=1) / np.log(classes)
+    scores = entropy_scores(p)
+    assert np.argsort(-scores, kind="stable").tolist() == [3, 2, 1, 0, 4, 5]
+    near = exact > 1 - 1e-3  # scored again in double precision
+    assert near[:4].all() and np.abs(scores - exact)[near].max() < 1e-12
+    assert np.abs(scores - exact).max() < 1e-6
+    if classes == 2:  # two classes: entropy ranks like margin
+        assert (np.argsort(-scores, kind="stable").tolist()
+                == np.argsort(-margin_scores(p), kind="stable").tolist())
