@@ -255,3 +255,15 @@ def test_an_unreadable_session_variable_keeps_its_value_and_is_logged_once(caplo
     assert caplog.text.count("DSS is restarting") == 1
     answers.append({"standard": {"ML-ASSISTED-LABELING__q__session": 4}})
     assert session.refresh() == 4
+
+
+@pytest.mark.parametrize("raw", [True, False, "abc", "2.5", 7.0, "nan", None, "", "3"])
+def test_the_webapp_reads_the_session_as_the_sampler_and_trigger_do(raw):
+    """Labels are stamped with the session the every-n trigger counts: one reading."""
+    from assisted_labeling import loop
+
+    name = "ML-ASSISTED-LABELING__q__session"
+    for variables in ({"standard": {name: raw}, "local": {}},
+                      {"standard": {}, "local": {name: raw}}):
+        expected = loop.session_number(loop.variable_value(variables, name))
+        assert SessionVariable("q", lambda v=variables: v)() == expected

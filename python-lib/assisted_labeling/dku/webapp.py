@@ -116,11 +116,10 @@ class SessionVariable:
             if self._clock() < self._expires:
                 return self._value
             try:
-                variables = self._read()
-                raw = variables.get("standard", {}).get(self.name)
-                if raw is None:
-                    raw = variables.get("local", {}).get(self.name, 0)
-                self._value = int(float(raw))
+                # Read as the sampler and the trigger read it: a label's session is
+                # the one the trigger counts.
+                self._value = loop.session_number(loop.variable_value(self._read(),
+                                                                      self.name))
                 self._failing = False
             except Exception as exc:  # keep the last value if DSS cannot answer
                 if not self._failing:  # said once while it repeats
