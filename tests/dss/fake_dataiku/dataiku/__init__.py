@@ -20,8 +20,7 @@ from dataikuapi.utils import DataikuException
 from . import fake
 from .fake import dss_type, read_table
 
-__all__ = ["Dataset", "Folder", "Model", "Project", "api_client", "default_project_key",
-           "get_custom_variables"]
+__all__ = ["Dataset", "Folder", "Model", "Project", "api_client", "default_project_key"]
 
 
 def default_project_key() -> str:
@@ -30,16 +29,6 @@ def default_project_key() -> str:
     https://developer.dataiku.com/latest/api-reference/python/projects.html
     """
     return fake.state().project_key
-
-
-def get_custom_variables(project_key: str | None = None) -> dict[str, Any]:
-    """Project variables flattened (local override standard), as recipes see them.
-
-    https://developer.dataiku.com/latest/concepts-and-examples/project-variables.html
-    """
-    variables = fake.state().project_variables(project_key)
-    return {**variables["standard"], **variables["local"],
-            "projectKey": project_key or default_project_key()}
 
 
 # -- datasets ---------------------------------------------------------------------------
