@@ -195,6 +195,24 @@ def _check_pool(pool: str | Path, output: str | Path, columns: list[str],
                           f"trained on ({', '.join(model_columns)})")
 
 
+def _check_replaceable(output: str | Path) -> None:
+    """Refuse to replace a table that `query` did not write (the training table, say)."""
+    from .sampler import UNCERTAINTY_COLUMN
+    from .sources import table_columns
+
+    path = Path(output)
+    if not path.is_file() or path.stat().st_size == 0:  # a JSONL file of no queries
+        return
+    try:
+        columns = table_columns(path)
+    except (LabelingError, OSError, ValueError):
+        columns = []
+    if UNCERTAINTY_COLUMN not in columns:
+        raise ConfigError(f'The output "{output}" exists and is not a queries table (it has '
+                          f'no "{UNCERTAINTY_COLUMN}" column): query would replace it. '
+                          "Choose another output file, or delete this one first")
+
+
 # -- sessions without a store -----------------------------------------------------------
 def _session_file(output: str | Path) -> Path:
     """Where `query` without --store keeps its last session: an empty queries table
@@ -629,6 +647,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     columns = table_columns(args.input)
     model = _load_model(args.model)
     _check_pool(args.input, args.output, columns, model.columns)
+    _check_replaceable(args.output)
     store, exclude, id_column, reader = None, None, args.id_column, READER
     if args.store and args.label_column:
         raise LabelingError("--store tells which items are labeled: leave --label-column "
@@ -642,11 +661,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         label_column = None
     if args.store:
         from .retrain import STATE
-        from .standalone import store_reader, stored_settings
+        from .standalone import check_store_file, store_reader, stored_settings
         from .store.sqlite import SQLiteStore
 
-        if not Path(args.store).is_file():
-            raise LabelingError(f'No store at "{args.store}"')
+        check_store_file(args.store)
         store = SQLiteStore(args.store)
         exclude = labeled_keys(store)
         reader = store_reader(store)  # read the pool as the store's items were read
@@ -719,15 +737,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .config import build_config
     from .export import check_output, export_rows, typed_items
     from .project import LabelingProject
-    from .standalone import pool_format, stored_settings
+    from .standalone import check_store_file, pool_format, pool_path, stored_settings
     from .store import Status
     from .store.sqlite import SQLiteStore
 
     check_output(args.output, fmt=args.format, stdout=True)
-    if not Path(args.store).is_file():
-        raise LabelingError(f'No store at "{args.store}"')
+    check_store_file(args.store)
     store = SQLiteStore(args.store)
     settings = stored_settings(store)
+    pool = pool_path(store)
+    if args.output != "-" and pool is not None and Path(args.output).resolve() == pool:
+        raise ConfigError(f'The output "{args.output}" is the table the store\'s items come '
+                          f"from: writing the {args.table} there would replace it; choose "
+                          "another output file")
     if args.label_column:
         settings["label_col_name"] = args.label_column
     project = LabelingProject(build_config(settings), store)
@@ -773,14 +795,15 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
+    from .standalone import check_store_file
     from .store.sqlite import SQLiteStore
 
     if args.action != "list" and not args.name:
         raise ConfigError(f"users {args.action} needs a user name")
     if args.action == "set-role" and args.role is None:
         raise ConfigError("users set-role needs --role")
-    if args.action != "add" and not Path(args.store).is_file():
-        raise LabelingError(f'No store at "{args.store}"')
+    if args.action != "add" or Path(args.store).exists():
+        check_store_file(args.store)
     # A new store is made only once the password is read: a refusal leaves no file.
     password = _read_password(args) if args.action == "add" and \
         not Path(args.store).exists() else None

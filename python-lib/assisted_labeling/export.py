@@ -12,10 +12,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
-from .sources import TABLE_FORMATS, json_value, typed_like_csv
+from .sources import TABLE_FORMATS, canonical_text, json_value, typed_like_csv
 
 FORMATS = ("csv", "parquet", "jsonl")
 
@@ -179,6 +180,42 @@ def _iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _wide_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Single-precision columns in double precision: CSV writes a float32 in its own
+    shortest form ("0.1"), which reads back as another double than the float32 widened
+    (0.10000000149011612), and the row would get another content id."""
+    narrow = [i for i, dtype in enumerate(frame.dtypes)
+              if dtype.kind == "f" and dtype.itemsize < 8]
+    if not narrow:
+        return frame
+    frame = frame.copy(deep=False)
+    for i in narrow:
+        frame.isetitem(i, frame.iloc[:, i].astype(np.float64))
+    return frame
+
+
+def _arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of mixed types (a JSONL pool: 1 in a row, "a" in another), which Parquet
+    cannot hold, as their text (``canonical_text``, which content ids hash: the rows
+    keep their ids); missing values stay missing."""
+    import pyarrow as pa
+
+    mixed = []
+    for i, dtype in enumerate(frame.dtypes):
+        if dtype.kind == "O":
+            try:
+                pa.array(frame.iloc[:, i], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+                mixed.append(i)
+    if not mixed:
+        return frame
+    frame = frame.copy(deep=False)
+    for i in mixed:
+        column = frame.iloc[:, i]
+        frame.isetitem(i, column.map(canonical_text).where(column.notna(), None))
+    return frame
+
+
 def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
     """Write a whole DataFrame to CSV, Parquet or JSONL (by extension), atomically."""
     output = Path(output)
@@ -186,9 +223,9 @@ def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
     tmp = output.with_name(f".{output.name}.partial")
     try:
         if fmt == "csv":
-            _iso_dates(frame).to_csv(tmp, index=False)
+            _wide_floats(_iso_dates(frame)).to_csv(tmp, index=False)
         elif fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
+            _arrow_ready(frame).to_parquet(tmp, index=False)
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as handle:
                 write_jsonl(frame, handle)

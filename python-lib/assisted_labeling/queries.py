@@ -187,8 +187,9 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         n_labeled=model.n_labels, cold_start=cold_start,
         columns=None if rows else helpers,
     )
-    queries = text_ids(resolve_ids(queries, pool, chunksize=chunksize, reader=reader,
-                                   text_columns=as_text))
+    if ITEM_ID in queries.columns:  # not when the file gave no chunk (no rows)
+        queries = text_ids(resolve_ids(queries, pool, chunksize=chunksize, reader=reader,
+                                       text_columns=as_text))
     queries.attrs.update(counts)
     return queries
 

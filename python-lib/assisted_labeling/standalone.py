@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -72,8 +74,8 @@ def store_reader(store: SQLiteStore) -> str:
 
 def pool_format(store: SQLiteStore) -> str | None:
     """The format of the table the store's items were last read from (None: unknown)."""
-    raw = store.get_meta("input_fingerprint")
-    return None if raw is None else TABLE_FORMATS.get(Path(json.loads(raw)[0]).suffix.lower())
+    path = pool_path(store)
+    return None if path is None else TABLE_FORMATS.get(path.suffix.lower())
 
 
 def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfig, *,
@@ -144,8 +146,37 @@ def loop_warnings(store: SQLiteStore) -> list[str]:
 
 
 def stored_settings(store: SQLiteStore) -> dict[str, Any]:
-    """The settings a store was last served with (for exports)."""
+    """The settings a store was last served with (for exports and queries)."""
     raw = store.get_meta(CONFIG_META)
     if raw is None:
-        raise ConfigError(f'"{store.path}" has not been served yet: nothing to export')
+        raise ConfigError(f'"{store.path}" has not been served yet: it holds no items '
+                          "(start `serve` with it first)")
     return json.loads(raw)
+
+
+def check_store_file(path: str | Path) -> None:
+    """Refuse a path that is not an existing labels store, before opening it: opening
+    makes any file a store (and an empty one is a valid SQLite database)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f'No store at "{path}"')
+    with open(path, "rb") as handle:
+        header = handle.read(16)
+    found = False
+    if header == b"SQLite format 3\x00":
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                    uri=True)) as conn:
+                found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                     "AND name = 'meta'").fetchone() is not None
+        except sqlite3.Error:
+            found = False
+    if not found:
+        raise ConfigError(f'"{path}" is not a labels store (the --store file that `serve` '
+                          "makes): check the path")
+
+
+def pool_path(store: SQLiteStore) -> Path | None:
+    """The table the store's items were last read from (None: unknown)."""
+    raw = store.get_meta("input_fingerprint")
+    return None if raw is None else Path(json.loads(raw)[0])
