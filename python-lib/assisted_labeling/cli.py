@@ -975,8 +975,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("-o", "--output", required=True,
                        help="queries table (.csv, .parquet or .jsonl); without --store, "
                             "the session count is kept beside it in .NAME.session")
-    query.add_argument("--max-queries", type=int, help="keep only the k most uncertain "
-                       "(at least 1; default: the whole pool)")
+    query.add_argument("--max-queries", type=int, help="keep only the first k queries "
+                       "(at least 1; default: the whole pool): the k most uncertain, "
+                       "except that while the model learned from few labels, part of the "
+                       "first batch is items typical of the pool (see --no-cold-start), "
+                       "and diverse_margin spreads each batch out")
     query.add_argument("--store", help="leave out the items labeled in this store, and "
                        "count sessions there")
     query.add_argument("--id-column", help="a column of unique item ids")
