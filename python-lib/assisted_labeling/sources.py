@@ -14,6 +14,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -79,13 +80,11 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READE
     try:
         if fmt == "csv":
             text = [c for c in text_columns if c] if typed else []
-            columns = pd.read_csv(path, nrows=0).columns if text else []
+            columns = _csv_header(path)
             yield from pd.read_csv(path, chunksize=chunksize,
                                    **_csv_options(columns, text, reader))
         elif fmt == "jsonl":
-            options = {"dtype": False, "convert_dates": False} if typed else {}
-            for chunk in pd.read_json(path, lines=True, chunksize=chunksize, **options,
-                                      precise_float=reader != "pandas"):
+            for chunk in _iter_jsonl(path, chunksize=chunksize, reader=reader):
                 yield _nested_as_json(chunk) if typed else chunk
         else:
             import pyarrow.parquet as pq
@@ -93,11 +92,108 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READE
             # pre_buffer=False: pre-buffered column chunks stay cached until the file is
             # closed (apache/arrow#39808), which held the whole pool in memory.
             with pq.ParquetFile(path, pre_buffer=False) as parquet:
+                _check_names(path, parquet.schema_arrow.names)
                 for batch in parquet.iter_batches(batch_size=chunksize):
                     chunk = batch.to_pandas()
                     yield _nested_as_json(chunk) if typed else chunk
+    except pd.errors.EmptyDataError:
+        raise _empty_file_error(path) from None
     except (ValueError, pd.errors.ParserError, OSError) as exc:
         raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
+
+
+def _empty_file_error(path: str | Path) -> ConfigError:
+    """What an empty CSV or JSONL file (no header, no object) is told with."""
+    return ConfigError(f'"{path}" has no rows: the file is empty')
+
+
+def _check_names(path: str | Path, names: Iterable[Any]) -> None:
+    """Refuse column names that pandas would rename or keep twice: a repeated name (read
+    as "label" and "label.1", the second a copy a model could learn the answer from) or
+    an empty one (read as "Unnamed: 2")."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        name = str(name)
+        if name == "":
+            hint = " (a table saved with its index has a nameless first column)" \
+                if position == 1 else ""
+            raise ConfigError(f'Cannot read "{path}": column {position} has no name: give '
+                              f"every column a name in the header{hint}")
+        if name in first:
+            raise ConfigError(f'Cannot read "{path}": the column "{name}" appears twice '
+                              f"(columns {first[name]} and {position}): rename or remove "
+                              "one of them")
+        first[name] = position
+
+
+def _csv_header(path: str | Path) -> list[str]:
+    """The column names of a CSV file as its header writes them (checked with
+    :func:`_check_names`): pandas' own header, once it renamed them, no longer tells."""
+    # The header as a row of text: read by pandas, so parsed as the table will be (quotes,
+    # byte order mark, blank lines before it).
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(name) for name in header.iloc[0]]
+    _check_names(path, names)
+    return names
+
+
+def _iter_jsonl(path: Path, *, chunksize: int, reader: str) -> Iterator[pd.DataFrame]:
+    """The objects of a JSONL file in frames of ``chunksize`` lines, as
+    ``pd.read_json(lines=True, chunksize=...)`` reads them (the same chunks, so the
+    same types), except that a byte order mark is skipped, a line that is not a JSON
+    object is refused by its number, and so is a malformed line (found once pandas fails
+    on its chunk). Blank lines are skipped, and a chunk of them gives no frame."""
+    options: dict[str, Any] = {"dtype": False, "convert_dates": False} \
+        if reader == "typed" else {}
+    precise = reader != "pandas"
+    start, rows = 0, 0  # the number of the line before the chunk, the rows read
+    # newline="": the lines pandas' chunked reader splits the file into.
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        while lines := list(islice(handle, chunksize)):
+            # Every object line starts with "{"; anything else is not an object (or not
+            # JSON): pandas took an array for a row of columns 0, 1…
+            starts = [line.lstrip()[:1] for line in lines]
+            if any(c != "{" for c in starts if c):
+                number = next(i for i, c in enumerate(starts) if c and c != "{")
+                raise _jsonl_line_error(path, start + number + 1, lines[number])
+            if any(starts):
+                try:
+                    chunk = pd.read_json(io.StringIO("\n".join(lines)), lines=True,
+                                         precise_float=precise, **options)
+                except ValueError as exc:
+                    for number, line in enumerate(lines, start=start + 1):
+                        if line.strip() and _json_problem(line):
+                            raise _jsonl_line_error(path, number, line) from None
+                    raise ConfigError(f'Cannot read "{path}" as jsonl: {exc} (lines '
+                                      f"{start + 1} to {start + len(lines)})") from None
+                chunk.index = range(rows, rows + len(chunk))  # as pandas numbers them
+                rows += len(chunk)
+                yield chunk
+            start += len(lines)
+
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def _json_problem(line: str) -> str | None:
+    """Why a JSONL line is not one JSON object (None: it is one)."""
+    try:
+        value = json.loads(line.rstrip("\r\n"))  # columns counted on the line
+    except ValueError as exc:
+        where = f" (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return f"is not valid JSON: {reason}{where}"
+    if isinstance(value, dict):
+        return None
+    return (f"is not a JSON object (it holds {_JSON_TYPES.get(type(value), 'a value')}): "
+            'each line must hold one object, {"column": value, …}')
+
+
+def _jsonl_line_error(path: str | Path, number: int, line: str) -> ConfigError:
+    """The error for line ``number`` (from 1) of a JSONL file, which holds ``line``."""
+    problem = _json_problem(line) or "cannot be read"
+    return ConfigError(f'Cannot read "{path}" as jsonl: line {number} {problem}')
 
 
 def _csv_options(columns: Iterable[Any], text: list[str], reader: str) -> dict[str, Any]:
@@ -163,17 +259,21 @@ def _nested_as_json(frame: pd.DataFrame) -> pd.DataFrame:
 def read_table(path: str | Path, *, progress: Any = None,
                text_columns: Iterable[str | None] = ()) -> pd.DataFrame:
     """A whole table (a training table, queries); pools go through ``iter_table``.
-    ``progress``: a bar whose ``update(n)`` counts the rows as they are read."""
+    ``progress``: a bar whose ``update(n)`` counts the rows as they are read. An empty
+    JSONL file is refused like an empty CSV file: it names no column either."""
     chunks = []
     for chunk in iter_table(path, text_columns=text_columns):
         chunks.append(chunk)
         if progress is not None:
             progress.update(len(chunk))
+    if not chunks and table_format(path) == "jsonl":
+        raise _empty_file_error(path)
     return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
 
 
 def table_columns(path: str | Path) -> list[str]:
-    """Column names of a table file, reading as little as possible."""
+    """Column names of a table file, reading as little as possible. An empty JSONL file
+    has none to give: it is refused like an empty CSV file (the input of a command)."""
     for chunk in iter_table(path, chunksize=1):
         return [str(c) for c in chunk.columns]
     if table_format(path) == "parquet":  # no rows, but a schema
@@ -182,6 +282,8 @@ def table_columns(path: str | Path) -> list[str]:
         metadata = pq.read_schema(path).pandas_metadata or {}
         index = {c for c in metadata.get("index_columns", []) if isinstance(c, str)}
         return [str(c) for c in pq.read_schema(path).names if c not in index]
+    if table_format(path) == "jsonl":
+        raise _empty_file_error(path)
     return []
 
 
