@@ -333,7 +333,9 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     if end is None or start is None:
         return []
     gain = end - start
-    if gain >= min_auc_gain:
+    # Under chance, a gain is noise (the AUC wanders while the predictions stay put).
+    at_chance = all(p.auc < CHANCE_AUC for p in recent if p.auc is not None)
+    if gain >= min_auc_gain and not at_chance:
         return []
     # The rate is over the items both versions scored (4.x entries: the sample size).
     last = recent[-1]
@@ -343,18 +345,23 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     advice = (
         "Labeling more may not help: new labels have barely changed the model lately. "
         "Consider stopping, reviewing the labels, or improving the model's features. ")
+    auc_text = (f"its AUC went from {start:.3f} to {end:.3f} ({gain:+.3f}, under "
+                f"+{min_auc_gain:g})")
     if end < CHANCE_AUC:
         advice = (
             f"The model has learned next to nothing from the labels (AUC {end:.3f}; 0.5 "
             f"is chance), and more labels barely change it: it needs other features (a "
             f"text read as categories, say, or columns that do not tell the classes "
             f"apart), or the labels a review. Do not take its ranking as a sign to stop. ")
+        if at_chance:
+            window_aucs = [p.auc for p in recent if p.auc is not None]
+            auc_text = (f"its AUC stayed under {CHANCE_AUC:g} ({window_aucs[0]:.3f} to "
+                        f"{end:.3f})")
     return [
         advice +
         f"Details: the last {window} retrainings changed its prediction on only "
         f"{', '.join(_percent(r) for r in rates if r is not None)} of {sampled} (all under "
-        f"{_percent(max_contradictions)}), and its AUC went from {start:.3f} to {end:.3f} "
-        f"({gain:+.3f}, under +{min_auc_gain:g})."
+        f"{_percent(max_contradictions)}), and {auc_text}."
     ]
 
 

@@ -234,6 +234,18 @@ def test_a_stall_near_chance_says_the_model_learns_nothing_not_to_stop():
     assert loop.stopping_warnings(history)[0].startswith("Labeling more may not help")
 
 
+def test_a_model_at_chance_is_said_to_learn_nothing_even_if_its_auc_wanders_up():
+    """Features that cannot tell the classes apart: the AUC drifts by noise (0.39 →
+    0.49) and the predictions do not change; a gain under chance is no progress."""
+    history = [entry(None, 0.39), entry(0.0, 0.46), entry(0.0, 0.47), entry(0.0, 0.49)]
+    text = loop.stopping_warnings(history)[0]
+    assert text.startswith("The model has learned next to nothing")
+    assert "stayed under 0.6" in text and "0.460 to 0.490" in text
+    # Climbing out of chance within the window is progress: no warning.
+    history = [entry(None, 0.39), entry(0.0, 0.46), entry(0.0, 0.55), entry(0.0, 0.65)]
+    assert loop.stopping_warnings(history) == []
+
+
 def test_no_warning_while_the_model_still_changes():
     # Contradictions at the 1% threshold: not stalled (strictly below is required).
     history = [entry(None, 0.900), entry(0.005, 0.900), entry(0.010, 0.901),
