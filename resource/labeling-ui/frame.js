@@ -241,12 +241,18 @@ export class Frame {
     const key = JSON.stringify(texts);
     if (key === this.warningsKey) return;
     this.warningsKey = key;
-    this.warnings.hidden = !texts.length;
-    // Dismissed until the warnings change: they stay true, but need not take the screen.
+    // Dismissed until they say something else: they stay true, but need not take the
+    // screen. Each retraining restates a warning with its own figures: not something else.
+    const gist = JSON.stringify(texts.map((text) => text.replace(/[-+]?\d[\d.,]*%?/g, "#")));
+    this.warnings.hidden = !texts.length || gist === this.dismissedWarnings;
     replaceChildren(this.warnings,
       h("button", { type: "button", class: "al-btn al-btn-quiet al-warnings-close",
         "aria-label": "Hide these warnings", text: "×",
-        onclick: () => { this.warnings.hidden = true; this.focusWork(); } }),
+        onclick: () => {
+          this.warnings.hidden = true;
+          this.dismissedWarnings = gist;
+          this.focusWork();
+        } }),
       h("strong", { text: "Heads-up" }),
       h("ul", null, texts.map((text) => h("li", { text }))));
   }

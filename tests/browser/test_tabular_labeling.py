@@ -446,12 +446,46 @@ def test_the_warnings_can_be_hidden_until_they_change(serve, page):
     from assisted_labeling.store.sqlite import SQLiteStore
 
     server = serve(rows(4), "--id-column", "id")
-    SQLiteStore(server.store).set_meta("metrics", json.dumps(STALLED))
+    store = SQLiteStore(server.store)
+    store.set_meta("metrics", json.dumps(STALLED))
+    page.clock.install()
     open_app(page, server.url)
     warnings = page.locator(".al-warnings")
     expect(warnings).to_contain_text("Labeling more may not help")
     page.get_by_role("button", name="Hide these warnings").click()
     expect(warnings).to_be_hidden()
+    # Another retraining says the same with its own figures: it stays hidden.
+    later = [*STALLED, {"n_samples": 100, "contradictions": 0.001, "auc": 0.904,
+                        "versionId": "5"}]
+    store.set_meta("metrics", json.dumps(later))
+    page.clock.run_for(61_000)
+    expect(warnings).to_contain_text("0.904")
+    expect(warnings).to_be_hidden()
+    # Another warning shows again.
+    chance = [{**entry, "auc": 0.5} for entry in later]
+    store.set_meta("metrics", json.dumps(chance))
+    page.clock.run_for(61_000)
+    expect(warnings).to_contain_text("learned next to nothing")
+    expect(warnings).to_be_visible()
+
+
+def test_a_long_warning_wraps_inside_the_page(serve, page):
+    """A class name of 300 letters in a warning (labels of a class since removed)."""
+    server = serve(rows(4), "--id-column", "id")
+    long_name = "Z" * 300
+
+    def with_long_warning(route):
+        response = route.fetch()
+        body = response.json()
+        body["warnings"] = [f"Some labels hold classes that are no longer categories: "
+                            f"{long_name}"]
+        route.fulfill(response=response, json=body)
+
+    page.set_viewport_size({"width": 800, "height": 700})
+    page.route("**/api/config", with_long_warning)
+    open_app(page, server.url)
+    expect(page.locator(".al-warnings")).to_contain_text(long_name)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
 
 
 def test_a_mouse_click_leaves_enter_to_the_next_item(serve, page):
