@@ -363,12 +363,13 @@ def _check_feature_values(pool: str, head, features: Sequence[str]) -> None:
 
 def _start_retrainer(args: argparse.Namespace, settings: dict, project, retrain) -> None:
     """Start the retraining process: it never shares the server's CPU time slices."""
-    from .retrain import keep_alive, retrain_warnings, start_worker
+    from .retrain import keep_alive, retrain_warnings, retraining_state, start_worker
 
     keep_alive(lambda: start_worker(args.input, args.store, settings, retrain,
                                     debug=getattr(args, "debug", False)), project.store)
     # Why a retraining failed reaches labelers with the other warnings.
     project.add_warnings(lambda: retrain_warnings(project.store), watched=True)
+    project.show_retraining(lambda: retraining_state(project.store, retrain.every))
     print(f"Retraining {retrain.model_path} every {retrain.every} labels "
           f"({retrain.strategy} ranking)", file=sys.stderr)
 

@@ -120,6 +120,12 @@ class LabelingProject:
         self._ranked_session = ranked_session or self._session
         self._warnings: list[Callable[[], list[str]]] = [warnings] if warnings else []
         self._watched: list[Callable[[], list[str]]] = []
+        self._retraining: Callable[[], dict[str, Any]] | None = None
+
+    def show_retraining(self, source: Callable[[], dict[str, Any]]) -> None:
+        """Give the page the state of a retraining loop (``/api/config``'s
+        ``retraining``: see :func:`assisted_labeling.retrain.retraining_state`)."""
+        self._retraining = source
 
     def add_warnings(self, source: Callable[[], list[str]], *, watched: bool = False) -> None:
         """Show the warnings ``source`` returns too (read again for each ``/api/config``),
@@ -151,6 +157,7 @@ class LabelingProject:
             "warnings_tag": self.warnings_tag(),
             "warnings": [*self._former_classes(stats),
                          *(w for source in self._warnings for w in source())],
+            "retraining": self._retraining() if self._retraining else None,
         }
 
     def _former_classes(self, stats: Stats) -> list[str]:

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +29,7 @@ import pandas as pd
 from . import models
 from .config import LabelingConfig
 from .errors import LabelingError, one_line
-from .loop import add_entry, contradictions, sample_rows
+from .loop import add_entry, contradictions, history_entries, sample_rows
 from .project import LabelingProject
 from .queries import labeled_keys, queue_priorities, score_file
 from .sampler import PoolKeys
@@ -80,6 +81,16 @@ def retrain_warnings(store: SQLiteStore) -> list[str]:
     """The problem of the last retraining, for labelers (``[]`` when it succeeded)."""
     problem = store.get_meta(PROBLEM, "") or ""
     return [problem] if problem else []
+
+
+def retraining_state(store: SQLiteStore, every: int) -> dict[str, Any]:
+    """What the page shows of the loop: it retrains ``every`` new labels; the last
+    retraining's session, time (ISO 8601, UTC) and number of labels (None before the
+    first)."""
+    history = history_entries(json.loads(store.get_meta(METRICS, "[]") or "[]"))
+    last = next((e for e in reversed(history) if "session" in e), {})
+    return {"every": every, "session": last.get("session"), "at": last.get("at"),
+            "n_labels": last.get("n_labels")}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -201,10 +212,15 @@ class Retrainer:
             log.debug("Retraining failed", exc_info=exc)
             # Labelers may be remote: no server paths or internals in what they see.
             shown = "an unexpected error (the server's log tells which)"
+        if json.loads(self.store.get_meta(METRICS, "[]") or "[]"):
+            problem = (f"The model has not been retrained on the latest labels: {shown}. "
+                       f"The queue keeps its previous order; retraining is tried again "
+                       f"{retry}.")
+        else:  # no model yet: none to keep, nor its order
+            problem = (f"The model could not be trained yet: {shown}. The queue keeps the "
+                       f"order of the table; training is tried again {retry}.")
         self.store.set_metas({
-            PROBLEM: (f"The model has not been retrained on the latest labels: {shown}. "
-                      f"The queue keeps its previous order; retraining is tried again "
-                      f"{retry}."),
+            PROBLEM: problem,
             ONE_CLASS: json.dumps(classes) if classes is not None else "",
             WATERMARK: str(watermark)})
 
@@ -247,7 +263,8 @@ class Retrainer:
                         self.settings.model_path, _one_line(exc))
         session = int(self.store.get_meta("session", "0") or 0) + 1
         entry.update(session=session, n_labels=len(frame), n_queries=len(queries),
-                     seconds=round(time.perf_counter() - started, 3))
+                     seconds=round(time.perf_counter() - started, 3),
+                     at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         history = add_entry(json.loads(self.store.get_meta(METRICS, "[]") or "[]"), entry)
         # Together: a page told of the new session reads its warnings with it (an earlier
         # failure's warning gone).

@@ -184,6 +184,7 @@ export class Frame {
 
     // Side panel
     const progressPanel = h("div", { class: "al-progress" });
+    this.model = h("p", { class: "al-model", hidden: true });
     this.progress = new Progress(config, this.summary, progressPanel,
       { onUpdate: () => this.redrawDone() });
     this.instructions = null;
@@ -195,7 +196,8 @@ export class Frame {
     const side = h("aside", { class: "al-side", "aria-label": "Progress and instructions" },
       h("section", { class: "al-card", "aria-labelledby": "al-progress-title" },
         h("h2", { class: "al-subhead", id: "al-progress-title", text: "Progress" }),
-        progressPanel),
+        progressPanel,
+        this.model),
       this.instructions,
       h("section", { class: "al-card al-keys-card", "aria-label": "Keyboard shortcuts" },
         h("h2", { class: "al-subhead", text: "Keyboard" }),
@@ -216,6 +218,28 @@ export class Frame {
       this.help,
       this.live);
     this.setWarnings(config.warnings || []);
+    this.setRetraining(config.retraining);
+  }
+
+  /**
+   * The model that ranks the queue, when the server retrains one every so many labels
+   * (`retraining`: `{every, session, at, n_labels}`, session null before the first):
+   * without it, uncertainty badges just start showing, and the order changes unexplained.
+   */
+  setRetraining(retraining) {
+    this.model.hidden = !retraining;
+    if (!retraining) return;
+    const every = `every ${fmt(retraining.every)} new labels`;
+    if (retraining.session == null) {
+      this.model.textContent = `The model trains after ${every} and ranks the queue.`;
+      return;
+    }
+    const at = new Date(retraining.at);
+    const when = Number.isNaN(at.getTime()) ? ""
+      : ` at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+    this.model.textContent = `Model #${retraining.session} trained on `
+      + `${fmt(retraining.n_labels ?? 0)} labels${when}; it retrains after ${every} and `
+      + "ranks the queue again.";
   }
 
   keyList(compact) {

@@ -37,6 +37,7 @@ function applyFreshConfig(frame, config) {
   }
   if (config.csrf_token) setCsrfToken(config.csrf_token);
   frame.setWarnings(config.warnings || []);
+  frame.setRetraining(config.retraining);
   if (config.stats) frame.progress.update(config.stats);
   if (controller) controller.configRead(config);
 }

@@ -1091,8 +1091,39 @@ def test_a_failed_retraining_is_told_with_the_next_save(serve, page):
         raise AssertionError("the retraining recorded no problem")
     expect(warnings).to_be_hidden()  # the page has not read its configuration since
     page.keyboard.press("2")
-    expect(warnings).to_contain_text("has not been retrained", timeout=5_000)
+    expect(warnings).to_contain_text("could not be trained yet", timeout=5_000)
     expect(warnings).to_contain_text("at least 2 classes")
+
+
+def test_the_page_says_which_model_ranks_the_queue(serve, page):
+    """Labelers see when the model was last trained and how often it is: otherwise its
+    scores just start showing, and the order changes unexplained."""
+    server = serve(rows(10), "--id-column", "id", "--retrain-every", "2")
+    model = page.locator(".al-model")
+    current = open_app(page, server.url)
+    expect(model).to_have_text("The model trains after every 2 new labels and ranks the "
+                               "queue.")
+    for key in ("1", "2"):  # two classes: it can be trained
+        page.keyboard.press(key)
+        current = wait_item_change(page, current)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with closing(sqlite3.connect(server.store)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'session'").fetchone()
+        if row and row[0] == "1":
+            break
+        page.wait_for_timeout(200)
+    else:
+        raise AssertionError("no retraining")
+    page.keyboard.press("1")  # the answer names the new session: the page reads it
+    expect(model).to_contain_text("Model #1 trained on 2 labels at ", timeout=5_000)
+    expect(model).to_contain_text("it retrains after every 2 new labels")
+
+
+def test_no_model_line_without_retraining(serve, page):
+    server = serve(rows(3), "--id-column", "id")
+    open_app(page, server.url)
+    expect(page.locator(".al-model")).to_be_hidden()
 
 
 def retrained(server, metas=None) -> None:

@@ -84,7 +84,11 @@ def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path,
     assert not (tmp_path / "m.skops").exists()
     assert project.store.get_meta("session", "0") == "0"  # a failed run is no session
     assert project.store.get_meta("metrics") is None
-    assert "at the first label of another class" in retrain_warnings(project.store)[0]
+    first_failure = retrain_warnings(project.store)[0]
+    assert "at the first label of another class" in first_failure
+    # No model yet: none whose order the queue would keep.
+    assert first_failure.startswith("The model could not be trained yet: ")
+    assert "keeps the order of the table" in first_failure
     # A failure changes no session: a tag of its warning tells the page to read it.
     assert project.warnings_tag() is None  # nothing watched yet
     untagged = project.config_payload(LOCAL_USER)["warnings_tag"]
@@ -115,6 +119,36 @@ def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path,
     # Then the rule is every 3 labels again.
     project.annotate(LOCAL_USER, {"item_id": "5", "label": "b"})
     assert retrainer.run_once() is None
+
+
+def test_the_page_is_told_when_and_on_how_many_labels_the_model_was_retrained(tmp_path,
+                                                                               pool):
+    from datetime import datetime, timezone
+
+    from assisted_labeling.retrain import retraining_state
+
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 4)
+    project.show_retraining(lambda: retraining_state(project.store, 4))
+    state = project.config_payload(LOCAL_USER)["retraining"]
+    assert state == {"every": 4, "session": None, "at": None, "n_labels": None}
+    label(project, truth, range(6))
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    assert retrainer.run_once() is not None
+    state = project.config_payload(LOCAL_USER)["retraining"]
+    assert (state["every"], state["session"], state["n_labels"]) == (4, 1, 6)
+    at = datetime.fromisoformat(state["at"])
+    assert at.tzinfo is not None and before <= at <= datetime.now(timezone.utc)
+    # Without a retraining loop, there is nothing to tell.
+    assert open_project(path, tmp_path / "other.db", {"categories": "a,b"},
+                        progress=False).config_payload(LOCAL_USER)["retraining"] is None
+    # A failure after that says the model is kept.
+    label(project, truth, range(6, 10))
+    path.unlink()
+    assert retrainer.run_once() is None
+    assert retrain_warnings(project.store)[0].startswith(
+        "The model has not been retrained on the latest labels")
+    assert project.config_payload(LOCAL_USER)["retraining"]["session"] == 1
 
 
 def test_another_failure_after_a_one_class_one_waits_for_n_labels_again(tmp_path, pool,
@@ -348,7 +382,7 @@ def test_a_failed_retraining_warns_once_and_waits_for_new_labels(tmp_path, pool,
     assert "No such file or directory" in problems[0].getMessage()
     assert "\n" not in problems[0].getMessage()
     warnings = project.config_payload(LOCAL_USER)["warnings"]
-    assert len(warnings) == 1 and "not been retrained" in warnings[0]
+    assert len(warnings) == 1 and "could not be trained yet" in warnings[0]
     # Labelers may be remote: the server's paths stay in its log.
     assert "No such file or directory" not in warnings[0] and str(path) not in warnings[0]
     assert "the server's log tells which" in warnings[0]
