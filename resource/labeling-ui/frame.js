@@ -497,7 +497,9 @@ export class Frame {
     if (typeof item.uncertainty === "number") {
       badges.push(h("span", {
         class: "al-badge al-badge-uncertainty",
-        title: "How unsure the model is about this item (0 – 1)",
+        title: "How unsure the model is about this item (0 – 1). The queue mostly asks the "
+          + "most unsure first, but while the model has learned from few labels it also "
+          + "asks items typical of the whole table, and some strategies spread a batch out",
       }, "Uncertainty ", h("strong", { text: item.uncertainty.toFixed(2) })));
     }
     if (item.pre_annotation !== null && item.pre_annotation !== undefined
