@@ -308,7 +308,7 @@ def test_a_failed_retraining_reaches_the_labelers_warnings(tmp_path):
             warnings = get(f"{base}/api/config")["warnings"]
             time.sleep(0.3)
         assert len(warnings) == 1, "no warning within 60 s"
-        assert "not been retrained" in warnings[0] and "at least 2 classes" in warnings[0]
+        assert "could not be trained yet" in warnings[0] and "at least 2 classes" in warnings[0]
         assert str(tmp_path) not in warnings[0]  # no server path for remote labelers
         assert len(get(f"{base}/api/next")["items"]) == 1
     finally:
