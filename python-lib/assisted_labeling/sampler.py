@@ -58,9 +58,10 @@ _DIGEST_KEY = re.compile(r"^([0-9a-f]{16})(?:-[1-9][0-9]*)?$")
 _INT_KEY = re.compile(r"^(?:0|-?[1-9][0-9]*)$")  # str(int) of some integer
 _INT64_LIMIT = 2.0**63
 _DIGEST_BLOCK = 4096  # rows hashed together by content_digests
-#: When at most this share of a chunk is labeled, the model scores the whole chunk and
-#: the labeled rows' answers are dropped: copying the chunk without them costs about
-#: 40 % of a logistic regression's predict_proba, far more than predicting a few rows.
+#: For an in-memory model (``score_pool(predict_through=...)``): when at most this share
+#: of a chunk is labeled, the model scores the whole chunk and the labeled rows' answers
+#: are dropped. Copying the chunk without them costs about 40 % of a logistic
+#: regression's predict_proba, far more than predicting a few rows.
 PREDICT_THROUGH = 1 / 32
 
 
@@ -391,6 +392,7 @@ def score_pool(
     n_labeled: int | None = None,
     cold_start: float | None = DEFAULT_COLD_START,
     columns: Sequence[str] | None = None,
+    predict_through: float = 0.0,
 ) -> pd.DataFrame:
     """Score every unlabeled item of the pool; return the queries, most uncertain first.
 
@@ -405,8 +407,11 @@ def score_pool(
     A function gets exact keys (a repeated row's ``hash-n``), which the default
     ``key_fn`` makes by remembering every distinct row: memory then grows with the pool
     (about 100 bytes a row); a set, or a ``key_fn`` of one's own, keeps it bounded.
-    A chunk of which at most :data:`PREDICT_THROUGH` is excluded goes to
-    ``predict_proba`` whole, and the excluded rows' answers are ignored, unchecked.
+    By default excluded rows never reach ``predict_proba`` (a remote or costly
+    predictor, such as DSS's, should not score them). ``predict_through`` (e.g.
+    :data:`PREDICT_THROUGH`, for a cheap in-memory model): a chunk of which at most that
+    share is excluded goes to ``predict_proba`` whole, and the excluded rows' answers
+    are ignored, unchecked, which saves copying the chunk.
 
     Errors about a row of probabilities name it by its place in the pool (from 0).
 
@@ -499,7 +504,7 @@ def score_pool(
             if drop.any():
                 live = np.flatnonzero(~drop)
                 positions = positions[live]
-                if drop.mean() > PREDICT_THROUGH:
+                if drop.mean() > predict_through:
                     chunk, live = chunk.iloc[live], None
         if positions.size:
             proba = None

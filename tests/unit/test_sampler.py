@@ -11,6 +11,7 @@ import pytest
 from assisted_labeling.errors import ValidationError
 from assisted_labeling.sampler import (
     MODEL_UNCERTAINTY_COLUMN,
+    PREDICT_THROUGH,
     PoolKeys,
     SeenDigests,
     among_sorted,
@@ -263,20 +264,25 @@ def test_excluding_a_few_rows_of_a_large_chunk_gives_the_same_queries(
     pool = pd.DataFrame({"id": [f"r{i}" for i in range(100)], "x": rng.random(100)})
     table = dict(zip(pool["id"], rng.dirichlet([0.5] * 3, size=100).tolist()))
     table.update({key: [np.nan] * 3 for key in labeled})
-    model = FixedModel(table)
-    out = score_pool([pool], model.predict_proba, strategy=strategy, exclude_keys=set(labeled),
-                     id_column="id", batch_size=4, seed=5, **options)
     expected = score_pool([pool[~pool["id"].isin(labeled)]], FixedModel(table).predict_proba,
                           strategy=strategy, batch_size=4, seed=5, **options)
-    pd.testing.assert_frame_equal(out, expected)
-    assert not set(labeled) & set(out["id"])
-    if strategy != "random":
-        assert len(model.seen) == 100  # scored whole: fewer than 1/32 rows left out
+    for through, seen in ((PREDICT_THROUGH, 100), (0.0, 100 - len(labeled))):
+        model = FixedModel(table)
+        out = score_pool([pool], model.predict_proba, strategy=strategy,
+                         exclude_keys=set(labeled), id_column="id", batch_size=4, seed=5,
+                         predict_through=through, **options)
+        pd.testing.assert_frame_equal(out, expected)
+        assert not set(labeled) & set(out["id"])
+        if strategy != "random":
+            # Scored whole (fewer than 1/32 rows left out) only when asked: by default a
+            # labeled row never reaches the model.
+            assert len(model.seen) == seen
 
 
 def test_a_chunk_mostly_labeled_is_scored_without_its_labeled_rows() -> None:
     model = FixedModel()
-    out = score_pool([POOL], model.predict_proba, exclude_keys={"a", "b", "c"}, id_column="id")
+    out = score_pool([POOL], model.predict_proba, exclude_keys={"a", "b", "c"}, id_column="id",
+                     predict_through=PREDICT_THROUGH)
     assert model.seen == list("defg") and out["id"].tolist() == ["d", "f", "e", "g"]
 
 
