@@ -189,9 +189,11 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         columns=None if rows else helpers,
         predict_through=PREDICT_THROUGH,  # an in-memory pipeline: cheaper than a copy
     )
-    if ITEM_ID in queries.columns:  # not when the file gave no chunk (no rows)
+    if ITEM_ID in queries.columns:
         queries = text_ids(resolve_ids(queries, pool, chunksize=chunksize, reader=reader,
                                        text_columns=as_text))
+    else:  # the file gave no chunk (no rows)
+        queries.insert(0, ITEM_ID, pd.Series(dtype=object))
     queries.attrs.update(counts)
     return queries
 

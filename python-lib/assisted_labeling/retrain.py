@@ -217,8 +217,10 @@ class Retrainer:
                        f"The queue keeps its previous order; retraining is tried again "
                        f"{retry}.")
         else:  # no model yet: none to keep, nor its order
+            order = ("of the queries it was given" if self.store.get_meta(RANKED_BY)
+                     else "of the table")
             problem = (f"The model could not be trained yet: {shown}. The queue keeps the "
-                       f"order of the table; training is tried again {retry}.")
+                       f"order {order}; training is tried again {retry}.")
         self.store.set_metas({
             PROBLEM: problem,
             ONE_CLASS: json.dumps(classes) if classes is not None else "",
@@ -253,6 +255,9 @@ class Retrainer:
                              id_column=config.id_column, exclude=labeled_keys(self.store),
                              seed=self.settings.seed, batch_size=self.settings.every,
                              rows=False, reader=store_reader(self.store))
+        if not queries.attrs["pool_rows"]:
+            raise LabelingError(f'The table "{self.input_path.name}" has no rows now: '
+                                "there is nothing to rank")
         queue_priorities(self.store, queries)
         self.store.set_meta(RANKED_BY, "retraining")
         entry = self._metrics(frame, trained, previous)

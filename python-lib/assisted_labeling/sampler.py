@@ -516,8 +516,12 @@ def score_pool(
                         f"for {len(chunk)} items"
                     )
                 if live is not None:
-                    given = (given.iloc[live] if isinstance(given, pd.DataFrame)
-                             else np.take(np.asarray(given), live, axis=0))
+                    # Rows of the excluded left out; a malformed answer (not 2-D) is
+                    # left for the check to name.
+                    if isinstance(given, pd.DataFrame):
+                        given = given.iloc[live]
+                    elif np.ndim(as_array := np.asarray(given)) == 2:
+                        given = np.take(as_array, live, axis=0)
                 proba = check_probabilities(given, normalize=normalize,
                                             row_numbers=positions)
                 if n_classes is None:

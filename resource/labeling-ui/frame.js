@@ -234,8 +234,9 @@ export class Frame {
       this.model.textContent = `The model trains after ${every} and ranks the queue.`;
       return;
     }
-    const at = new Date(retraining.at);
-    const when = Number.isNaN(at.getTime()) ? ""
+    // Stores retrained by earlier versions did not record when.
+    const at = retraining.at ? new Date(retraining.at) : null;
+    const when = !at || Number.isNaN(at.getTime()) ? ""
       : ` at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
     this.model.textContent = `Model #${retraining.session} trained on `
       + `${fmt(retraining.n_labels ?? 0)} labels${when}; it retrains after ${every} and `
@@ -266,8 +267,13 @@ export class Frame {
     if (key === this.warningsKey) return;
     this.warningsKey = key;
     // Dismissed until they say something else: they stay true, but need not take the
-    // screen. Each retraining restates a warning with its own figures: not something else.
-    const gist = JSON.stringify(texts.map((text) => text.replace(/[-+]?\d[\d.,]*%?/g, "#")));
+    // screen. Each retraining restates the stopping warning with its own figures (its
+    // AUC, and all after "Details:"): not something else. Other warnings: word for word.
+    const gist = JSON.stringify(texts.map((text) => {
+      const details = text.indexOf("Details:");
+      if (details < 0) return text;
+      return text.slice(0, details).replace(/\bAUC [\d.]+/g, "AUC #");
+    }));
     this.warnings.hidden = !texts.length || gist === this.dismissedWarnings;
     replaceChildren(this.warnings,
       h("button", { type: "button", class: "al-btn al-btn-quiet al-warnings-close",

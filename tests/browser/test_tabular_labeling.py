@@ -1120,6 +1120,41 @@ def test_the_page_says_which_model_ranks_the_queue(serve, page):
     expect(model).to_contain_text("it retrains after every 2 new labels")
 
 
+def test_a_model_retrained_by_an_earlier_version_shows_no_time(serve, page):
+    """Stores retrained before the time was recorded: no made-up time (the epoch)."""
+    from assisted_labeling.retrain import METRICS
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    server = serve(rows(6), "--id-column", "id", "--retrain-every", "50")
+    SQLiteStore(server.store).set_metas({METRICS: json.dumps(
+        [{"session": 3, "n_labels": 40, "n_queries": 6, "seconds": 0.5}]), "session": "3"})
+    open_app(page, server.url)
+    expect(page.locator(".al-model")).to_have_text(
+        "Model #3 trained on 40 labels; it retrains after every 50 new labels and ranks "
+        "the queue again.")
+
+
+def test_a_dismissed_warning_about_one_class_does_not_hide_one_about_another(serve, page):
+    server = serve(rows(4), "--id-column", "id")
+    shown = ['Some labels hold classes that are no longer categories: "grade1" (3)']
+
+    def with_warning(route):
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "warnings": shown})
+
+    page.clock.install()
+    page.route("**/api/config", with_warning)
+    open_app(page, server.url)
+    warnings = page.locator(".al-warnings")
+    expect(warnings).to_contain_text("grade1")
+    page.get_by_role("button", name="Hide these warnings").click()
+    expect(warnings).to_be_hidden()
+    shown[0] = 'Some labels hold classes that are no longer categories: "grade2" (40)'
+    page.clock.run_for(61_000)
+    expect(warnings).to_contain_text("grade2")
+    expect(warnings).to_be_visible()
+
+
 def test_no_model_line_without_retraining(serve, page):
     server = serve(rows(3), "--id-column", "id")
     open_app(page, server.url)

@@ -150,3 +150,11 @@ def test_the_query_command_scores_a_chunk_with_few_labeled_rows_whole(tmp_path):
     labeled = {webapp_ids(path)[50]}
     out = score_file(path, Counting(), strategy="margin", id_column=None, exclude=labeled)
     assert seen == [100] and len(out) == 99 and not labeled & set(out[ITEM_ID])
+
+
+def test_a_pool_without_rows_gives_queries_with_an_id_column(tmp_path):
+    path = tmp_path / "empty.parquet"
+    pd.DataFrame({"x": pd.Series(dtype=float), "tag": pd.Series(dtype=object)}).to_parquet(path)
+    for rows in (True, False):
+        out = score_file(path, XModel(), strategy="margin", id_column=None, rows=rows)
+        assert ITEM_ID in out.columns and len(out) == 0 and out.attrs["pool_rows"] == 0

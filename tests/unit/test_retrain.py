@@ -151,6 +151,28 @@ def test_the_page_is_told_when_and_on_how_many_labels_the_model_was_retrained(tm
     assert project.config_payload(LOCAL_USER)["retraining"]["session"] == 1
 
 
+def test_a_pool_emptied_under_a_retraining_is_told_not_crashed(tmp_path, pool):
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 4)
+    label(project, truth, range(6))
+    pd.DataFrame({"id": [], "x": [], "y": []}).to_csv(path, index=False)
+    assert retrainer.run_once() is None
+    warning = retrain_warnings(project.store)[0]
+    assert 'The table "pool.csv" has no rows now' in warning
+    assert "unexpected error" not in warning
+
+
+def test_a_first_failed_training_under_queries_keeps_their_order(tmp_path, pool):
+    from assisted_labeling.standalone import RANKED_BY
+
+    path, _ = pool
+    project, retrainer = retraining(tmp_path, path, 3)
+    project.store.set_meta(RANKED_BY, "queries-fingerprint")  # serve --queries ranked it
+    label(project, ["a"] * 3, range(3))
+    assert retrainer.run_once() is None
+    assert "keeps the order of the queries it was given" in retrain_warnings(project.store)[0]
+
+
 def test_another_failure_after_a_one_class_one_waits_for_n_labels_again(tmp_path, pool,
                                                                          monkeypatch):
     from assisted_labeling import retrain

@@ -279,6 +279,14 @@ def test_excluding_a_few_rows_of_a_large_chunk_gives_the_same_queries(
             assert len(model.seen) == seen
 
 
+@pytest.mark.parametrize("answer", [0.5, None, [[0.5, 0.5]] * 3])
+def test_a_malformed_answer_of_a_chunk_scored_whole_is_named(answer) -> None:
+    pool = pd.DataFrame({"id": range(100)})
+    with pytest.raises(ValidationError):
+        score_pool([pool], lambda frame: answer, exclude_keys={"3"}, id_column="id",
+                   predict_through=PREDICT_THROUGH)
+
+
 def test_a_chunk_mostly_labeled_is_scored_without_its_labeled_rows() -> None:
     model = FixedModel()
     out = score_pool([POOL], model.predict_proba, exclude_keys={"a", "b", "c"}, id_column="id",

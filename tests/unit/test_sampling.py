@@ -477,6 +477,6 @@ def test_entropy_orders_nearly_uniform_rows_exactly(classes) -> None:
     near = exact > 1 - 1e-3  # scored again in double precision
     assert near[:4].all() and np.abs(scores - exact)[near].max() < 1e-12
     assert np.abs(scores - exact).max() < 1e-6
-    if classes == 2:  # two classes: entropy ranks like margin
+    if classes == 2:  # two classes, near uniform: entropy ranks like margin
         assert (np.argsort(-scores, kind="stable").tolist()
                 == np.argsort(-margin_scores(p), kind="stable").tolist())
