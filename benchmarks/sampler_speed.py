@@ -50,7 +50,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python-lib"))
 
-from assisted_labeling.sampler import PREDICT_THROUGH, score_pool  # noqa: E402
+from assisted_labeling.sampler import score_pool  # noqa: E402
 from assisted_labeling.sources import RowIdentifier, frame_rows  # noqa: E402
 
 N_FEATURES = 20
@@ -381,12 +381,6 @@ def measure_speed(quick: bool, kinds: list[str]) -> dict[str, Any]:
                         ("margin, excl. 1000 ids", {"exclude_keys": {str(i) for i in
                                                                      range(0, n, n // 1000)},
                                                     "id_column": "id", "with_id": True}),
-                        # What `query` does (in-memory models): few labeled rows in a
-                        # chunk are scored with it rather than copied out of it.
-                        ("excl. 1000 ids, through", {"exclude_keys": {str(i) for i in
-                                                                      range(0, n, n // 1000)},
-                                                     "id_column": "id", "with_id": True,
-                                                     "predict_through": PREDICT_THROUGH}),
                     ):
                         record(kind, c, n, variant, measure(model, n, reps, **options),
                                target)

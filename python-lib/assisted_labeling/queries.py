@@ -26,7 +26,6 @@ import pandas as pd
 
 from .sampler import (
     MODEL_UNCERTAINTY_COLUMN,
-    PREDICT_THROUGH,
     QUERY_COLUMNS,
     UNCERTAINTY_COLUMN,
     PoolKeys,
@@ -187,7 +186,6 @@ def score_file(pool: str | Path, model: Any, *, strategy: str,
         features=lambda chunk: model.embed(pool_rows(chunk)), batch_size=batch_size,
         n_labeled=model.n_labels, cold_start=cold_start,
         columns=None if rows else helpers,
-        predict_through=PREDICT_THROUGH,  # an in-memory pipeline: cheaper than a copy
     )
     if ITEM_ID in queries.columns:
         queries = text_ids(resolve_ids(queries, pool, chunksize=chunksize, reader=reader,

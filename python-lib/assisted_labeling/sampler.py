@@ -58,11 +58,6 @@ _DIGEST_KEY = re.compile(r"^([0-9a-f]{16})(?:-[1-9][0-9]*)?$")
 _INT_KEY = re.compile(r"^(?:0|-?[1-9][0-9]*)$")  # str(int) of some integer
 _INT64_LIMIT = 2.0**63
 _DIGEST_BLOCK = 4096  # rows hashed together by content_digests
-#: For an in-memory model (``score_pool(predict_through=...)``): when at most this share
-#: of a chunk is labeled, the model scores the whole chunk and the labeled rows' answers
-#: are dropped. Copying the chunk without them costs about 40 % of a logistic
-#: regression's predict_proba, far more than predicting a few rows.
-PREDICT_THROUGH = 1 / 32
 
 
 # --------------------------------------------------------------------------- item keys
@@ -392,7 +387,6 @@ def score_pool(
     n_labeled: int | None = None,
     cold_start: float | None = DEFAULT_COLD_START,
     columns: Sequence[str] | None = None,
-    predict_through: float = 0.0,
 ) -> pd.DataFrame:
     """Score every unlabeled item of the pool; return the queries, most uncertain first.
 
@@ -407,11 +401,6 @@ def score_pool(
     A function gets exact keys (a repeated row's ``hash-n``), which the default
     ``key_fn`` makes by remembering every distinct row: memory then grows with the pool
     (about 100 bytes a row); a set, or a ``key_fn`` of one's own, keeps it bounded.
-    By default excluded rows never reach ``predict_proba`` (a remote or costly
-    predictor, such as DSS's, should not score them). ``predict_through`` (e.g.
-    :data:`PREDICT_THROUGH`, for a cheap in-memory model): a chunk of which at most that
-    share is excluded goes to ``predict_proba`` whole, and the excluded rows' answers
-    are ignored, unchecked, which saves copying the chunk.
 
     Errors about a row of probabilities name it by its place in the pool (from 0).
 
@@ -492,7 +481,6 @@ def score_pool(
             template = (chunk if columns is None else chunk[list(columns)]).iloc[:0]
         positions = np.arange(offset, offset + n, dtype=np.int64)
         offset += n
-        live: np.ndarray | None = None  # the rows of ``chunk`` in play, when not all
         if exclude_keys is not None and n:
             if pool_keys is not None and not callable(exclude_keys):
                 drop = pool_keys.excluded(chunk, exclude_keys)
@@ -502,11 +490,9 @@ def score_pool(
                     raise ValidationError(f"key_fn gave {len(keys)} keys for {n} rows")
                 drop = _excluded(keys, exclude_keys)
             if drop.any():
-                live = np.flatnonzero(~drop)
-                positions = positions[live]
-                if drop.mean() > predict_through:
-                    chunk, live = chunk.iloc[live], None
-        if positions.size:
+                chunk = chunk.iloc[np.flatnonzero(~drop)]
+                positions = positions[~drop]
+        if len(chunk):
             proba = None
             if chosen.score is not None:
                 given = predict_proba(chunk)
@@ -515,13 +501,6 @@ def score_pool(
                         f"The model gave {np.shape(given)[0]} rows of probabilities "
                         f"for {len(chunk)} items"
                     )
-                if live is not None:
-                    # Rows of the excluded left out; a malformed answer (not 2-D) is
-                    # left for the check to name.
-                    if isinstance(given, pd.DataFrame):
-                        given = given.iloc[live]
-                    elif np.ndim(as_array := np.asarray(given)) == 2:
-                        given = np.take(as_array, live, axis=0)
                 proba = check_probabilities(given, normalize=normalize,
                                             row_numbers=positions)
                 if n_classes is None:
@@ -535,24 +514,19 @@ def score_pool(
                     )
                 scores = chosen.score(proba)
             else:
-                scores = random_scores(positions.size, seed=rng)
+                scores = random_scores(len(chunk), seed=rng)
             kept = chunk if columns is None else chunk[list(columns)]
-            ranking.push(scores, positions, kept, rows=live)
+            ranking.push(scores, positions, kept)
             if candidates is not None or sample is not None:
-                feats = proba
-                if features is not None:
-                    feats = np.asarray(features(chunk))
-                    if feats.shape[0] != len(chunk):
-                        raise ValidationError(
-                            f"features gave {feats.shape[0]} rows for {len(chunk)} items"
-                        )
-                    if live is not None:
-                        feats = np.take(feats, live, axis=0)
+                feats = proba if features is None else np.asarray(features(chunk))
+                if feats.shape[0] != len(chunk):
+                    raise ValidationError(
+                        f"features gave {feats.shape[0]} rows for {len(chunk)} items"
+                    )
                 if candidates is not None:
                     candidates.push(scores, positions, feats)
                 if sample is not None:
-                    sample.push(rng.random(positions.size), positions,
-                                kept if live is None else kept.iloc[live], scores, feats)
+                    sample.push(rng.random(len(chunk)), positions, kept, scores, feats)
         _report(progress, n, offset)
 
     scores, positions, payloads = ranking.result()

@@ -394,25 +394,16 @@ class RunningTopK:
             return sum(part[0].size for part in self._parts)
         return int(self._scores.size)
 
-    def push(self, scores: Any, positions: Any, *payloads: Any,
-             rows: np.ndarray | None = None) -> None:
+    def push(self, scores: Any, positions: Any, *payloads: Any) -> None:
         """Offer a chunk: ``scores[i]`` belongs to the item at pool position
-        ``positions[i]`` and to row ``i`` of each payload, or to row ``rows[i]`` when
-        ``rows`` is given (payloads holding more rows than are offered, so that a
-        caller need not copy them before only the best few are taken)."""
+        ``positions[i]`` and to row ``i`` of each payload."""
         s = _check_scores(scores)
         pos = np.asarray(positions, dtype=np.int64)
         if pos.shape != s.shape:
             raise ValidationError(f"{s.size} scores but {pos.size} positions")
-        if rows is not None and rows.shape != s.shape:
-            raise ValidationError(f"{s.size} scores but {rows.size} payload rows")
         if self.k is None:
-            if rows is not None:
-                payloads = tuple(_take(p, rows) for p in payloads)
             self._parts.append((s, pos, payloads))
             return
-        if rows is None:
-            rows = np.arange(s.size)
         if self.k == 0 or s.size == 0:
             return
         if self._scores.size >= self.k:
@@ -423,10 +414,11 @@ class RunningTopK:
             if better.size == 0:
                 return
             if better.size < s.size:
-                s, pos, rows = s[better], pos[better], rows[better]
+                s, pos = s[better], pos[better]
+                payloads = tuple(_take(p, better) for p in payloads)
         local = top_k(s, self.k)
         s, pos = s[local], pos[local]
-        payloads = tuple(_take(p, rows[local]) for p in payloads)
+        payloads = tuple(_take(p, local) for p in payloads)
         if self._payloads is None:
             merged_s, merged_pos, merged_payloads = s, pos, payloads
         else:

@@ -135,23 +135,6 @@ def test_queries_file_gives_ids_order_and_shown_uncertainty(tmp_path, pool):
     assert [len(e) for e in priorities_from_file(path, None)] == [2] * 4  # a 4.x table
 
 
-def test_the_query_command_scores_a_chunk_with_few_labeled_rows_whole(tmp_path):
-    """Its models are in-memory pipelines: predicting one row more is cheaper than
-    copying the chunk without it. The row is still left out of the queries."""
-    seen: list[int] = []
-
-    class Counting(XModel):
-        def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-            seen.append(len(frame))
-            return super().predict_proba(frame)
-
-    path = tmp_path / "pool.csv"
-    pd.DataFrame({"x": np.linspace(0, 1, 100), "tag": "t"}).to_csv(path, index=False)
-    labeled = {webapp_ids(path)[50]}
-    out = score_file(path, Counting(), strategy="margin", id_column=None, exclude=labeled)
-    assert seen == [100] and len(out) == 99 and not labeled & set(out[ITEM_ID])
-
-
 def test_a_pool_without_rows_gives_queries_with_an_id_column(tmp_path):
     path = tmp_path / "empty.parquet"
     pd.DataFrame({"x": pd.Series(dtype=float), "tag": pd.Series(dtype=object)}).to_parquet(path)

@@ -11,7 +11,6 @@ import pytest
 from assisted_labeling.errors import ValidationError
 from assisted_labeling.sampler import (
     MODEL_UNCERTAINTY_COLUMN,
-    PREDICT_THROUGH,
     PoolKeys,
     SeenDigests,
     among_sorted,
@@ -256,42 +255,23 @@ def test_repeated_integer_ids_are_refused_when_excluding() -> None:
     ("entropy", {"max_queries": 12, "n_labeled": 4, "columns": ["id"]}),
 ])
 @pytest.mark.parametrize("labeled", [["r7"], ["r3", "r50", "r99"]])
-def test_excluding_a_few_rows_of_a_large_chunk_gives_the_same_queries(
+def test_excluding_rows_gives_the_queries_of_the_pool_without_them(
         strategy: str, options: dict[str, Any], labeled: list[str]) -> None:
-    # A chunk of which few rows are labeled is scored whole (no copy of the chunk
-    # without them): the labeled rows' answers, NaN here, must simply be left out.
+    # Labeled rows never reach the model (a DSS predictor is costly): their answers
+    # would be NaN here.
     rng = np.random.default_rng(3)
     pool = pd.DataFrame({"id": [f"r{i}" for i in range(100)], "x": rng.random(100)})
     table = dict(zip(pool["id"], rng.dirichlet([0.5] * 3, size=100).tolist()))
     table.update({key: [np.nan] * 3 for key in labeled})
     expected = score_pool([pool[~pool["id"].isin(labeled)]], FixedModel(table).predict_proba,
                           strategy=strategy, batch_size=4, seed=5, **options)
-    for through, seen in ((PREDICT_THROUGH, 100), (0.0, 100 - len(labeled))):
-        model = FixedModel(table)
-        out = score_pool([pool], model.predict_proba, strategy=strategy,
-                         exclude_keys=set(labeled), id_column="id", batch_size=4, seed=5,
-                         predict_through=through, **options)
-        pd.testing.assert_frame_equal(out, expected)
-        assert not set(labeled) & set(out["id"])
-        if strategy != "random":
-            # Scored whole (fewer than 1/32 rows left out) only when asked: by default a
-            # labeled row never reaches the model.
-            assert len(model.seen) == seen
-
-
-@pytest.mark.parametrize("answer", [0.5, None, [[0.5, 0.5]] * 3])
-def test_a_malformed_answer_of_a_chunk_scored_whole_is_named(answer) -> None:
-    pool = pd.DataFrame({"id": range(100)})
-    with pytest.raises(ValidationError):
-        score_pool([pool], lambda frame: answer, exclude_keys={"3"}, id_column="id",
-                   predict_through=PREDICT_THROUGH)
-
-
-def test_a_chunk_mostly_labeled_is_scored_without_its_labeled_rows() -> None:
-    model = FixedModel()
-    out = score_pool([POOL], model.predict_proba, exclude_keys={"a", "b", "c"}, id_column="id",
-                     predict_through=PREDICT_THROUGH)
-    assert model.seen == list("defg") and out["id"].tolist() == ["d", "f", "e", "g"]
+    model = FixedModel(table)
+    out = score_pool([pool], model.predict_proba, strategy=strategy,
+                     exclude_keys=set(labeled), id_column="id", batch_size=4, seed=5,
+                     **options)
+    pd.testing.assert_frame_equal(out, expected)
+    assert not set(labeled) & set(out["id"])
+    assert not set(labeled) & set(model.seen)
 
 
 def test_exclusion_by_callable() -> None:
