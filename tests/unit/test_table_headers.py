@@ -8,6 +8,8 @@ with no line number, and a line holding an array was read as a row of other colu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assisted_labeling import cli
@@ -60,11 +62,17 @@ def test_train_refuses_a_repeated_label_column_instead_of_learning_it(tmp_path, 
     assert not model.exists()
 
 
-def test_query_refuses_a_pool_with_a_repeated_column(tmp_path, capsys):
+def _trained_model(tmp_path) -> Path:
+    """A model on the columns x, color."""
     train = tmp_path / "train.csv"
     train.write_text("x,color,label\n1,red,a\n2,blue,b\n3,red,a\n")
     model = tmp_path / "m.skops"
     assert cli.main(["train", str(train), "-o", str(model)]) == 0
+    return model
+
+
+def test_query_refuses_a_pool_with_a_repeated_column(tmp_path, capsys):
+    model = _trained_model(tmp_path)
     pool = tmp_path / "dupcol.csv"
     pool.write_text("x,color,x\n1,red,2\n2,blue,3\n")
     out = tmp_path / "q.csv"
@@ -158,10 +166,7 @@ def test_an_empty_jsonl_file_is_still_an_empty_table_chunk_by_chunk(tmp_path):
 
 
 def test_query_of_an_empty_jsonl_pool_says_it_has_no_rows(tmp_path, capsys):
-    train = tmp_path / "train.csv"
-    train.write_text("x,color,label\n1,red,a\n2,blue,b\n3,red,a\n")
-    model = tmp_path / "m.skops"
-    assert cli.main(["train", str(train), "-o", str(model)]) == 0
+    model = _trained_model(tmp_path)
     pool = tmp_path / "pool.jsonl"
     pool.write_bytes(b"")
     assert cli.main(["query", "--model", str(model), "--input", str(pool),
