@@ -57,6 +57,16 @@ export function doneMessage(stats) {
   return { title: "Nothing left to label for you right now.", text: parts.join(" ") };
 }
 
+/**
+ * Two decimals, except near 1, where a fresh model puts most of a big pool: "1.00" for
+ * 0.996 and 0.9999 alike would tell the labeler nothing. Cut, not rounded, there: only
+ * a score of 1 shows as 1.
+ */
+function uncertaintyText(value) {
+  if (value >= 0.995 && value < 1) return (Math.floor(value * 1000) / 1000).toFixed(3);
+  return value.toFixed(2);
+}
+
 export class Frame {
   constructor(root, config, handlers) {
     this.config = config;
@@ -506,7 +516,7 @@ export class Frame {
         title: "How unsure the model is about this item (0 – 1). The queue mostly asks the "
           + "most unsure first, but while the model has learned from few labels it also "
           + "asks items typical of the whole table, and some strategies spread a batch out",
-      }, "Uncertainty ", h("strong", { text: item.uncertainty.toFixed(2) })));
+      }, "Uncertainty ", h("strong", { text: uncertaintyText(item.uncertainty) })));
     }
     if (item.pre_annotation !== null && item.pre_annotation !== undefined
         && item.pre_annotation !== "") {

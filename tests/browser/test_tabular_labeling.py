@@ -1161,6 +1161,22 @@ def test_no_model_line_without_retraining(serve, page):
     expect(page.locator(".al-model")).to_be_hidden()
 
 
+def test_uncertainty_near_one_shows_three_decimals(serve, page, tmp_path):
+    """A fresh model rates most of a big pool near 1: "1.00" for all would say nothing."""
+    queries = tmp_path / "queries.csv"
+    shown = [0.9999, 0.9987, 0.5]
+    queries.write_text("id,text,n,uncertainty,model_uncertainty,session\n" + "".join(
+        f"r{i:02d},Row number {i},{i},{0.9 - i / 100},{u},1\n" for i, u in enumerate(shown)))
+    server = serve(rows(3), "--id-column", "id", "--queries", str(queries))
+    badge = page.locator(".al-badge-uncertainty")
+    current = open_app(page, server.url)
+    for text in ("Uncertainty 0.999", "Uncertainty 0.998", "Uncertainty 0.50"):
+        expect(badge).to_have_text(text)
+        page.keyboard.press("1")
+        if text != "Uncertainty 0.50":
+            current = wait_item_change(page, current)
+
+
 def retrained(server, metas=None) -> None:
     """What a retraining writes to the store of ``serve_ranked``'s server: new scores
     (0.25 shown for every item), session 2 and ``metas``."""
