@@ -229,6 +229,8 @@ def _last_session(output: str | Path) -> int:
     last = 0
     with suppress(OSError, ValueError):  # absent (older runs) or damaged: the output decides
         last = int(_session_file(output).read_text("utf-8").strip())
+    if Path(output).stat().st_size == 0:  # a JSONL file of no queries, or any empty file
+        return last
     return max(last, _table_session(output))
 
 
@@ -797,7 +799,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def cmd_users(args: argparse.Namespace) -> int:
     from .standalone import check_store_file
-    from .store.sqlite import SQLiteStore
+    from .store.sqlite import SQLiteStore, check_account
 
     if args.action != "list" and not args.name:
         raise ConfigError(f"users {args.action} needs a user name")
@@ -805,9 +807,12 @@ def cmd_users(args: argparse.Namespace) -> int:
         raise ConfigError("users set-role needs --role")
     if args.action != "add" or Path(args.store).exists():
         check_store_file(args.store)
-    # A new store is made only once the password is read: a refusal leaves no file.
-    password = _read_password(args) if args.action == "add" and \
-        not Path(args.store).exists() else None
+    # A new store is made only once the password is read and the account checked: a
+    # refusal leaves no file.
+    password = None
+    if args.action == "add" and not Path(args.store).exists():
+        password = _read_password(args)
+        check_account(args.name, args.role or "annotator", password)
     store = SQLiteStore(args.store)
     if args.action == "add":
         from .web.auth import LOCAL_USER
@@ -976,11 +981,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("-o", "--output", required=True,
                        help="queries table (.csv, .parquet or .jsonl); without --store, "
                             "the session count is kept beside it in .NAME.session")
-    query.add_argument("--max-queries", type=int, help="keep only the first k queries "
-                       "(at least 1; default: the whole pool): the k most uncertain, "
-                       "except that while the model learned from few labels, part of the "
-                       "first batch is items typical of the pool (see --no-cold-start), "
-                       "and diverse_margin spreads each batch out")
+    query.add_argument("--max-queries", type=int, help="write at most k queries (at "
+                       "least 1; default: the whole pool): the k most uncertain, except "
+                       "that diverse_margin spreads each batch out and that, while the "
+                       "model learned from few labels, the first batch (k items if k is "
+                       "under --batch-size) also holds items typical of the pool, asked "
+                       "first (see --no-cold-start)")
     query.add_argument("--store", help="leave out the items labeled in this store, and "
                        "count sessions there")
     query.add_argument("--id-column", help="a column of unique item ids")

@@ -8,7 +8,7 @@ import pytest
 
 from assisted_labeling import cli
 from assisted_labeling.queries import priorities_from_file
-from assisted_labeling.sources import iter_rows
+from assisted_labeling.sources import iter_rows, table_columns
 from assisted_labeling.standalone import open_project
 from assisted_labeling.web.auth import LOCAL_USER
 
@@ -86,6 +86,13 @@ def test_query_does_not_overwrite_a_table_that_is_not_its_queries(model, tmp_pat
     out.write_text("")
     assert cli.main(["query", "--model", str(model), "--input", str(pool),
                      "-o", str(out)]) == 0
+    # An empty file of another format is replaced too (it holds nothing to lose).
+    for fmt in ("csv", "parquet"):
+        empty = tmp_path / f"empty.{fmt}"
+        empty.write_bytes(b"")
+        assert cli.main(["query", "--model", str(model), "--input", str(pool),
+                         "-o", str(empty)]) == 0, _error(capsys)
+        assert "uncertainty" in table_columns(empty)
 
 
 def test_export_does_not_overwrite_the_stores_own_pool(tmp_path, capsys):
@@ -115,3 +122,13 @@ def test_query_with_a_file_that_is_not_a_store_says_so_and_leaves_it(model, tmp_
     assert "is not a labels store" in err and "export" not in err
     assert store.read_bytes() == content and store.stat().st_mode == mode
     assert not (tmp_path / "empty.db.lock").exists()
+
+
+def test_users_add_refusing_a_short_password_leaves_no_store(tmp_path, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli.main(["users", "add", "bob", "--store", str(tmp_path / "u.db"),
+                     "--password-stdin"]) == 2
+    assert "at least 8 characters" in _error(capsys)
+    assert not list(tmp_path.glob("u.db*"))

@@ -263,6 +263,21 @@ def _private_file(path: Path, *, create: bool) -> None:
                 "login sessions", path, mode & 0o700, mode)
 
 
+def check_account(name: str, role: str, password: str) -> None:
+    """Refuse an account :meth:`SQLiteStore.add_user` would refuse (also before a store
+    is made for it)."""
+    if role not in ROLES:
+        raise ValidationError(f"Unknown role {role!r}: expected one of {', '.join(ROLES)}")
+    if not name or not name.strip() or len(name) > 64:
+        raise ValidationError("A user name must have 1 to 64 characters")
+    _check_password(password)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise ValidationError("A password must have at least 8 characters")
+
+
 class SQLiteStore:
     """AnnotationStore on one SQLite file. Thread-safe; safe across processes."""
 
@@ -1012,12 +1027,7 @@ class SQLiteStore:
 
     # -- accounts ---------------------------------------------------------------------
     def add_user(self, name: str, role: str, password: str) -> str:
-        if role not in ROLES:
-            raise ValidationError(f"Unknown role {role!r}: expected one of {', '.join(ROLES)}")
-        if not name or not name.strip() or len(name) > 64:
-            raise ValidationError("A user name must have 1 to 64 characters")
-        if len(password) < 8:
-            raise ValidationError("A password must have at least 8 characters")
+        check_account(name, role, password)
         token = new_token()
         try:
             with self._write() as conn:
@@ -1062,8 +1072,7 @@ class SQLiteStore:
     def reset_user(self, name: str, password: str) -> str:
         """Give an account a new password and a new API token (returned), and end its
         sessions: what a leaked password or token calls for."""
-        if len(password) < 8:
-            raise ValidationError("A password must have at least 8 characters")
+        _check_password(password)
         token = new_token()
         with self._write() as conn:
             if not conn.execute(
