@@ -451,6 +451,8 @@ def score_pool(
         pool_keys = PoolKeys(id_column, only=only)
         key_fn = pool_keys
     rng = as_generator(seed)
+    # The cold start's typical items: a stream of their own, as in select_batch.
+    typical_rng = rng.spawn(1)[0]
     if chosen.score is not None:  # bad cold-start settings are refused before reading
         uncertain_share(batch_size, n_labeled, cold_start)
 
@@ -526,7 +528,8 @@ def score_pool(
                 if candidates is not None:
                     candidates.push(scores, positions, feats)
                 if sample is not None:
-                    sample.push(rng.random(len(chunk)), positions, kept, scores, feats)
+                    sample.push(typical_rng.random(len(chunk)), positions, kept, scores,
+                                feats)
         _report(progress, n, offset)
 
     scores, positions, payloads = ranking.result()
@@ -554,7 +557,7 @@ def score_pool(
     if sample is not None:
         rows, scores, own = _cold_start_rows(rows, scores, positions, order, sample.result(),
                                              n_uncertain=n_uncertain, fill=fill,
-                                             prefilter=prefilter, rng=rng)
+                                             prefilter=prefilter, rng=typical_rng)
     elif candidates is not None:
         # ``scores`` stay decreasing: the diverse order gets them by rank.
         rows, own = rows.iloc[order], scores[order]

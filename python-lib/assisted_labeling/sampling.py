@@ -687,6 +687,10 @@ def select_batch(
     if chosen.diverse or n_uncertain < size:
         feats = check_probabilities(proba, normalize=normalize) if features is None \
             else np.asarray(features)
+    # The typical items come from a stream of their own: whatever the strategy drew
+    # before (diverse_margin's k-means), the same seed gives the same ones, so that two
+    # strategies differ by their choices, not by their luck in the cold start.
+    typical_rng = rng.spawn(1)[0]
     if not chosen.diverse:
         picked = top_k(scores, n_uncertain)
     else:
@@ -696,8 +700,14 @@ def select_batch(
     if fill <= 0:
         return picked
     rest = np.setdiff1d(np.arange(scores.size), picked)
-    sample = rest if rest.size <= prefilter * fill else np.sort(
-        rng.choice(rest, int(math.ceil(prefilter * fill)), replace=False))
-    typical = sample[representative_picks(feats[sample], fill, seed=rng)]
+    wanted = int(math.ceil(prefilter * fill))
+    if rest.size <= wanted:
+        sample = rest
+    else:
+        # Drawn from the whole pool, then the picked items left out (as score_pool's
+        # sample): other picks change the sample by those items only.
+        drawn = typical_rng.permutation(scores.size)[:wanted + picked.size]
+        sample = np.sort(drawn[~np.isin(drawn, picked)][:wanted])
+    typical = sample[representative_picks(feats[sample], fill, seed=typical_rng)]
     typical = typical[np.lexsort((typical, -scores[typical]))]  # most uncertain first
     return np.concatenate([typical, picked])

@@ -633,3 +633,25 @@ def test_a_model_giving_more_rows_than_asked_is_refused_before_rows_are_named() 
 
     with pytest.raises(ValidationError, match="gave 4 rows of probabilities for 3 items"):
         score_pool(chunked(POOL, 3), extra_nan_row)
+
+
+def test_the_cold_start_draws_the_same_typical_rows_for_every_strategy() -> None:
+    """diverse_margin draws for its k-means before the typical rows are drawn: with a
+    stream of their own, they are margin's (the same three uncertain rows picked)."""
+    rng = np.random.default_rng(1)
+    n = 400
+    x = rng.normal(size=n)
+    table = {f"r{i}": [0.96, 0.02, 0.02] for i in range(n)}
+    for i in (10, 200, 390):  # three far-apart rows the model doubts
+        table[f"r{i}"] = [0.34, 0.33, 0.33]
+        x[i] = (i - 200) * 1.0
+    pool = pd.DataFrame({"id": [f"r{i}" for i in range(n)], "x": x})
+
+    def run(strategy: str) -> pd.DataFrame:
+        return score_pool(chunked(pool, 64), FixedModel(table).predict_proba,
+                          strategy=strategy, batch_size=20, max_queries=20, n_labeled=6,
+                          features=lambda f: f[["x"]].to_numpy(), seed=3)
+
+    margin, diverse = run("margin"), run("diverse_margin")
+    assert set(margin["id"].tail(3)) == set(diverse["id"].tail(3)) == {"r10", "r200", "r390"}
+    assert margin["id"].head(17).tolist() == diverse["id"].head(17).tolist()

@@ -480,3 +480,22 @@ def test_entropy_orders_nearly_uniform_rows_exactly(classes) -> None:
     if classes == 2:  # two classes, near uniform: entropy ranks like margin
         assert (np.argsort(-scores, kind="stable").tolist()
                 == np.argsort(-margin_scores(p), kind="stable").tolist())
+
+
+def test_the_typical_items_of_a_cold_start_do_not_depend_on_earlier_draws() -> None:
+    """Two strategies given the same seed get the same typical items, whatever they drew
+    before (diverse_margin's k-means): they then differ by their choices, not by luck."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    proba = rng.dirichlet([1, 1, 1], size=300)
+
+    def typical(consumed: int) -> list[int]:
+        seed = np.random.default_rng(7)
+        seed.random(consumed)  # draws made before the typical items
+        batch = select_batch(proba, strategy="margin", batch_size=20, features=x,
+                             n_labeled=6, seed=seed)
+        top = set(np.argsort(-margin_scores(proba), kind="stable")[:3].tolist())
+        return sorted(set(batch.tolist()) - top)
+
+    assert len(typical(0)) == 17
+    assert typical(0) == typical(1) == typical(1000)
