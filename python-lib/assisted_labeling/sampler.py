@@ -38,6 +38,7 @@ from .sampling import (
     RunningTopK,
     as_generator,
     check_probabilities,
+    child_generator,
     diverse_order,
     get_strategy,
     random_scores,
@@ -452,7 +453,7 @@ def score_pool(
         key_fn = pool_keys
     rng = as_generator(seed)
     # The cold start's typical items: a stream of their own, as in select_batch.
-    typical_rng = rng.spawn(1)[0]
+    typical_rng = child_generator(rng)
     if chosen.score is not None:  # bad cold-start settings are refused before reading
         uncertain_share(batch_size, n_labeled, cold_start)
 

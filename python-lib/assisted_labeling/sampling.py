@@ -244,6 +244,15 @@ def random_scores(n: int, *, seed: int | np.random.Generator | None = None) -> n
     return as_generator(seed).random(int(n))
 
 
+def child_generator(rng: np.random.Generator) -> np.random.Generator:
+    """A stream of its own, whatever was drawn from ``rng`` before: the n-th child of
+    its seed (``Generator.spawn(1)[0]`` for a ``default_rng``, which numpy < 1.25 lacks;
+    the plugin's code environments may have numpy 1.22)."""
+    bits = rng.bit_generator
+    sequence = getattr(bits, "seed_seq", None) or bits._seed_seq
+    return np.random.default_rng(sequence.spawn(1)[0])
+
+
 def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A numpy Generator from a seed, or the generator itself."""
     if isinstance(seed, np.random.Generator):
@@ -690,7 +699,7 @@ def select_batch(
     # The typical items come from a stream of their own: whatever the strategy drew
     # before (diverse_margin's k-means), the same seed gives the same ones, so that two
     # strategies differ by their choices, not by their luck in the cold start.
-    typical_rng = rng.spawn(1)[0]
+    typical_rng = child_generator(rng)
     if not chosen.diverse:
         picked = top_k(scores, n_uncertain)
     else:

@@ -499,3 +499,16 @@ def test_the_typical_items_of_a_cold_start_do_not_depend_on_earlier_draws() -> N
 
     assert len(typical(0)) == 17
     assert typical(0) == typical(1) == typical(1000)
+
+
+def test_a_child_stream_is_spawns_and_needs_no_recent_numpy() -> None:
+    from types import SimpleNamespace
+
+    from assisted_labeling.sampling import child_generator
+
+    assert (child_generator(np.random.default_rng(7)).random(3).tolist()
+            == np.random.default_rng(7).spawn(1)[0].random(3).tolist())
+    # numpy < 1.25 keeps the seed sequence as a private attribute and has no spawn.
+    old = SimpleNamespace(bit_generator=SimpleNamespace(_seed_seq=np.random.SeedSequence(7)))
+    assert (child_generator(old).random(3).tolist()
+            == np.random.default_rng(np.random.SeedSequence(7).spawn(1)[0]).random(3).tolist())
