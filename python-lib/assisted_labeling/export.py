@@ -168,52 +168,46 @@ def typed_items(frame: pd.DataFrame, *, label_column: str,
     return typed
 
 
-def _iso_dates(frame: pd.DataFrame) -> pd.DataFrame:
-    """Date-time columns as the ISO text item ids hash (``json_value``): pandas' CSV
-    form ("2024-03-15") would give rows read back from the CSV other ids."""
-    dates = [i for i, dtype in enumerate(frame.dtypes) if dtype.kind == "M"]
-    if not dates:
+def _changed_columns(frame: pd.DataFrame,
+                     change: Callable[[pd.Series], pd.Series | None]) -> pd.DataFrame:
+    """``frame`` with each column that ``change`` returns anew replaced (None: kept); the
+    frame itself when none is, else a shallow copy: the caller's frame is left as it is."""
+    changed = {i: new for i in range(frame.shape[1])
+               if (new := change(frame.iloc[:, i])) is not None}
+    if not changed:
         return frame
     frame = frame.copy(deep=False)
-    for i in dates:
-        frame.isetitem(i, frame.iloc[:, i].map(json_value).astype(object))
+    for i, column in changed.items():
+        frame.isetitem(i, column)
     return frame
 
 
-def _wide_floats(frame: pd.DataFrame) -> pd.DataFrame:
-    """Single-precision columns in double precision: CSV writes a float32 in its own
-    shortest form ("0.1"), which reads back as another double than the float32 widened
-    (0.10000000149011612), and the row would get another content id."""
-    narrow = [i for i, dtype in enumerate(frame.dtypes)
-              if dtype.kind == "f" and dtype.itemsize < 8]
-    if not narrow:
-        return frame
-    frame = frame.copy(deep=False)
-    for i in narrow:
-        frame.isetitem(i, frame.iloc[:, i].astype(np.float64))
-    return frame
+def _csv_column(column: pd.Series) -> pd.Series | None:
+    """What CSV would write so that rows read back get other content ids: date-times in
+    pandas' form ("2024-03-15"), written as the ISO text ids hash (``json_value``); and
+    single-precision floats in their own shortest form ("0.1", which reads back as
+    another double than the float32 widened, 0.10000000149011612), written as doubles."""
+    kind, size = column.dtype.kind, column.dtype.itemsize
+    if kind == "M":
+        return column.map(json_value).astype(object)
+    if kind == "f" and size < 8:
+        return column.astype(np.float64)
+    return None
 
 
-def _arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns of mixed types (a JSONL pool: 1 in a row, "a" in another), which Parquet
-    cannot hold, as their text (``canonical_text``, which content ids hash: the rows
-    keep their ids); missing values stay missing."""
+def _parquet_column(column: pd.Series) -> pd.Series | None:
+    """A column of mixed types (a JSONL pool: 1 in a row, "a" in another), which Parquet
+    cannot hold, as its text (``canonical_text``, which content ids hash: the rows keep
+    their ids); missing values stay missing."""
     import pyarrow as pa
 
-    mixed = []
-    for i, dtype in enumerate(frame.dtypes):
-        if dtype.kind == "O":
-            try:
-                pa.array(frame.iloc[:, i], from_pandas=True)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
-                mixed.append(i)
-    if not mixed:
-        return frame
-    frame = frame.copy(deep=False)
-    for i in mixed:
-        column = frame.iloc[:, i]
-        frame.isetitem(i, column.map(canonical_text).where(column.notna(), None))
-    return frame
+    if column.dtype.kind != "O":
+        return None
+    try:
+        pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return column.map(canonical_text).where(column.notna(), None)
+    return None
 
 
 def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
@@ -223,9 +217,9 @@ def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
     tmp = output.with_name(f".{output.name}.partial")
     try:
         if fmt == "csv":
-            _wide_floats(_iso_dates(frame)).to_csv(tmp, index=False)
+            _changed_columns(frame, _csv_column).to_csv(tmp, index=False)
         elif fmt == "parquet":
-            _arrow_ready(frame).to_parquet(tmp, index=False)
+            _changed_columns(frame, _parquet_column).to_parquet(tmp, index=False)
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as handle:
                 write_jsonl(frame, handle)
