@@ -83,12 +83,16 @@ def retrain_warnings(store: SQLiteStore) -> list[str]:
     return [problem] if problem else []
 
 
+def metrics_history(store: SQLiteStore) -> list[dict[str, Any]]:
+    """The retraining history the store keeps (oldest first; ``[]`` before the first)."""
+    return history_entries(json.loads(store.get_meta(METRICS, "[]") or "[]"))
+
+
 def retraining_state(store: SQLiteStore, every: int) -> dict[str, Any]:
     """What the page shows of the loop: it retrains ``every`` new labels; the last
     retraining's session, time (ISO 8601, UTC) and number of labels (None before the
     first)."""
-    history = history_entries(json.loads(store.get_meta(METRICS, "[]") or "[]"))
-    last = next((e for e in reversed(history) if "session" in e), {})
+    last = next((e for e in reversed(metrics_history(store)) if "session" in e), {})
     return {"every": every, "session": last.get("session"), "at": last.get("at"),
             "n_labels": last.get("n_labels")}
 
@@ -168,7 +172,7 @@ class Retrainer:
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
         known = self.store.get_meta(ONE_CLASS)
         trained = self.store.get_meta(TRAINED)
-        if trained is None and not json.loads(self.store.get_meta(METRICS, "[]") or "[]"):
+        if trained is None and not metrics_history(self.store):
             trained = "0"  # never retrained here (query --store may count sessions): all new
         return retraining_due(self.store, after, every=self.settings.every,
                               known=set(json.loads(known)) if known else None,
@@ -212,7 +216,7 @@ class Retrainer:
             log.debug("Retraining failed", exc_info=exc)
             # Labelers may be remote: no server paths or internals in what they see.
             shown = "an unexpected error (the server's log tells which)"
-        if json.loads(self.store.get_meta(METRICS, "[]") or "[]"):
+        if metrics_history(self.store):
             problem = (f"The model has not been retrained on the latest labels: {shown}. "
                        f"The queue keeps its previous order; retraining is tried again "
                        f"{retry}.")
@@ -270,7 +274,7 @@ class Retrainer:
         entry.update(session=session, n_labels=len(frame), n_queries=len(queries),
                      seconds=round(time.perf_counter() - started, 3),
                      at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        history = add_entry(json.loads(self.store.get_meta(METRICS, "[]") or "[]"), entry)
+        history = add_entry(metrics_history(self.store), entry)
         # Together: a page told of the new session reads its warnings with it (an earlier
         # failure's warning gone).
         self.store.set_metas({"session": str(session), METRICS: json.dumps(history),

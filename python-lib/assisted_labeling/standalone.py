@@ -140,9 +140,9 @@ def open_project(input_path: str | Path, store_path: str | Path,
 def loop_warnings(store: SQLiteStore) -> list[str]:
     """Stopping warnings from the retraining history the standalone loop keeps."""
     from .loop import stopping_warnings
-    from .retrain import METRICS
+    from .retrain import metrics_history
 
-    return stopping_warnings(json.loads(store.get_meta(METRICS, "[]") or "[]"))
+    return stopping_warnings(metrics_history(store))
 
 
 def stored_settings(store: SQLiteStore) -> dict[str, Any]:
