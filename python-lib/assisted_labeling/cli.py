@@ -664,10 +664,10 @@ def cmd_query(args: argparse.Namespace) -> int:
         label_column = None
     if args.store:
         from .retrain import STATE
-        from .standalone import check_store_file, store_reader, stored_settings
-        from .store.sqlite import SQLiteStore
+        from .standalone import store_reader, stored_settings
+        from .store.sqlite import SQLiteStore, check_store_file
 
-        check_store_file(args.store)
+        check_store_file(args.store, existing=True)
         store = SQLiteStore(args.store)
         exclude = labeled_keys(store)
         reader = store_reader(store)  # read the pool as the store's items were read
@@ -740,12 +740,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .config import build_config
     from .export import check_output, export_rows, typed_items
     from .project import LabelingProject
-    from .standalone import check_store_file, pool_format, pool_path, stored_settings
+    from .standalone import pool_format, pool_path, stored_settings
     from .store import Status
-    from .store.sqlite import SQLiteStore
+    from .store.sqlite import SQLiteStore, check_store_file
 
     check_output(args.output, fmt=args.format, stdout=True)
-    check_store_file(args.store)
+    check_store_file(args.store, existing=True)
     store = SQLiteStore(args.store)
     settings = stored_settings(store)
     pool = pool_path(store)
@@ -798,15 +798,14 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from .standalone import check_store_file
-    from .store.sqlite import SQLiteStore, check_account
+    from .store.sqlite import SQLiteStore, check_account, check_store_file
 
     if args.action != "list" and not args.name:
         raise ConfigError(f"users {args.action} needs a user name")
     if args.action == "set-role" and args.role is None:
         raise ConfigError("users set-role needs --role")
     if args.action != "add" or Path(args.store).exists():
-        check_store_file(args.store)
+        check_store_file(args.store, existing=True)
     # A new store is made only once the password is read and the account checked: a
     # refusal leaves no file.
     password = None

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -152,28 +150,6 @@ def stored_settings(store: SQLiteStore) -> dict[str, Any]:
         raise ConfigError(f'"{store.path}" has not been served yet: it holds no items '
                           "(start `serve` with it first)")
     return json.loads(raw)
-
-
-def check_store_file(path: str | Path) -> None:
-    """Refuse a path that is not an existing labels store, before opening it: opening
-    makes any file a store (and an empty one is a valid SQLite database)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f'No store at "{path}"')
-    with open(path, "rb") as handle:
-        header = handle.read(16)
-    found = False
-    if header == b"SQLite format 3\x00":
-        try:
-            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
-                                                    uri=True)) as conn:
-                found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                     "AND name = 'meta'").fetchone() is not None
-        except sqlite3.Error:
-            found = False
-    if not found:
-        raise ConfigError(f'"{path}" is not a labels store (the --store file that `serve` '
-                          "makes): check the path")
 
 
 def pool_path(store: SQLiteStore) -> Path | None:

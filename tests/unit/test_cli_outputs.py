@@ -119,7 +119,7 @@ def test_query_with_a_file_that_is_not_a_store_says_so_and_leaves_it(model, tmp_
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "--store",
                      str(store), "-o", str(tmp_path / "q.csv")]) == 2
     err = _error(capsys)
-    assert "is not a labels store" in err and "export" not in err
+    assert "is not a labeling store" in err and "export" not in err
     assert store.read_bytes() == content and store.stat().st_mode == mode
     assert not (tmp_path / "empty.db.lock").exists()
 

@@ -23,6 +23,7 @@ side files are readable by their owner only (0600), see ``_private_file``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -199,9 +200,12 @@ def _shown(value: float | None) -> float | None:
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def _check_store_file(path: Path) -> None:
+def check_store_file(path: str | Path, *, existing: bool = False) -> None:
     """Refuse a path that holds something else than a store (a directory, the pool
-    itself, any other file) before anything is created or changed beside it."""
+    itself, any other file) before anything is created or changed beside it.
+    ``existing``: the store must be there already (a command that reads one), not
+    missing nor empty (opening makes any empty file a store)."""
+    path = Path(path)
     if path.is_dir():
         raise ConfigError(f'The store "{path}" is a directory: give a file name, e.g. '
                           f'"{path / "labels.db"}"')
@@ -209,12 +213,26 @@ def _check_store_file(path: Path) -> None:
         with path.open("rb") as file:
             header = file.read(len(_SQLITE_HEADER))
     except FileNotFoundError:
+        if existing:
+            raise ConfigError(f'No store at "{path}"') from None
         return
     except OSError as exc:
         raise ConfigError(f'Cannot open the store "{path}": {exc.strerror}') from None
-    if header and header != _SQLITE_HEADER:
-        raise ConfigError(f'"{path}" is not a labeling store (an SQLite file): choose '
-                          "another store file; this one was left as it is")
+    if (header or existing) and (header != _SQLITE_HEADER
+                                 or (existing and not _has_meta_table(path))):
+        raise ConfigError(f'"{path}" is not a labeling store (an SQLite file that `serve` '
+                          "made): choose another store file; this one was left as it is")
+
+
+def _has_meta_table(path: Path) -> bool:
+    """Whether the SQLite file at ``path`` has our ``meta`` table (read only)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                "AND name = 'meta'").fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 #: Files SQLiteStore keeps beside its database file.
@@ -288,7 +306,7 @@ class SQLiteStore:
         if durability not in ("normal", "full"):
             raise ValidationError('durability must be "normal" or "full"')
         self._synchronous = durability.upper()
-        _check_store_file(self.path)  # before touching it: a mistyped path stays as it was
+        check_store_file(self.path)  # before touching it: a mistyped path stays as it was
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()  # one writer at a time in this process
