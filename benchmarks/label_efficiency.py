@@ -312,6 +312,34 @@ def _paired_gain(runs: list[dict[str, Any]], group: list[dict[str, Any]],
             "aulc_gains_per_seed": [float(v) for v in g]}
 
 
+def _paired_labels_saved(runs: list[dict[str, Any]], group: list[dict[str, Any]],
+                         target: float, budget: int, against: str = "margin"
+                         ) -> dict[str, Any]:
+    """Labels ``against`` needs to reach ``target`` accuracy minus the labels ``group``'s
+    strategy needs, seed by seed: the batch-diversity target is stated in labels, so it
+    gets a paired test in labels too (the AULC test weighs the whole curve, most of it
+    past both thresholds). Each seed's need is read, interpolated, off that seed's curve
+    averaged over its draws, as the table reads the mean curve; a target not reached
+    within the budget counts as the budget (a floor: the saving is then understated)."""
+    n = len(group[0]["counts"])
+    counts = group[0]["counts"][:n]
+
+    def need(strategy: str, seed: int) -> float:
+        curves = [r["accs"][:n] for r in runs if r["strategy"] == strategy and (
+            r["dataset"], r["batch"], r["seed"]) == (group[0]["dataset"],
+                                                     group[0]["batch"], seed)]
+        reached = labels_to_reach_interpolated(counts, np.mean(curves, axis=0), target)
+        return float(budget) if reached is None else reached
+
+    seeds = sorted({r["seed"] for r in group})
+    saved = np.asarray([need(against, s) - need(group[0]["strategy"], s) for s in seeds])
+    se = float(saved.std(ddof=1) / np.sqrt(saved.size)) if saved.size > 1 else None
+    return {"labels_saved": float(saved.mean()), "labels_saved_se": se,
+            "labels_fewer": int((saved > 0).sum()),
+            "labels_verdict": verdict(float(saved.mean()), se),
+            "labels_saved_per_seed": [float(v) for v in saved]}
+
+
 def summarize(runs: list[dict[str, Any]], full: dict[str, float],
               budgets: dict[str, int]) -> list[dict[str, Any]]:
     """One row per (data set, batch, strategy): needs at 95/99 % and AULC."""
@@ -339,6 +367,12 @@ def summarize(runs: list[dict[str, Any]], full: dict[str, float],
             # The batch-diversity target compares it with plain margin: same pairing.
             vs = _paired_gain(runs, group, budgets[ds], against="margin")
             row.update({f"vs_margin_{k}": v for k, v in vs.items()})
+            if any(r["strategy"] == "margin" and (r["dataset"], r["batch"]) == (ds, batch)
+                   for r in runs):
+                for frac in (0.95, 0.99):
+                    saved = _paired_labels_saved(runs, group, frac * full[ds], budgets[ds])
+                    row.update({f"vs_margin_{k}_{int(frac * 100)}": v
+                                for k, v in saved.items()})
         rows.append(row)
     return rows
 
@@ -502,6 +536,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['vs_margin_aulc_gain']:+.4f}" + ("" if se is None else f" ± {se:.4f}")
               + f", ahead in {r['vs_margin_aulc_wins']}/{r['seeds']} seeds"
               + f" ({r['vs_margin_verdict'] or 'n/a'})")
+        for pct in (95, 99):
+            if r.get(f"vs_margin_labels_saved_{pct}") is None:
+                continue
+            se = r[f"vs_margin_labels_saved_se_{pct}"]
+            print(f"  labels margin needs minus diverse_margin's, to {pct} %, paired per "
+                  f"seed: {r[f'vs_margin_labels_saved_{pct}']:+.1f}"
+                  + ("" if se is None else f" ± {se:.1f}")
+                  + f", fewer in {r[f'vs_margin_labels_fewer_{pct}']}/{r['seeds']} seeds"
+                  + f" ({r[f'vs_margin_labels_verdict_{pct}'] or 'n/a'})")
     print(f"\ncurves: {out.with_suffix('.png')}\nnumbers: {out.with_suffix('.json')}")
     return 0
 

@@ -121,3 +121,41 @@ def test_blocks_of_five_consecutive_seeds_are_judged_on_their_mean_gain() -> Non
     assert gain["aulc_wins"] == 5
     assert gain["aulc_blocks_of_5_ahead"] == "1/2"
     assert gain["aulc_gain"] == pytest.approx((0.1 - 0.01) / 2)
+
+
+def test_labels_saved_are_paired_per_seed_on_each_seeds_mean_curve() -> None:
+    # Seed 0: margin reaches 0.8 at 30 labels, diverse_margin's two draws average to a
+    # curve reaching it at 20 (alone, they would at 17.5 and 25: 21.25 on average); seed 1:
+    # both at 40.
+    runs = [_run("margin", 0, [0.5, 0.7, 0.8, 0.9]),
+            _run("diverse_margin", 0, [0.5, 0.9, 0.9, 0.9]),
+            _run("diverse_margin", 0, [0.5, 0.7, 0.9, 0.9]),
+            _run("margin", 1, [0.5, 0.6, 0.7, 0.8]),
+            _run("diverse_margin", 1, [0.5, 0.6, 0.7, 0.8])]
+    group = [r for r in runs if r["strategy"] == "diverse_margin"]
+    saved = le._paired_labels_saved(runs, group, target=0.8, budget=40)
+    assert saved["labels_saved_per_seed"] == pytest.approx([10.0, 0.0])
+    assert saved["labels_saved"] == pytest.approx(5.0)
+    assert saved["labels_saved_se"] == pytest.approx(5.0)
+    assert saved["labels_fewer"] == 1
+    assert saved["labels_verdict"] == "tie"
+
+
+def test_a_target_never_reached_counts_as_the_whole_budget() -> None:
+    runs = [_run("margin", 0, [0.5, 0.6, 0.7, 0.7]), _run("diverse_margin", 0, [0.5] * 4),
+            _run("margin", 1, [0.5, 0.6, 0.7, 0.7]), _run("diverse_margin", 1,
+                                                           [0.5, 0.6, 0.8, 0.9])]
+    group = [r for r in runs if r["strategy"] == "diverse_margin"]
+    saved = le._paired_labels_saved(runs, group, target=0.8, budget=40)
+    assert saved["labels_saved_per_seed"] == pytest.approx([0.0, 10.0])
+
+
+def test_summary_reports_labels_saved_against_margin_for_diverse_margin() -> None:
+    runs = [_run("margin", s, [0.5, 0.6, 0.7, 0.8]) for s in (0, 1)]
+    runs += [_run("diverse_margin", s, [0.5, 0.7, 0.8, 0.9]) for s in (0, 1)]
+    rows = le.summarize(runs, {"d": 0.85}, {"d": 40})
+    diverse = next(r for r in rows if r["strategy"] == "diverse_margin")
+    # 95 % of 0.85 = 0.8075: margin never (counts 40), diverse at 30 + 10 × 0.0075 / 0.1.
+    assert diverse["vs_margin_labels_saved_95"] == pytest.approx(40 - 30.75)
+    assert diverse["vs_margin_labels_fewer_95"] == 2
+    assert "vs_margin_labels_saved_99" in diverse
