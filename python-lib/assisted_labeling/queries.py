@@ -203,17 +203,38 @@ def queue_priorities(store: AnnotationStore, queries: pd.DataFrame) -> int:
     return store.set_priorities(_priorities(queries, queries[ITEM_ID].tolist())).items
 
 
-def _priorities(frame: pd.DataFrame, ids: list[str]) -> Iterator[Priority]:
-    order = frame[UNCERTAINTY_COLUMN].astype(float).tolist()
+def _priorities(frame: pd.DataFrame, ids: list[str], *, source: str = "The queries",
+                first_row: int = 1) -> Iterator[Priority]:
+    """``(id, uncertainty[, model uncertainty])`` per row; an empty cell gives None (the
+    item is served after the scored ones). ``source`` and ``first_row`` (the number of
+    the frame's first row in its file) name a bad value in the error."""
+    order = _finite_or_none(frame, UNCERTAINTY_COLUMN, source, first_row)
     if MODEL_UNCERTAINTY_COLUMN not in frame.columns:  # a 4.x queries table
         return zip(ids, order)
-    shown = frame[MODEL_UNCERTAINTY_COLUMN].astype(float).tolist()
+    shown = _finite_or_none(frame, MODEL_UNCERTAINTY_COLUMN, source, first_row)
     return zip(ids, order, shown)
 
 
+def _finite_or_none(frame: pd.DataFrame, column: str, source: str,
+                    first_row: int) -> list[float | None]:
+    """A column of uncertainties as floats, None where empty; text or an infinite value
+    (which JSON cannot carry to the page) is refused, naming its row."""
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    numbers = values.to_numpy()
+    bad = (np.isnan(numbers) & has_value(raw)) | np.isinf(numbers)
+    if bad.any():
+        from .errors import ConfigError
+
+        at = int(np.flatnonzero(bad)[0])
+        raise ConfigError(f'{source}: "{column}" of row {first_row + at} is '
+                          f"{str(raw.iloc[at])[:40]!r}, not a finite number")
+    return [None if v != v else v for v in values.tolist()]
+
+
 def priorities_from_file(path: str | Path, id_column: str | None, *,
-                         reader: str = READER, pool: str | Path | None = None
-                         ) -> Iterator[Priority]:
+                         reader: str = READER, pool: str | Path | None = None,
+                         chunksize: int = 50_000) -> Iterator[Priority]:
     """``(item id, uncertainty, model uncertainty)`` of a queries table written by
     `query`, in its row order (``(item id, uncertainty)`` for a table without model
     uncertainty): ids are recomputed on the pool's columns, so they match the labeling
@@ -223,7 +244,8 @@ def priorities_from_file(path: str | Path, id_column: str | None, *,
     queries gives back as text (:func:`~assisted_labeling.sources.string_columns`)."""
     keys = PoolKeys(id_column)
     text = [id_column, *(string_columns(pool) if pool is not None else ())]
-    for chunk in iter_table(path, reader=reader, text_columns=text):
+    row = 1
+    for chunk in iter_table(path, reader=reader, text_columns=text, chunksize=chunksize):
         if UNCERTAINTY_COLUMN not in chunk.columns:
             from .errors import ConfigError
 
@@ -231,4 +253,5 @@ def priorities_from_file(path: str | Path, id_column: str | None, *,
                               "queries table?")
         pool_columns = [c for c in chunk.columns if c not in QUERY_COLUMNS]
         ids = keys(chunk[pool_columns].reset_index(drop=True))
-        yield from _priorities(chunk, ids.tolist())
+        yield from _priorities(chunk, ids.tolist(), source=f'"{path}"', first_row=row)
+        row += len(chunk)

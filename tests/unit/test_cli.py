@@ -1102,3 +1102,18 @@ def test_train_refuses_column_options_that_name_no_column_or_one_twice(
     assert cli.main(["train", str(tmp_path / "train.csv"), *options,
                      "-o", str(tmp_path / "a.skops")]) == 2
     assert words in one_line_error(capsys)
+
+
+def test_serve_refuses_queries_whose_uncertainty_is_not_a_number(float_pool, tmp_path,
+                                                                 capsys):
+    frame, pool, model = float_pool
+    queries = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(queries)]) == 0
+    table = pd.read_csv(queries, dtype=str)
+    table.loc[3, "uncertainty"] = "high"
+    table.to_csv(queries, index=False)
+    assert cli.main(["serve", str(pool), "--categories", "p,n", "--store",
+                     str(tmp_path / "s.db"), "--port", str(free_port()), "--queries",
+                     str(queries)]) == 2
+    assert "row 4" in one_line_error(capsys)

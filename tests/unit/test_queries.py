@@ -141,3 +141,37 @@ def test_a_pool_without_rows_gives_queries_with_an_id_column(tmp_path):
     for rows in (True, False):
         out = score_file(path, XModel(), strategy="margin", id_column=None, rows=rows)
         assert ITEM_ID in out.columns and len(out) == 0 and out.attrs["pool_rows"] == 0
+
+
+@pytest.mark.parametrize("column", ["uncertainty", "model_uncertainty"])
+@pytest.mark.parametrize("bad", ["abc", "inf", "-inf"])
+def test_a_queries_table_with_a_value_that_is_no_finite_number_is_refused_by_row(
+        tmp_path, column, bad):
+    from assisted_labeling.errors import ConfigError
+
+    path = tmp_path / "q.csv"
+    rows = pd.DataFrame({"x": ["0.1", "0.2", "0.3"], "uncertainty": ["0.9", "0.5", "0.4"],
+                         "model_uncertainty": ["0.9", "0.5", "0.4"], "session": 1})
+    rows.loc[1, column] = bad
+    rows.to_csv(path, index=False)
+    with pytest.raises(ConfigError, match=rf'"{column}".*row 2.*{bad}'):
+        list(priorities_from_file(path, None))
+
+
+def test_a_queries_table_row_without_uncertainty_is_unscored(tmp_path):
+    path = tmp_path / "q.csv"
+    pd.DataFrame({"x": [0.1, 0.2], "uncertainty": [0.9, np.nan],
+                  "model_uncertainty": [0.8, np.nan], "session": 1}).to_csv(path, index=False)
+    entries = list(priorities_from_file(path, None))
+    assert [e[1:] for e in entries] == [(0.9, 0.8), (None, None)]
+
+
+def test_rows_are_numbered_across_chunks(tmp_path):
+    from assisted_labeling.errors import ConfigError
+
+    path = tmp_path / "q.csv"
+    u = ["0.5"] * 5
+    u[4] = "x"
+    pd.DataFrame({"x": range(5), "uncertainty": u, "session": 1}).to_csv(path, index=False)
+    with pytest.raises(ConfigError, match="row 5"):
+        list(priorities_from_file(path, None, chunksize=2))

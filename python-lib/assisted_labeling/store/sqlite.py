@@ -190,7 +190,16 @@ def _qorder(priority: float | None) -> float:
 
 
 def _shown(value: float | None) -> float | None:
-    """An uncertainty to show, or None (missing, NaN: nothing to show)."""
+    """An uncertainty to show, or None (missing, NaN, infinite: nothing JSON can carry
+    to the page)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _priority(value: float | None) -> float | None:
+    """A queue priority, or None (missing or NaN: the item is unscored)."""
     if value is None:
         return None
     value = float(value)
@@ -617,8 +626,8 @@ class SQLiteStore:
             return changed
 
         for position, entry in enumerate(priorities, start=1):
-            value = float(entry[1])
-            shown = _shown(entry[2]) if len(entry) > 2 else value
+            value = _priority(entry[1])
+            shown = _shown(entry[2] if len(entry) > 2 else value)
             batch.append((value, shown, _qorder(value), position, generation, entry[0]))
             entries = position
             if len(batch) >= batch_size:

@@ -64,6 +64,20 @@ def test_scored_items_first_by_decreasing_priority_then_unscored(store):
     assert store.get_item("k4").priority == 0.9
 
 
+def test_a_missing_or_nan_priority_leaves_the_item_unscored(store):
+    # A queries row with an empty uncertainty cell: served after the scored items, and
+    # nothing that JSON cannot carry (NaN, infinity) is kept to show.
+    store.add_items(items(4))
+    done = store.set_priorities([("k0", None), ("k1", float("nan"), float("nan")),
+                                 ("k2", 0.5, float("inf"))])
+    assert done.items == 1 and done.unmatched == 0  # scored: k2 alone
+    assert [i.key for i in store.next_items("u", count=1)] == ["k2"]
+    for key in ("k0", "k1"):
+        assert store.get_item(key).priority is None
+        assert store.get_item(key).uncertainty is None
+    assert store.get_item("k2").uncertainty is None
+
+
 def test_new_priorities_replace_old_ones(store):
     store.add_items(items(3))
     store.set_priorities([("k0", 0.9)])
