@@ -188,3 +188,26 @@ def test_a_chunked_body_up_to_the_limit_is_read_whole(client):
     assert len(body) == MAX_BODY_BYTES
     assert chunked(client, body).status_code == 201
     assert chunked(client, body[:-2] + b'x"}').status_code == 413
+
+
+# -- values JSON cannot carry ----------------------------------------------------------
+
+
+def test_an_item_holding_infinity_is_sent_as_strict_json(make_app, tmp_path):
+    """Python's json writes Infinity and NaN, which are not JSON: the page could not read
+    /api/next and the item stayed reserved, so every later call failed too."""
+    import json
+
+    from assisted_labeling.store import Item
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "inf.db")
+    store.add_items([Item("a", {"x": float("inf"), "y": [float("-inf"), float("nan")]})])
+    client = make_app(store).test_client()
+    for path in ("/api/next", "/api/next"):
+        response = client.get(path)
+        assert response.status_code == 200
+        item = json.loads(response.get_data(as_text=True),
+                          parse_constant=lambda c: pytest.fail(f"{c} sent"))["items"][0]
+        assert item["data"] == {"x": None, "y": [None, None]}
+    store.close()

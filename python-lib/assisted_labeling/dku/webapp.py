@@ -370,14 +370,12 @@ def setup_webapp(app: Any, raw_config: Mapping[str, Any] | None = None,
     If the settings or datasets cannot work, every ``/api`` call answers a JSON error
     with the user-facing message (the UI shows it) instead of the backend failing.
     """
-    from ..web.api import create_api_blueprint, install_error_handlers
+    from ..web.api import create_api_blueprint, install_error_handlers, install_json
 
     # Flask's defaults hold the key (None: no limit), so setdefault would keep None.
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    json_provider = getattr(app, "json", None)
-    if json_provider is not None and hasattr(json_provider, "sort_keys"):
-        json_provider.sort_keys = False  # item columns keep the table's order
+    install_json(app)
     install_error_handlers(app)
     try:
         webapp = open_webapp(raw_config, **options)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from ..errors import LabelingError, ValidationError, one_line
@@ -230,6 +232,35 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
             return response
 
     return api
+
+
+class FiniteJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with NaN and infinities sent as null: Python writes them as
+    ``NaN``/``Infinity``, which no JSON parser reads, and a page that cannot read
+    ``/api/next`` is stuck on the item reserved for it. Item columns keep their order."""
+
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        try:
+            return super().dumps(obj, allow_nan=False, **kwargs)
+        except ValueError:  # rare: walk the answer only when it holds such a number
+            return super().dumps(_finite(obj), allow_nan=False, **kwargs)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def install_json(app: Flask) -> None:
+    """Answers in strict JSON, columns in the table's order (both hosts)."""
+    app.json = FiniteJSONProvider(app)
 
 
 def install_error_handlers(app: Flask) -> None:

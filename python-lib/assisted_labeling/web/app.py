@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask, Response, abort, send_from_directory
 
 from ..project import LabelingProject
-from .api import MAX_BODY_BYTES, create_api_blueprint, install_error_handlers
+from .api import MAX_BODY_BYTES, create_api_blueprint, install_error_handlers, install_json
 from .auth import Authenticator, StoreAuthenticator
 
 PLUGIN_ID = "ml-assisted-labeling"
@@ -49,7 +49,7 @@ def create_app(project: LabelingProject, *, auth: Authenticator | None = None,
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
-    app.json.sort_keys = False  # item columns keep the table's order
+    install_json(app)
     if test_config:
         app.config.update(test_config)
     auth = auth or StoreAuthenticator(project.store, local_mode=local_mode)
