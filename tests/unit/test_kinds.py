@@ -46,3 +46,28 @@ def test_multi_label_rejects_empty_and_unknown():
 def test_unknown_kind_lists_known_ones():
     with pytest.raises(ConfigError, match="tabular"):
         get_kind("video")
+
+
+@pytest.mark.parametrize("depth", [3, 900, 5000])
+def test_a_nested_pre_annotation_is_an_unknown_class_not_a_crash(depth):
+    """A cell like [[[…]]] in the existing-labels column: the page shows it as a value
+    that is no class (a RecursionError from deep nesting gave a 500 on every /next)."""
+    from assisted_labeling.project import LabelingProject
+
+    text = "[" * depth + "]" * depth
+    assert kind.deserialize(text, MULTI) == [text]
+    project = LabelingProject(build_config({"categories": "cat,dog,bird",
+                                            "multi_label": True}), store=None)
+    assert project.existing_label(text) is None
+
+
+@pytest.mark.parametrize("value, shown", [(None, None), ({"a": 1}, '{"a": 1}'),
+                                          (["x", "y"], '["x", "y"]'), ("fish", "fish")])
+def test_an_unknown_class_is_echoed_as_json_and_cut(value, shown):
+    with pytest.raises(ValidationError) as caught:
+        kind.validate_label(value, SINGLE)
+    assert caught.value.details["value"] == shown
+    with pytest.raises(ValidationError) as caught:
+        kind.validate_label("x" * 100_000, SINGLE)
+    assert len(caught.value.details["value"]) <= 200
+    assert len(caught.value.message) <= 300

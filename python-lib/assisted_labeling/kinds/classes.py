@@ -9,13 +9,23 @@ from ..config import LabelingConfig
 from ..errors import ValidationError
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, limit: int = 60) -> str:
     """A label as its JSON (``null``, ``{"a": 1}``), not Python's repr; cut when long."""
     try:
         text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    except (TypeError, ValueError, RecursionError):
+        text = "a value nested too deep" if isinstance(value, (list, dict)) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _echoed(value: Any) -> Any:
+    """The refused value as the error's details give it back: itself when a short
+    string or a number (or null), else its JSON, cut (a request may send megabytes)."""
+    if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= 200 else value[:197] + "..."
+    return _shown(value, limit=200)
 
 
 def _check_name(value: Any, config: LabelingConfig) -> str:
@@ -23,7 +33,7 @@ def _check_name(value: Any, config: LabelingConfig) -> str:
         raise ValidationError(
             f"Unknown class {_shown(value)}: expected one of "
             f"{', '.join(config.category_names)}",
-            value=value if isinstance(value, (str, int, float)) else repr(value),
+            value=_echoed(value),
             valid=list(config.category_names),
         )
     return value
@@ -59,9 +69,12 @@ class ClassLabels:
         if config.multi_label:
             try:
                 value = json.loads(text)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 return [text] if text else []
-            return value if isinstance(value, list) else [value]
+            value = value if isinstance(value, list) else [value]
+            if any(isinstance(v, (list, dict)) for v in value):
+                return [text]  # no class is a list: the cell is shown as the unknown text
+            return value
         return text
 
     def classes_of(self, label: Any) -> list[str]:
