@@ -198,6 +198,13 @@ def _shown(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _unknown_item(key: str) -> NotFoundError:
+    """The error for an item id the store does not hold, the id cut to 100 characters
+    (a request may name one with megabytes of text)."""
+    shown = key if len(key) <= 100 else key[:97] + "..."
+    return NotFoundError(f'No item with id "{shown}"', item_id=shown)
+
+
 def _priority(value: float | None) -> float | None:
     """A queue priority, or None (missing or NaN: the item is unscored)."""
     if value is None:
@@ -658,7 +665,7 @@ class SQLiteStore:
             "SELECT key, data, priority, uncertainty FROM items WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
-            raise NotFoundError(f'No item with id "{key}"', item_id=key)
+            raise _unknown_item(key)
         return Item(row[0], json.loads(row[1]), row[2], row[3])
 
     def next_items(self, user: str, *, count: int = 1, lease_seconds: float = 600,
@@ -739,7 +746,7 @@ class SQLiteStore:
     def _item_id(conn: sqlite3.Connection, key: str) -> int:
         row = conn.execute("SELECT id FROM items WHERE key = ?", (key,)).fetchone()
         if row is None:
-            raise NotFoundError(f'No item with id "{key}"', item_id=key)
+            raise _unknown_item(key)
         return row[0]
 
     @staticmethod
@@ -788,7 +795,7 @@ class SQLiteStore:
             "SELECT id, needed, labeled FROM items WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
-            raise NotFoundError(f'No item with id "{key}"', item_id=key)
+            raise _unknown_item(key)
         item_id, needed, labeled = row
         old = conn.execute(
             "SELECT status, classes, label_id, id FROM annotations "

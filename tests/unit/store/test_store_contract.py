@@ -605,3 +605,11 @@ def test_set_priorities_counts_items_once_and_entries_that_match_nothing(store):
     assert store.get_item("a1b2c3d4e5f60719").priority == 0.5
     store.set_priorities([])  # an empty ranking: nothing is ranked any more
     assert store.get_item("a1b2c3d4e5f60719").priority is None
+
+
+def test_an_unknown_item_id_is_echoed_cut(store):
+    # A request can name an item by a megabyte of text: the 404 must not send it back twice.
+    with pytest.raises(NotFoundError) as caught:
+        store.get_item("x" * 1_000_000)
+    assert len(caught.value.message) < 200
+    assert len(caught.value.details["item_id"]) <= 100
