@@ -211,3 +211,12 @@ def test_an_item_holding_infinity_is_sent_as_strict_json(make_app, tmp_path):
                           parse_constant=lambda c: pytest.fail(f"{c} sent"))["items"][0]
         assert item["data"] == {"x": None, "y": [None, None]}
     store.close()
+
+
+def test_a_number_too_long_to_read_is_a_400_in_plain_words(client):
+    response = post_raw(client, '{"item_id": "r1", "label": "pos", "duration_ms": '
+                        + "9" * 5000 + "}")
+    assert_400(response)
+    error = response.get_json()["error"]
+    assert "5000 digits" in error and "sys." not in error
+    assert client.get("/api/history").get_json()["items"] == []
