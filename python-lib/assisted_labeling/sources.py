@@ -180,6 +180,8 @@ def _json_problem(line: str) -> str | None:
     """Why a JSONL line is not one JSON object (None: it is one)."""
     try:
         value = json.loads(line.rstrip("\r\n"))  # columns counted on the line
+    except RecursionError:
+        return "nests values too deeply to read"
     except ValueError as exc:
         where = f" (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)

@@ -181,3 +181,11 @@ def test_infinite_cells_are_kept_as_text_and_keep_their_ids(tmp_path):
     assert [r.data["x"] for r in rows] == ["inf", "-inf", 1.5]
     assert rows[0].key == content_hash({"x": float("inf")})
     json.dumps([r.data for r in rows], allow_nan=False)
+
+
+def test_a_jsonl_line_nested_too_deep_is_refused_by_its_number(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path.write_text('{"a": 1}\n' + deep + "\n")
+    with pytest.raises(ConfigError, match="line 2.*nest"):
+        list(iter_table(path))
