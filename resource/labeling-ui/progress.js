@@ -42,10 +42,11 @@ export class Progress {
       ["Remaining", stats.remaining ?? 0, "remaining"],
       ["Total", total, "total"],
     ];
-    const counts = { ...(stats.per_class || {}) };
+    // A Map: class names such as "constructor" must not reach Object's own properties.
+    const counts = new Map(Object.entries(stats.per_class || {}));
     const names = this.config.categories.map((c) => c.name);
-    for (const name of Object.keys(counts)) if (!names.includes(name)) names.push(name);
-    const max = Math.max(1, ...names.map((n) => counts[n] || 0));
+    for (const name of counts.keys()) if (!names.includes(name)) names.push(name);
+    const max = Math.max(1, ...names.map((n) => counts.get(n) || 0));
 
     this.panel.replaceChildren(
       h("dl", { class: "al-figures" },
@@ -56,7 +57,7 @@ export class Progress {
       h("h3", { class: "al-subhead", text: "Labels per class (everyone)" }),
       h("ul", { class: "al-class-counts" },
         names.map((name) => {
-          const n = counts[name] || 0;
+          const n = counts.get(name) || 0;
           return h("li", { dataset: { class: name } },
             h("span", { class: "al-cc-name", text: name }),
             h("span", { class: "al-cc-bar", "aria-hidden": "true" },

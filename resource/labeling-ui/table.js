@@ -5,7 +5,7 @@ import { displayValue, h } from "./dom.js";
 /** A two-column table of `columns` of `data`; values as text, never as markup. */
 export function valueTable(data, columns, { caption } = {}) {
   const rows = columns.map((col) => {
-    const value = data[col];
+    const value = Object.hasOwn(data, col) ? data[col] : undefined; // not Object's own
     const text = displayValue(value);
     const empty = value === null || value === undefined || text === "";
     return h("tr", null,

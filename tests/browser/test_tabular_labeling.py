@@ -1237,3 +1237,17 @@ def test_a_retraining_reaches_the_page_with_the_next_save(serve, page, tmp_path)
     expect(badge).to_have_text("Uncertainty 0.25")
     assert {r["id"]: r["label"] for r in server.export("labels")} == {"r00": "cat",
                                                                        "r01": "dog"}
+
+
+def test_classes_named_like_object_methods_are_counted_as_any_other(serve, page):
+    # Counts read from a plain object gave "hasOwnProperty" a function for a count.
+    server = serve(rows(3), "--id-column", "id",
+                   categories="hasOwnProperty,constructor,valueOf")
+    open_app(page, server.url)
+    counts = page.locator(".al-class-counts .al-cc-n")
+    expect(counts).to_have_text(["0", "0", "0"])
+    page.keyboard.press("2")
+    expect(counts).to_have_text(["0", "1", "0"])
+    bars = page.locator(".al-class-counts .al-cc-bar > span")
+    assert bars.nth(0).evaluate("e => e.style.width") == "0%"
+    assert bars.nth(1).evaluate("e => e.style.width") == "100%"
