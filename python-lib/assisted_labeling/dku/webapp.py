@@ -281,6 +281,7 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
                 f'"{config.label_col_name}")', setting="Labels column")
 
     path = cache_path(settings, unlabeled.project_key, cache_dir=cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)  # the cache is ours to make
     store = SQLiteStore(path)
     session = SessionVariable(settings.queries_ds,
                               lambda: dataiku.Project().get_variables())

@@ -231,6 +231,10 @@ def check_store_file(path: str | Path, *, existing: bool = False) -> None:
     except FileNotFoundError:
         if existing:
             raise ConfigError(f'No store at "{path}"') from None
+        if not path.absolute().parent.is_dir():  # a mistyped path, not a new project
+            raise ConfigError(f'Cannot make the store "{path}": the directory '
+                              f'"{path.absolute().parent}" does not exist; create it '
+                              "first") from None
         return
     except OSError as exc:
         raise ConfigError(f'Cannot open the store "{path}": {exc.strerror}') from None
@@ -323,7 +327,6 @@ class SQLiteStore:
             raise ValidationError('durability must be "normal" or "full"')
         self._synchronous = durability.upper()
         check_store_file(self.path)  # before touching it: a mistyped path stays as it was
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._lock = threading.Lock()  # one writer at a time in this process
         self._connections_lock = threading.Lock()

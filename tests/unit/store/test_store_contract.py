@@ -613,3 +613,12 @@ def test_an_unknown_item_id_is_echoed_cut(store):
         store.get_item("x" * 1_000_000)
     assert len(caught.value.message) < 200
     assert len(caught.value.details["item_id"]) <= 100
+
+
+def test_a_store_in_a_directory_that_does_not_exist_is_refused(tmp_path):
+    """A mistyped --store would silently start an empty project in a new directory."""
+    from assisted_labeling.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not exist; create it"):
+        SQLiteStore(tmp_path / "typo" / "labels.db")
+    assert not (tmp_path / "typo").exists()
