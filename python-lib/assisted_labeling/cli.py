@@ -301,6 +301,9 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
         if refused:
             raise LabelingError(refused)
     text_column = args.text_column
+    if text_column and features:
+        raise LabelingError("--text-column or --feature-columns: give one, not both (a "
+                            "model learns from a text or from feature columns)")
     if len(config.categories) < 2:
         raise LabelingError("--retrain-every needs at least 2 categories: a model learns "
                             "to tell classes apart")
@@ -462,6 +465,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
         if not local and not behind_proxy:
             print(EXPOSED_WARNING, file=sys.stderr)
         _warn_unknown_pre_annotations(project, args.input)
+        _warn_left_out_classes(project)
         if queries:  # once the server may start: a refusal changes nothing
             _order_queue(project, queries, args.input)
         if retrain is not None:
@@ -505,6 +509,20 @@ def _warn_unknown_pre_annotations(project, pool: str, rows: int = 10_000) -> Non
               f'"{column}" (first {len(head):,} rows) are not classes, such as {unknown[0]!r}: '
               "labelers see them but must choose a class themselves (classes: "
               f"{', '.join(project.config.category_names)})", file=sys.stderr)
+
+
+def _warn_left_out_classes(project) -> None:
+    """Say when labels were given to classes that --categories no longer lists."""
+    counts = project.store.stats().per_class
+    gone = {name: n for name, n in counts.items()
+            if name not in project.config.category_names}
+    if gone:
+        total = sum(gone.values())
+        classes = ", ".join(f'"{name}": {n}' for name, n in gone.items())
+        print(f"Warning: {total} label{'s' * (total != 1)} of the store "
+              f"{'are' if total != 1 else 'is'} of classes no longer in --categories "
+              f"({classes}): they stay in the exports, but labelers cannot choose these "
+              "classes", file=sys.stderr)
 
 
 def _remove_if_unused(path: str | Path) -> None:

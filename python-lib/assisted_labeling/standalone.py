@@ -121,6 +121,11 @@ def open_project(input_path: str | Path, store_path: str | Path,
     if first is None or first.empty:  # a file emptied by mistake would retire every item
         raise ConfigError(f'The pool "{input_path}" has no rows: nothing to label')
     store = SQLiteStore(store_path)
+    try:
+        _check_same_identity(store, config)
+    except BaseException:
+        store.close()
+        raise
     load_items(store, input_path, config, progress=progress)
     if store.get_meta("annotators_per_item") != str(config.annotators_per_item):
         store.set_annotators_per_item(config.annotators_per_item)
@@ -133,6 +138,31 @@ def open_project(input_path: str | Path, store_path: str | Path,
         "id_column": config.id_column,
     }))
     return LabelingProject(config, store, warnings=lambda: loop_warnings(store))
+
+
+def _check_same_identity(store: SQLiteStore, config: LabelingConfig) -> None:
+    """Refuse settings that would change what the store's items or labels are: another
+    id column (the items keep the ids they were given, while exports and queries would
+    look them up by the new one), or a switch between single and multi-label once
+    labels exist (one label column would mix class names and lists)."""
+    raw = store.get_meta(CONFIG_META)
+    if raw is None:
+        return
+    before = json.loads(raw)
+    if "id_column" in before and before["id_column"] != config.id_column:
+        def named(column: str | None) -> str:
+            return f'the column "{column}"' if column else "their content"
+
+        raise ConfigError(
+            f'"{store.path}" identifies its items by {named(before["id_column"])}, not '
+            f"{named(config.id_column)}: give the --id-column it was served with, or "
+            "start another store for other ids")
+    if bool(before.get("multi_label")) != config.multi_label and store.stats().per_class:
+        mode = "multi-label" if before.get("multi_label") else "single-label"
+        raise ConfigError(
+            f'"{store.path}" holds {mode} labels: serve it '
+            f"{'with' if before.get('multi_label') else 'without'} --multi-label, or "
+            "start another store")
 
 
 def loop_warnings(store: SQLiteStore) -> list[str]:

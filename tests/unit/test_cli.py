@@ -1117,3 +1117,64 @@ def test_serve_refuses_queries_whose_uncertainty_is_not_a_number(float_pool, tmp
                      str(tmp_path / "s.db"), "--port", str(free_port()), "--queries",
                      str(queries)]) == 2
     assert "row 4" in one_line_error(capsys)
+
+
+def test_a_restart_with_another_id_column_is_refused(tmp_path):
+    """Ids stay what the store made them (the file did not change), while the store
+    would record the new column: query --store and serve --queries then found nothing."""
+    from assisted_labeling.errors import ConfigError
+
+    project = served(tmp_path, "id,text\n1,good\n2,bad\n", "pos,neg", [("1", "pos")])
+    project.store.close()
+    for settings, said in (({"categories": "pos,neg"}, "their content"),
+                           ({"categories": "pos,neg", "id_column": "text"}, '"text"')):
+        with pytest.raises(ConfigError, match=rf'column "id".*{said}'):
+            open_project(tmp_path / "rows.csv", tmp_path / "labels.db", settings,
+                         progress=False)
+    again = open_project(tmp_path / "rows.csv", tmp_path / "labels.db",
+                         {"categories": "pos,neg", "id_column": "id"}, progress=False)
+    assert again.store.stats().per_class == {"pos": 1}
+    again.store.close()
+
+
+def test_a_restart_switching_single_and_multi_label_is_refused_once_labeled(tmp_path):
+    from assisted_labeling.errors import ConfigError
+
+    project = served(tmp_path, "id,text\n1,good\n2,bad\n", "pos,neg")
+    project.store.close()
+    settings = {"categories": "pos,neg", "id_column": "id"}
+    # Nothing labeled yet: the mode may change.
+    open_project(tmp_path / "rows.csv", tmp_path / "labels.db",
+                 {**settings, "multi_label": True}, progress=False).store.close()
+    project = open_project(tmp_path / "rows.csv", tmp_path / "labels.db",
+                           {**settings, "multi_label": True}, progress=False)
+    project.annotate(LOCAL_USER, {"item_id": "1", "label": ["pos"]})
+    project.store.close()
+    with pytest.raises(ConfigError, match="multi-label"):
+        open_project(tmp_path / "rows.csv", tmp_path / "labels.db", settings,
+                     progress=False)
+
+
+def test_serve_warns_of_labels_whose_class_left_the_categories(tmp_path, capsys,
+                                                               monkeypatch):
+    project = served(tmp_path, "id,text\n1,good\n2,bad\n3,meh\n", "pos,neg,meh",
+                     [("1", "pos"), ("2", "meh"), ("3", "meh")])
+    cli._warn_left_out_classes(project)
+    assert capsys.readouterr().err == ""
+    project.store.close()
+    project = open_project(tmp_path / "rows.csv", tmp_path / "labels.db",
+                           {"categories": "pos,neg", "id_column": "id"}, progress=False)
+    cli._warn_left_out_classes(project)
+    err = capsys.readouterr().err
+    assert "2 labels" in err and '"meh"' in err and "exports" in err
+    project.store.close()
+
+
+def test_serve_refuses_a_text_column_and_feature_columns_together(float_pool, tmp_path,
+                                                                  capsys):
+    frame, pool, model = float_pool
+    assert cli.main(["serve", str(pool), "--categories", "p,n", "--store",
+                     str(tmp_path / "s.db"), "--port", str(free_port()), "--retrain-every",
+                     "5", "--text-column", "a", "--feature-columns", "b"]) == 2
+    assert "not both" in one_line_error(capsys)
+    assert not (tmp_path / "s.db").exists()
