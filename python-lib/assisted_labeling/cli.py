@@ -565,6 +565,9 @@ def _check_port(host: str, port: int) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
         try:
             probe.bind((host, port))
+        except socket.gaierror as exc:  # not an address of this machine's
+            raise LabelingError(f"Cannot listen on {host}: {exc.strerror}; check --host") \
+                from None
         except OSError as exc:
             raise LabelingError(f"Cannot listen on {host} port {port}: {exc.strerror}; "
                                 "choose another with --port") from None
@@ -804,6 +807,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():  # getpass would warn, then read a line it cannot hide
+        raise LabelingError("No terminal to type the password at: pipe it with "
+                            "--password-stdin")
     try:
         first = getpass.getpass(f"Password for {args.name}: ")
         again = getpass.getpass("Again: ")
@@ -1023,11 +1029,13 @@ def build_parser() -> argparse.ArgumentParser:
     query.set_defaults(func=cmd_query)
 
     export = command("export", "write the labels or metadata table to a file")
-    export.add_argument("--store", required=True)
+    export.add_argument("--store", required=True,
+                        help="the SQLite file `serve` keeps the labels in")
     export.add_argument("--table", choices=["labels", "metadata"], default="labels",
                         help="labels: the labeled items; metadata: one row per annotation "
                              "(who, when, status, comment)")
-    export.add_argument("--format", choices=["csv", "parquet", "jsonl"])
+    export.add_argument("--format", choices=["csv", "parquet", "jsonl"],
+                        help="default: the output's extension (CSV for -)")
     export.add_argument("--label-column", help="override the label column name")
     export.add_argument("-o", "--output", required=True,
                         help="a .csv, .parquet or .jsonl file, or - for the standard "
@@ -1064,8 +1072,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "users" and args.action == "add" and not args.name:
-        parser.error("users add needs a NAME")
     try:
         return args.func(args)
     except LabelingError as exc:

@@ -209,7 +209,7 @@ class Retrainer:
         retry = (f"after {every} new labels" if classes is None
                  else f"at the first label of another class, or after {every} new labels")
         if isinstance(exc, LabelingError):  # the data: e.g. one class only so far
-            log.warning("Retraining postponed until %s: %s", retry, reason)
+            log.warning("Retraining postponed, to be tried again %s: %s", retry, reason)
         else:
             log.error("Retraining failed; trying again after %d new labels: %s", every,
                       reason)

@@ -95,19 +95,20 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
                             annotators_per_item=config.annotators_per_item, update=not first)
     name = Path(input_path).name
     if done.updated:
-        print(f"{done.updated} items take new values from {name} (rows edited since it was "
-              "last read); their labels are kept", file=sys.stderr)
+        print(f"{_items(done.updated)} take{'s' * (done.updated == 1)} new values from "
+              f"{name} (rows edited since it was last read); their labels are kept",
+              file=sys.stderr)
     if done.removed:
-        print(f"{done.removed} items never annotated are gone from {name}: they are no "
-              "longer served", file=sys.stderr)
+        print(f"{_items(done.removed)} never annotated {'is' if done.removed == 1 else 'are'}"
+              f" gone from {name}: no longer served", file=sys.stderr)
     if done.retired:
         examples = ", ".join(done.retired_keys) + (", …" if done.retired > 3 else "")
         edited = "" if config.id_column else (
             " (without an id column, a row edited in the file is a new item: its old "
             "version is one of these)")
-        print(f"{done.retired} annotated items are not in {name} ({examples}){edited}: "
-              "they are no longer served; their annotations are kept and exported",
-              file=sys.stderr)
+        print(f"{_items(done.retired, 'annotated ')} {'is' if done.retired == 1 else 'are'}"
+              f" not in {name} ({examples}){edited}: no longer served; the annotations "
+              "are kept and exported", file=sys.stderr)
     store.set_meta("input_fingerprint", fingerprint)
     return done.added
 
@@ -138,6 +139,10 @@ def open_project(input_path: str | Path, store_path: str | Path,
         "id_column": config.id_column,
     }))
     return LabelingProject(config, store, warnings=lambda: loop_warnings(store))
+
+
+def _items(n: int, adjective: str = "") -> str:
+    return f"{n} {adjective}item{'s' * (n != 1)}"
 
 
 def _check_same_identity(store: SQLiteStore, config: LabelingConfig) -> None:

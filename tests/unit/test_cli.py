@@ -178,13 +178,32 @@ def test_users_add_prints_the_token_last(tmp_path, monkeypatch, capsys):
 
 def test_users_add_without_a_terminal_or_password_stdin_is_one_line(tmp_path, monkeypatch,
                                                                       capsys):
-    def no_terminal(prompt: str = "") -> str:
-        raise EOFError  # what getpass raises with nothing to read (a script, CI)
+    import io
 
-    monkeypatch.setattr("getpass.getpass", no_terminal)
+    def not_called(prompt: str = "") -> str:
+        pytest.fail("getpass warns, then reads a line it cannot hide")
+
+    monkeypatch.setattr("getpass.getpass", not_called)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-pass-phrase\n"))  # not a TTY
+    assert cli.main(["users", "add", "ann", "--store", str(tmp_path / "l.db")]) == 2
+    assert "--password-stdin" in one_line_error(capsys)
+    assert not list(tmp_path.glob("l.db*"))  # a refusal leaves no new store
+
+
+def test_users_add_at_a_terminal_that_closes_is_one_line(tmp_path, monkeypatch, capsys):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    def closed(prompt: str = "") -> str:
+        raise EOFError  # Ctrl-D at the prompt
+
+    monkeypatch.setattr("getpass.getpass", closed)
+    monkeypatch.setattr("sys.stdin", Terminal())
     assert cli.main(["users", "add", "ann", "--store", str(tmp_path / "l.db")]) == 2
     assert "No password given" in one_line_error(capsys)
-    assert not list(tmp_path.glob("l.db*"))  # a refusal leaves no new store
 
 
 def test_adding_the_name_of_labeling_without_accounts_says_so(labeled_store, monkeypatch,
@@ -1178,3 +1197,14 @@ def test_serve_refuses_a_text_column_and_feature_columns_together(float_pool, tm
                      "5", "--text-column", "a", "--feature-columns", "b"]) == 2
     assert "not both" in one_line_error(capsys)
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_host_that_is_no_address_says_to_check_the_host(capsys):
+    with pytest.raises(cli.LabelingError, match="999.1.1.1: .*check --host"):
+        cli._check_port("999.1.1.1", free_port())
+
+
+def test_users_add_without_a_name_is_one_line_about_users(tmp_path, capsys):
+    assert cli.main(["users", "add", "--store", str(tmp_path / "l.db")]) == 2
+    assert "users add needs a user name" in one_line_error(capsys)
+    assert "usage:" not in capsys.readouterr().err

@@ -79,7 +79,7 @@ def test_an_edited_row_shows_its_new_values_and_keeps_its_label(tmp_path, capsys
     project.store.close()
     pool.write_text("id,text\n1,good\n2,bad\n3,new\n")
     project = open_project(pool, db, settings, progress=False)
-    assert "1 items take new values from pool.csv" in capsys.readouterr().err
+    assert "1 item takes new values from pool.csv" in capsys.readouterr().err
     assert project.store.get_item("1").data == {"id": "1", "text": "good"}
     assert project.store.get_annotation("local", "1").label == "pos"
     assert project.stats().total == 3 and project.stats().labeled == 1
@@ -100,7 +100,7 @@ def test_rows_deleted_from_the_pool_are_served_no_more_and_keep_their_labels(tmp
     pool.write_text("id,text\n3,c\n5,e\n6,f\n")  # 1, 2 and 4 deleted, 6 added
     project = open_project(pool, db, settings, progress=False)
     err = capsys.readouterr().err
-    assert "1 items never annotated are gone from pool.csv" in err
+    assert "1 item never annotated is gone from pool.csv" in err
     assert "2 annotated items are not in pool.csv (1, 2)" in err
     other = Principal("bob", "annotator")
     assert sorted(i["id"] for i in project.next_items(other, 10)) == ["3", "5", "6"]
@@ -121,7 +121,7 @@ def test_rows_deleted_from_the_pool_are_served_no_more_and_keep_their_labels(tmp
     pool.write_text("id,text\n1,a\n3,c\n5,e\n6,f\n")  # 1 is back: it needs bob again
     project = open_project(pool, db, settings, progress=False)
     assert project.stats().complete == 1  # item 2 (retired)
-    assert "1 annotated items are not in pool.csv (2)" in capsys.readouterr().err
+    assert "1 annotated item is not in pool.csv (2)" in capsys.readouterr().err
     assert sorted(i["id"] for i in project.next_items(other, 10)) == ["1", "3", "5", "6"]
     assert project.stats().total == 5
 
@@ -137,7 +137,7 @@ def test_without_an_id_column_an_edited_row_is_a_new_item_and_says_so(tmp_path, 
     pool.write_text("text\ngood\nbad\n")
     project = open_project(pool, db, {"categories": "pos,neg"}, progress=False)
     err = capsys.readouterr().err
-    assert "1 annotated items are not in pool.csv" in err
+    assert "1 annotated item is not in pool.csv" in err
     assert "a row edited in the file is a new item" in err
     assert sorted(i["data"]["text"] for i in project.next_items(LOCAL_USER, 5)) == ["bad", "good"]
 
