@@ -12,14 +12,17 @@ INCLUDED = ["plugin.json", "code-env", "custom-recipes", "python-lib", "python-t
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", "tests"}
 
 
-def main() -> Path:
+def main(out_dir: Path = ROOT / "dist") -> Path:
     meta = json.loads((ROOT / "plugin.json").read_text())
-    out = ROOT / "dist" / f"dss-plugin-{meta['id']}-{meta['version']}.zip"
+    out = out_dir / f"dss-plugin-{meta['id']}-{meta['version']}.zip"
     out.parent.mkdir(exist_ok=True)
+    missing = [name for name in INCLUDED if not (ROOT / name).exists()]
+    if missing:  # a plugin without them is incomplete: say so rather than ship it
+        raise SystemExit(f"Cannot build the plugin: {', '.join(missing)} missing")
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in INCLUDED:
             path = ROOT / name
-            files = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
+            files = [path] if path.is_file() else sorted(path.rglob("*"))
             for file in files:
                 rel = file.relative_to(ROOT)
                 if file.is_file() and not SKIPPED_PARTS & set(rel.parts) \
