@@ -77,15 +77,21 @@ def variable_value(variables: Mapping[str, Any], name: str, default: Any = None)
     return default
 
 
+#: The largest session a counter can hold: one run a second would take 68 years to
+#: reach it, and past it the value overflows numpy seeds and SQLite integers.
+MAX_SESSION = 2**31 - 1
+
+
 def session_number(value: Any) -> int:
-    """A session variable's value as an int; absent or unreadable is session 0."""
+    """A session variable's value as an int; absent or unreadable (negative or past
+    :data:`MAX_SESSION` too: no counter wrote it) is session 0."""
     if value is None or isinstance(value, bool):
         return 0
     try:
         number = float(value)
     except (TypeError, ValueError):
         return 0
-    return int(number) if math.isfinite(number) else 0
+    return int(number) if math.isfinite(number) and 0 <= number <= MAX_SESSION else 0
 
 
 # -- every n labels ---------------------------------------------------------------------

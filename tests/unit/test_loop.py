@@ -303,3 +303,15 @@ def test_sample_rows_is_seeded_uniform_and_keeps_row_order():
     assert one["x"].tolist() == loop.sample_rows([frame], 10, seed=1)["x"].tolist()
     assert loop.sample_rows([frame.head(3)], 10)["x"].tolist() == [0, 1, 2]
     assert loop.sample_rows([], 10).empty
+
+
+@pytest.mark.parametrize("value", [-5, "-3", 2**63, "9999999999999999999", 1e300,
+                                   2**31])
+def test_a_session_no_counter_reaches_is_unreadable(value):
+    # Negative or past 32 bits: no sampler ever wrote it; used as it was, it overflowed
+    # SQLite and numpy seeds, or gave labels a negative session.
+    assert loop.session_number(value) == 0
+
+
+def test_the_largest_session_is_kept():
+    assert loop.session_number(2**31 - 1) == 2**31 - 1
