@@ -158,6 +158,9 @@ def parse_predictions(cell: Any, *, where: str = "predictions") -> list[Box]:
     if isinstance(cell, (str, bytes)):
         try:
             value = json.loads(cell)
+        except RecursionError:
+            raise ValidationError(f"{where}: the JSON nests values too deeply to read "
+                                  "(boxes are a list of objects)") from None
         except ValueError as exc:
             text = cell if len(cell) <= 80 else f"{cell[:77]}..."
             raise ValidationError(f"{where}: not valid JSON ({exc}): {text!r}") from None

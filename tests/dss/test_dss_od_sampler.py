@@ -333,3 +333,11 @@ def test_the_best_row_per_image_is_that_of_a_whole_sort(seed):
     assert out["path"].tolist() == [path for path, _ in expected]
     assert out["n"].tolist() == [-key[1] for _, key in expected]
     assert got.tolist() == [key[0] for _, key in expected]
+
+
+def test_a_predictions_cell_nested_too_deep_is_refused_by_row(dss):
+    dss.create_dataset("preds", pd.DataFrame({"path": ["/a.png"],
+                                              "prediction": ["[" * 100_000 + "]" * 100_000]}))
+    dss.create_dataset("queries")
+    with pytest.raises(ValidationError, match="/a.png"):
+        run(dss)

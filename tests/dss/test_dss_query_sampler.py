@@ -615,3 +615,16 @@ def test_negative_class_scores_are_refused_naming_the_model(dss):
         "v1", lambda df: np.tile([1.2, -0.2], (len(df), 1)), active=True)])
     with pytest.raises(ConfigError, match="Classifier Model.*negative class probabilities"):
         run(dss, {"strategy": "margin"})
+
+
+@pytest.mark.parametrize("value", [2**63, 1e300, "9999999999999999999", -5])
+def test_a_session_variable_no_counter_wrote_starts_again_at_one(dss, model, value):
+    dss.project_variables()["standard"][SESSION] = value
+    queries = run(dss)
+    assert set(queries["session"]) == {1} and session(dss) == 1
+
+
+@pytest.mark.parametrize("setting", [["margin"], {"margin": 1}])
+def test_a_choice_setting_that_is_no_text_is_a_config_error(dss, model, setting):
+    with pytest.raises(ConfigError, match="Query strategy"):
+        run(dss, {"strategy": setting, "id_column": "id"})

@@ -446,3 +446,16 @@ def test_a_model_that_fails_when_first_asked_is_named_in_the_error(dss, pool):
               "id_column": "id", "metadata": "meta", "n_samples": 10.0}
     with pytest.raises(ConfigError, match="cannot open the saved model 'gone'.*not exist"):
         compute_labeling_metrics(config, open_model=Unknown)
+
+
+def test_a_first_version_still_checks_the_step_datasets(dss):
+    """With no previous version there is nothing to compare, but a mistyped metadata
+    dataset would file the history under a name the webapp never reads."""
+    dss.create_dataset("pool", pd.DataFrame({"id": range(3), "x": range(3)}))
+    dss.add_model("clf", ["neg", "pos"], [
+        fake.ModelVersion("v1", Seen(lambda x: 0.8), active=True, train_date=1, auc=0.7)])
+    with pytest.raises(ConfigError, match="typo_meta"):
+        run(dss, metadata="typo_meta")
+    dss.create_dataset("meta", meta_rows([]))
+    with pytest.raises(ConfigError, match="typo_pool"):
+        run(dss, unlabeled_dataset="typo_pool")

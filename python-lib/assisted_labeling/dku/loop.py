@@ -97,14 +97,17 @@ def _default_variables() -> ReadVariables:
 
 
 # -- the trigger ------------------------------------------------------------------------
-def _check_exists(dataset: Any, key: str) -> None:
-    """Refuse a dataset name that DSS does not know. The queries dataset is read only
-    for its name (the session variable's), so a typo there would otherwise count the
-    labels of session 0 for good and never fire again."""
+def _check_exists(dataset: Any, key: str, labels: Mapping[str, str] = TRIGGER_LABELS
+                  ) -> None:
+    """Refuse a dataset name that DSS does not know, for a dataset that is read only
+    for its name, or not read this time: the trigger's queries dataset (a typo there
+    would count the labels of session 0 for good and never fire again), the step's
+    datasets on a model's first version (a typo would file the history under a name
+    the webapp never reads)."""
     try:
         dsio.read_schema(dataset)  # [] for a dataset never built: it exists
     except ConfigError as exc:
-        label = TRIGGER_LABELS[key]
+        label = labels[key]
         raise ConfigError(f'Setting "{label}": {exc.message}', setting=label) from exc
 
 
@@ -417,6 +420,9 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
     size = 0
     if previous is None:
         log.info("Version %s is the model's first: no contradictions to measure", active_id)
+        _check_exists(open_dataset(metadata_name), "metadata", labels)
+        if not is_folder:
+            _check_exists(open_dataset(unlabeled_name), "unlabeled_dataset", labels)
     else:
         metadata = open_dataset(metadata_name)
         try:

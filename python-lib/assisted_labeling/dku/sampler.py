@@ -91,14 +91,14 @@ def _choice(raw: Mapping[str, Any], key: str, choices: Any, default: str) -> str
     value = raw.get(key)
     if value is None or value == "":
         return default
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:  # a list or dict: unhashable
         raise _problem(key, f"choose one of {', '.join(choices)}", value)
     return str(value)
 
 
-def _whole(raw: Mapping[str, Any], key: str) -> int | None:
+def _whole(raw: Mapping[str, Any], key: str, minimum: int = 0) -> int | None:
     """An INT parameter (DSS sends 100.0); None when empty."""
-    return whole_number(LABELS[key], raw.get(key), default=None, minimum=0)
+    return whole_number(LABELS[key], raw.get(key), default=None, minimum=minimum)
 
 
 def _column(raw: Mapping[str, Any], key: str, default: str | None) -> str | None:
@@ -129,9 +129,7 @@ class SamplerSettings:
 def parse_sampler_settings(raw: Mapping[str, Any]) -> SamplerSettings:
     """Validate a query sampler config (4.x or 5.x); unknown keys (4.x GPU options) are
     ignored. Raises ConfigError naming the setting."""
-    batch = _whole(raw, "diversity_batch_size")
-    if batch is not None and batch < 1:
-        raise _problem("diversity_batch_size", "expected a whole number of at least 1", batch)
+    batch = _whole(raw, "diversity_batch_size", minimum=1)
     cold_start = True if raw.get("cold_start") is None else raw["cold_start"]
     if not isinstance(cold_start, bool):
         raise _problem("cold_start", "expected true or false", cold_start)
