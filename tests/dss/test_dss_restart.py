@@ -609,3 +609,20 @@ def test_a_batch_whose_metadata_append_failed_keeps_its_ids_after_a_catch_up(
     assert again.project.store.get_annotation("alice", item["id"]).label_id == 1
     again.sync.compact()
     assert _labels_by_id(project_setup) == [(1, "pos"), (2, "neg")]
+
+
+@pytest.mark.parametrize("column", ["label_id", "session"])
+@pytest.mark.parametrize("value", [1e19, -4])
+def test_a_metadata_number_no_webapp_wrote_is_read_as_missing(project_setup, open_labeling,
+                                                              v4_row_ids, column, value):
+    """Past 64 bits it overflowed SQLite and the backend could not start; negative, it
+    was taken as it was."""
+    ids = v4_row_ids("reviews")
+    metadata = V4_METADATA.assign(data_id=ids[:2], label=["pos", None])
+    metadata[column] = metadata[column].astype(object)
+    metadata.loc[1, column] = value
+    project_setup.create_dataset("labels_metadata", metadata)
+    webapp = open_labeling()
+    assert webapp.project.stats(ALICE).to_dict()["labeled"] == 1
+    history = {h["id"]: h["annotation"] for h in webapp.project.history(ALICE, limit=5)}
+    assert all(0 <= a[column] < 2**63 for a in history.values() if a[column] is not None)

@@ -404,13 +404,17 @@ def as_text(value: Any) -> str | None:
 
 
 def as_int(value: Any) -> int | None:
+    """A cell holding a count or an id (label ids, sessions) as an int; None when
+    empty, unreadable, negative or past 64 bits: no webapp wrote it, and SQLite could not
+    keep it."""
     value = json_value(value)
     if value is None or value == "":
         return None
     try:
-        return int(float(value))
+        number = value if isinstance(value, int) else float(value)
     except (TypeError, ValueError):
         return None
+    return int(number) if math.isfinite(number) and 0 <= number < 2**63 else None
 
 
 def timestamp(value: Any) -> float | None:
