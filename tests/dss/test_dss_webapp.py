@@ -267,3 +267,23 @@ def test_the_webapp_reads_the_session_as_the_sampler_and_trigger_do(raw):
                       {"standard": {}, "local": {name: raw}}):
         expected = loop.session_number(loop.variable_value(variables, name))
         assert SessionVariable("q", lambda v=variables: v)() == expected
+
+
+def test_queries_appended_run_after_run_rank_by_the_latest_run(start, project_setup):
+    """A sampler output set to "Append instead of overwrite" keeps every session's rows:
+    the older scores ranked the queue, and the repeated rows were taken for copies that
+    match no row of the unlabeled data."""
+    import pandas as pd
+
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "fine", "awful", "fine"], "stars": [1, 3, 1, 3],
+        "uncertainty": [0.9, 0.2, 0.1, 0.8], "model_uncertainty": [0.9, 0.2, 0.1, 0.8],
+        "session": [1, 1, 2, 2]}))
+    project_setup.project_variables()["standard"][
+        "ML-ASSISTED-LABELING__queries__session"] = 2
+    client, webapp = start(queries_ds="queries")
+    alice = as_(client, "alice")
+    assert alice.get("/api/config").get_json()["warnings"] == []
+    items = alice.get("/api/next?count=2").get_json()["items"]
+    assert [(i["data"]["text"], i["uncertainty"]) for i in items] == [
+        ("fine", 0.8), ("awful", 0.1)]

@@ -20,7 +20,12 @@ import pandas as pd
 from .. import loop
 from ..config import LabelingConfig
 from ..errors import ConfigError, LabelingError
-from ..sampler import MODEL_UNCERTAINTY_COLUMN, QUERY_COLUMNS, UNCERTAINTY_COLUMN
+from ..sampler import (
+    MODEL_UNCERTAINTY_COLUMN,
+    QUERY_COLUMNS,
+    SESSION_COLUMN,
+    UNCERTAINTY_COLUMN,
+)
 from ..sources import RowIdentifier, canonical_text, frame_rows, json_value
 from ..store import Annotation, Item, Status
 
@@ -322,6 +327,10 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     identifier = RowIdentifier(config.id_column)
     has_shown = MODEL_UNCERTAINTY_COLUMN in available
     scores_columns = [UNCERTAINTY_COLUMN] + ([MODEL_UNCERTAINTY_COLUMN] if has_shown else [])
+    latest = _latest_of_several_sessions(dataset, chunksize) \
+        if SESSION_COLUMN in available else None
+    if latest is not None:
+        scores_columns.append(SESSION_COLUMN)
     # The queries are in another order than the pool, so a chunk of them guesses other
     # types than the pool's chunk did ("0042" alone in a chunk would read as 42): text
     # columns are read as stored, which is the pool's value as the sampler read it
@@ -330,6 +339,8 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     numbers = [c for c in [*columns, *scores_columns] if c not in texts]
     for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts,
                                   numbers=numbers):
+        if latest is not None:
+            frame = frame[pd.to_numeric(frame[SESSION_COLUMN], errors="coerce") == latest]
         raw = frame[UNCERTAINTY_COLUMN]
         values = pd.to_numeric(raw, errors="coerce")
         bad = raw[values.isna() & raw.notna()]
@@ -342,6 +353,22 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
         for row, score, own in zip(frame_rows(frame[columns], identifier), scores, shown):
             if not math.isnan(score):
                 yield row.key, float(score), None if math.isnan(own) else float(own)
+
+
+def _latest_of_several_sessions(dataset: Any, chunksize: int) -> float | None:
+    """The latest session of a queries dataset that holds several (its recipe output
+    appends rather than overwrites), whose rows alone rank the queue; None when it holds
+    one session, as the sampler writes it (no rows to leave out). Reads that one
+    column."""
+    sessions: set[float] = set()
+    for frame in iter_frames(dataset, chunksize=chunksize, columns=[SESSION_COLUMN]):
+        sessions.update(pd.to_numeric(frame[SESSION_COLUMN], errors="coerce").dropna())
+    if len(sessions) < 2:
+        return None
+    latest = max(sessions)
+    log.info("The queries dataset %s holds sessions %s: ranking by session %s's rows",
+             dataset.full_name, sorted(sessions), latest)
+    return latest
 
 
 def query_frame(frame: pd.DataFrame, pool_columns: Sequence[str]) -> pd.DataFrame:
