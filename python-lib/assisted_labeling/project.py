@@ -227,6 +227,10 @@ class LabelingProject:
                                       lease_seconds=self.config.lease_seconds)
         return [self.item_payload(item) for item in items]
 
+    def keep_reservations(self, user: Principal) -> None:
+        """Renew the user's reserved items: their page is still open."""
+        self.store.renew_leases(user.name, lease_seconds=self.config.lease_seconds)
+
     def history(self, user: Principal, *, before: int | None = None,
                 after: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The user's own annotations around a cursor, each with its item."""

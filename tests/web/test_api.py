@@ -277,3 +277,13 @@ def test_a_delayed_save_never_replaces_a_later_one_from_the_same_page(client):
         refused = client.post("/api/annotations", json={"item_id": item, "label": "pos", **bad})
         assert refused.status_code == 400, bad
         assert refused.get_json()["code"] == "invalid"
+
+
+def test_reading_the_config_keeps_the_pages_items_reserved(client, store, monkeypatch):
+    """The page re-reads /api/config every minute while it is visible: a labeler reading
+    an item for longer than the reservation must not see it handed to someone else."""
+    renewed = []
+    monkeypatch.setattr(store, "renew_leases",
+                        lambda user, **kw: renewed.append((user, kw["lease_seconds"])) or 1)
+    assert client.get("/api/config").status_code == 200
+    assert renewed == [("local", 600)]

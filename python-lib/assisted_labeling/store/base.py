@@ -168,6 +168,10 @@ class AnnotationStore(Protocol):
                    now: float | None = None) -> list[Item]:
         """The user's leased items, then the best open items they have not done, leased."""
 
+    def renew_leases(self, user: str, *, lease_seconds: float = 600,
+                     now: float | None = None) -> int:
+        """Extend the user's unexpired leases; returns how many."""
+
     def release(self, user: str, key: str) -> None:
         """Give a leased item back to the queue."""
 

@@ -728,6 +728,16 @@ class SQLiteStore:
             rows += conn.execute(f"{select}AND qorder > :s {order}", params).fetchall()
         return rows
 
+    def renew_leases(self, user: str, *, lease_seconds: float = 600,
+                     now: float | None = None) -> int:
+        """Extend the user's leases (their page is open: the items on it stay theirs);
+        returns how many."""
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            return conn.execute("UPDATE leases SET expires_at = ? WHERE annotator = ? "
+                                "AND expires_at > ?", (now + lease_seconds, user, now)
+                                ).rowcount
+
     @staticmethod
     def _expire_leases(conn: sqlite3.Connection, now: float) -> None:
         expired = conn.execute(

@@ -14,7 +14,13 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from ..errors import LabelingError, ValidationError, one_line
 from ..project import LabelingProject, Principal
-from .auth import SESSION_COOKIE, Authenticator, StoreAuthenticator, require_role
+from .auth import (
+    SESSION_COOKIE,
+    Authenticator,
+    StoreAuthenticator,
+    require_role,
+    role_level,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +173,10 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
     @api.get("/config")
     def get_config():
         principal = user()
+        if role_level(principal.role) >= role_level("annotator"):
+            # The page re-reads this every minute while it is in view: the items it
+            # holds stay its own however long the labeler reads one.
+            project.keep_reservations(principal)
         payload = project.config_payload(principal)
         csrf = g.get("csrf_token")  # set by a cookie session
         if csrf is not None:

@@ -206,6 +206,19 @@ def test_reservations_expire(store):
     assert [i.key for i in store.next_items("b", now=1061.0)] == ["k0"]
 
 
+def test_a_page_still_open_keeps_its_items(store):
+    """Renewing a user's leases (their page is open, the labeler reading) keeps the
+    items from the others; someone else's leases are not touched."""
+    store.add_items(items(2))
+    [a_item] = store.next_items("a", lease_seconds=60, now=1000.0)
+    [c_item] = store.next_items("c", lease_seconds=60, now=1000.0)
+    assert store.renew_leases("a", lease_seconds=60, now=1050.0) == 1
+    # At 1070 a's item is still a's; c's lease ran out at 1060.
+    assert store.next_items("b", count=2, now=1070.0) == [c_item]
+    assert a_item != c_item
+    assert store.renew_leases("nobody", now=1080.0) == 0
+
+
 def test_release_gives_the_item_back(store):
     store.add_items(items(1))
     store.next_items("a")
