@@ -10,7 +10,7 @@
 // not saved yet.
 
 import { api } from "./api.js";
-import { labelText } from "./frame.js";
+import { classKeys, labelText } from "./frame.js";
 import { actionFor } from "./keys.js";
 
 const PREFETCH = 3; // new items kept ready beyond the one on screen
@@ -56,12 +56,14 @@ export class Controller {
    * `onUnauthenticated()`: the sign-in session ended. `onNewSession()`: an answer of the
    * server names a model session other than this page's (a retraining), or other
    * warnings (a failed retraining): the configuration is to be read again, which calls
-   * configRead().
+   * configRead(). `describe(item, config)`: a line saying what an item is, announced
+   * after each save with the item that follows.
    */
-  constructor(frame, config, render, { onUnauthenticated, onNewSession } = {}) {
+  constructor(frame, config, render, { describe, onUnauthenticated, onNewSession } = {}) {
     this.frame = frame;
     this.config = config;
     this.render = render;
+    this.describe = describe || null; // (item, config) => a line read out for the item
     this.onUnauthenticated = onUnauthenticated || (() => {});
     this.onNewSession = onNewSession || (() => {});
     this.multi = Boolean(config.multi_label);
@@ -419,7 +421,8 @@ export class Controller {
     if (!view) return;
     if (this.multi) {
       if (!view.selection.size) {
-        this.askForKey("Select at least one class (1–9), or skip the item (S)");
+        this.askForKey(`Select at least one class (${classKeys(this.config.categories.length)})`
+          + ", or skip the item (S)");
         return;
       }
       this.commit("label", this.names.filter((n) => view.selection.has(n)));
@@ -598,7 +601,11 @@ export class Controller {
     this.savesAnswered += 1;
     if (result.stats) this.frame.progress.update(result.stats);
     this.noticeState(result);
-    this.frame.announce(kind === "label" ? `Saved: ${labelText(label)}` : "Skipped");
+    // The page has moved on already: a screen reader hears what the new item is too.
+    const next = this.view && this.view !== view && this.describe
+      ? ` Next item: ${this.describe(this.view.item, this.config)}` : "";
+    this.frame.announce(
+      `${kind === "label" ? `Saved: ${labelText(label)}.` : "Skipped."}${next}`);
   }
 
   /**
@@ -614,7 +621,8 @@ export class Controller {
     const at = this.past.findIndex((e) => e.id === item.id);
     if (at >= 0) this.past[at] = done;
     else if (view.mode === "new") this.past.unshift(done);
-    this.frame.setSaving("saved");
+    // Another item's choice that failed to save is still unsaved.
+    this.frame.setSaving(this.drafts.size ? "failed" : "saved");
     this.frame.clearError();
     this.loadError = null; // the server answers again: new items can be asked for
     this.refillIfLow();

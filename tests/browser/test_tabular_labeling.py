@@ -1251,3 +1251,74 @@ def test_classes_named_like_object_methods_are_counted_as_any_other(serve, page)
     bars = page.locator(".al-class-counts .al-cc-bar > span")
     assert bars.nth(0).evaluate("e => e.style.width") == "0%"
     assert bars.nth(1).evaluate("e => e.style.width") == "100%"
+
+
+def test_the_header_says_not_saved_while_a_choice_is_unsaved(serve, page):
+    server = serve(rows(5), "--id-column", "id")
+    first = open_app(page, server.url)
+    page.keyboard.press("1")
+    second = wait_item_change(page, first)
+    server.stop()
+    page.keyboard.press("s")  # cannot reach the server: the skip waits to be sent again
+    expect(page.locator(".al-error")).to_contain_text("Cannot reach the server")
+    server.launch()
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    page.keyboard.press("2")  # an edit of the first item, stored
+    expect(page.locator(".al-save-state")).to_have_text("Not saved")  # the skip is not
+    page.keyboard.press("ArrowRight")
+    expect_item(page, second, "new")
+    page.keyboard.press("s")
+    wait_item_change(page, second)
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+
+
+def test_keypad_arrows_with_numlock_off_move_rather_than_label(serve, page):
+    server = serve(rows(3), "--id-column", "id")
+    open_app(page, server.url)
+    actions = page.evaluate("""async () => {
+        const { actionFor } = await import(
+            "/plugins/ml-assisted-labeling/resource/labeling-ui/keys.js");
+        const ask = (key, code) => actionFor({ key, code });
+        return [ask("ArrowLeft", "Numpad4"), ask("End", "Numpad1"),
+                ask("4", "Numpad4"), ask("&", "Digit1")];
+    }""")
+    assert actions == [{"action": "back"}, None, {"action": "class", "index": 3},
+                       {"action": "class", "index": 0}]
+
+
+def test_right_to_left_text_is_laid_out_right_to_left(serve, page):
+    server = serve([{"id": "r1", "text": "مرحبا بالعالم!"}], "--id-column", "id")
+    open_app(page, server.url)
+    cell = page.locator(".al-item-body td").nth(1)
+    expect(cell).to_have_attribute("dir", "auto")
+    assert cell.evaluate("e => getComputedStyle(e).direction") == "rtl"
+
+
+def test_the_keys_button_leaves_enter_to_the_item_and_question_mark_closes_help(serve,
+                                                                               page):
+    server = serve(rows(3), "--id-column", "id")
+    first = open_app(page, server.url)
+    help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    page.get_by_role("button", name="Keys").click()
+    expect(help_dialog).to_be_visible()
+    page.keyboard.press("?")
+    expect(help_dialog).to_be_hidden()
+    # Focus is back on the item, not on the button, which Enter would press again.
+    assert page.evaluate("!document.activeElement.closest('button')")
+    page.keyboard.press("1")
+    wait_item_change(page, first)
+
+
+def test_a_screen_reader_hears_the_save_and_the_next_item(serve, page):
+    server = serve(rows(3), "--id-column", "id")
+    first = open_app(page, server.url)
+    page.keyboard.press("1")
+    second = wait_item_change(page, first)
+    live = page.locator("[aria-live=polite]").first
+    number = int(second[1:])
+    expect(live).to_have_text(f"Saved: cat. Next item: id: {second}; text: Row number "
+                              f"{number}; n: {number}")
+    page.keyboard.press("s")
+    wait_item_change(page, second)
+    expect(live).to_contain_text("Skipped. Next item: id: r")
