@@ -21,6 +21,12 @@ export function classKey(index) {
   return index === 9 ? "0" : "";
 }
 
+/** The class keys of `count` classes, as the hints name them: "1–4", "1–9, 0". */
+export function classKeys(count) {
+  if (count <= 1) return "1";
+  return count <= 9 ? `1–${count}` : "1–9, 0";
+}
+
 function kbd(text) {
   return h("kbd", { text });
 }
@@ -100,7 +106,8 @@ export class Frame {
             text: (user.name || "?").slice(0, 1).toUpperCase() }),
           h("span", { text: user.name || "" })),
         h("button", { type: "button", class: "al-btn al-btn-quiet", "aria-keyshortcuts": "?",
-          onclick: () => this.toggleHelp() }, "Keys ", kbd("?")),
+          onclick: this.clicked(() => this.toggleHelp(), { repeats: true }) },
+        "Keys ", kbd("?")),
         this.signOut));
 
     // Notices: loop warnings and errors
@@ -214,7 +221,14 @@ export class Frame {
         this.keyList(true)));
 
     // Help dialog
-    this.help = h("dialog", { class: "al-dialog", "aria-labelledby": "al-help-title" },
+    this.help = h("dialog", { class: "al-dialog", "aria-labelledby": "al-help-title",
+      // "?" opened it and the help lists "?" for it: it closes it too (handled here, so
+      // that the page's own key handler does not open it again).
+      onkeydown: (event) => {
+        if (event.key !== "?") return;
+        event.preventDefault();
+        this.help.close();
+      } },
       h("h2", { id: "al-help-title", text: "Keyboard shortcuts" }),
       this.keyList(false),
       h("form", { method: "dialog", class: "al-dialog-actions" },

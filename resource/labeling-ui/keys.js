@@ -48,7 +48,8 @@ export function actionFor(event) {
   const { key, code } = event;
   if (/^[0-9]$/.test(key)) return { action: "class", index: key === "0" ? 9 : Number(key) - 1 };
   const digit = /^(?:Digit|Numpad)([0-9])$/.exec(code || "");
-  if (digit && !/^[a-z?]$/i.test(key)) {
+  // Only a printed character: with NumLock off the keypad sends ArrowLeft, End…
+  if (digit && key.length === 1 && !/^[a-z?]$/i.test(key)) {
     // Layouts where digits need Shift (AZERTY…): use the physical key.
     const n = Number(digit[1]);
     return { action: "class", index: n === 0 ? 9 : n - 1 };

@@ -144,6 +144,7 @@ async function boot() {
   };
   const frame = new Frame(root, config, handlers);
   controller = new Controller(frame, config, renderer.render, {
+    describe: renderer.describe,
     onUnauthenticated: signInAgain,
     onNewSession: () => refresher && refresher.refreshNow(),
   });

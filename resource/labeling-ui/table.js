@@ -10,7 +10,9 @@ export function valueTable(data, columns, { caption } = {}) {
     const empty = value === null || value === undefined || text === "";
     return h("tr", null,
       h("th", { scope: "row", text: col }),
-      h("td", { class: empty ? "al-empty" : null, text: empty ? "empty" : text }));
+      // dir=auto: Arabic or Hebrew text is laid out right to left, each cell by itself.
+      h("td", { class: empty ? "al-empty" : null, dir: empty ? null : "auto",
+        text: empty ? "empty" : text }));
   });
   // aria-label rather than <caption>: a caption breaks Chrome's fixed table layout.
   return h("table", { class: "al-table", "aria-label": caption || null },
