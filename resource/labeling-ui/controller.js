@@ -724,6 +724,11 @@ export class Controller {
       case "context": this.frame.toggleContext(); break;
       case "instructions": this.frame.toggleInstructions(); break;
       case "help": this.frame.toggleHelp(); break;
+      case "find":
+        if (!this.frame.focusClassFilter()) {
+          this.frame.showHint(`Every class has its key here: ${classKeys(this.names.length)}`);
+        }
+        break;
       default: break;
     }
   }

@@ -156,6 +156,14 @@ export class Frame {
         cat.description ? h("span", { class: "al-class-desc", text: cat.description }) : null),
       h("span", { class: "al-suggested-tag", text: "suggested" }));
     });
+    // Past 10 classes the digit keys run out: "/" finds a class by its name.
+    this.classFilter = config.categories.length > 10 ? h("input", {
+      type: "search", class: "al-class-filter", "aria-keyshortcuts": "/",
+      "aria-label": "Find a class by its name",
+      placeholder: "Find a class: type part of its name, Enter chooses the first",
+      oninput: () => this.filterClasses(),
+      onkeydown: (event) => this.classFilterKey(event, handlers),
+    }) : null;
     this.classes = h("div", {
       class: `al-classes${this.multi ? " al-multi" : ""}`,
       role: "group",
@@ -195,6 +203,7 @@ export class Frame {
       h("section", { class: "al-card al-answer", "aria-label": "Your answer" },
         h("h2", { class: "al-subhead" },
           this.multi ? "Classes · select all that apply, then save" : "Class"),
+        this.classFilter,
         this.classes,
         this.commentBox,
         this.actions));
@@ -425,6 +434,42 @@ export class Frame {
   /** Where focus goes when leaving the comment box: the item card. */
   focusWork() {
     this.card.focus({ preventScroll: true });
+  }
+
+  /** Focus the class finder; false when the project has none (10 classes or fewer). */
+  focusClassFilter() {
+    if (!this.classFilter) return false;
+    this.classFilter.focus();
+    return true;
+  }
+
+  /** Show only the classes whose name holds what the finder holds. */
+  filterClasses() {
+    const wanted = this.classFilter.value.trim().toLowerCase();
+    for (const btn of this.classButtons) {
+      btn.hidden = Boolean(wanted) && !btn.dataset.class.toLowerCase().includes(wanted);
+    }
+  }
+
+  classFilterKey(event, handlers) {
+    if (event.key === "Escape") {
+      this.clearClassFilter(); // the page's key handler then leaves the box
+    } else if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      const first = this.classButtons.find((btn) => !btn.hidden);
+      if (!first) {
+        this.showHint("No class holds that name");
+        return;
+      }
+      this.clearClassFilter();
+      this.focusWork();
+      handlers.classClicked(Number(first.dataset.index));
+    }
+  }
+
+  clearClassFilter() {
+    this.classFilter.value = "";
+    this.filterClasses();
   }
 
   // -- item states --------------------------------------------------------------------

@@ -14,6 +14,7 @@ export function keyHelp({ multiLabel, comments, classCount, context = true, inst
       : [digits, "Label the item with the n-th class and go to the next one"],
   ];
   if (classCount >= 10) rows.push([["0"], "The 10th class"]);
+  if (classCount > 10) rows.push([["/"], "Find a class by its name (Enter chooses)"]);
   rows.push(
     multiLabel
       ? [["Enter"], "Save the selected classes and go to the next item"]
@@ -37,6 +38,7 @@ const LETTERS = {
   x: "context",
   i: "instructions",
   "?": "help",
+  "/": "find",
 };
 
 /**

@@ -1322,3 +1322,35 @@ def test_a_screen_reader_hears_the_save_and_the_next_item(serve, page):
     page.keyboard.press("s")
     wait_item_change(page, second)
     expect(live).to_contain_text("Skipped. Next item: id: r")
+
+
+def test_past_ten_classes_a_class_is_found_by_its_name(serve, page):
+    names = [f"class{i:02d}" for i in range(1, 33)]
+    server = serve(rows(3), "--id-column", "id", categories=",".join(names))
+    first = open_app(page, server.url)
+    page.keyboard.press("/")
+    finder = page.get_by_role("searchbox", name="Find a class by its name")
+    expect(finder).to_be_focused()
+    page.keyboard.type("ss2")
+    expect(page.locator(".al-class:visible")).to_have_count(10)  # class20 … class29
+    page.keyboard.type("5")
+    expect(page.locator(".al-class:visible")).to_have_count(1)
+    page.keyboard.press("Enter")
+    second = wait_item_change(page, first)
+    expect(page.locator(".al-class:visible")).to_have_count(32)  # the finder is emptied
+    page.keyboard.press("1")  # focus is back on the item: the digit keys work
+    wait_item_change(page, second)
+    page.keyboard.press("/")
+    page.keyboard.type("nothing")
+    page.keyboard.press("Escape")
+    expect(finder).to_have_value("")
+    expect(finder).not_to_be_focused()
+    labels = {row["id"]: row["label"] for row in server.export("labels")}
+    assert labels == {first: "class25", second: "class01"}
+
+
+def test_with_few_classes_slash_says_every_class_has_its_key(serve, page):
+    server = serve(rows(2), "--id-column", "id")
+    open_app(page, server.url)
+    page.keyboard.press("/")
+    expect(page.locator(".al-hint")).to_contain_text("Every class has its key here: 1–3")
