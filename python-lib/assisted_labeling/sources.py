@@ -395,15 +395,7 @@ def frame_rows(frame: pd.DataFrame, identifier: RowIdentifier,
         key = identifier.key(data)
         if kept is not None:
             data = {name: json_value(v) for name, v in zip(columns, next(kept))}
-        yield Row(key, {name: _as_shown(v) for name, v in data.items()})
-
-
-def _as_shown(value: Any) -> Any:
-    """An infinite float as the text a CSV writes for it: JSON has no infinity, and the
-    canonical text (the id) is the same."""
-    if isinstance(value, float) and math.isinf(value):
-        return repr(value)
-    return value
+        yield Row(key, data)
 
 
 def iter_csv_text(path: str | Path, *, chunksize: int = 50_000) -> Iterator[pd.DataFrame]:

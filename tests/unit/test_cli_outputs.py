@@ -132,3 +132,17 @@ def test_users_add_refusing_a_short_password_leaves_no_store(tmp_path, monkeypat
                      "--password-stdin"]) == 2
     assert "at least 8 characters" in _error(capsys)
     assert not list(tmp_path.glob("u.db*"))
+
+
+def test_infinite_values_of_a_parquet_pool_are_exported_as_numbers(tmp_path):
+    pool = tmp_path / "pool.parquet"
+    pd.DataFrame({"id": ["a", "b", "c"], "x": [1.5, np.inf, -np.inf]}).to_parquet(pool)
+    project = open_project(pool, tmp_path / "s.db", {"categories": "p,n", "id_column": "id"},
+                           progress=False)
+    for key in ("a", "b", "c"):
+        project.annotate(LOCAL_USER, {"item_id": key, "label": "p"})
+    project.store.close()
+    out = tmp_path / "out.parquet"
+    assert cli.main(["export", "--store", str(tmp_path / "s.db"), "-o", str(out)]) == 0
+    back = pd.read_parquet(out).sort_values("id")
+    assert back["x"].tolist() == [1.5, np.inf, -np.inf]

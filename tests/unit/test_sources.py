@@ -171,18 +171,6 @@ def test_nested_cells_are_read_as_json_text(tmp_path):
         assert json.loads(rows[0]["meta"]) == {"k": 0}, name
 
 
-def test_infinite_cells_are_kept_as_text_and_keep_their_ids(tmp_path):
-    """JSON has no infinity: the page shows the cell as the file writes it, and the id
-    (the hash of the canonical text) is the one infinity always had."""
-    from assisted_labeling.sources import frame_rows
-
-    frame = pd.DataFrame({"x": [float("inf"), float("-inf"), 1.5]})
-    rows = list(frame_rows(frame, RowIdentifier()))
-    assert [r.data["x"] for r in rows] == ["inf", "-inf", 1.5]
-    assert rows[0].key == content_hash({"x": float("inf")})
-    json.dumps([r.data for r in rows], allow_nan=False)
-
-
 def test_a_jsonl_line_nested_too_deep_is_refused_by_its_number(tmp_path):
     path = tmp_path / "deep.jsonl"
     deep = '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"
