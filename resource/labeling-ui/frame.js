@@ -446,12 +446,16 @@ export class Frame {
   /** Show only the classes whose name holds what the finder holds. */
   filterClasses() {
     const wanted = this.classFilter.value.trim().toLowerCase();
+    let shown = 0;
     for (const btn of this.classButtons) {
       btn.hidden = Boolean(wanted) && !btn.dataset.class.toLowerCase().includes(wanted);
+      if (!btn.hidden) shown += 1;
     }
+    if (wanted) this.announce(shown === 1 ? "1 class" : `${shown} classes`);
   }
 
   classFilterKey(event, handlers) {
+    if (event.isComposing) return; // the Enter that ends an input method's word
     if (event.key === "Escape") {
       this.clearClassFilter(); // the page's key handler then leaves the box
     } else if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) {
@@ -535,6 +539,8 @@ export class Frame {
     const another = this.card.dataset.itemId !== String(item.id);
     // The same item, now from the history (or back in the queue), is another screen too.
     if (another || this.card.dataset.mode !== mode) this.clearItemHint();
+    // A search left in the class finder (left by Tab or the mouse) ends with its item.
+    if (another && this.classFilter && this.classFilter.value) this.clearClassFilter();
     this.clearOtherItemError(String(item.id));
     this.card.dataset.itemId = item.id;
     this.card.dataset.mode = mode;

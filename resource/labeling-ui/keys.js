@@ -49,9 +49,12 @@ export function actionFor(event) {
   if (event.ctrlKey || event.metaKey || event.altKey) return null;
   const { key, code } = event;
   if (/^[0-9]$/.test(key)) return { action: "class", index: key === "0" ? 9 : Number(key) - 1 };
+  // Before the physical digits: "/" is Shift+7 on German, Nordic, Spanish… layouts.
+  const letter = LETTERS[key.length === 1 ? key.toLowerCase() : ""];
+  if (letter) return { action: letter };
   const digit = /^(?:Digit|Numpad)([0-9])$/.exec(code || "");
   // Only a printed character: with NumLock off the keypad sends ArrowLeft, End…
-  if (digit && key.length === 1 && !/^[a-z?]$/i.test(key)) {
+  if (digit && key.length === 1 && !/^[a-z]$/i.test(key)) {
     // Layouts where digits need Shift (AZERTY…): use the physical key.
     const n = Number(digit[1]);
     return { action: "class", index: n === 0 ? 9 : n - 1 };
@@ -59,6 +62,5 @@ export function actionFor(event) {
   if (key === "Enter") return { action: "submit" };
   if (key === "ArrowLeft") return { action: "back" };
   if (key === "ArrowRight") return { action: "forward" };
-  const letter = LETTERS[key.length === 1 ? key.toLowerCase() : ""];
-  return letter ? { action: letter } : null;
+  return null;
 }

@@ -1281,10 +1281,13 @@ def test_keypad_arrows_with_numlock_off_move_rather_than_label(serve, page):
             "/plugins/ml-assisted-labeling/resource/labeling-ui/keys.js");
         const ask = (key, code) => actionFor({ key, code });
         return [ask("ArrowLeft", "Numpad4"), ask("End", "Numpad1"),
-                ask("4", "Numpad4"), ask("&", "Digit1")];
+                ask("4", "Numpad4"), ask("&", "Digit1"), ask("/", "Digit7"),
+                ask("?", "Digit1")];
     }""")
+    # AZERTY's "&" is the 1 key; on German or Nordic keyboards "/" is Shift+7.
     assert actions == [{"action": "back"}, None, {"action": "class", "index": 3},
-                       {"action": "class", "index": 0}]
+                       {"action": "class", "index": 0}, {"action": "find"},
+                       {"action": "help"}]
 
 
 def test_right_to_left_text_is_laid_out_right_to_left(serve, page):
@@ -1354,3 +1357,25 @@ def test_with_few_classes_slash_says_every_class_has_its_key(serve, page):
     open_app(page, server.url)
     page.keyboard.press("/")
     expect(page.locator(".al-hint")).to_contain_text("Every class has its key here: 1–3")
+
+
+def test_the_class_finder_in_multi_label_selects_and_ends_with_its_item(serve, page):
+    names = [f"class{i:02d}" for i in range(1, 13)]
+    server = serve(rows(3), "--id-column", "id", "--multi-label",
+                   categories=",".join(names))
+    first = open_app(page, server.url)
+    page.keyboard.press("/")
+    page.keyboard.type("11")
+    expect(page.locator("[aria-live=polite]").first).to_have_text("1 class")
+    page.keyboard.press("Enter")  # selects, does not save
+    expect(class_button(page, "class11")).to_have_attribute("aria-pressed", "true")
+    expect_item(page, first)
+    page.keyboard.press("/")
+    page.keyboard.type("12")
+    page.keyboard.press("Tab")  # leaves the box with its search in it
+    class_button(page, "class12").click()
+    page.keyboard.press("Enter")  # saves both
+    wait_item_change(page, first)
+    expect(page.locator(".al-class:visible")).to_have_count(12)  # a new item: no search
+    labels = {row["id"]: row["label"] for row in server.export("labels")}
+    assert json.loads(labels[first]) == ["class11", "class12"]
