@@ -66,6 +66,7 @@ class LabelingConfig:
             "instructions": self.instructions,
             "comments": self.comments,
             "annotators_per_item": self.annotators_per_item,
+            "lease_seconds": self.lease_seconds,
         }
 
 

@@ -134,7 +134,7 @@ export const post = (path, body, options) =>
 
 // The labeling API, one function per route.
 export const api = {
-  config: () => get("/api/config"),
+  config: (query) => get("/api/config", query),
   login: (name, password) => post("/api/login", { name, password }),
   logout: () => post("/api/logout", {}),
   next: (count) => get("/api/next", { count }),

@@ -5,7 +5,7 @@ import { Controller } from "./controller.js";
 import { h, replaceChildren } from "./dom.js";
 import { Frame } from "./frame.js";
 import { rendererFor } from "./kinds.js";
-import { ConfigRefresher } from "./refresh.js";
+import { ConfigRefresher, REFRESH_MS } from "./refresh.js";
 import { signInForm } from "./signin.js";
 
 function rootElement() {
@@ -107,6 +107,13 @@ async function signOut() {
   showSignIn("You are signed out.");
 }
 
+// When the labeler last used the page: its reservations are renewed while they do.
+let lastActivity = Date.now();
+for (const type of ["keydown", "pointerdown", "wheel"]) {
+  document.addEventListener(type, () => { lastActivity = Date.now(); },
+    { capture: true, passive: true });
+}
+
 async function boot() {
   stopController();
   showSplash();
@@ -149,10 +156,14 @@ async function boot() {
     onNewSession: () => refresher && refresher.refreshNow(),
   });
   // The warnings change when the model is retrained, long after the page was opened.
+  // Each read also keeps this page's reserved items while its labeler uses it (a key
+  // or a click within one reservation time), at least twice per reservation time.
+  const leaseMs = 1000 * (config.lease_seconds || 600);
   refresher = new ConfigRefresher({
-    load: () => api.config(),
+    load: () => api.config(Date.now() - lastActivity < leaseMs ? { active: 1 } : undefined),
     apply: (fresh) => applyFreshConfig(frame, fresh),
     onUnauthenticated: signInAgain,
+    intervalMs: Math.min(REFRESH_MS, leaseMs / 2),
   });
   refresher.start();
   await controller.start();

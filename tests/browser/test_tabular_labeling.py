@@ -482,7 +482,7 @@ def test_a_long_warning_wraps_inside_the_page(serve, page):
         route.fulfill(response=response, json=body)
 
     page.set_viewport_size({"width": 800, "height": 700})
-    page.route("**/api/config", with_long_warning)
+    page.route("**/api/config*", with_long_warning)
     open_app(page, server.url)
     expect(page.locator(".al-warnings")).to_contain_text(long_name)
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
@@ -1143,7 +1143,7 @@ def test_a_dismissed_warning_about_one_class_does_not_hide_one_about_another(ser
         route.fulfill(response=response, json={**response.json(), "warnings": shown})
 
     page.clock.install()
-    page.route("**/api/config", with_warning)
+    page.route("**/api/config*", with_warning)
     open_app(page, server.url)
     warnings = page.locator(".al-warnings")
     expect(warnings).to_contain_text("grade1")
@@ -1379,3 +1379,21 @@ def test_the_class_finder_in_multi_label_selects_and_ends_with_its_item(serve, p
     expect(page.locator(".al-class:visible")).to_have_count(12)  # a new item: no search
     labels = {row["id"]: row["label"] for row in server.export("labels")}
     assert json.loads(labels[first]) == ["class11", "class12"]
+
+
+def test_a_page_in_use_renews_its_reservations_and_a_page_left_alone_does_not(serve,
+                                                                               page):
+    server = serve(rows(3), "--id-column", "id")
+    page.clock.install()
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/api/config" in r.url else None)
+    open_app(page, server.url)
+    page.keyboard.press("x")  # any key: the labeler is there
+    reads.clear()
+    page.clock.run_for(61_000)
+    page.wait_for_timeout(500)  # real time, for the read to go out
+    assert reads and all("active=1" in url for url in reads), reads
+    reads.clear()
+    page.clock.run_for(11 * 60_000)  # no key, no click for longer than a reservation
+    page.wait_for_timeout(500)
+    assert reads and "active=1" not in reads[-1], reads

@@ -279,11 +279,40 @@ def test_a_delayed_save_never_replaces_a_later_one_from_the_same_page(client):
         assert refused.get_json()["code"] == "invalid"
 
 
-def test_reading_the_config_keeps_the_pages_items_reserved(client, store, monkeypatch):
-    """The page re-reads /api/config every minute while it is visible: a labeler reading
-    an item for longer than the reservation must not see it handed to someone else."""
+def test_a_page_in_use_keeps_its_items_reserved(make_app, store, monkeypatch):
+    """The page re-reads /api/config while in view, with active=1 when its labeler used
+    it lately: a labeler reading an item for longer than the reservation must not see it
+    handed to someone else, and a page left alone must give its items back."""
     renewed = []
     monkeypatch.setattr(store, "renew_leases",
                         lambda user, **kw: renewed.append((user, kw["lease_seconds"])) or 1)
+    client = make_app(store, lease_seconds=120).test_client()
+    assert client.get("/api/config?active=1").status_code == 200
     assert client.get("/api/config").status_code == 200
-    assert renewed == [("local", 600)]
+    assert renewed == [("local", 120)]
+    assert client.get("/api/config").get_json()["lease_seconds"] == 120
+
+
+def test_a_viewer_has_no_reservations_to_renew(store, monkeypatch):
+    from assisted_labeling.config import build_config
+    from assisted_labeling.project import LabelingProject, Principal
+    from assisted_labeling.web.app import create_app
+
+    class Viewer:
+        def identify(self, request):
+            return Principal("vic", "viewer")
+
+    renewed = []
+    monkeypatch.setattr(store, "renew_leases", lambda *a, **kw: renewed.append(a))
+    app = create_app(LabelingProject(build_config({"categories": "pos,neg"}), store),
+                     auth=Viewer(), test_config={"TESTING": True})
+    assert app.test_client().get("/api/config?active=1").status_code == 200
+    assert renewed == []
+
+
+def test_a_renewal_that_fails_still_gives_the_configuration(client, store, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(store, "renew_leases", broken)
+    assert client.get("/api/config?active=1").status_code == 200

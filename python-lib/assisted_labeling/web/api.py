@@ -173,10 +173,16 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
     @api.get("/config")
     def get_config():
         principal = user()
-        if role_level(principal.role) >= role_level("annotator"):
-            # The page re-reads this every minute while it is in view: the items it
-            # holds stay its own however long the labeler reads one.
-            project.keep_reservations(principal)
+        if request.args.get("active") == "1" and \
+                role_level(principal.role) >= role_level("annotator"):
+            # The page re-reads this while in view, saying whether its labeler used it
+            # lately: their items stay theirs however long they read one, and go back
+            # to the queue once the page is left alone.
+            try:
+                project.keep_reservations(principal)
+            except Exception:  # a store that cannot write: the configuration still reads
+                log.warning("Could not renew %s's reservations", principal.name,
+                            exc_info=True)
         payload = project.config_payload(principal)
         csrf = g.get("csrf_token")  # set by a cookie session
         if csrf is not None:
