@@ -220,16 +220,18 @@ def _finite_or_none(frame: pd.DataFrame, column: str, source: str,
     """A column of uncertainties as floats, None where empty; text or an infinite value
     (which JSON cannot carry to the page) is refused, naming its row."""
     raw = frame[column]
-    values = pd.to_numeric(raw, errors="coerce").astype(float)
-    numbers = values.to_numpy()
-    bad = (np.isnan(numbers) & has_value(raw)) | np.isinf(numbers)
+    numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    bad = np.isinf(numbers)
+    missing = np.flatnonzero(np.isnan(numbers))
+    if missing.size:  # text that is no number, or an empty cell (only those: costly)
+        bad[missing] = has_value(raw.iloc[missing])
     if bad.any():
         from .errors import ConfigError
 
         at = int(np.flatnonzero(bad)[0])
         raise ConfigError(f'{source}: "{column}" of row {first_row + at} is '
                           f"{str(raw.iloc[at])[:40]!r}, not a finite number")
-    return [None if v != v else v for v in values.tolist()]
+    return [None if v != v else v for v in numbers.tolist()]
 
 
 def priorities_from_file(path: str | Path, id_column: str | None, *,

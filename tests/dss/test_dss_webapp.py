@@ -197,6 +197,9 @@ def test_queries_without_uncertainty_are_a_config_warning(start, project_setup):
     ({"text": ["great", "awful"], "stars": [5, 1], "uncertainty": ["high", 0.3]},
      "1 row of the queries dataset LABELING.queries has an uncertainty that is not a "
      "number (such as 'high'): it ranks no item"),
+    ({"text": ["great", "awful"], "stars": [5, 1], "uncertainty": [float("inf"), 0.3]},
+     "1 row of the queries dataset LABELING.queries has an uncertainty that is not a "
+     "number (such as 'inf'): it ranks no item"),
     ({"text": ["great", "awful"], "stars": [5, 1], "uncertainty": ["high", "low"]},
      "2 rows of the queries dataset LABELING.queries have an uncertainty that is not a "
      "number (such as 'high'): they rank no item"),

@@ -342,7 +342,10 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
         if latest is not None:
             frame = frame[pd.to_numeric(frame[SESSION_COLUMN], errors="coerce") == latest]
         raw = frame[UNCERTAINTY_COLUMN]
-        values = pd.to_numeric(raw, errors="coerce")
+        # An infinite uncertainty is unreadable too, as in standalone: no sampler wrote
+        # it, and it would rank first with nothing to show.
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        values = values.where(np.isfinite(values))
         bad = raw[values.isna() & raw.notna()]
         if unreadable is not None and len(bad):
             unreadable.setdefault("example", bad.iloc[0])
