@@ -290,3 +290,28 @@ def test_queries_appended_run_after_run_rank_by_the_latest_run(start, project_se
     items = alice.get("/api/next?count=2").get_json()["items"]
     assert [(i["data"]["text"], i["uncertainty"]) for i in items] == [
         ("fine", 0.8), ("awful", 0.1)]
+
+
+def test_queries_of_one_run_are_read_once_and_others_still_rank(start, project_setup):
+    """The rows of the variable's session rank in one pass; queries with none (4.x
+    ones, or a variable changed by hand) are read a second time, whole."""
+    import pandas as pd
+
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "fine"], "stars": [1, 3], "uncertainty": [0.2, 0.8],
+        "session": [3, 3]}))
+    variables = project_setup.project_variables()["standard"]
+    variables["ML-ASSISTED-LABELING__queries__session"] = 3
+    project_setup.reads.clear()
+    client, webapp = start(queries_ds="queries")
+    first = as_(client, "alice").get("/api/next").get_json()["items"][0]
+    assert first["data"]["text"] == "fine"
+    once = project_setup.reads.count("LABELING.queries")
+    variables["ML-ASSISTED-LABELING__queries__session"] = 4  # no row of session 4
+    webapp.session.refresh()
+    project_setup.reads.clear()
+    webapp.refresh_queue(force=True)
+    assert project_setup.reads.count("LABELING.queries") == 2 * once
+    # Still ranked: the item alice does not hold comes with its score.
+    item = as_(client, "bob").get("/api/next").get_json()["items"][0]
+    assert (item["data"]["text"], item["uncertainty"]) == ("awful", 0.2)

@@ -294,7 +294,8 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
 
 
 def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequence[str], *,
-                    chunksize: int, unreadable: dict[str, Any] | None = None
+                    chunksize: int, unreadable: dict[str, Any] | None = None,
+                    session: int | None = None
                     ) -> Iterator[tuple[str, float, float | None]]:
     """``(item id, uncertainty, model uncertainty)`` of each scored row of the queries
     dataset, in the dataset's order (the store serves ties in it). ``uncertainty`` orders
@@ -308,6 +309,11 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     ``unreadable``: receives how many ``uncertainty`` values are no number (``count``,
     those rows rank nothing) and the first of them (``example``). A queries dataset with
     no column of the unlabeled dataset is refused.
+
+    ``session``: the session variable's; only the rows of that ``session`` rank items,
+    when some are: a recipe output that appends rather than overwrites keeps the rows of
+    every earlier run, with their older scores. Queries without rows of that session
+    (4.x ones, a variable changed by hand) are read whole, in a second pass.
     """
     schema = read_schema(dataset)
     if not schema:
@@ -324,12 +330,10 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
             f'Setting "Queries": the dataset {dataset.full_name} has none of the unlabeled '
             f"data's columns (it has {', '.join(available)}): was it made from another "
             "dataset? Run the query sampler on the unlabeled data", setting="Queries")
-    identifier = RowIdentifier(config.id_column)
     has_shown = MODEL_UNCERTAINTY_COLUMN in available
     scores_columns = [UNCERTAINTY_COLUMN] + ([MODEL_UNCERTAINTY_COLUMN] if has_shown else [])
-    latest = _latest_of_several_sessions(dataset, chunksize) \
-        if SESSION_COLUMN in available else None
-    if latest is not None:
+    by_session = session is not None and SESSION_COLUMN in available
+    if by_session:
         scores_columns.append(SESSION_COLUMN)
     # The queries are in another order than the pool, so a chunk of them guesses other
     # types than the pool's chunk did ("0042" alone in a chunk would read as 42): text
@@ -337,41 +341,45 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     # (``query_frame`` writes it as its canonical text when types were mixed).
     texts = [c["name"] for c in schema if c["name"] in columns and c["type"] == "string"]
     numbers = [c for c in [*columns, *scores_columns] if c not in texts]
-    for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts,
-                                  numbers=numbers):
-        if latest is not None:
-            frame = frame[pd.to_numeric(frame[SESSION_COLUMN], errors="coerce") == latest]
-        raw = frame[UNCERTAINTY_COLUMN]
-        # An infinite uncertainty is unreadable too, as in standalone: no sampler wrote
-        # it, and it would rank first with nothing to show.
-        values = pd.to_numeric(raw, errors="coerce").astype(float)
-        values = values.where(np.isfinite(values))
-        bad = raw[values.isna() & raw.notna()]
-        if unreadable is not None and len(bad):
-            unreadable.setdefault("example", bad.iloc[0])
-            unreadable["count"] = unreadable.get("count", 0) + len(bad)
-        scores = values.tolist()
-        shown = (pd.to_numeric(frame[MODEL_UNCERTAINTY_COLUMN], errors="coerce").tolist()
-                 if has_shown else scores)
-        for row, score, own in zip(frame_rows(frame[columns], identifier), scores, shown):
-            if not math.isnan(score):
-                yield row.key, float(score), None if math.isnan(own) else float(own)
+    passes = [session, None] if by_session else [None]
+    for only in passes:
+        identifier = RowIdentifier(config.id_column)
+        kept = left_out = 0
+        for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts,
+                                      numbers=numbers):
+            if only is not None:
+                ours = pd.to_numeric(frame[SESSION_COLUMN], errors="coerce") == only
+                left_out += int((~ours).sum())
+                frame = frame[ours]
+            kept += len(frame)
+            yield from _scored_rows(frame, columns, identifier, has_shown, unreadable)
+        if kept:
+            if left_out:
+                log.info("The queries dataset %s: %d rows of other sessions than %s left "
+                         "out (an output that appends)", dataset.full_name, left_out, only)
+            return
 
 
-def _latest_of_several_sessions(dataset: Any, chunksize: int) -> float | None:
-    """The latest session of a queries dataset that holds several (its recipe output
-    appends rather than overwrites), whose rows alone rank the queue; None when it holds
-    one session, as the sampler writes it (no rows to leave out). Reads that one
-    column."""
-    sessions: set[float] = set()
-    for frame in iter_frames(dataset, chunksize=chunksize, columns=[SESSION_COLUMN]):
-        sessions.update(pd.to_numeric(frame[SESSION_COLUMN], errors="coerce").dropna())
-    if len(sessions) < 2:
-        return None
-    latest = max(sessions)
-    log.info("The queries dataset %s holds sessions %s: ranking by session %s's rows",
-             dataset.full_name, sorted(sessions), latest)
-    return latest
+def _scored_rows(frame: pd.DataFrame, columns: list[str], identifier: RowIdentifier,
+                 has_shown: bool, unreadable: dict[str, Any] | None
+                 ) -> Iterator[tuple[str, float, float | None]]:
+    """``(item id, uncertainty, model uncertainty)`` of the rows of one chunk of queries
+    that have an uncertainty; the others are counted in ``unreadable``."""
+    raw = frame[UNCERTAINTY_COLUMN]
+    # An infinite uncertainty is unreadable too, as in standalone: no sampler wrote it,
+    # and it would rank first with nothing to show.
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    values = values.where(np.isfinite(values))
+    bad = raw[values.isna() & raw.notna()]
+    if unreadable is not None and len(bad):
+        unreadable.setdefault("example", bad.iloc[0])
+        unreadable["count"] = unreadable.get("count", 0) + len(bad)
+    scores = values.tolist()
+    shown = (pd.to_numeric(frame[MODEL_UNCERTAINTY_COLUMN], errors="coerce").tolist()
+             if has_shown else scores)
+    for row, score, own in zip(frame_rows(frame[columns], identifier), scores, shown):
+        if not math.isnan(score):
+            yield row.key, float(score), None if math.isnan(own) else float(own)
 
 
 def query_frame(frame: pd.DataFrame, pool_columns: Sequence[str]) -> pd.DataFrame:

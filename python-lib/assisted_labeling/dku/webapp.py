@@ -180,7 +180,7 @@ class DssWebapp:
         import dataiku
 
         done = load_queue(self.project, self.settings, dataiku.Dataset,
-                          chunksize=self.sync.chunksize)
+                          chunksize=self.sync.chunksize, session=int(current))
         self.queue_warnings.set(done.problems)
         store.set_meta(PRIORITIES_SESSION, current)
         return True
@@ -193,8 +193,10 @@ class DssWebapp:
 
 
 def load_queue(project: LabelingProject, settings: DssSettings,
-               open_dataset: Callable[[str], Any], *, chunksize: int) -> QueueLoad:
-    """Import the unlabeled rows (new ones only) and the queries' priorities.
+               open_dataset: Callable[[str], Any], *, chunksize: int,
+               session: int | None = None) -> QueueLoad:
+    """Import the unlabeled rows (new ones only) and the queries' priorities (those of
+    the sampler's ``session`` when the queries hold several).
 
     Labeling works without ranking: a problem with the queries dataset is logged and
     returned in :attr:`QueueLoad.problems` (in the labelers' words) instead of raised.
@@ -218,7 +220,7 @@ def load_queue(project: LabelingProject, settings: DssSettings,
         try:
             done = store.set_priorities(
                 dsio.iter_priorities(queries, config, columns, chunksize=chunksize,
-                                     unreadable=unreadable),
+                                     unreadable=unreadable, session=session),
                 reset_others=True, to_duplicates=config.id_column is None)
             scored = done.items
             if unreadable:
