@@ -315,3 +315,16 @@ def test_queries_of_one_run_are_read_once_and_others_still_rank(start, project_s
     # Still ranked: the item alice does not hold comes with its score.
     item = as_(client, "bob").get("/api/next").get_json()["items"][0]
     assert (item["data"]["text"], item["uncertainty"]) == ("awful", 0.2)
+
+
+def test_the_dss_backend_answers_strict_json_with_infinite_cells(start, project_setup):
+    import json
+
+    import pandas as pd
+
+    project_setup.create_dataset("reviews", pd.DataFrame({
+        "text": ["a", "b"], "stars": [float("inf"), float("-inf")]}))
+    client, _ = start()
+    body = as_(client, "alice").get("/api/next?count=2").get_data(as_text=True)
+    items = json.loads(body, parse_constant=lambda c: pytest.fail(f"{c} sent"))["items"]
+    assert sorted(i["data"]["stars"] for i in items) == ["-inf", "inf"]

@@ -265,10 +265,11 @@ class FiniteJSONProvider(DefaultJSONProvider):
     sort_keys = False
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs["allow_nan"] = False
         try:
-            return super().dumps(obj, allow_nan=False, **kwargs)
+            return super().dumps(obj, **kwargs)
         except ValueError:  # rare: walk the answer only when it holds such a number
-            return super().dumps(_finite(obj), allow_nan=False, **kwargs)
+            return super().dumps(_finite(obj), **kwargs)
 
 
 def _finite(value: Any) -> Any:
