@@ -321,17 +321,21 @@ def _paired_labels_saved(runs: list[dict[str, Any]], group: list[dict[str, Any]]
     past both thresholds). Each seed's need is read, interpolated, off that seed's curve
     averaged over its draws, as the table reads the mean curve; a target not reached
     within the budget counts as the budget (a floor: the saving is then understated)."""
-    n = len(group[0]["counts"])
-    counts = group[0]["counts"][:n]
+    counts = group[0]["counts"]
+    n = len(counts)
 
-    def need(strategy: str, seed: int) -> float:
-        curves = [r["accs"][:n] for r in runs if r["strategy"] == strategy and (
+    def curves(strategy: str, seed: int) -> list[list[float]]:
+        return [r["accs"][:n] for r in runs if r["strategy"] == strategy and (
             r["dataset"], r["batch"], r["seed"]) == (group[0]["dataset"],
                                                      group[0]["batch"], seed)]
-        reached = labels_to_reach_interpolated(counts, np.mean(curves, axis=0), target)
+
+    def need(strategy: str, seed: int) -> float:
+        reached = labels_to_reach_interpolated(counts, np.mean(curves(strategy, seed),
+                                                               axis=0), target)
         return float(budget) if reached is None else reached
 
-    seeds = sorted({r["seed"] for r in group})
+    # Paired: only the seeds both strategies ran.
+    seeds = sorted(s for s in {r["seed"] for r in group} if curves(against, s))
     saved = np.asarray([need(against, s) - need(group[0]["strategy"], s) for s in seeds])
     se = float(saved.std(ddof=1) / np.sqrt(saved.size)) if saved.size > 1 else None
     return {"labels_saved": float(saved.mean()), "labels_saved_se": se,

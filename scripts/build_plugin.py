@@ -14,11 +14,11 @@ SKIPPED_PARTS = {"__pycache__", ".pytest_cache", "tests"}
 
 def main(out_dir: Path = ROOT / "dist") -> Path:
     meta = json.loads((ROOT / "plugin.json").read_text())
-    out = out_dir / f"dss-plugin-{meta['id']}-{meta['version']}.zip"
-    out.parent.mkdir(exist_ok=True)
     missing = [name for name in INCLUDED if not (ROOT / name).exists()]
     if missing:  # a plugin without them is incomplete: say so rather than ship it
         raise SystemExit(f"Cannot build the plugin: {', '.join(missing)} missing")
+    out = out_dir / f"dss-plugin-{meta['id']}-{meta['version']}.zip"
+    out.parent.mkdir(exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in INCLUDED:
             path = ROOT / name

@@ -13,12 +13,15 @@ import traceback
 from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from . import sampling
 from .config import column_list
 from .errors import ConfigError, LabelingError, one_line
 from .store.accounts import ROLES
+
+if TYPE_CHECKING:  # the CLI imports the heavy modules only for the command run
+    from .project import LabelingProject
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 MODEL_SUFFIX = ".skops"
@@ -437,9 +440,11 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .server import serve
     from .sources import table_columns
     from .standalone import is_loopback, open_project
+    from .store.sqlite import check_store_file
     from .web.app import create_app
 
     _check_server_options(args)
+    check_store_file(args.store)  # a mistyped path is said first, not after other advice
     # Before the store is written.
     config, columns = build_config(settings), table_columns(args.input)
     _check_label_columns(config.label_col_name, columns, f'The pool "{args.input}" has')
@@ -511,16 +516,15 @@ def _warn_unknown_pre_annotations(project, pool: str, rows: int = 10_000) -> Non
               f"{', '.join(project.config.category_names)})", file=sys.stderr)
 
 
-def _warn_left_out_classes(project) -> None:
-    """Say when labels were given to classes that --categories no longer lists."""
+def _warn_left_out_classes(project: LabelingProject) -> None:
+    """Say when labels were given to classes that --categories no longer lists (times
+    each class was given: a multi-label annotation may give several)."""
     counts = project.store.stats().per_class
     gone = {name: n for name, n in counts.items()
             if name not in project.config.category_names}
     if gone:
-        total = sum(gone.values())
-        classes = ", ".join(f'"{name}": {n}' for name, n in gone.items())
-        print(f"Warning: {total} label{'s' * (total != 1)} of the store "
-              f"{'are' if total != 1 else 'is'} of classes no longer in --categories "
+        classes = ", ".join(f'"{name}" {n} time{"s" * (n != 1)}' for name, n in gone.items())
+        print(f"Warning: the store holds labels of classes no longer in --categories "
               f"({classes}): they stay in the exports, but labelers cannot choose these "
               "classes", file=sys.stderr)
 

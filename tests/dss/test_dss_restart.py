@@ -626,3 +626,10 @@ def test_a_metadata_number_no_webapp_wrote_is_read_as_missing(project_setup, ope
     assert webapp.project.stats(ALICE).to_dict()["labeled"] == 1
     history = {h["id"]: h["annotation"] for h in webapp.project.history(ALICE, limit=5)}
     assert all(0 <= a[column] < 2**63 for a in history.values() if a[column] is not None)
+
+
+def test_a_huge_whole_number_cell_is_read_as_missing_without_overflow():
+    from assisted_labeling.dku.datasets import as_int
+
+    assert [as_int(v) for v in (10**400, 2**63 - 1, 2**63, "12", 3.0, -1)] == [
+        None, 2**63 - 1, None, 12, 3, None]

@@ -159,3 +159,12 @@ def test_summary_reports_labels_saved_against_margin_for_diverse_margin() -> Non
     assert diverse["vs_margin_labels_saved_95"] == pytest.approx(40 - 30.75)
     assert diverse["vs_margin_labels_fewer_95"] == 2
     assert "vs_margin_labels_saved_99" in diverse
+
+
+def test_labels_saved_pair_only_the_seeds_both_strategies_ran():
+    runs = [_run("margin", 0, [0.5, 0.6, 0.8, 0.9]),
+            _run("diverse_margin", 0, [0.5, 0.8, 0.9, 0.9]),
+            _run("diverse_margin", 1, [0.5, 0.8, 0.9, 0.9])]  # no margin run of seed 1
+    group = [r for r in runs if r["strategy"] == "diverse_margin"]
+    saved = le._paired_labels_saved(runs, group, target=0.8, budget=40)
+    assert saved["labels_saved_per_seed"] == pytest.approx([10.0])

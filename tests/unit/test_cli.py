@@ -1185,7 +1185,7 @@ def test_serve_warns_of_labels_whose_class_left_the_categories(tmp_path, capsys,
                            {"categories": "pos,neg", "id_column": "id"}, progress=False)
     cli._warn_left_out_classes(project)
     err = capsys.readouterr().err
-    assert "2 labels" in err and '"meh"' in err and "exports" in err
+    assert '"meh" 2 times' in err and "exports" in err
     project.store.close()
 
 
@@ -1208,3 +1208,12 @@ def test_users_add_without_a_name_is_one_line_about_users(tmp_path, capsys):
     assert cli.main(["users", "add", "--store", str(tmp_path / "l.db")]) == 2
     err = capsys.readouterr().err
     assert err == "error: users add needs a user name\n"  # not the top-level usage
+
+
+def test_a_store_in_a_missing_directory_is_said_before_the_accounts_advice(float_pool,
+                                                                          tmp_path, capsys):
+    frame, pool, model = float_pool
+    store = tmp_path / "nodir" / "s.db"
+    assert cli.main(["serve", str(pool), "--categories", "p,n", "--host", "0.0.0.0",
+                     "--store", str(store), "--port", str(free_port())]) == 2
+    assert "does not exist" in one_line_error(capsys)

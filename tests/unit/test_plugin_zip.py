@@ -24,3 +24,12 @@ def test_the_zip_holds_the_plugin_its_licence_and_no_tests(tmp_path):
         assert any(n.startswith(part) for n in names), part
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/")
                 or n.endswith(".pyc")]
+
+
+def test_a_listed_part_that_is_missing_stops_the_build(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setattr(build_plugin, "INCLUDED", [*build_plugin.INCLUDED, "NOTICE"])
+    with pytest.raises(SystemExit, match="NOTICE missing"):
+        build_plugin.main(tmp_path / "dist")
+    assert not (tmp_path / "dist").exists()

@@ -448,8 +448,10 @@ def as_int(value: Any) -> int | None:
     value = json_value(value)
     if value is None or value == "":
         return None
+    if isinstance(value, int):  # exact, however large: no float to overflow
+        return value if 0 <= value < 2**63 else None
     try:
-        number = value if isinstance(value, int) else float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return int(number) if math.isfinite(number) and 0 <= number < 2**63 else None

@@ -90,8 +90,9 @@ def _not_json(constant: str) -> NoReturn:
 
 def _whole_number(digits: str) -> int:
     # Python refuses to read past 4,300 digits with advice about its own settings.
-    if len(digits) > 100:
-        raise ValueError(f"a number of {len(digits.lstrip('-'))} digits is too long")
+    count = len(digits.lstrip("-"))
+    if count > 100:
+        raise ValueError(f"a number of {count} digits is too long")
     return int(digits)
 
 
