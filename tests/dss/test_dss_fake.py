@@ -261,3 +261,23 @@ def test_dataset_settings_come_from_the_api_client_only(dss):
     assert not hasattr(dataiku.Project(), "get_dataset")  # not on the dataiku package's
     with pytest.raises(dataiku.DataikuException):
         dataiku.api_client().get_project("LABELING").get_dataset("nope").get_settings()
+
+
+def test_a_dataset_with_columns_and_no_rows_reads_as_one_empty_frame(dss):
+    """As pandas' chunked reader, which dataiku uses, gives it."""
+    import dataiku
+
+    dss.create_dataset("empty", pd.DataFrame({"a": pd.Series([], dtype=float)}))
+    frames = list(dataiku.Dataset("empty").iter_dataframes(chunksize=10))
+    assert [(f.shape, list(f.columns)) for f in frames] == [((0, 1), ["a"])]
+
+
+def test_project_variables_must_be_json(dss):
+    """dataiku sends them to DSS as JSON: a numpy number is refused there."""
+    import dataiku
+
+    project = dataiku.Project()
+    with pytest.raises(TypeError):
+        project.set_variables({"standard": {"n": np.int64(1)}, "local": {}})
+    project.set_variables({"standard": {"n": 1}, "local": {}})
+    assert project.get_variables()["standard"] == {"n": 1}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import shutil
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -480,6 +481,7 @@ class Project:
     def set_variables(self, variables: dict[str, dict[str, Any]]) -> None:
         if "standard" not in variables or "local" not in variables:
             raise ValueError("Missing 'standard' or 'local' in the variables object")
+        json.dumps(variables)  # sent to DSS as JSON: a numpy number is refused
         store = fake.state().project_variables(self.project_key)
         store["standard"] = copy.deepcopy(variables["standard"])
         store["local"] = copy.deepcopy(variables["local"])

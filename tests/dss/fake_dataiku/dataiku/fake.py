@@ -328,7 +328,8 @@ def read_chunks(state: DatasetState, *, chunksize: int, infer_with_pandas: bool 
     raw, schema = _raw_table(state, columns)
     if limit is not None:
         raw = raw.head(limit)
-    for start in range(0, len(raw), chunksize):
+    # pandas' chunked reader gives one empty frame, with the columns, for no rows.
+    for start in range(0, max(len(raw), 1), chunksize):
         yield _typed(raw.iloc[start:start + chunksize], schema,
                      infer_with_pandas=infer_with_pandas, parse_dates=parse_dates,
                      use_nullable_integers=False)
