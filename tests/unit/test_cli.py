@@ -615,9 +615,7 @@ def test_queries_of_another_pool_are_refused_and_stale_rows_reported(float_pool,
     from assisted_labeling.errors import LabelingError
 
     frame, pool, model = float_pool
-    queries = tmp_path / "q.csv"
-    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
-                     str(queries)]) == 0
+    queries = queries_of(pool, model, tmp_path / "q.csv")
     other = tmp_path / "other.csv"
     (frame + 1).to_csv(other, index=False)
     project = open_project(other, tmp_path / "other.db", {"categories": "p,n"},
@@ -682,6 +680,13 @@ def test_serve_refuses_retraining_options_it_would_ignore_or_fail_on_later(
                      str(tmp_path / "s.db"), "--port", str(free_port()), *options]) == 2
     assert words in one_line_error(capsys)
     assert not list(tmp_path.glob("s.db*"))  # a refused start leaves nothing behind
+
+
+def queries_of(pool, model, path):
+    """``path``, written by `query` with ``model`` on ``pool``."""
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(path)]) == 0
+    return path
 
 
 def pool_and_other_queries(float_pool, tmp_path):
@@ -1126,9 +1131,7 @@ def test_train_refuses_column_options_that_name_no_column_or_one_twice(
 def test_serve_refuses_queries_whose_uncertainty_is_not_a_number(float_pool, tmp_path,
                                                                  capsys):
     frame, pool, model = float_pool
-    queries = tmp_path / "q.csv"
-    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
-                     str(queries)]) == 0
+    queries = queries_of(pool, model, tmp_path / "q.csv")
     table = pd.read_csv(queries, dtype=str)
     table.loc[3, "uncertainty"] = "high"
     table.to_csv(queries, index=False)
