@@ -459,3 +459,11 @@ def test_a_first_version_still_checks_the_step_datasets(dss):
     dss.create_dataset("meta", meta_rows([]))
     with pytest.raises(ConfigError, match="typo_pool"):
         run(dss, unlabeled_dataset="typo_pool")
+
+
+def test_a_first_version_checks_the_unlabeled_folder_too(dss):
+    dss.create_dataset("meta", meta_rows([]))
+    dss.add_model("clf", ["neg", "pos"], [
+        fake.ModelVersion("v1", Seen(lambda x: 0.8), active=True, train_date=1, auc=0.7)])
+    with pytest.raises(ConfigError, match="typo_folder"):
+        run(dss, unlabeled_select="folder", unlabeled_folder="typo_folder")

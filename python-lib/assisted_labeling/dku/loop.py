@@ -111,6 +111,18 @@ def _check_exists(dataset: Any, key: str, labels: Mapping[str, str] = TRIGGER_LA
         raise ConfigError(f'Setting "{label}": {exc.message}', setting=label) from exc
 
 
+def _check_folder(open_folder: Callable[[str], Any], name: str,
+                  labels: Mapping[str, str]) -> None:
+    """Refuse a folder name that DSS does not know (DSS may look it up only when first
+    asked: its info is asked for here)."""
+    try:
+        open_folder(name).get_info()
+    except Exception as exc:
+        label = labels["unlabeled_folder"]
+        raise ConfigError(f'Setting "{label}": cannot open the folder {name!r}: {exc}',
+                          setting=label) from exc
+
+
 def every_n_labels_fire_state(config: Mapping[str, Any], *, trigger_state: str | None = None,
                               open_dataset: OpenDataset | None = None,
                               read_variables: ReadVariables | None = None,
@@ -421,7 +433,9 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
     if previous is None:
         log.info("Version %s is the model's first: no contradictions to measure", active_id)
         _check_exists(open_dataset(metadata_name), "metadata", labels)
-        if not is_folder:
+        if is_folder:
+            _check_folder(open_folder, unlabeled_name, labels)
+        else:
             _check_exists(open_dataset(unlabeled_name), "unlabeled_dataset", labels)
     else:
         metadata = open_dataset(metadata_name)
