@@ -328,3 +328,21 @@ def test_the_dss_backend_answers_strict_json_with_infinite_cells(start, project_
     body = as_(client, "alice").get("/api/next?count=2").get_data(as_text=True)
     items = json.loads(body, parse_constant=lambda c: pytest.fail(f"{c} sent"))["items"]
     assert sorted(i["data"]["stars"] for i in items) == ["-inf", "inf"]
+
+
+@pytest.mark.parametrize("variable", ["abc", 7])
+def test_appended_queries_without_the_variables_session_rank_by_their_latest_run(
+        start, project_setup, variable):
+    import pandas as pd
+
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "fine", "awful", "fine"], "stars": [1, 3, 1, 3],
+        "uncertainty": [0.9, 0.2, 0.1, 0.8], "session": [1, 1, 2, 2]}))
+    project_setup.project_variables()["standard"][
+        "ML-ASSISTED-LABELING__queries__session"] = variable
+    client, _ = start(queries_ds="queries")
+    alice = as_(client, "alice")
+    assert alice.get("/api/config").get_json()["warnings"] == []
+    items = alice.get("/api/next?count=2").get_json()["items"]
+    assert [(i["data"]["text"], i["uncertainty"]) for i in items] == [
+        ("fine", 0.8), ("awful", 0.1)]

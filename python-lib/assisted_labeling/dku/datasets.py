@@ -312,8 +312,9 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
 
     ``session``: the session variable's; only the rows of that ``session`` rank items,
     when some are: a recipe output that appends rather than overwrites keeps the rows of
-    every earlier run, with their older scores. Queries without rows of that session
-    (4.x ones, a variable changed by hand) are read whole, in a second pass.
+    every earlier run, with their older scores. Queries without rows of that session (a
+    variable unreadable or changed by hand) are read a second time: the rows of their
+    latest session when they hold several, else all of them.
     """
     schema = read_schema(dataset)
     if not schema:
@@ -341,23 +342,29 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     # (``query_frame`` writes it as its canonical text when types were mixed).
     texts = [c["name"] for c in schema if c["name"] in columns and c["type"] == "string"]
     numbers = [c for c in [*columns, *scores_columns] if c not in texts]
-    passes = [session, None] if by_session else [None]
-    for only in passes:
+    only: float | None = session if by_session else None
+    for second in (False, True):
         identifier = RowIdentifier(config.id_column)
         kept = left_out = 0
+        seen: set[float] = set()
         for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts,
                                       numbers=numbers):
             if only is not None:
-                ours = pd.to_numeric(frame[SESSION_COLUMN], errors="coerce") == only
+                sessions = pd.to_numeric(frame[SESSION_COLUMN], errors="coerce")
+                seen.update(sessions.dropna().unique())
+                ours = sessions == only
                 left_out += int((~ours).sum())
                 frame = frame[ours]
             kept += len(frame)
             yield from _scored_rows(frame, columns, identifier, has_shown, unreadable)
-        if kept:
+        if kept or only is None or second:
             if left_out:
                 log.info("The queries dataset %s: %d rows of other sessions than %s left "
                          "out (an output that appends)", dataset.full_name, left_out, only)
             return
+        # No row of the variable's session (unreadable, changed by hand): the latest
+        # run's rows when there are several runs, else every row.
+        only = max(seen) if len(seen) > 1 else None
 
 
 def _scored_rows(frame: pd.DataFrame, columns: list[str], identifier: RowIdentifier,
