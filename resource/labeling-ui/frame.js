@@ -455,7 +455,8 @@ export class Frame {
   }
 
   classFilterKey(event, handlers) {
-    if (event.isComposing) return; // the Enter that ends an input method's word
+    // The Enter that ends an input method's word (Safari says so by keyCode 229 only).
+    if (event.isComposing || event.keyCode === 229) return;
     if (event.key === "Escape") {
       this.clearClassFilter(); // the page's key handler then leaves the box
     } else if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) {

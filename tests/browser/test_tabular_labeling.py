@@ -1344,6 +1344,11 @@ def test_past_ten_classes_a_class_is_found_by_its_name(serve, page):
     page.keyboard.press("1")  # focus is back on the item: the digit keys work
     wait_item_change(page, second)
     page.keyboard.press("/")
+    page.keyboard.type("class0")
+    for composing in ("{isComposing: true}", "{keyCode: 229}"):  # an input method's Enter
+        finder.evaluate(f"e => e.dispatchEvent(new KeyboardEvent('keydown', "
+                        f"{{key: 'Enter', bubbles: true, ...{composing}}}))")
+    expect(finder).to_have_value("class0")  # nothing chosen
     page.keyboard.type("nothing")
     page.keyboard.press("Escape")
     expect(finder).to_have_value("")
