@@ -272,10 +272,13 @@ def test_the_webapp_reads_the_session_as_the_sampler_and_trigger_do(raw):
         assert SessionVariable("q", lambda v=variables: v)() == expected
 
 
-def test_queries_appended_run_after_run_rank_by_the_latest_run(start, project_setup):
+@pytest.mark.parametrize("variable", [2, "abc", 7])
+def test_queries_appended_run_after_run_rank_by_the_latest_run(start, project_setup,
+                                                               variable):
     """A sampler output set to "Append instead of overwrite" keeps every session's rows:
     the older scores ranked the queue, and the repeated rows were taken for copies that
-    match no row of the unlabeled data."""
+    match no row of the unlabeled data. The variable's run ranks; without a row of it
+    (the variable unreadable, or changed by hand), the latest run."""
     import pandas as pd
 
     project_setup.create_dataset("queries", pd.DataFrame({
@@ -283,8 +286,8 @@ def test_queries_appended_run_after_run_rank_by_the_latest_run(start, project_se
         "uncertainty": [0.9, 0.2, 0.1, 0.8], "model_uncertainty": [0.9, 0.2, 0.1, 0.8],
         "session": [1, 1, 2, 2]}))
     project_setup.project_variables()["standard"][
-        "ML-ASSISTED-LABELING__queries__session"] = 2
-    client, webapp = start(queries_ds="queries")
+        "ML-ASSISTED-LABELING__queries__session"] = variable
+    client, _ = start(queries_ds="queries")
     alice = as_(client, "alice")
     assert alice.get("/api/config").get_json()["warnings"] == []
     items = alice.get("/api/next?count=2").get_json()["items"]
@@ -328,21 +331,3 @@ def test_the_dss_backend_answers_strict_json_with_infinite_cells(start, project_
     body = as_(client, "alice").get("/api/next?count=2").get_data(as_text=True)
     items = json.loads(body, parse_constant=lambda c: pytest.fail(f"{c} sent"))["items"]
     assert sorted(i["data"]["stars"] for i in items) == ["-inf", "inf"]
-
-
-@pytest.mark.parametrize("variable", ["abc", 7])
-def test_appended_queries_without_the_variables_session_rank_by_their_latest_run(
-        start, project_setup, variable):
-    import pandas as pd
-
-    project_setup.create_dataset("queries", pd.DataFrame({
-        "text": ["awful", "fine", "awful", "fine"], "stars": [1, 3, 1, 3],
-        "uncertainty": [0.9, 0.2, 0.1, 0.8], "session": [1, 1, 2, 2]}))
-    project_setup.project_variables()["standard"][
-        "ML-ASSISTED-LABELING__queries__session"] = variable
-    client, _ = start(queries_ds="queries")
-    alice = as_(client, "alice")
-    assert alice.get("/api/config").get_json()["warnings"] == []
-    items = alice.get("/api/next?count=2").get_json()["items"]
-    assert [(i["data"]["text"], i["uncertainty"]) for i in items] == [
-        ("fine", 0.8), ("awful", 0.1)]
