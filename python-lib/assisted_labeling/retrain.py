@@ -51,6 +51,7 @@ PROBLEM = "retrain_problem"
 ONE_CLASS = "retrain_one_class"
 #: "running" from the start of the retraining process; "stopped" once it ended cleanly.
 STATE = "retrainer"
+OWNER = "retrainer_pid"  # the process whose state STATE is
 
 
 @dataclass(frozen=True)
@@ -424,6 +425,26 @@ def _stop(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # a clean stop, as Ctrl-C
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Be sent SIGTERM when the server dies, even by kill -9 (Linux): otherwise this
+    process would finish its retraining, re-rank and bump the session of a server that
+    is gone, and a restarted server would have two retraining processes."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # died before the signal was asked for
+        raise SystemExit(0)
+
+
+def _mark_stopped(store: SQLiteStore) -> None:
+    """Say "stopped" (the server's watcher then starts no other process) unless another
+    retraining process, started since by a new server, owns the store's state."""
+    if store.get_meta(OWNER) == str(os.getpid()):
+        store.set_meta(STATE, "stopped")
+
+
 def main() -> None:
     """Entry point of the retraining process: its settings arrive as JSON on stdin."""
     payload = json.loads(sys.stdin.read())
@@ -433,14 +454,18 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s retrain: %(message)s")
     if payload.get("debug"):
         log.setLevel(logging.DEBUG)
-    project = open_project(payload["input"], payload["store"], payload["settings"],
-                           progress=False)
     signal.signal(signal.SIGTERM, _stop)
+    _die_with_parent(payload["parent_pid"])
+    # The server read the pool into the store; a process started again later must not
+    # import a pool edited since into the live store.
+    project = open_project(payload["input"], payload["store"], payload["settings"],
+                           progress=False, sync=False)
+    project.store.set_meta(OWNER, str(os.getpid()))
     # Ctrl-C in the terminal stops the server and this process together: no traceback.
     with contextlib.suppress(KeyboardInterrupt):
         Retrainer(project, payload["input"], retrain).run_forever(
             parent_pid=payload["parent_pid"])
-    project.store.set_meta(STATE, "stopped")
+    _mark_stopped(project.store)
 
 
 if __name__ == "__main__":

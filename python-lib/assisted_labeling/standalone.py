@@ -114,9 +114,15 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
 
 
 def open_project(input_path: str | Path, store_path: str | Path,
-                 settings: Mapping[str, Any], *, progress: bool = True) -> LabelingProject:
-    """Validate settings against the input, open the store, import items."""
+                 settings: Mapping[str, Any], *, progress: bool = True,
+                 sync: bool = True) -> LabelingProject:
+    """Validate settings against the input, open the store, import items. ``sync``
+    False: open the store as it is (a helper process of a running server: the server
+    imported the items, and the pool may have changed since)."""
     config = build_config(settings)
+    if not sync:
+        store = SQLiteStore(store_path)
+        return LabelingProject(config, store, warnings=lambda: loop_warnings(store))
     check_columns(config, table_columns(input_path))
     first = next(iter_table(input_path, chunksize=1), None)
     if first is None or first.empty:  # a file emptied by mistake would retire every item

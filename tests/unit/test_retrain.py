@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -731,3 +733,85 @@ def test_a_retraining_process_that_dies_is_started_again_then_reported(tmp_path,
     watcher = keep_alive(stops_cleanly, project.store, every=0.05, restarts=2)
     watcher.join(timeout=1.5)
     assert watcher.is_alive() and len(started) == 1 and not project.store.get_meta(PROBLEM)
+
+
+def test_a_helper_process_opens_the_store_without_importing_an_edited_pool(tmp_path, pool):
+    """A retraining process started again by the server's watcher would read a pool
+    edited since into the live store, retiring items the server still serves."""
+    path, _ = pool
+    project, _ = retraining(tmp_path, path, 10)
+    project.store.close()
+    pd.DataFrame({"id": range(10), "x": 0.5, "y": 0.5}).to_csv(path, index=False)
+    helper = open_project(path, tmp_path / "l.db", {"categories": "a,b", "id_column": "id"},
+                          progress=False, sync=False)
+    assert helper.store.stats().total == 300
+    helper.store.close()
+
+
+def test_only_the_process_that_owns_the_state_says_stopped(tmp_path, pool):
+    import os
+
+    from assisted_labeling.retrain import OWNER, STATE, _mark_stopped
+
+    path, _ = pool
+    project, _ = retraining(tmp_path, path, 10)
+    store = project.store
+    store.set_meta(STATE, "running")
+    store.set_meta(OWNER, "1")  # a newer process of a restarted server
+    _mark_stopped(store)
+    assert store.get_meta(STATE) == "running"
+    store.set_meta(OWNER, str(os.getpid()))
+    _mark_stopped(store)
+    assert store.get_meta(STATE) == "stopped"
+
+
+def test_the_retraining_process_ends_with_a_server_killed_by_sigkill(tmp_path, pool):
+    """kill -9 of the server left it running: it re-ranked for a server that was gone,
+    and beside a restarted server's own process, retrained the same labels twice."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from dataclasses import asdict
+
+    path, _ = pool
+    project, retrainer = retraining(tmp_path, path, 10)
+    project.store.close()
+    settings = {**asdict(retrainer.settings), "model_path": str(tmp_path / "m.skops"),
+                "feature_columns": ["x", "y"]}
+    payload = {"input": str(path), "store": str(tmp_path / "l.db"),
+               "settings": {"categories": "a,b", "id_column": "id"}, "retrain": settings}
+    # The retraining process, caught in a long retraining when its server dies.
+    worker_code = ("import time\nfrom assisted_labeling import retrain\n"
+                   "retrain.Retrainer.run_once = lambda self: time.sleep(120)\n"
+                   "retrain.main()\n")
+    # A stand-in server: starts it as start_worker does (settings on stdin), then waits.
+    server = subprocess.Popen([sys.executable, "-c", (
+        "import json, os, subprocess, sys, time\n"
+        "payload = {**json.loads(sys.argv[1]), 'parent_pid': os.getpid()}\n"
+        "w = subprocess.Popen([sys.executable, '-c', sys.argv[2]], stdin=subprocess.PIPE,"
+        " text=True)\n"
+        "w.stdin.write(json.dumps(payload)); w.stdin.close()\n"
+        "print(w.pid, flush=True)\n"
+        "time.sleep(600)\n"), json.dumps(payload), worker_code],
+        stdout=subprocess.PIPE, text=True)
+    worker = int(server.stdout.readline())
+    time.sleep(2.0)  # the worker is in its "retraining"
+    os.kill(server.pid, signal.SIGKILL)
+    server.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        # A zombie until reaped: ask /proc whether it still runs.
+        with contextlib.suppress(FileNotFoundError):
+            if Path(f"/proc/{worker}/stat").read_text().split()[2] == "Z":
+                break
+        time.sleep(0.2)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the retraining process outlived its server")
