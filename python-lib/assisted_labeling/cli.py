@@ -371,8 +371,19 @@ def _check_feature_values(pool: str, head, features: Sequence[str]) -> None:
 
 def _start_retrainer(args: argparse.Namespace, settings: dict, project, retrain) -> None:
     """Start the retraining process: it never shares the server's CPU time slices."""
-    from .retrain import keep_alive, retrain_warnings, retraining_state, start_worker
+    from .retrain import (
+        keep_alive,
+        other_retrainer,
+        retrain_warnings,
+        retraining_state,
+        start_worker,
+    )
 
+    other = other_retrainer(project.store)
+    if other is not None:
+        print(f"Warning: another server seems to retrain on {args.store} (its retraining "
+              f"process {other} runs): both would retrain on the same labels and count "
+              "each session twice; stop the other server", file=sys.stderr)
     keep_alive(lambda: start_worker(args.input, args.store, settings, retrain,
                                     debug=getattr(args, "debug", False)), project.store)
     # Why a retraining failed reaches labelers with the other warnings.

@@ -438,6 +438,21 @@ def _die_with_parent(parent_pid: int) -> None:
         raise SystemExit(0)
 
 
+def other_retrainer(store: SQLiteStore) -> int | None:
+    """The pid of a retraining process that seems to run on this store (another server's
+    with --retrain-every), or None."""
+    raw = store.get_meta(OWNER)
+    if store.get_meta(STATE) != "running" or not raw or not raw.isdigit():
+        return None
+    try:
+        os.kill(int(raw), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return None
+    except OSError:  # someone else's process: it exists
+        pass
+    return int(raw)
+
+
 def _mark_stopped(store: SQLiteStore) -> None:
     """Say "stopped" (the server's watcher then starts no other process) unless another
     retraining process, started since by a new server, owns the store's state."""

@@ -815,3 +815,22 @@ def test_the_retraining_process_ends_with_a_server_killed_by_sigkill(tmp_path, p
     else:
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the retraining process outlived its server")
+
+
+def test_serve_warns_when_another_server_retrains_on_the_store(tmp_path, pool, capsys,
+                                                                monkeypatch):
+    import os
+    from types import SimpleNamespace
+
+    from assisted_labeling.retrain import OWNER
+
+    path, _ = pool
+    project, retrainer = retraining(tmp_path, path, 10)
+    monkeypatch.setattr("assisted_labeling.retrain.keep_alive", lambda *a, **kw: None)
+    args = SimpleNamespace(input=str(path), store=str(tmp_path / "l.db"))
+    cli._start_retrainer(args, {}, project, retrainer.settings)
+    assert "another server" not in capsys.readouterr().err
+    project.store.set_meta(STATE, "running")
+    project.store.set_meta(OWNER, str(os.getpid()))  # a process that runs
+    cli._start_retrainer(args, {}, project, retrainer.settings)
+    assert "another server seems to retrain" in capsys.readouterr().err
