@@ -266,11 +266,19 @@ class Retrainer:
         queue_priorities(self.store, queries)
         self.store.set_meta(RANKED_BY, "retraining")
         entry = self._metrics(frame, trained, previous)
+        problem = ""
         try:
             models.save(trained, self.settings.model_path, private=True)
         except (OSError, LabelingError) as exc:  # the new ranking stands all the same
-            log.warning("The model file %s keeps the previous model: %s",
-                        self.settings.model_path, _one_line(exc))
+            kept = "keeps the previous model" if previous is not None else "has no model"
+            log.warning("The model file %s %s: %s", self.settings.model_path, kept,
+                        _one_line(exc))
+            # Told to labelers too: the next retraining compares with the saved model,
+            # so without it the stopping warnings cannot come.
+            problem = (f"The retrained model could not be saved "
+                       f"({self._without_paths(_one_line(exc))}): the queue is ranked by "
+                       "it, but the next retraining cannot tell how much the model "
+                       "changed. Free disk space or choose another --model-output")
         session = int(self.store.get_meta("session", "0") or 0) + 1
         entry.update(session=session, n_labels=len(frame), n_queries=len(queries),
                      seconds=round(time.perf_counter() - started, 3),
@@ -279,7 +287,7 @@ class Retrainer:
         # Together: a page told of the new session reads its warnings with it (an earlier
         # failure's warning gone).
         self.store.set_metas({"session": str(session), METRICS: json.dumps(history),
-                              WATERMARK: str(watermark), PROBLEM: "", ONE_CLASS: "",
+                              WATERMARK: str(watermark), PROBLEM: problem, ONE_CLASS: "",
                               TRAINED: str(trained_id)})
         log.info("Retrained on %d labels in %.1fs", len(frame), entry["seconds"])
         return entry

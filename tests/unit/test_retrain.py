@@ -501,6 +501,14 @@ def test_a_model_file_that_cannot_be_written_keeps_the_previous_one(tmp_path, po
     assert (tmp_path / "m.skops").read_bytes() == before
     assert not [p.name for p in tmp_path.iterdir() if "skops" in p.name and
                 p.name != "m.skops"]  # no partial file left
+    # Labelers are told, without the server's paths; a later save clears it.
+    [warning] = retrain_warnings(project.store)
+    assert "could not be saved" in warning and "No space left" in warning
+    assert str(tmp_path) not in warning
+    monkeypatch.undo()
+    label(project, truth, range(12, 18))
+    assert retrainer.run_once() is not None
+    assert retrain_warnings(project.store) == []
 
 
 def test_a_restarted_loop_retries_a_recorded_problem_at_once(tmp_path, pool, monkeypatch):
