@@ -189,9 +189,9 @@ def _qorder(priority: float | None) -> float:
     return _UNSCORED if priority is None else -float(priority)
 
 
-def _shown(value: float | None) -> float | None:
-    """An uncertainty to show, or None (missing, NaN, infinite: nothing JSON can carry
-    to the page)."""
+def _finite(value: float | None) -> float | None:
+    """A priority or an uncertainty to show, or None (missing, NaN, infinite: the item
+    is unscored, and JSON could not carry it to the page)."""
     if value is None:
         return None
     value = float(value)
@@ -205,12 +205,6 @@ def _unknown_item(key: str) -> NotFoundError:
     return NotFoundError(f'No item with id "{shown}"', item_id=shown)
 
 
-def _priority(value: float | None) -> float | None:
-    """A queue priority, or None (missing or NaN: the item is unscored)."""
-    if value is None:
-        return None
-    value = float(value)
-    return None if value != value else value
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -524,7 +518,7 @@ class SQLiteStore:
         for item in items:
             batch.append((
                 item.key, json.dumps(item.data, ensure_ascii=False), item.priority,
-                _shown(item.uncertainty), _qorder(item.priority), self._rank(item.key),
+                _finite(item.uncertainty), _qorder(item.priority), self._rank(item.key),
                 annotators_per_item, annotators_per_item,
             ))
             if len(batch) >= batch_size:
@@ -636,8 +630,8 @@ class SQLiteStore:
             return changed
 
         for position, entry in enumerate(priorities, start=1):
-            value = _priority(entry[1])
-            shown = _shown(entry[2] if len(entry) > 2 else value)
+            value = _finite(entry[1])
+            shown = _finite(entry[2]) if len(entry) > 2 else value
             batch.append((value, shown, _qorder(value), position, generation, entry[0]))
             entries = position
             if len(batch) >= batch_size:
