@@ -8,7 +8,6 @@ datasets from the store's change log, not from this class.
 from __future__ import annotations
 
 import logging
-import math
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -209,9 +208,7 @@ class LabelingProject:
         annotation when there is one."""
         return {
             "id": item.key,
-            # JSON has no infinity: the page shows such a cell as a CSV writes it.
-            "data": {name: repr(v) if isinstance(v, float) and math.isinf(v) else v
-                     for name, v in item.data.items()},
+            "data": item.data,
             "uncertainty": item.uncertainty,
             "pre_annotation": self._pre_annotation(item.data),
             "annotation": None if annotation is None else self.annotation_payload(annotation),

@@ -209,7 +209,7 @@ def test_an_item_holding_infinity_is_sent_as_strict_json(make_app, tmp_path):
         assert response.status_code == 200
         item = json.loads(response.get_data(as_text=True),
                           parse_constant=lambda c: pytest.fail(f"{c} sent"))["items"][0]
-        assert item["data"] == {"x": "inf", "y": [None, None]}  # a cell as a CSV has it
+        assert item["data"] == {"x": "inf", "y": ["-inf", None]}  # as a CSV writes them
     store.close()
 
 

@@ -259,9 +259,11 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
 
 
 class FiniteJSONProvider(DefaultJSONProvider):
-    """Flask's JSON, with NaN and infinities sent as null: Python writes them as
-    ``NaN``/``Infinity``, which no JSON parser reads, and a page that cannot read
-    ``/api/next`` is stuck on the item reserved for it. Item columns keep their order."""
+    """Flask's JSON, strict: Python writes NaN and infinities as ``NaN``/``Infinity``,
+    which no JSON parser reads, and a page that cannot read ``/api/next`` is stuck on
+    the item reserved for it. NaN goes as null, an infinity as the text a CSV writes
+    for it ("inf"), which the page shows in its cell: only item cells can hold one (the
+    store keeps no infinite score). Item columns keep their order."""
 
     sort_keys = False
 
@@ -275,7 +277,7 @@ class FiniteJSONProvider(DefaultJSONProvider):
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return None if math.isnan(value) else repr(value) if math.isinf(value) else value
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
