@@ -699,7 +699,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                                 f'"{args.input}" (its columns: {", ".join(columns)})')
         label_column = None
     if args.store:
-        from .retrain import STATE
+        from .retrain import other_retrainer
         from .standalone import store_reader, stored_settings
         from .store.sqlite import SQLiteStore, check_store_file
 
@@ -716,11 +716,12 @@ def cmd_query(args: argparse.Namespace) -> int:
                 f"{stored_id or 'none (ids from row contents)'}: leave --id-column out")
         id_column = stored_id
         last_session = int(store.get_meta("session", "0") or 0)
-        if store.get_meta(STATE) == "running":
+        other = other_retrainer(store)
+        if other is not None:
             print(f'Warning: a server seems to retrain on "{args.store}" (serve '
-                  "--retrain-every; or one that was killed): it ranks its queue itself, "
-                  "and this run counts its session in the same store, between its "
-                  "retrainings.", file=sys.stderr)
+                  f"--retrain-every; its retraining process {other} runs): it ranks its "
+                  "queue itself, and this run counts its session in the same store, "
+                  "between its retrainings.", file=sys.stderr)
     else:
         last_session = _last_session(args.output)
     with _progress(f"Scoring {Path(args.input).name}", _row_count(args.input)) as bar, \

@@ -248,7 +248,21 @@ def test_query_cli_excludes_labeled_items_and_counts_sessions(tmp_path, pool, ca
         assert not set(queries["id"]) & set(range(20))
         assert queries["uncertainty"].is_monotonic_decreasing
     assert project.store.get_meta("session") == "2"
-    project.store.set_meta(STATE, "running")  # as serve --retrain-every leaves it
+    import os
+    import subprocess
+    import sys
+
+    from assisted_labeling.retrain import OWNER
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    project.store.set_meta(STATE, "running")  # as a server killed with its process left it
+    project.store.set_meta(OWNER, str(ended.pid))
+    capsys.readouterr()
+    assert cli.main(["query", "--model", str(model), "--input", str(path), "--store",
+                     str(db), "-o", str(out)]) == 0
+    assert "seems to retrain" not in capsys.readouterr().err
+    project.store.set_meta(OWNER, str(os.getpid()))  # a retraining process that runs
     assert cli.main(["query", "--model", str(model), "--input", str(path), "--store",
                      str(db), "-o", str(out)]) == 0
     assert "a server seems to retrain on" in capsys.readouterr().err
