@@ -421,8 +421,8 @@ export class Controller {
     if (!view) return;
     if (this.multi) {
       if (!view.selection.size) {
-        this.askForKey(`Select at least one class (${classKeys(this.config.categories.length)})`
-          + ", or skip the item (S)");
+        this.askForKey(`Select at least one class (${classKeys(this.names.length)}), or `
+          + "skip the item (S)");
         return;
       }
       this.commit("label", this.names.filter((n) => view.selection.has(n)));

@@ -173,16 +173,16 @@ class DssWebapp:
     def refresh_queue(self, *, force: bool = False) -> bool:
         """Re-import new unlabeled rows and re-rank by the queries dataset when the
         sampler ran since the last ranking (its session number changed)."""
-        current = str(self.session())
+        current = self.session()
         store = self.project.store
-        if not force and store.get_meta(PRIORITIES_SESSION) == current:
+        if not force and store.get_meta(PRIORITIES_SESSION) == str(current):
             return False
         import dataiku
 
         done = load_queue(self.project, self.settings, dataiku.Dataset,
-                          chunksize=self.sync.chunksize, session=int(current))
+                          chunksize=self.sync.chunksize, session=current)
         self.queue_warnings.set(done.problems)
-        store.set_meta(PRIORITIES_SESSION, current)
+        store.set_meta(PRIORITIES_SESSION, str(current))
         return True
 
     def close(self) -> None:
