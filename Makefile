@@ -48,6 +48,7 @@ bench: setup
 	$(PY) benchmarks/label_latency.py
 	$(PY) benchmarks/sampler_speed.py
 	$(PY) benchmarks/label_efficiency.py
+	$(PY) benchmarks/rerank_latency.py
 
 clean:
 	rm -rf dist build .pytest_cache .ruff_cache demo-data

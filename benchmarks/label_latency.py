@@ -174,6 +174,7 @@ def run_clients(port: int, tokens: list[str], saves: int) -> dict[str, float]:
     return {
         "save_p50": float(np.percentile(save_ms, 50)),
         "save_p99": float(np.percentile(save_ms, 99)),
+        "save_max": float(save_ms.max()),
         "next_p50": float(np.percentile(next_ms, 50)),
         "next_p99": float(np.percentile(next_ms, 99)),
         "saves_per_s": len(save_ms) / wall,

@@ -413,7 +413,7 @@ def _order_queue(project, queries: str, pool: str) -> None:
     reader = store_reader(project.store)
     done = project.store.set_priorities(
         priorities_from_file(queries, id_column, reader=reader, pool=pool),
-        to_duplicates=id_column is None)
+        to_duplicates=id_column is None, pause=False)  # the server does not serve yet
     # A store made by an older version: query must read the pool as it does.
     hint = "" if reader == READER else (
         f" This store reads its table as older versions did: make the queries with "

@@ -2,7 +2,8 @@
 
 It runs in its own process beside the web server, so a labeler's request never waits on
 training: it only reads the store, writes the model file atomically, and re-ranks the
-queue in short batched transactions (``SQLiteStore.set_priorities``).
+queue in short batched transactions with pauses between them, so that saves go first
+(``SQLiteStore.set_priorities``).
 
 Memory: the re-rank keeps each unlabeled item's id and scores, not its row; ids come in
 bounded memory (:mod:`assisted_labeling.queries`).

@@ -534,10 +534,17 @@ def test_a_restarted_loop_retries_a_recorded_problem_at_once(tmp_path, pool, mon
     project.store.set_meta(retrain.PROBLEM, "The model has not been retrained: …")
     project.store.set_meta(retrain.WATERMARK, str(project.store.last_change()))
     assert not retrainer.due()  # the failed try consumed these labels
-    monkeypatch.setattr(retrain.time, "sleep", lambda seconds: (_ for _ in ()).throw(
-        KeyboardInterrupt))
+    real_sleep = retrain.time.sleep
+
+    def sleep(seconds):  # stop at the first poll; the store's own pauses go on
+        if seconds == 0.123:
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(retrain.time, "sleep", sleep)
     with pytest.raises(KeyboardInterrupt):
-        retrainer.run_forever()  # restarted, maybe with settings that solve it
+        retrainer.run_forever(poll_seconds=0.123)  # restarted, maybe with settings
+        # that solve it
     assert retrain.retrain_warnings(project.store) == []
     assert project.store.get_meta("session") == "1"
 

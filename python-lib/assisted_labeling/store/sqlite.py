@@ -428,6 +428,21 @@ class SQLiteStore:
                     os.close(lock_file)
 
     @contextmanager
+    def _bulk_write(self, pause: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction of a long bulk write (ranking or importing a whole pool).
+
+        With ``pause``, then wait as long as the transaction took, waiting for the lock
+        included (the busier the other writers, the longer the pause): saves that queued
+        for it meanwhile go first. A lock is not handed over in order, and a bulk writer
+        that took it again at once kept labelers waiting through many transactions
+        (``benchmarks/rerank_latency.py``)."""
+        began = time.perf_counter()
+        with self._write() as conn:
+            yield conn
+        if pause:
+            time.sleep(time.perf_counter() - began)
+
+    @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot across several SELECTs."""
         conn = self._conn()
@@ -474,18 +489,24 @@ class SQLiteStore:
         return int.from_bytes(digest, "big") >> 1
 
     def add_items(self, items: Iterable[Item], *, annotators_per_item: int = 1,
-                  batch_size: int = 10_000) -> int:
+                  batch_size: int | None = None, pause: bool = True) -> int:
         return self.sync_items(items, annotators_per_item=annotators_per_item,
-                               batch_size=batch_size, update=False)[0]
+                               batch_size=batch_size, update=False, pause=pause)[0]
 
     def sync_items(self, items: Iterable[Item], *, annotators_per_item: int = 1,
-                   batch_size: int = 10_000, update: bool = True) -> Synced:
+                   batch_size: int | None = None, update: bool = True,
+                   pause: bool = True) -> Synced:
         """Make the store's items those of ``items`` (a new version of the table): add
         the new ones; with ``update``, also give existing items their new data (a row
         edited in the table), keeping their annotations and place in the queue, and
         retire the items that are not among ``items`` (rows deleted from the table):
         one never annotated is removed; one with annotations keeps them (exports show
-        them) but is served no more. An item that comes back is served again."""
+        them) but is served no more. An item that comes back is served again.
+
+        ``pause`` (off for a new store, which no one else uses yet): smaller
+        transactions, each followed by a pause as long as it took
+        (:meth:`_bulk_write`), so that labelers' saves are not held up meanwhile."""
+        batch_size = batch_size or (2000 if pause else 10_000)
         added = updated = 0
         batch: list[tuple[Any, ...]] = []
         if update:
@@ -496,7 +517,7 @@ class SQLiteStore:
 
         def flush() -> None:
             nonlocal added, updated
-            with self._write() as conn:
+            with self._bulk_write(pause) as conn:
                 if update:
                     conn.executemany("INSERT OR IGNORE INTO seen_keys VALUES (?)",
                                      [row[:1] for row in batch])
@@ -579,7 +600,8 @@ class SQLiteStore:
                      "WHERE labeled >= needed) WHERE name = 'complete'")
 
     def set_priorities(self, priorities: Iterable[Priority], *, reset_others: bool = True,
-                       batch_size: int = 5000, to_duplicates: bool = False) -> PrioritiesSet:
+                       batch_size: int | None = None, to_duplicates: bool = False,
+                       pause: bool = True) -> PrioritiesSet:
         """Set queue priorities, a batch per transaction so labelers are never held up
         for long. New scores land first (tagged with a new generation), then the items
         left from older generations lose theirs: meanwhile the queue mixes old and new
@@ -600,9 +622,14 @@ class SQLiteStore:
         the items labeled by some annotators that still need more (several annotators
         per item): those are served before any other item, whatever their priority.
 
+        ``pause``: smaller transactions, each followed by a pause as long as it took,
+        so that labelers' saves are not held up (:meth:`_bulk_write`); off when no one
+        else can be writing (before the server starts).
+
         Returns how many items these entries scored (each once, however many named
         it) and how many entries matched no item. Entries of which none matched (another
         pool's queries) leave the previous ranking in place rather than erase it."""
+        batch_size = batch_size or (1000 if pause else 5000)
         with self._write() as conn:
             self._bump(conn, "priority_generation", 1)
             generation = self._counter(conn, "priority_generation")
@@ -610,7 +637,7 @@ class SQLiteStore:
         batch: list[tuple[float, float | None, float, int, int, str]] = []
 
         def flush() -> int:
-            with self._write() as conn:
+            with self._bulk_write(pause) as conn:
                 before = conn.total_changes
                 conn.executemany(
                     "UPDATE items SET priority = ?, uncertainty = ?, qorder = "
@@ -639,7 +666,7 @@ class SQLiteStore:
         if batch:
             matched += flush()
         while reset_others and (matched or not entries):
-            with self._write() as conn:
+            with self._bulk_write(pause) as conn:
                 reset = conn.execute(
                     "UPDATE items SET priority = NULL, uncertainty = NULL, qorder = ?, "
                     "qpos = 0, pgen = 0 WHERE id IN "
