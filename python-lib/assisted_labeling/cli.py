@@ -198,10 +198,14 @@ def _check_pool(pool: str | Path, output: str | Path, columns: list[str],
                           f"trained on ({', '.join(model_columns)})")
 
 
-def _check_replaceable(output: str | Path) -> None:
-    """Refuse to replace a table that `query` did not write (the training table, say)."""
-    from .sampler import UNCERTAINTY_COLUMN
-    from .sources import table_columns
+def _check_replaceable(output: str | Path, pool_columns: Iterable[str],
+                       label_column: str | None) -> None:
+    """Refuse to replace a table that `query` did not write (the training table, say),
+    or one written by `query` that holds what it does not write: values in a column
+    added by hand, or labels typed into the label column (queries leave out labeled
+    rows, so that column comes out empty)."""
+    from .sampler import QUERY_COLUMNS, UNCERTAINTY_COLUMN
+    from .sources import has_value, iter_table, table_columns
 
     path = Path(output)
     if not path.is_file() or path.stat().st_size == 0:  # a JSONL file of no queries
@@ -214,6 +218,21 @@ def _check_replaceable(output: str | Path) -> None:
         raise ConfigError(f'The output "{output}" exists and is not a queries table (it has '
                           f'no "{UNCERTAINTY_COLUMN}" column): query would replace it. '
                           "Choose another output file, or delete this one first")
+    known = set(pool_columns) | set(QUERY_COLUMNS)
+    watched = [c for c in columns if c not in known or c == label_column]
+    filled: dict[str, int] = dict.fromkeys(watched, 0)
+    if watched:
+        for chunk in iter_table(path, text_columns=watched):
+            for name in watched:
+                filled[name] += int(has_value(chunk[name]).sum())
+    lost = {name: count for name, count in filled.items() if count}
+    if lost:
+        what = ", ".join(f'{count:,} value(s) in its column "{name}"'
+                         + ("" if name == label_column else ", which the pool has not")
+                         for name, count in list(lost.items())[:3])
+        raise ConfigError(f'The output "{output}" holds {what}: query would replace it and '
+                          "they would be lost. Choose another output file (or move this "
+                          "one away first)")
 
 
 # -- sessions without a store -----------------------------------------------------------
@@ -686,18 +705,24 @@ def cmd_query(args: argparse.Namespace) -> int:
     columns = table_columns(args.input)
     model = _load_model(args.model)
     _check_pool(args.input, args.output, columns, model.columns)
-    _check_replaceable(args.output)
     store, exclude, id_column, reader = None, None, args.id_column, READER
     if args.store and args.label_column:
         raise LabelingError("--store tells which items are labeled: leave --label-column "
                             "out (a pool that serve labels has no label column)")
     # Without a store, the pool may be the table `train` learned from.
-    label_column = None if args.store else (args.label_column or DEFAULT_LABEL_COLUMN)
+    label_column = None if args.store else (
+        args.label_column or model.label_column or DEFAULT_LABEL_COLUMN)
+    if label_column in model.columns:
+        if args.label_column:
+            raise LabelingError(f'--label-column {args.label_column} is a column the model '
+                                "reads: its values are not labels of this model")
+        label_column = None  # an older model file that reads a column named "label"
     if label_column not in columns:
         if args.label_column:
             raise LabelingError(f'No column "{args.label_column}" in the pool '
                                 f'"{args.input}" (its columns: {", ".join(columns)})')
         label_column = None
+    _check_replaceable(args.output, columns, label_column)
     if args.store:
         from .retrain import other_retrainer
         from .standalone import store_reader, stored_settings
@@ -1031,8 +1056,9 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--id-column", help="a column of unique item ids")
     query.add_argument("--label-column",
                        help="without --store: rows holding a value in this column are "
-                            f"labeled already and left out (default {DEFAULT_LABEL_COLUMN!r}, "
-                            "when the pool has it: the table `train` learned from)")
+                            "labeled already and left out (default: the column the model "
+                            "learned its labels from, when the pool has it: the table "
+                            "`train` learned from)")
     query.add_argument("--batch-size", type=int, default=100,
                        help="labels between two retrains (default 100): the batch that "
                             "diverse_margin diversifies and the cold start fills")

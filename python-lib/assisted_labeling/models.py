@@ -104,6 +104,8 @@ class TrainedModel:
     #: ``NUMBER``, ``DATETIME`` or ``CATEGORY`` per feature column, as found at training
     #: (empty in files of earlier versions: the pipeline then tells numbers apart).
     column_types: dict[str, str] = field(default_factory=dict)
+    #: The column its labels came from (None: unknown, files of earlier versions).
+    label_column: str | None = None
     #: Columns of the training table it does not read, besides the label (not saved).
     left_out: list[str] = field(default_factory=list, compare=False)
     #: Of those, the free-text columns left out of a table's default features (not saved).
@@ -353,7 +355,8 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     types = {} if text_column else {c: known.get(c) or column_type(labeled[c], c)
                                     for c in feature_columns}
     trained = TrainedModel(None, list(feature_columns), text_column, classes,
-                           n_labels=len(labeled), column_types=types)
+                           n_labels=len(labeled), column_types=types,
+                           label_column=str(label_column))
     read = {label_column, *trained.columns}
     trained.left_out = [str(c) for c in frame.columns if c not in read]
     trained.free_text_left_out = [str(c) for c in free_text]
@@ -558,7 +561,8 @@ def save(model: TrainedModel, path: str | Path, *, private: bool = False) -> Non
     state = {"pipeline": model.pipeline, "feature_columns": list(model.feature_columns),
              "text_column": model.text_column or "", "classes": list(model.classes),
              "n_labels": -1 if model.n_labels is None else int(model.n_labels),
-             "column_types": {str(k): str(v) for k, v in model.column_types.items()}}
+             "column_types": {str(k): str(v) for k, v in model.column_types.items()},
+             "label_column": model.label_column or ""}
     try:
         if private:  # made private before a byte is written: never readable by others
             os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
@@ -615,7 +619,8 @@ def load(path: str | Path) -> TrainedModel:
                              str(state["text_column"] or "") or None,
                              [str(c) for c in state["classes"]],
                              n_labels=n_labels if n_labels >= 0 else None,
-                             column_types=types)
+                             column_types=types,
+                             label_column=str(state.get("label_column") or "") or None)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ConfigError(f'"{path}" is not a model file saved by this tool '
                           f"({type(exc).__name__}: {exc})") from None
@@ -623,6 +628,16 @@ def load(path: str | Path) -> TrainedModel:
         raise ValidationError(
             f'Model file "{path}" was refused: its pipeline has steps that `train` '
             f"never builds: {', '.join(foreign)}", untrusted_types=foreign)
+    # Only the types were checked so far: the parts must also make a fitted classifier
+    # of the classes the file names.
+    try:
+        fitted = [str(c) for c in pipeline.classes_] if hasattr(pipeline, "predict_proba") \
+            else None
+    except (AttributeError, TypeError):
+        fitted = None
+    if fitted is None or fitted != model.classes:
+        raise ConfigError(f'"{path}" is not a model file saved by this tool (its pipeline '
+                          "is no fitted classifier of the classes it names)")
     return model
 
 

@@ -1220,3 +1220,78 @@ def test_a_store_in_a_missing_directory_is_said_before_the_accounts_advice(float
     assert cli.main(["serve", str(pool), "--categories", "p,n", "--host", "0.0.0.0",
                      "--store", str(store), "--port", str(free_port())]) == 2
     assert "does not exist" in one_line_error(capsys)
+
+
+def test_query_never_replaces_queries_that_were_labeled_or_added_to(model_files, tmp_path,
+                                                                     capsys):
+    """A queries table is where people type labels: the next run must not wipe them."""
+    model, pool = model_files
+    out = tmp_path / "q.csv"
+    base = ["query", "--model", str(model), "--input", str(pool), "-o", str(out)]
+    assert cli.main(base) == 0
+    typed = pd.read_csv(out).assign(label=["a", "b"] + [""] * 28)  # a column of its own
+    typed.to_csv(out, index=False)
+    before = out.read_bytes()
+    assert cli.main(base) == 2
+    assert ('holds 2 value(s) in its column "label", which the pool has not'
+            in one_line_error(capsys))
+    assert out.read_bytes() == before
+    # The pool is the table `train` learned from: its label column comes out empty, and
+    # labels typed into it are seen.
+    table = tmp_path / "table.csv"
+    pd.read_csv(pool).assign(label=["a", "b"] + [""] * 28).to_csv(table, index=False)
+    out.unlink()
+    from_table = ["query", "--model", str(model), "--input", str(table), "-o", str(out)]
+    assert cli.main(from_table) == 0
+    assert cli.main(from_table) == 0  # nothing typed yet: replaced
+    queries = pd.read_csv(out, keep_default_na=False)
+    queries.loc[:2, "label"] = "a"
+    queries.to_csv(out, index=False)
+    before = out.read_bytes()
+    assert cli.main(from_table) == 2
+    assert 'holds 3 value(s) in its column "label":' in one_line_error(capsys)
+    assert out.read_bytes() == before
+
+
+def test_query_leaves_out_rows_labeled_in_the_models_own_label_column(tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"x": [0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.5, 0.6],
+                  "label": [1, 0, 1, 0, 1, 0, 1, 0],  # a feature named "label"
+                  "sentiment": ["b", "a", "b", "a", "b", "a", "", ""]}).to_csv(table,
+                                                                              index=False)
+    model = tmp_path / "m.skops"
+    assert cli.main(["train", str(table), "--label-column", "sentiment",
+                     "--feature-columns", "x,label", "-o", str(model)]) == 0
+    out = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(table),
+                     "-o", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 2  # the two rows without a sentiment
+    assert 'labeled in its column "sentiment"' in capsys.readouterr().err
+    out.unlink()
+    assert cli.main(["query", "--model", str(model), "--input", str(table), "-o", str(out),
+                     "--label-column", "label"]) == 2
+    assert "--label-column label is a column the model reads" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("pipeline", ["passthrough", "unfitted", "other classes"])
+def test_a_model_file_that_is_no_fitted_classifier_of_its_classes_is_refused(
+        model_files, tmp_path, capsys, pipeline):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from assisted_labeling import models
+
+    model, pool = model_files
+    state = sio.load(str(model), trusted=sorted(models.TRUSTED_TYPES))
+    if pipeline == "passthrough":
+        state["pipeline"] = "passthrough"
+    elif pipeline == "unfitted":
+        state["pipeline"] = Pipeline([("model", LogisticRegression())])
+    else:
+        state["classes"] = ["a", "b", "c"]
+    crafted = tmp_path / "crafted.skops"
+    sio.dump(state, str(crafted))
+    assert cli.main(["query", "--model", str(crafted), "--input", str(pool),
+                     "-o", str(tmp_path / "q.csv")]) == 2
+    assert "no fitted classifier of the classes it names" in one_line_error(capsys)
