@@ -684,6 +684,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"Features: {', '.join(trained.columns)}"
           f"{' (as text: TF-IDF)' if trained.text_column else ''}; not read: "
           f"{', '.join(trained.left_out) or 'none'}", file=sys.stderr)
+    if trained.empty_left_out:
+        print(f"Note: {', '.join(trained.empty_left_out)} "
+              f"{'hold' if len(trained.empty_left_out) > 1 else 'holds'} no value in the "
+              "labeled rows: not read", file=sys.stderr)
     return 0
 
 

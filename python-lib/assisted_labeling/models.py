@@ -110,6 +110,9 @@ class TrainedModel:
     left_out: list[str] = field(default_factory=list, compare=False)
     #: Of those, the free-text columns left out of a table's default features (not saved).
     free_text_left_out: list[str] = field(default_factory=list, compare=False)
+    #: Of those, the feature columns asked for that hold no value in the labeled rows
+    #: (not saved).
+    empty_left_out: list[str] = field(default_factory=list, compare=False)
     _projection: Any = field(default=None, init=False, repr=False, compare=False)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -351,6 +354,18 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
         raise ValidationError(
             f"Training needs labels of at least 2 classes (found {len(classes)} among "
             f"{len(labeled)} labeled rows)", classes=classes)
+    empty = [] if text_column else [c for c in feature_columns
+                                    if not _holds_values(labeled[c])]
+    if empty and len(empty) == len(feature_columns):
+        names = ", ".join(f'"{c}"' for c in empty)
+        raise ValidationError(
+            f"the feature column{'s' * (len(empty) > 1)} {names} "
+            f"{'hold' if len(empty) > 1 else 'holds'} no value in the {len(labeled)} "
+            "labeled rows: there is nothing to learn from. Choose columns that hold "
+            "values (feature columns or a text column)", column=empty[0])
+    # A column empty in every labeled row teaches nothing (and the imputer drops it
+    # with a warning): left out of this model, maybe read by the next one.
+    feature_columns = [c for c in feature_columns if c not in empty]
     known = known_types or {}
     types = {} if text_column else {c: known.get(c) or column_type(labeled[c], c)
                                     for c in feature_columns}
@@ -360,6 +375,7 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     read = {label_column, *trained.columns}
     trained.left_out = [str(c) for c in frame.columns if c not in read]
     trained.free_text_left_out = [str(c) for c in free_text]
+    trained.empty_left_out = [str(c) for c in empty]
     inputs = trained.inputs(labeled)
     trained.pipeline = build_pipeline(inputs, text_column=text_column,
                                       feature_columns=feature_columns, model=model, seed=seed)
@@ -504,6 +520,14 @@ _MIXED_FORMATS = {"format": "mixed"} if int(pd.__version__.split(".")[0]) >= 2 e
 #: Booleans as a CSV file writes them (pandas' defaults), for columns read as text.
 _BOOLEAN_TEXT = {"True": 1.0, "TRUE": 1.0, "true": 1.0,
                  "False": 0.0, "FALSE": 0.0, "false": 0.0}
+
+
+def _holds_values(series: pd.Series) -> bool:
+    """Whether any cell holds a value (neither missing nor blank text)."""
+    present = series.notna()
+    if series.dtype == object:
+        present &= ~_blank(series)
+    return bool(present.any())
 
 
 def _blank(series: pd.Series) -> pd.Series:

@@ -1295,3 +1295,18 @@ def test_a_model_file_that_is_no_fitted_classifier_of_its_classes_is_refused(
     assert cli.main(["query", "--model", str(crafted), "--input", str(pool),
                      "-o", str(tmp_path / "q.csv")]) == 2
     assert "no fitted classifier of the classes it names" in one_line_error(capsys)
+
+
+def test_train_says_which_feature_columns_it_left_out_for_being_empty(tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"x": [0.1, 0.9, 0.2, 0.8], "e": [None] * 4,
+                  "label": ["b", "a", "b", "a"]}).to_csv(table, index=False)
+    assert cli.main(["train", str(table), "--feature-columns", "x,e",
+                     "-o", str(tmp_path / "m.skops")]) == 0
+    err = capsys.readouterr().err
+    assert "Features: x; not read: e" in err
+    assert "Note: e holds no value in the labeled rows: not read" in err
+    assert "Warning" not in err  # no scikit-learn warning
+    assert cli.main(["train", str(table), "--feature-columns", "e",
+                     "-o", str(tmp_path / "m.skops")]) == 2
+    assert '"e" holds no value in the 4 labeled rows' in one_line_error(capsys)

@@ -331,3 +331,31 @@ def test_free_text_beside_other_columns_is_left_out_and_named(caplog):
     assert models.train(frame, label_column="label",
                         feature_columns=["review", "stars"]).feature_columns == [
         "review", "stars"]
+
+
+@pytest.mark.parametrize("blank", [np.nan, "", "  "])
+def test_a_feature_column_empty_in_every_labeled_row_is_left_out_without_sklearn_noise(
+        blank):
+    import warnings
+
+    frame = tabular().assign(empty=blank)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's "Skipping features…" is noise
+        trained = models.train(frame, label_column="label",
+                               feature_columns=["x", "empty"])
+    assert trained.feature_columns == ["x"]
+    assert trained.left_out == ["colour", "empty"] and trained.empty_left_out == ["empty"]
+    assert trained.predict_proba(frame.drop(columns="empty")).shape == (60, 2)
+
+
+def test_feature_columns_all_empty_are_a_clear_error():
+    frame = tabular().assign(a=np.nan, b="")
+    with pytest.raises(ValidationError) as caught:
+        models.train(frame, label_column="label", feature_columns=["a", "b"])
+    assert caught.value.message == (
+        'the feature columns "a", "b" hold no value in the 60 labeled rows: there is '
+        "nothing to learn from. Choose columns that hold values (feature columns or a "
+        "text column)")
+    # Default features too: every column but the label is empty.
+    with pytest.raises(ValidationError, match="nothing to learn from"):
+        models.train(frame[["label", "a", "b"]], label_column="label")

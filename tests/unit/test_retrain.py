@@ -863,3 +863,20 @@ def test_serve_warns_when_another_server_retrains_on_the_store(tmp_path, pool, c
     project.store.set_meta(OWNER, str(os.getpid()))  # a process that runs
     cli._start_retrainer(args, {}, project, retrainer.settings)
     assert "another server seems to retrain" in capsys.readouterr().err
+
+
+def test_labelers_are_told_in_plain_words_that_the_feature_columns_are_empty(tmp_path):
+    path = tmp_path / "blank.csv"
+    pd.DataFrame({"id": range(40), "a": [None] * 40, "b": [""] * 40}).to_csv(path,
+                                                                          index=False)
+    project = open_project(path, tmp_path / "l.db",
+                           {"categories": "cat,dog", "id_column": "id"}, progress=False)
+    retrainer = Retrainer(project, path, RetrainSettings(every=5,
+                                                         model_path=tmp_path / "m.skops"))
+    label(project, ["cat", "dog"] * 20, range(6))
+    assert retrainer.run_once() is None
+    assert retrain_warnings(project.store) == [
+        'The model could not be trained yet: the feature columns "a", "b" hold no value in '
+        "the 6 labeled rows: there is nothing to learn from. Choose columns that hold "
+        "values (feature columns or a text column). The queue keeps the order of the "
+        "table; training is tried again after 5 new labels."]
