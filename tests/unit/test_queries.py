@@ -16,7 +16,7 @@ from assisted_labeling.queries import (
     score_file,
 )
 from assisted_labeling.sampler import SeenDigests, score_pool
-from assisted_labeling.sources import iter_rows
+from assisted_labeling.sources import iter_rows, read_table
 
 
 class XModel:
@@ -175,3 +175,25 @@ def test_rows_are_numbered_across_chunks(tmp_path):
     pd.DataFrame({"x": range(5), "uncertainty": u, "session": 1}).to_csv(path, index=False)
     with pytest.raises(ConfigError, match="row 5"):
         list(priorities_from_file(path, None, chunksize=2))
+
+
+@pytest.mark.parametrize("name", ["q.csv", "q.parquet", "q.jsonl"])
+def test_two_runs_writing_one_output_do_not_share_a_temporary_file(tmp_path, monkeypatch,
+                                                                   name):
+    from assisted_labeling import export
+
+    out = tmp_path / name
+    replace, other_ran = export.os.replace, []
+
+    def another_run_finishes_first(src, dst):
+        if not other_ran:
+            other_ran.append(True)
+            with monkeypatch.context() as m:  # another process, meanwhile
+                m.setattr(export.os, "getpid", lambda: 2**22 + 1)
+                export.write_frame(pd.DataFrame({"a": [2]}), out)
+        replace(src, dst)
+
+    monkeypatch.setattr(export.os, "replace", another_run_finishes_first)
+    export.write_frame(pd.DataFrame({"a": [1]}), out)
+    assert read_table(out)["a"].tolist() == [1]  # the last to finish
+    assert [p.name for p in tmp_path.iterdir()] == [name]
