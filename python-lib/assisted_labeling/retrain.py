@@ -431,7 +431,12 @@ def keep_alive(start: Callable[[], subprocess.Popen], store: SQLiteStore, *,
 
 
 def _stop(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # a clean stop, as Ctrl-C
+    """Stop cleanly, as Ctrl-C does, once: the signals that follow (Ctrl-C reaches the
+    whole process group, then the server sends SIGTERM) must not interrupt the clean-up
+    with a traceback, leaving the store's state "running"."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -479,6 +484,7 @@ def main() -> None:
     if payload.get("debug"):
         log.setLevel(logging.DEBUG)
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     _die_with_parent(payload["parent_pid"])
     # The server read the pool into the store; a process started again later must not
     # import a pool edited since into the live store.

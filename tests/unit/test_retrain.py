@@ -880,3 +880,27 @@ def test_labelers_are_told_in_plain_words_that_the_feature_columns_are_empty(tmp
         "the 6 labeled rows: there is nothing to learn from. Choose columns that hold "
         "values (feature columns or a text column). The queue keeps the order of the "
         "table; training is tried again after 5 new labels."]
+
+
+def test_a_retraining_process_stops_once_whatever_signals_follow():
+    """Ctrl-C reaches the whole process group and the server then sends SIGTERM: the
+    second signal must not interrupt the clean-up that marks the state stopped."""
+    import os
+    import signal
+
+    from assisted_labeling import retrain
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        signal.signal(signal.SIGTERM, retrain._stop)
+        signal.signal(signal.SIGINT, retrain._stop)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        try:  # during the clean-up
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            pytest.fail("a second signal interrupted the clean-up")
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
