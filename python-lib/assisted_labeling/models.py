@@ -536,8 +536,14 @@ def _blank(series: pd.Series) -> pd.Series:
 
 
 def _as_text(value: Any) -> str:
-    """A category value as text; dates as the store keeps them (ISO 8601)."""
-    return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
+    """A category value as text; dates as the store keeps them (ISO 8601), and whole
+    numbers without a decimal part: a CSV column of codes 1, 2 with an empty cell is
+    read as floats, and its "1.0" must be the "1" the model learned."""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _quoted(value: Any) -> str:

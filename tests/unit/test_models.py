@@ -359,3 +359,18 @@ def test_feature_columns_all_empty_are_a_clear_error():
     # Default features too: every column but the label is empty.
     with pytest.raises(ValidationError, match="nothing to learn from"):
         models.train(frame[["label", "a", "b"]], label_column="label")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_codes_read_as_floats_are_the_categories_the_model_learned(dtype):
+    """A CSV column of codes with an empty cell is read as floats: 1.0 is the code "1"."""
+    rng = np.random.default_rng(0)
+    codes = rng.choice(["A", "1", "2"], 60)
+    frame = pd.DataFrame({"code": codes, "label": np.where(codes == "2", "y", "x")})
+    trained = models.train(frame, label_column="label", feature_columns=["code"])
+    assert trained.column_types == {"code": models.CATEGORY}
+    as_text = trained.predict_proba(pd.DataFrame({"code": ["1", "2", None]}))
+    as_floats = trained.predict_proba(
+        pd.DataFrame({"code": np.array([1.0, 2.0, np.nan], dtype=dtype)}))
+    assert np.allclose(as_floats, as_text)
+    assert not np.allclose(as_floats[0], as_floats[1])
