@@ -114,6 +114,10 @@ class TrainedModel:
     #: (not saved).
     empty_left_out: list[str] = field(default_factory=list, compare=False)
     _projection: Any = field(default=None, init=False, repr=False, compare=False)
+    #: The format each date column written as text was read with: chunks of one pool
+    #: are read alike (see :func:`_parse_dates`).
+    _date_formats: dict[str, str] = field(default_factory=dict, init=False, repr=False,
+                                          compare=False)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Class probabilities, columns in ``self.classes`` order."""
@@ -136,7 +140,7 @@ class TrainedModel:
             if kind == CATEGORY and not self.column_types:
                 continue  # files of earlier versions read categories as they come
             if kind in (NUMBER, DATETIME, CATEGORY):
-                series = _as_type(columns[name], kind, name)
+                series = _as_type(columns[name], kind, name, self._date_formats)
                 if series is not columns[name]:
                     converted[name] = series
         if converted:
@@ -469,9 +473,10 @@ def _check_values(series: pd.Series, name: str) -> None:
             column=name)
 
 
-def _as_type(series: pd.Series, kind: str, name: str) -> pd.Series:
+def _as_type(series: pd.Series, kind: str, name: str,
+             date_formats: dict[str, str] | None = None) -> pd.Series:
     """``series`` as the pipeline reads a column of type ``kind`` (the same object when
-    it already is so)."""
+    it already is so); ``date_formats``: see :func:`_parse_dates`."""
     if kind == CATEGORY:
         if pd.api.types.is_object_dtype(series) and \
                 pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
@@ -494,9 +499,7 @@ def _as_type(series: pd.Series, kind: str, name: str) -> pd.Series:
                      else series.dt.tz_convert("UTC"))
             return (times - _EPOCH).dt.total_seconds()
         given = series.where(~_blank(series)) if series.dtype == object else series
-        with warnings.catch_warnings():  # "could not infer format": parsed one by one
-            warnings.simplefilter("ignore")
-            times = pd.to_datetime(given, utc=True, errors="coerce", **_MIXED_FORMATS)
+        times = _parse_dates(given, name, {} if date_formats is None else date_formats)
         values = (times - _EPOCH).dt.total_seconds()
     wrong = values.isna() & given.notna()
     if wrong.any():
@@ -515,6 +518,40 @@ def _as_type(series: pd.Series, kind: str, name: str) -> pd.Series:
 
 #: pandas 2 guesses one date format from the first value, and makes the others NaT.
 _MIXED_FORMATS = {"format": "mixed"} if int(pd.__version__.split(".")[0]) >= 2 else {}
+
+
+def _parse_dates(given: pd.Series, name: str, formats: dict[str, str]) -> pd.Series:
+    """Dates written as text, read with one format for the whole column when one fits.
+
+    Read value by value, "02/01/2020" is 1 February and "13/01/2020" 13 January in the
+    same column. So: the format this column was read with before (``formats``, updated:
+    the chunks of a pool read alike), else ISO 8601, else the format of the first value
+    read month first, else day first (whichever reads every value), else value by value
+    (formats mixed in one column)."""
+    from pandas.tseries.api import guess_datetime_format
+
+    def parse(fmt: str) -> pd.Series:
+        return pd.to_datetime(given, utc=True, errors="coerce", format=fmt)
+
+    present = given.dropna()
+    if present.empty:
+        return pd.to_datetime(given, utc=True, errors="coerce")
+    first = present.iloc[0]
+    candidates = [formats.get(name), "ISO8601"]
+    if isinstance(first, str):
+        candidates += [guess_datetime_format(first.strip()),
+                       guess_datetime_format(first.strip(), dayfirst=True)]
+    with warnings.catch_warnings():  # "could not infer format": parsed one by one
+        warnings.simplefilter("ignore")
+        for fmt in dict.fromkeys(c for c in candidates if c):
+            try:
+                times = parse(fmt)
+            except (ValueError, TypeError):
+                continue
+            if not times[present.index].isna().any():
+                formats[name] = fmt
+                return times
+        return pd.to_datetime(given, utc=True, errors="coerce", **_MIXED_FORMATS)
 
 
 #: Booleans as a CSV file writes them (pandas' defaults), for columns read as text.

@@ -374,3 +374,22 @@ def test_codes_read_as_floats_are_the_categories_the_model_learned(dtype):
         pd.DataFrame({"code": np.array([1.0, 2.0, np.nan], dtype=dtype)}))
     assert np.allclose(as_floats, as_text)
     assert not np.allclose(as_floats[0], as_floats[1])
+
+
+@pytest.mark.parametrize("written, days", [
+    (["02/01/2020", "12/01/2020", "13/01/2020"], [2, 12, 13]),  # day first
+    (["01/02/2020", "01/12/2020", "01/13/2020"], [2, 12, 13]),  # month first
+    (["2020-01-02", "2020-01-12T00:00:00", "2020-01-13 00:00"], [2, 12, 13]),
+])
+def test_dates_written_as_text_are_read_with_one_format_per_column(written, days):
+    when = pd.to_datetime(["2020-01-01", "2020-01-20", "2020-02-10", "2020-03-01"] * 5,
+                          utc=True)
+    frame = pd.DataFrame({"when": when, "label": ["a", "a", "b", "b"] * 5})
+    trained = models.train(frame, label_column="label", feature_columns=["when"])
+    seconds = trained.inputs(pd.DataFrame({"when": written}))["when"]
+    expected = pd.to_datetime([f"2020-01-{d:02d}" for d in days], utc=True)
+    assert list(seconds) == list((expected - pd.Timestamp(0, tz="UTC")).total_seconds())
+    # The next chunk of the same pool is read as the first was, even where the day
+    # could be the month.
+    later = trained.inputs(pd.DataFrame({"when": [written[0]]}))["when"]
+    assert later.iloc[0] == seconds.iloc[0]
