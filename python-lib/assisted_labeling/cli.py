@@ -329,15 +329,28 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
     if len(config.categories) < 2:
         raise LabelingError("--retrain-every needs at least 2 categories: a model learns "
                             "to tell classes apart")
+    _check_model_kind(args.model, args.text_column)
     head = None if text_column else _pool_head(args.input)  # read once, used twice
     if not text_column and not features:
         text_column, features = _default_retrain_columns(
             head, default_features(columns, config))
+        _check_model_kind(args.model, text_column, chosen=True)
     _check_feature_values(args.input, head, features)
     return RetrainSettings(
         every=args.retrain_every, strategy=args.strategy,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
         text_column=text_column, feature_columns=tuple(features), model=args.model)
+
+
+def _check_model_kind(model: str, text_column: str | None, *, chosen: bool = False) -> None:
+    """Refuse --model gbdt with a text column: text is always learned by a logistic
+    regression on TF-IDF, and the option would be ignored unsaid."""
+    if model == "gbdt" and text_column:
+        how = (f'the pool\'s columns are free text, learned from as the text column '
+               f'"{text_column}"' if chosen else "--text-column is given")
+        raise LabelingError(f"--model gbdt learns from feature columns, but {how}: a text "
+                            "is learned by TF-IDF and a logistic regression. Leave --model "
+                            "out, or give --feature-columns")
 
 
 def _check_text_column(name: str | None) -> None:
@@ -667,7 +680,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     columns = {"label_column": args.label_column, "text_column": args.text_column,
                "feature_columns": column_list("--feature-columns", args.feature_columns),
                "id_column": args.id_column}
-    models.training_columns(frame, **columns)  # a wrong column is said before "Fitting"
+    text_column = models.training_columns(frame, **columns)[0]  # before "Fitting"
+    _check_model_kind(args.model, text_column, chosen=not args.text_column)
     started = time.perf_counter()
     with _stage(f"Fitting a {args.model} model"), _user_data(
             f'Cannot train on "{args.input}"',
@@ -972,7 +986,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", help="train on this text column (TF-IDF)")
     parser.add_argument("--feature-columns", help="train on these columns, comma-separated")
     parser.add_argument("--model", default="linear", choices=["linear", "gbdt"],
-                        help="logistic regression, or histogram gradient boosting")
+                        help="logistic regression, or histogram gradient boosting (feature "
+                             "columns only: a text is learned by a logistic regression)")
     if parser.prog.endswith("serve"):
         parser.add_argument("--strategy", default="margin", choices=STRATEGIES,
                             help=STRATEGY_HELP)

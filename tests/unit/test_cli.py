@@ -1310,3 +1310,26 @@ def test_train_says_which_feature_columns_it_left_out_for_being_empty(tmp_path, 
     assert cli.main(["train", str(table), "--feature-columns", "e",
                      "-o", str(tmp_path / "m.skops")]) == 2
     assert '"e" holds no value in the 4 labeled rows' in one_line_error(capsys)
+
+
+def test_gbdt_with_a_text_column_is_refused_not_ignored(tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"id": range(6), "text": [f"review number {i} says it was {w} again"
+                                           for i, w in enumerate(["great", "awful"] * 3)],
+                  "label": ["pos", "neg"] * 3}).to_csv(table, index=False)
+    out = tmp_path / "m.skops"
+    assert cli.main(["train", str(table), "--text-column", "text", "--model", "gbdt",
+                     "-o", str(out)]) == 2
+    assert "--model gbdt learns from feature columns, but --text-column is given" in \
+        one_line_error(capsys)
+    assert cli.main(["train", str(table), "--id-column", "id", "--model", "gbdt",
+                     "-o", str(out)]) == 2
+    assert 'learned from as the text column "text"' in one_line_error(capsys)
+    assert not out.exists()
+    pool = tmp_path / "pool.csv"
+    pd.read_csv(table).drop(columns="label").to_csv(pool, index=False)
+    assert cli.main(["serve", str(pool), "--categories", "pos,neg", "--id-column", "id",
+                     "--store", str(tmp_path / "s.db"), "--retrain-every", "5",
+                     "--text-column", "text", "--model", "gbdt"]) == 2
+    assert "--model gbdt learns from feature columns" in one_line_error(capsys)
+    assert not (tmp_path / "s.db").exists()
