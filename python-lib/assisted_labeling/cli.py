@@ -691,7 +691,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                     "check the free disk space and the directory's permissions"):
         models.save(trained, args.output)
     unlabeled = len(frame) - (trained.n_labels or 0)
-    print(f"Trained on {trained.n_labels} labeled rows ({', '.join(trained.classes)}) in "
+    shown = trained.classes[:10] + ([f"… {len(trained.classes)} classes"]
+                                    if len(trained.classes) > 10 else [])
+    print(f"Trained on {trained.n_labels} labeled rows ({', '.join(shown)}) in "
           f"{time.perf_counter() - started:.1f}s: {args.output}"
           + (f" ({unlabeled} rows without a label left out)" if unlabeled else ""),
           file=sys.stderr)

@@ -384,8 +384,12 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     trained.pipeline = build_pipeline(inputs, text_column=text_column,
                                       feature_columns=feature_columns, model=model, seed=seed)
     target = labeled[label_column].astype(str)
+    if len(labeled) >= 20 and len(classes) > MANY_CLASSES_SHARE * len(labeled):
+        log.warning(many_classes_note(label_column, len(classes), len(labeled)))
     try:
-        trained.pipeline.fit(inputs, target)
+        with warnings.catch_warnings():  # said above, in the user's words
+            warnings.filterwarnings("ignore", message=".*could represent a regression")
+            trained.pipeline.fit(inputs, target)
     except (ValueError, TypeError) as exc:
         if text_column and ("empty vocabulary" in str(exc) or "no terms remain" in str(exc)):
             raise ValidationError(
@@ -402,6 +406,18 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     if trained.free_text_left_out:
         log.warning(free_text_note(trained.free_text_left_out))
     return trained
+
+
+#: More classes than this share of the labeled rows (20 or more): the label is likely a
+#: number.
+MANY_CLASSES_SHARE = 0.5
+
+
+def many_classes_note(label_column: str, n_classes: int, n_labeled: int) -> str:
+    """What to say of a label column with about as many classes as labeled rows."""
+    return (f'The label column "{label_column}" holds {n_classes} different values among '
+            f"{n_labeled} labeled rows, each learned as a class of its own: if it is a "
+            "number to predict (a regression), this model cannot learn it")
 
 
 def free_text_note(columns: Sequence[str]) -> str:

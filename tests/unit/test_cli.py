@@ -1333,3 +1333,20 @@ def test_gbdt_with_a_text_column_is_refused_not_ignored(tmp_path, capsys):
                      "--text-column", "text", "--model", "gbdt"]) == 2
     assert "--model gbdt learns from feature columns" in one_line_error(capsys)
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_label_column_of_numbers_is_said_to_be_one_in_plain_words(tmp_path, capsys,
+                                                                    caplog, recwarn):
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"x": [i / 60 for i in range(60)], "y": [i % 7 for i in range(60)],
+                  "score": [round(i * 0.37, 2) for i in range(60)]}).to_csv(table,
+                                                                           index=False)
+    with caplog.at_level("WARNING", logger="assisted_labeling.models"):
+        assert cli.main(["train", str(table), "--label-column", "score",
+                         "-o", str(tmp_path / "m.skops")]) == 0
+    err = capsys.readouterr().err
+    assert ('The label column "score" holds 60 different values among 60 labeled rows'
+            in caplog.text)
+    assert not [w for w in recwarn if "regression" in str(w.message)]  # scikit-learn's
+    summary = next(line for line in err.splitlines() if line.startswith("Trained on"))
+    assert "… 60 classes)" in summary and len(summary) < 300
