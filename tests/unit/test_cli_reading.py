@@ -104,8 +104,10 @@ def test_rows_deleted_from_the_pool_are_served_no_more_and_keep_their_labels(tmp
     assert "2 annotated items are not in pool.csv (1, 2)" in err
     other = Principal("bob", "annotator")
     assert sorted(i["id"] for i in project.next_items(other, 10)) == ["3", "5", "6"]
-    stats = project.stats()  # the annotated ones stay, as done: 5 items, 2 complete
-    assert (stats.total, stats.complete, stats.labeled, stats.skipped) == (5, 2, 1, 1)
+    stats = project.stats()  # the annotated ones keep their annotations, not counted as
+    # items of the table: 3 items, none complete
+    assert (stats.total, stats.complete, stats.labeled, stats.skipped, stats.retired) == \
+        (3, 0, 1, 1, 2)
     assert [r["id"] for r in project.label_rows()] == ["1"]
     # Whatever is saved on a retired item from the history, or however many annotators
     # items need from now on, it is served no more.
@@ -115,15 +117,15 @@ def test_rows_deleted_from_the_pool_are_served_no_more_and_keep_their_labels(tmp
     project = open_project(pool, db, {**settings, "annotators_per_item": 3}, progress=False)
     assert sorted(i["id"] for i in project.next_items(other, 10)) == ["3", "5", "6"]
     stats = project.stats()
-    assert (stats.total, stats.complete, stats.remaining) == (5, 2, 3)
+    assert (stats.total, stats.complete, stats.remaining) == (3, 0, 3)
     project.annotate(LOCAL_USER, {"item_id": "1", "label": "pos"})
     project.store.close()
     pool.write_text("id,text\n1,a\n3,c\n5,e\n6,f\n")  # 1 is back: it needs bob again
     project = open_project(pool, db, settings, progress=False)
-    assert project.stats().complete == 1  # item 2 (retired)
+    assert (project.stats().complete, project.stats().retired) == (0, 1)  # item 2
     assert "1 annotated item is not in pool.csv (2)" in capsys.readouterr().err
     assert sorted(i["id"] for i in project.next_items(other, 10)) == ["1", "3", "5", "6"]
-    assert project.stats().total == 5
+    assert project.stats().total == 4
 
 
 def test_without_an_id_column_an_edited_row_is_a_new_item_and_says_so(tmp_path, capsys):

@@ -111,6 +111,8 @@ class Stats:
     skipped: int
     per_class: dict[str, int]
     mine: dict[str, int] = field(default_factory=dict)
+    #: Annotated items whose rows left the table: kept, not counted in total/complete.
+    retired: int = 0
 
     @property
     def remaining(self) -> int:
@@ -125,6 +127,7 @@ class Stats:
             "skipped": self.skipped,
             "per_class": dict(self.per_class),
             "mine": dict(self.mine),
+            "retired": self.retired,
         }
 
 

@@ -170,7 +170,9 @@ CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (key, at);
 QUEUE_INDEX = ("CREATE INDEX IF NOT EXISTS items_queue ON items (qorder, qpos, rank) "
                "WHERE open > 0")
 
-_COUNTERS = ("total", "complete", "labeled", "skipped", "label_id", "priority_generation")
+_COUNTERS = ("total", "complete", "labeled", "skipped", "label_id", "priority_generation",
+             "retired")
+_RETIRED_SQL = f"SELECT count(*) FROM items WHERE needed = {RETIRED}"
 _ANNOTATION_COLUMNS = (
     "a.id, i.key, a.annotator, a.status, a.label, a.label_id, a.comment, a.session, "
     "a.created_at, a.updated_at, a.duration_ms"
@@ -351,6 +353,10 @@ class SQLiteStore:
         self._conn().executescript(SCHEMA)
         with self._write() as conn:
             self._migrate(conn)
+            if conn.execute("SELECT 1 FROM counters WHERE name = 'retired'").fetchone() \
+                    is None:  # a store of an earlier version: counted once
+                conn.execute(f"INSERT INTO counters (name, value) SELECT 'retired', "
+                             f"({_RETIRED_SQL})")
             conn.executemany(
                 "INSERT OR IGNORE INTO counters (name, value) VALUES (?, 0)",
                 [(name,) for name in _COUNTERS],
@@ -572,6 +578,8 @@ class SQLiteStore:
             self._after_needed(conn)
             conn.execute("UPDATE counters SET value = value - ? WHERE name = 'total'",
                          (removed,))
+            conn.execute(f"UPDATE counters SET value = ({_RETIRED_SQL}) "
+                         "WHERE name = 'retired'")
             conn.execute("DELETE FROM seen_keys")
         return removed, retired, keys
 
@@ -1087,10 +1095,13 @@ class SQLiteStore:
                     "SELECT status, n FROM user_counts WHERE annotator = ?", (user,)
                 ):
                     mine[status.lower()] = n
+        # Items whose rows left the table keep their annotations (counted in labeled and
+        # skipped) but are no items to label: not in total, nor complete (they need none).
+        retired = counters["retired"]
         return Stats(
-            total=counters["total"], complete=counters["complete"],
+            total=counters["total"] - retired, complete=counters["complete"] - retired,
             labeled=counters["labeled"], skipped=counters["skipped"], per_class=per_class,
-            mine=mine,
+            mine=mine, retired=retired,
         )
 
     # -- accounts ---------------------------------------------------------------------

@@ -21,6 +21,11 @@ def assert_consistent(store: SQLiteStore) -> None:
 
     counters = dict(conn.execute("SELECT name, value FROM counters"))
     assert counters["total"] == count("SELECT count(*) FROM items")
+    assert counters["retired"] == count("SELECT count(*) FROM items WHERE needed = 0")
+    stats = store.stats()
+    assert stats.total == count("SELECT count(*) FROM items WHERE needed > 0")
+    assert stats.complete == count(
+        "SELECT count(*) FROM items WHERE needed > 0 AND labeled >= needed")
     assert counters["complete"] == count("SELECT count(*) FROM items WHERE labeled >= needed")
     assert counters["labeled"] == count(
         "SELECT count(*) FROM annotations WHERE status = 'LABELED'")
@@ -67,3 +72,35 @@ def test_counters_hold_under_random_work(tmp_path, seed):
             assert_consistent(store)
     finally:
         store.close()
+
+
+def test_progress_counts_the_items_of_the_table_not_those_whose_rows_left_it(tmp_path):
+    """A team lead reads total, complete and remaining as the table's: an annotated item
+    whose row was removed keeps its annotation (labeled, skipped, exports) but is no
+    item to label, even one that was only skipped."""
+    store = SQLiteStore(tmp_path / "s.db")
+    store.add_items([Item(f"k{i}", {"i": i}) for i in range(10)])
+    store.save_label("ann", "k0", "x", ["x"])
+    store.save_label("ann", "k1", "x", ["x"])
+    store.save_skip("ann", "k2")
+    store.sync_items([Item(f"k{i}", {"i": i}) for i in (1, 3, 4, 5, 6, 7)])  # k0, k2,
+    # k8 and k9 gone
+    stats = store.stats().to_dict()
+    assert {k: stats[k] for k in ("total", "complete", "remaining", "labeled", "skipped",
+                                  "retired")} == {
+        "total": 6, "complete": 1, "remaining": 5, "labeled": 2, "skipped": 1, "retired": 2}
+    assert_consistent(store)
+    store.close()
+    # A store of an earlier version, without the count: made once, at opening.
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.execute("DELETE FROM counters WHERE name = 'retired'")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(tmp_path / "s.db")
+    assert store.stats().retired == 2 and store.stats().total == 6
+    store.sync_items([Item(f"k{i}", {"i": i}) for i in range(10)])  # all back
+    assert store.stats().to_dict()["retired"] == 0 and store.stats().total == 10
+    assert_consistent(store)
+    store.close()
