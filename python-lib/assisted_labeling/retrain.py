@@ -80,8 +80,13 @@ def default_features(columns: list[str], config: LabelingConfig) -> list[str]:
 
 
 def retrain_warnings(store: SQLiteStore) -> list[str]:
-    """The problem of the last retraining, for labelers (``[]`` when it succeeded)."""
+    """The problem of the last retraining, for labelers (``[]`` when it succeeded, and
+    when it lacked a second class that has been labeled since: the retraining that this
+    label starts may take a while, and the warning would say the opposite meanwhile)."""
     problem = store.get_meta(PROBLEM, "") or ""
+    known = store.get_meta(ONE_CLASS) if problem else None
+    if known and set(store.stats().per_class) - set(json.loads(known)):
+        return []
     return [problem] if problem else []
 
 

@@ -904,3 +904,19 @@ def test_a_retraining_process_stops_once_whatever_signals_follow():
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def test_the_one_class_warning_goes_with_the_first_label_of_another_class(tmp_path, pool):
+    """Not when the retraining it starts ends, many seconds later on a large pool."""
+    path, _ = pool
+    project, retrainer = retraining(tmp_path, path, 3)
+    for i in range(3):
+        project.annotate(LOCAL_USER, {"item_id": str(i), "label": "a"})
+    assert retrainer.run_once() is None
+    assert "at least 2 classes" in retrain_warnings(project.store)[0]
+    project.annotate(LOCAL_USER, {"item_id": "3", "label": "a"})
+    assert retrain_warnings(project.store)  # still one class
+    project.annotate(LOCAL_USER, {"item_id": "4", "label": "b"})
+    assert retrain_warnings(project.store) == []  # before any retraining
+    assert retrainer.run_once() is not None
+    assert retrain_warnings(project.store) == []
