@@ -191,11 +191,22 @@ def _check_pool(pool: str | Path, output: str | Path, columns: list[str],
         raise ConfigError(f'The pool "{pool}" already has the column(s) {", ".join(taken)}, '
                           "which query adds: is it a queries file? Pass the original pool "
                           "as --input")
+    from .queries import INTERNAL_COLUMNS
+
+    internal = [c for c in INTERNAL_COLUMNS if c in columns]
+    if internal:
+        raise ConfigError(f'The pool "{pool}" has a column named {internal[0]}, a name '
+                          "query keeps for its own use: rename that column")
     missing = [c for c in model_columns if c not in columns]
     if missing:
+        # One column whose name holds separators: a CSV file not separated by commas.
+        only = columns[0][:60] if len(columns) == 1 else ""
+        hint = (f' (its only column is "{only}": is the file separated by something other '
+                "than commas? Save it as CSV with commas)"
+                if any(sep in only for sep in ";\t|") else "")
         raise ConfigError(f'The pool "{pool}" lacks the model\'s column(s) '
                           f"{', '.join(missing)}: give a pool with the columns it was "
-                          f"trained on ({', '.join(model_columns)})")
+                          f"trained on ({', '.join(model_columns)}){hint}")
 
 
 def _check_replaceable(output: str | Path, pool_columns: Iterable[str],
@@ -314,7 +325,7 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
     from .retrain import RetrainSettings, default_features
 
     features = column_list("--feature-columns", args.feature_columns)
-    _check_text_column(args.text_column)
+    _check_model_columns(args)
     for name in (args.text_column, *features):
         if name and name not in columns:
             raise LabelingError(f'No column "{name}" in "{args.input}" to train on '
@@ -353,11 +364,21 @@ def _check_model_kind(model: str, text_column: str | None, *, chosen: bool = Fal
                             "out, or give --feature-columns")
 
 
-def _check_text_column(name: str | None) -> None:
-    """Refuse ``--text-column ''``: not the same as leaving the option out."""
-    if name is not None and not name.strip():
-        raise LabelingError("--text-column: expected a column name (leave the option out "
-                            "to let the columns be chosen)")
+def _check_model_columns(args: argparse.Namespace) -> None:
+    """Refuse ``--text-column ''`` or ``--feature-columns ''``: not the same as leaving
+    the option out; and an id column among them (an id tells items apart, it teaches
+    nothing about them)."""
+    for option, value in (("--text-column", args.text_column),
+                          ("--feature-columns", args.feature_columns)):
+        if value is not None and not value.strip():
+            what = "a column name" if option == "--text-column" else "column names"
+            raise LabelingError(f"{option}: expected {what} (leave the option out to let "
+                                "the columns be chosen)")
+    read = [args.text_column] if args.text_column else list(
+        column_list("--feature-columns", args.feature_columns))
+    if args.id_column and args.id_column in read:
+        raise LabelingError(f'"{args.id_column}" is the id column: a model learns nothing '
+                            "from ids; leave it out of --text-column / --feature-columns")
 
 
 def _pool_head(pool: str, rows: int = 10_000):
@@ -676,7 +697,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_model_output(args.output)
     # Classes and ids are text: a CSV's "01" and "1", "None" or "NA" stay what they say.
     frame = _read_input(args.input, text_columns=[args.label_column, args.id_column])
-    _check_text_column(args.text_column)
+    _check_model_columns(args)
     columns = {"label_column": args.label_column, "text_column": args.text_column,
                "feature_columns": column_list("--feature-columns", args.feature_columns),
                "id_column": args.id_column}

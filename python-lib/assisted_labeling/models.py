@@ -391,7 +391,12 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
             warnings.filterwarnings("ignore", message=".*could represent a regression")
             trained.pipeline.fit(inputs, target)
     except (ValueError, TypeError) as exc:
-        if text_column and ("empty vocabulary" in str(exc) or "no terms remain" in str(exc)):
+        if text_column and "no terms remain" in str(exc):  # min_df: words of one text
+            raise ValidationError(
+                f'no word of the text column "{text_column}" is in more than one of the '
+                f"{len(labeled)} labeled texts: there is nothing they share to learn "
+                "from", column=text_column) from None
+        if text_column and "empty vocabulary" in str(exc):
             raise ValidationError(
                 f'the text column "{text_column}" holds no words in the {len(labeled)} '
                 "labeled rows", column=text_column) from None
@@ -678,6 +683,12 @@ def load(path: str | Path) -> TrainedModel:
                           "`train` wrote")
     if not path.is_file():
         raise ConfigError(f'Model file "{path}" does not exist')
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:  # not "not a model file": it may well be one
+        raise ConfigError(f'Cannot read the model file "{path}": '
+                          f"{(exc.strerror or str(exc)).lower()}") from None
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as exc:  # a corrupt or foreign file: skops raises many kinds

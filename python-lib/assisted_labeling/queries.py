@@ -41,6 +41,8 @@ from .store import AnnotationStore, Priority, Status
 
 ITEM_ID = "__item_id"
 _POSITION = "__position"  # the row's index in the pool
+#: Columns query adds to the pool's while it works: a pool must not have them.
+INTERNAL_COLUMNS = (ITEM_ID, _POSITION)
 _MAYBE_SEEN = "__maybe_seen"  # may repeat an earlier row: its id is counted after scoring
 #: Helper columns of rows without an id column, dropped once their ids are exact.
 _ID_HELPERS = [_POSITION, _MAYBE_SEEN]

@@ -1350,3 +1350,39 @@ def test_a_label_column_of_numbers_is_said_to_be_one_in_plain_words(tmp_path, ca
     assert not [w for w in recwarn if "regression" in str(w.message)]  # scikit-learn's
     summary = next(line for line in err.splitlines() if line.startswith("Trained on"))
     assert "… 60 classes)" in summary and len(summary) < 300
+
+
+def test_cosmetic_refusals_of_query_and_train_say_what_is_wrong(model_files, tmp_path,
+                                                                capsys, monkeypatch):
+    model, pool = model_files
+    out = str(tmp_path / "q.csv")
+    semicolons = tmp_path / "semi.csv"
+    semicolons.write_text("id;x;y\n1;0.5;0.5\n")
+    assert cli.main(["query", "--model", str(model), "--input", str(semicolons),
+                     "-o", out]) == 2
+    assert "separated by something other than commas" in one_line_error(capsys)
+    internal = tmp_path / "internal.csv"
+    pd.read_csv(pool).assign(__position=1).to_csv(internal, index=False)
+    assert cli.main(["query", "--model", str(model), "--input", str(internal),
+                     "-o", out]) == 2
+    assert "has a column named __position, a name query keeps" in one_line_error(capsys)
+    table = tmp_path / "train.csv"
+    for option in (["--feature-columns", " "], ["--id-column", "x", "--feature-columns",
+                                                 "x,y"]):
+        assert cli.main(["train", str(table), *option, "-o",
+                         str(tmp_path / "m2.skops")]) == 2
+        assert ("expected column names" if option[1] == " " else
+                '"x" is the id column') in one_line_error(capsys)
+    import builtins
+
+    real_open = builtins.open
+
+    def locked(file, *args, **kwargs):
+        if str(file) == str(model):
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", locked)
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o", out]) == 2
+    assert f'Cannot read the model file "{model}": permission denied' in \
+        one_line_error(capsys)

@@ -393,3 +393,11 @@ def test_dates_written_as_text_are_read_with_one_format_per_column(written, days
     # could be the month.
     later = trained.inputs(pd.DataFrame({"when": [written[0]]}))["when"]
     assert later.iloc[0] == seconds.iloc[0]
+
+
+def test_texts_that_share_no_word_are_told_so():
+    frame = pd.DataFrame({"text": [f"w{i}a w{i}b" for i in range(models.TEXT_MIN_DF_FROM)],
+                          "label": ["a", "b"] * (models.TEXT_MIN_DF_FROM // 2)})
+    with pytest.raises(ValidationError, match="is in more than one of the 1000 labeled "
+                                              "texts: there is nothing they share"):
+        models.train(frame, label_column="label", text_column="text")
