@@ -353,7 +353,13 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
         frame, label_column=label_column, text_column=text_column,
         feature_columns=feature_columns, id_column=id_column)
     labeled = frame[has_value(frame[label_column])]
-    classes = sorted(labeled[label_column].astype(str).unique())
+    raw = labeled[label_column].astype(str)
+    target = raw.str.strip()  # "neg " typed in a table is the class "neg"
+    spaced = raw != target
+    if spaced.any():
+        log.warning('%d label(s) of "%s" had spaces around them, taken without them '
+                    "(such as %r)", int(spaced.sum()), label_column, raw[spaced].iloc[0])
+    classes = sorted(target.unique())
     if len(classes) < 2:
         raise ValidationError(
             f"Training needs labels of at least 2 classes (found {len(classes)} among "
@@ -383,7 +389,6 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
     inputs = trained.inputs(labeled)
     trained.pipeline = build_pipeline(inputs, text_column=text_column,
                                       feature_columns=feature_columns, model=model, seed=seed)
-    target = labeled[label_column].astype(str)
     if len(labeled) >= 20 and len(classes) > MANY_CLASSES_SHARE * len(labeled):
         log.warning(many_classes_note(label_column, len(classes), len(labeled)))
     try:

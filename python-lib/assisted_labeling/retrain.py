@@ -149,7 +149,7 @@ def cross_validated_auc(frame: pd.DataFrame, label_column: str,
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     labeled = frame[has_value(frame[label_column])]
-    labels = labeled[label_column].astype(str)
+    labels = labeled[label_column].astype(str).str.strip()  # as `models.train` reads them
     counts = labels.value_counts()
     if len(counts) < 2 or counts.min() < 3:
         return None

@@ -337,9 +337,9 @@ def _canonical(value: Any) -> str:
 
 
 def has_value(column: pd.Series) -> np.ndarray:
-    """Which cells hold a value: neither missing nor empty text (a label cell, as `train`
+    """Which cells hold a value: neither missing nor blank text (a label cell, as `train`
     reads it: the rows it learns from)."""
-    return (column.notna() & (column.astype(str) != "")).to_numpy(dtype=bool)
+    return (column.notna() & (column.astype(str).str.strip() != "")).to_numpy(dtype=bool)
 
 
 def canonical_text(value: Any) -> str:

@@ -401,3 +401,13 @@ def test_texts_that_share_no_word_are_told_so():
     with pytest.raises(ValidationError, match="is in more than one of the 1000 labeled "
                                               "texts: there is nothing they share"):
         models.train(frame, label_column="label", text_column="text")
+
+
+def test_spaces_around_labels_are_no_classes_of_their_own(caplog):
+    frame = tabular().assign(label=lambda f: np.where(f["x"] > 0.5, "hi", "lo"))
+    frame.loc[:4, "label"] = frame.loc[:4, "label"] + " "  # "hi " typed in a table
+    frame.loc[5:7, "label"] = "  "  # a blank cell: no label
+    with caplog.at_level("WARNING", logger="assisted_labeling.models"):
+        trained = models.train(frame, label_column="label")
+    assert trained.classes == ["hi", "lo"] and trained.n_labels == 57
+    assert "5 label(s) of \"label\" had spaces around them" in caplog.text
