@@ -376,9 +376,10 @@ def _check_model_columns(args: argparse.Namespace) -> None:
                                 "the columns be chosen)")
     read = [args.text_column] if args.text_column else list(
         column_list("--feature-columns", args.feature_columns))
-    if args.id_column and args.id_column in read:
-        raise LabelingError(f'"{args.id_column}" is the id column: a model learns nothing '
-                            "from ids; leave it out of --text-column / --feature-columns")
+    id_column = getattr(args, "id_column", None)  # `demo` has none
+    if id_column and id_column in read:
+        raise LabelingError(f'"{id_column}" is the id column: a model learns nothing from '
+                            "ids; leave it out of --text-column / --feature-columns")
 
 
 def _pool_head(pool: str, rows: int = 10_000):
