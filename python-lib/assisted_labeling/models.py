@@ -118,6 +118,8 @@ class TrainedModel:
     #: are read alike (see :func:`_parse_dates`).
     _date_formats: dict[str, str] = field(default_factory=dict, init=False, repr=False,
                                           compare=False)
+    _categories: dict[str, set[str]] | None = field(default=None, init=False, repr=False,
+                                                    compare=False)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Class probabilities, columns in ``self.classes`` order."""
@@ -140,7 +142,8 @@ class TrainedModel:
             if kind == CATEGORY and not self.column_types:
                 continue  # files of earlier versions read categories as they come
             if kind in (NUMBER, DATETIME, CATEGORY):
-                series = _as_type(columns[name], kind, name, self._date_formats)
+                series = _as_type(columns[name], kind, name, self._date_formats,
+                                  self._learned_categories().get(name))
                 if series is not columns[name]:
                     converted[name] = series
         if converted:
@@ -148,6 +151,21 @@ class TrainedModel:
             for name, series in converted.items():
                 columns[name] = series
         return columns
+
+    def _learned_categories(self) -> dict[str, set[str]]:
+        """The values the fitted encoder learned per category column (none before
+        fitting)."""
+        if self._categories is None:
+            found: dict[str, set[str]] = {}
+            encode = getattr(self.pipeline, "named_steps", {}).get("encode")
+            for name, steps, columns in getattr(encode, "transformers_", []):
+                encoder = steps[-1] if name == "cat" and hasattr(steps, "steps") else None
+                for column, values in zip(columns, getattr(encoder, "categories_", [])):
+                    found[str(column)] = {str(v) for v in values}
+            if self.pipeline is None:
+                return found  # training: not fitted yet, not to be remembered
+            self._categories = found
+        return self._categories
 
     def _pipeline_types(self) -> dict[str, str]:
         """The number and category columns of a fitted pipeline (files that do not
@@ -500,16 +518,18 @@ def _check_values(series: pd.Series, name: str) -> None:
 
 
 def _as_type(series: pd.Series, kind: str, name: str,
-             date_formats: dict[str, str] | None = None) -> pd.Series:
+             date_formats: dict[str, str] | None = None,
+             learned: set[str] | None = None) -> pd.Series:
     """``series`` as the pipeline reads a column of type ``kind`` (the same object when
-    it already is so); ``date_formats``: see :func:`_parse_dates`."""
+    it already is so); ``date_formats``: see :func:`_parse_dates`; ``learned``: the
+    values a category column was fitted on (see :func:`_as_text`)."""
     if kind == CATEGORY:
         if pd.api.types.is_object_dtype(series) and \
                 pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
             return series
         present = series.notna()
         text = series.astype(object).where(present, None)
-        text[present] = series[present].map(_as_text)
+        text[present] = series[present].map(lambda v: _as_text(v, learned))
         return text
     if kind == NUMBER:
         if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf":
@@ -598,14 +618,15 @@ def _blank(series: pd.Series) -> pd.Series:
     return series.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
 
 
-def _as_text(value: Any) -> str:
-    """A category value as text; dates as the store keeps them (ISO 8601), and whole
-    numbers without a decimal part: a CSV column of codes 1, 2 with an empty cell is
-    read as floats, and its "1.0" must be the "1" the model learned."""
+def _as_text(value: Any, learned: set[str] | None = None) -> str:
+    """A category value as text; dates as the store keeps them (ISO 8601). A whole
+    number read as a float (a CSV column of codes 1, 2 with an empty cell) is the text
+    the model learned: "1.0" if it learned that, else "1"."""
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
+        plain = str(value)
+        return plain if learned is not None and plain in learned else str(int(value))
     return str(value)
 
 

@@ -411,3 +411,17 @@ def test_spaces_around_labels_are_no_classes_of_their_own(caplog):
         trained = models.train(frame, label_column="label")
     assert trained.classes == ["hi", "lo"] and trained.n_labels == 57
     assert "5 label(s) of \"label\" had spaces around them" in caplog.text
+
+
+def test_categories_learned_as_decimal_text_stay_so_when_read_as_floats():
+    """A column of versions "1.0", "2.0", "beta": a pool chunk without "beta" is read
+    as floats, and 2.0 must be the "2.0" the model learned, not "2"."""
+    rng = np.random.default_rng(0)
+    versions = rng.choice(["1.0", "2.0", "beta"], 60)
+    frame = pd.DataFrame({"version": versions,
+                          "label": np.where(versions == "2.0", "y", "x")})
+    trained = models.train(frame, label_column="label", feature_columns=["version"])
+    as_text = trained.predict_proba(pd.DataFrame({"version": ["1.0", "2.0"]}))
+    as_floats = trained.predict_proba(pd.DataFrame({"version": [1.0, 2.0]}))
+    assert np.allclose(as_floats, as_text)
+    assert not np.allclose(as_floats[0], as_floats[1])
