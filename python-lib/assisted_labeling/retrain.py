@@ -421,10 +421,11 @@ def keep_alive(start: Callable[[], subprocess.Popen], store: SQLiteStore, *,
             if len(ended) > restarts:
                 log.error("The retraining process ended %d times within %d minutes: not "
                           "started again", len(ended), window // 60)
-                store.set_meta(PROBLEM, (
+                # ONE_CLASS cleared: a second class labeled since would hide this.
+                store.set_metas({PROBLEM: (
                     "Retraining has stopped: its process ended unexpectedly several times "
                     "(the server's log tells more). The queue keeps its order; restart the "
-                    "server to retrain again."))
+                    "server to retrain again."), ONE_CLASS: ""})
                 return
             log.error("The retraining process ended unexpectedly; starting it again")
             store.set_meta(STATE, "running")
