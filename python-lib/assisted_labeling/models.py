@@ -7,6 +7,7 @@ other type is refused before anything in it is built.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -573,31 +574,44 @@ def _parse_dates(given: pd.Series, name: str, formats: dict[str, str]) -> pd.Ser
     same column. So: the format this column was read with before (``formats``, updated:
     the chunks of a pool read alike), else ISO 8601, else the format of the first value
     read month first, else day first (whichever reads every value), else value by value
-    (formats mixed in one column)."""
+    (formats mixed in one column). Each distinct text is parsed once."""
     from pandas.tseries.api import guess_datetime_format
 
-    def parse(fmt: str) -> pd.Series:
-        return pd.to_datetime(given, utc=True, errors="coerce", format=fmt)
+    codes, uniques = pd.factorize(given)  # missing values: code -1
+    distinct = pd.Series(uniques, dtype=object)
 
-    present = given.dropna()
-    if present.empty:
-        return pd.to_datetime(given, utc=True, errors="coerce")
-    first = present.iloc[0]
-    candidates = [formats.get(name), "ISO8601"]
-    if isinstance(first, str):
-        candidates += [guess_datetime_format(first.strip()),
-                       guess_datetime_format(first.strip(), dayfirst=True)]
-    with warnings.catch_warnings():  # "could not infer format": parsed one by one
+    def back(parsed: pd.Series) -> pd.Series:
+        return pd.Series(parsed.array.take(codes, allow_fill=True), index=given.index)
+
+    def guesses() -> Iterator[str | None]:
+        first = distinct.iloc[0]
+        if isinstance(first, str):
+            yield guess_datetime_format(first.strip())
+            yield guess_datetime_format(first.strip(), dayfirst=True)
+
+    with warnings.catch_warnings():  # "could not infer format", "dayfirst": said below
         warnings.simplefilter("ignore")
-        for fmt in dict.fromkeys(c for c in candidates if c):
+        if distinct.empty:
+            return back(pd.to_datetime(distinct, utc=True))
+        # With one format, pandas reads a time without offset after one with an offset
+        # in that offset; value by value, in UTC, as every time without offset.
+        text = distinct[distinct.map(lambda v: isinstance(v, str))].astype(str)
+        zoned = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)\s*$", regex=True)
+        mixed_zones = bool(zoned.any()) and not bool(zoned.all())
+        tried: set[str] = set()
+        for fmt in [] if mixed_zones else itertools.chain([formats.get(name), "ISO8601"],
+                                                           guesses()):
+            if not fmt or fmt in tried:
+                continue
+            tried.add(fmt)
             try:
-                times = parse(fmt)
+                parsed = pd.to_datetime(distinct, utc=True, errors="coerce", format=fmt)
             except (ValueError, TypeError):
                 continue
-            if not times[present.index].isna().any():
+            if not parsed.isna().any():
                 formats[name] = fmt
-                return times
-        return pd.to_datetime(given, utc=True, errors="coerce", **_MIXED_FORMATS)
+                return back(parsed)
+        return back(pd.to_datetime(distinct, utc=True, errors="coerce", **_MIXED_FORMATS))
 
 
 #: Booleans as a CSV file writes them (pandas' defaults), for columns read as text.

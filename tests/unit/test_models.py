@@ -390,9 +390,24 @@ def test_dates_written_as_text_are_read_with_one_format_per_column(written, days
     expected = pd.to_datetime([f"2020-01-{d:02d}" for d in days], utc=True)
     assert list(seconds) == list((expected - pd.Timestamp(0, tz="UTC")).total_seconds())
     # The next chunk of the same pool is read as the first was, even where the day
-    # could be the month.
+    # could be the month (the day-first case: alone, "02/01/2020" is read month first).
     later = trained.inputs(pd.DataFrame({"when": [written[0]]}))["when"]
     assert later.iloc[0] == seconds.iloc[0]
+
+
+def test_dates_as_text_are_read_without_warnings_and_offsets_stay_their_own(recwarn):
+    """The retraining reads the store's ISO text as dates (known types); a time without
+    offset is in UTC even after one with an offset (pandas' one format would give it
+    that offset)."""
+    iso = pd.Series(["2020-01-01T00:00:00+02:00", "2020-03-04 10:00", None] * 4)
+    frame = pd.DataFrame({"when": iso, "label": ["a", "b", "a"] * 4})
+    trained = models.train(frame, label_column="label", feature_columns=["when"],
+                           known_types={"when": models.DATETIME})
+    seconds = trained.inputs(frame)["when"]
+    expected = pd.to_datetime(["2019-12-31 22:00", "2020-03-04 10:00"], utc=True)
+    assert list(seconds[:2]) == list((expected - pd.Timestamp(0, tz="UTC")).total_seconds())
+    assert not [w for w in recwarn if "dayfirst" in str(w.message)
+                or "infer format" in str(w.message)]
 
 
 def test_texts_that_share_no_word_are_told_so():
