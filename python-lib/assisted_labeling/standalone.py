@@ -91,10 +91,10 @@ def load_items(store: SQLiteStore, input_path: str | Path, config: LabelingConfi
     if progress:
         rows = _progress(rows, f"Reading {Path(input_path).name}")
     first = store.get_meta("input_fingerprint") is None
-    # A new store is no one else's yet: no pause for other writers (see sync_items).
+    # Read as `serve` starts, before it serves: no labeler waits (see sync_items).
     done = store.sync_items((Item(row.key, row.data) for row in rows),
                             annotators_per_item=config.annotators_per_item, update=not first,
-                            pause=not first)
+                            pause=False)
     name = Path(input_path).name
     if done.updated:
         print(f"{_items(done.updated)} take{'s' * (done.updated == 1)} new values from "

@@ -164,3 +164,22 @@ def test_annotations_carry_the_sampler_session(project_setup, open_labeling, con
 def test_no_queries_means_session_zero(project_setup, open_labeling):
     webapp = open_labeling()
     assert webapp.session() == 0
+
+
+def test_the_queue_loads_at_once_at_start_and_lets_saves_in_while_serving(
+        project_setup, open_labeling, config_4x, monkeypatch):
+    """At start no labeler can wait: no pause. A re-rank while labelers work pauses
+    between its transactions, so that their saves go first."""
+    from assisted_labeling.store import sqlite as sqlite_module
+
+    pauses: list[float] = []
+    monkeypatch.setattr(sqlite_module.time, "sleep", pauses.append)
+    project_setup.create_dataset("queries", pd.DataFrame({
+        "text": ["awful", "fine"], "stars": [1, 3], "uncertainty": [0.9, 0.1]}))
+    project_setup.project_variables()["standard"][SESSION] = 1
+    webapp = open_labeling({**config_4x, "queries_ds": "queries"})
+    assert pauses == []
+    project_setup.project_variables()["standard"][SESSION] = 2
+    webapp.session._expires = -1  # skip the cache delay
+    assert webapp.refresh_queue() is True
+    assert pauses

@@ -170,9 +170,11 @@ class DssWebapp:
     session: SessionVariable
     queue_warnings: QueueWarnings = field(default_factory=QueueWarnings)
 
-    def refresh_queue(self, *, force: bool = False) -> bool:
+    def refresh_queue(self, *, force: bool = False, pause: bool = True) -> bool:
         """Re-import new unlabeled rows and re-rank by the queries dataset when the
-        sampler ran since the last ranking (its session number changed)."""
+        sampler ran since the last ranking (its session number changed). ``pause``
+        (off before the backend serves): let labelers' saves in between (see
+        ``SQLiteStore.set_priorities``)."""
         current = self.session()
         store = self.project.store
         if not force and store.get_meta(PRIORITIES_SESSION) == str(current):
@@ -180,7 +182,7 @@ class DssWebapp:
         import dataiku
 
         done = load_queue(self.project, self.settings, dataiku.Dataset,
-                          chunksize=self.sync.chunksize, session=current)
+                          chunksize=self.sync.chunksize, session=current, pause=pause)
         self.queue_warnings.set(done.problems)
         store.set_meta(PRIORITIES_SESSION, str(current))
         return True
@@ -194,7 +196,7 @@ class DssWebapp:
 
 def load_queue(project: LabelingProject, settings: DssSettings,
                open_dataset: Callable[[str], Any], *, chunksize: int,
-               session: int | None = None) -> QueueLoad:
+               session: int | None = None, pause: bool = True) -> QueueLoad:
     """Import the unlabeled rows (new ones only) and the queries' priorities (those of
     the sampler's ``session`` when the queries hold several).
 
@@ -205,7 +207,7 @@ def load_queue(project: LabelingProject, settings: DssSettings,
     unlabeled = open_dataset(settings.unlabeled)
     try:
         added = store.add_items(dsio.iter_items(unlabeled, config, chunksize=chunksize),
-                                annotators_per_item=config.annotators_per_item)
+                                annotators_per_item=config.annotators_per_item, pause=pause)
     except LabelingError as exc:
         setting = "Id column" if config.id_column else "Unlabeled data"
         raise ConfigError(f'Setting "{setting}": {exc.message}', setting=setting) from None
@@ -221,7 +223,7 @@ def load_queue(project: LabelingProject, settings: DssSettings,
             done = store.set_priorities(
                 dsio.iter_priorities(queries, config, columns, chunksize=chunksize,
                                      unreadable=unreadable, session=session),
-                reset_others=True, to_duplicates=config.id_column is None)
+                reset_others=True, to_duplicates=config.id_column is None, pause=pause)
             scored = done.items
             if unreadable:
                 count = unreadable["count"]
@@ -333,7 +335,7 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
 def _start(webapp: DssWebapp) -> None:
     """Queue, restore, schemas, leftovers: the start-up steps that read and write DSS."""
     store, sync, config = webapp.project.store, webapp.sync, webapp.project.config
-    webapp.refresh_queue(force=True)
+    webapp.refresh_queue(force=True, pause=False)  # before the backend serves
     if store.get_meta("annotators_per_item") != str(config.annotators_per_item):
         store.set_annotators_per_item(config.annotators_per_item)
         store.set_meta("annotators_per_item", str(config.annotators_per_item))
