@@ -212,9 +212,9 @@ def _check_pool(pool: str | Path, output: str | Path, columns: list[str],
 def _check_replaceable(output: str | Path, pool_columns: Iterable[str],
                        label_column: str | None) -> None:
     """Refuse to replace a table that `query` did not write (the training table, say),
-    or one written by `query` that holds what it does not write: values in a column
-    added by hand, or labels typed into the label column (queries leave out labeled
-    rows, so that column comes out empty)."""
+    or queries edited since `query` wrote them that hold what it does not write: values
+    in a column the pool has not, or labels typed into the label column (queries leave
+    out labeled rows, so that column comes out empty)."""
     from .sampler import QUERY_COLUMNS, UNCERTAINTY_COLUMN
     from .sources import has_value, iter_table, table_columns
 
@@ -229,6 +229,8 @@ def _check_replaceable(output: str | Path, pool_columns: Iterable[str],
         raise ConfigError(f'The output "{output}" exists and is not a queries table (it has '
                           f'no "{UNCERTAINTY_COLUMN}" column): query would replace it. '
                           "Choose another output file, or delete this one first")
+    if _untouched(path):  # as `query` wrote it (from another pool, maybe): nothing typed
+        return
     known = set(pool_columns) | set(QUERY_COLUMNS)
     watched = [c for c in columns if c not in known or c == label_column]
     filled: dict[str, int] = dict.fromkeys(watched, 0)
@@ -244,6 +246,29 @@ def _check_replaceable(output: str | Path, pool_columns: Iterable[str],
         raise ConfigError(f'The output "{output}" holds {what}: query would replace it and '
                           "they would be lost. Choose another output file (or move this "
                           "one away first)")
+
+
+def _written_file(output: Path) -> Path:
+    """Where `query` notes the size and time of the output it wrote."""
+    return output.with_name(f".{output.name}.written")
+
+
+def _signature(path: Path) -> str:
+    status = path.stat()
+    return f"{status.st_size} {status.st_mtime_ns}"
+
+
+def _mark_written(output: str | Path) -> None:
+    with suppress(OSError):  # without the mark, the next run reads the output to check
+        _written_file(Path(output)).write_text(_signature(Path(output)), "utf-8")
+
+
+def _untouched(output: Path) -> bool:
+    """Whether ``output`` is as `query` last wrote it."""
+    try:
+        return _written_file(output).read_text("utf-8").strip() == _signature(output)
+    except OSError:
+        return False
 
 
 # -- sessions without a store -----------------------------------------------------------
@@ -825,6 +850,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     with _user_data(f'Cannot write "{args.output}"',
                     "check the free disk space and the directory's permissions"):
         write_frame(queries, args.output)
+        _mark_written(args.output)
         if store is None and not queries.empty:
             _session_file(args.output).write_text(f"{session}\n", "utf-8")
     if queries.empty:

@@ -339,7 +339,11 @@ def _canonical(value: Any) -> str:
 def has_value(column: pd.Series) -> np.ndarray:
     """Which cells hold a value: neither missing nor blank text (a label cell, as `train`
     reads it: the rows it learns from)."""
-    return (column.notna() & (column.astype(str).str.strip() != "")).to_numpy(dtype=bool)
+    present = column.notna().to_numpy(dtype=bool)
+    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+        # Only text can be blank; only the cells present are looked at.
+        present[present] = column[present].astype(str).str.strip().to_numpy() != ""
+    return present
 
 
 def canonical_text(value: Any) -> str:

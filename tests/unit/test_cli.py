@@ -1386,3 +1386,17 @@ def test_cosmetic_refusals_of_query_and_train_say_what_is_wrong(model_files, tmp
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o", out]) == 2
     assert f'Cannot read the model file "{model}": permission denied' in \
         one_line_error(capsys)
+
+
+def test_query_replaces_its_own_untouched_queries_whatever_pool_they_came_from(
+        model_files, tmp_path):
+    model, pool = model_files
+    out = tmp_path / "q.csv"
+    noted = tmp_path / "noted.csv"
+    pd.read_csv(pool).assign(note="kept from the pool").to_csv(noted, index=False)
+    assert cli.main(["query", "--model", str(model), "--input", str(noted),
+                     "-o", str(out)]) == 0
+    # Another pool, without "note": the values are query's own, not typed by someone.
+    assert cli.main(["query", "--model", str(model), "--input", str(pool),
+                     "-o", str(out)]) == 0
+    assert "note" not in pd.read_csv(out).columns
