@@ -107,7 +107,7 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
     fmt = check_output(output, fmt=fmt, stdout=True)
     to_stdout = str(output) == STDOUT
     output = Path(output)
-    tmp = _partial(output)
+    tmp = partial_path(output)
     count = 0
     try:
         if fmt == "parquet":
@@ -210,7 +210,7 @@ def _parquet_column(column: pd.Series) -> pd.Series | None:
     return None
 
 
-def _partial(output: Path) -> Path:
+def partial_path(output: Path) -> Path:
     """Where ``output`` is written before it appears whole: a name of this process's
     own, so that two runs writing the same output do not write into one file."""
     return output.with_name(f".{output.name}.{os.getpid()}.partial")
@@ -220,7 +220,7 @@ def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
     """Write a whole DataFrame to CSV, Parquet or JSONL (by extension), atomically."""
     output = Path(output)
     fmt = check_output(output)
-    tmp = _partial(output)
+    tmp = partial_path(output)
     try:
         if fmt == "csv":
             _changed_columns(frame, _csv_column).to_csv(tmp, index=False)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, ValidationError
+from .export import partial_path
 from .queries import ITEM_ID
 from .sampler import QUERY_COLUMNS
 from .sources import has_value
@@ -685,7 +686,7 @@ def save(model: TrainedModel, path: str | Path, *, private: bool = False) -> Non
     import skops.io as sio
 
     path = Path(path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = partial_path(path)
     state = {"pipeline": model.pipeline, "feature_columns": list(model.feature_columns),
              "text_column": model.text_column or "", "classes": list(model.classes),
              "n_labels": -1 if model.n_labels is None else int(model.n_labels),
