@@ -165,7 +165,10 @@ class PoolKeys:
             column = self._id_column(frame)
             values = column._values
             if isinstance(values, np.ndarray) and values.dtype.kind == "i":
-                return among_sorted(self._unique_integers(values), self._integer_keys(keys))
+                keys_array = self._integer_keys(keys)
+                if _increasing(values):  # the usual id column: unique, and searchable
+                    return _sorted_among(values, keys_array)
+                return among_sorted(self._unique_integers(values), keys_array)
         found = self(frame)
         return np.fromiter((k in keys for k in found), dtype=bool, count=len(found))
 
@@ -181,6 +184,8 @@ class PoolKeys:
         return self(frame)
 
     def _unique_integers(self, values: np.ndarray) -> np.ndarray:
+        if _increasing(values):  # unique: no hash table to build
+            return values
         index = pd.Index(values)
         if not index.is_unique:
             raise ValidationError(
@@ -271,6 +276,24 @@ def among_sorted(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     at = np.searchsorted(keys, values)
     at[at == keys.size] = 0
     return keys[at] == values
+
+
+def _increasing(values: np.ndarray) -> bool:
+    """Whether ``values`` strictly increase (then they are unique and sorted)."""
+    return values.size < 2 or bool((values[1:] > values[:-1]).all())
+
+
+def _sorted_among(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``among_sorted`` for strictly increasing ``values``: each key is looked up among
+    the values (a chunk holds far more rows than there are labeled keys)."""
+    found = np.zeros(values.shape, dtype=bool)
+    if not keys.size or not values.size:
+        return found
+    at = np.searchsorted(values, keys)
+    hit = at < values.size
+    at = at[hit]
+    found[at[values[at] == keys[hit]]] = True
+    return found
 
 
 class SeenDigests:
@@ -493,7 +516,7 @@ def score_pool(
                     raise ValidationError(f"key_fn gave {len(keys)} keys for {n} rows")
                 drop = _excluded(keys, exclude_keys)
             if drop.any():
-                chunk = chunk.iloc[np.flatnonzero(~drop)]
+                chunk = chunk[~drop]
                 positions = positions[~drop]
         if len(chunk):
             proba = None

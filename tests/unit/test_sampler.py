@@ -655,3 +655,26 @@ def test_the_cold_start_draws_the_same_typical_rows_for_every_strategy() -> None
     margin, diverse = run("margin"), run("diverse_margin")
     assert set(margin["id"].tail(3)) == set(diverse["id"].tail(3)) == {"r10", "r200", "r390"}
     assert margin["id"].head(17).tolist() == diverse["id"].head(17).tolist()
+
+
+@pytest.mark.parametrize("order", ["increasing", "shuffled", "repeated"])
+def test_excluding_by_integer_ids_finds_the_same_rows_in_any_order(order) -> None:
+    """Increasing ids (the usual id column) are searched the other way round; the answer
+    is the same as for ids in any order, and repeats are refused either way."""
+    rng = np.random.default_rng(0)
+    ids = np.arange(-500, 4500, 5, dtype=np.int64)
+    if order != "increasing":
+        rng.shuffle(ids)
+    if order == "repeated":
+        ids[7] = ids[3]
+    frame = pd.DataFrame({"id": ids})
+    keys = {str(k) for k in rng.choice(np.arange(-600, 5000), 300, replace=False)}
+    keys |= {"x", str(2**63 - 1), str(-(2**63))}
+    pool_keys = PoolKeys("id", only=keys)
+    if order == "repeated":
+        with pytest.raises(ValidationError, match="is not unique"):
+            pool_keys.excluded(frame, keys)
+        return
+    expected = np.array([str(i) in keys for i in ids])
+    assert pool_keys.excluded(frame, keys).tolist() == expected.tolist()
+    assert expected.any() and not expected.all()
