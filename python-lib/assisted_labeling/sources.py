@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
-from .errors import ConfigError, ValidationError
+from .errors import ConfigError, ValidationError, one_line
 
 TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
                  ".ndjson": "jsonl"}
@@ -99,7 +99,8 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READE
     except pd.errors.EmptyDataError:
         raise _empty_file_error(path) from None
     except (ValueError, pd.errors.ParserError, OSError) as exc:
-        raise ConfigError(f'Cannot read "{path}" as {fmt}: {exc}') from None
+        # pandas' parser messages end with a newline: one line, as every error.
+        raise ConfigError(f'Cannot read "{path}" as {fmt}: {one_line(str(exc))}') from None
 
 
 def _empty_file_error(path: str | Path) -> ConfigError:

@@ -1400,3 +1400,14 @@ def test_query_replaces_its_own_untouched_queries_whatever_pool_they_came_from(
     assert cli.main(["query", "--model", str(model), "--input", str(pool),
                      "-o", str(out)]) == 0
     assert "note" not in pd.read_csv(out).columns
+
+
+def test_a_row_with_too_many_fields_is_one_line_with_no_blank_line(model_files, tmp_path,
+                                                                   capsys):
+    model, _ = model_files
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,x,y\n1,0.5,0.5\n2,0.1,0.2,0.3\n")
+    assert cli.main(["query", "--model", str(model), "--input", str(ragged),
+                     "-o", str(tmp_path / "q.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("saw 4\n") and "\n\n" not in err, repr(err)
