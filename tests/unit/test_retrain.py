@@ -77,12 +77,17 @@ def test_retrains_every_n_labels_and_reranks_the_queue(tmp_path, pool):
     assert [h["session"] for h in history] == [1, 2]
 
 
-def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path, pool):
-    path, _ = pool
-    project, retrainer = retraining(tmp_path, path, 3)
+def failed_on_one_class(tmp_path, pool):
+    """A project whose retraining (every 3 labels) failed: 3 labels, all "a"."""
+    project, retrainer = retraining(tmp_path, pool[0], 3)
     for i in range(3):
         project.annotate(LOCAL_USER, {"item_id": str(i), "label": "a"})
     assert retrainer.run_once() is None
+    return project, retrainer
+
+
+def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path, pool):
+    project, retrainer = failed_on_one_class(tmp_path, pool)
     assert not (tmp_path / "m.skops").exists()
     assert project.store.get_meta("session", "0") == "0"  # a failed run is no session
     assert project.store.get_meta("metrics") is None
@@ -913,11 +918,7 @@ def test_a_retraining_process_stops_once_whatever_signals_follow():
 
 def test_the_one_class_warning_goes_with_the_first_label_of_another_class(tmp_path, pool):
     """Not when the retraining it starts ends, many seconds later on a large pool."""
-    path, _ = pool
-    project, retrainer = retraining(tmp_path, path, 3)
-    for i in range(3):
-        project.annotate(LOCAL_USER, {"item_id": str(i), "label": "a"})
-    assert retrainer.run_once() is None
+    project, retrainer = failed_on_one_class(tmp_path, pool)
     assert "at least 2 classes" in retrain_warnings(project.store)[0]
     project.annotate(LOCAL_USER, {"item_id": "3", "label": "a"})
     assert retrain_warnings(project.store)  # still one class
