@@ -806,6 +806,10 @@ def cmd_query(args: argparse.Namespace) -> int:
             raise LabelingError(
                 f'--id-column {id_column} differs from the store\'s, which is '
                 f"{stored_id or 'none (ids from row contents)'}: leave --id-column out")
+        if stored_id and stored_id not in columns:
+            raise LabelingError(f'The store "{args.store}" names its items by the column '
+                                f'"{stored_id}", which the pool "{args.input}" has not: is '
+                                "it the store of another table?")
         id_column = stored_id
         last_session = int(store.get_meta("session", "0") or 0)
         other = other_retrainer(store)

@@ -36,7 +36,7 @@ from .sampler import (
     score_pool,
 )
 from .sampling import DEFAULT_COLD_START
-from .sources import READER, has_value, iter_table, string_columns
+from .sources import READER, has_value, iter_table, string_columns, table_columns
 from .store import AnnotationStore, Priority, Status
 
 ITEM_ID = "__item_id"
@@ -246,16 +246,24 @@ def priorities_from_file(path: str | Path, id_column: str | None, *,
     here: pass these to ``set_priorities(..., to_duplicates=True)``. ``reader``: the one
     the pool's items were read with; ``pool``: its table, whose text columns a CSV of
     queries gives back as text (:func:`~assisted_labeling.sources.string_columns`)."""
+    from .errors import ConfigError
+
     keys = PoolKeys(id_column)
     text = [id_column, *(string_columns(pool) if pool is not None else ())]
+    # Ids are made of the pool's columns: queries made from the table `train` learned
+    # from also hold its (empty) label column, which the pool served has not.
+    wanted = table_columns(pool) if pool is not None else None
     row = 1
     for chunk in iter_table(path, reader=reader, text_columns=text, chunksize=chunksize):
         if UNCERTAINTY_COLUMN not in chunk.columns:
-            from .errors import ConfigError
-
             raise ConfigError(f'"{path}" has no "{UNCERTAINTY_COLUMN}" column: is it a '
                               "queries table?")
+        if id_column and id_column not in chunk.columns:
+            raise ConfigError(f'"{path}" has no column "{id_column}", the id column of '
+                              "the items: were these queries made from another table?")
         pool_columns = [c for c in chunk.columns if c not in QUERY_COLUMNS]
+        if wanted is not None and set(wanted) <= set(pool_columns):
+            pool_columns = list(wanted)
         ids = keys(chunk[pool_columns].reset_index(drop=True))
         yield from _priorities(chunk, ids.tolist(), source=f'"{path}"', first_row=row)
         row += len(chunk)

@@ -12,7 +12,7 @@ import pytest
 
 from assisted_labeling import cli
 from assisted_labeling.config import build_config
-from assisted_labeling.errors import AuthenticationError
+from assisted_labeling.errors import AuthenticationError, LabelingError
 from assisted_labeling.export import write_frame
 from assisted_labeling.project import LabelingProject, Principal
 from assisted_labeling.standalone import open_project
@@ -1411,3 +1411,43 @@ def test_a_row_with_too_many_fields_is_one_line_with_no_blank_line(model_files, 
                      "-o", str(tmp_path / "q.csv")]) == 2
     err = capsys.readouterr().err
     assert err.endswith("saw 4\n") and "\n\n" not in err, repr(err)
+
+
+def test_queries_made_from_the_training_table_order_the_pool_it_came_from(float_pool,
+                                                                          tmp_path, capsys):
+    """`query` on the table `train` learned from keeps its (empty) label column: the
+    served pool has not that column, and its items must still be found."""
+    frame, pool, model = float_pool
+    table = tmp_path / "table.csv"
+    frame.assign(label=["p", "n"] * 15 + [""] * 370).to_csv(table, index=False)
+    queries = tmp_path / "q.csv"
+    assert cli.main(["query", "--model", str(model), "--input", str(table), "-o",
+                     str(queries)]) == 0
+    assert "label" in pd.read_csv(queries).columns
+    project = open_project(pool, tmp_path / "labels.db", {"categories": "p,n"},
+                           progress=False)
+    capsys.readouterr()
+    cli._order_queue(project, str(queries), str(pool))
+    assert "370 items scored" in capsys.readouterr().err
+
+
+def test_queries_without_the_id_column_are_said_to_come_from_another_table(tmp_path):
+    from assisted_labeling.queries import priorities_from_file
+
+    queries = tmp_path / "q.csv"
+    pd.DataFrame({"x": [1, 2], "uncertainty": [0.5, 0.4]}).to_csv(queries, index=False)
+    with pytest.raises(LabelingError, match='has no column "rid", the id column of the '
+                                            "items: were these queries made from another"):
+        list(priorities_from_file(queries, "rid"))
+
+
+def test_query_says_a_store_of_another_table_is_one(model_files, tmp_path, capsys):
+    model, pool = model_files
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"rid": [1, 2], "x": [0.1, 0.2], "y": [0.3, 0.4]}).to_csv(other,
+                                                                         index=False)
+    open_project(other, tmp_path / "s.db", {"categories": "a,b", "id_column": "rid"},
+                 progress=False).store.close()
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(tmp_path / "q.csv"), "--store", str(tmp_path / "s.db")]) == 2
+    assert 'names its items by the column "rid", which the pool' in one_line_error(capsys)
