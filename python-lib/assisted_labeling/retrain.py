@@ -50,6 +50,9 @@ PROBLEM = "retrain_problem"
 #: The classes labeled so far, as JSON, when the last retraining lacked a second class:
 #: the first label of another class makes it due, without waiting for ``every`` labels.
 ONE_CLASS = "retrain_one_class"
+#: The settings of the last retraining tried (columns, model, strategy), as JSON: a
+#: restart with others retrains at once instead of ranking by the old model meanwhile.
+TRIED_WITH = "retrain_tried_with"
 #: "running" from the start of the retraining process; "stopped" once it ended cleanly.
 STATE = "retrainer"
 OWNER = "retrainer_pid"  # the process whose state STATE is
@@ -176,6 +179,11 @@ class Retrainer:
         """After ``every`` new labels; after a retraining that lacked a second class,
         as soon as one is labeled (a labeler should not label ``every`` more to see the
         model start)."""
+        tried = self.store.get_meta(TRIED_WITH)
+        if tried is not None and tried != self._tried_with() and metrics_history(self.store):
+            log.info("Retraining at once: the settings differ from the last retraining's "
+                     "(%s, now %s)", tried, self._tried_with())
+            return True
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
         known = self.store.get_meta(ONE_CLASS)
         trained = self.store.get_meta(TRAINED)
@@ -184,6 +192,13 @@ class Retrainer:
         return retraining_due(self.store, after, every=self.settings.every,
                               known=set(json.loads(known)) if known else None,
                               trained_label_id=None if trained is None else int(trained))
+
+    def _tried_with(self) -> str:
+        settings = self.settings
+        return json.dumps({"text_column": settings.text_column,
+                           "feature_columns": list(settings.feature_columns),
+                           "model": settings.model, "strategy": settings.strategy},
+                          sort_keys=True)
 
     def run_once(self) -> dict[str, Any] | None:
         """Retrain when due; returns the metrics entry of the new model, if any.
@@ -235,7 +250,7 @@ class Retrainer:
         self.store.set_metas({
             PROBLEM: problem,
             ONE_CLASS: json.dumps(classes) if classes is not None else "",
-            WATERMARK: str(watermark)})
+            WATERMARK: str(watermark), TRIED_WITH: self._tried_with()})
 
     def _without_paths(self, message: str) -> str:
         """``message`` with the server's file paths cut to their names: labelers may be
@@ -294,7 +309,7 @@ class Retrainer:
         # failure's warning gone).
         self.store.set_metas({"session": str(session), METRICS: json.dumps(history),
                               WATERMARK: str(watermark), PROBLEM: problem, ONE_CLASS: "",
-                              TRAINED: str(trained_id)})
+                              TRAINED: str(trained_id), TRIED_WITH: self._tried_with()})
         log.info("Retrained on %d labels in %.1fs", len(frame), entry["seconds"])
         return entry
 

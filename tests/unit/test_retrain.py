@@ -926,3 +926,28 @@ def test_the_one_class_warning_goes_with_the_first_label_of_another_class(tmp_pa
     assert retrain_warnings(project.store) == []  # before any retraining
     assert retrainer.run_once() is not None
     assert retrain_warnings(project.store) == []
+
+
+def test_a_restart_with_other_settings_retrains_at_once(tmp_path, pool):
+    """Not after `every` more labels, ranking by the old model meanwhile; once, even if
+    that retraining fails."""
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    label(project, truth, range(5))
+    assert retrainer.run_once() is not None
+    assert retrainer.run_once() is None  # nothing new
+    same = Retrainer(project, path, retrainer.settings)
+    assert same.run_once() is None
+    other = Retrainer(project, path, RetrainSettings(
+        every=5, model_path=tmp_path / "m.skops", feature_columns=("x",),
+        strategy="entropy"))
+    entry = other.run_once()
+    assert entry is not None and entry["session"] == 2
+    assert models.load(tmp_path / "m.skops").feature_columns == ["x"]
+    assert other.run_once() is None
+    failing = Retrainer(project, path, RetrainSettings(
+        every=5, model_path=tmp_path / "m.skops", feature_columns=("x", "y"),
+        model="gbdt"))
+    failing._attempt = lambda: failing._postpone(RuntimeError("boom"), 0)
+    assert failing.run_once() is None
+    assert not failing.due()  # tried with these settings: waits for labels again
