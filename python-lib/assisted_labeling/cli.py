@@ -513,8 +513,15 @@ def _order_queue(project, queries: str, pool: str) -> None:
     project.store.set_meta(RANKED_BY, fingerprint)
     project.store.set_meta(f"{RANKED_BY}:{fingerprint}", "1")
     session = _table_session(queries)
-    if session > int(project.store.get_meta("session", "0") or 0):
+    current = int(project.store.get_meta("session", "0") or 0)
+    if session > current:
         project.store.set_meta("session", str(session))
+    elif 0 < session < current:  # sessions only go up: the labels cannot count in it
+        print(f'Warning: "{queries}" holds the queries of session {session}, and the '
+              f"store has counted up to session {current} since (newer queries, or "
+              f"retrainings): the labels that follow count in session {current}. Make "
+              "new queries with `query --store` to rank by the latest model",
+              file=sys.stderr)
 
 
 #: Gunicorn's threads read a request's headers themselves: a few clients that send them

@@ -1451,3 +1451,22 @@ def test_query_says_a_store_of_another_table_is_one(model_files, tmp_path, capsy
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
                      str(tmp_path / "q.csv"), "--store", str(tmp_path / "s.db")]) == 2
     assert 'names its items by the column "rid", which the pool' in one_line_error(capsys)
+
+
+def test_serving_older_queries_than_the_stores_session_says_where_labels_count(
+        float_pool, tmp_path, capsys):
+    frame, pool, model = float_pool
+    project = open_project(pool, tmp_path / "labels.db", {"categories": "p,n"},
+                           progress=False)
+    first, second = tmp_path / "q1.csv", tmp_path / "q2.csv"
+    for out in (first, second):
+        assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                         str(out), "--store", str(tmp_path / "labels.db"),
+                         "--max-queries", "10"]) == 0
+    cli._order_queue(project, str(second), str(pool))
+    capsys.readouterr()
+    cli._order_queue(project, str(first), str(pool))
+    err = capsys.readouterr().err
+    assert ('holds the queries of session 1, and the store has counted up to session 2'
+            in err)
+    assert project.store.get_meta("session") == "2"
