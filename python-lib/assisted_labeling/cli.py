@@ -524,6 +524,18 @@ def _order_queue(project, queries: str, pool: str) -> None:
               file=sys.stderr)
 
 
+def _say_kept_ranking(project) -> None:
+    """A restart without --queries keeps the queue's last ranking: say which."""
+    from .standalone import RANKED_BY
+
+    ranked_by = project.store.get_meta(RANKED_BY)
+    if ranked_by:
+        how = ("the latest retraining" if ranked_by == "retraining"
+               else "the queries it was last given")
+        print(f"The queue keeps the order of {how} (--queries FILE orders it anew)",
+              file=sys.stderr)
+
+
 #: Gunicorn's threads read a request's headers themselves: a few clients that send them
 #: slowly hold every thread (gunicorn's deployment docs ask for a buffering proxy).
 EXPOSED_WARNING = (
@@ -570,6 +582,8 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
         _warn_left_out_classes(project)
         if queries:  # once the server may start: a refusal changes nothing
             _order_queue(project, queries, args.input)
+        elif retrain is None:
+            _say_kept_ranking(project)
         if retrain is not None:
             _start_retrainer(args, settings, project, retrain)
     except BaseException:

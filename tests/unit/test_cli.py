@@ -1470,3 +1470,17 @@ def test_serving_older_queries_than_the_stores_session_says_where_labels_count(
     assert ('holds the queries of session 1, and the store has counted up to session 2'
             in err)
     assert project.store.get_meta("session") == "2"
+
+
+def test_a_restart_without_queries_says_the_queue_keeps_its_last_ranking(
+        float_pool, tmp_path, capsys):
+    frame, pool, model = float_pool
+    project = open_project(pool, tmp_path / "labels.db", {"categories": "p,n"},
+                           progress=False)
+    cli._say_kept_ranking(project)
+    assert capsys.readouterr().err == ""  # never ranked
+    queries = queries_of(pool, model, tmp_path / "q.csv")
+    cli._order_queue(project, str(queries), str(pool))
+    capsys.readouterr()
+    cli._say_kept_ranking(project)
+    assert "keeps the order of the queries it was last given" in capsys.readouterr().err
