@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import math
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
+from .processes import exists
 from .sources import TABLE_FORMATS, canonical_text, json_value, typed_like_csv
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -212,7 +214,13 @@ def _parquet_column(column: pd.Series) -> pd.Series | None:
 
 def partial_path(output: Path) -> Path:
     """Where ``output`` is written before it appears whole: a name of this process's
-    own, so that two runs writing the same output do not write into one file."""
+    own, so that two runs writing the same output do not write into one file. Those
+    that runs killed meanwhile left (their process is gone) are removed first."""
+    for left in output.parent.glob(f".{glob.escape(output.name)}.*.partial"):
+        pid = left.name[len(output.name) + 2:-len(".partial")]
+        if pid.isdigit() and int(pid) != os.getpid() and not exists(int(pid)):
+            with contextlib.suppress(OSError):
+                left.unlink()
     return output.with_name(f".{output.name}.{os.getpid()}.partial")
 
 

@@ -31,6 +31,7 @@ from . import models
 from .config import LabelingConfig
 from .errors import LabelingError, one_line
 from .loop import add_entry, contradictions, history_entries, sample_rows
+from .processes import exists
 from .project import LabelingProject
 from .queries import labeled_keys, queue_priorities, score_file
 from .sampler import PoolKeys
@@ -479,13 +480,7 @@ def other_retrainer(store: SQLiteStore) -> int | None:
     raw = store.get_meta(OWNER)
     if store.get_meta(STATE) != "running" or not raw or not raw.isdigit():
         return None
-    try:
-        os.kill(int(raw), 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return None
-    except OSError:  # someone else's process: it exists
-        pass
-    return int(raw)
+    return int(raw) if exists(int(raw)) else None
 
 
 def _mark_stopped(store: SQLiteStore) -> None:

@@ -197,3 +197,22 @@ def test_two_runs_writing_one_output_do_not_share_a_temporary_file(tmp_path, mon
     export.write_frame(pd.DataFrame({"a": [1]}), out)
     assert read_table(out)["a"].tolist() == [1]  # the last to finish
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_partial_files_of_runs_killed_meanwhile_are_removed(tmp_path):
+    """Not those of a run still writing (a live process), nor other files."""
+    import os
+    import subprocess
+    import sys
+
+    from assisted_labeling import export
+
+    out = tmp_path / "q.csv"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / f".q.csv.{gone}.partial").write_text("half")
+    (tmp_path / f".q.csv.{os.getppid()}.partial").write_text("still writing")
+    (tmp_path / ".other.csv.1.partial").write_text("another output's")
+    export.write_frame(pd.DataFrame({"a": [1]}), out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
+        f".q.csv.{os.getppid()}.partial", ".other.csv.1.partial", "q.csv"])
