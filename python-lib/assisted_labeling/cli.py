@@ -1203,11 +1203,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CliLogFormatter(logging.Formatter):
+    """Warnings read like the tool's other notes ("Warning: …"); other records keep
+    their level and logger, which matter when reading the server's log."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno == logging.WARNING and not record.exc_info:
+            return f"Warning: {record.getMessage()}"
+        return super().format(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(CliLogFormatter())
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+                        handlers=[handler])
     try:
         return args.func(args)
     except LabelingError as exc:

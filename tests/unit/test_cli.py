@@ -1484,3 +1484,17 @@ def test_a_restart_without_queries_says_the_queue_keeps_its_last_ranking(
     capsys.readouterr()
     cli._say_kept_ranking(project)
     assert "keeps the order of the queries it was last given" in capsys.readouterr().err
+
+
+def test_warnings_read_like_the_tools_other_notes():
+    import logging
+
+    formatter = cli.CliLogFormatter()
+
+    def record(level: int) -> logging.LogRecord:
+        return logging.LogRecord("assisted_labeling.models", level, __file__, 1,
+                                 "columns %s left out", ("a",), None)
+
+    assert formatter.format(record(logging.WARNING)) == "Warning: columns a left out"
+    assert formatter.format(record(logging.ERROR)) == \
+        "ERROR assisted_labeling.models: columns a left out"
