@@ -254,8 +254,10 @@ def _written_file(output: Path) -> Path:
 
 
 def _signature(path: Path) -> str:
+    # The inode and ctime too: a file replaced, or edited with its time set back,
+    # changes them.
     status = path.stat()
-    return f"{status.st_size} {status.st_mtime_ns}"
+    return f"{status.st_size} {status.st_mtime_ns} {status.st_ino} {status.st_ctime_ns}"
 
 
 def _mark_written(output: str | Path) -> None:
@@ -517,10 +519,10 @@ def _order_queue(project, queries: str, pool: str) -> None:
     if session > current:
         project.store.set_meta("session", str(session))
     elif 0 < session < current:  # sessions only go up: the labels cannot count in it
-        print(f'Warning: "{queries}" holds the queries of session {session}, and the '
-              f"store has counted up to session {current} since (newer queries, or "
-              f"retrainings): the labels that follow count in session {current}. Make "
-              "new queries with `query --store` to rank by the latest model",
+        print(f'Warning: "{queries}" holds the queries of session {session}, lower than '
+              f"the store's session {current}: the labels that follow count in session "
+              f"{current} (sessions only go up). `query --store` counts sessions in the "
+              "store, and ranks by the latest model if you give it",
               file=sys.stderr)
 
 

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+import time
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -212,14 +213,24 @@ def _parquet_column(column: pd.Series) -> pd.Series | None:
     return None
 
 
+#: A partial file untouched this long, whose process is gone, was left by a killed run.
+STALE_PARTIAL_SECONDS = 3600
+
+
 def partial_path(output: Path) -> Path:
     """Where ``output`` is written before it appears whole: a name of this process's
     own, so that two runs writing the same output do not write into one file. Those
-    that runs killed meanwhile left (their process is gone) are removed first."""
+    that runs killed long ago left (untouched for an hour, and their process gone: a
+    writer in another container or on another host has a pid not seen here) are
+    removed first."""
     for left in output.parent.glob(f".{glob.escape(output.name)}.*.partial"):
         pid = left.name[len(output.name) + 2:-len(".partial")]
-        if pid.isdigit() and int(pid) != os.getpid() and not exists(int(pid)):
-            with contextlib.suppress(OSError):
+        if not (pid.isascii() and pid.isdigit() and len(pid) < 10) or \
+                int(pid) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if time.time() - left.stat().st_mtime > STALE_PARTIAL_SECONDS and \
+                    not exists(int(pid)):
                 left.unlink()
     return output.with_name(f".{output.name}.{os.getpid()}.partial")
 

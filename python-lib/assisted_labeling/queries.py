@@ -251,8 +251,10 @@ def priorities_from_file(path: str | Path, id_column: str | None, *,
     keys = PoolKeys(id_column)
     text = [id_column, *(string_columns(pool) if pool is not None else ())]
     # Ids are made of the pool's columns: queries made from the table `train` learned
-    # from also hold its (empty) label column, which the pool served has not.
-    wanted = table_columns(pool) if pool is not None else None
+    # from also hold its (empty) label column, which the pool served has not. (The
+    # columns of a JSONL pool are those of its first record: a column that is not among
+    # them is left out only when it is empty.)
+    known = set(table_columns(pool)) if pool is not None else None
     row = 1
     for chunk in iter_table(path, reader=reader, text_columns=text, chunksize=chunksize):
         if UNCERTAINTY_COLUMN not in chunk.columns:
@@ -261,9 +263,8 @@ def priorities_from_file(path: str | Path, id_column: str | None, *,
         if id_column and id_column not in chunk.columns:
             raise ConfigError(f'"{path}" has no column "{id_column}", the id column of '
                               "the items: were these queries made from another table?")
-        pool_columns = [c for c in chunk.columns if c not in QUERY_COLUMNS]
-        if wanted is not None and set(wanted) <= set(pool_columns):
-            pool_columns = list(wanted)
+        pool_columns = [c for c in chunk.columns if c not in QUERY_COLUMNS and (
+            known is None or c in known or has_value(chunk[c]).any())]
         ids = keys(chunk[pool_columns].reset_index(drop=True))
         yield from _priorities(chunk, ids.tolist(), source=f'"{path}"', first_row=row)
         row += len(chunk)

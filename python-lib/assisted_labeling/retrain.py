@@ -175,16 +175,21 @@ class Retrainer:
         self.store: SQLiteStore = project.store  # type: ignore[assignment]
         self.input_path = Path(input_path)
         self.settings = settings
+        self._settings_compared = False
 
     def due(self) -> bool:
         """After ``every`` new labels; after a retraining that lacked a second class,
         as soon as one is labeled (a labeler should not label ``every`` more to see the
         model start)."""
-        tried = self.store.get_meta(TRIED_WITH)
-        if tried is not None and tried != self._tried_with() and metrics_history(self.store):
-            log.info("Retraining at once: the settings differ from the last retraining's "
-                     "(%s, now %s)", tried, self._tried_with())
-            return True
+        if not self._settings_compared:  # once per process: two servers with other
+            # settings on one store would otherwise retrain in turn without end
+            self._settings_compared = True
+            tried = self.store.get_meta(TRIED_WITH)
+            if tried is not None and tried != self._tried_with() and \
+                    metrics_history(self.store):
+                log.info("Retraining at once: the settings differ from the last "
+                         "retraining's (%s, now %s)", tried, self._tried_with())
+                return True
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
         known = self.store.get_meta(ONE_CLASS)
         trained = self.store.get_meta(TRAINED)

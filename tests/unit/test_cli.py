@@ -1467,7 +1467,7 @@ def test_serving_older_queries_than_the_stores_session_says_where_labels_count(
     capsys.readouterr()
     cli._order_queue(project, str(first), str(pool))
     err = capsys.readouterr().err
-    assert ('holds the queries of session 1, and the store has counted up to session 2'
+    assert ('holds the queries of session 1, lower than the store\'s session 2'
             in err)
     assert project.store.get_meta("session") == "2"
 

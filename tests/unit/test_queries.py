@@ -199,20 +199,45 @@ def test_two_runs_writing_one_output_do_not_share_a_temporary_file(tmp_path, mon
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
-def test_partial_files_of_runs_killed_meanwhile_are_removed(tmp_path):
-    """Not those of a run still writing (a live process), nor other files."""
+def test_partial_files_of_runs_killed_long_ago_are_removed(tmp_path):
+    """Not those of a run still writing (a live process), nor recent ones (a writer in
+    another container has a pid not seen here), nor other files."""
     import os
     import subprocess
     import sys
+    import time
 
     from assisted_labeling import export
 
     out = tmp_path / "q.csv"
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    (tmp_path / f".q.csv.{gone}.partial").write_text("half")
-    (tmp_path / f".q.csv.{os.getppid()}.partial").write_text("still writing")
-    (tmp_path / ".other.csv.1.partial").write_text("another output's")
+    old = time.time() - export.STALE_PARTIAL_SECONDS - 60
+    kept = [f".q.csv.{os.getppid()}.partial", ".other.csv.1.partial",
+            ".q.csv.99999999999999999999.partial", ".q.csv.\u00b2.partial"]
+    for name in [f".q.csv.{gone}.partial", *kept]:
+        (tmp_path / name).write_text("half")
+        os.utime(tmp_path / name, (old, old))
+    recent = tmp_path / f".q.csv.{int(gone) + 1}.partial"  # maybe another container's
+    recent.write_text("being written")
     export.write_frame(pd.DataFrame({"a": [1]}), out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
-        f".q.csv.{os.getppid()}.partial", ".other.csv.1.partial", "q.csv"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept, recent.name,
+                                                                 "q.csv"])
+
+
+def test_jsonl_pools_match_queries_whose_rows_have_keys_the_first_record_lacks(tmp_path,
+                                                                              capsys):
+    import json
+
+    from assisted_labeling import cli
+    from assisted_labeling.standalone import open_project
+
+    rows = [{"x": 0, "y": 1}] + [{"x": i, "y": i, "note": f"n{i}"} for i in range(1, 10)]
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("".join(json.dumps({**r, "uncertainty": 0.5}) + "\n" for r in rows))
+    project = open_project(pool, tmp_path / "s.db", {"categories": "a,b"}, progress=False)
+    capsys.readouterr()
+    cli._order_queue(project, str(queries), str(pool))
+    assert "10 items scored" in capsys.readouterr().err

@@ -951,3 +951,17 @@ def test_a_restart_with_other_settings_retrains_at_once(tmp_path, pool):
     failing._attempt = lambda: failing._postpone(RuntimeError("boom"), 0)
     assert failing.run_once() is None
     assert not failing.due()  # tried with these settings: waits for labels again
+
+
+def test_two_retrainers_with_other_settings_do_not_retrain_in_turn(tmp_path, pool):
+    """Two servers on one store (warned about): each compares the settings once, at its
+    start, not on every poll, or they would retrain one after the other without end."""
+    path, truth = pool
+    project, first = retraining(tmp_path, path, 5)
+    label(project, truth, range(5))
+    assert first.run_once() is not None
+    second = Retrainer(project, path, RetrainSettings(
+        every=5, model_path=tmp_path / "m.skops", feature_columns=("x",)))
+    assert second.run_once() is not None  # its own settings: at once
+    assert first.run_once() is None and second.run_once() is None
+    assert project.store.get_meta("session") == "2"
