@@ -249,7 +249,7 @@ def _check_replaceable(output: str | Path, pool_columns: Iterable[str],
 
 
 def _written_file(output: Path) -> Path:
-    """Where `query` notes the size and time of the output it wrote."""
+    """Where `query` notes the size, times and inode of the output it wrote."""
     return output.with_name(f".{output.name}.written")
 
 
