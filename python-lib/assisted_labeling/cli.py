@@ -833,6 +833,12 @@ def cmd_query(args: argparse.Namespace) -> int:
             raise LabelingError(f'The store "{args.store}" names its items by the column '
                                 f'"{stored_id}", which the pool "{args.input}" has not: is '
                                 "it the store of another table?")
+        item = store.first_item_data()
+        if item and not set(map(str, item)) & set(map(str, columns)):
+            raise LabelingError(f'The items of the store "{args.store}" have no column of '
+                                f'the pool "{args.input}" (they have '
+                                f"{', '.join(list(map(str, item))[:5])}): is it the store "
+                                "of another table?")
         id_column = stored_id
         last_session = int(store.get_meta("session", "0") or 0)
         other = other_retrainer(store)

@@ -1451,6 +1451,13 @@ def test_query_says_a_store_of_another_table_is_one(model_files, tmp_path, capsy
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
                      str(tmp_path / "q.csv"), "--store", str(tmp_path / "s.db")]) == 2
     assert 'names its items by the column "rid", which the pool' in one_line_error(capsys)
+    unrelated = tmp_path / "unrelated.csv"
+    pd.DataFrame({"t": ["a", "b"], "z": [1, 2]}).to_csv(unrelated, index=False)
+    open_project(unrelated, tmp_path / "u.db", {"categories": "a,b"},
+                 progress=False).store.close()
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
+                     str(tmp_path / "q.csv"), "--store", str(tmp_path / "u.db")]) == 2
+    assert "have no column of the pool" in one_line_error(capsys)
 
 
 def test_serving_older_queries_than_the_stores_session_says_where_labels_count(
