@@ -84,13 +84,8 @@ def default_features(columns: list[str], config: LabelingConfig) -> list[str]:
 
 
 def retrain_warnings(store: SQLiteStore) -> list[str]:
-    """The problem of the last retraining, for labelers (``[]`` when it succeeded, and
-    when it lacked a second class that has been labeled since: the retraining that this
-    label starts may take a while, and the warning would say the opposite meanwhile)."""
+    """The problem of the last retraining, for labelers (``[]`` when it succeeded)."""
     problem = store.get_meta(PROBLEM, "") or ""
-    known = store.get_meta(ONE_CLASS) if problem else None
-    if known and set(store.stats().per_class) - set(json.loads(known)):
-        return []
     return [problem] if problem else []
 
 
@@ -213,9 +208,14 @@ class Retrainer:
         pool file gone…) is logged on one line (the traceback at debug level) and shown
         to labelers (``retrain_warnings``), and is not tried again before ``every`` new
         labels: the data it failed on has not changed until then. A failure for lack of
-        a second class is tried again at the first label of another class."""
+        a second class is tried again at the first label of another class, and its
+        warning goes at once: the retraining may take a while, and the warning would say
+        the opposite meanwhile."""
         if not self.due():
             return None
+        known = self.store.get_meta(ONE_CLASS)
+        if known and set(self.store.stats().per_class) - set(json.loads(known)):
+            self.store.set_metas({PROBLEM: "", ONE_CLASS: ""})
         return self._attempt()
 
     def _attempt(self) -> dict[str, Any] | None:
@@ -442,11 +442,10 @@ def keep_alive(start: Callable[[], subprocess.Popen], store: SQLiteStore, *,
             if len(ended) > restarts:
                 log.error("The retraining process ended %d times within %d minutes: not "
                           "started again", len(ended), window // 60)
-                # ONE_CLASS cleared: a second class labeled since would hide this.
-                store.set_metas({PROBLEM: (
+                store.set_meta(PROBLEM, (
                     "Retraining has stopped: its process ended unexpectedly several times "
                     "(the server's log tells more). The queue keeps its order; restart the "
-                    "server to retrain again."), ONE_CLASS: ""})
+                    "server to retrain again."))
                 return
             log.error("The retraining process ended unexpectedly; starting it again")
             store.set_meta(STATE, "running")

@@ -742,7 +742,6 @@ def test_a_retraining_process_that_dies_is_started_again_then_reported(tmp_path,
     import subprocess
     import sys
 
-    from assisted_labeling import retrain
     from assisted_labeling.retrain import PROBLEM, STATE, keep_alive
 
     project, _ = retraining(tmp_path, pool[0], 5)
@@ -752,10 +751,6 @@ def test_a_retraining_process_that_dies_is_started_again_then_reported(tmp_path,
         started.append(1)
         return subprocess.Popen([sys.executable, "-c", "pass"])
 
-    # The last retraining lacked a second class, and one has been labeled since (the
-    # retraining it started is what keeps dying): the stop must be told all the same.
-    project.store.set_meta(retrain.ONE_CLASS, json.dumps(["a"]))
-    project.annotate(LOCAL_USER, {"item_id": "0", "label": "b"})
     keep_alive(dies, project.store, every=0.05, restarts=2).join(timeout=30)
     assert len(started) == 3  # the first start and 2 restarts
     assert "Retraining has stopped" in retrain_warnings(project.store)[0]
@@ -916,15 +911,23 @@ def test_a_retraining_process_stops_once_whatever_signals_follow():
             signal.signal(sig, handler)
 
 
-def test_the_one_class_warning_goes_with_the_first_label_of_another_class(tmp_path, pool):
-    """Not when the retraining it starts ends, many seconds later on a large pool."""
+def test_the_one_class_warning_goes_when_the_retraining_of_another_class_starts(
+        tmp_path, pool, monkeypatch):
+    """Not when that retraining ends, many seconds later on a large pool."""
+    from assisted_labeling import retrain
+
     project, retrainer = failed_on_one_class(tmp_path, pool)
     assert "at least 2 classes" in retrain_warnings(project.store)[0]
+    seen = []  # what labelers are shown while the model trains
+    train = retrain.models.train
+    monkeypatch.setattr(retrain.models, "train", lambda *a, **k: (
+        seen.append(retrain_warnings(project.store)), train(*a, **k))[1])
     project.annotate(LOCAL_USER, {"item_id": "3", "label": "a"})
-    assert retrain_warnings(project.store)  # still one class
+    assert retrainer.run_once() is None  # still one class: not due, still warned
+    assert retrain_warnings(project.store) and seen == []
     project.annotate(LOCAL_USER, {"item_id": "4", "label": "b"})
-    assert retrain_warnings(project.store) == []  # before any retraining
     assert retrainer.run_once() is not None
+    assert seen == [[]]
     assert retrain_warnings(project.store) == []
 
 
