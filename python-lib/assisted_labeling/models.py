@@ -385,7 +385,7 @@ def train(frame: pd.DataFrame, *, label_column: str, text_column: str | None = N
             f"Training needs labels of at least 2 classes (found {len(classes)} among "
             f"{len(labeled)} labeled rows)", classes=classes)
     empty = [] if text_column else [c for c in feature_columns
-                                    if not _holds_values(labeled[c])]
+                                    if not has_value(labeled[c]).any()]
     if empty and len(empty) == len(feature_columns):
         names = ", ".join(f'"{c}"' for c in empty)
         raise ValidationError(
@@ -618,14 +618,6 @@ def _parse_dates(given: pd.Series, name: str, formats: dict[str, str]) -> pd.Ser
 #: Booleans as a CSV file writes them (pandas' defaults), for columns read as text.
 _BOOLEAN_TEXT = {"True": 1.0, "TRUE": 1.0, "true": 1.0,
                  "False": 0.0, "FALSE": 0.0, "false": 0.0}
-
-
-def _holds_values(series: pd.Series) -> bool:
-    """Whether any cell holds a value (neither missing nor blank text)."""
-    present = series.notna()
-    if series.dtype == object:
-        present &= ~_blank(series)
-    return bool(present.any())
 
 
 def _blank(series: pd.Series) -> pd.Series:
