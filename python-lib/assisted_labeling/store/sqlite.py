@@ -207,8 +207,6 @@ def _unknown_item(key: str) -> NotFoundError:
     return NotFoundError(f'No item with id "{shown}"', item_id=shown)
 
 
-
-
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
