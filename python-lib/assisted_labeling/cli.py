@@ -361,9 +361,6 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
         if refused:
             raise LabelingError(refused)
     text_column = args.text_column
-    if text_column and features:
-        raise LabelingError("--text-column or --feature-columns: give one, not both (a "
-                            "model learns from a text or from feature columns)")
     if len(config.categories) < 2:
         raise LabelingError("--retrain-every needs at least 2 categories: a model learns "
                             "to tell classes apart")
@@ -392,17 +389,20 @@ def _check_model_kind(model: str, text_column: str | None, *, chosen: bool = Fal
 
 
 def _check_model_columns(args: argparse.Namespace) -> None:
-    """Refuse ``--text-column ''`` or ``--feature-columns ''``: not the same as leaving
-    the option out; and an id column among them (an id tells items apart, it teaches
-    nothing about them)."""
+    """Refuse ``--text-column ''`` or ``--feature-columns ''`` (not the same as leaving
+    the option out), both options together, and an id column among them (an id tells
+    items apart, it teaches nothing about them)."""
     for option, value in (("--text-column", args.text_column),
                           ("--feature-columns", args.feature_columns)):
         if value is not None and not value.strip():
             what = "a column name" if option == "--text-column" else "column names"
             raise LabelingError(f"{option}: expected {what} (leave the option out to let "
                                 "the columns be chosen)")
-    read = [args.text_column] if args.text_column else list(
-        column_list("--feature-columns", args.feature_columns))
+    features = list(column_list("--feature-columns", args.feature_columns))
+    if args.text_column and features:
+        raise LabelingError("--text-column or --feature-columns: give one, not both (a "
+                            "model learns from a text or from feature columns)")
+    read = [args.text_column] if args.text_column else features
     id_column = getattr(args, "id_column", None)  # `demo` has none
     if id_column and id_column in read:
         raise LabelingError(f'"{id_column}" is the id column: a model learns nothing from '
