@@ -168,7 +168,7 @@ class PoolKeys:
                 keys_array = self._integer_keys(keys)
                 if _increasing(values):  # the usual id column: unique, and searchable
                     return _sorted_among(values, keys_array)
-                return among_sorted(self._unique_integers(values), keys_array)
+                return among_sorted(self._refuse_repeats(values), keys_array)
         found = self(frame)
         return np.fromiter((k in keys for k in found), dtype=bool, count=len(found))
 
@@ -186,6 +186,9 @@ class PoolKeys:
     def _unique_integers(self, values: np.ndarray) -> np.ndarray:
         if _increasing(values):  # unique: no hash table to build
             return values
+        return self._refuse_repeats(values)
+
+    def _refuse_repeats(self, values: np.ndarray) -> np.ndarray:
         index = pd.Index(values)
         if not index.is_unique:
             raise ValidationError(
