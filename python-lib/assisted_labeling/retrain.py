@@ -249,10 +249,10 @@ class Retrainer:
                        f"The queue keeps its previous order; retraining is tried again "
                        f"{retry}.")
         else:  # no model yet: none to keep, nor its order
-            order = ("of the queries it was given" if self.store.get_meta(RANKED_BY)
-                     else "of the table")
-            problem = (f"The model could not be trained yet: {shown}. The queue keeps the "
-                       f"order {order}; training is tried again {retry}.")
+            order = ("the order of the queries it was given"
+                     if self.store.get_meta(RANKED_BY) else "its seeded random order")
+            problem = (f"The model could not be trained yet: {shown}. The queue keeps "
+                       f"{order}; training is tried again {retry}.")
         self.store.set_metas({
             PROBLEM: problem,
             ONE_CLASS: json.dumps(classes) if classes is not None else "",

@@ -95,7 +95,8 @@ def test_one_class_postpones_retraining_until_another_class_is_labeled(tmp_path,
     assert "at the first label of another class" in first_failure
     # No model yet: none whose order the queue would keep.
     assert first_failure.startswith("The model could not be trained yet: ")
-    assert "keeps the order of the table" in first_failure
+    # Unranked items are served in a seeded random order, not in the table's.
+    assert "keeps its seeded random order" in first_failure
     # A failure changes no session: a tag of its warning tells the page to read it.
     assert project.warnings_tag() is None  # nothing watched yet
     untagged = project.config_payload(LOCAL_USER)["warnings_tag"]
@@ -883,8 +884,8 @@ def test_labelers_are_told_in_plain_words_that_the_feature_columns_are_empty(tmp
     assert retrain_warnings(project.store) == [
         'The model could not be trained yet: the feature columns "a", "b" hold no value in '
         "the 6 labeled rows: there is nothing to learn from. Choose columns that hold "
-        "values (feature columns or a text column). The queue keeps the order of the "
-        "table; training is tried again after 5 new labels."]
+        "values (feature columns or a text column). The queue keeps its seeded random "
+        "order; training is tried again after 5 new labels."]
 
 
 def test_a_retraining_process_stops_once_whatever_signals_follow():
