@@ -643,25 +643,28 @@ export class Controller {
       }
       this.head = view;
     }
+    // The choice that failed is the one on screen: a skip leaves no class selected, or
+    // Enter would save a label chosen before it.
     if (kind === "label") view.selection = new Set(asList(label));
+    else if (!this.multi) view.selection = new Set();
     view.comment = entry.comment;
     view.unsaved = true;
-    if (mayBeStored(err)) this.unsure.add(view.item.id);
+    const unsure = mayBeStored(err);
+    if (unsure) this.unsure.add(view.item.id);
     else view.activeMs += entry.payload.duration_ms; // refused: its time was not counted
     this.show(view, { failed: true });
-    this.frame.setSaving("failed");
+    this.frame.setSaving(unsure ? "unconfirmed" : "failed");
     let advice = kind === "label"
       ? "Your choice is still selected: press Enter to save it again."
       : "Press S to skip it again.";
+    // No answer: the server may have stored it; saving again is safe (an edit of it).
+    if (unsure) advice = `It may have been saved before the answer was lost. ${advice}`;
     if (err.unauthenticated) advice = "Sign in again, then save it.";
     else if (err.status === 403) advice = "Your account may not do this here: ask a project manager.";
-    this.frame.showError(
-      kind === "label"
-        ? `Not saved: the label “${labelText(label)}” of this item. ${sentence(err.message)}`
-        : `Not saved: the skip of this item. ${sentence(err.message)}`,
-      advice,
-      { itemId: view.item.id },
-    );
+    const what = kind === "label"
+      ? `the label “${labelText(label)}” of this item` : "the skip of this item";
+    this.frame.showError(`${unsure ? "Not confirmed" : "Not saved"}: ${what}. `
+      + sentence(err.message), advice, { itemId: view.item.id });
     if (err.unauthenticated) this.onUnauthenticated();
   }
 

@@ -379,6 +379,7 @@ export class Frame {
       waiting: "Saving… your next choice waits for it",
       saved: "All saved",
       failed: "Not saved",
+      unconfirmed: "Not confirmed",
     };
     this.saveState.textContent = texts[state] || "";
     this.saveState.dataset.state = state || "";

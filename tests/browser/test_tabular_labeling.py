@@ -411,6 +411,27 @@ def test_a_failed_save_keeps_the_item_and_the_choice(serve, page):
     assert metadata[second]["status"] == "SKIPPED"
 
 
+def test_a_failed_skip_after_a_failed_label_leaves_no_class_chosen(serve, page):
+    """The labeler chose a class, then skip, and neither reached the server: the skip
+    is the choice on screen, so Enter must not save the class chosen before it."""
+    server = serve(rows(4), "--id-column", "id")
+    first = open_app(page, server.url)
+    server.stop()
+    error = page.locator(".al-error")
+    page.keyboard.press("2")
+    expect(error).to_contain_text("the label “dog”")
+    page.keyboard.press("s")
+    expect(error).to_contain_text("the skip of this item")
+    expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "false")
+    server.launch()
+    page.keyboard.press("Enter")
+    expect(page.locator(".al-hint")).to_contain_text("Choose a class")
+    expect_item(page, first, "new")
+    page.keyboard.press("s")
+    wait_item_change(page, first)
+    assert [row["status"] for row in server.export("metadata")] == ["SKIPPED"]
+
+
 def test_a_warning_appearing_on_the_server_shows_without_a_reload(serve, page):
     """The model is retrained while the page stays open: the page re-reads the project
     state every minute, and draws the warning without moving the labeler's focus."""
@@ -947,7 +968,11 @@ def test_a_retried_save_that_had_reached_the_server_is_no_conflict(serve, page):
     assert len(held) == 1, f"the first save was not held in the network: {sent}"
     assert held[0].fetch().status == 201  # the server stores it, but its answer never arrives
     page.clock.run_for(10_000)
-    expect(page.locator(".al-error")).to_contain_text("Not saved")
+    # No answer: the page cannot tell whether the server stored it, and says so.
+    error = page.locator(".al-error")
+    expect(error).to_contain_text("Not confirmed: the label")
+    expect(error).to_contain_text("It may have been saved before the answer was lost")
+    expect(page.locator(".al-save-state")).to_have_text("Not confirmed")
     expect_item(page, first, "new")
     assert sent[0]["new"] is True
     page.keyboard.press("2")  # another choice, saved again
