@@ -21,7 +21,8 @@ export class Progress {
     const mine = stats.mine || {};
     const total = stats.total || 0;
     const complete = stats.complete || 0;
-    const pct = total ? Math.round((100 * complete) / total) : 0;
+    // Rounded down: 100% means nothing remains, 239 of 240 reads 99%.
+    const pct = total ? Math.floor((100 * complete) / total) : 0;
 
     const bar = h("progress", {
       class: "al-bar",

@@ -1298,6 +1298,26 @@ def test_the_header_says_not_saved_while_a_choice_is_unsaved(serve, page):
     expect(page.locator(".al-save-state")).to_have_text("All saved")
 
 
+def test_the_share_complete_reaches_100_only_when_nothing_remains(serve, page):
+    server = serve(rows(3), "--id-column", "id")
+    open_app(page, server.url)
+    shown = page.evaluate("""async () => {
+        const { Progress } = await import(
+            "/plugins/ml-assisted-labeling/resource/labeling-ui/progress.js");
+        const summary = document.createElement("div");
+        const progress = new Progress({ categories: [] }, summary,
+                                      document.createElement("div"));
+        const texts = [];
+        for (const [complete, total] of [[239, 240], [240, 240], [1, 1000], [0, 0]]) {
+            progress.update({ total, complete, remaining: total - complete, mine: {} });
+            texts.push(summary.textContent);
+        }
+        return texts;
+    }""")
+    assert shown == ["99% · 1 remaining of 240", "100% · 0 remaining of 240",
+                     "0% · 999 remaining of 1,000", "0% · 0 remaining of 0"]
+
+
 def test_keypad_arrows_with_numlock_off_move_rather_than_label(serve, page):
     server = serve(rows(3), "--id-column", "id")
     open_app(page, server.url)
