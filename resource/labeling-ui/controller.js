@@ -10,7 +10,7 @@
 // not saved yet.
 
 import { api } from "./api.js";
-import { classKeys, labelText } from "./frame.js";
+import { classKeys, keepsSkip, labelText } from "./frame.js";
 import { actionFor } from "./keys.js";
 
 const PREFETCH = 3; // new items kept ready beyond the one on screen
@@ -419,6 +419,10 @@ export class Controller {
   submit() {
     const view = this.view;
     if (!view) return;
+    if (keepsSkip(view)) {
+      this.commit("skip", null); // saved only if its comment changed
+      return;
+    }
     if (this.multi) {
       if (!view.selection.size) {
         this.askForKey(`Select at least one class (${classKeys(this.names.length)}), or `

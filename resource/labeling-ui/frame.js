@@ -639,7 +639,9 @@ export class Frame {
     }
     let label = "Save";
     let enabled = true;
-    if (this.multi) {
+    if (keepsSkip(view)) {
+      label = "Keep skip";
+    } else if (this.multi) {
       enabled = selected.size > 0;
       label = view.mode === "past" ? "Save changes" : "Save";
     } else if (selected.size) {
@@ -652,6 +654,17 @@ export class Frame {
     this.submitLabel.textContent = label;
     this.submitBtn.disabled = !enabled;
   }
+}
+
+/**
+ * Whether submitting the view keeps a skip: a past item skipped, no class chosen on it.
+ * Enter on a past item keeps what it holds, as it keeps a label; taking the suggestion
+ * instead would turn skips into labels for a labeler paging through the history.
+ */
+export function keepsSkip(view) {
+  const ann = view.item && view.item.annotation;
+  return view.mode === "past" && !view.selection.size && Boolean(ann)
+    && ann.status === "SKIPPED";
 }
 
 /** A label (class or list of classes) as text. */

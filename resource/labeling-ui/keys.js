@@ -18,7 +18,7 @@ export function keyHelp({ multiLabel, comments, classCount, context = true, inst
   rows.push(
     multiLabel
       ? [["Enter"], "Save the selected classes and go to the next item"]
-      : [["Enter"], "Accept the suggested label (or keep the current one) and go on"],
+      : [["Enter"], "Accept the suggested label (or keep the current label or skip) and go on"],
     [["S"], "Skip this item"],
     [["←"], "Back: your previous item (you can change its label)"],
     [["→"], "Forward: towards your newest item"],

@@ -298,6 +298,40 @@ def test_pre_annotation_context_uncertainty_and_warnings(serve, page, tmp_path):
     assert {row["id"]: row["label"] for row in server.export("labels")} == labels
 
 
+def test_enter_on_a_skipped_past_item_keeps_the_skip(serve, page):
+    """Enter keeps what a past item holds, a skip as a label: a labeler paging forward
+    through the history with Enter must not turn skips into the suggested class."""
+    data = [{"id": "a", "text": "first", "guess": "dog"},
+            {"id": "b", "text": "second", "guess": "cat"}]
+    server = serve(data, "--id-column", "id", "--existing-labels-column", "guess")
+    first = open_app(page, server.url)
+    page.keyboard.press("s")
+    second = wait_item_change(page, first)
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    submit = page.locator("button[aria-keyshortcuts=Enter]")
+    expect(submit).to_contain_text("Keep skip")
+    expect(submit).to_be_enabled()
+    page.keyboard.press("Enter")
+    expect_item(page, second, "new")
+    # A comment added to the skip is saved with Ctrl+Enter, still as a skip.
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    page.keyboard.press("c")
+    page.keyboard.type("too blurry")
+    page.keyboard.press("Control+Enter")
+    expect_item(page, second, "new")
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    # Choosing a class on it still labels it.
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("1")
+    expect_item(page, second, "new")
+    expect(page.locator(".al-save-state")).to_have_text("All saved")
+    metadata = {row["data_id"]: row for row in server.export("metadata")}
+    assert (metadata[first]["status"], metadata[first]["label"]) == ("LABELED", "cat")
+    assert metadata[first]["comment"] == "too blurry"
+
+
 def test_the_model_uncertainty_is_shown_not_the_queue_order(serve, page, tmp_path):
     # A cold start asks r01 first by giving it a high ordering key; the model is in fact
     # quite sure of it (0.099). r02 was drawn at random: no doubt to show.
