@@ -55,6 +55,14 @@ class ForbiddenError(LabelingError):
     code = "forbidden"
 
 
+class SessionChangedError(ForbiddenError):
+    """A write whose CSRF token is not that of the browser's session: usually another
+    tab signed in or out since the page was loaded (the cookie is shared, the token is
+    the page's)."""
+
+    code = "session_changed"
+
+
 class NotLoopbackError(ForbiddenError):
     """A request to the account-less local server that did not come from this machine."""
 

@@ -19,8 +19,13 @@ export class ApiError extends Error {
     this.details = details;
   }
 
+  /** Signing in again cures it: no session, or another tab's sign-in replaced it. */
   get unauthenticated() {
-    return this.status === 401;
+    return this.status === 401 || this.sessionChanged;
+  }
+
+  get sessionChanged() {
+    return this.code === "session_changed";
   }
 }
 

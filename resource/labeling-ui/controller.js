@@ -53,7 +53,7 @@ function isTextField(el) {
 
 export class Controller {
   /**
-   * `onUnauthenticated()`: the sign-in session ended. `onNewSession()`: an answer of the
+   * `onUnauthenticated(err)`: the sign-in session ended, or another tab's replaced it. `onNewSession()`: an answer of the
    * server names a model session other than this page's (a retraining), or other
    * warnings (a failed retraining): the configuration is to be read again, which calls
    * configRead(). `describe(item, config)`: a line saying what an item is, announced
@@ -269,7 +269,7 @@ export class Controller {
         this.loadError = null;
       } catch (err) {
         this.loadError = err;
-        if (err.unauthenticated) this.onUnauthenticated();
+        if (err.unauthenticated) this.onUnauthenticated(err);
       } finally {
         this.refilling = null;
       }
@@ -669,7 +669,7 @@ export class Controller {
       ? `the label “${labelText(label)}” of this item` : "the skip of this item";
     this.frame.showError(`${unsure ? "Not confirmed" : "Not saved"}: ${what}. `
       + sentence(err.message), advice, { itemId: view.item.id });
-    if (err.unauthenticated) this.onUnauthenticated();
+    if (err.unauthenticated) this.onUnauthenticated(err);
   }
 
   /** The session was renewed in the sign-in dialog: the "sign in first" error is past. */
@@ -685,7 +685,7 @@ export class Controller {
 
   reportError(err, context) {
     this.frame.showError(`${context}: ${sentence(err.message)}`);
-    if (err.unauthenticated) this.onUnauthenticated();
+    if (err.unauthenticated) this.onUnauthenticated(err);
   }
 
   // -- keyboard -----------------------------------------------------------------------

@@ -32,7 +32,9 @@ function stopController() {
 /** What a later read of /api/config changes on a page already drawn. */
 function applyFreshConfig(frame, config) {
   if (config.user && config.user.name !== currentUser) {
-    boot(); // someone else signed in meanwhile (another tab): start afresh
+    // Someone else signed in in another tab: this page must not go on as them unasked.
+    signInAgain(`This browser is now signed in as ${config.user.name} (in another tab `
+      + `or window). Sign in again to go on as ${currentUser}: what is on screen is kept.`);
     return;
   }
   if (config.csrf_token) setCsrfToken(config.csrf_token);
@@ -70,12 +72,22 @@ function showSignIn(message) {
   form.focusFirst();
 }
 
-/** The session ended mid-work: sign in again in a dialog, keeping the screen as it is. */
-function signInAgain() {
+const SESSION_ENDED = "Your session has ended. Sign in again: what is on screen is kept.";
+const SESSION_REPLACED = "This browser signed in or out in another tab or window since "
+  + "this page was opened. Sign in again: what is on screen is kept.";
+
+/**
+ * The session ended mid-work, or another tab's sign-in replaced it: sign in again in a
+ * dialog, keeping the screen as it is. `why`: the failed request's error, or a message.
+ */
+function signInAgain(why) {
   if (inDss() || root.querySelector("dialog.al-signin-dialog")) return;
+  let message = SESSION_ENDED;
+  if (typeof why === "string") message = why;
+  else if (why instanceof ApiError && why.sessionChanged) message = SESSION_REPLACED;
   const dialog = h("dialog", { class: "al-dialog al-signin-dialog" });
   const form = signInForm({
-    message: "Your session has ended. Sign in again: what is on screen is kept.",
+    message,
     onSignedIn: (user) => {
       dialog.close();
       if (!user || user.name !== currentUser) boot(); // someone else: start afresh

@@ -332,6 +332,59 @@ def test_enter_on_a_skipped_past_item_keeps_the_skip(serve, page):
     assert metadata[first]["comment"] == "too blurry"
 
 
+def test_another_users_sign_in_in_another_tab_does_not_take_this_page_over(serve, page):
+    """The browser's cookie is shared by its tabs: once bob signs in in another tab,
+    alice's page must not label as bob, nor drop her choice: it asks her to sign in
+    again, keeping the screen, as when a session ends."""
+    password = "a long passphrase"
+    server = serve(rows(4), "--id-column", "id",
+                   users=[("alice", "annotator", password), ("bob", "annotator", password)])
+    page.clock.install()  # the page re-reads its state every minute: when the test says
+    sign_in(page, server.url, "alice", password)
+    first = item_id(page)
+    other = page.context.new_page()  # same browser: same cookies
+
+    def bob_signs_in_in_the_other_tab() -> None:
+        other.goto(server.url)  # signed in as alice: the browser's session is hers
+        other.get_by_role("button", name="Sign out").click()
+        sign_in(other, server.url, "bob", password)
+        expect(other.locator(".al-user-name")).to_contain_text("bob")
+
+    try:
+        bob_signs_in_in_the_other_tab()
+
+        page.keyboard.press("2")
+        dialog = page.locator("dialog.al-signin-dialog")
+        expect(dialog).to_contain_text("signed in or out in another tab or window")
+        expect(page.locator(".al-error")).not_to_contain_text("ask a project manager")
+        expect_item(page, first)
+        expect(class_button(page, "dog")).to_have_attribute("aria-pressed", "true")
+        dialog.get_by_label("User name").fill("alice")
+        dialog.get_by_label("Password").fill(password)
+        page.keyboard.press("Enter")
+        expect(dialog).to_have_count(0)
+        page.keyboard.press("Enter")
+        second = wait_item_change(page, first)
+
+        # bob signs in again elsewhere; alice's page finds out at its next read of the
+        # project state, and still does not turn into bob's.
+        bob_signs_in_in_the_other_tab()
+        page.keyboard.press("3")  # chosen, the save fails: the page asks to sign in
+        expect(dialog).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(dialog).to_have_count(0)
+        page.clock.run_for(61_000)
+        expect(dialog).to_contain_text("now signed in as bob")
+        expect(dialog).to_contain_text("go on as alice")
+        expect(page.locator(".al-user-name")).to_contain_text("alice")
+        expect_item(page, second)
+    finally:
+        other.close()
+    metadata = server.export("metadata")
+    assert [(r["data_id"], r["annotator"], r["label"]) for r in metadata] == [
+        (first, "alice", "dog")]
+
+
 def test_the_model_uncertainty_is_shown_not_the_queue_order(serve, page, tmp_path):
     # A cold start asks r01 first by giving it a high ordering key; the model is in fact
     # quite sure of it (0.099). r02 was drawn at random: no doubt to show.

@@ -95,7 +95,21 @@ def test_a_non_ascii_csrf_header_is_a_403(client, accounts):
     login(client)
     response = client.post("/api/annotations", json=LABEL, headers={"X-CSRF-Token": "é"})
     assert response.status_code == 403
-    assert response.get_json()["code"] == "forbidden"
+    assert response.get_json()["code"] == "session_changed"
+
+
+def test_a_page_whose_sign_in_was_replaced_is_told_so(client, accounts):
+    """Another tab signed in as someone else: the browser's cookie is theirs now, and
+    this page's token is its own user's. A distinct code lets the page ask to sign in
+    again rather than say that the account may not label."""
+    first = login(client).get_json()["csrf_token"]
+    login(client, "vic", "vic-password")
+    response = client.post("/api/annotations", json=LABEL,
+                           headers={"X-CSRF-Token": first})
+    assert response.status_code == 403
+    body = response.get_json()
+    assert body["code"] == "session_changed"
+    assert "signed in or out in another tab" in body["error"]
 
 
 def test_repeated_failed_logins_for_a_name_are_braked_with_429(store, accounts):

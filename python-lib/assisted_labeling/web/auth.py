@@ -9,7 +9,12 @@ from urllib.parse import urlsplit
 
 from flask import Request, g
 
-from ..errors import AuthenticationError, ForbiddenError, NotLoopbackError
+from ..errors import (
+    AuthenticationError,
+    ForbiddenError,
+    NotLoopbackError,
+    SessionChangedError,
+)
 from ..project import Principal
 from ..standalone import is_loopback as is_loopback_name
 from ..store import AnnotationStore
@@ -161,7 +166,9 @@ def _check_csrf(request: Request, csrf: str) -> None:
     sent = request.headers.get("X-CSRF-Token", "")
     # Bytes: compare_digest refuses str with non-ASCII characters.
     if not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), csrf.encode()):
-        raise ForbiddenError("Missing or wrong X-CSRF-Token header")
+        raise SessionChangedError(
+            "This page's sign-in is no longer the browser's (signed in or out in another "
+            "tab or window?), or the request lacks its X-CSRF-Token header")
 
 
 class HeaderAuthenticator:
