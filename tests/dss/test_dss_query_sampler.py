@@ -213,6 +213,19 @@ def test_a_failed_run_changes_neither_the_session_nor_the_queries(dss, model):
     pd.testing.assert_frame_equal(dss.table("queries"), before)
 
 
+def test_a_model_the_plugins_environment_cannot_load_says_why(dss, model):
+    """A model trained in a visual ML code environment with a package the plugin's lacks
+    fails to unpickle: the error says where the model is loaded and what to do."""
+    dss.model("clf").versions[0].requires = ("a_package_of_the_visual_ml_env",)
+    with pytest.raises(ConfigError) as caught:
+        run(dss)
+    message = caught.value.message
+    assert "cannot load the saved model LABELING.clf" in message
+    assert "No module named 'a_package_of_the_visual_ml_env'" in message
+    assert "the plugin's code environment" in message
+    assert session(dss) is None
+
+
 # -- labeled items ----------------------------------------------------------------------
 def test_labeled_items_are_left_out_and_not_scored(dss, model):
     dss.create_dataset("meta", meta([

@@ -264,6 +264,16 @@ def test_a_folder_with_a_model_that_needs_other_features_fails_clearly(dss, pool
     assert METRICS not in dss.project_variables()["standard"]
 
 
+def test_a_version_the_plugins_environment_cannot_load_says_why(dss, pool):
+    dss.model("clf").versions[-1].requires = ("a_package_of_the_visual_ml_env",)
+    with pytest.raises(LabelingError) as caught:
+        run(dss)
+    message = caught.value.message
+    assert "No module named 'a_package_of_the_visual_ml_env'" in message
+    assert "the plugin's code environment" in message
+    assert METRICS not in dss.project_variables()["standard"]
+
+
 def test_a_4x_config_names_the_unlabeled_dataset_unlabeled(dss, pool):
     history = run(dss, unlabeled_dataset=None, unlabeled="pool")
     assert history[-1]["contradictions"] == 0.5

@@ -38,7 +38,13 @@ from ..errors import ConfigError, LabelingError, ValidationError
 from ..sampler import PoolKeys
 from . import datasets as dsio
 from .legacy import keys_with_legacy
-from .sampler import FOLDER_MODEL_HINT, FOLDER_PATH_COLUMN, folder_key, model_id
+from .sampler import (
+    FOLDER_MODEL_HINT,
+    FOLDER_PATH_COLUMN,
+    MODEL_ENV_HINT,
+    folder_key,
+    model_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +319,12 @@ def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool
              ) -> pd.Series:
     """The version's predicted class of each sampled row it scored, by sample label."""
     try:
-        output = model.get_predictor(version_id).predict(sample, with_probas=True)
+        predictor = model.get_predictor(version_id)
+    except Exception as exc:
+        raise LabelingError(f"Version {version_id} of the saved model cannot be loaded: "
+                            f"{exc}. {MODEL_ENV_HINT}") from exc
+    try:
+        output = predictor.predict(sample, with_probas=True)
     except Exception as exc:
         raise LabelingError(f"Version {version_id} of the saved model could not score the "
                             f"unlabeled sample: {exc}"

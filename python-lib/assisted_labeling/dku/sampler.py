@@ -78,6 +78,12 @@ FOLDER_MODEL_HINT = (
     'each file\'s path in the folder (like "/cats/1.png"): it must be a model that takes '
     "such a column as its input. Otherwise, build a dataset of the files' features and use "
     "it as input")
+#: Why a saved model may not load here, and what to do.
+MODEL_ENV_HINT = (
+    "The model is loaded in the plugin's code environment: it needs the Python packages "
+    "the model was trained with (XGBoost, LightGBM...) and versions of scikit-learn that "
+    "can read it. Add them to the plugin's code environment, or retrain the model in a "
+    "code environment like the plugin's")
 FOLDER_CHUNK = 1_000  # image models are slow: report progress more often
 
 
@@ -486,7 +492,8 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
         predictor = dataiku.Model(model).get_predictor()
     except Exception as exc:
         raise ConfigError(f'Input "{LABELS["saved_model"]}": cannot load the saved model '
-                          f"{model}: {exc}", setting=LABELS["saved_model"]) from exc
+                          f"{model}: {exc}. {MODEL_ENV_HINT}",
+                          setting=LABELS["saved_model"]) from exc
     session = read_session(dataiku.Project(), queries) + 1
     labeled = _labeled(metadata, folder=is_folder)
     progress = _Progress(unlabeled)

@@ -7,6 +7,7 @@ state lives in :mod:`dataiku.fake` (tests set it up through the ``dss`` fixture)
 from __future__ import annotations
 
 import copy
+import importlib
 import io
 import json
 import shutil
@@ -445,6 +446,8 @@ class Model:
 
     def get_predictor(self, version_id: str | None = None) -> Predictor:
         version = self._version(version_id)
+        for module in version.requires:  # unpickling imports them: ModuleNotFoundError
+            importlib.import_module(module)
         return Predictor(self._state.classes, version.proba, version.drop_row_features)
 
     def get_version_metrics(self, version_id: str) -> SavedModelVersionMetrics:

@@ -91,6 +91,10 @@ class ModelVersion:
     - ``snippet``: further keys of the ``list_versions()`` snippet;
     - ``drop_row_features``: features whose missing-value handling is "Drop rows"
       (``missing_handling: DROP_ROW``): the predictor leaves out rows where one is empty.
+    - ``requires``: Python modules the version was trained with (its pickle imports
+      them): ``get_predictor`` imports them in the running environment and fails as
+      DSS does when one is missing (a visual ML code environment with XGBoost, say,
+      and a plugin code environment without it).
     """
 
     version_id: str
@@ -102,6 +106,7 @@ class ModelVersion:
     metrics: dict[str, float] = field(default_factory=dict)
     snippet: dict[str, Any] = field(default_factory=dict)
     drop_row_features: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
 
 
 @dataclass
