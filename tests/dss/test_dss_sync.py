@@ -205,6 +205,25 @@ def test_a_failed_write_is_retried_and_not_lost(project_setup, webapp):
     assert len(project_setup.table("labels_metadata")) == 1
 
 
+@pytest.mark.parametrize("reviews", [pd.DataFrame({"text": [f"review {i}" for i in range(8)],
+                                                    "stars": range(8)})])
+def test_a_metadata_dataset_refusing_appends_duplicates_no_labels_row(project_setup, webapp):
+    """The labels append of a batch succeeds and the metadata append fails: retries
+    append the metadata alone (the batch's labels rows are written), and a later batch
+    once: each label is one labels row, not one per failed round."""
+    for _ in range(3):
+        _label(webapp)
+    project_setup.active_writers.add("LABELING.labels_metadata")
+    for _ in range(3):
+        with pytest.raises(Exception, match="another active writer"):
+            webapp.sync.flush()
+        _label(webapp)  # labelers go on meanwhile
+    project_setup.active_writers.clear()
+    webapp.sync.flush()
+    assert sorted(project_setup.table("labels")["label_id"]) == [1, 2, 3, 4, 5, 6]
+    assert sorted(project_setup.table("labels_metadata")["label_id"]) == [1, 2, 3, 4, 5, 6]
+
+
 def test_the_background_thread_flushes(project_setup, open_labeling):
     import time
 

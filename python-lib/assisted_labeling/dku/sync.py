@@ -70,6 +70,9 @@ log = logging.getLogger(__name__)
 
 WATERMARK = "dss.flushed_seq"
 INFLIGHT = "dss.inflight_seq"
+#: Changes up to this one have their labels rows written (at least WATERMARK): a batch
+#: whose metadata append failed is retried without appending its labels rows again.
+LABELS_WATERMARK = "dss.labels_flushed_seq"
 FLUSHED_LABEL_ID = "dss.flushed_label_id"
 SUPERSEDED = "dss.superseded_rows"
 LAST_APPEND = "dss.last_append_at"
@@ -508,6 +511,7 @@ class DatasetSync:
             # be in one dataset already and will be appended again.
             self._add_superseded(inflight - watermark)
             self.store.set_meta(INFLIGHT, str(watermark))
+        labels_done = max(watermark, self._meta_int(LABELS_WATERMARK))
         written = 0
         while True:
             batch = self.store.changes(after=watermark, limit=self.batch_size)
@@ -517,13 +521,17 @@ class DatasetSync:
             # The change log gives current states: one row per annotation, in the order
             # annotations were created (restore relies on it for the history order).
             latest = {annotation.id: annotation for _, annotation in batch}
-            self._append([latest[k] for k in sorted(latest)], last_seq)
+            unwritten = {annotation.id for seq, annotation in batch if seq > labels_done}
+            self._append([latest[k] for k in sorted(latest)], last_seq, unwritten)
             watermark = last_seq
             written += len(latest)
             if len(batch) < self.batch_size:
                 return written
 
-    def _append(self, annotations: list[Annotation], last_seq: int) -> None:
+    def _append(self, annotations: list[Annotation], last_seq: int,
+                unwritten: set[int]) -> None:
+        """Append a batch: labels rows of the annotations in ``unwritten`` (the others'
+        went in with an attempt whose metadata append failed), then every metadata row."""
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
         superseded = 0
         label_rows = []
@@ -533,7 +541,7 @@ class DatasetSync:
             # metadata row is (unless both saves fell in one batch: counted anyway).
             flushed = annotation.label_id is not None and annotation.label_id <= flushed_label_id
             superseded += flushed or annotation.created_at != annotation.updated_at
-            if annotation.status is Status.LABELED:
+            if annotation.status is Status.LABELED and annotation.id in unwritten:
                 row = dict(self.store.get_item(annotation.item_key).data)
                 row[self.label_col] = annotation.label
                 row[f"{self.label_col}_id"] = annotation.label_id
@@ -541,6 +549,7 @@ class DatasetSync:
         meta_rows = [metadata_row(a, self.label_col) for a in annotations]
         self.store.set_meta(INFLIGHT, str(last_seq))
         dsio.append_rows(self.open_dataset(self.labels_name), label_rows, self.labels_schema)
+        self.store.set_meta(LABELS_WATERMARK, str(last_seq))
         dsio.append_rows(self.open_dataset(self.metadata_name), meta_rows, self.metadata_schema)
         top = max((a.label_id or 0 for a in annotations), default=0)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max(flushed_label_id, top)))
@@ -624,6 +633,7 @@ class DatasetSync:
         end_seq = self.store.last_change()
         # Changes after start_seq may be in the rewrite and will be appended again.
         self.store.set_meta(WATERMARK, str(start_seq))
+        self.store.set_meta(LABELS_WATERMARK, str(start_seq))
         self.store.set_meta(INFLIGHT, str(start_seq))
         self.store.set_meta(SUPERSEDED, str(end_seq - start_seq))
         self.store.set_meta(APPENDS, "0")
