@@ -135,6 +135,39 @@ def test_compaction_keeps_the_4x_rows(v4_project, open_labeling):
     assert len(webapp.sync.open_dataset("labels").read_schema()) == 4
 
 
+@pytest.mark.parametrize("failing", ["labels", "labels_metadata"])
+def test_rows_of_unknown_items_survive_a_compaction_that_failed_midway(
+        v4_project, open_labeling, monkeypatch, failing):
+    """A rewrite that fails part-way leaves its dataset cut (DSS's writer commits what
+    was sent when it closes). The rows the store does not know exist nowhere else: the
+    retry, after a restart with the store kept, must still write them."""
+    import dataiku
+
+    webapp = open_labeling()
+    item = webapp.project.next_items(ALICE, 1)[0]
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
+    webapp.sync.flush()
+    real = dataiku.DatasetWriter.write_dataframe
+    armed = [True]
+
+    def fails_once(writer, frame):
+        if armed[0] and writer._dataset.short_name == failing and not writer._append:
+            armed[0] = False
+            raise RuntimeError("the write session failed")
+        return real(writer, frame)
+
+    monkeypatch.setattr(dataiku.DatasetWriter, "write_dataframe", fails_once)
+    with pytest.raises(RuntimeError, match="write session failed"):
+        webapp.sync.compact()
+    webapp.close()
+    again = open_labeling()  # the same cache: the store is kept
+    again.sync.compact()
+    meta = v4_project.table("labels_metadata")
+    assert meta["data_id"].tolist() == [*V4_METADATA["data_id"], item["id"]]
+    assert meta["comment"].tolist()[1] == "unsure"
+    assert v4_project.table("labels")["label"].tolist() == ["pos", "neg"]
+
+
 def test_new_label_ids_follow_the_4x_ones(v4_project, open_labeling):
     webapp = open_labeling()
     item = webapp.project.next_items(ALICE, 1)[0]

@@ -50,13 +50,14 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Container, Iterator
 
 import pandas as pd
 
 from ..errors import ConfigError, NotFoundError
 from ..project import LabelingProject, metadata_row
 from ..sampler import PoolKeys
+from ..sources import json_value
 from ..store import Annotation, Status
 from . import datasets as dsio
 from .legacy import LegacyKeys, legacy_ids
@@ -80,6 +81,9 @@ LAST_COMPACTION = "dss.last_compaction_at"
 APPENDS = "dss.appends_since_compaction"
 RESTORED = "dss.restored"
 LEGACY_MIGRATED = "dss.legacy_migrated"
+#: The rows of unknown items that the rewrite under way keeps (JSON): a rewrite that
+#: fails part-way leaves its dataset cut, and they exist nowhere else.
+FOREIGN_KEPT = "dss.foreign_rows"
 
 OpenDataset = Callable[[str], Any]
 DATE_RESOLUTION = 0.001  # metadata dates are written to the millisecond
@@ -100,8 +104,12 @@ class _LabelsScan:
 class _Foreign:
     """Rows of items the store does not know, which a rewrite keeps."""
 
-    metadata: list[dsio.MetadataRow]
+    metadata: list[dict[str, Any]]
     labels: list[dict[str, Any]]
+
+
+def _json_row(values: dict[str, Any]) -> dict[str, Any]:
+    return {str(name): json_value(value) for name, value in values.items()}
 
 
 def _restorable(row: dsio.MetadataRow) -> bool:
@@ -335,7 +343,35 @@ class DatasetSync:
             if self._caught_up:  # written while this process ran
                 self._concurrent_writer = dataset.full_name
         self._caught_up = True
-        return _Foreign(foreign, scan_labels.kept)
+        kept = _Foreign([r.values for r in foreign], scan_labels.kept)
+        return self._keep_foreign(kept, mine, known, migrated) if rewrite else kept
+
+    def _keep_foreign(self, found: _Foreign, mine: Container[tuple[str, str]],
+                      known: dict[str, bool], migrated: set[tuple[str, str]]) -> _Foreign:
+        """``found`` and the rows an earlier rewrite was to keep and that the datasets
+        lack now (that rewrite failed part-way), recorded in the store until a rewrite
+        writes them all."""
+        raw = self.store.get_meta(FOREIGN_KEPT)
+        earlier = json.loads(raw) if raw else {"metadata": [], "labels": []}
+        id_col = f"{self.label_col}_id"
+
+        def owner(values: dict[str, Any]) -> tuple[str, str]:
+            return (dsio.as_text(values.get("data_id")) or "",
+                    dsio.as_text(values.get("annotator")) or "")
+
+        have = {owner(v) for v in found.metadata}
+        for values in earlier["metadata"]:
+            key = owner(values)
+            # An item known again (back in the input, or restored) is the store's now.
+            if key not in have and key not in mine and key not in migrated \
+                    and not self._known(key[0], known):
+                found.metadata.append(values)
+        ids = {dsio.as_int(v.get(id_col)) for v in found.labels}
+        found.labels.extend(v for v in earlier["labels"] if dsio.as_int(v.get(id_col)) not in ids)
+        self.store.set_meta(FOREIGN_KEPT, json.dumps({
+            "metadata": [_json_row(v) for v in found.metadata],
+            "labels": [_json_row(v) for v in found.labels]}))
+        return found
 
     def _renumber_given(self, owners: dict[int, set[tuple[str, str]]]) -> int:
         """Give a new id to each unwritten label whose id the datasets hold for another
@@ -620,8 +656,7 @@ class DatasetSync:
                 yield row
 
         def meta_rows() -> Iterator[dict[str, Any]]:
-            for row in foreign.metadata:
-                yield row.values
+            yield from foreign.metadata
             for annotation in self.store.iter_annotations():
                 top[0] = max(top[0], annotation.label_id or 0)
                 yield metadata_row(annotation, self.label_col)
@@ -641,6 +676,7 @@ class DatasetSync:
         self.store.set_meta(FLUSHED_LABEL_ID,
                             str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
         self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
+        self.store.set_meta(FOREIGN_KEPT, "")  # written: the datasets hold them again
         log.info("Compacted %s and %s (%d rows kept from outside the store)",
                  self.labels_name, self.metadata_name, len(foreign.metadata))
 
