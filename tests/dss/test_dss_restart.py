@@ -303,6 +303,24 @@ def test_a_later_row_of_ours_wins_over_a_4x_row_of_the_same_item(v4_labeled, ope
     assert rows[rows["annotator"] == "bob"]["data_id"].tolist() == [keys[2]]
 
 
+def test_a_labels_dataset_cut_before_a_lost_store_is_rewritten_after_the_rebuild(
+        project_setup, open_labeling):
+    """A compaction's labels rewrite failed part-way (its dataset keeps what was sent),
+    then the store was lost: the rebuild, from the complete metadata, must find the
+    labels missing from the labels dataset and make a compaction due to write them."""
+    first = open_labeling()
+    items = first.project.next_items(ALICE, 3)
+    for item, label in zip(items, ["pos", "neg", "pos"]):
+        first.project.annotate(ALICE, {"item_id": item["id"], "label": label})
+    first.sync.flush()
+    _delete_store(first)
+    project_setup.create_dataset("labels", project_setup.table("labels").iloc[:1])  # cut
+    second = open_labeling()
+    assert second.sync.superseded >= 1  # a compaction is due once labelers pause
+    second.sync.compact()
+    assert sorted(project_setup.table("labels")["label_id"]) == [1, 2, 3]
+
+
 def test_a_label_id_written_only_to_the_labels_dataset_is_not_given_again(project_setup,
                                                                         open_labeling):
     """The labels append succeeded, the metadata one failed, then the store was lost:

@@ -249,7 +249,7 @@ class DatasetSync:
         # Label ids of rows the store skipped (unknown items) must not be reused, nor
         # those of labels rows whose metadata row was never written (the second append
         # failed, then the store was lost).
-        scan_labels = self._scan_labels()
+        scan_labels = self._scan_labels(above=0)
         max_label_id = max(max_label_id, scan_labels.top)
         self.store.reserve_label_ids(max_label_id)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
@@ -257,8 +257,11 @@ class DatasetSync:
         # datasets until a compaction: count them, so that one is due, as it would have
         # been for the store that was lost.
         # As after an append, it waits for labelers to pause: the start only reads.
-        labeled = sum(1 for r in latest if r.status is Status.LABELED)
-        superseded = max(count - len(latest), scan_labels.rows - labeled, 0)
+        labeled = [r.label_id for r in latest if r.status is Status.LABELED]
+        # Labels whose row the labels dataset lacks (a rewrite of it failed part-way):
+        # the same compaction writes them.
+        missing = len({i for i in labeled if i is not None} - set(scan_labels.ids))
+        superseded = max(count - len(latest), scan_labels.rows - len(labeled), missing, 0)
         if superseded:
             self._add_superseded(superseded)
             self.store.set_meta(LAST_APPEND, repr(self.clock()))
