@@ -20,7 +20,16 @@ people label. Readers of the datasets between compactions take the latest row pe
 id (labels) or per (data_id, annotator) (metadata).
 
 Rows the store does not know (rows of items gone from the input, 4.x rows whose item
-cannot be found) are kept by compactions, read back from the datasets. Nor is the store
+cannot be found) are kept by compactions, read back from the datasets.
+
+A rewrite that fails part-way leaves its dataset cut (DSS's writer commits what it was
+sent when it closes). The store holds everything else, so the next compaction, tried at
+the next tick, repairs both datasets; the rows it does not know are recorded in the
+store until a rewrite has written them (``FOREIGN_KEPT``). A rebuild that finds labels
+missing from the labels dataset makes a compaction due. What cannot be repaired: a
+metadata dataset cut and then the store lost (a fresh disk) before the retry. A batch
+whose metadata append fails is retried without appending its labels rows again
+(``LABELS_WATERMARK``). Nor is the store
 the only writer: at a process's first flush and before each compaction, rows that another
 store (a cache left behind, another webapp) wrote after this store's own are taken in
 (:meth:`DatasetSync._catch_up_locked`).
