@@ -598,8 +598,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     stats = project.stats()
     print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "
           f"labels in {args.store}", file=sys.stderr)
-    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address
-    print(f"Open http://{host}:{args.port}/", file=sys.stderr, flush=True)
+    print(_where_to_open(args.host, args.port), file=sys.stderr, flush=True)
     serve(lambda: app, host=args.host, port=args.port, workers=args.workers,
           threads=args.threads)
     return 0
@@ -795,6 +794,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     columns = table_columns(args.input)
     model = _load_model(args.model)
     _check_pool(args.input, args.output, columns, model.columns)
+    if args.id_column and args.id_column not in columns:
+        raise LabelingError(f'No column "{args.id_column}" (--id-column) in the pool '
+                            f'"{args.input}" (its columns: {", ".join(columns)})')
     store, exclude, id_column, reader = None, None, args.id_column, READER
     if args.store and args.label_column:
         raise LabelingError("--store tells which items are labeled: leave --label-column "
@@ -907,6 +909,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .store import Status
     from .store.sqlite import SQLiteStore, check_store_file
 
+    if args.label_column is not None and not args.label_column.strip():
+        raise LabelingError("--label-column needs a name (leave it out: the store's)")
     check_output(args.output, fmt=args.format, stdout=True)
     check_store_file(args.store, existing=True)
     store = SQLiteStore(args.store)
@@ -963,6 +967,17 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
+def _where_to_open(host: str, port: int) -> str:
+    """The address to open: a wildcard one (every interface) is no address to browse."""
+    if host in ("0.0.0.0", "::", ""):
+        import socket
+
+        return (f"Open http://{socket.gethostname()}:{port}/ from other machines (listening "
+                f"on every address), http://127.0.0.1:{port}/ from this one")
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return f"Open http://{shown}:{port}/"
+
+
 def cmd_users(args: argparse.Namespace) -> int:
     from .store.sqlite import SQLiteStore, check_account, check_store_file
 
@@ -1010,8 +1025,12 @@ def cmd_users(args: argparse.Namespace) -> int:
         print(f"Deleted {args.name} and ended their sessions; their annotations stay",
               file=sys.stderr)
     else:
-        for user in store.list_users():
+        users = store.list_users()
+        for user in users:
             print(f"{user.name}\t{user.role}")
+        if not users:
+            print("No accounts in this store: the server is open to this machine alone "
+                  "(users add NAME --role ROLE creates one)", file=sys.stderr)
     return 0
 
 
@@ -1090,7 +1109,8 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ml-assisted-labeling",
                                      description="Label data fast, with active learning.")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="more messages: each step of the work, as it happens")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     # --debug after the command too; SUPPRESS: a subcommand's default would hide the
@@ -1241,7 +1261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as exc:  # a file the user named: missing, unreadable, disk full…
-        name = f' "{exc.filename}"' if exc.filename else ""
+        from .export import written_path
+
+        # Outputs are written to a temporary file beside them first: name the output.
+        name = f' "{written_path(exc.filename)}"' if exc.filename else ""
         return _fail(f"Cannot use{name}: {_one_line(exc)}; check the path and its "
                      "permissions", exc, debug=args.debug)
     except KeyboardInterrupt:

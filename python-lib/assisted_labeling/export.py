@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import time
 from itertools import islice
@@ -215,6 +216,13 @@ def _parquet_column(column: pd.Series) -> pd.Series | None:
 
 #: A partial file untouched this long, whose process is gone, was left by a killed run.
 STALE_PARTIAL_SECONDS = 3600
+
+
+def written_path(path: str | os.PathLike[str]) -> str:
+    """The output a :func:`partial_path` stands for, or ``path`` itself."""
+    name = os.path.basename(path)
+    match = re.fullmatch(r"\.(.+)\.\d+\.partial", name)
+    return os.path.join(os.path.dirname(path), match.group(1)) if match else str(path)
 
 
 def partial_path(output: Path) -> Path:

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import islice
@@ -99,8 +100,18 @@ def iter_table(path: str | Path, *, chunksize: int = 50_000, reader: str = READE
     except pd.errors.EmptyDataError:
         raise _empty_file_error(path) from None
     except (ValueError, pd.errors.ParserError, OSError) as exc:
-        # pandas' parser messages end with a newline: one line, as every error.
-        raise ConfigError(f'Cannot read "{path}" as {fmt}: {one_line(str(exc))}') from None
+        raise ConfigError(f'Cannot read "{path}" as {fmt}: {_reading_error(exc)}') from None
+
+
+def _reading_error(exc: BaseException) -> str:
+    """pandas' reason in the user's words: "C error" and "tokenizing" are its own."""
+    text = one_line(str(exc))  # pandas' parser messages end with a newline
+    cells = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if cells:
+        header, line, seen = cells.groups()
+        return (f"line {line} has {seen} cells, the header {header} (a comma inside a cell "
+                "that is not in double quotes?)")
+    return re.sub(r"^Error tokenizing data\. C error: ", "", text)
 
 
 def _empty_file_error(path: str | Path) -> ConfigError:
@@ -409,7 +420,7 @@ def iter_csv_text(path: str | Path, *, chunksize: int = 50_000) -> Iterator[pd.D
         yield from pd.read_csv(path, chunksize=chunksize, dtype=str, keep_default_na=False,
                                na_values=[""])
     except (ValueError, pd.errors.ParserError, OSError) as exc:
-        raise ConfigError(f'Cannot read "{path}" as csv: {exc}') from None
+        raise ConfigError(f'Cannot read "{path}" as csv: {_reading_error(exc)}') from None
 
 
 def iter_rows(path: str | Path, *, id_column: str | None = None, chunksize: int = 50_000,

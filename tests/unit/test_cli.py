@@ -222,6 +222,56 @@ def test_users_list(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == ["bob\tmanager"]
 
 
+def test_users_list_of_a_store_without_accounts_says_so(tmp_path, capsys):
+    db = tmp_path / "labels.db"
+    SQLiteStore(db).close()
+    assert cli.main(["users", "list", "--store", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""  # the list itself, for scripts: empty
+    assert "No accounts in this store" in captured.err
+
+
+def test_export_to_a_place_it_cannot_write_names_the_output(labeled_store, capsys):
+    # /proc refuses new files even to root: the temporary file's name must not show.
+    assert cli.main(["export", "--store", str(labeled_store), "-o", "/proc/labels.csv"]) == 2
+    message = one_line_error(capsys)
+    assert 'Cannot use "/proc/labels.csv"' in message
+    assert ".partial" not in message
+
+
+def test_export_refuses_an_empty_label_column_name(labeled_store, tmp_path, capsys):
+    out = tmp_path / "labels.csv"
+    assert cli.main(["export", "--store", str(labeled_store), "--label-column", "",
+                     "-o", str(out)]) == 2
+    assert "--label-column needs a name" in one_line_error(capsys)
+    assert not out.exists()
+
+
+def test_a_csv_row_with_too_many_cells_is_told_plainly(tmp_path, capsys):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text,n\nfine,1\nsplit, here,2\n")
+    assert cli.main(["serve", str(rows), "--categories", "a,b", "--store",
+                     str(tmp_path / "labels.db")]) == 2
+    message = one_line_error(capsys)
+    assert "C error" not in message and "tokenizing" not in message
+    assert "line 3 has 3 cells, the header 2" in message
+
+
+@pytest.mark.parametrize("host, shown", [
+    ("127.0.0.1", "Open http://127.0.0.1:8080/"), ("::1", "Open http://[::1]:8080/"),
+    ("0.0.0.0", "from other machines (listening on every address), "
+                "http://127.0.0.1:8080/ from this one")])
+def test_the_address_to_open_is_one_a_browser_can_open(host, shown):
+    assert shown in cli._where_to_open(host, 8080)
+    assert "0.0.0.0" not in cli._where_to_open(host, 8080)
+
+
+def test_every_option_of_the_tool_is_explained(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "more messages" in capsys.readouterr().out
+
+
 def test_users_set_role_and_delete(tmp_path, capsys):
     db = tmp_path / "labels.db"
     store = SQLiteStore(db)
@@ -1402,6 +1452,16 @@ def test_query_replaces_its_own_untouched_queries_whatever_pool_they_came_from(
     assert "note" not in pd.read_csv(out).columns
 
 
+def test_query_with_an_id_column_the_pool_lacks_says_so_before_scoring(model_files,
+                                                                      tmp_path, capsys):
+    model, pool = model_files
+    assert cli.main(["query", "--model", str(model), "--input", str(pool), "--id-column",
+                     "nope", "-o", str(tmp_path / "q.csv")]) == 2
+    message = one_line_error(capsys)
+    assert message.startswith(f'error: No column "nope" (--id-column) in the pool "{pool}"')
+    assert "--debug" not in message
+
+
 def test_a_row_with_too_many_fields_is_one_line_with_no_blank_line(model_files, tmp_path,
                                                                    capsys):
     model, _ = model_files
@@ -1410,7 +1470,7 @@ def test_a_row_with_too_many_fields_is_one_line_with_no_blank_line(model_files, 
     assert cli.main(["query", "--model", str(model), "--input", str(ragged),
                      "-o", str(tmp_path / "q.csv")]) == 2
     err = capsys.readouterr().err
-    assert err.endswith("saw 4\n") and "\n\n" not in err, repr(err)
+    assert err.endswith("double quotes?)\n") and "\n\n" not in err, repr(err)
 
 
 def test_queries_made_from_the_training_table_order_the_pool_it_came_from(float_pool,
