@@ -335,8 +335,62 @@ def test_a_label_id_written_only_to_the_labels_dataset_is_not_given_again(projec
     assert project_setup.table("labels")["label_id"].tolist() == [1]
     _delete_store(webapp)
     webapp = open_labeling()
+    # The label itself is taken back from the labels dataset, its annotator unknown (of
+    # rows of equal content, the first: a labels row does not tell which).
+    store = webapp.project.store
+    assert [(store.get_item(a.item_key).data, a.annotator, a.label)
+            for a in store.iter_annotations()] == [(first["data"], "", "pos")]
     item = webapp.project.next_items(ALICE, 1)[0]
     assert webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"}).label_id == 2
+
+
+def test_labels_whose_metadata_rows_are_lost_are_restored_from_the_labels_dataset(
+        project_setup, open_labeling):
+    """A compaction rewrote the labels dataset, then its metadata rewrite was cut (the
+    backend stopped mid-write), and the store was lost (a fresh disk: the cache is in a
+    temporary directory). The labels dataset still holds every label: the rebuild takes
+    back those the metadata lacks (their annotator is not known), and the next
+    compaction writes their metadata rows."""
+    first = open_labeling()
+    items = first.project.next_items(ALICE, 3)
+    for item, label in zip(items, ["pos", "neg", "pos"]):
+        first.project.annotate(ALICE, {"item_id": item["id"], "label": label})
+    first.sync.compact()
+    _delete_store(first)
+    project_setup.create_dataset("labels_metadata",
+                                 project_setup.table("labels_metadata").iloc[:1])  # cut
+    second = open_labeling()
+    assert second.project.stats().labeled == 3
+    kept = second.project.store.get_annotation("alice", items[0]["id"])
+    assert (kept.label, kept.label_id) == ("pos", 1)
+    recovered = {a.item_key: (a.annotator, a.label, a.label_id)
+                 for a in second.project.store.iter_annotations() if a.annotator != "alice"}
+    assert recovered == {items[1]["id"]: ("", "neg", 2), items[2]["id"]: ("", "pos", 3)}
+    assert second.sync.superseded >= 2  # a compaction writes their metadata rows
+    second.sync.compact()
+    meta = project_setup.table("labels_metadata")
+    assert sorted(meta["label_id"]) == [1, 2, 3]
+    assert sorted(project_setup.table("labels")["label_id"]) == [1, 2, 3]
+    # The next label follows them.
+    item = second.project.next_items(BOB, 1)[0]
+    assert second.project.annotate(BOB, {"item_id": item["id"], "label": "neg"}).label_id == 4
+
+
+def test_two_annotators_labels_of_one_item_are_both_taken_back(project_setup,
+                                                                 open_labeling):
+    project_setup.webapp_config = {**project_setup.webapp_config, "annotators_per_item": 2}
+    first = open_labeling()
+    item = first.project.next_items(ALICE, 1)[0]
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.project.annotate(BOB, {"item_id": item["id"], "label": "neg"})
+    first.sync.compact()
+    _delete_store(first)
+    project_setup.create_dataset("labels_metadata",
+                                 project_setup.table("labels_metadata").iloc[:0])  # cut
+    second = open_labeling()
+    assert sorted((a.annotator, a.label, a.label_id)
+                  for a in second.project.store.iter_annotations()) == [
+        ("", "pos", 1), ("unknown-2", "neg", 2)]
 
 
 def test_rows_replaced_before_a_lost_store_are_compacted_after_the_rebuild(

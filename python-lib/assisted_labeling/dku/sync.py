@@ -26,8 +26,11 @@ A rewrite that fails part-way leaves its dataset cut (DSS's writer commits what 
 sent when it closes). The store holds everything else, so the next compaction, tried at
 the next tick, repairs both datasets; the rows it does not know are recorded in the
 store until a rewrite has written them (``FOREIGN_KEPT``). A rebuild that finds labels
-missing from the labels dataset makes a compaction due. What cannot be repaired: a
-metadata dataset cut and then the store lost (a fresh disk) before the retry. A batch
+missing from the labels dataset makes a compaction due. A metadata dataset cut (or
+refusing appends) and then the store lost before a retry (the cache is in a temporary
+directory: a fresh disk loses it) leaves labels without metadata rows in the labels
+dataset: the rebuild takes them back under an unknown annotator ("", "unknown-2"…); the
+skips and comments of the lost rows are gone. A batch
 whose metadata append fails is retried without appending its labels rows again
 (``LABELS_WATERMARK``). Nor is the store
 the only writer: at a process's first flush and before each compaction, rows that another
@@ -63,10 +66,10 @@ from typing import Any, Callable, Container, Iterator
 
 import pandas as pd
 
-from ..errors import ConfigError, NotFoundError
+from ..errors import ConfigError, NotFoundError, ValidationError
 from ..project import LabelingProject, metadata_row
 from ..sampler import PoolKeys
-from ..sources import json_value
+from ..sources import RowIdentifier, json_value
 from ..store import Annotation, Status
 from . import datasets as dsio
 from .legacy import LegacyKeys, legacy_ids
@@ -225,6 +228,7 @@ class DatasetSync:
         columns: list[str] = []
         max_label_id = 0
         count = 0
+        named: set[int] = set()  # label ids some metadata row names
 
         def scan() -> Iterator[dsio.MetadataRow]:
             nonlocal columns, max_label_id, count
@@ -232,6 +236,8 @@ class DatasetSync:
                 if not columns:
                     columns = [str(c) for c in row.values]
                 max_label_id = max(max_label_id, row.label_id or 0)
+                if row.label_id is not None:
+                    named.add(row.label_id)
                 count += 1
                 yield row
 
@@ -260,6 +266,9 @@ class DatasetSync:
         # failed, then the store was lost).
         scan_labels = self._scan_labels(above=0)
         max_label_id = max(max_label_id, scan_labels.top)
+        orphans = set(scan_labels.ids) - named
+        recovered = self._labels_without_metadata(orphans) if orphans else []
+        applied += self.store.restore(recovered, self._classes_of)
         self.store.reserve_label_ids(max_label_id)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max_label_id))
         # Rows that later ones replaced (edits, labels turned into skips) stay in both
@@ -270,7 +279,8 @@ class DatasetSync:
         # Labels whose row the labels dataset lacks (a rewrite of it failed part-way):
         # the same compaction writes them.
         missing = len({i for i in labeled if i is not None} - set(scan_labels.ids))
-        superseded = max(count - len(latest), scan_labels.rows - len(labeled), missing, 0)
+        superseded = max(count - len(latest), scan_labels.rows - len(labeled), missing, 0) \
+            + len(recovered)  # their metadata rows are to be written
         if superseded:
             self._add_superseded(superseded)
             self.store.set_meta(LAST_APPEND, repr(self.clock()))
@@ -279,6 +289,64 @@ class DatasetSync:
         log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",
                  applied, dataset.full_name, count, len(latest) - applied)
         return applied
+
+    def _labels_without_metadata(self, orphans: set[int]) -> list[Annotation]:
+        """The labels of the labels rows whose id no metadata row names, as annotations
+        of an unknown annotator ("", or "unknown-2"… for further labels of an item):
+        their metadata rows were lost (a metadata rewrite
+        cut, or appends refused, and then the store lost) while the labels dataset kept
+        them. The latest row of an id wins (an edit is appended after); a row whose item
+        is not in the input any more stays a row the store does not know."""
+        dataset = self.open_dataset(self.labels_name)
+        id_col = f"{self.label_col}_id"
+        inputs = [c["name"] for c in self.labels_required[:-2]]
+        rows: dict[int, dict[str, Any]] = {}
+        try:
+            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
+                ids = pd.to_numeric(frame[id_col], errors="coerce")
+                for values in frame[ids.isin(list(orphans))].to_dict(orient="records"):
+                    rows[dsio.as_int(values[id_col])] = values
+        except Exception as exc:
+            raise dsio.read_error("labels dataset", dataset, exc) from None
+        found: list[Annotation] = []
+        known: dict[str, bool] = {}
+        taken = {a.item_key for a in self.store.iter_annotations()}
+        others: dict[str, int] = {}  # labels taken back per item
+        when = self.clock()
+        for label_id, values in sorted(rows.items()):
+            data = {name: json_value(values.get(name)) for name in inputs}
+            label = dsio.as_text(values.get(self.label_col))
+            try:
+                key = RowIdentifier(self.project.config.id_column).key(data)
+            except ValidationError:  # an empty id: not an item of ours
+                continue
+            if label is None or not self._known(key, known):
+                continue
+            if not self.project.config.id_column:
+                key = self._free_duplicate(key, taken, known)
+            taken.add(key)
+            # Several annotators' labels of one item stay apart: "", then "unknown-2"…
+            others[key] = others.get(key, 0) + 1
+            annotator = "" if others[key] == 1 else f"unknown-{others[key]}"
+            found.append(Annotation(
+                id=0, item_key=key, annotator=annotator, status=Status.LABELED, label=label,
+                label_id=label_id, comment="", session=0, created_at=when, updated_at=when))
+        if found:
+            log.warning("Took back %d labels of the labels dataset %s whose metadata rows "
+                        "were lost (their annotator is not known): the next compaction "
+                        "writes their metadata rows", len(found), dataset.full_name)
+        return found
+
+    def _free_duplicate(self, key: str, taken: set[str], known: dict[str, bool]) -> str:
+        """Rows of equal content are items ``hash``, ``hash-1``…: a labels row tells
+        its content, not which of them; the first without an annotation, else ``key``."""
+        candidate, n = key, 0
+        while self._known(candidate, known):
+            if candidate not in taken:
+                return candidate
+            n += 1
+            candidate = f"{key}-{n}"
+        return key
 
     def _classes_of(self, annotation: Annotation) -> list[str]:
         kind = self.project.kind
