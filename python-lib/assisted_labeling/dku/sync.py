@@ -29,7 +29,7 @@ store until a rewrite has written them (``FOREIGN_KEPT``). A rebuild that finds 
 missing from the labels dataset makes a compaction due. A metadata dataset cut (or
 refusing appends) and then the store lost before a retry (the cache is in a temporary
 directory: a fresh disk loses it) leaves labels without metadata rows in the labels
-dataset: the rebuild takes them back under an unknown annotator ("", "unknown-2"…); the
+dataset: the rebuild takes them back under an unknown annotator ("(unknown)"…); the
 skips and comments of the lost rows are gone. A batch
 whose metadata append fails is retried without appending its labels rows again
 (``LABELS_WATERMARK``). Nor is the store
@@ -61,6 +61,7 @@ import logging
 import math
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Container, Iterator
 
@@ -96,6 +97,10 @@ LEGACY_MIGRATED = "dss.legacy_migrated"
 #: The rows of unknown items that the rewrite under way keeps (JSON): a rewrite that
 #: fails part-way leaves its dataset cut, and they exist nowhere else.
 FOREIGN_KEPT = "dss.foreign_rows"
+#: The annotator of labels taken back without their metadata rows: a name no labeler is
+#: likely to have (DSS logins are words), and unlike "" a metadata row with it is
+#: restored.
+UNKNOWN_ANNOTATOR = "(unknown)"
 
 OpenDataset = Callable[[str], Any]
 DATE_RESOLUTION = 0.001  # metadata dates are written to the millisecond
@@ -121,7 +126,13 @@ class _Foreign:
 
 
 def _json_row(values: dict[str, Any]) -> dict[str, Any]:
-    return {str(name): json_value(value) for name, value in values.items()}
+    """A row kept in the store as JSON. Dates get milliseconds always, as
+    :func:`~assisted_labeling.project.metadata_row` writes them: pandas reads a column
+    of dates in the format of its first one, and "10:00:00" beside "10:01:00.123"
+    would lose the second."""
+    return {str(name): value.isoformat(timespec="milliseconds")
+            if isinstance(value, datetime) else json_value(value)
+            for name, value in values.items()}
 
 
 def _restorable(row: dsio.MetadataRow) -> bool:
@@ -261,6 +272,7 @@ class DatasetSync:
                     if (new, annotator) in restored_keys]
         self.store.set_meta(LEGACY_MIGRATED, json.dumps(migrated))
         applied = self.store.restore((r.annotation() for r in latest), self._classes_of)
+        unknown = len(latest) - applied  # rows of items not in the input
         # Label ids of rows the store skipped (unknown items) must not be reused, nor
         # those of labels rows whose metadata row was never written (the second append
         # failed, then the store was lost).
@@ -287,19 +299,21 @@ class DatasetSync:
         self.store.set_meta(RESTORED, "1")
         self._caught_up = True
         log.info("Restored %d annotations from %s (%d rows, %d of unknown items)",
-                 applied, dataset.full_name, count, len(latest) - applied)
+                 applied, dataset.full_name, count, unknown)
         return applied
 
     def _labels_without_metadata(self, orphans: set[int]) -> list[Annotation]:
         """The labels of the labels rows whose id no metadata row names, as annotations
-        of an unknown annotator ("", or "unknown-2"… for further labels of an item):
-        their metadata rows were lost (a metadata rewrite
-        cut, or appends refused, and then the store lost) while the labels dataset kept
-        them. The latest row of an id wins (an edit is appended after); a row whose item
-        is not in the input any more stays a row the store does not know."""
+        of an unknown annotator: their metadata rows were lost (a metadata rewrite cut,
+        or appends refused, and then the store lost) while the labels dataset kept them.
+        The latest row of an id wins (an edit is appended after). A labels row tells its
+        content, not which of the rows of equal content it was: the first one's item
+        takes it. Its annotator is the first of "(unknown)", "(unknown 2)"… that has no
+        annotation of the item (a name, unlike "": rows without one are dropped). A row
+        whose item is not in the input any more stays a row the store does not know
+        (compactions keep it)."""
         dataset = self.open_dataset(self.labels_name)
         id_col = f"{self.label_col}_id"
-        inputs = [c["name"] for c in self.labels_required[:-2]]
         rows: dict[int, dict[str, Any]] = {}
         try:
             for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
@@ -310,24 +324,15 @@ class DatasetSync:
             raise dsio.read_error("labels dataset", dataset, exc) from None
         found: list[Annotation] = []
         known: dict[str, bool] = {}
-        taken = {a.item_key for a in self.store.iter_annotations()}
-        others: dict[str, int] = {}  # labels taken back per item
+        named: set[tuple[str, str]] = set()  # (item, annotator) given in this call
         when = self.clock()
         for label_id, values in sorted(rows.items()):
-            data = {name: json_value(values.get(name)) for name in inputs}
             label = dsio.as_text(values.get(self.label_col))
-            try:
-                key = RowIdentifier(self.project.config.id_column).key(data)
-            except ValidationError:  # an empty id: not an item of ours
+            key = self._row_key(values)
+            if label is None or key is None or not self._known(key, known):
                 continue
-            if label is None or not self._known(key, known):
-                continue
-            if not self.project.config.id_column:
-                key = self._free_duplicate(key, taken, known)
-            taken.add(key)
-            # Several annotators' labels of one item stay apart: "", then "unknown-2"…
-            others[key] = others.get(key, 0) + 1
-            annotator = "" if others[key] == 1 else f"unknown-{others[key]}"
+            annotator = self._unknown_annotator(key, named)
+            named.add((key, annotator))
             found.append(Annotation(
                 id=0, item_key=key, annotator=annotator, status=Status.LABELED, label=label,
                 label_id=label_id, comment="", session=0, created_at=when, updated_at=when))
@@ -337,16 +342,27 @@ class DatasetSync:
                         "writes their metadata rows", len(found), dataset.full_name)
         return found
 
-    def _free_duplicate(self, key: str, taken: set[str], known: dict[str, bool]) -> str:
-        """Rows of equal content are items ``hash``, ``hash-1``…: a labels row tells
-        its content, not which of them; the first without an annotation, else ``key``."""
-        candidate, n = key, 0
-        while self._known(candidate, known):
-            if candidate not in taken:
-                return candidate
+    def _row_key(self, values: dict[str, Any]) -> str | None:
+        """The item key of a labels row, from its input columns (None: an empty id)."""
+        data = {c["name"]: json_value(values.get(c["name"]))
+                for c in self.labels_required[:-2]}
+        try:
+            return RowIdentifier(self.project.config.id_column).key(data)
+        except ValidationError:
+            return None
+
+    def _known_row(self, values: dict[str, Any], known: dict[str, bool]) -> bool:
+        """Whether a labels row is of an item the store knows."""
+        key = self._row_key(values)
+        return key is not None and self._known(key, known)
+
+    def _unknown_annotator(self, key: str, named: set[tuple[str, str]]) -> str:
+        """The first of "(unknown)", "(unknown 2)"… with no annotation of ``key``."""
+        name, n = UNKNOWN_ANNOTATOR, 1
+        while (key, name) in named or self.store.get_annotation(name, key) is not None:
             n += 1
-            candidate = f"{key}-{n}"
-        return key
+            name = f"{UNKNOWN_ANNOTATOR[:-1]} {n})"
+        return name
 
     def _classes_of(self, annotation: Annotation) -> list[str]:
         kind = self.project.kind
@@ -377,12 +393,15 @@ class DatasetSync:
         # Label ids in the datasets that this store has not recorded as written, with
         # the (item, annotator) of their rows.
         owners: dict[int, set[tuple[str, str]]] = {}
+        named: set[int] = set()  # label ids some metadata row names
 
         def scan() -> Iterator[dsio.MetadataRow]:
             for row in dsio.iter_metadata(dataset, self.label_col, chunksize=self.chunksize):
-                if row.label_id is not None and row.label_id > flushed_label_id:
-                    owners.setdefault(row.label_id, set()).add(
-                        (row.data_id or "", row.annotator or ""))
+                if row.label_id is not None:
+                    named.add(row.label_id)
+                    if row.label_id > flushed_label_id:
+                        owners.setdefault(row.label_id, set()).add(
+                            (row.data_id or "", row.annotator or ""))
                 yield row
 
         try:
@@ -407,7 +426,12 @@ class DatasetSync:
         wanted = ({r.label_id: r.label for r in foreign
                    if r.status is Status.LABELED and r.label_id is not None}
                   if rewrite else {})
-        scan_labels = self._scan_labels(above=flushed_label_id, wanted=wanted)
+        accounted = None
+        if rewrite:  # ids the rewrite writes from the metadata or the store
+            accounted = named | {a.label_id for a in self.store.iter_annotations()
+                                 if a.label_id is not None}
+        scan_labels = self._scan_labels(above=flushed_label_id, wanted=wanted,
+                                        accounted=accounted, known=known)
         for label_id in scan_labels.ids:
             owners.setdefault(label_id, set())
         self.store.reserve_label_ids(max([scan_labels.top, *owners]))
@@ -424,13 +448,17 @@ class DatasetSync:
                 self._concurrent_writer = dataset.full_name
         self._caught_up = True
         kept = _Foreign([r.values for r in foreign], scan_labels.kept)
-        return self._keep_foreign(kept, mine, known, migrated) if rewrite else kept
+        if accounted is None:
+            return kept
+        return self._keep_foreign(kept, mine, known, migrated, accounted)
 
     def _keep_foreign(self, found: _Foreign, mine: Container[tuple[str, str]],
-                      known: dict[str, bool], migrated: set[tuple[str, str]]) -> _Foreign:
+                      known: dict[str, bool], migrated: set[tuple[str, str]],
+                      accounted: set[int]) -> _Foreign:
         """``found`` and the rows an earlier rewrite was to keep and that the datasets
         lack now (that rewrite failed part-way), recorded in the store until a rewrite
-        writes them all."""
+        writes them all. A row of an item known again (back in the input) is the
+        store's now: left out, its labels row too."""
         raw = self.store.get_meta(FOREIGN_KEPT)
         earlier = json.loads(raw) if raw else {"metadata": [], "labels": []}
         id_col = f"{self.label_col}_id"
@@ -447,7 +475,12 @@ class DatasetSync:
                     and not self._known(key[0], known):
                 found.metadata.append(values)
         ids = {dsio.as_int(v.get(id_col)) for v in found.labels}
-        found.labels.extend(v for v in earlier["labels"] if dsio.as_int(v.get(id_col)) not in ids)
+        of_rows = {dsio.as_int(v.get(id_col)) for v in found.metadata}
+        for values in earlier["labels"]:
+            label_id = dsio.as_int(values.get(id_col))
+            if label_id not in ids and (label_id in of_rows or (
+                    label_id not in accounted and not self._known_row(values, known))):
+                found.labels.append(values)
         self.store.set_meta(FOREIGN_KEPT, json.dumps({
             "metadata": [_json_row(v) for v in found.metadata],
             "labels": [_json_row(v) for v in found.labels]}))
@@ -490,21 +523,28 @@ class DatasetSync:
                 "each webapp its own labels and metadata datasets"]
 
     def _scan_labels(self, *, above: float = math.inf,
-                     wanted: dict[int, str | None] | None = None) -> _LabelsScan:
+                     wanted: dict[int, str | None] | None = None,
+                     accounted: set[int] | None = None,
+                     known: dict[str, bool] | None = None) -> _LabelsScan:
         """One read of the labels dataset: its highest label id, its number of rows and
         its ids above ``above``, one per row, from its id column alone; and when
         ``wanted`` (label id → latest label in the metadata, of items the store does
-        not know) is not empty, the whole rows of those ids."""
+        not know) is not empty, the whole rows of those ids. With ``accounted`` (the
+        ids a rewrite writes from the metadata or the store), also the rows of other ids
+        whose item the store does not know: their metadata rows were lost with a store
+        that held them, and their item has left the input since (the latest row of an
+        id wins)."""
         dataset = self.open_dataset(self.labels_name)
         id_col = f"{self.label_col}_id"
         scan = _LabelsScan()
         first: dict[int, dict[str, Any]] = {}
         matching: dict[int, dict[str, Any]] = {}
+        whole = bool(wanted) or accounted is not None
         try:
             if id_col not in dsio.names(dsio.read_schema(dataset)):
                 return scan
             for frame in dsio.iter_frames(dataset, chunksize=self.chunksize,
-                                          columns=None if wanted else [id_col]):
+                                          columns=None if whole else [id_col]):
                 scan.rows += len(frame)
                 values = pd.to_numeric(frame[id_col], errors="coerce")
                 highest = values.max()
@@ -514,6 +554,13 @@ class DatasetSync:
                 if wanted:
                     self._keep_wanted(frame[values.isin(list(wanted))], wanted,
                                       first, matching)
+                if accounted is not None:
+                    others = values.notna() & ~values.isin([*accounted, *(wanted or ())])
+                    for row in frame[others].to_dict(orient="records"):
+                        if not self._known_row(row, known if known is not None else {}):
+                            label_id = dsio.as_int(row[id_col])
+                            first.setdefault(label_id, row)
+                            matching[label_id] = row
         except Exception as exc:
             raise dsio.read_error("labels dataset", dataset, exc) from None
         scan.kept = [matching.get(label_id, row) for label_id, row in first.items()]
