@@ -53,10 +53,10 @@ function isTextField(el) {
 
 export class Controller {
   /**
-   * `onUnauthenticated(err)`: the sign-in session ended, or another tab's replaced it. `onNewSession()`: an answer of the
-   * server names a model session other than this page's (a retraining), or other
-   * warnings (a failed retraining): the configuration is to be read again, which calls
-   * configRead(). `describe(item, config)`: a line saying what an item is, announced
+   * `onUnauthenticated(err)`: the sign-in session ended, or another tab's replaced
+   * it. `onNewSession()`: an answer of the server names a model session other than this
+   * page's (a retraining), or other warnings (a failed retraining): the configuration
+   * is to be read again, which calls configRead(). `describe(item, config)`: a line saying what an item is, announced
    * after each save with the item that follows.
    */
   constructor(frame, config, render, { describe, onUnauthenticated, onNewSession } = {}) {
@@ -133,6 +133,12 @@ export class Controller {
     // `unsaved`: a choice made on this item earlier was never saved (shown as such).
     return { item, mode, index, selection, suggestion, comment, activeMs: 0, shownAt: 0,
       unsaved: Boolean(draft), waiting: false };
+  }
+
+  /** The classes of the label stored for the view's item (none if it is not labeled). */
+  storedLabel(view) {
+    const ann = view.item.annotation;
+    return view.mode === "past" && ann && ann.status === "LABELED" ? asList(ann.label) : [];
   }
 
   /** The view has a comment or (multi-label) classes changed and not saved. */
@@ -647,10 +653,11 @@ export class Controller {
       }
       this.head = view;
     }
-    // The choice that failed is the one on screen: a skip leaves no class selected, or
-    // Enter would save a label chosen before it.
+    // The choice that failed is the one on screen. After a skip, no class chosen before
+    // it stays selected, or Enter would save it: a past item shows its stored label
+    // again (Enter keeps it), a new one none.
     if (kind === "label") view.selection = new Set(asList(label));
-    else if (!this.multi) view.selection = new Set();
+    else if (!this.multi) view.selection = new Set(this.storedLabel(view));
     view.comment = entry.comment;
     view.unsaved = true;
     const unsure = mayBeStored(err);

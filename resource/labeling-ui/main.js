@@ -33,8 +33,12 @@ function stopController() {
 function applyFreshConfig(frame, config) {
   if (config.user && config.user.name !== currentUser) {
     // Someone else signed in in another tab: this page must not go on as them unasked.
-    signInAgain(`This browser is now signed in as ${config.user.name} (in another tab `
-      + `or window). Sign in again to go on as ${currentUser}: what is on screen is kept.`);
+    // DSS has no sign-in here: its user changed in DSS itself, so start afresh as them.
+    if (inDss()) boot();
+    else {
+      signInAgain(`This browser is now signed in as ${config.user.name} (in another tab `
+        + `or window). Sign in again to go on as ${currentUser}: what is on screen is kept.`);
+    }
     return;
   }
   if (config.csrf_token) setCsrfToken(config.csrf_token);

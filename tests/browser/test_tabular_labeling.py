@@ -314,6 +314,7 @@ def test_enter_on_a_skipped_past_item_keeps_the_skip(serve, page):
     expect(submit).to_be_enabled()
     page.keyboard.press("Enter")
     expect_item(page, second, "new")
+    assert [r["status"] for r in server.export("metadata")] == ["SKIPPED"]
     # A comment added to the skip is saved with Ctrl+Enter, still as a skip.
     page.keyboard.press("ArrowLeft")
     expect_item(page, first, "past")
@@ -383,6 +384,29 @@ def test_another_users_sign_in_in_another_tab_does_not_take_this_page_over(serve
     metadata = server.export("metadata")
     assert [(r["data_id"], r["annotator"], r["label"]) for r in metadata] == [
         (first, "alice", "dog")]
+
+
+def test_in_dss_a_page_whose_user_changed_starts_afresh_as_them(serve, page):
+    """DSS identifies users itself (no sign-in dialog there): when the project state
+    names another user, the page starts again as that user; it must not freeze."""
+    server = serve(rows(3), "--id-column", "id")
+    page.add_init_script("window.dataiku = { getWebAppBackendUrl: (path) => "
+                         "new URL(path.replace(/^\\/+/, ''), document.baseURI).href };")
+    page.clock.install()
+    first = open_app(page, server.url)
+    expect(page.locator(".al-user-name")).to_contain_text("local")
+
+    def as_bob(route):
+        response = route.fetch()
+        body = response.json()
+        body["user"] = {**body["user"], "name": "bob"}
+        route.fulfill(response=response, json=body)
+
+    page.route("**/api/config*", as_bob)
+    page.clock.run_for(61_000)
+    expect(page.locator(".al-user-name")).to_contain_text("bob")
+    expect(page.locator("dialog.al-signin-dialog")).to_have_count(0)
+    expect_item(page, first)
 
 
 def test_the_model_uncertainty_is_shown_not_the_queue_order(serve, page, tmp_path):
@@ -517,6 +541,28 @@ def test_a_failed_skip_after_a_failed_label_leaves_no_class_chosen(serve, page):
     page.keyboard.press("s")
     wait_item_change(page, first)
     assert [row["status"] for row in server.export("metadata")] == ["SKIPPED"]
+
+
+def test_a_failed_skip_of_a_labeled_past_item_leaves_its_label_to_keep(serve, page):
+    """On a past item labeled cat (the model suggests dog), a skip fails: its label shows
+    again, and Enter keeps it; it neither takes the suggestion nor another label."""
+    data = [{"id": "a", "text": "first", "guess": "dog"},
+            {"id": "b", "text": "second", "guess": "cat"}]
+    server = serve(data, "--id-column", "id", "--existing-labels-column", "guess")
+    first = open_app(page, server.url)
+    page.keyboard.press("1")  # cat
+    second = wait_item_change(page, first)
+    page.keyboard.press("ArrowLeft")
+    expect_item(page, first, "past")
+    server.stop()
+    page.keyboard.press("s")
+    expect(page.locator(".al-error")).to_contain_text("the skip of this item")
+    expect(class_button(page, "cat")).to_have_attribute("aria-pressed", "true")
+    server.launch()
+    page.keyboard.press("Enter")
+    expect_item(page, second, "new")
+    assert [(r["status"], r["label"]) for r in server.export("metadata")] == [
+        ("LABELED", "cat")]
 
 
 def test_a_warning_appearing_on_the_server_shows_without_a_reload(serve, page):

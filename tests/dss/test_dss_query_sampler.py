@@ -226,6 +226,16 @@ def test_a_model_the_plugins_environment_cannot_load_says_why(dss, model):
     assert session(dss) is None
 
 
+def test_a_missing_model_is_told_without_the_code_environment_hint(dss, model):
+    dss.recipe_inputs = {"saved_model": ["nope"], "unlabeled_samples": ["pool"]}
+    dss.recipe_outputs = {"queries": ["queries"]}
+    dss.recipe_config = {"strategy": "confidence", "id_column": "id"}
+    with pytest.raises(ConfigError) as caught:
+        runpy.run_path(str(RECIPE))
+    assert "cannot load the saved model" in caught.value.message
+    assert "code environment" not in caught.value.message
+
+
 # -- labeled items ----------------------------------------------------------------------
 def test_labeled_items_are_left_out_and_not_scored(dss, model):
     dss.create_dataset("meta", meta([

@@ -41,7 +41,7 @@ from .legacy import keys_with_legacy
 from .sampler import (
     FOLDER_MODEL_HINT,
     FOLDER_PATH_COLUMN,
-    MODEL_ENV_HINT,
+    env_hint,
     folder_key,
     model_id,
 )
@@ -322,7 +322,7 @@ def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool
         predictor = model.get_predictor(version_id)
     except Exception as exc:
         raise LabelingError(f"Version {version_id} of the saved model cannot be loaded: "
-                            f"{exc}. {MODEL_ENV_HINT}") from exc
+                            f"{exc}{env_hint(exc)}") from exc
     try:
         output = predictor.predict(sample, with_probas=True)
     except Exception as exc:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import pickle
 import posixpath
 from dataclasses import dataclass
 from typing import Any, Collection, Iterator, Mapping, Sequence
@@ -78,6 +79,17 @@ FOLDER_MODEL_HINT = (
     'each file\'s path in the folder (like "/cats/1.png"): it must be a model that takes '
     "such a column as its input. Otherwise, build a dataset of the files' features and use "
     "it as input")
+def env_hint(exc: BaseException) -> str:
+    """:data:`MODEL_ENV_HINT` after a failure to unpickle the model (a module or a class
+    this environment lacks), which DSS may pass on as its own exception's text; nothing
+    after others (no such model or version)."""
+    text = str(exc)
+    if isinstance(exc, (ImportError, AttributeError, pickle.UnpicklingError)) or any(
+            words in text for words in ("No module named", "Can't get attribute", "pickle")):
+        return f". {MODEL_ENV_HINT}"
+    return ""
+
+
 #: Why a saved model may not load here, and what to do.
 MODEL_ENV_HINT = (
     "The model is loaded in the plugin's code environment: it needs the Python packages "
@@ -492,7 +504,7 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
         predictor = dataiku.Model(model).get_predictor()
     except Exception as exc:
         raise ConfigError(f'Input "{LABELS["saved_model"]}": cannot load the saved model '
-                          f"{model}: {exc}. {MODEL_ENV_HINT}",
+                          f"{model}: {exc}{env_hint(exc)}",
                           setting=LABELS["saved_model"]) from exc
     session = read_session(dataiku.Project(), queries) + 1
     labeled = _labeled(metadata, folder=is_folder)

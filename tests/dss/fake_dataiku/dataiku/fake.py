@@ -94,7 +94,10 @@ class ModelVersion:
     - ``requires``: Python modules the version was trained with (its pickle imports
       them): ``get_predictor`` imports them in the running environment and fails as
       DSS does when one is missing (a visual ML code environment with XGBoost, say,
-      and a plugin code environment without it).
+      and a plugin code environment without it). ``Model.get_predictor`` loads the
+      version in the calling code environment
+      (https://developer.dataiku.com/latest/api-reference/python/ml.html); the 4.x
+      plugin's error text said it must be compatible with the model's.
     """
 
     version_id: str
