@@ -437,6 +437,33 @@ def test_kept_rows_keep_their_dates_whatever_their_precision(v4_project, open_la
                               pd.Timestamp("2021-03-01T10:01:00.123Z")]
 
 
+@pytest.mark.parametrize("reviews", [pd.DataFrame({"text": [f"review {i}" for i in range(6)],
+                                                    "stars": range(6)})])
+def test_labels_turned_into_skips_before_a_retry_are_not_taken_back(project_setup,
+                                                                    open_labeling):
+    """A batch's labels rows went in, its metadata append failed; two of the labels were
+    turned into skips before the retry, and the store was lost before a compaction. The
+    metadata must still name those labels rows' ids, or the rebuild would take them for
+    labels whose metadata rows were lost."""
+    first = open_labeling()
+    items = first.project.next_items(ALICE, 4)
+    for item in items:
+        first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    project_setup.active_writers.add("LABELING.labels_metadata")
+    with pytest.raises(Exception, match="another active writer"):
+        first.sync.flush()
+    project_setup.active_writers.clear()
+    for item in items[:2]:
+        first.project.skip(ALICE, {"item_id": item["id"]})
+    first.sync.flush()
+    _delete_store(first)
+    second = open_labeling()
+    assert sorted((a.item_key, a.annotator, a.status.value)
+                  for a in second.project.store.iter_annotations()) == sorted(
+        [(i["id"], "alice", "SKIPPED") for i in items[:2]]
+        + [(i["id"], "alice", "LABELED") for i in items[2:]])
+
+
 def test_labels_taken_back_go_to_the_first_row_of_their_content(project_setup,
                                                                   open_labeling):
     """Two reviews are "great", 5 (items h and h-1): a labels row does not tell which of

@@ -87,6 +87,9 @@ INFLIGHT = "dss.inflight_seq"
 #: Changes up to this one have their labels rows written (at least WATERMARK): a batch
 #: whose metadata append failed is retried without appending its labels rows again.
 LABELS_WATERMARK = "dss.labels_flushed_seq"
+#: The metadata rows (by label id, JSON) of the labels rows appended by attempts whose
+#: metadata append has not succeeded yet.
+UNNAMED_LABELS = "dss.unnamed_labels"
 FLUSHED_LABEL_ID = "dss.flushed_label_id"
 SUPERSEDED = "dss.superseded_rows"
 LAST_APPEND = "dss.last_append_at"
@@ -698,6 +701,7 @@ class DatasetSync:
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
         superseded = 0
         label_rows = []
+        named = json.loads(self.store.get_meta(UNNAMED_LABELS) or "{}")
         for annotation in annotations:
             # A label id already written means its labels row is now stale (an edit, or
             # a label turned into a skip); a second save of an annotation means its
@@ -709,11 +713,19 @@ class DatasetSync:
                 row[self.label_col] = annotation.label
                 row[f"{self.label_col}_id"] = annotation.label_id
                 label_rows.append(row)
+                named[str(annotation.label_id)] = metadata_row(annotation, self.label_col)
         meta_rows = [metadata_row(a, self.label_col) for a in annotations]
+        # Labels rows of an attempt whose metadata append failed, whose annotation has
+        # another state now (a skip, an edit): their metadata rows of then go first, so
+        # that the metadata names every labels row's id (a rebuild takes a labels row no
+        # metadata row names for a label whose metadata was lost).
+        current = {a.label_id for a in annotations if a.status is Status.LABELED}
+        meta_rows[:0] = [row for label_id, row in named.items() if int(label_id) not in current]
         self.store.set_meta(INFLIGHT, str(last_seq))
         dsio.append_rows(self.open_dataset(self.labels_name), label_rows, self.labels_schema)
-        self.store.set_meta(LABELS_WATERMARK, str(last_seq))
+        self.store.set_metas({LABELS_WATERMARK: str(last_seq), UNNAMED_LABELS: json.dumps(named)})
         dsio.append_rows(self.open_dataset(self.metadata_name), meta_rows, self.metadata_schema)
+        self.store.set_meta(UNNAMED_LABELS, "")
         top = max((a.label_id or 0 for a in annotations), default=0)
         self.store.set_meta(FLUSHED_LABEL_ID, str(max(flushed_label_id, top)))
         self.store.set_meta(WATERMARK, str(last_seq))
