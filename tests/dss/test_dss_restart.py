@@ -464,6 +464,65 @@ def test_labels_turned_into_skips_before_a_retry_are_not_taken_back(project_setu
         + [(i["id"], "alice", "LABELED") for i in items[2:]])
 
 
+@pytest.mark.parametrize("reviews", [pd.DataFrame({"text": [f"review {i}" for i in range(6)],
+                                                    "stars": range(6)})])
+def test_a_cache_left_behind_knows_its_labels_taken_back_by_another(project_setup,
+                                                                   open_labeling, tmp_path):
+    """Cache A's metadata append failed; cache B, built afresh, took A's labels back as
+    "(unknown)" and compacted; then A is used again. Its labels are its own: neither
+    taken in twice nor given new ids, and each is one labels row."""
+    first = open_labeling(cache_dir=tmp_path / "a")
+    items = first.project.next_items(ALICE, 3)
+    for item in items:
+        first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    project_setup.active_writers.add("LABELING.labels_metadata")
+    with pytest.raises(Exception, match="another active writer"):
+        first.sync.flush()
+    project_setup.active_writers.clear()
+    first.close()
+    other = open_labeling(cache_dir=tmp_path / "b")
+    other.sync.compact()
+    other.close()
+    again = open_labeling(cache_dir=tmp_path / "a")
+    again.sync.flush()
+    again.sync.compact()
+    assert sorted((a.annotator, a.label_id)
+                  for a in again.project.store.iter_annotations()) == [
+        ("alice", 1), ("alice", 2), ("alice", 3)]
+    assert sorted(project_setup.table("labels")["label_id"]) == [1, 2, 3]
+    meta = project_setup.table("labels_metadata")
+    assert sorted(zip(meta["annotator"], meta["label_id"])) == [
+        ("alice", 1), ("alice", 2), ("alice", 3)]
+
+
+@pytest.mark.parametrize("reviews", [pd.DataFrame({"text": [f"review {i}" for i in range(6)],
+                                                    "stars": range(6)})])
+def test_a_label_renumbered_after_its_labels_row_went_in_is_written_again(
+        project_setup, open_labeling, tmp_path):
+    """A's labels row went in, its metadata append failed; meanwhile B gave the same id
+    to another item. A's label gets a new id at its next start, and a labels row under
+    that id: without it the labels dataset has no row of the label's id."""
+    a = open_labeling(cache_dir=tmp_path / "a")
+    b = open_labeling(cache_dir=tmp_path / "b")  # both start on empty datasets
+    x = a.project.next_items(ALICE, 1)[0]
+    y = b.project.next_items(BOB, 1)[0]
+    a.project.annotate(ALICE, {"item_id": x["id"], "label": "pos"})
+    project_setup.active_writers.add("LABELING.labels_metadata")
+    with pytest.raises(Exception, match="another active writer"):
+        a.sync.flush()
+    project_setup.active_writers.clear()
+    b.project.annotate(BOB, {"item_id": y["id"], "label": "neg"})
+    b.sync.flush()
+    a.close()
+    again = open_labeling(cache_dir=tmp_path / "a")
+    again.sync.flush()
+    renumbered = again.project.store.get_annotation("alice", x["id"]).label_id
+    assert renumbered == 2
+    labels = project_setup.table("labels")
+    assert (labels["label_id"] == renumbered).sum() == 1
+    assert labels[labels["label_id"] == renumbered]["text"].tolist() == [x["data"]["text"]]
+
+
 def test_labels_taken_back_go_to_the_first_row_of_their_content(project_setup,
                                                                   open_labeling):
     """Two reviews are "great", 5 (items h and h-1): a labels row does not tell which of

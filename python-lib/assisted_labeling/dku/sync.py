@@ -59,6 +59,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import threading
 import time
 from datetime import datetime
@@ -126,6 +127,12 @@ class _Foreign:
 
     metadata: list[dict[str, Any]]
     labels: list[dict[str, Any]]
+
+
+def _placeholder(annotator: str) -> bool:
+    """Whether an annotator is one :meth:`DatasetSync._unknown_annotator` made up."""
+    return annotator == UNKNOWN_ANNOTATOR or re.fullmatch(r"\(unknown \d+\)", annotator) \
+        is not None
 
 
 def _json_row(values: dict[str, Any]) -> dict[str, Any]:
@@ -411,7 +418,19 @@ class DatasetSync:
             latest = dsio.latest_rows(scan())
         except Exception as exc:
             raise dsio.read_error("labeling metadata dataset", dataset, exc) from None
-        mine = {(a.item_key, a.annotator): a.updated_at for a in self.store.iter_annotations()}
+        mine: dict[tuple[str, str], float] = {}
+        own_ids: set[tuple[str, int]] = set()  # (item, label id) of this store's labels
+        for annotation in self.store.iter_annotations():
+            mine[(annotation.item_key, annotation.annotator)] = annotation.updated_at
+            if annotation.label_id is not None:
+                own_ids.add((annotation.item_key, annotation.label_id))
+        # Rows of this store's own labels that another store, rebuilt while their
+        # metadata rows were missing, took back under an unknown annotator: not taken in,
+        # and their ids are not another's.
+        for key, row in list(latest.items()):
+            if _placeholder(key[1]) and (key[0], row.label_id) in own_ids:
+                del latest[key]
+                owners.pop(row.label_id, None)
         known: dict[str, bool] = {}
         migrated = self._migrated()
         foreign = sorted((r for key, r in latest.items() if key not in mine
@@ -439,6 +458,13 @@ class DatasetSync:
             owners.setdefault(label_id, set())
         self.store.reserve_label_ids(max([scan_labels.top, *owners]))
         renumbered = self._renumber_given(owners) if owners else 0
+        if renumbered:
+            # A renumbered label's labels row may have gone in under its old id with an
+            # attempt whose metadata append failed: the pending labels rows go again
+            # (rows of unchanged labels twice, until a compaction).
+            watermark = self._meta_int(WATERMARK)
+            self.store.set_meta(LABELS_WATERMARK, str(watermark))
+            self._add_superseded(max(0, self._meta_int(INFLIGHT) - watermark))
         taken = {(r.data_id, r.annotator) for r in newer}
         # This store's rows of the annotations taken in are replaced in the datasets.
         self._add_superseded(sum(1 for key in taken if key in mine))
