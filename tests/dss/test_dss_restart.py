@@ -397,6 +397,36 @@ def test_a_labels_row_without_metadata_of_an_item_gone_from_the_input_is_kept(
         ["gone", "pos", 9], [item["data"]["text"], "neg", 10]]
 
 
+def test_a_label_kept_while_its_item_was_gone_is_taken_back_when_it_returns(
+        project_setup, open_labeling):
+    """Its metadata row lost with the store while its item had left the input, the
+    labels row was kept; the item back in the input (same cache), a compaction takes the
+    label back rather than drop it."""
+    first = open_labeling()
+    items = first.project.next_items(ALICE, 3)
+    for item in items:
+        first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    first.sync.compact()
+    _delete_store(first)
+    reviews = project_setup.table("reviews")
+    meta = project_setup.table("labels_metadata")
+    project_setup.create_dataset("labels_metadata", meta[meta["data_id"] != items[0]["id"]])
+    gone = (reviews["text"] == items[0]["data"]["text"]) & \
+        (reviews["stars"] == items[0]["data"]["stars"])
+    project_setup.create_dataset("reviews", reviews[~gone].reset_index(drop=True))
+    second = open_labeling()
+    second.sync.compact()
+    assert sorted(project_setup.table("labels")["label_id"]) == [1, 2, 3]
+    second.close()
+    project_setup.create_dataset("reviews", reviews)  # back, same cache
+    third = open_labeling()
+    third.sync.compact()
+    assert sorted(project_setup.table("labels")["label_id"]) == [1, 2, 3]
+    back = [a for a in third.project.store.iter_annotations() if a.label_id == 1]
+    assert [(third.project.store.get_item(a.item_key).data, a.annotator) for a in back] == [
+        (items[0]["data"], "(unknown)")]
+
+
 def test_kept_rows_keep_their_dates_whatever_their_precision(v4_project, open_labeling,
                                                              monkeypatch):
     """Rows kept in the store for a failed rewrite are written back from JSON: dates of

@@ -119,6 +119,8 @@ class _LabelsScan:
     rows: int = 0
     ids: list[int] = dataclasses.field(default_factory=list)  # those above ``above``
     kept: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # ``wanted`` rows
+    # With ``accounted``: rows of other ids whose item the store knows, by id.
+    unheld: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -332,6 +334,11 @@ class DatasetSync:
                     rows[dsio.as_int(values[id_col])] = values
         except Exception as exc:
             raise dsio.read_error("labels dataset", dataset, exc) from None
+        return self._taken_back(rows)
+
+    def _taken_back(self, rows: dict[int, dict[str, Any]]) -> list[Annotation]:
+        """Labels rows (by id) no metadata row names as annotations of the store's
+        items (see :meth:`_labels_without_metadata`)."""
         found: list[Annotation] = []
         known: dict[str, bool] = {}
         named: set[tuple[str, str]] = set()  # (item, annotator) given in this call
@@ -349,7 +356,7 @@ class DatasetSync:
         if found:
             log.warning("Took back %d labels of the labels dataset %s whose metadata rows "
                         "were lost (their annotator is not known): the next compaction "
-                        "writes their metadata rows", len(found), dataset.full_name)
+                        "writes their metadata rows", len(found), self.labels_name)
         return found
 
     def _row_key(self, values: dict[str, Any]) -> str | None:
@@ -449,11 +456,13 @@ class DatasetSync:
                    if r.status is Status.LABELED and r.label_id is not None}
                   if rewrite else {})
         accounted = None
-        if rewrite:  # ids the rewrite writes from the metadata or the store
+        if rewrite:  # ids the rewrite writes: from the metadata, the store or kept rows
             accounted = named | {a.label_id for a in self.store.iter_annotations()
-                                 if a.label_id is not None}
+                                 if a.label_id is not None} | self._kept_ids()
         scan_labels = self._scan_labels(above=flushed_label_id, wanted=wanted,
                                         accounted=accounted, known=known)
+        if scan_labels.unheld:  # e.g. kept while their item had left the input
+            self.store.restore(self._taken_back(scan_labels.unheld), self._classes_of)
         for label_id in scan_labels.ids:
             owners.setdefault(label_id, set())
         self.store.reserve_label_ids(max([scan_labels.top, *owners]))
@@ -480,6 +489,13 @@ class DatasetSync:
         if accounted is None:
             return kept
         return self._keep_foreign(kept, mine, known, migrated, accounted)
+
+    def _kept_ids(self) -> set[int]:
+        """Label ids the rows kept for an earlier rewrite name (:data:`FOREIGN_KEPT`)."""
+        raw = self.store.get_meta(FOREIGN_KEPT)
+        id_col = f"{self.label_col}_id"
+        rows = json.loads(raw)["metadata"] if raw else []
+        return {i for i in (dsio.as_int(v.get(id_col)) for v in rows) if i is not None}
 
     def _keep_foreign(self, found: _Foreign, mine: Container[tuple[str, str]],
                       known: dict[str, bool], migrated: set[tuple[str, str]],
@@ -559,10 +575,10 @@ class DatasetSync:
         its ids above ``above``, one per row, from its id column alone; and when
         ``wanted`` (label id → latest label in the metadata, of items the store does
         not know) is not empty, the whole rows of those ids. With ``accounted`` (the
-        ids a rewrite writes from the metadata or the store), also the rows of other ids
-        whose item the store does not know: their metadata rows were lost with a store
-        that held them, and their item has left the input since (the latest row of an
-        id wins)."""
+        ids a rewrite writes from the metadata or the store), also the rows of other ids:
+        their metadata rows were lost with a store that held them. Those of items the
+        store does not know (they left the input since) are kept; the others are in
+        ``unheld``, for the store to take back (the latest row of an id wins)."""
         dataset = self.open_dataset(self.labels_name)
         id_col = f"{self.label_col}_id"
         scan = _LabelsScan()
@@ -586,8 +602,10 @@ class DatasetSync:
                 if accounted is not None:
                     others = values.notna() & ~values.isin([*accounted, *(wanted or ())])
                     for row in frame[others].to_dict(orient="records"):
-                        if not self._known_row(row, known if known is not None else {}):
-                            label_id = dsio.as_int(row[id_col])
+                        label_id = dsio.as_int(row[id_col])
+                        if self._known_row(row, known if known is not None else {}):
+                            scan.unheld[label_id] = row
+                        else:
                             first.setdefault(label_id, row)
                             matching[label_id] = row
         except Exception as exc:
