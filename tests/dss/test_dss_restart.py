@@ -397,6 +397,29 @@ def test_a_labels_row_without_metadata_of_an_item_gone_from_the_input_is_kept(
         ["gone", "pos", 9], [item["data"]["text"], "neg", 10]]
 
 
+@pytest.mark.parametrize("reviews", [pd.DataFrame({
+    "text": [f"{i:05d}" if i % 2 else f"word {i}" for i in range(8)], "stars": range(8)})])
+def test_labels_taken_back_are_found_whatever_types_their_read_guessed(project_setup,
+                                                                      open_labeling):
+    """The input's text column mixes words and digits ("00003"): read as text there. The
+    labels rows of the digit items alone read as numbers (3): they are still found."""
+    first = open_labeling()
+    digits = [i for i in first.project.next_items(ALICE, 8) if i["data"]["text"].isdigit()]
+    for item in digits:
+        first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    project_setup.active_writers.add("LABELING.labels_metadata")
+    with pytest.raises(Exception, match="another active writer"):
+        first.sync.flush()
+    project_setup.active_writers.clear()
+    _delete_store(first)
+    second = open_labeling()
+    assert sorted(a.item_key for a in second.project.store.iter_annotations()) == sorted(
+        i["id"] for i in digits)
+    second.sync.compact()
+    written = "".join(p.read_text() for p in project_setup.part_files("labels"))
+    assert all(f'{i["data"]["text"]},' in written for i in digits)  # "00003", not 3
+
+
 def test_a_label_kept_while_its_item_was_gone_is_taken_back_when_it_returns(
         project_setup, open_labeling):
     """Its metadata row lost with the store while its item had left the input, the
@@ -645,7 +668,9 @@ def test_the_current_label_of_an_item_gone_from_the_input_is_kept(project_setup,
     second.sync.compact()
     assert project_setup.table("labels")[["label", "label_id"]].values.tolist() == [
         ["neg", 1]]
-    assert len(reads) == 1  # the catch-up's read also gives the rows to keep
+    # The catch-up's read also gives the rows to keep: one pass, its text columns (as
+    # stored) and its numbers streamed side by side.
+    assert len(reads) == 2
 
 
 def _count_reads(monkeypatch, name: str) -> list[str]:

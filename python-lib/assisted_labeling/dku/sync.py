@@ -68,10 +68,10 @@ from typing import Any, Callable, Container, Iterator
 
 import pandas as pd
 
-from ..errors import ConfigError, NotFoundError, ValidationError
+from ..errors import ConfigError, NotFoundError
 from ..project import LabelingProject, metadata_row
 from ..sampler import PoolKeys
-from ..sources import RowIdentifier, json_value
+from ..sources import canonical_text, json_value
 from ..store import Annotation, Status
 from . import datasets as dsio
 from .legacy import LegacyKeys, legacy_ids
@@ -129,6 +129,29 @@ class _Foreign:
 
     metadata: list[dict[str, Any]]
     labels: list[dict[str, Any]]
+
+
+class _ItemsByContent:
+    """The store's items by the text of their input columns, indexed at first use. A
+    labels row holds its item's data (text as stored, numbers as numbers), but a read
+    of it guesses types chunk by chunk ("00011" as 11), unlike the unlabeled dataset's
+    read that keyed the item: its key is found by content, the first item of a content
+    (rows of equal content: a labels row does not tell which it was)."""
+
+    def __init__(self, store: Any, columns: list[str]) -> None:
+        self.store = store
+        self.columns = columns
+        self._index: dict[tuple[str, ...], str] | None = None
+
+    def _content(self, values: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(canonical_text(values.get(name)) for name in self.columns)
+
+    def key_of(self, values: dict[str, Any]) -> str | None:
+        if self._index is None:
+            self._index = {}
+            for key, data in self.store.iter_items():
+                self._index.setdefault(self._content(data), key)
+        return self._index.get(self._content(values))
 
 
 def _placeholder(annotator: str) -> bool:
@@ -328,25 +351,40 @@ class DatasetSync:
         id_col = f"{self.label_col}_id"
         rows: dict[int, dict[str, Any]] = {}
         try:
-            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
+            for frame in self._labels_frames(dataset, whole=True):
                 ids = pd.to_numeric(frame[id_col], errors="coerce")
                 for values in frame[ids.isin(list(orphans))].to_dict(orient="records"):
                     rows[dsio.as_int(values[id_col])] = values
         except Exception as exc:
             raise dsio.read_error("labels dataset", dataset, exc) from None
-        return self._taken_back(rows)
+        return self._taken_back(rows, self._items())
 
-    def _taken_back(self, rows: dict[int, dict[str, Any]]) -> list[Annotation]:
+    def _items(self) -> _ItemsByContent:
+        return _ItemsByContent(self.store, [c["name"] for c in self.labels_required[:-2]])
+
+    def _labels_frames(self, dataset: Any, *, whole: bool) -> Iterator[pd.DataFrame]:
+        """The labels dataset in chunks: its id column alone, or ``whole`` rows with
+        their text as stored."""
+        id_col = f"{self.label_col}_id"
+        if not whole:
+            return dsio.iter_frames(dataset, chunksize=self.chunksize, columns=[id_col])
+        schema = dsio.read_schema(dataset)
+        texts = [c["name"] for c in schema if c["type"] == "string"]
+        numbers = [c["name"] for c in schema if c["type"] != "string"]
+        return dsio.iter_text_frames(dataset, chunksize=self.chunksize, texts=texts,
+                                     numbers=numbers)
+
+    def _taken_back(self, rows: dict[int, dict[str, Any]],
+                    items: _ItemsByContent) -> list[Annotation]:
         """Labels rows (by id) no metadata row names as annotations of the store's
         items (see :meth:`_labels_without_metadata`)."""
         found: list[Annotation] = []
-        known: dict[str, bool] = {}
         named: set[tuple[str, str]] = set()  # (item, annotator) given in this call
         when = self.clock()
         for label_id, values in sorted(rows.items()):
             label = dsio.as_text(values.get(self.label_col))
-            key = self._row_key(values)
-            if label is None or key is None or not self._known(key, known):
+            key = items.key_of(values)
+            if label is None or key is None:
                 continue
             annotator = self._unknown_annotator(key, named)
             named.add((key, annotator))
@@ -358,20 +396,6 @@ class DatasetSync:
                         "were lost (their annotator is not known): the next compaction "
                         "writes their metadata rows", len(found), self.labels_name)
         return found
-
-    def _row_key(self, values: dict[str, Any]) -> str | None:
-        """The item key of a labels row, from its input columns (None: an empty id)."""
-        data = {c["name"]: json_value(values.get(c["name"]))
-                for c in self.labels_required[:-2]}
-        try:
-            return RowIdentifier(self.project.config.id_column).key(data)
-        except ValidationError:
-            return None
-
-    def _known_row(self, values: dict[str, Any], known: dict[str, bool]) -> bool:
-        """Whether a labels row is of an item the store knows."""
-        key = self._row_key(values)
-        return key is not None and self._known(key, known)
 
     def _unknown_annotator(self, key: str, named: set[tuple[str, str]]) -> str:
         """The first of "(unknown)", "(unknown 2)"… with no annotation of ``key``."""
@@ -459,10 +483,12 @@ class DatasetSync:
         if rewrite:  # ids the rewrite writes: from the metadata, the store or kept rows
             accounted = named | {a.label_id for a in self.store.iter_annotations()
                                  if a.label_id is not None} | self._kept_ids()
+        items = self._items()
         scan_labels = self._scan_labels(above=flushed_label_id, wanted=wanted,
-                                        accounted=accounted, known=known)
+                                        accounted=accounted, items=items)
         if scan_labels.unheld:  # e.g. kept while their item had left the input
-            self.store.restore(self._taken_back(scan_labels.unheld), self._classes_of)
+            self.store.restore(self._taken_back(scan_labels.unheld, items),
+                               self._classes_of)
         for label_id in scan_labels.ids:
             owners.setdefault(label_id, set())
         self.store.reserve_label_ids(max([scan_labels.top, *owners]))
@@ -488,7 +514,7 @@ class DatasetSync:
         kept = _Foreign([r.values for r in foreign], scan_labels.kept)
         if accounted is None:
             return kept
-        return self._keep_foreign(kept, mine, known, migrated, accounted)
+        return self._keep_foreign(kept, mine, known, migrated, accounted, items)
 
     def _kept_ids(self) -> set[int]:
         """Label ids the rows kept for an earlier rewrite name (:data:`FOREIGN_KEPT`)."""
@@ -499,7 +525,7 @@ class DatasetSync:
 
     def _keep_foreign(self, found: _Foreign, mine: Container[tuple[str, str]],
                       known: dict[str, bool], migrated: set[tuple[str, str]],
-                      accounted: set[int]) -> _Foreign:
+                      accounted: set[int], items: _ItemsByContent) -> _Foreign:
         """``found`` and the rows an earlier rewrite was to keep and that the datasets
         lack now (that rewrite failed part-way), recorded in the store until a rewrite
         writes them all. A row of an item known again (back in the input) is the
@@ -524,7 +550,7 @@ class DatasetSync:
         for values in earlier["labels"]:
             label_id = dsio.as_int(values.get(id_col))
             if label_id not in ids and (label_id in of_rows or (
-                    label_id not in accounted and not self._known_row(values, known))):
+                    label_id not in accounted and items.key_of(values) is None)):
                 found.labels.append(values)
         self.store.set_meta(FOREIGN_KEPT, json.dumps({
             "metadata": [_json_row(v) for v in found.metadata],
@@ -570,7 +596,7 @@ class DatasetSync:
     def _scan_labels(self, *, above: float = math.inf,
                      wanted: dict[int, str | None] | None = None,
                      accounted: set[int] | None = None,
-                     known: dict[str, bool] | None = None) -> _LabelsScan:
+                     items: _ItemsByContent | None = None) -> _LabelsScan:
         """One read of the labels dataset: its highest label id, its number of rows and
         its ids above ``above``, one per row, from its id column alone; and when
         ``wanted`` (label id → latest label in the metadata, of items the store does
@@ -588,8 +614,7 @@ class DatasetSync:
         try:
             if id_col not in dsio.names(dsio.read_schema(dataset)):
                 return scan
-            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize,
-                                          columns=None if whole else [id_col]):
+            for frame in self._labels_frames(dataset, whole=whole):
                 scan.rows += len(frame)
                 values = pd.to_numeric(frame[id_col], errors="coerce")
                 highest = values.max()
@@ -603,7 +628,7 @@ class DatasetSync:
                     others = values.notna() & ~values.isin([*accounted, *(wanted or ())])
                     for row in frame[others].to_dict(orient="records"):
                         label_id = dsio.as_int(row[id_col])
-                        if self._known_row(row, known if known is not None else {}):
+                        if (items or self._items()).key_of(row) is not None:
                             scan.unheld[label_id] = row
                         else:
                             first.setdefault(label_id, row)

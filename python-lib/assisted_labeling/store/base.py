@@ -209,6 +209,9 @@ class AnnotationStore(Protocol):
         """The user's annotations by ``id``: newest first below ``before`` (or all),
         oldest first above ``after``."""
 
+    def iter_items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(key, data)`` of every item, in the order they were added."""
+
     def iter_annotations(self, *, status: Status | None = None) -> Iterator[Annotation]:
         """Every current annotation in ``id`` order (for exports)."""
 

@@ -1057,6 +1057,19 @@ class SQLiteStore:
         row = self._conn().execute("SELECT data FROM items ORDER BY id LIMIT 1").fetchone()
         return None if row is None else json.loads(row[0])
 
+    def iter_items(self, *, batch_size: int = 5000) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(key, data)`` of every item in the order they were added, in keyset pages."""
+        last = 0
+        while True:
+            rows = self._conn().execute(
+                "SELECT id, key, data FROM items WHERE id > ? ORDER BY id LIMIT ?",
+                (last, batch_size)).fetchall()
+            for _, key, data in rows:
+                yield key, json.loads(data)
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
+
     def iter_annotations(self, *, status: Status | None = None,
                          batch_size: int = 5000) -> Iterator[Annotation]:
         for annotation, _ in self.iter_annotated_items(status=status, batch_size=batch_size):
