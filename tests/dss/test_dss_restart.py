@@ -28,6 +28,17 @@ def _history(webapp, user):
             for h in webapp.project.history(user, limit=50)]
 
 
+def _label_then_refuse_metadata(dss, webapp, items, label="pos") -> None:
+    """``items`` labeled by alice; the flush appends their labels rows, and DSS refuses
+    the metadata append (another writer holds the dataset)."""
+    for item in items:
+        webapp.project.annotate(ALICE, {"item_id": item["id"], "label": label})
+    dss.active_writers.add("LABELING.labels_metadata")
+    with pytest.raises(Exception, match="another active writer"):
+        webapp.sync.flush()
+    dss.active_writers.clear()
+
+
 def test_changes_left_unwritten_are_flushed_at_start(project_setup, open_labeling):
     first = open_labeling()
     for label in ("pos", "neg"):
@@ -405,12 +416,7 @@ def test_labels_taken_back_are_found_whatever_types_their_read_guessed(project_s
     labels rows of the digit items alone read as numbers (3): they are still found."""
     first = open_labeling()
     digits = [i for i in first.project.next_items(ALICE, 8) if i["data"]["text"].isdigit()]
-    for item in digits:
-        first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
-    project_setup.active_writers.add("LABELING.labels_metadata")
-    with pytest.raises(Exception, match="another active writer"):
-        first.sync.flush()
-    project_setup.active_writers.clear()
+    _label_then_refuse_metadata(project_setup, first, digits)
     _delete_store(first)
     second = open_labeling()
     assert sorted(a.item_key for a in second.project.store.iter_annotations()) == sorted(
@@ -500,12 +506,7 @@ def test_labels_turned_into_skips_before_a_retry_are_not_taken_back(project_setu
     labels whose metadata rows were lost."""
     first = open_labeling()
     items = first.project.next_items(ALICE, 4)
-    for item in items:
-        first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
-    project_setup.active_writers.add("LABELING.labels_metadata")
-    with pytest.raises(Exception, match="another active writer"):
-        first.sync.flush()
-    project_setup.active_writers.clear()
+    _label_then_refuse_metadata(project_setup, first, items)
     for item in items[:2]:
         first.project.skip(ALICE, {"item_id": item["id"]})
     first.sync.flush()
@@ -526,12 +527,7 @@ def test_a_cache_left_behind_knows_its_labels_taken_back_by_another(project_setu
     taken in twice nor given new ids, and each is one labels row."""
     first = open_labeling(cache_dir=tmp_path / "a")
     items = first.project.next_items(ALICE, 3)
-    for item in items:
-        first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
-    project_setup.active_writers.add("LABELING.labels_metadata")
-    with pytest.raises(Exception, match="another active writer"):
-        first.sync.flush()
-    project_setup.active_writers.clear()
+    _label_then_refuse_metadata(project_setup, first, items)
     first.close()
     other = open_labeling(cache_dir=tmp_path / "b")
     other.sync.compact()
