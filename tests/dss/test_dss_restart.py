@@ -180,6 +180,27 @@ def test_rows_of_unknown_items_survive_a_compaction_that_failed_midway(
     assert v4_project.table("labels")["label"].tolist() == ["pos", "neg"]
 
 
+def test_metadata_rows_without_an_annotator_survive_compactions(project_setup,
+                                                                 open_labeling):
+    """Rows made by hand or imported, with no annotator: the webapp does not restore
+    them (no one to show them to), and a compaction must not delete them nor their
+    labels rows."""
+    first = open_labeling()
+    items = first.project.next_items(ALICE, 2)
+    _delete_store(first)
+    project_setup.create_dataset("labels", pd.DataFrame(
+        [dict(item["data"], label="pos", label_id=i + 1) for i, item in enumerate(items)]))
+    project_setup.create_dataset("labels_metadata", pd.DataFrame({
+        "date": ["2024-01-01T00:00:00.000Z"] * 2, "data_id": [i["id"] for i in items],
+        "comment": None, "session": 0, "status": "LABELED", "annotator": None,
+        "label": "pos", "label_id": [1, 2]}))
+    webapp = open_labeling()
+    webapp.sync.compact()
+    assert sorted(project_setup.table("labels")["label_id"]) == [1, 2]
+    meta = project_setup.table("labels_metadata")
+    assert sorted(meta["label_id"]) == [1, 2] and meta["annotator"].isna().all()
+
+
 def test_new_label_ids_follow_the_4x_ones(v4_project, open_labeling):
     webapp = open_labeling()
     item = webapp.project.next_items(ALICE, 1)[0]

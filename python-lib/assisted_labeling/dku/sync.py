@@ -435,9 +435,14 @@ class DatasetSync:
         # the (item, annotator) of their rows.
         owners: dict[int, set[tuple[str, str]]] = {}
         named: set[int] = set()  # label ids some metadata row names
+        # Rows without an annotator (made by hand, imported): no annotation of anyone's,
+        # kept as they are by a rewrite, with their labels rows.
+        anonymous: list[dsio.MetadataRow] = []
 
         def scan() -> Iterator[dsio.MetadataRow]:
             for row in dsio.iter_metadata(dataset, self.label_col, chunksize=self.chunksize):
+                if row.data_id and not row.annotator:
+                    anonymous.append(row)
                 if row.label_id is not None:
                     named.add(row.label_id)
                     if row.label_id > flushed_label_id:
@@ -464,9 +469,9 @@ class DatasetSync:
                 owners.pop(row.label_id, None)
         known: dict[str, bool] = {}
         migrated = self._migrated()
-        foreign = sorted((r for key, r in latest.items() if key not in mine
-                          and not self._known(key[0], known) and key not in migrated),
-                         key=lambda r: r.position)
+        foreign = sorted([*(r for key, r in latest.items() if key not in mine
+                            and not self._known(key[0], known) and key not in migrated),
+                          *anonymous], key=lambda r: r.position)
         # Dates are written to the millisecond, cut: a row of this store is never later.
         newer = sorted((r for key, r in latest.items() if _restorable(r)
                         and r.timestamp is not None
@@ -542,8 +547,8 @@ class DatasetSync:
         for values in earlier["metadata"]:
             key = owner(values)
             # An item known again (back in the input, or restored) is the store's now.
-            if key not in have and key not in mine and key not in migrated \
-                    and not self._known(key[0], known):
+            mine_now = key in mine or key in migrated or self._known(key[0], known)
+            if key not in have and (not key[1] or not mine_now):  # no annotator: kept
                 found.metadata.append(values)
         ids = {dsio.as_int(v.get(id_col)) for v in found.labels}
         of_rows = {dsio.as_int(v.get(id_col)) for v in found.metadata}
