@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -131,27 +132,52 @@ class _Foreign:
     labels: list[dict[str, Any]]
 
 
-class _ItemsByContent:
-    """The store's items by the text of their input columns, indexed at first use. A
-    labels row holds its item's data (text as stored, numbers as numbers), but a read
-    of it guesses types chunk by chunk ("00011" as 11), unlike the unlabeled dataset's
-    read that keyed the item: its key is found by content, the first item of a content
-    (rows of equal content: a labels row does not tell which it was)."""
+def _loose(value: Any) -> str:
+    """A cell's text as any type guess gives it: "00011", "11" and 11 alike, "True" and
+    True alike (reads of one dataset guess types chunk by chunk)."""
+    text = canonical_text(value)
+    try:
+        return canonical_text(float(text)) if text else text
+    except ValueError:
+        return text.lower()
 
-    def __init__(self, store: Any, columns: list[str]) -> None:
+
+class _ItemsByContent:
+    """The store's item of a labels row. With an id column, the item of its id; else the
+    first item of its content, indexed at first use by a short hash of it (rows of equal
+    content: a labels row does not tell which it was). Both match cells loosely
+    (:func:`_loose`): the labels row was read with other type guesses than the unlabeled
+    dataset's read that keyed the item."""
+
+    def __init__(self, store: Any, columns: list[str], id_column: str | None) -> None:
         self.store = store
         self.columns = columns
-        self._index: dict[tuple[str, ...], str] | None = None
+        self.id_column = id_column
+        self._index: dict[bytes, str] | None = None
 
-    def _content(self, values: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(canonical_text(values.get(name)) for name in self.columns)
+    def _content(self, values: dict[str, Any]) -> bytes:
+        text = "\x1f".join(_loose(values.get(name)) for name in self.columns)
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
 
     def key_of(self, values: dict[str, Any]) -> str | None:
+        if self.id_column:
+            raw = values.get(self.id_column)
+            for key in dict.fromkeys((canonical_text(raw), _loose(raw))):
+                if key and self._known(key):
+                    return key
+            return None
         if self._index is None:
             self._index = {}
             for key, data in self.store.iter_items():
                 self._index.setdefault(self._content(data), key)
         return self._index.get(self._content(values))
+
+    def _known(self, key: str) -> bool:
+        try:
+            self.store.get_item(key)
+        except NotFoundError:
+            return False
+        return True
 
 
 def _placeholder(annotator: str) -> bool:
@@ -360,19 +386,16 @@ class DatasetSync:
         return self._taken_back(rows, self._items())
 
     def _items(self) -> _ItemsByContent:
-        return _ItemsByContent(self.store, [c["name"] for c in self.labels_required[:-2]])
+        return _ItemsByContent(self.store, [c["name"] for c in self.labels_required[:-2]],
+                               self.project.config.id_column)
 
     def _labels_frames(self, dataset: Any, *, whole: bool) -> Iterator[pd.DataFrame]:
-        """The labels dataset in chunks: its id column alone, or ``whole`` rows with
-        their text as stored."""
+        """The labels dataset in chunks: its id column alone, or ``whole`` rows. One
+        read: two reads paired by position fail on a SQL table that comes back in
+        another order."""
         id_col = f"{self.label_col}_id"
-        if not whole:
-            return dsio.iter_frames(dataset, chunksize=self.chunksize, columns=[id_col])
-        schema = dsio.read_schema(dataset)
-        texts = [c["name"] for c in schema if c["type"] == "string"]
-        numbers = [c["name"] for c in schema if c["type"] != "string"]
-        return dsio.iter_text_frames(dataset, chunksize=self.chunksize, texts=texts,
-                                     numbers=numbers)
+        return dsio.iter_frames(dataset, chunksize=self.chunksize,
+                                columns=None if whole else [id_col])
 
     def _taken_back(self, rows: dict[int, dict[str, Any]],
                     items: _ItemsByContent) -> list[Annotation]:
@@ -630,7 +653,10 @@ class DatasetSync:
                     self._keep_wanted(frame[values.isin(list(wanted))], wanted,
                                       first, matching)
                 if accounted is not None:
-                    others = values.notna() & ~values.isin([*accounted, *(wanted or ())])
+                    # Ids a webapp could have given: whole, positive, 64 bits.
+                    whole_ids = values.notna() & (values == values.round()) & (values > 0) \
+                        & (values < 2**63)
+                    others = whole_ids & ~values.isin([*accounted, *(wanted or ())])
                     for row in frame[others].to_dict(orient="records"):
                         label_id = dsio.as_int(row[id_col])
                         if (items or self._items()).key_of(row) is not None:
