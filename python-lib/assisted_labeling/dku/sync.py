@@ -102,6 +102,10 @@ LEGACY_MIGRATED = "dss.legacy_migrated"
 #: The rows of unknown items that the rewrite under way keeps (JSON): a rewrite that
 #: fails part-way leaves its dataset cut, and they exist nowhere else.
 FOREIGN_KEPT = "dss.foreign_rows"
+#: Ids of the labels rows without metadata that the last rewrite kept because their item
+#: had left the input, with the number of items then (JSON): while it is unchanged, the
+#: next compaction need not look for their items (an index of every item).
+GONE_LABELS = "dss.gone_labels"
 #: The annotator of labels taken back without their metadata rows: a name no labeler is
 #: likely to have (DSS logins are words), and unlike "" a metadata row with it is
 #: restored.
@@ -122,6 +126,7 @@ class _LabelsScan:
     kept: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # ``wanted`` rows
     # With ``accounted``: rows of other ids whose item the store knows, by id.
     unheld: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    gone: list[int] = dataclasses.field(default_factory=list)  # ids of kept rows of others
 
 
 @dataclasses.dataclass
@@ -130,6 +135,7 @@ class _Foreign:
 
     metadata: list[dict[str, Any]]
     labels: list[dict[str, Any]]
+    gone: list[int] = dataclasses.field(default_factory=list)  # see ``GONE_LABELS``
 
 
 def _loose(value: Any) -> str:
@@ -508,12 +514,19 @@ class DatasetSync:
                    if r.status is Status.LABELED and r.label_id is not None}
                   if rewrite else {})
         accounted = None
+        still_gone: set[int] = set()
         if rewrite:  # ids the rewrite writes: from the metadata, the store or kept rows
             accounted = named | {a.label_id for a in self.store.iter_annotations()
                                  if a.label_id is not None} | self._kept_ids()
+            # Rows of items gone from the input, kept by the last rewrite: looked at
+            # again (is their item back?) only once the items have changed.
+            gone = json.loads(self.store.get_meta(GONE_LABELS) or "{}")
+            still_gone = set(gone.get("ids", [])) \
+                if gone.get("items") == self.store.stats().total else set()
         items = self._items()
         scan_labels = self._scan_labels(above=flushed_label_id, wanted=wanted,
-                                        accounted=accounted, items=items)
+                                        accounted=accounted, items=items,
+                                        gone=still_gone)
         if scan_labels.unheld:  # e.g. kept while their item had left the input
             self.store.restore(self._taken_back(scan_labels.unheld, items),
                                self._classes_of)
@@ -542,6 +555,7 @@ class DatasetSync:
         kept = _Foreign([r.values for r in foreign], scan_labels.kept)
         if accounted is None:
             return kept
+        kept.gone = scan_labels.gone
         return self._keep_foreign(kept, mine, known, migrated, accounted, items)
 
     def _kept_ids(self) -> set[int]:
@@ -624,7 +638,8 @@ class DatasetSync:
     def _scan_labels(self, *, above: float = math.inf,
                      wanted: dict[int, str | None] | None = None,
                      accounted: set[int] | None = None,
-                     items: _ItemsByContent | None = None) -> _LabelsScan:
+                     items: _ItemsByContent | None = None,
+                     gone: Container[int] = ()) -> _LabelsScan:
         """One read of the labels dataset: its highest label id, its number of rows and
         its ids above ``above``, one per row, from its id column alone; and when
         ``wanted`` (label id → latest label in the metadata, of items the store does
@@ -659,11 +674,13 @@ class DatasetSync:
                     others = whole_ids & ~values.isin([*accounted, *(wanted or ())])
                     for row in frame[others].to_dict(orient="records"):
                         label_id = dsio.as_int(row[id_col])
-                        if (items or self._items()).key_of(row) is not None:
+                        if label_id not in gone \
+                                and (items or self._items()).key_of(row) is not None:
                             scan.unheld[label_id] = row
                         else:
                             first.setdefault(label_id, row)
                             matching[label_id] = row
+                            scan.gone.append(label_id)
         except Exception as exc:
             raise dsio.read_error("labels dataset", dataset, exc) from None
         scan.kept = [matching.get(label_id, row) for label_id, row in first.items()]
@@ -916,6 +933,9 @@ class DatasetSync:
                             str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
         self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
         self.store.set_meta(FOREIGN_KEPT, "")  # written: the datasets hold them again
+        if foreign.gone:
+            self.store.set_meta(GONE_LABELS, json.dumps(
+                {"items": self.store.stats().total, "ids": foreign.gone}))
         log.info("Compacted %s and %s (%d rows kept from outside the store)",
                  self.labels_name, self.metadata_name, len(foreign.metadata))
 
