@@ -182,9 +182,9 @@ def test_rows_of_unknown_items_survive_a_compaction_that_failed_midway(
 
 def test_metadata_rows_without_an_annotator_survive_compactions(project_setup,
                                                                  open_labeling):
-    """Rows made by hand or imported, with no annotator: the webapp does not restore
-    them (no one to show them to), and a compaction must not delete them nor their
-    labels rows."""
+    """Rows made by hand or imported, with no annotator (or labels rows with no id): the
+    webapp does not restore them (no one to show them to), and a compaction must not
+    delete them nor their labels rows."""
     first = open_labeling()
     items = first.project.next_items(ALICE, 2)
     _delete_store(first)
@@ -194,9 +194,14 @@ def test_metadata_rows_without_an_annotator_survive_compactions(project_setup,
         "date": ["2024-01-01T00:00:00.000Z"] * 2, "data_id": [i["id"] for i in items],
         "comment": None, "session": 0, "status": "LABELED", "annotator": None,
         "label": "pos", "label_id": [1, 2]}))
+    labels = project_setup.table("labels")
+    project_setup.create_dataset("labels", pd.concat([labels, pd.DataFrame(
+        [dict(items[0]["data"], label="neg", label_id=None)])], ignore_index=True))
     webapp = open_labeling()
     webapp.sync.compact()
-    assert sorted(project_setup.table("labels")["label_id"]) == [1, 2]
+    labels = project_setup.table("labels")
+    assert sorted(labels["label_id"].dropna()) == [1, 2]
+    assert labels["label_id"].isna().sum() == 1  # a labels row without id is kept too
     meta = project_setup.table("labels_metadata")
     assert sorted(meta["label_id"]) == [1, 2] and meta["annotator"].isna().all()
 

@@ -127,6 +127,7 @@ class _LabelsScan:
     # With ``accounted``: rows of other ids whose item the store knows, by id.
     unheld: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
     gone: list[int] = dataclasses.field(default_factory=list)  # ids of kept rows of others
+    idless: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # no label id
 
 
 @dataclasses.dataclass
@@ -672,6 +673,8 @@ class DatasetSync:
                     whole_ids = values.notna() & (values == values.round()) & (values > 0) \
                         & (values < 2**63)
                     others = whole_ids & ~values.isin([*accounted, *(wanted or ())])
+                    # Rows without an id (made by hand): no label of a webapp, kept.
+                    scan.idless.extend(frame[values.isna()].to_dict(orient="records"))
                     for row in frame[others].to_dict(orient="records"):
                         label_id = dsio.as_int(row[id_col])
                         if label_id not in gone \
@@ -684,6 +687,7 @@ class DatasetSync:
         except Exception as exc:
             raise dsio.read_error("labels dataset", dataset, exc) from None
         scan.kept = [matching.get(label_id, row) for label_id, row in first.items()]
+        scan.kept += scan.idless
         return scan
 
     def _keep_wanted(self, frame: pd.DataFrame, wanted: dict[int, str | None],
