@@ -20,22 +20,27 @@ people label. Readers of the datasets between compactions take the latest row pe
 id (labels) or per (data_id, annotator) (metadata).
 
 Rows the store does not know (rows of items gone from the input, 4.x rows whose item
-cannot be found) are kept by compactions, read back from the datasets.
+cannot be found, rows without an annotator or a label id made by hand) are kept by
+compactions, read back from the datasets.
 
-A rewrite that fails part-way leaves its dataset cut (DSS's writer commits what it was
-sent when it closes). The store holds everything else, so the next compaction, tried at
-the next tick, repairs both datasets; the rows it does not know are recorded in the
-store until a rewrite has written them (``FOREIGN_KEPT``). A rebuild that finds labels
-missing from the labels dataset makes a compaction due. A metadata dataset cut (or
-refusing appends) and then the store lost before a retry (the cache is in a temporary
-directory: a fresh disk loses it) leaves labels without metadata rows in the labels
-dataset: the rebuild takes them back under an unknown annotator ("(unknown)"…); the
-skips and comments of the lost rows are gone. A batch
-whose metadata append fails is retried without appending its labels rows again
-(``LABELS_WATERMARK``). Nor is the store
-the only writer: at a process's first flush and before each compaction, rows that another
-store (a cache left behind, another webapp) wrote after this store's own are taken in
-(:meth:`DatasetSync._catch_up_locked`).
+Failures. A batch whose metadata append fails is retried without appending its labels
+rows again (``LABELS_WATERMARK``), and the metadata names their ids even if the labels
+changed meanwhile (``UNNAMED_LABELS``). A rewrite that fails part-way leaves its dataset
+cut (DSS's writer commits what it was sent when it closes). The store holds everything
+else, so the next compaction, tried at the next tick, repairs both datasets; the rows it
+does not know are recorded in the store until a rewrite has written them
+(``FOREIGN_KEPT``). A rebuild that finds labels missing from the labels dataset makes a
+compaction due. A metadata dataset cut (or refusing appends) and then the store lost
+before a retry (the cache is in a temporary directory: a fresh disk loses it) leaves
+labels rows that no metadata row names: the rebuild takes them back onto their item
+(by id, else by content) under an unknown annotator ("(unknown)", "(unknown 2)"…); the
+skips and comments of the lost rows are gone. Such a row of an item gone from the input
+is kept, and taken back once the item returns (``GONE_LABELS``).
+
+Nor is the store the only writer: at a process's first flush and before each
+compaction, rows that another store (a cache left behind, another webapp) wrote after
+this store's own are taken in (:meth:`DatasetSync._catch_up_locked`); its own labels
+that another store took back as "(unknown)" are recognised as its own.
 
 4.x rows name a table row by the 4.x hash of the row (:mod:`.legacy`). On restore, when
 the metadata holds such ids, the unlabeled dataset is read once more to find the row of
