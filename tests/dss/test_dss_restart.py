@@ -459,6 +459,48 @@ def test_labels_taken_back_are_found_whatever_types_their_read_guessed(project_s
     assert all(f'{i["data"]["text"]},' in written for i in digits)  # "00003", not 3
 
 
+@pytest.mark.parametrize("reviews", [pd.DataFrame({"text": ["OK", "ok", "Yes", "yes", "1.0", "1"],
+                                                    "stars": [5] * 6})])
+def test_labels_taken_back_go_to_the_item_of_their_exact_text(project_setup, open_labeling):
+    """"ok" and "OK", "1" and "1.0" are other items: a loose match (for type guesses) only
+    serves when no item has the exact text."""
+    first = open_labeling()
+    chosen = [i for i in first.project.next_items(ALICE, 6)
+              if i["data"]["text"] in ("ok", "yes", "1")]
+    _label_then_refuse_metadata(project_setup, first, chosen)
+    _delete_store(first)
+    second = open_labeling()
+    store = second.project.store
+    assert sorted(store.get_item(a.item_key).data["text"]
+                  for a in store.iter_annotations()) == ["1", "ok", "yes"]
+
+
+def test_labels_rows_without_an_id_survive_a_rewrite_that_failed_midway(
+        project_setup, open_labeling, monkeypatch):
+    import dataiku
+
+    first = open_labeling()
+    item = first.project.next_items(ALICE, 1)[0]
+    project_setup.create_dataset("labels", pd.DataFrame(
+        [dict(item["data"], label=label, label_id=None) for label in ("pos", "neg")]))
+    first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+    real = dataiku.DatasetWriter.write_dataframe
+    armed = [True]
+
+    def fails_once(writer, frame):
+        if armed[0] and writer._dataset.short_name == "labels" and not writer._append:
+            armed[0] = False
+            raise RuntimeError("the write session failed")
+        return real(writer, frame)
+
+    monkeypatch.setattr(dataiku.DatasetWriter, "write_dataframe", fails_once)
+    with pytest.raises(RuntimeError):
+        first.sync.compact()
+    first.sync.compact()
+    labels = project_setup.table("labels")
+    assert sorted(labels[labels["label_id"].isna()]["label"]) == ["neg", "pos"]
+
+
 def test_with_an_id_column_labels_are_taken_back_by_their_id(project_setup, open_labeling):
     """The item's text was corrected since its label: its id still names it."""
     reviews = pd.DataFrame({"rid": ["r0", "r1"], "text": ["great", "awful"], "stars": [5, 1]})
@@ -489,6 +531,7 @@ def test_labels_rows_with_ids_no_webapp_gives_are_left_as_they_are(project_setup
     first.sync.compact()
     assert [(a.annotator, a.label_id) for a in first.project.store.iter_annotations()] == [
         ("alice", 2)]
+    assert sorted(project_setup.table("labels")["label_id"]) == [-1, 1.5, 2]  # kept
 
 
 def test_a_label_kept_while_its_item_was_gone_is_taken_back_when_it_returns(

@@ -68,6 +68,7 @@ import math
 import re
 import threading
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Container, Iterator
@@ -148,48 +149,73 @@ def _loose(value: Any) -> str:
     """A cell's text as any type guess gives it: "00011", "11" and 11 alike, "True" and
     True alike (reads of one dataset guess types chunk by chunk)."""
     text = canonical_text(value)
+    if text.lower() in ("true", "false"):
+        return text.lower()
     try:
         return canonical_text(float(text)) if text else text
     except ValueError:
-        return text.lower()
+        return text
+
+
+_AMBIGUOUS = ""  # a loose content that several items share: it names none of them
 
 
 class _ItemsByContent:
-    """The store's item of a labels row. With an id column, the item of its id; else the
-    first item of its content, indexed at first use by a short hash of it (rows of equal
-    content: a labels row does not tell which it was). Both match cells loosely
-    (:func:`_loose`): the labels row was read with other type guesses than the unlabeled
-    dataset's read that keyed the item."""
+    """The store's item of a labels row: its exact text first, else its loose text
+    (:func:`_loose`: the labels row was read with other type guesses than the unlabeled
+    dataset's read that keyed the item) when that names one item only. With an id
+    column, by its id (a loose id only if the rest of the row matches loosely too);
+    else by a short hash of its content, indexed at first use: the first item of a
+    content (rows of equal content: a labels row does not tell which it was)."""
 
     def __init__(self, store: Any, columns: list[str], id_column: str | None) -> None:
         self.store = store
         self.columns = columns
         self.id_column = id_column
-        self._index: dict[bytes, str] | None = None
+        self._exact: dict[bytes, str] | None = None
+        self._loose: dict[bytes, str] = {}
 
-    def _content(self, values: dict[str, Any]) -> bytes:
-        text = "\x1f".join(_loose(values.get(name)) for name in self.columns)
-        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
+    def _digest(self, values: dict[str, Any], text: Callable[[Any], str]) -> bytes:
+        joined = "\x1f".join(text(values.get(name)) for name in self.columns)
+        return hashlib.blake2b(joined.encode("utf-8", "surrogatepass"), digest_size=12).digest()
 
     def key_of(self, values: dict[str, Any]) -> str | None:
         if self.id_column:
-            raw = values.get(self.id_column)
-            for key in dict.fromkeys((canonical_text(raw), _loose(raw))):
-                if key and self._known(key):
-                    return key
-            return None
-        if self._index is None:
-            self._index = {}
+            return self._by_id(values)
+        if self._exact is None:
+            self._exact = {}
             for key, data in self.store.iter_items():
-                self._index.setdefault(self._content(data), key)
-        return self._index.get(self._content(values))
+                self._exact.setdefault(self._digest(data, canonical_text), key)
+                loose = self._digest(data, _loose)
+                first = self._loose.setdefault(loose, key)
+                if first != key and self._exact.get(self._digest(data, canonical_text)) != first:
+                    self._loose[loose] = _AMBIGUOUS  # two items of other exact contents
+        found = self._exact.get(self._digest(values, canonical_text))
+        return found or self._loose.get(self._digest(values, _loose)) or None
 
-    def _known(self, key: str) -> bool:
+    def _by_id(self, values: dict[str, Any]) -> str | None:
+        raw = values.get(self.id_column)
+        exact = canonical_text(raw)
+        if exact and self._item(exact) is not None:
+            return exact
+        loose = _loose(raw)
+        data = self._item(loose) if loose and loose != exact else None
+        if data is not None and self._digest(data, _loose) == self._digest(values, _loose):
+            return loose
+        return None
+
+    def _item(self, key: str) -> dict[str, Any] | None:
         try:
-            self.store.get_item(key)
+            return self.store.get_item(key).data
         except NotFoundError:
-            return False
-        return True
+            return None
+
+
+def _webapp_id(value: Any) -> bool:
+    """Whether a label id cell holds an id a webapp gives: a whole number, 1 to 2**63."""
+    number = pd.to_numeric(pd.Series([json_value(value)], dtype=object),
+                           errors="coerce").iloc[0]
+    return bool(pd.notna(number) and number == round(number) and 0 < number < 2**63)
 
 
 def _placeholder(annotator: str) -> bool:
@@ -595,9 +621,18 @@ class DatasetSync:
                 found.metadata.append(values)
         ids = {dsio.as_int(v.get(id_col)) for v in found.labels}
         of_rows = {dsio.as_int(v.get(id_col)) for v in found.metadata}
+        # Rows without a webapp's id, by content: those the cut dataset lost come back.
+        idless = Counter(json.dumps(_json_row(v), sort_keys=True) for v in found.labels
+                         if not _webapp_id(v.get(id_col)))
         for values in earlier["labels"]:
             label_id = dsio.as_int(values.get(id_col))
-            if label_id not in ids and (label_id in of_rows or (
+            if not _webapp_id(values.get(id_col)):
+                text = json.dumps(values, sort_keys=True)
+                if idless[text]:
+                    idless[text] -= 1
+                else:
+                    found.labels.append(values)
+            elif label_id not in ids and (label_id in of_rows or (
                     label_id not in accounted and items.key_of(values) is None)):
                 found.labels.append(values)
         self.store.set_meta(FOREIGN_KEPT, json.dumps({
@@ -678,8 +713,9 @@ class DatasetSync:
                     whole_ids = values.notna() & (values == values.round()) & (values > 0) \
                         & (values < 2**63)
                     others = whole_ids & ~values.isin([*accounted, *(wanted or ())])
-                    # Rows without an id (made by hand): no label of a webapp, kept.
-                    scan.idless.extend(frame[values.isna()].to_dict(orient="records"))
+                    # Rows without an id a webapp gives (made by hand: none, -1, 1.5):
+                    # no label of a webapp, kept as they are.
+                    scan.idless.extend(frame[~whole_ids].to_dict(orient="records"))
                     for row in frame[others].to_dict(orient="records"):
                         label_id = dsio.as_int(row[id_col])
                         if label_id not in gone \
