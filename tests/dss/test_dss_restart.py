@@ -28,6 +28,23 @@ def _history(webapp, user):
             for h in webapp.project.history(user, limit=50)]
 
 
+def _rewrite_fails_once(monkeypatch, name: str) -> None:
+    """The next rewrite of the dataset ``name`` fails at its first chunk, leaving it
+    cut (DSS's writer commits what was sent when it closes)."""
+    import dataiku
+
+    real = dataiku.DatasetWriter.write_dataframe
+    armed = [True]
+
+    def fails_once(writer, frame):
+        if armed[0] and writer._dataset.short_name == name and not writer._append:
+            armed[0] = False
+            raise RuntimeError("the write session failed")
+        return real(writer, frame)
+
+    monkeypatch.setattr(dataiku.DatasetWriter, "write_dataframe", fails_once)
+
+
 def _label_then_refuse_metadata(dss, webapp, items, label="pos") -> None:
     """``items`` labeled by alice; the flush appends their labels rows, and DSS refuses
     the metadata append (another writer holds the dataset)."""
@@ -153,22 +170,11 @@ def test_rows_of_unknown_items_survive_a_compaction_that_failed_midway(
     """A rewrite that fails part-way leaves its dataset cut (DSS's writer commits what
     was sent when it closes). The rows the store does not know exist nowhere else: the
     retry, after a restart with the store kept, must still write them."""
-    import dataiku
-
     webapp = open_labeling()
     item = webapp.project.next_items(ALICE, 1)[0]
     webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
     webapp.sync.flush()
-    real = dataiku.DatasetWriter.write_dataframe
-    armed = [True]
-
-    def fails_once(writer, frame):
-        if armed[0] and writer._dataset.short_name == failing and not writer._append:
-            armed[0] = False
-            raise RuntimeError("the write session failed")
-        return real(writer, frame)
-
-    monkeypatch.setattr(dataiku.DatasetWriter, "write_dataframe", fails_once)
+    _rewrite_fails_once(monkeypatch, failing)
     with pytest.raises(RuntimeError, match="write session failed"):
         webapp.sync.compact()
     webapp.close()
@@ -477,23 +483,12 @@ def test_labels_taken_back_go_to_the_item_of_their_exact_text(project_setup, ope
 
 def test_labels_rows_without_an_id_survive_a_rewrite_that_failed_midway(
         project_setup, open_labeling, monkeypatch):
-    import dataiku
-
     first = open_labeling()
     item = first.project.next_items(ALICE, 1)[0]
     project_setup.create_dataset("labels", pd.DataFrame(
         [dict(item["data"], label=label, label_id=None) for label in ("pos", "neg")]))
     first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
-    real = dataiku.DatasetWriter.write_dataframe
-    armed = [True]
-
-    def fails_once(writer, frame):
-        if armed[0] and writer._dataset.short_name == "labels" and not writer._append:
-            armed[0] = False
-            raise RuntimeError("the write session failed")
-        return real(writer, frame)
-
-    monkeypatch.setattr(dataiku.DatasetWriter, "write_dataframe", fails_once)
+    _rewrite_fails_once(monkeypatch, "labels")
     with pytest.raises(RuntimeError):
         first.sync.compact()
     first.sync.compact()
@@ -583,19 +578,7 @@ def test_kept_rows_keep_their_dates_whatever_their_precision(v4_project, open_la
     meta["date"] = ["2021-03-01T10:00:00.000Z", "2021-03-01T10:01:00.123Z"]
     v4_project.create_dataset("labels_metadata", meta)
     webapp = open_labeling()
-    import dataiku
-
-    real_write = dataiku.DatasetWriter.write_dataframe
-    armed = [True]
-
-    def fails_once(writer, frame):
-        if armed[0] and writer._dataset.short_name == "labels_metadata" \
-                and not writer._append:
-            armed[0] = False
-            raise RuntimeError("the write session failed")
-        return real_write(writer, frame)
-
-    monkeypatch.setattr(dataiku.DatasetWriter, "write_dataframe", fails_once)
+    _rewrite_fails_once(monkeypatch, "labels_metadata")
     with pytest.raises(RuntimeError):
         webapp.sync.compact()
     webapp.sync.compact()
