@@ -916,17 +916,17 @@ def test_a_batch_written_before_a_crash_keeps_its_ids(project_setup, open_labeli
     first.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
     first.sync.flush()
     first.project.annotate(ALICE, {"item_id": inflight["id"], "label": "neg"})  # id 2
-    store, set_meta = first.project.store, first.project.store.set_meta
+    store, set_metas = first.project.store, first.project.store.set_metas
 
-    def killed_after_the_appends(key, value):
-        if key == FLUSHED_LABEL_ID:
+    def killed_after_the_appends(values):
+        if FLUSHED_LABEL_ID in values:
             raise KeyboardInterrupt("killed")
-        set_meta(key, value)
+        set_metas(values)
 
-    store.set_meta = killed_after_the_appends
+    store.set_metas = killed_after_the_appends
     with pytest.raises(KeyboardInterrupt):
         first.sync.flush()
-    store.set_meta = set_meta
+    store.set_metas = set_metas
     first.close()
     second = open_labeling(cache_dir=tmp_path / "b")
     other = next(i for i in second.project.next_items(BOB, 4)

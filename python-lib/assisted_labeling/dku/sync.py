@@ -185,10 +185,10 @@ class _ItemsByContent:
         if self._exact is None:
             self._exact = {}
             for key, data in self.store.iter_items():
-                self._exact.setdefault(self._digest(data, canonical_text), key)
+                exact = self._exact.setdefault(self._digest(data, canonical_text), key)
                 loose = self._digest(data, _loose)
                 first = self._loose.setdefault(loose, key)
-                if first != key and self._exact.get(self._digest(data, canonical_text)) != first:
+                if first not in (key, exact):
                     self._loose[loose] = _AMBIGUOUS  # two items of other exact contents
         found = self._exact.get(self._digest(values, canonical_text))
         return found or self._loose.get(self._digest(values, _loose)) or None
@@ -213,9 +213,8 @@ class _ItemsByContent:
 
 def _webapp_id(value: Any) -> bool:
     """Whether a label id cell holds an id a webapp gives: a whole number, 1 to 2**63."""
-    number = pd.to_numeric(pd.Series([json_value(value)], dtype=object),
-                           errors="coerce").iloc[0]
-    return bool(pd.notna(number) and number == round(number) and 0 < number < 2**63)
+    label_id = dsio.as_int(value)
+    return bool(label_id) and str(label_id) == canonical_text(value)
 
 
 def _placeholder(annotator: str) -> bool:
@@ -415,7 +414,7 @@ class DatasetSync:
         id_col = f"{self.label_col}_id"
         rows: dict[int, dict[str, Any]] = {}
         try:
-            for frame in self._labels_frames(dataset, whole=True):
+            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
                 ids = pd.to_numeric(frame[id_col], errors="coerce")
                 for values in frame[ids.isin(list(orphans))].to_dict(orient="records"):
                     rows[dsio.as_int(values[id_col])] = values
@@ -426,14 +425,6 @@ class DatasetSync:
     def _items(self) -> _ItemsByContent:
         return _ItemsByContent(self.store, [c["name"] for c in self.labels_required[:-2]],
                                self.project.config.id_column)
-
-    def _labels_frames(self, dataset: Any, *, whole: bool) -> Iterator[pd.DataFrame]:
-        """The labels dataset in chunks: its id column alone, or ``whole`` rows. One
-        read: two reads paired by position fail on a SQL table that comes back in
-        another order."""
-        id_col = f"{self.label_col}_id"
-        return dsio.iter_frames(dataset, chunksize=self.chunksize,
-                                columns=None if whole else [id_col])
 
     def _taken_back(self, rows: dict[int, dict[str, Any]],
                     items: _ItemsByContent) -> list[Annotation]:
@@ -547,9 +538,12 @@ class DatasetSync:
                   if rewrite else {})
         accounted = None
         still_gone: set[int] = set()
+        earlier = self._earlier_foreign()
         if rewrite:  # ids the rewrite writes: from the metadata, the store or kept rows
-            accounted = named | {a.label_id for a in self.store.iter_annotations()
-                                 if a.label_id is not None} | self._kept_ids()
+            id_col = f"{self.label_col}_id"
+            accounted = named | {label_id for _, label_id in own_ids} | {
+                i for i in (dsio.as_int(v.get(id_col)) for v in earlier["metadata"])
+                if i is not None}
             # Rows of items gone from the input, kept by the last rewrite: looked at
             # again (is their item back?) only once the items have changed.
             gone = json.loads(self.store.get_meta(GONE_LABELS) or "{}")
@@ -588,24 +582,22 @@ class DatasetSync:
         if accounted is None:
             return kept
         kept.gone = scan_labels.gone
-        return self._keep_foreign(kept, mine, known, migrated, accounted, items)
+        return self._keep_foreign(kept, earlier, mine, known, migrated, accounted, items)
 
-    def _kept_ids(self) -> set[int]:
-        """Label ids the rows kept for an earlier rewrite name (:data:`FOREIGN_KEPT`)."""
+    def _earlier_foreign(self) -> dict[str, list[dict[str, Any]]]:
+        """The rows kept for an earlier rewrite that has not written them yet
+        (:data:`FOREIGN_KEPT`)."""
         raw = self.store.get_meta(FOREIGN_KEPT)
-        id_col = f"{self.label_col}_id"
-        rows = json.loads(raw)["metadata"] if raw else []
-        return {i for i in (dsio.as_int(v.get(id_col)) for v in rows) if i is not None}
+        return json.loads(raw) if raw else {"metadata": [], "labels": []}
 
-    def _keep_foreign(self, found: _Foreign, mine: Container[tuple[str, str]],
-                      known: dict[str, bool], migrated: set[tuple[str, str]],
-                      accounted: set[int], items: _ItemsByContent) -> _Foreign:
+    def _keep_foreign(self, found: _Foreign, earlier: dict[str, list[dict[str, Any]]],
+                      mine: Container[tuple[str, str]], known: dict[str, bool],
+                      migrated: set[tuple[str, str]], accounted: set[int],
+                      items: _ItemsByContent) -> _Foreign:
         """``found`` and the rows an earlier rewrite was to keep and that the datasets
         lack now (that rewrite failed part-way), recorded in the store until a rewrite
         writes them all. A row of an item known again (back in the input) is the
         store's now: left out, its labels row too."""
-        raw = self.store.get_meta(FOREIGN_KEPT)
-        earlier = json.loads(raw) if raw else {"metadata": [], "labels": []}
         id_col = f"{self.label_col}_id"
 
         def owner(values: dict[str, Any]) -> tuple[str, str]:
@@ -698,7 +690,10 @@ class DatasetSync:
         try:
             if id_col not in dsio.names(dsio.read_schema(dataset)):
                 return scan
-            for frame in self._labels_frames(dataset, whole=whole):
+            # One read: two paired by position fail on a SQL table read back in another
+            # order.
+            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize,
+                                          columns=None if whole else [id_col]):
                 scan.rows += len(frame)
                 values = pd.to_numeric(frame[id_col], errors="coerce")
                 highest = values.max()
@@ -887,13 +882,13 @@ class DatasetSync:
         dsio.append_rows(self.open_dataset(self.labels_name), label_rows, self.labels_schema)
         self.store.set_metas({LABELS_WATERMARK: str(last_seq), UNNAMED_LABELS: json.dumps(named)})
         dsio.append_rows(self.open_dataset(self.metadata_name), meta_rows, self.metadata_schema)
-        self.store.set_meta(UNNAMED_LABELS, "")
         top = max((a.label_id or 0 for a in annotations), default=0)
-        self.store.set_meta(FLUSHED_LABEL_ID, str(max(flushed_label_id, top)))
-        self.store.set_meta(WATERMARK, str(last_seq))
-        self.store.set_meta(LAST_APPEND, repr(self.clock()))
-        self.store.set_meta(APPENDS, str(self._meta_int(APPENDS) + 1))
-        self._add_superseded(superseded)
+        # One transaction: each takes the store's write lock, which saves wait for.
+        self.store.set_metas({
+            UNNAMED_LABELS: "", FLUSHED_LABEL_ID: str(max(flushed_label_id, top)),
+            WATERMARK: str(last_seq), LAST_APPEND: repr(self.clock()),
+            APPENDS: str(self._meta_int(APPENDS) + 1),
+            SUPERSEDED: str(self._meta_int(SUPERSEDED) + superseded)})
 
     def _add_superseded(self, count: int) -> None:
         if count:
@@ -977,10 +972,10 @@ class DatasetSync:
         self.store.set_meta(FLUSHED_LABEL_ID,
                             str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
         self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
-        self.store.set_meta(FOREIGN_KEPT, "")  # written: the datasets hold them again
-        if foreign.gone:
-            self.store.set_meta(GONE_LABELS, json.dumps(
-                {"items": self.store.stats().total, "ids": foreign.gone}))
+        self.store.set_metas({
+            FOREIGN_KEPT: "",  # written: the datasets hold them again
+            GONE_LABELS: json.dumps({"items": self.store.stats().total, "ids": foreign.gone}),
+        })
         log.info("Compacted %s and %s (%d rows kept from outside the store)",
                  self.labels_name, self.metadata_name, len(foreign.metadata))
 
