@@ -351,8 +351,7 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
     from .models import refused_feature
     from .retrain import RetrainSettings, default_features
 
-    features = column_list("--feature-columns", args.feature_columns)
-    _check_model_columns(args)
+    features = _check_model_columns(args)
     for name in (args.text_column, *features):
         if name and name not in columns:
             raise LabelingError(f'No column "{name}" in "{args.input}" to train on '
@@ -364,12 +363,11 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
     if len(config.categories) < 2:
         raise LabelingError("--retrain-every needs at least 2 categories: a model learns "
                             "to tell classes apart")
-    _check_model_kind(args.model, args.text_column)
     head = None if text_column else _pool_head(args.input)  # read once, used twice
     if not text_column and not features:
         text_column, features = _default_retrain_columns(
             head, default_features(columns, config))
-        _check_model_kind(args.model, text_column, chosen=True)
+    _check_model_kind(args.model, text_column, chosen=not args.text_column)
     _check_feature_values(args.input, head, features)
     return RetrainSettings(
         every=args.retrain_every, strategy=args.strategy,
@@ -388,17 +386,18 @@ def _check_model_kind(model: str, text_column: str | None, *, chosen: bool = Fal
                             "out, or give --feature-columns")
 
 
-def _check_model_columns(args: argparse.Namespace) -> None:
-    """Refuse ``--text-column ''`` or ``--feature-columns ''`` (not the same as leaving
-    the option out), both options together, and an id column among them (an id tells
-    items apart, it teaches nothing about them)."""
+def _check_model_columns(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``--feature-columns``, after refusing ``--text-column ''`` or
+    ``--feature-columns ''`` (not the same as leaving the option out), both options
+    together, and an id column among them (an id tells items apart, it teaches nothing
+    about them)."""
     for option, value in (("--text-column", args.text_column),
                           ("--feature-columns", args.feature_columns)):
         if value is not None and not value.strip():
             what = "a column name" if option == "--text-column" else "column names"
             raise LabelingError(f"{option}: expected {what} (leave the option out to let "
                                 "the columns be chosen)")
-    features = list(column_list("--feature-columns", args.feature_columns))
+    features = column_list("--feature-columns", args.feature_columns)
     if args.text_column and features:
         raise LabelingError("--text-column or --feature-columns: give one, not both (a "
                             "model learns from a text or from feature columns)")
@@ -407,6 +406,7 @@ def _check_model_columns(args: argparse.Namespace) -> None:
     if id_column and id_column in read:
         raise LabelingError(f'"{id_column}" is the id column: a model learns nothing from '
                             "ids; leave it out of --text-column / --feature-columns")
+    return features
 
 
 def _pool_head(pool: str, rows: int = 10_000):
@@ -745,10 +745,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_model_output(args.output)
     # Classes and ids are text: a CSV's "01" and "1", "None" or "NA" stay what they say.
     frame = _read_input(args.input, text_columns=[args.label_column, args.id_column])
-    _check_model_columns(args)
     columns = {"label_column": args.label_column, "text_column": args.text_column,
-               "feature_columns": column_list("--feature-columns", args.feature_columns),
-               "id_column": args.id_column}
+               "feature_columns": _check_model_columns(args), "id_column": args.id_column}
     text_column = models.training_columns(frame, **columns)[0]  # before "Fitting"
     _check_model_kind(args.model, text_column, chosen=not args.text_column)
     started = time.perf_counter()
