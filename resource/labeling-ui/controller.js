@@ -56,8 +56,8 @@ export class Controller {
    * `onUnauthenticated(err)`: the sign-in session ended, or another tab's replaced
    * it. `onNewSession()`: an answer of the server names a model session other than this
    * page's (a retraining), or other warnings (a failed retraining): the configuration
-   * is to be read again, which calls configRead(). `describe(item, config)`: a line saying what an item is, announced
-   * after each save with the item that follows.
+   * is to be read again, which calls configRead(). `describe(item, config)`: a line
+   * saying what an item is, announced after each save with the item that follows.
    */
   constructor(frame, config, render, { describe, onUnauthenticated, onNewSession } = {}) {
     this.frame = frame;
@@ -119,11 +119,9 @@ export class Controller {
     let suggestion = asList(item.pre_annotation).filter((n) => this.names.includes(n));
     if (!this.multi) suggestion = suggestion.slice(0, 1);
     const ann = item.annotation;
-    let selection = new Set();
+    let selection = new Set(this.storedLabel({ item, mode }));
     if (draft && draft.kind === "label") selection = new Set(asList(draft.label));
-    else if (mode === "past" && ann && ann.status === "LABELED") {
-      selection = new Set(asList(ann.label));
-    } else if (this.multi && mode === "new") selection = new Set(suggestion);
+    else if (this.multi && mode === "new") selection = new Set(suggestion);
     let comment = draft ? draft.comment : (mode === "past" && ann && ann.comment) || "";
     const edit = this.edits.get(item.id); // left after the draft, if both: newer
     if (edit) {
