@@ -1055,3 +1055,20 @@ def test_a_huge_whole_number_cell_is_read_as_missing_without_overflow():
 
     assert [as_int(v) for v in (10**400, 2**63 - 1, 2**63, "12", 3.0, -1)] == [
         None, 2**63 - 1, None, 12, 3, None]
+
+
+def test_with_a_text_id_column_labels_are_taken_back_by_its_text(project_setup,
+                                                                 open_labeling):
+    """Ids "007" and "7" are two items; their labels rows read with DSS's guess would
+    both say 7."""
+    reviews = pd.DataFrame({"rid": ["007", "7"], "text": ["great", "awful"],
+                            "stars": [5, 1]})
+    project_setup.create_dataset("reviews", reviews)
+    project_setup.webapp_config = {**project_setup.webapp_config, "id_column": "rid"}
+    first = open_labeling()
+    items = first.project.next_items(ALICE, 2)
+    _label_then_refuse_metadata(project_setup, first, items)
+    _delete_store(first)
+    second = open_labeling()
+    assert sorted(a.item_key for a in second.project.store.iter_annotations()) == [
+        "007", "7"]

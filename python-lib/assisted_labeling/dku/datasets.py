@@ -253,32 +253,85 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
 
 
 # -- items and queries ------------------------------------------------------------------
+class _StoredText:
+    """The columns ``columns`` of a dataset as stored (no type guess), chunk by chunk,
+    read only once some chunk needs them and then paired with the guessed read by
+    position: ``chunk(i)`` is the i-th chunk, asked in increasing order."""
+
+    def __init__(self, dataset: Any, columns: list[str], chunksize: int) -> None:
+        self.dataset = dataset
+        self.columns = columns
+        self.chunksize = chunksize
+        self._frames: Iterator[pd.DataFrame] | None = None
+        self._read = 0
+
+    def chunk(self, index: int) -> pd.DataFrame | None:
+        if self._frames is None:
+            self._frames = iter_frames(self.dataset, chunksize=self.chunksize,
+                                       columns=self.columns, infer_with_pandas=False)
+        frame = None
+        while self._read <= index:
+            frame = next(self._frames, None)
+            self._read += 1
+        return frame
+
+
+def _string_column(dataset: Any, name: str | None) -> bool:
+    return bool(name) and any(c["name"] == name and c["type"] == "string"
+                              for c in read_schema(dataset))
+
+
+def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None,
+                     strict: bool = True) -> Iterator[pd.DataFrame]:
+    """The unlabeled dataset in chunks with DSS's type guess, except a text id column,
+    which keeps its text as stored: guessed, a chunk of digit-only ids gives numbers
+    ("007" and "7" would both be the item 7). Every DSS piece that names rows reads the
+    pool through this, so that they agree on ids. The stored text is read again only
+    for chunks where the guess changed it, paired by position. Two reads that do not
+    pair up are an error (the ids would be another row's); with ``strict`` False, a
+    warning, and the ids are then read as guessed."""
+    frames = iter_frames(dataset, chunksize=chunksize)
+    if not _string_column(dataset, id_column):
+        yield from frames
+        return
+    stored = _StoredText(dataset, [id_column], chunksize)
+    for index, frame in enumerate(frames):
+        if id_column in frame.columns and _guessed_not_text(frame[id_column]):
+            text = stored.chunk(index)
+            if text is None or not same_cells(frame[id_column], text[id_column]):
+                if strict:
+                    raise misaligned(dataset)
+                log.warning("%s gave its rows in another order on a second read: its id "
+                            'column is read as DSS guesses its type ("007" as 7)',
+                            dataset.full_name)
+                yield frame
+                yield from frames
+                return
+            frame = frame.copy()
+            frame[id_column] = text[id_column].to_numpy()
+        yield frame
+
+
 def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Iterator[Item]:
     """Every row of the unlabeled dataset as an item with a stable id.
 
     Ids hash the values as DSS guesses their types (the sampler's and every earlier
-    store's ids). Items keep their text columns as stored: in a chunk where DSS guessed
-    numbers (or booleans) for a text column, which would show, and reach the labels
-    dataset, as numbers ("01234" as 1234), the text columns are read again without the
-    guess. That second read is made only once a chunk needs it (often never: free text
-    is read as text), from the start, paired with the first by position; if the two do
-    not give the same rows (:func:`same_cells`), the items keep the guessed values, with
-    a warning."""
+    store's ids), but for a text id column, whose text is the id (:func:`iter_pool_frames`).
+    Items keep their text columns as stored: in a chunk where DSS guessed numbers (or
+    booleans) for a text column, which would show, and reach the labels dataset, as
+    numbers ("01234" as 1234), the text columns are read again without the guess. That
+    second read is made only once a chunk needs it (often never: free text is read as
+    text), from the start, paired with the first by position; if the two do not give the
+    same rows (:func:`same_cells`), the items keep the guessed values, with a warning."""
     identifier = RowIdentifier(config.id_column)
     texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
-    stored: Iterator[pd.DataFrame] | None = None
-    read = 0  # chunks taken from ``stored``
+    stored = _StoredText(dataset, texts, chunksize)
     paired = True
-    for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
+    frames = iter_pool_frames(dataset, chunksize=chunksize, id_column=config.id_column)
+    for index, frame in enumerate(frames):
         shown = None
         if paired and any(_guessed_not_text(frame[c]) for c in texts):
-            if stored is None:
-                stored = iter_frames(dataset, chunksize=chunksize, columns=texts,
-                                     infer_with_pandas=False)
-            text_frame = None
-            while read <= index:
-                text_frame = next(stored, None)
-                read += 1
+            text_frame = stored.chunk(index)
             paired = text_frame is not None and all(
                 same_cells(frame[c], text_frame[c]) for c in texts)
             if paired:

@@ -154,6 +154,20 @@ def legacy_row_ids(frame: pd.DataFrame) -> list[str | None]:
             for h in rows]
 
 
+def _as_guessed(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    """The chunk with its id column as DSS's type guess gives it: the pool is read with
+    a text id column as stored ("007"), but 4.x hashed the guess (7)."""
+    if not id_column or id_column not in frame.columns or frame[id_column].dtype != object:
+        return frame
+    column = frame[id_column]
+    numbers = pd.to_numeric(column, errors="coerce")
+    if not column.notna().any() or numbers.notna().sum() != column.notna().sum():
+        return frame
+    guessed = frame.copy()
+    guessed[id_column] = numbers
+    return guessed
+
+
 class LegacyKeys:
     """Item keys of consecutive pool chunks where 4.x ids stand in for ours.
 
@@ -168,12 +182,13 @@ class LegacyKeys:
         self.keys = keys
         self.legacy = legacy
         self.matched: dict[str, str] = {}
+        self.id_column: str | None = getattr(keys, "id_column", None)
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         keys = np.array(self.keys(frame), dtype=object)
         if len(self.matched) == len(self.legacy):
             return keys  # every 4.x id found already
-        for i, old in enumerate(legacy_row_ids(frame)):
+        for i, old in enumerate(legacy_row_ids(_as_guessed(frame, self.id_column))):
             if old is not None and old in self.legacy and old not in self.matched:
                 self.matched[old] = str(keys[i])
                 keys[i] = old

@@ -295,7 +295,8 @@ def unlabeled_sample(dataset: Any, labeled: set[str], *, id_column: str | None, 
                            count=len(frame))
 
     def unlabeled() -> Iterator[pd.DataFrame]:
-        for frame in dsio.iter_frames(dataset, chunksize=chunksize):
+        for frame in dsio.iter_pool_frames(dataset, chunksize=chunksize,
+                                           id_column=id_column):
             yield frame[~excluded(frame)] if len(frame) else frame
 
     try:

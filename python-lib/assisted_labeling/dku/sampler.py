@@ -480,12 +480,12 @@ class ModelScorer:
         return self.n_classes
 
 
-def _dataset_chunks(dataset: Any, schema: dsio.Schema, chunksize: int
+def _dataset_chunks(dataset: Any, schema: dsio.Schema, chunksize: int, id_column: str | None
                     ) -> Iterator[pd.DataFrame]:
     """The pool in chunks, as the webapp reads it (so item ids match); an empty frame
     with the schema's columns when the dataset has no rows."""
     seen = False
-    for frame in dsio.iter_frames(dataset, chunksize=chunksize):
+    for frame in dsio.iter_pool_frames(dataset, chunksize=chunksize, id_column=id_column):
         seen = True
         yield frame
     if not seen:
@@ -540,7 +540,7 @@ def run_query_sampler(config: Mapping[str, Any], *, model: str, unlabeled: str, 
         if settings.id_column and settings.id_column not in columns:
             raise _problem("id_column", f"{unlabeled} has no such column (columns: "
                            f"{', '.join(columns)})", settings.id_column)
-        chunks = _dataset_chunks(source, schema, chunksize)
+        chunks = _dataset_chunks(source, schema, chunksize, settings.id_column)
         scorer = ModelScorer(predictor, f"the rows of {unlabeled}")
         # Keys of the labeled rows only (memory O(labeled)). Rows labeled with the 4.x
         # webapp carry its row hash as data_id: recognise them by that hash too.

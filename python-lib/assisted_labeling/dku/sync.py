@@ -414,7 +414,10 @@ class DatasetSync:
         id_col = f"{self.label_col}_id"
         rows: dict[int, dict[str, Any]] = {}
         try:
-            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
+            # Its id column as stored, the items' ids: "007" guessed would name item 7.
+            for frame in dsio.iter_pool_frames(dataset, chunksize=self.chunksize,
+                                               id_column=self.project.config.id_column,
+                                               strict=False):
                 ids = pd.to_numeric(frame[id_col], errors="coerce")
                 for values in frame[ids.isin(list(orphans))].to_dict(orient="records"):
                     rows[dsio.as_int(values[id_col])] = values
@@ -783,7 +786,8 @@ class DatasetSync:
         # hash, which is the key of the first duplicate: the one a 4.x id goes to.
         keys = LegacyKeys(PoolKeys(self.project.config.id_column, only=()), legacy)
         try:
-            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize):
+            for frame in dsio.iter_pool_frames(dataset, chunksize=self.chunksize,
+                                               id_column=self.project.config.id_column):
                 keys(frame)
                 if len(keys.matched) == len(legacy):
                     break

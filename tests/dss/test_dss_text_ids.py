@@ -1,0 +1,173 @@
+"""An Id column typed string keeps its text ("007") in every DSS piece.
+
+DSS guesses column types chunk by chunk: read with the guess, a chunk of digit-only ids
+gives numbers, so "007" would become the item id "7" (and "007" beside "7" a repeated
+id). The webapp, the sampler and the stopping-metric step must all name the row "007".
+"""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dataiku import fake
+
+from assisted_labeling.project import Principal
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "custom-recipes" / "active-learning-query-sampler" / "recipe.py"
+ALICE = Principal("alice", "annotator")
+IDS = ["007", "7", "0042"]
+
+
+def _pool(dss) -> None:
+    # Digit-only ids in a column typed string: read with DSS's guess, they are numbers.
+    dss.create_dataset("reviews", pd.DataFrame({"rid": IDS, "text": ["a", "b", "c"]}))
+    assert dss.dataset("reviews").schema[0] == {"name": "rid", "type": "string"}
+
+
+def test_the_webapp_names_items_by_the_id_text(dss, open_labeling, config_4x):
+    _pool(dss)
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    webapp = open_labeling({**config_4x, "id_column": "rid"})
+    items = webapp.project.next_items(ALICE, 5)
+    assert sorted(i["id"] for i in items) == sorted(IDS)
+    assert sorted(i["data"]["rid"] for i in items) == sorted(IDS)
+    webapp.project.annotate(ALICE, {"item_id": "007", "label": "pos"})
+    assert webapp.sync.flush() == 1
+    metadata = dss.dataset("labels_metadata")
+    assert [c["type"] for c in metadata.schema if c["name"] == "data_id"] == ["string"]
+    import dataiku
+
+    stored = dataiku.Dataset("labels_metadata").get_dataframe(infer_with_pandas=False)
+    assert stored["data_id"].tolist() == ["007"]
+    labels = dataiku.Dataset("labels").get_dataframe(infer_with_pandas=False)
+    assert labels["rid"].tolist() == ["007"]
+
+
+def _model(dss) -> list:
+    scored: list = []
+
+    def probabilities(df: pd.DataFrame) -> np.ndarray:
+        scored.extend(df["rid"].tolist())
+        p = np.array([{"007": 0.5, "7": 0.6, "0042": 0.9}[r] for r in df["rid"]])
+        return np.column_stack([1 - p, p])
+
+    dss.add_model("clf", ["neg", "pos"], [fake.ModelVersion("v1", probabilities,
+                                                            active=True)])
+    return scored
+
+
+def test_the_sampler_keeps_the_id_text_and_leaves_out_labeled_rows(dss):
+    _pool(dss)
+    scored = _model(dss)
+    dss.create_dataset("queries")
+    dss.create_dataset("meta", pd.DataFrame({
+        "date": pd.to_datetime(["2024-01-01"], utc=True), "data_id": ["007"],
+        "comment": "", "session": 1, "status": ["LABELED"], "annotator": ["alice"],
+        "label": ["pos"], "label_id": [1]}))
+    dss.recipe_inputs = {"saved_model": ["clf"], "unlabeled_samples": ["reviews"],
+                         "metadata": ["meta"]}
+    dss.recipe_outputs = {"queries": ["queries"]}
+    dss.recipe_config = {"strategy": "confidence", "id_column": "rid", "cold_start": False}
+    runpy.run_path(str(RECIPE))
+    assert sorted(scored) == ["0042", "7"]  # the model sees the ids as stored
+    import dataiku
+
+    queries = dataiku.Dataset("queries").get_dataframe(infer_with_pandas=False)
+    assert queries["rid"].tolist() == ["7", "0042"]
+
+
+def test_the_webapp_ranks_by_the_samplers_queries(dss, open_labeling, config_4x):
+    _pool(dss)
+    _model(dss)
+    dss.create_dataset("queries")
+    dss.create_dataset("labels")
+    dss.create_dataset("labels_metadata")
+    dss.recipe_inputs = {"saved_model": ["clf"], "unlabeled_samples": ["reviews"]}
+    dss.recipe_outputs = {"queries": ["queries"]}
+    dss.recipe_config = {"strategy": "confidence", "id_column": "rid", "cold_start": False}
+    runpy.run_path(str(RECIPE))
+    webapp = open_labeling({**config_4x, "id_column": "rid", "queries_ds": "queries"})
+    items = webapp.project.next_items(ALICE, 3)
+    assert [i["id"] for i in items] == ["007", "7", "0042"]
+    assert [i["uncertainty"] for i in items] == pytest.approx([0.5, 0.4, 0.1])
+
+
+def test_the_step_samples_rows_no_metadata_row_names(dss):
+    from assisted_labeling.dku.loop import unlabeled_sample
+
+    _pool(dss)
+    import dataiku
+
+    sample = unlabeled_sample(dataiku.Dataset("reviews"), {"007", "0042"}, id_column="rid",
+                              size=10, seed=0, chunksize=10)
+    assert sample["rid"].tolist() == ["7"]
+
+
+def test_rows_labeled_with_4x_are_still_found_by_its_hash_of_the_guessed_row(
+        dss, v4_row_ids):
+    # 4.x hashed rows as DSS guessed them (7 for "007"); the id column is text now.
+    _pool(dss)
+    scored = _model(dss)
+    v4 = v4_row_ids("reviews")
+    dss.create_dataset("queries")
+    dss.create_dataset("meta", pd.DataFrame({
+        "date": pd.to_datetime(["2021-01-01"], utc=True), "data_id": [v4[2]],
+        "comment": "", "session": 1, "status": ["LABELED"], "annotator": ["alice"],
+        "label": ["pos"], "label_id": [1]}))
+    dss.recipe_inputs = {"saved_model": ["clf"], "unlabeled_samples": ["reviews"],
+                         "metadata": ["meta"]}
+    dss.recipe_outputs = {"queries": ["queries"]}
+    dss.recipe_config = {"strategy": "confidence", "id_column": "rid", "cold_start": False}
+    runpy.run_path(str(RECIPE))
+    assert sorted(scored) == ["007", "7"]
+
+
+def _reversed_unguessed_reads(monkeypatch):
+    """A SQL table without an order: read without the type guess, rows come reversed."""
+    from assisted_labeling.dku import datasets as dsio
+
+    real = dsio.iter_frames
+
+    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
+        for frame in real(dataset, chunksize=chunksize, columns=columns,
+                          infer_with_pandas=infer_with_pandas):
+            yield frame if infer_with_pandas else frame.iloc[::-1]
+
+    monkeypatch.setattr(dsio, "iter_frames", frames)
+
+
+def test_pool_reads_that_do_not_pair_up_are_an_error_not_other_rows_ids(dss, monkeypatch):
+    import dataiku
+
+    from assisted_labeling.dku import datasets as dsio
+    from assisted_labeling.errors import LabelingError
+
+    _pool(dss)
+    _reversed_unguessed_reads(monkeypatch)
+    with pytest.raises(LabelingError, match="another order"):
+        list(dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
+                                   id_column="rid"))
+    lenient = dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
+                                    id_column="rid", strict=False)
+    assert next(lenient)["rid"].tolist() == [7, 7, 42]  # as guessed, with a warning
+
+
+def test_a_text_id_column_read_as_text_by_dss_is_read_once(dss, monkeypatch):
+    import dataiku
+
+    from assisted_labeling.dku import datasets as dsio
+
+    dss.create_dataset("reviews", pd.DataFrame({"rid": ["007", "x7"], "text": ["a", "b"]}))
+    reads = []
+    real = dsio.iter_frames
+    monkeypatch.setattr(dsio, "iter_frames",
+                        lambda *a, **k: reads.append(k) or real(*a, **k))
+    frames = list(dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
+                                        id_column="rid"))
+    assert frames[0]["rid"].tolist() == ["007", "x7"] and len(reads) == 1
