@@ -153,9 +153,6 @@ def test_pool_reads_that_do_not_pair_up_are_an_error_not_other_rows_ids(dss, mon
     with pytest.raises(LabelingError, match="another order"):
         list(dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
                                    id_column="rid"))
-    lenient = dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
-                                    id_column="rid", strict=False)
-    assert next(lenient)["rid"].tolist() == [7, 7, 42]  # as guessed, with a warning
 
 
 def test_a_text_id_column_read_as_text_by_dss_is_read_once(dss, monkeypatch):

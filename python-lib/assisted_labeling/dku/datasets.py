@@ -281,15 +281,14 @@ def _string_column(dataset: Any, name: str | None) -> bool:
                               for c in read_schema(dataset))
 
 
-def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None,
-                     strict: bool = True) -> Iterator[pd.DataFrame]:
+def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
+                     ) -> Iterator[pd.DataFrame]:
     """The unlabeled dataset in chunks with DSS's type guess, except a text id column,
     which keeps its text as stored: guessed, a chunk of digit-only ids gives numbers
     ("007" and "7" would both be the item 7). Every DSS piece that names rows reads the
     pool through this, so that they agree on ids. The stored text is read again only
-    for chunks where the guess changed it, paired by position. Two reads that do not
-    pair up are an error (the ids would be another row's); with ``strict`` False, a
-    warning, and the ids are then read as guessed."""
+    for chunks where the guess changed it, paired by position; two reads that do not
+    pair up are an error (the ids would be another row's)."""
     frames = iter_frames(dataset, chunksize=chunksize)
     if not _string_column(dataset, id_column):
         yield from frames
@@ -297,18 +296,47 @@ def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None,
     stored = _StoredText(dataset, [id_column], chunksize)
     for index, frame in enumerate(frames):
         if id_column in frame.columns and _guessed_not_text(frame[id_column]):
-            text = stored.chunk(index)
-            if text is None or not same_cells(frame[id_column], text[id_column]):
-                if strict:
-                    raise misaligned(dataset)
-                log.warning("%s gave its rows in another order on a second read: its id "
-                            'column is read as DSS guesses its type ("007" as 7)',
-                            dataset.full_name)
-                yield frame
-                yield from frames
-                return
-            frame = frame.copy()
-            frame[id_column] = text[id_column].to_numpy()
+            shown = _stored_text(frame, index, stored, [id_column])
+            if shown is None:
+                raise misaligned(dataset)
+            frame = shown
+        yield frame
+
+
+def _stored_text(frame: pd.DataFrame, index: int, stored: _StoredText,
+                 texts: list[str]) -> pd.DataFrame | None:
+    """Chunk ``index`` with its columns ``texts`` as stored; None when the second read
+    does not give the same rows (a table read back in another order)."""
+    text_frame = stored.chunk(index)
+    if text_frame is None or not all(same_cells(frame[c], text_frame[c]) for c in texts):
+        return None
+    shown = frame.copy()
+    for name in texts:
+        shown[name] = text_frame[name].to_numpy()
+    return shown
+
+
+def _unpaired(dataset: Any) -> None:
+    log.warning("%s gave its rows in another order on a second read: its text columns "
+                "are read as DSS guesses their types (\"01234\" as 1234)", dataset.full_name)
+
+
+def iter_stored_text_frames(dataset: Any, *, chunksize: int) -> Iterator[pd.DataFrame]:
+    """The dataset in chunks with DSS's type guess, but for its text columns, kept as
+    stored ("01234", not 1234): rows written back must not change. They are read again
+    only for chunks where the guess changed them, paired by position; reads that do not
+    pair up keep the guess, with a warning."""
+    texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
+    stored = _StoredText(dataset, texts, chunksize)
+    paired = True
+    for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
+        if paired and any(_guessed_not_text(frame[c]) for c in texts if c in frame):
+            shown = _stored_text(frame, index, stored, texts)
+            paired = shown is not None
+            if paired:
+                frame = shown
+            else:
+                _unpaired(dataset)
         yield frame
 
 
@@ -331,17 +359,10 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
     for index, frame in enumerate(frames):
         shown = None
         if paired and any(_guessed_not_text(frame[c]) for c in texts):
-            text_frame = stored.chunk(index)
-            paired = text_frame is not None and all(
-                same_cells(frame[c], text_frame[c]) for c in texts)
-            if paired:
-                shown = frame.copy()
-                for name in texts:
-                    shown[name] = text_frame[name].to_numpy()
-            else:
-                log.warning("%s gave its rows in another order on a second read: its text "
-                            "columns are shown as DSS guesses their types (\"01234\" as "
-                            "1234)", dataset.full_name)
+            shown = _stored_text(frame, index, stored, texts)
+            paired = shown is not None
+            if not paired:
+                _unpaired(dataset)
         for row in frame_rows(frame, identifier, shown=shown):
             yield Item(row.key, row.data)
 

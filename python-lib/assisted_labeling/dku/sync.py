@@ -414,10 +414,9 @@ class DatasetSync:
         id_col = f"{self.label_col}_id"
         rows: dict[int, dict[str, Any]] = {}
         try:
-            # Its id column as stored, the items' ids: "007" guessed would name item 7.
-            for frame in dsio.iter_pool_frames(dataset, chunksize=self.chunksize,
-                                               id_column=self.project.config.id_column,
-                                               strict=False):
+            # Its text as stored, as the items hold it: an id "007" guessed would name
+            # item 7, a text "01234" match no item exactly.
+            for frame in dsio.iter_stored_text_frames(dataset, chunksize=self.chunksize):
                 ids = pd.to_numeric(frame[id_col], errors="coerce")
                 for values in frame[ids.isin(list(orphans))].to_dict(orient="records"):
                     rows[dsio.as_int(values[id_col])] = values
@@ -693,10 +692,13 @@ class DatasetSync:
         try:
             if id_col not in dsio.names(dsio.read_schema(dataset)):
                 return scan
-            # One read: two paired by position fail on a SQL table read back in another
-            # order.
-            for frame in dsio.iter_frames(dataset, chunksize=self.chunksize,
-                                          columns=None if whole else [id_col]):
+            # One read of the rows (two paired by position fail on a SQL table read back
+            # in another order), but for their text where DSS's guess changed it: a
+            # compaction writes the rows back, and "01234" must not become 1234.
+            frames = (dsio.iter_stored_text_frames(dataset, chunksize=self.chunksize)
+                      if whole else
+                      dsio.iter_frames(dataset, chunksize=self.chunksize, columns=[id_col]))
+            for frame in frames:
                 scan.rows += len(frame)
                 values = pd.to_numeric(frame[id_col], errors="coerce")
                 highest = values.max()
