@@ -551,7 +551,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .server import serve
     from .sources import table_columns
     from .standalone import is_loopback, open_project
-    from .store.sqlite import check_store_file
+    from .store.sqlite import check_store_file, hold_for_serving
     from .web.app import create_app
 
     _check_server_options(args)
@@ -576,6 +576,8 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
         )
     _check_port(args.host, args.port)  # before the pool is read and the URL is shown
     created, project = not Path(args.store).exists(), None
+    # Held until this process and its workers end; before the pool is synced into it.
+    hold_for_serving(args.store)
     try:
         project = open_project(args.input, args.store, settings)
         if not local and not behind_proxy:

@@ -314,3 +314,38 @@ def test_a_failed_retraining_reaches_the_labelers_warnings(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_a_store_another_server_serves_is_refused_and_freed_when_it_dies(tmp_path, table):
+    """A second `serve` on the store of a running one would sync its own pool into it:
+    the running server's items would change under its labelers. It is refused until
+    the first one is gone, even killed with -9."""
+    port, db = free_port(), tmp_path / "labels.db"
+    first = subprocess.Popen(
+        [*CLI, "serve", str(table), "--categories", "a,b", "--store", str(db),
+         "--id-column", "id", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    few = tmp_path / "few.csv"
+    few.write_text("id,text\n1,row 1\n")
+    second = [*CLI, "serve", str(few), "--categories", "a,b", "--store", str(db),
+              "--id-column", "id", "--port", str(free_port())]
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/stats", first)
+        result = subprocess.run(second, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        assert f"Another server (process {first.pid}) serves the store" in result.stderr
+        assert get(f"http://127.0.0.1:{port}/api/stats")["total"] == 50
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    time.sleep(0.5)  # the workers go with their master
+    port = free_port()
+    second[-1] = str(port)
+    again = subprocess.Popen(second, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/stats", again)
+        assert get(f"http://127.0.0.1:{port}/api/stats")["total"] == 1
+    finally:
+        os.killpg(again.pid, signal.SIGKILL)
+        again.wait(timeout=10)

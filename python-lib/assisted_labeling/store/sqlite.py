@@ -249,8 +249,32 @@ def _has_meta_table(path: Path) -> bool:
         return False
 
 
-#: Files SQLiteStore keeps beside its database file.
-SIDE_FILES = (".lock", "-wal", "-shm", "-journal")
+#: The side file a server holds locked for as long as it serves the store.
+SERVING = ".serving"
+#: Files SQLiteStore (and a server) keeps beside its database file.
+SIDE_FILES = (".lock", SERVING, "-wal", "-shm", "-journal")
+
+
+def hold_for_serving(path: str | Path) -> int | None:
+    """Hold the store for this server until its process (and the workers it forks) ends,
+    even killed with -9: a second server on the same store would sync its own pool into
+    it, changing the first one's items under its labelers. Returns the held descriptor
+    (None where ``flock`` does not exist); raises ConfigError naming the process that
+    holds it."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    descriptor = os.open(f"{path}{SERVING}", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 20, 0).decode("ascii", "replace").strip()
+        os.close(descriptor)
+        who = f" (process {holder})" if holder.isdigit() else ""
+        raise ConfigError(f'Another server{who} serves the store "{path}": stop it first, '
+                          "or give this server a store of its own (--store)") from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, str(os.getpid()).encode("ascii"), 0)
+    return descriptor
 
 
 def remove_store(path: str | Path) -> None:
