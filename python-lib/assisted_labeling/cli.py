@@ -923,7 +923,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.label_column:
         settings["label_col_name"] = args.label_column
     project = LabelingProject(build_config(settings), store)
-    typed, whole = None, ()
+    typed, whole, free_text = None, (), ()
     if args.table == "labels":
         # The items of a store come from one table: one labeled item tells its columns.
         columns = None
@@ -942,9 +942,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         rows = project.metadata_rows()
         columns = ["date", "data_id", "comment", "session", "status", "annotator", col,
                    f"{col}_id"]
-        whole = ("session", f"{col}_id")
+        whole, free_text = ("session", f"{col}_id"), ("comment",)
     count = export_rows(rows, args.output, fmt=args.format, columns=columns, typed=typed,
-                        whole_numbers=whole)
+                        whole_numbers=whole, free_text=free_text)
     where = "the standard output" if args.output == "-" else args.output
     print(f"Wrote {count} row{'s' * (count != 1)} of {args.table} to {where}", file=sys.stderr)
     return 0

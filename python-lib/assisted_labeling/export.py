@@ -95,10 +95,24 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
+#: What a spreadsheet takes for the start of a formula in a cell it opens from CSV.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _no_formulas(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with the text of ``columns`` that a spreadsheet would run as a formula
+    ("=HYPERLINK(…)") prefixed with ', which shows it as text."""
+    for name in columns:
+        if name in frame.columns:
+            frame[name] = [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS)
+                           else v for v in frame[name]]
+    return frame
+
+
 def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str | None = None,
                 columns: list[str] | None = None, chunksize: int = 50_000,
                 typed: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
-                whole_numbers: Sequence[str] = ()) -> int:
+                whole_numbers: Sequence[str] = (), free_text: Sequence[str] = ()) -> int:
     """Write rows to ``output`` (format from ``fmt`` or the extension; ``-``: the standard
     output, CSV by default); returns the count.
 
@@ -106,7 +120,9 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
     every column has one type. The file appears only once complete. ``typed`` gives
     the cells their types for Parquet and JSONL (a CSV pool's cells are kept as text,
     which is what a CSV file writes back). ``whole_numbers``: columns of integers that
-    may be empty (a skip has no label id), written as 3, not 3.0.
+    may be empty (a skip has no label id), written as 3, not 3.0. ``free_text``: columns
+    that labelers write (comments), which a CSV gives with no formula in them
+    (:func:`_no_formulas`): whoever opens it in a spreadsheet would run an annotator's.
     """
     fmt = check_output(output, fmt=fmt, stdout=True)
     to_stdout = str(output) == STDOUT
@@ -126,7 +142,8 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
                     frame = _whole(pd.DataFrame(chunk, columns=columns), whole_numbers)
                     count += len(frame)
                     if fmt == "csv":
-                        frame.to_csv(handle, header=i == 0, index=False)
+                        _no_formulas(frame, free_text).to_csv(handle, header=i == 0,
+                                                              index=False)
                     else:
                         write_jsonl(typed(frame) if typed else frame, handle)
                 if count == 0 and fmt == "csv" and columns:

