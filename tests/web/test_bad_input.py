@@ -228,3 +228,16 @@ def test_a_number_too_long_to_read_is_a_400_in_plain_words(client):
 
 def test_the_json_provider_takes_allow_nan_from_a_caller(app):
     assert app.json.dumps({"a": float("nan")}, allow_nan=True) == '{"a": null}'
+
+
+def test_a_count_too_big_for_a_number_says_its_range(client):
+    response = client.get("/api/next?count=99999999999999999999999")
+    assert_400(response)
+    assert "between" in response.get_json()["error"]
+    assert "whole number" in client.get("/api/next?count=1e3").get_json()["error"]
+
+
+def test_a_path_with_a_double_slash_is_a_json_404_not_a_redirect(client):
+    response = client.post("/api//annotations", json={"item_id": "r1", "label": "pos"})
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "not_found"

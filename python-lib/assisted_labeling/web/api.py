@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # when the app sets no MAX_CONTENT_LENGTH
 _INT64 = 2**63 - 1  # the range of SQL integers (ids and cursors)
-_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # \ud800-\udfff
 
 
@@ -36,7 +36,7 @@ def _int_arg(name: str, default: int | None = None) -> int | None:
         return default
     if not _WHOLE_NUMBER.fullmatch(raw):
         raise ValidationError(f'"{name}" must be a whole number (got {raw[:30]!r})')
-    if not -_INT64 <= int(raw) <= _INT64:
+    if len(raw.lstrip("-")) > 19 or not -_INT64 <= int(raw) <= _INT64:
         raise ValidationError(f'"{name}" must be between {-_INT64} and {_INT64} '
                               f"(got {raw[:30]!r})")
     return int(raw)

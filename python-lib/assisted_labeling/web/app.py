@@ -44,6 +44,9 @@ def create_app(project: LabelingProject, *, auth: Authenticator | None = None,
     secret, nor to lose with a copy of the store.
     """
     app = Flask(__name__)
+    # "/api//annotations" would get an HTML redirect, which a client may follow as a GET
+    # or without its body: a JSON 404 says what is wrong.
+    app.url_map.merge_slashes = False
     if behind_proxy:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
