@@ -352,49 +352,24 @@ def _write(queries: str, frame: pd.DataFrame, session: int, *, model: str | None
            ) -> None:
     """Write the queries and count the run as a session; an empty table (every item
     labeled) starts none: no label can follow it, and the every-n trigger goes on
-    counting the labels of the session that is.
-
-    The session is counted first: queries written under a number the variable does not
-    hold would get that number again at the next run. If the queries then cannot be
-    written, the variables are given back."""
+    counting the labels of the session that is."""
     dataiku = _dataiku()
+    dataiku.Dataset(queries).write_with_schema(frame)
     if frame.empty:
-        dataiku.Dataset(queries).write_with_schema(frame)
         log.warning("Every item is labeled: wrote an empty queries dataset %s; the "
                     "session stays %d", queries, session - 1)
         return
-    project = dataiku.Project()
-    before = _our_variables(project.get_variables(), queries)
-    save_session(project, queries, session, model=model)
+    # Counted once the queries are whole: the labeling webapp re-ranks its queue when the
+    # variable changes, and would otherwise rank by a dataset half written.
     try:
-        dataiku.Dataset(queries).write_with_schema(frame)
-    except Exception:
-        _give_back(project, queries, before)
-        raise
-    log.info("Wrote %d queries to %s (session %d)", len(frame), queries, session)
-
-
-def _our_variables(variables: dict[str, Any], queries: str) -> dict[str, dict[str, Any]]:
-    """The sampler's variables for ``queries`` (session, model), by scope."""
-    names = (loop.session_variable(queries), loop.model_variable(queries))
-    return {scope: {n: v for n, v in (variables.get(scope) or {}).items() if n in names}
-            for scope in ("standard", "local")}
-
-
-def _give_back(project: Any, queries: str, before: dict[str, dict[str, Any]]) -> None:
-    """Put the sampler's variables back as they were (other variables as they are now);
-    a failure is logged: the run fails anyway, and a session number skipped is harmless."""
-    try:
-        variables = project.get_variables()
-        for scope, ours in before.items():
-            values = variables.setdefault(scope, {})
-            for name in _our_variables(variables, queries)[scope]:
-                values.pop(name)
-            values.update(ours)
-        project.set_variables(variables)
+        save_session(dataiku.Project(), queries, session, model=model)
     except Exception as exc:
-        log.warning("Could not set the session variable of %s back (%s): the next run "
-                    "skips a session number", queries, exc)
+        raise LabelingError(
+            f"The queries were written to {queries}, but their session could not be "
+            f"counted in the project variable {loop.session_variable(queries)} ({exc}): "
+            "the labeling webapp keeps its ranking until a run counts one. Check that "
+            "this recipe may write project variables, and run it again") from exc
+    log.info("Wrote %d queries to %s (session %d)", len(frame), queries, session)
 
 
 def _no_rows(source: str, *, folder: bool = False) -> ConfigError:
