@@ -378,6 +378,40 @@ def test_text_and_number_reads_that_do_not_pair_up_are_an_error(dss, monkeypatch
                                    texts=["data_id"], numbers=["label_id"]))
 
 
+@pytest.mark.parametrize("later", ["text", "numbers"])
+@pytest.mark.parametrize("chunksize", [2, 3, 10])
+def test_rows_appended_between_two_reads_are_left_for_the_next_read(dss, monkeypatch,
+                                                                     later, chunksize):
+    """The webapp appends to the metadata while the trigger or the sampler reads it: the
+    read opened second has rows the first lacks, at the end. The rows both have pair
+    up; the new ones are read next time, not an error about the order of the rows."""
+    import dataiku
+    import pandas as pd
+
+    from assisted_labeling.dku import datasets as dsio
+
+    dss.create_dataset("meta", pd.DataFrame({"data_id": ["007", "008", "009"],
+                                             "label_id": [1, 2, 3]}))
+    real = dsio.iter_frames
+
+    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
+        chunks = list(real(dataset, chunksize=chunksize, columns=columns,
+                           infer_with_pandas=infer_with_pandas))
+        if (infer_with_pandas is False) == (later == "text"):
+            whole = pd.concat(chunks, ignore_index=True)
+            appended = whole.iloc[[0]].copy()
+            for name in appended.columns:
+                appended[name] = "010" if name == "data_id" else 4
+            whole = pd.concat([whole, appended], ignore_index=True)
+            chunks = [whole.iloc[i:i + chunksize] for i in range(0, len(whole), chunksize)]
+        yield from chunks
+
+    monkeypatch.setattr(dsio, "iter_frames", frames)
+    read = pd.concat(dsio.iter_text_frames(dataiku.Dataset("meta"), chunksize=chunksize,
+                                           texts=["data_id"], numbers=["label_id"]))
+    assert read.values.tolist() == [["007", 1], ["008", 2], ["009", 3]]
+
+
 @pytest.mark.parametrize(("guessed", "stored", "same"), [
     ([1234, 42], ["01234", "0042"], True),
     ([1.5, None], ["1.50", "NA"], True),

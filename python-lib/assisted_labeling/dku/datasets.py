@@ -215,9 +215,11 @@ def _guessed_not_text(column: pd.Series) -> bool:
 def misaligned(dataset: Any) -> LabelingError:
     """The error for two reads of ``dataset`` that do not pair up row by row."""
     return LabelingError(
-        f"The dataset {dataset.full_name} gave its rows in another order on two reads "
-        "of it (a SQL table without an order?): they cannot be paired. Build it as a "
-        "file-based dataset, or sort it in a recipe first")
+        f"The dataset {dataset.full_name} gave other rows, or its rows in another order, "
+        "on two reads of it: they cannot be paired. If it was rewritten meanwhile (the "
+        "labeling webapp compacts its datasets now and then), run again; a SQL table "
+        "without an order must be built as a file-based dataset, or sorted in a recipe "
+        "first")
 
 
 def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
@@ -229,7 +231,9 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
     so a chunk of digit-only ids would come back as numbers ("007" as 7) and the next
     one as text. Integer columns are read apart, with the guess: read by the schema, an
     empty cell fails them. The second read also brings the first text column, to check
-    that both reads gave the rows in the same order (:func:`same_cells`).
+    that both reads gave the rows in the same order (:func:`same_cells`). Rows appended
+    between the two reads (a webapp flush while a trigger reads the metadata) are in
+    one read only, at its end: they are left for the next read.
     """
     if not texts:
         # No empty column list is ever sent: DSS may take it as "every column".
@@ -244,12 +248,19 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
     number_frames = iter_frames(dataset, chunksize=chunksize,
                                 columns=[*numbers, witness])
     for text_frame, number_frame in itertools.zip_longest(text_frames, number_frames):
-        if (text_frame is None or number_frame is None
-                or not same_cells(number_frame[witness], text_frame[witness])):
+        if text_frame is None or number_frame is None:
+            return  # rows appended between the two reads: the next read has them
+        # Rows appended meanwhile (a webapp flush) end the longer read: both reads have
+        # the rows before them, in the same order.
+        rows = min(len(text_frame), len(number_frame))
+        appended = len(text_frame) != len(number_frame)
+        text_frame = text_frame.iloc[:rows].reset_index(drop=True)
+        number_frame = number_frame.iloc[:rows].reset_index(drop=True)
+        if not same_cells(number_frame[witness], text_frame[witness]):
             raise misaligned(dataset)
-        yield pd.concat([text_frame.reset_index(drop=True),
-                         number_frame.drop(columns=[witness]).reset_index(drop=True)],
-                        axis=1)
+        yield pd.concat([text_frame, number_frame.drop(columns=[witness])], axis=1)
+        if appended:
+            return
 
 
 # -- items and queries ------------------------------------------------------------------
