@@ -340,6 +340,32 @@ def test_the_webapp_config_shows_the_warnings_of_a_stalled_history(
         assert "0.900 to 0.903" in warnings[0]
 
 
+def test_a_new_session_shows_the_metrics_of_its_retraining_at_once(project_setup,
+                                                                     tmp_path):
+    """The page reads the config again as soon as the session changes, to show the
+    warnings of the retraining that made it: they must not wait for a cache to expire."""
+    variables = project_setup.project_variables()["standard"]
+    variables["ML-ASSISTED-LABELING__labels_metadata__metrics"] = STALLED[:3]
+    project_setup.create_dataset("queries", pd.DataFrame(
+        {"text": ["great"], "stars": [5], "uncertainty": [0.5], "session": [1]}))
+    config = {**project_setup.webapp_config, "queries_ds": "queries"}
+    app = Flask("dss-backend")
+    webapp = setup_webapp(app, config, cache_dir=tmp_path / "cache", background=False)
+    try:
+        client = app.test_client()
+        client.set_cookie("dss_session", "alice-session")
+        assert client.get("/api/config").get_json()["warnings"] == []
+        # A retraining, its metrics, then the sampler's new session.
+        variables["ML-ASSISTED-LABELING__labels_metadata__metrics"] = STALLED
+        variables["ML-ASSISTED-LABELING__queries__session"] = 1
+        webapp.sync.on_tick()
+        answer = client.get("/api/config").get_json()
+    finally:
+        webapp.close()
+    assert answer["session"] == 1
+    assert "Labeling more may not help" in answer["warnings"][0]
+
+
 CHANGING = [{**e, "contradictions": 0.2} for e in STALLED]
 
 

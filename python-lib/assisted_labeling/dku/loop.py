@@ -536,6 +536,12 @@ class StoppingWarnings:
         self._expires = -1.0
         self._lock = threading.Lock()
 
+    def expire(self) -> None:
+        """Read the variables again at the next call: a new session follows a
+        retraining, whose metrics the page asks for at once."""
+        with self._lock:
+            self._expires = -1.0
+
     def __call__(self) -> list[str]:
         with self._lock:
             if self._clock() < self._expires:

@@ -322,7 +322,9 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
         raise
 
     def refresh() -> None:
-        session.refresh()
+        before = session()
+        if session.refresh() != before:
+            stopping.expire()
         webapp.refresh_queue()
 
     sync.on_tick = refresh
