@@ -115,6 +115,30 @@ def test_an_edit_appends_a_row_with_the_same_label_id(project_setup, webapp):
     assert webapp.sync.superseded == 1  # one annotation has stale rows
 
 
+def test_labelers_who_never_pause_get_superseded_rows_compacted_within_minutes(
+        project_setup, webapp, clock):
+    """A retraining reads the labels dataset while people label: an edited label's old
+    row must not stay there for as long as nobody pauses for a minute."""
+    reviews = project_setup.table("reviews")
+    project_setup.create_dataset("reviews", pd.concat([reviews] * 30, ignore_index=True))
+    webapp.sync.tick()
+    webapp.refresh_queue(force=True)
+    item = _label(webapp)
+    webapp.sync.flush()
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})  # an edit
+    compacted_at = None
+    for step in range(40):  # a label every 20 s for 800 s: never a minute's pause
+        clock.now += 20
+        _label(webapp, BOB if step % 2 else ALICE)
+        webapp.sync.tick()
+        if webapp.sync.superseded == 0:
+            compacted_at = 20 * (step + 1)
+            break
+    assert compacted_at is not None and compacted_at <= webapp.sync.max_stale_seconds + 20
+    labels = project_setup.table("labels")
+    assert labels[labels["label_id"] == 1]["label"].tolist() == ["neg"]
+
+
 def test_compaction_waits_for_a_pause_then_rewrites_once(project_setup, webapp, clock):
     item = _label(webapp)
     webapp.sync.flush()

@@ -15,9 +15,11 @@ A **compaction** rewrites both datasets once from the store, removing superseded
 merging the many small appends (a file-based dataset gets one file per append). It runs
 only when there are superseded rows or ``max_appends`` appends, no append happened for
 ``quiet_seconds`` (labelers paused) and the previous compaction is at least
-``min_compaction_interval`` old: its cost (a full rewrite) is paid rarely and not while
-people label. Readers of the datasets between compactions take the latest row per label
-id (labels) or per (data_id, annotator) (metadata).
+``min_compaction_interval`` old: its cost (a full rewrite) is paid rarely and mostly
+while nobody labels. Superseded rows that waited ``max_stale_seconds`` are compacted
+without a pause: a retraining reads the labels dataset while people label, and would
+learn an edited label's old class too. Readers of the datasets between compactions take
+the latest row per label id (labels) or per (data_id, annotator) (metadata).
 
 Rows the store does not know (rows of items gone from the input, 4.x rows whose item
 cannot be found, rows without an annotator or a label id made by hand) are kept by
@@ -100,6 +102,7 @@ LABELS_WATERMARK = "dss.labels_flushed_seq"
 UNNAMED_LABELS = "dss.unnamed_labels"
 FLUSHED_LABEL_ID = "dss.flushed_label_id"
 SUPERSEDED = "dss.superseded_rows"
+SUPERSEDED_SINCE = "dss.superseded_since"  # when rows were first superseded since a rewrite
 LAST_APPEND = "dss.last_append_at"
 LAST_COMPACTION = "dss.last_compaction_at"
 APPENDS = "dss.appends_since_compaction"
@@ -246,6 +249,7 @@ class DatasetSync:
                  lock_path: str | Path | None = None, batch_size: int = 200,
                  chunksize: int = dsio.POOL_CHUNK, interval: float = 1.0, flush_delay: float = 5.0,
                  quiet_seconds: float = 60.0, min_compaction_interval: float = 600.0,
+                 max_stale_seconds: float = 300.0,
                  max_appends: int = 200, unlabeled_name: str | None = None,
                  rewrite_whole: bool = False,
                  clock: Callable[[], float] = time.time) -> None:
@@ -272,6 +276,7 @@ class DatasetSync:
         self.rewrite_whole = rewrite_whole
         self.quiet_seconds = quiet_seconds
         self.min_compaction_interval = min_compaction_interval
+        self.max_stale_seconds = max_stale_seconds
         self.clock = clock
         self.on_tick: Callable[[], None] | None = None
         self._lock = threading.RLock()
@@ -893,12 +898,19 @@ class DatasetSync:
         self.store.set_metas({
             UNNAMED_LABELS: "", FLUSHED_LABEL_ID: str(max(flushed_label_id, top)),
             WATERMARK: str(last_seq), LAST_APPEND: repr(self.clock()),
-            APPENDS: str(self._meta_int(APPENDS) + 1),
-            SUPERSEDED: str(self._meta_int(SUPERSEDED) + superseded)})
+            APPENDS: str(self._meta_int(APPENDS) + 1), **self._superseded(superseded)})
+
+    def _superseded(self, count: int) -> dict[str, str]:
+        """The bookkeeping of ``count`` more superseded rows."""
+        before = self._meta_int(SUPERSEDED)
+        metas = {SUPERSEDED: str(before + count)}
+        if count > 0 and before <= 0:
+            metas[SUPERSEDED_SINCE] = repr(self.clock())
+        return metas
 
     def _add_superseded(self, count: int) -> None:
         if count:
-            self.store.set_meta(SUPERSEDED, str(self._meta_int(SUPERSEDED) + count))
+            self.store.set_metas(self._superseded(count))
 
     # -- compaction ---------------------------------------------------------------------
     def flush_due(self) -> bool:
@@ -924,11 +936,18 @@ class DatasetSync:
             return False
         if self.schema_stale or self.rewrite_whole:
             return self.schema_stale  # when rewriting whole, every flush compacts
-        if self._meta_int(SUPERSEDED) <= 0 and self._meta_int(APPENDS) < self.max_appends:
+        superseded = self._meta_int(SUPERSEDED) > 0
+        if not superseded and self._meta_int(APPENDS) < self.max_appends:
             return False
         now = self.clock()
-        return (now - self._meta_float(LAST_APPEND) >= self.quiet_seconds
-                and now - self._meta_float(LAST_COMPACTION) >= self.min_compaction_interval)
+        if now - self._meta_float(LAST_COMPACTION) < self.min_compaction_interval:
+            return False
+        if now - self._meta_float(LAST_APPEND) >= self.quiet_seconds:
+            return True
+        # Labelers who never pause: a retraining reading the labels dataset meanwhile
+        # must not find an edited label's old row there for long.
+        since = self._meta_float(SUPERSEDED_SINCE)
+        return superseded and since > 0 and now - since >= self.max_stale_seconds
 
     def compact(self) -> None:
         """Rewrite both datasets once from the store, keeping rows it does not know."""
@@ -972,7 +991,9 @@ class DatasetSync:
         self.store.set_meta(WATERMARK, str(start_seq))
         self.store.set_meta(LABELS_WATERMARK, str(start_seq))
         self.store.set_meta(INFLIGHT, str(start_seq))
-        self.store.set_meta(SUPERSEDED, str(end_seq - start_seq))
+        self.store.set_metas({SUPERSEDED: str(end_seq - start_seq),
+                              SUPERSEDED_SINCE: repr(self.clock()) if end_seq > start_seq
+                              else ""})
         self.store.set_meta(APPENDS, "0")
         self.store.set_meta(LEGACY_MIGRATED, "[]")  # their 4.x rows are gone now
         self.store.set_meta(FLUSHED_LABEL_ID,
