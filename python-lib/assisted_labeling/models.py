@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import re
 import warnings
@@ -519,6 +520,10 @@ def _check_values(series: pd.Series, name: str) -> None:
             column=name)
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _as_type(series: pd.Series, kind: str, name: str,
              date_formats: dict[str, str] | None = None,
              learned: set[str] | None = None) -> pd.Series:
@@ -526,11 +531,14 @@ def _as_type(series: pd.Series, kind: str, name: str,
     it already is so); ``date_formats``: see :func:`_parse_dates`; ``learned``: the
     values a category column was fitted on (see :func:`_as_text`)."""
     if kind == CATEGORY:
+        # One missing value, NaN, whatever the file gave (a CSV NaN, Parquet None, pd.NA):
+        # the imputer takes NaN only, and None would be a category of its own.
+        present = series.notna()
         if pd.api.types.is_object_dtype(series) and \
                 pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
-            return series
-        present = series.notna()
-        text = series.astype(object).where(present, None)
+            return series if present.all() or series[~present].map(_is_nan).all() \
+                else series.where(present, np.nan)
+        text = series.astype(object).where(present, np.nan)
         text[present] = series[present].map(lambda v: _as_text(v, learned))
         return text
     if kind == NUMBER:

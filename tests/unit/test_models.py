@@ -440,3 +440,26 @@ def test_categories_learned_as_decimal_text_stay_so_when_read_as_floats():
     as_floats = trained.predict_proba(pd.DataFrame({"version": [1.0, 2.0]}))
     assert np.allclose(as_floats, as_text)
     assert not np.allclose(as_floats[0], as_floats[1])
+
+
+@pytest.mark.parametrize("trained_on", ["nan", "none"])
+def test_a_missing_category_is_one_value_however_the_file_gives_it(trained_on):
+    """A CSV gives a missing cell as NaN, Parquet as None: both are the missing value,
+    in training and in scoring, not an unknown category in one of them."""
+    rng = np.random.default_rng(0)
+    city = rng.choice(["A", "B", "missing cell"], 90)
+    x = rng.random(90)
+    label = np.where(city == "missing cell", "z", np.where(x > 0.5, "hi", "lo"))
+
+    def given(missing):
+        return pd.DataFrame({"x": x, "city": [missing if c == "missing cell" else c
+                                              for c in city], "label": label})
+
+    trained = models.train(given(np.nan if trained_on == "nan" else None),
+                           label_column="label", feature_columns=["x", "city"])
+    from_csv = trained.predict_proba(given(np.nan))
+    from_parquet = trained.predict_proba(given(None))
+    assert np.allclose(from_csv, from_parquet)
+    # The missing value was learned: rows without a city are "z".
+    z = trained.classes.index("z")
+    assert (from_parquet[city == "missing cell", z] > 0.5).all()
