@@ -133,7 +133,9 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
         if fmt == "parquet":
             frame = _whole(pd.DataFrame(list(rows), columns=columns), whole_numbers)
             count = len(frame)
-            (typed(frame) if typed else frame).to_parquet(
+            # A column mixing numbers and text (a JSONL pool) as text: Parquet holds one
+            # type per column.
+            _changed_columns(typed(frame) if typed else frame, _parquet_column).to_parquet(
                 sys.stdout.buffer if to_stdout else tmp, index=False)
         else:
             with (_utf8_stdout() if to_stdout

@@ -166,6 +166,24 @@ def test_comments_that_a_spreadsheet_would_run_are_quoted_in_csv_only(tmp_path, 
     assert "\n2,=1+1,pos," in labels.read_text("utf-8")
 
 
+def test_a_jsonl_pool_mixing_numbers_and_text_exports_to_parquet_as_text(tmp_path, capsys):
+    """{"zip": 75001} in a row, {"zip": "2A004"} in another: Parquet holds one type per
+    column, so the column is written as text, as `query` writes it."""
+    pool = tmp_path / "mixed.jsonl"
+    pool.write_text('{"text":"a","zip":75001}\n{"text":"b","zip":"2A004"}\n'
+                    '{"text":"c","zip":null}\n')
+    project = open_project(pool, tmp_path / "labels.db", {"categories": "neg,pos"},
+                           progress=False)
+    for item in project.next_items(LOCAL_USER, 3):
+        project.annotate(LOCAL_USER, {"item_id": item["id"], "label": "pos"})
+    project.store.close()
+    out = tmp_path / "labels.parquet"
+    assert cli.main(["export", "--store", str(tmp_path / "labels.db"), "-o", str(out)]) == 0
+    frame = pd.read_parquet(out)
+    assert sorted(frame["zip"].dropna()) == ["2A004", "75001"]
+    assert frame["zip"].isna().sum() == 1
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_metadata_label_ids_stay_whole_numbers_beside_a_skip(labeled_store, tmp_path, fmt):
     out = tmp_path / f"meta.{fmt}"
