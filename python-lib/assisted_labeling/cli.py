@@ -496,9 +496,12 @@ def _order_queue(project, queries: str, pool: str) -> None:
         priorities_from_file(queries, id_column, reader=reader, pool=pool),
         to_duplicates=id_column is None, pause=False)  # the server does not serve yet
     # A store made by an older version: query must read the pool as it does.
-    hint = "" if reader == READER else (
-        f" This store reads its table as older versions did: make the queries with "
-        f"`query --store {project.store.path}`.")
+    hint = (" Without an id column, rows are named by their cells, and a CSV file reads "
+            '"00001" as the number 1 where Parquet and JSONL keep the text: make the '
+            "queries from the file served, or serve with --id-column."
+            if reader == READER and id_column is None else "" if reader == READER else
+            f" This store reads its table as older versions did: make the queries with "
+            f"`query --store {project.store.path}`.")
     if done.unmatched and not done.items:
         raise LabelingError(
             f'No row of "{queries}" is an item of "{pool}" (the queue keeps its previous '
@@ -875,7 +878,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         print(f"Note: none of the {len(exclude):,} item{'s' * (len(exclude) > 1)} labeled "
               f"in the store "
               f'"{args.store}" is in this pool: a pool of new items, or one whose rows '
-              "differ from those the store was made from (another version of the file?)",
+              "differ from those the store was made from (another version of the file, "
+              "or another format of it: without an id column, rows are named by their "
+              'cells, and CSV reads "00001" as 1 where Parquet and JSONL keep the text)',
               file=sys.stderr)
     queries = queries.drop(columns=[ITEM_ID])
     # Nothing left to label: the empty table replaces older queries, and no session
