@@ -282,6 +282,8 @@ class MetricsPoint:
     contradictions: float | None
     auc: float | None
     n_compared: int | None = None
+    #: Retrained on the labels of the entry before (other settings): no evidence of a stall.
+    same_labels: bool = False
 
 
 def _number(value: Any) -> float | None:
@@ -305,7 +307,8 @@ def read_history(raw: Any) -> list[MetricsPoint]:
             points.append(MetricsPoint(int(_number(entry.get("n_samples")) or 0),
                                        _number(entry.get("contradictions")),
                                        _number(entry.get("auc")),
-                                       None if compared is None else int(compared)))
+                                       None if compared is None else int(compared),
+                                       entry.get("same_labels") is True))
     return points
 
 
@@ -327,7 +330,8 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     """
     if window < 1:
         raise ValueError(f"window must be at least 1 (got {window})")
-    points = read_history(history)
+    # A retraining on the labels of the one before tells nothing of what labels change.
+    points = [p for p in read_history(history) if not p.same_labels]
     if len(points) < window:
         return []
     recent = points[-window:]

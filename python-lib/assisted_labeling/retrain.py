@@ -293,6 +293,8 @@ class Retrainer:
         queue_priorities(self.store, queries)
         self.store.set_meta(RANKED_BY, "retraining")
         entry = self._metrics(frame, trained, previous)
+        if self.store.get_meta(TRAINED) == str(trained_id):
+            entry["same_labels"] = True  # other settings, no new label
         problem = ""
         try:
             models.save(trained, self.settings.model_path, private=True)

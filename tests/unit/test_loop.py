@@ -222,6 +222,19 @@ def test_a_stalled_history_gives_one_warning_with_the_numbers():
         assert number in text
 
 
+def test_a_retraining_on_the_same_labels_is_no_evidence_of_a_stall():
+    """A restart with other settings retrains on the labels of the last retraining: the
+    model barely changes (0 % with the same model), which says nothing about whether
+    more labels would help."""
+    changing = [entry(None, 0.850), entry(0.05, 0.889), entry(0.004, 0.889),
+                entry(0.004, 0.890)]
+    same = {**entry(0.0, 0.890), "same_labels": True}
+    assert loop.stopping_warnings(changing) == []
+    assert loop.stopping_warnings([*changing, same]) == []
+    stalled = [*changing, same, entry(0.004, 0.891), entry(0.003, 0.891)]
+    assert len(loop.stopping_warnings(stalled)) == 1
+
+
 def test_a_stall_near_chance_says_the_model_learns_nothing_not_to_stop():
     """A model that cannot read its inputs (reviews one-hot encoded) stalls at 0.5: more
     labels will not help, but stopping would leave the labels unranked for good."""

@@ -947,6 +947,7 @@ def test_a_restart_with_other_settings_retrains_at_once(tmp_path, pool):
         strategy="entropy"))
     entry = other.run_once()
     assert entry is not None and entry["session"] == 2
+    assert entry["same_labels"]  # no evidence for the stopping warnings
     assert models.load(tmp_path / "m.skops").feature_columns == ["x"]
     assert other.run_once() is None
     failing = Retrainer(project, path, RetrainSettings(
