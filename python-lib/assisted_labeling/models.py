@@ -123,6 +123,9 @@ class TrainedModel:
                                           compare=False)
     _categories: dict[str, set[str]] | None = field(default=None, init=False, repr=False,
                                                     compare=False)
+    #: Category columns already warned of as holding no learned value (not saved).
+    _warned_unknown: set[str] = field(default_factory=set, init=False, repr=False,
+                                      compare=False)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Class probabilities, columns in ``self.classes`` order."""
@@ -153,7 +156,31 @@ class TrainedModel:
             columns = columns.copy()
             for name, series in converted.items():
                 columns[name] = series
+        self._warn_unknown_categories(columns, types)
         return columns
+
+    def _warn_unknown_categories(self, columns: pd.DataFrame, types: Mapping[str, str]
+                                 ) -> None:
+        """Say once per column when none of a chunk's values (5 at least) is a category
+        the model learned: the column is likely encoded otherwise than at training (codes
+        for names), and the model silently ignores it."""
+        learned = self._learned_categories() if self.pipeline is not None else {}
+        for name in self.feature_columns:
+            known = learned.get(name)
+            if types.get(name) != CATEGORY or not known or name in self._warned_unknown:
+                continue
+            values = columns[name].dropna()
+            # The head first: one learned value there settles it, without a pass over
+            # every row of a big chunk.
+            if len(values) < 5 or values.iloc[:200].astype(str).isin(known).any() \
+                    or values.astype(str).isin(known).any():
+                continue
+            self._warned_unknown.add(name)
+            examples = ", ".join(f'"{v}"' for v in sorted(known)[:3])
+            log.warning('column "%s": none of the %d values read is a category the model '
+                        'learned (such as %s; it learned %s%s): the model ignores the '
+                        "column for them. Is it encoded as at training?", name, len(values),
+                        _quoted(values.iloc[0]), examples, "…" if len(known) > 3 else "")
 
     def _learned_categories(self) -> dict[str, set[str]]:
         """The values the fitted encoder learned per category column (none before

@@ -463,3 +463,22 @@ def test_a_missing_category_is_one_value_however_the_file_gives_it(trained_on):
     # The missing value was learned: rows without a city are "z".
     z = trained.classes.index("z")
     assert (from_parquet[city == "missing cell", z] > 0.5).all()
+
+
+def test_a_category_column_of_values_never_learned_is_warned_once(caplog):
+    """"plan" learned as free/pro/ent arrives as 0/1/2 (another encoding of the column):
+    every value is unknown to the model, which then ignores the column without a word."""
+    rng = np.random.default_rng(0)
+    plan = rng.choice(["free", "pro", "ent"], 60)
+    frame = pd.DataFrame({"x": rng.random(60), "plan": plan,
+                          "label": np.where(plan == "pro", "y", "n")})
+    trained = models.train(frame, label_column="label", feature_columns=["x", "plan"])
+    with caplog.at_level("WARNING"):
+        trained.predict_proba(frame.assign(plan=rng.choice(["free", "pro", "new"], 60)))
+    assert caplog.text == ""  # a few new values are fine
+    coded = frame.assign(plan=rng.integers(0, 3, 60))
+    with caplog.at_level("WARNING"):
+        trained.predict_proba(coded)
+        trained.predict_proba(coded)
+    assert caplog.text.count('column "plan"') == 1
+    assert "none of the 60 values" in caplog.text and "free" in caplog.text
