@@ -769,9 +769,16 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - started:.1f}s: {args.output}"
           + (f" ({unlabeled} rows without a label left out)" if unlabeled else ""),
           file=sys.stderr)
-    print(f"Features: {', '.join(trained.columns)}"
-          f"{' (as text: TF-IDF)' if trained.text_column else ''}; not read: "
-          f"{', '.join(trained.left_out) or 'none'}", file=sys.stderr)
+    features = (f"{trained.text_column} (as text: TF-IDF)" if trained.text_column else
+                ", ".join(f"{c} ({trained.column_types.get(c, 'category')})"
+                          for c in trained.columns))
+    print(f"Features: {features}; not read: {', '.join(trained.left_out) or 'none'}",
+          file=sys.stderr)
+    for name in models.wordy_categories(frame, trained):
+        print(f'Note: "{name}" holds several words a value, read as categories (its '
+              "values repeat): each distinct value is one feature, which teaches nothing "
+              f"of a new text. To learn from its words: --text-column {name}",
+              file=sys.stderr)
     if trained.empty_left_out:
         print(f"Note: {', '.join(trained.empty_left_out)} "
               f"{'hold' if len(trained.empty_left_out) > 1 else 'holds'} no value in the "

@@ -478,6 +478,21 @@ def many_classes_note(label_column: str, n_classes: int, n_labeled: int) -> str:
             "number to predict (a regression), this model cannot learn it")
 
 
+def wordy_categories(frame: pd.DataFrame, trained: TrainedModel) -> list[str]:
+    """Category features of ``trained`` whose values are several words (repeated, which
+    made them categories): one-hot encoded, they teach nothing of a new text."""
+    found = []
+    for name in trained.feature_columns:
+        if trained.column_types.get(name) != CATEGORY or name not in frame.columns:
+            continue
+        values = frame[name].dropna().head(_FREE_TEXT_SAMPLE)
+        texts = values[values.map(lambda v: isinstance(v, str))].str.slice(
+            0, _FREE_TEXT_CHARS)
+        if len(texts) and texts.str.count(r"\S+").median() >= FREE_TEXT_WORDS:
+            found.append(name)
+    return found
+
+
 def free_text_note(columns: Sequence[str]) -> str:
     """What to do about free-text columns left out of a table's default features."""
     names = ", ".join(f'"{c}"' for c in columns)

@@ -642,7 +642,7 @@ def test_train_on_a_labels_export_then_query_the_pool(two_class_export, tmp_path
                      "score", "-o", str(model)]) == 0
     err = capsys.readouterr().err
     assert "Trained on 4 labeled rows" in err
-    assert "Features: score; not read: id, text, label_id" in err
+    assert "Features: score (number); not read: id, text, label_id" in err
     out = tmp_path / "q.csv"
     assert cli.main(["query", "--model", str(model), "--input", str(pool), "-o",
                      str(out)]) == 0
@@ -1401,7 +1401,7 @@ def test_train_says_which_feature_columns_it_left_out_for_being_empty(tmp_path, 
     assert cli.main(["train", str(table), "--feature-columns", "x,e",
                      "-o", str(tmp_path / "m.skops")]) == 0
     err = capsys.readouterr().err
-    assert "Features: x; not read: e" in err
+    assert "Features: x (number); not read: e" in err
     assert "Note: e holds no value in the labeled rows: not read" in err
     assert "Warning" not in err  # no scikit-learn warning
     assert cli.main(["train", str(table), "--feature-columns", "e",
@@ -1612,3 +1612,19 @@ def test_warnings_read_like_the_tools_other_notes():
     assert formatter.format(record(logging.WARNING)) == "Warning: columns a left out"
     assert formatter.format(record(logging.ERROR)) == \
         "ERROR assisted_labeling.models: columns a left out"
+
+
+def test_train_says_when_a_wordy_column_is_read_as_categories(tmp_path, capsys):
+    """Reviews that repeat (a few texts, many times) are one-hot encoded, which learns
+    nothing of new texts: train says so, and how to read their words instead."""
+    texts = ["great value for the money", "broke after two days of use",
+             "arrived late but works fine", "would not buy this again"]
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"review": texts * 10, "stars": range(40),
+                  "label": ["pos", "neg", "pos", "neg"] * 10}).to_csv(table, index=False)
+    assert cli.main(["train", str(table), "--feature-columns", "review,stars",
+                     "-o", str(tmp_path / "m.skops")]) == 0
+    err = capsys.readouterr().err
+    assert "Features: review (category), stars (number)" in err
+    assert 'Note: "review" holds several words a value, read as categories' in err
+    assert "--text-column review" in err
