@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import shutil
@@ -553,12 +554,16 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     from .config import build_config
     from .server import serve
     from .sources import table_columns
-    from .standalone import is_loopback, open_project
-    from .store.sqlite import check_store_file, hold_for_serving
+    from .standalone import is_loopback
+    from .store.sqlite import check_store_file, hold_for_serving, release_serving
     from .web.app import create_app
 
     _check_server_options(args)
     check_store_file(args.store)  # a mistyped path is said first, not after other advice
+    if settings.get("id_column") is None and (stored := _stored_id_column(args.store)):
+        # Left out on a restart: "as before", not "other ids" (which would be refused).
+        settings = {**settings, "id_column": stored}
+        print(f'Items keep the store\'s id column "{stored}"', file=sys.stderr)
     # Before the store is written.
     config, columns = build_config(settings), table_columns(args.input)
     _check_label_columns(config.label_col_name, columns, f'The pool "{args.input}" has')
@@ -578,12 +583,36 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
             f"--store {args.store}"
         )
     _check_port(args.host, args.port)  # before the pool is read and the URL is shown
-    created, project = not Path(args.store).exists(), None
-    # Held until this process and its workers end; before the pool is synced into it.
-    hold_for_serving(args.store)
+    created = not Path(args.store).exists()
+    # Held until the server stops, or this process and its workers end (even killed);
+    # before the pool is synced into the store.
+    hold = hold_for_serving(args.store)
+    try:
+        project = _open_for_serving(args, settings, retrain=retrain, local=local,
+                                    created=created)
+        app = create_app(project, local_mode=local, behind_proxy=behind_proxy)
+        stats = project.stats()
+        print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "
+              f"labels in {args.store}", file=sys.stderr)
+        print(_where_to_open(args.host, args.port), file=sys.stderr, flush=True)
+        serve(lambda: app, host=args.host, port=args.port, workers=args.workers,
+              threads=args.threads)
+    finally:
+        release_serving(hold)
+    return 0
+
+
+def _open_for_serving(args: argparse.Namespace, settings: dict, *, retrain: Any,
+                      local: bool, created: bool):
+    """The project, its queue ordered and its retraining started; on failure, a store
+    this start made is removed again (unless another program wrote to it meanwhile)."""
+    from .standalone import open_project
+
+    project = None
+    queries = getattr(args, "queries", None)
     try:
         project = open_project(args.input, args.store, settings)
-        if not local and not behind_proxy:
+        if not local and not getattr(args, "behind_proxy", False):
             print(EXPOSED_WARNING, file=sys.stderr)
         _warn_unknown_pre_annotations(project, args.input)
         _warn_left_out_classes(project)
@@ -599,14 +628,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
         if created:
             _remove_if_unused(args.store)
         raise
-    app = create_app(project, local_mode=local, behind_proxy=behind_proxy)
-    stats = project.stats()
-    print(f"Labeling {stats.total} items ({stats.complete} done) from {args.input}; "
-          f"labels in {args.store}", file=sys.stderr)
-    print(_where_to_open(args.host, args.port), file=sys.stderr, flush=True)
-    serve(lambda: app, host=args.host, port=args.port, workers=args.workers,
-          threads=args.threads)
-    return 0
+    return project
 
 
 def _warn_unknown_pre_annotations(project, pool: str, rows: int = 10_000) -> None:
@@ -692,6 +714,21 @@ def _check_port(host: str, port: int) -> None:
         except OSError as exc:
             raise LabelingError(f"Cannot listen on {host} port {port}: {exc.strerror}; "
                                 "choose another with --port") from None
+
+
+def _stored_id_column(store_path: str | Path) -> str | None:
+    """The id column an existing store was served with (None: none, or no store)."""
+    from .standalone import CONFIG_META
+    from .store.sqlite import SQLiteStore
+
+    if not Path(store_path).is_file():
+        return None
+    store = SQLiteStore(store_path)
+    try:
+        raw = store.get_meta(CONFIG_META)
+    finally:
+        store.close()
+    return json.loads(raw).get("id_column") if raw else None
 
 
 def _account_count(store_path: str | Path) -> int:

@@ -1628,3 +1628,21 @@ def test_train_says_when_a_wordy_column_is_read_as_categories(tmp_path, capsys):
     assert "Features: review (category), stars (number)" in err
     assert 'Note: "review" holds several words a value, read as categories' in err
     assert "--text-column review" in err
+
+
+def test_a_restart_without_id_column_takes_the_stores(tmp_path, capsys, monkeypatch):
+    """Leaving --id-column out on a restart means "as before", not "another id": the
+    store's is taken, and said; another one is still refused."""
+    import assisted_labeling.server
+
+    project = served(tmp_path, "id,text\n1,good\n2,bad\n", "pos,neg", [("1", "pos")])
+    project.store.close()
+    started = []
+    monkeypatch.setattr(assisted_labeling.server, "serve",
+                        lambda app_factory, **kwargs: started.append(app_factory()))
+    serve = ["serve", str(tmp_path / "rows.csv"), "--categories", "pos,neg", "--store",
+             str(tmp_path / "labels.db"), "--port", str(free_port())]
+    assert cli.main(serve) == 0 and len(started) == 1
+    assert 'the store\'s id column "id"' in capsys.readouterr().err
+    assert cli.main([*serve, "--id-column", "text"]) == 2
+    assert 'column "id"' in one_line_error(capsys)

@@ -277,6 +277,12 @@ def hold_for_serving(path: str | Path) -> int | None:
     return descriptor
 
 
+def release_serving(descriptor: int | None) -> None:
+    """End a :func:`hold_for_serving` (the server stopped)."""
+    if descriptor is not None:
+        os.close(descriptor)
+
+
 def remove_store(path: str | Path) -> None:
     """Delete a store's database and side files (close it first)."""
     for name in ("", *SIDE_FILES):
