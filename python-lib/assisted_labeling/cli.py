@@ -11,7 +11,7 @@ import shutil
 import sys
 import threading
 import traceback
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
@@ -109,6 +109,10 @@ def _progress(label: str, total: int | None) -> Iterator[Any]:
             bar.refresh()
     finally:
         bar.close()
+
+
+#: Queries from this many rows on take seconds to write: the wait is shown.
+LONG_WRITE_ROWS = 100_000
 
 
 @contextmanager
@@ -932,7 +936,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     session = last_session if queries.empty else last_session + 1
     queries[SESSION_COLUMN] = session
     with _user_data(f'Cannot write "{args.output}"',
-                    "check the free disk space and the directory's permissions"):
+                    "check the free disk space and the directory's permissions"), \
+            (_stage(f"Writing {len(queries):,} queries to {args.output}")
+             if len(queries) >= LONG_WRITE_ROWS else nullcontext()):
         write_frame(queries, args.output)
         _mark_written(args.output)
         if store is None and not queries.empty:

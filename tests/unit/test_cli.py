@@ -1646,3 +1646,11 @@ def test_a_restart_without_id_column_takes_the_stores(tmp_path, capsys, monkeypa
     assert 'the store\'s id column "id"' in capsys.readouterr().err
     assert cli.main([*serve, "--id-column", "text"]) == 2
     assert 'column "id"' in one_line_error(capsys)
+
+
+def test_query_says_it_writes_a_long_table(float_pool, tmp_path, capsys, monkeypatch):
+    """Writing a million queries takes seconds after the scoring bar is full: said."""
+    _, pool, model = float_pool
+    monkeypatch.setattr(cli, "LONG_WRITE_ROWS", 2)
+    queries_of(pool, model, tmp_path / "q.csv")
+    assert "Writing 400 queries to" in capsys.readouterr().err
