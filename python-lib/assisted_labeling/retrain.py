@@ -103,6 +103,21 @@ def retraining_state(store: SQLiteStore, every: int) -> dict[str, Any]:
             "n_labels": last.get("n_labels")}
 
 
+def _settings_change(before: str, now: str) -> str:
+    """What changed between two ``_tried_with`` texts: "strategy margin → entropy"."""
+    try:
+        old, new = json.loads(before), json.loads(now)
+    except ValueError:
+        return f"{before} → {now}"
+
+    def shown(value: Any) -> str:
+        return ",".join(map(str, value)) or "none" if isinstance(value, list) \
+            else str(value)
+
+    return "; ".join(f"{key} {shown(old.get(key))} → {shown(new.get(key))}"
+                     for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key))
+
+
 def _one_line(exc: BaseException) -> str:
     """An exception as one line of bounded length, with its type when it is no
     ``LabelingError`` (whose message is written for users)."""
@@ -183,7 +198,7 @@ class Retrainer:
             if tried is not None and tried != self._tried_with() and \
                     metrics_history(self.store):
                 log.info("Retraining at once: the settings differ from the last "
-                         "retraining's (%s, now %s)", tried, self._tried_with())
+                         "retraining's (%s)", _settings_change(tried, self._tried_with()))
                 return True
         after = int(self.store.get_meta(WATERMARK, "0") or 0)
         known = self.store.get_meta(ONE_CLASS)

@@ -970,3 +970,14 @@ def test_two_retrainers_with_other_settings_do_not_retrain_in_turn(tmp_path, poo
     assert second.run_once() is not None  # its own settings: at once
     assert first.run_once() is None and second.run_once() is None
     assert project.store.get_meta("session") == "2"
+
+
+def test_a_change_of_settings_is_said_in_words():
+    from assisted_labeling.retrain import _settings_change
+
+    before = json.dumps({"feature_columns": ["x", "y"], "model": "linear",
+                         "strategy": "margin", "text_column": None})
+    now = json.dumps({"feature_columns": ["x"], "model": "linear", "strategy": "entropy",
+                      "text_column": None})
+    assert _settings_change(before, now) == \
+        "feature_columns x,y → x; strategy margin → entropy"
