@@ -97,3 +97,22 @@ def open_labeling(tmp_path: Path):
     yield open_
     for webapp in opened:
         webapp.close()
+
+
+@pytest.fixture
+def reversed_unguessed_reads(monkeypatch):
+    """``reversed_unguessed_reads()``: from then on, reads without DSS's type guess give
+    each chunk's rows reversed, as a SQL table without an order may on a second read."""
+    def start() -> None:
+        from assisted_labeling.dku import datasets as dsio
+
+        real = dsio.iter_frames
+
+        def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
+            for frame in real(dataset, chunksize=chunksize, columns=columns,
+                              infer_with_pandas=infer_with_pandas):
+                yield frame if infer_with_pandas else frame.iloc[::-1]
+
+        monkeypatch.setattr(dsio, "iter_frames", frames)
+
+    return start

@@ -1074,40 +1074,33 @@ def test_with_a_text_id_column_labels_are_taken_back_by_its_text(project_setup,
         "007", "7"]
 
 
-def test_kept_rows_keep_their_text_as_stored(project_setup, open_labeling):
-    """A labels row of an item gone from the input is written again by compactions: its
-    digit-only text ("01234"), read with DSS's guess as 1234, must stay as it was."""
+def _digit_rows_of_gone_items(project_setup, open_labeling):
+    """A webapp with a label, beside labels rows of digit-only text ("01234") whose
+    items are gone from the input."""
     project_setup.create_dataset("labels", pd.DataFrame(
         {"text": ["01234", "00042"], "stars": [2, 3], "label": ["pos", "neg"],
          "label_id": [8, 9]}))
     webapp = open_labeling()
     item = webapp.project.next_items(ALICE, 1)[0]
     webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
+    return webapp
+
+
+def test_kept_rows_keep_their_text_as_stored(project_setup, open_labeling):
+    """A labels row of an item gone from the input is written again by compactions: its
+    digit-only text ("01234"), read with DSS's guess as 1234, must stay as it was."""
+    webapp = _digit_rows_of_gone_items(project_setup, open_labeling)
     webapp.sync.compact()
     written = "".join(p.read_text() for p in project_setup.part_files("labels"))
     assert "01234," in written and "00042," in written
 
 
 def test_kept_rows_of_a_table_read_back_in_another_order_keep_the_guess(
-        project_setup, open_labeling, monkeypatch, caplog):
+        project_setup, open_labeling, reversed_unguessed_reads, caplog):
     """A SQL labels table without an order: the text read apart cannot be paired with
     the rows, so the compaction goes on with the guessed values and says so."""
-    from assisted_labeling.dku import datasets as dsio
-
-    project_setup.create_dataset("labels", pd.DataFrame(
-        {"text": ["01234", "00042"], "stars": [2, 3], "label": ["pos", "neg"],
-         "label_id": [8, 9]}))
-    webapp = open_labeling()
-    item = webapp.project.next_items(ALICE, 1)[0]
-    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})
-    real = dsio.iter_frames
-
-    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
-        for frame in real(dataset, chunksize=chunksize, columns=columns,
-                          infer_with_pandas=infer_with_pandas):
-            yield frame if infer_with_pandas else frame.iloc[::-1]
-
-    monkeypatch.setattr(dsio, "iter_frames", frames)
+    webapp = _digit_rows_of_gone_items(project_setup, open_labeling)
+    reversed_unguessed_reads()
     with caplog.at_level("WARNING"):
         webapp.sync.compact()
     assert "another order" in caplog.text

@@ -352,21 +352,8 @@ def test_a_rewrite_keeps_what_another_webapp_wrote(dss, reviews, open_labeling, 
     assert sorted(dss.table("labels")["label"]) == ["neg", "pos"]
 
 
-def _reversed_unguessed_reads(monkeypatch):
-    """A table that comes back in another order when read without the type guess."""
-    from assisted_labeling.dku import datasets as dsio
-
-    real = dsio.iter_frames
-
-    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
-        for frame in real(dataset, chunksize=chunksize, columns=columns,
-                          infer_with_pandas=infer_with_pandas):
-            yield frame if infer_with_pandas else frame.iloc[::-1]
-
-    monkeypatch.setattr(dsio, "iter_frames", frames)
-
-
-def test_reads_that_do_not_pair_up_keep_the_guessed_values(dss, monkeypatch, caplog):
+def test_reads_that_do_not_pair_up_keep_the_guessed_values(dss, reversed_unguessed_reads,
+                                                           caplog):
     import dataiku
     import pandas as pd
 
@@ -377,7 +364,7 @@ def test_reads_that_do_not_pair_up_keep_the_guessed_values(dss, monkeypatch, cap
     config = LabelingConfig("tabular", (Category("pos"), Category("neg")))
     in_order = list(dsio.iter_items(dataiku.Dataset("codes"), config, chunksize=10))
     assert [i.data["code"] for i in in_order] == ["01234", "00042"]
-    _reversed_unguessed_reads(monkeypatch)
+    reversed_unguessed_reads()
     with caplog.at_level("WARNING"):
         items = list(dsio.iter_items(dataiku.Dataset("codes"), config, chunksize=10))
     assert [i.data["code"] for i in items] == [1234, 42]  # not another row's code
@@ -385,7 +372,7 @@ def test_reads_that_do_not_pair_up_keep_the_guessed_values(dss, monkeypatch, cap
     assert "another order" in caplog.text
 
 
-def test_text_and_number_reads_that_do_not_pair_up_are_an_error(dss, monkeypatch):
+def test_text_and_number_reads_that_do_not_pair_up_are_an_error(dss, reversed_unguessed_reads):
     import dataiku
     import pandas as pd
 
@@ -396,7 +383,7 @@ def test_text_and_number_reads_that_do_not_pair_up_are_an_error(dss, monkeypatch
     read = dsio.iter_text_frames(dataiku.Dataset("meta"), chunksize=10, texts=["data_id"],
                                  numbers=["label_id"])
     assert next(read).values.tolist() == [["007", 1], ["008", 2]]
-    _reversed_unguessed_reads(monkeypatch)
+    reversed_unguessed_reads()
     with pytest.raises(LabelingError, match="another order"):
         list(dsio.iter_text_frames(dataiku.Dataset("meta"), chunksize=10,
                                    texts=["data_id"], numbers=["label_id"]))

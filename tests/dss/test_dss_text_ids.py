@@ -62,19 +62,26 @@ def _model(dss) -> list:
     return scored
 
 
-def test_the_sampler_keeps_the_id_text_and_leaves_out_labeled_rows(dss):
-    _pool(dss)
-    scored = _model(dss)
+def _sample(dss, labeled: str | None = None) -> None:
+    """Run the query sampler on the pool by its Id column, with a metadata input naming
+    the item ``labeled`` when given."""
     dss.create_dataset("queries")
-    dss.create_dataset("meta", pd.DataFrame({
-        "date": pd.to_datetime(["2024-01-01"], utc=True), "data_id": ["007"],
-        "comment": "", "session": 1, "status": ["LABELED"], "annotator": ["alice"],
-        "label": ["pos"], "label_id": [1]}))
-    dss.recipe_inputs = {"saved_model": ["clf"], "unlabeled_samples": ["reviews"],
-                         "metadata": ["meta"]}
+    dss.recipe_inputs = {"saved_model": ["clf"], "unlabeled_samples": ["reviews"]}
+    if labeled is not None:
+        dss.create_dataset("meta", pd.DataFrame({
+            "date": pd.to_datetime(["2024-01-01"], utc=True), "data_id": [labeled],
+            "comment": "", "session": 1, "status": ["LABELED"], "annotator": ["alice"],
+            "label": ["pos"], "label_id": [1]}))
+        dss.recipe_inputs["metadata"] = ["meta"]
     dss.recipe_outputs = {"queries": ["queries"]}
     dss.recipe_config = {"strategy": "confidence", "id_column": "rid", "cold_start": False}
     runpy.run_path(str(RECIPE))
+
+
+def test_the_sampler_keeps_the_id_text_and_leaves_out_labeled_rows(dss):
+    _pool(dss)
+    scored = _model(dss)
+    _sample(dss, labeled="007")
     assert sorted(scored) == ["0042", "7"]  # the model sees the ids as stored
     import dataiku
 
@@ -85,13 +92,9 @@ def test_the_sampler_keeps_the_id_text_and_leaves_out_labeled_rows(dss):
 def test_the_webapp_ranks_by_the_samplers_queries(dss, open_labeling, config_4x):
     _pool(dss)
     _model(dss)
-    dss.create_dataset("queries")
     dss.create_dataset("labels")
     dss.create_dataset("labels_metadata")
-    dss.recipe_inputs = {"saved_model": ["clf"], "unlabeled_samples": ["reviews"]}
-    dss.recipe_outputs = {"queries": ["queries"]}
-    dss.recipe_config = {"strategy": "confidence", "id_column": "rid", "cold_start": False}
-    runpy.run_path(str(RECIPE))
+    _sample(dss)
     webapp = open_labeling({**config_4x, "id_column": "rid", "queries_ds": "queries"})
     items = webapp.project.next_items(ALICE, 3)
     assert [i["id"] for i in items] == ["007", "7", "0042"]
@@ -115,41 +118,19 @@ def test_rows_labeled_with_4x_are_still_found_by_its_hash_of_the_guessed_row(
     _pool(dss)
     scored = _model(dss)
     v4 = v4_row_ids("reviews")
-    dss.create_dataset("queries")
-    dss.create_dataset("meta", pd.DataFrame({
-        "date": pd.to_datetime(["2021-01-01"], utc=True), "data_id": [v4[2]],
-        "comment": "", "session": 1, "status": ["LABELED"], "annotator": ["alice"],
-        "label": ["pos"], "label_id": [1]}))
-    dss.recipe_inputs = {"saved_model": ["clf"], "unlabeled_samples": ["reviews"],
-                         "metadata": ["meta"]}
-    dss.recipe_outputs = {"queries": ["queries"]}
-    dss.recipe_config = {"strategy": "confidence", "id_column": "rid", "cold_start": False}
-    runpy.run_path(str(RECIPE))
+    _sample(dss, labeled=v4[2])
     assert sorted(scored) == ["007", "7"]
 
 
-def _reversed_unguessed_reads(monkeypatch):
-    """A SQL table without an order: read without the type guess, rows come reversed."""
-    from assisted_labeling.dku import datasets as dsio
-
-    real = dsio.iter_frames
-
-    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
-        for frame in real(dataset, chunksize=chunksize, columns=columns,
-                          infer_with_pandas=infer_with_pandas):
-            yield frame if infer_with_pandas else frame.iloc[::-1]
-
-    monkeypatch.setattr(dsio, "iter_frames", frames)
-
-
-def test_pool_reads_that_do_not_pair_up_are_an_error_not_other_rows_ids(dss, monkeypatch):
+def test_pool_reads_that_do_not_pair_up_are_an_error_not_other_rows_ids(
+        dss, reversed_unguessed_reads):
     import dataiku
 
     from assisted_labeling.dku import datasets as dsio
     from assisted_labeling.errors import LabelingError
 
     _pool(dss)
-    _reversed_unguessed_reads(monkeypatch)
+    reversed_unguessed_reads()
     with pytest.raises(LabelingError, match="another order"):
         list(dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
                                    id_column="rid"))
