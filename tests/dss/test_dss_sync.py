@@ -139,6 +139,35 @@ def test_labelers_who_never_pause_get_superseded_rows_compacted_within_minutes(
     assert labels[labels["label_id"] == 1]["label"].tolist() == ["neg"]
 
 
+def test_saves_during_a_compaction_do_not_start_rewrites_without_end(
+        project_setup, webapp, clock, monkeypatch):
+    """Labels saved while a compaction rewrites are appended again after it: duplicates,
+    not edits. Labelers who never pause always save during one: that must not make a
+    compaction due every ten minutes for as long as they label."""
+    from assisted_labeling.dku import sync as sync_mod
+
+    reviews = project_setup.table("reviews")
+    project_setup.create_dataset("reviews", pd.concat([reviews] * 100, ignore_index=True))
+    webapp.sync.tick()
+    webapp.refresh_queue(force=True)
+    item = _label(webapp)
+    webapp.sync.flush()
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})  # one edit
+    real = sync_mod.dsio.rewrite_rows
+
+    def rewrite_while_labeling(dataset, rows, schema):
+        _label(webapp, BOB)  # a save lands during the rewrite
+        return real(dataset, rows, schema)
+
+    monkeypatch.setattr(sync_mod.dsio, "rewrite_rows", rewrite_while_labeling)
+    for _ in range(180):  # a label every 20 s for an hour
+        clock.now += 20
+        _label(webapp, ALICE)
+        webapp.sync.tick()
+    rewrites = [w for w in project_setup.writes_to("labels") if w.mode == "overwrite"]
+    assert len(rewrites) == 1
+
+
 def test_compaction_waits_for_a_pause_then_rewrites_once(project_setup, webapp, clock):
     item = _label(webapp)
     webapp.sync.flush()

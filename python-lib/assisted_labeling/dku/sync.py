@@ -102,7 +102,10 @@ LABELS_WATERMARK = "dss.labels_flushed_seq"
 UNNAMED_LABELS = "dss.unnamed_labels"
 FLUSHED_LABEL_ID = "dss.flushed_label_id"
 SUPERSEDED = "dss.superseded_rows"
-SUPERSEDED_SINCE = "dss.superseded_since"  # when rows were first superseded since a rewrite
+SUPERSEDED_SINCE = "dss.superseded_since"  # when an edit first superseded rows since a rewrite
+# The last change a compaction's rewrite may hold: changes up to it are appended again
+# after it, duplicates rather than edits.
+REAPPENDED_UNTIL = "dss.reappended_until"
 LAST_APPEND = "dss.last_append_at"
 LAST_COMPACTION = "dss.last_compaction_at"
 APPENDS = "dss.appends_since_compaction"
@@ -397,7 +400,7 @@ class DatasetSync:
         superseded = max(count - len(latest), scan_labels.rows - len(labeled), missing, 0) \
             + len(recovered)  # their metadata rows are to be written
         if superseded:
-            self._add_superseded(superseded)
+            self._add_superseded(superseded, edited=True)  # stale rows found: edits'
             self.store.set_meta(LAST_APPEND, repr(self.clock()))
         self.store.set_meta(RESTORED, "1")
         self._caught_up = True
@@ -573,10 +576,11 @@ class DatasetSync:
             # (rows of unchanged labels twice, until a compaction).
             watermark = self._meta_int(WATERMARK)
             self.store.set_meta(LABELS_WATERMARK, str(watermark))
-            self._add_superseded(max(0, self._meta_int(INFLIGHT) - watermark))
+            self._add_superseded(max(0, self._meta_int(INFLIGHT) - watermark),
+                                 edited=False)
         taken = {(r.data_id, r.annotator) for r in newer}
         # This store's rows of the annotations taken in are replaced in the datasets.
-        self._add_superseded(sum(1 for key in taken if key in mine))
+        self._add_superseded(sum(1 for key in taken if key in mine), edited=True)
         if newer:
             log.warning("Took in %d annotations that another store wrote to %s after this "
                         "one's last write (a cache left behind and used again, or another "
@@ -843,9 +847,10 @@ class DatasetSync:
         if inflight > watermark:
             # A batch was being written when the process stopped: some of its rows may
             # be in one dataset already and will be appended again.
-            self._add_superseded(inflight - watermark)
+            self._add_superseded(inflight - watermark, edited=False)
             self.store.set_meta(INFLIGHT, str(watermark))
         labels_done = max(watermark, self._meta_int(LABELS_WATERMARK))
+        reappended_until = self._meta_int(REAPPENDED_UNTIL)
         written = 0
         while True:
             batch = self.store.changes(after=watermark, limit=self.batch_size)
@@ -856,18 +861,21 @@ class DatasetSync:
             # annotations were created (restore relies on it for the history order).
             latest = {annotation.id: annotation for _, annotation in batch}
             unwritten = {annotation.id for seq, annotation in batch if seq > labels_done}
-            self._append([latest[k] for k in sorted(latest)], last_seq, unwritten)
+            changed = {annotation.id for seq, annotation in batch if seq > reappended_until}
+            self._append([latest[k] for k in sorted(latest)], last_seq, unwritten, changed)
             watermark = last_seq
             written += len(latest)
             if len(batch) < self.batch_size:
                 return written
 
     def _append(self, annotations: list[Annotation], last_seq: int,
-                unwritten: set[int]) -> None:
+                unwritten: set[int], changed: set[int]) -> None:
         """Append a batch: labels rows of the annotations in ``unwritten`` (the others'
-        went in with an attempt whose metadata append failed), then every metadata row."""
+        went in with an attempt whose metadata append failed), then every metadata row.
+        ``changed``: the annotations saved since the last rewrite (the others are
+        appended again after it)."""
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
-        superseded = 0
+        superseded = edits = 0
         label_rows = []
         named = json.loads(self.store.get_meta(UNNAMED_LABELS) or "{}")
         for annotation in annotations:
@@ -875,7 +883,9 @@ class DatasetSync:
             # a label turned into a skip); a second save of an annotation means its
             # metadata row is (unless both saves fell in one batch: counted anyway).
             flushed = annotation.label_id is not None and annotation.label_id <= flushed_label_id
-            superseded += flushed or annotation.created_at != annotation.updated_at
+            stale = flushed or annotation.created_at != annotation.updated_at
+            superseded += stale
+            edits += stale and annotation.id in changed
             if annotation.status is Status.LABELED and annotation.id in unwritten:
                 row = dict(self.store.get_item(annotation.item_key).data)
                 row[self.label_col] = annotation.label
@@ -898,19 +908,21 @@ class DatasetSync:
         self.store.set_metas({
             UNNAMED_LABELS: "", FLUSHED_LABEL_ID: str(max(flushed_label_id, top)),
             WATERMARK: str(last_seq), LAST_APPEND: repr(self.clock()),
-            APPENDS: str(self._meta_int(APPENDS) + 1), **self._superseded(superseded)})
+            APPENDS: str(self._meta_int(APPENDS) + 1),
+            **self._superseded(superseded, edited=edits > 0)})
 
-    def _superseded(self, count: int) -> dict[str, str]:
-        """The bookkeeping of ``count`` more superseded rows."""
-        before = self._meta_int(SUPERSEDED)
-        metas = {SUPERSEDED: str(before + count)}
-        if count > 0 and before <= 0:
+    def _superseded(self, count: int, *, edited: bool) -> dict[str, str]:
+        """The bookkeeping of ``count`` more superseded rows; ``edited``: some of them by
+        an edit (or a label turned into a skip), which starts the clock of
+        ``max_stale_seconds``."""
+        metas = {SUPERSEDED: str(self._meta_int(SUPERSEDED) + count)}
+        if edited and self._meta_float(SUPERSEDED_SINCE) <= 0:
             metas[SUPERSEDED_SINCE] = repr(self.clock())
         return metas
 
-    def _add_superseded(self, count: int) -> None:
+    def _add_superseded(self, count: int, *, edited: bool) -> None:
         if count:
-            self.store.set_metas(self._superseded(count))
+            self.store.set_metas(self._superseded(count, edited=edited))
 
     # -- compaction ---------------------------------------------------------------------
     def flush_due(self) -> bool:
@@ -991,9 +1003,10 @@ class DatasetSync:
         self.store.set_meta(WATERMARK, str(start_seq))
         self.store.set_meta(LABELS_WATERMARK, str(start_seq))
         self.store.set_meta(INFLIGHT, str(start_seq))
-        self.store.set_metas({SUPERSEDED: str(end_seq - start_seq),
-                              SUPERSEDED_SINCE: repr(self.clock()) if end_seq > start_seq
-                              else ""})
+        # The changes saved during the rewrite are appended again: duplicates of rows it
+        # may hold, not edits, so they wait for a pause (their clock does not start).
+        self.store.set_metas({SUPERSEDED: str(end_seq - start_seq), SUPERSEDED_SINCE: "",
+                              REAPPENDED_UNTIL: str(end_seq)})
         self.store.set_meta(APPENDS, "0")
         self.store.set_meta(LEGACY_MIGRATED, "[]")  # their 4.x rows are gone now
         self.store.set_meta(FLUSHED_LABEL_ID,
