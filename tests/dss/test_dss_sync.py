@@ -423,8 +423,10 @@ def test_text_and_number_reads_that_do_not_pair_up_are_an_error(dss, reversed_un
 def test_rows_appended_between_two_reads_are_left_for_the_next_read(dss, monkeypatch,
                                                                      later, chunksize):
     """The webapp appends to the metadata while the trigger or the sampler reads it: the
-    read opened second has rows the first lacks, at the end. The rows both have pair
-    up; the new ones are read next time, not an error about the order of the rows."""
+    read opened second (the numbers) has rows the first lacks, at the end. The rows both
+    have pair up; the new ones are read next time, not an error about the order of the
+    rows. The first read longer means the rows changed between the two (a compaction
+    rewrote them): that is an error."""
     import dataiku
     import pandas as pd
 
@@ -447,9 +449,15 @@ def test_rows_appended_between_two_reads_are_left_for_the_next_read(dss, monkeyp
         yield from chunks
 
     monkeypatch.setattr(dsio, "iter_frames", frames)
-    read = pd.concat(dsio.iter_text_frames(dataiku.Dataset("meta"), chunksize=chunksize,
-                                           texts=["data_id"], numbers=["label_id"]))
-    assert read.values.tolist() == [["007", 1], ["008", 2], ["009", 3]]
+    read = dsio.iter_text_frames(dataiku.Dataset("meta"), chunksize=chunksize,
+                                 texts=["data_id"], numbers=["label_id"])
+    if later == "text":
+        from assisted_labeling.errors import LabelingError
+
+        with pytest.raises(LabelingError, match="rewritten meanwhile"):
+            list(read)
+        return
+    assert pd.concat(read).values.tolist() == [["007", 1], ["008", 2], ["009", 3]]
 
 
 @pytest.mark.parametrize(("guessed", "stored", "same"), [

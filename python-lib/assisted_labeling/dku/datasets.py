@@ -232,8 +232,8 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
     one as text. Integer columns are read apart, with the guess: read by the schema, an
     empty cell fails them. The second read also brings the first text column, to check
     that both reads gave the rows in the same order (:func:`same_cells`). Rows appended
-    between the two reads (a webapp flush while a trigger reads the metadata) are in
-    one read only, at its end: they are left for the next read.
+    between the two reads (a webapp flush while a trigger reads the metadata) are at the
+    end of the second read only: they are left for the next read.
     """
     if not texts:
         # No empty column list is ever sent: DSS may take it as "every column".
@@ -247,14 +247,16 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
     witness = texts[0]
     number_frames = iter_frames(dataset, chunksize=chunksize,
                                 columns=[*numbers, witness])
+    # The text read is opened first: rows appended meanwhile (a webapp flush) can only
+    # end the number read. The text read longer means other rows (a rewrite).
     for text_frame, number_frame in itertools.zip_longest(text_frames, number_frames):
-        if text_frame is None or number_frame is None:
+        if text_frame is None:
             return  # rows appended between the two reads: the next read has them
-        # Rows appended meanwhile (a webapp flush) end the longer read: both reads have
-        # the rows before them, in the same order.
-        rows = min(len(text_frame), len(number_frame))
-        appended = len(text_frame) != len(number_frame)
-        text_frame = text_frame.iloc[:rows].reset_index(drop=True)
+        if number_frame is None or len(text_frame) > len(number_frame):
+            raise misaligned(dataset)
+        rows = len(text_frame)
+        appended = len(number_frame) > rows
+        text_frame = text_frame.reset_index(drop=True)
         number_frame = number_frame.iloc[:rows].reset_index(drop=True)
         if not same_cells(number_frame[witness], text_frame[witness]):
             raise misaligned(dataset)
