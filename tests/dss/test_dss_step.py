@@ -358,6 +358,8 @@ def test_a_new_session_shows_the_metrics_of_its_retraining_at_once(project_setup
         # A retraining, its metrics, then the sampler's new session.
         variables["ML-ASSISTED-LABELING__labels_metadata__metrics"] = STALLED
         variables["ML-ASSISTED-LABELING__queries__session"] = 1
+        # A request reads the variable anew (its cache expired) before the next round.
+        webapp.session.refresh()
         webapp.sync.on_tick()
         answer = client.get("/api/config").get_json()
     finally:

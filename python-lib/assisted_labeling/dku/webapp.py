@@ -321,9 +321,12 @@ def open_webapp(raw_config: Mapping[str, Any] | None = None, *,
         store.close()
         raise
 
+    seen = [session()]  # the session the last round saw (the cache may move it between)
+
     def refresh() -> None:
-        before = session()
-        if session.refresh() != before:
+        now = session.refresh()
+        if now != seen[0]:
+            seen[0] = now
             stopping.expire()
         webapp.refresh_queue()
 
