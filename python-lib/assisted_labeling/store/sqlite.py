@@ -263,13 +263,14 @@ def hold_for_serving(path: str | Path) -> int | None:
     holds it."""
     if fcntl is None:  # pragma: no cover - Windows
         return None
-    descriptor = os.open(f"{path}{SERVING}", os.O_RDWR | os.O_CREAT, 0o600)
+    # By the real path: a link to the store is the same store.
+    descriptor = os.open(f"{os.path.realpath(path)}{SERVING}", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(descriptor, 20, 0).decode("ascii", "replace").strip()
         os.close(descriptor)
-        who = f" (process {holder})" if holder.isdigit() else ""
+        who = f" (process {holder}, or its workers)" if holder.isdigit() else ""
         raise ConfigError(f'Another server{who} serves the store "{path}": stop it first, '
                           "or give this server a store of its own (--store)") from None
     os.ftruncate(descriptor, 0)

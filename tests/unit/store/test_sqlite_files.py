@@ -66,3 +66,20 @@ def test_a_locked_store_is_not_called_damaged(tmp_path):
     assert "Cannot open the store" in str(error.value) and "database is locked" in str(
         error.value)
     SQLiteStore(path).close()  # once released, it opens
+
+
+def test_a_store_is_held_for_one_server_whatever_path_names_it(tmp_path):
+    """A second server on the store is refused, through a link to it too; the hold ends
+    with the server."""
+    from assisted_labeling.errors import ConfigError
+    from assisted_labeling.store.sqlite import hold_for_serving, release_serving
+
+    store = tmp_path / "labels.db"
+    store.touch()
+    (tmp_path / "link.db").symlink_to(store)
+    held = hold_for_serving(store)
+    for other in (store, tmp_path / "link.db", tmp_path / "." / "labels.db"):
+        with pytest.raises(ConfigError, match=f"process {os.getpid()}, or its workers"):
+            hold_for_serving(other)
+    release_serving(held)
+    release_serving(hold_for_serving(tmp_path / "link.db"))
