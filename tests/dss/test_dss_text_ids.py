@@ -149,3 +149,16 @@ def test_a_text_id_column_read_as_text_by_dss_is_read_once(dss, monkeypatch):
     frames = list(dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
                                         id_column="rid"))
     assert frames[0]["rid"].tolist() == ["007", "x7"] and len(reads) == 1
+
+
+def test_the_4x_hash_of_ids_past_64_bits_is_of_their_text():
+    """pandas guesses a column with a whole number past 64 bits as text."""
+    import io
+
+    from assisted_labeling.dku.legacy import _as_guessed
+
+    frame = pd.DataFrame({"rid": ["99999999999999999999999", "1"], "x": [1, 2]})
+    guessed = pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+    assert _as_guessed(frame, "rid")["rid"].tolist() == guessed["rid"].tolist()
+    small = pd.DataFrame({"rid": ["007", "1"], "x": [1, 2]})
+    assert _as_guessed(small, "rid")["rid"].tolist() == [7, 1]

@@ -163,6 +163,9 @@ def _as_guessed(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
     numbers = pd.to_numeric(column, errors="coerce")
     if not column.notna().any() or numbers.notna().sum() != column.notna().sum():
         return frame
+    # Whole numbers past 64 bits: pandas' guess keeps them as text, not as floats.
+    if column.dropna().astype(str).str.fullmatch(r"\s*[-+]?\d{20,}\s*").any():
+        return frame
     guessed = frame.copy()
     guessed[id_column] = numbers
     return guessed
