@@ -162,8 +162,10 @@ class TrainedModel:
     def _warn_unknown_categories(self, columns: pd.DataFrame, types: Mapping[str, str]
                                  ) -> None:
         """Say once per column when none of a chunk's values (5 at least) is a category
-        the model learned: the column is likely encoded otherwise than at training (codes
-        for names), and the model silently ignores it."""
+        the model learned and they look otherwise (numbers where it learned names, or
+        names where it learned numbers): the column is likely encoded otherwise than at
+        training (codes for names), and the model silently ignores it. New values of a
+        column of many values (cities) look like the learned ones: not said."""
         learned = self._learned_categories() if self.pipeline is not None else {}
         for name in self.feature_columns:
             known = learned.get(name)
@@ -173,7 +175,8 @@ class TrainedModel:
             # The head first: one learned value there settles it, without a pass over
             # every row of a big chunk.
             if len(values) < 5 or values.iloc[:200].astype(str).isin(known).any() \
-                    or values.astype(str).isin(known).any():
+                    or values.astype(str).isin(known).any() \
+                    or (_numeric_share(values) > 0.5) == (_numeric_share(known) > 0.5):
                 continue
             self._warned_unknown.add(name)
             examples = ", ".join(f'"{v}"' for v in sorted(known)[:3])
@@ -560,6 +563,12 @@ def _check_values(series: pd.Series, name: str) -> None:
             f'column "{name}" mixes numbers and text (such as {_quoted(number)} and '
             f"{_quoted(text)}): give it one type, or leave it out of the feature columns",
             column=name)
+
+
+def _numeric_share(values: Any) -> float:
+    """The share of ``values`` (up to 200) that read as numbers ("3", 3.0, "-1e2")."""
+    sample = pd.Series(list(values)[:200], dtype=object).astype(str)
+    return float(pd.to_numeric(sample, errors="coerce").notna().mean()) if len(sample) else 0.0
 
 
 def _is_nan(value: Any) -> bool:

@@ -482,3 +482,15 @@ def test_a_category_column_of_values_never_learned_is_warned_once(caplog):
         trained.predict_proba(coded)
     assert caplog.text.count('column "plan"') == 1
     assert "none of the 60 values" in caplog.text and "free" in caplog.text
+
+
+def test_new_values_of_a_column_of_many_values_are_not_warned_of(caplog):
+    """A chunk of cities none of which was labeled yet is no other encoding."""
+    rng = np.random.default_rng(0)
+    cities = [f"city {i}" for i in range(60)]
+    frame = pd.DataFrame({"x": rng.random(60), "city": cities,
+                          "label": np.where(rng.random(60) > 0.5, "y", "n")})
+    trained = models.train(frame, label_column="label", feature_columns=["x", "city"])
+    with caplog.at_level("WARNING"):
+        trained.predict_proba(frame.assign(city=[f"town {i}" for i in range(60)]))
+    assert caplog.text == ""
