@@ -123,6 +123,10 @@ class TrainedModel:
                                           compare=False)
     _categories: dict[str, set[str]] | None = field(default=None, init=False, repr=False,
                                                     compare=False)
+    #: Category columns whose encoder learned None as a value (files of versions that
+    #: gave it Parquet's None as it came): missing values are None for them.
+    _none_learned: set[str] = field(default_factory=set, init=False, repr=False,
+                                    compare=False)
     #: Category columns already warned of as holding no learned value (not saved).
     _warned_unknown: set[str] = field(default_factory=set, init=False, repr=False,
                                       compare=False)
@@ -148,8 +152,9 @@ class TrainedModel:
             if kind == CATEGORY and not self.column_types:
                 continue  # files of earlier versions read categories as they come
             if kind in (NUMBER, DATETIME, CATEGORY):
-                series = _as_type(columns[name], kind, name, self._date_formats,
-                                  self._learned_categories().get(name))
+                learned = self._learned_categories().get(name)
+                series = _as_type(columns[name], kind, name, self._date_formats, learned,
+                                  missing=None if name in self._none_learned else np.nan)
                 if series is not columns[name]:
                     converted[name] = series
         if converted:
@@ -190,14 +195,17 @@ class TrainedModel:
         fitting)."""
         if self._categories is None:
             found: dict[str, set[str]] = {}
+            none: set[str] = set()
             encode = getattr(self.pipeline, "named_steps", {}).get("encode")
             for name, steps, columns in getattr(encode, "transformers_", []):
                 encoder = steps[-1] if name == "cat" and hasattr(steps, "steps") else None
                 for column, values in zip(columns, getattr(encoder, "categories_", [])):
                     found[str(column)] = {str(v) for v in values}
+                    if any(v is None for v in values):
+                        none.add(str(column))
             if self.pipeline is None:
                 return found  # training: not fitted yet, not to be remembered
-            self._categories = found
+            self._categories, self._none_learned = found, none
         return self._categories
 
     def _pipeline_types(self) -> dict[str, str]:
@@ -575,21 +583,27 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
 def _as_type(series: pd.Series, kind: str, name: str,
              date_formats: dict[str, str] | None = None,
-             learned: set[str] | None = None) -> pd.Series:
+             learned: set[str] | None = None, missing: Any = np.nan) -> pd.Series:
     """``series`` as the pipeline reads a column of type ``kind`` (the same object when
     it already is so); ``date_formats``: see :func:`_parse_dates`; ``learned``: the
-    values a category column was fitted on (see :func:`_as_text`)."""
+    values a category column was fitted on (see :func:`_as_text`); ``missing``: what a
+    missing category is."""
     if kind == CATEGORY:
         # One missing value, NaN, whatever the file gave (a CSV NaN, Parquet None, pd.NA):
-        # the imputer takes NaN only, and None would be a category of its own.
+        # the imputer takes NaN only, and None would be a category of its own (which
+        # model files of earlier versions learned: ``missing`` is then None).
         present = series.notna()
         if pd.api.types.is_object_dtype(series) and \
                 pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
-            return series if present.all() or series[~present].map(_is_nan).all() \
-                else series.where(present, np.nan)
-        text = series.astype(object).where(present, np.nan)
+            same = series[~present].map(_is_nan if _is_nan(missing) else _is_none).all()
+            return series if present.all() or same else series.where(present, missing)
+        text = series.astype(object).where(present, missing)
         text[present] = series[present].map(lambda v: _as_text(v, learned))
         return text
     if kind == NUMBER:

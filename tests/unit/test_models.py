@@ -494,3 +494,20 @@ def test_new_values_of_a_column_of_many_values_are_not_warned_of(caplog):
     with caplog.at_level("WARNING"):
         trained.predict_proba(frame.assign(city=[f"town {i}" for i in range(60)]))
     assert caplog.text == ""
+
+
+def test_a_model_that_learned_none_as_a_category_keeps_scoring_missing_values_so():
+    """Earlier versions fed Parquet's None to the encoder, which learned it as a value:
+    those model files keep reading a missing category as it, whatever the file gives."""
+    rng = np.random.default_rng(0)
+    city = rng.choice(["A", "B", None], 90)
+    x = rng.random(90)
+    frame = pd.DataFrame({"x": x, "city": city,
+                          "label": np.where(pd.isna(city), "z", np.where(x > 0.5, "h", "l"))})
+    trained = models.train(frame, label_column="label", feature_columns=["x", "city"])
+    trained.pipeline.fit(frame[["x", "city"]], frame["label"])  # as before: None learned
+    trained._categories = None
+    expected = trained.pipeline.predict_proba(frame[["x", "city"]])
+    as_nan = frame.assign(city=frame["city"].where(frame["city"].notna(), np.nan))
+    assert np.allclose(trained.predict_proba(frame), expected)
+    assert np.allclose(trained.predict_proba(as_nan), expected)
