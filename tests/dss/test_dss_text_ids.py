@@ -162,3 +162,43 @@ def test_the_4x_hash_of_ids_past_64_bits_is_of_their_text():
     assert _as_guessed(frame, "rid")["rid"].tolist() == guessed["rid"].tolist()
     small = pd.DataFrame({"rid": ["007", "1"], "x": [1, 2]})
     assert _as_guessed(small, "rid")["rid"].tolist() == [7, 1]
+
+
+def test_ids_that_read_alike_swapped_by_another_order_are_found_out(
+        dss, reversed_unguessed_reads):
+    """7 is "007" and "7" alike: a second read in another order is told by another text
+    column, not taken for the same rows with their ids swapped."""
+    import dataiku
+
+    from assisted_labeling.config import Category, LabelingConfig
+    from assisted_labeling.dku import datasets as dsio
+    from assisted_labeling.errors import LabelingError
+
+    dss.create_dataset("reviews", pd.DataFrame({"rid": ["007", "7"],
+                                                "text": ["row of 007", "row of 7"]}))
+    reversed_unguessed_reads()
+    with pytest.raises(LabelingError, match="another order"):
+        list(dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
+                                   id_column="rid"))
+    config = LabelingConfig("tabular", (Category("pos"), Category("neg")), id_column="rid")
+    with pytest.raises(LabelingError, match="another order"):
+        list(dsio.iter_items(dataiku.Dataset("reviews"), config, chunksize=10))
+
+
+def test_items_read_their_text_id_and_other_text_in_one_more_read(dss, monkeypatch):
+    import dataiku
+
+    from assisted_labeling.config import Category, LabelingConfig
+    from assisted_labeling.dku import datasets as dsio
+
+    dss.create_dataset("reviews", pd.DataFrame({"rid": [f"{i:03d}" for i in range(30)],
+                                                "zip": [f"{i:05d}" for i in range(30)]}))
+    reads = []
+    real = dsio.iter_frames
+    monkeypatch.setattr(dsio, "iter_frames",
+                        lambda *a, **k: reads.append(k) or real(*a, **k))
+    config = LabelingConfig("tabular", (Category("pos"), Category("neg")), id_column="rid")
+    items = list(dsio.iter_items(dataiku.Dataset("reviews"), config, chunksize=10))
+    assert [i.key for i in items][:2] == ["000", "001"]
+    assert [i.data["zip"] for i in items][:2] == ["00000", "00001"]
+    assert len(reads) == 2

@@ -299,17 +299,22 @@ def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
     """The unlabeled dataset in chunks with DSS's type guess, except a text id column,
     which keeps its text as stored: guessed, a chunk of digit-only ids gives numbers
     ("007" and "7" would both be the item 7). Every DSS piece that names rows reads the
-    pool through this, so that they agree on ids. The stored text is read again only
-    for chunks where the guess changed it, paired by position; two reads that do not
-    pair up are an error (the ids would be another row's)."""
+    pool through this, so that they agree on ids (:func:`iter_items` in one read with
+    the other text columns). The stored text is read again only for chunks where the
+    guess changed it, paired by position, checked on another text column too (ids alone
+    read 7 for "007" and for "7"); two reads that do not pair up are an error (the ids
+    would be another row's)."""
     frames = iter_frames(dataset, chunksize=chunksize)
     if not _string_column(dataset, id_column):
         yield from frames
         return
-    stored = _StoredText(dataset, [id_column], chunksize)
+    witness = [c["name"] for c in read_schema(dataset)
+               if c["type"] == "string" and c["name"] != id_column][:1]
+    stored = _StoredText(dataset, [id_column, *witness], chunksize)
     for index, frame in enumerate(frames):
         if id_column in frame.columns and _guessed_not_text(frame[id_column]):
-            shown = _stored_text(frame, index, stored, [id_column])
+            shown = _stored_text(frame, index, stored, [id_column, *witness],
+                                 replace=[id_column])
             if shown is None:
                 raise misaligned(dataset)
             frame = shown
@@ -317,14 +322,17 @@ def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
 
 
 def _stored_text(frame: pd.DataFrame, index: int, stored: _StoredText,
-                 texts: list[str]) -> pd.DataFrame | None:
-    """Chunk ``index`` with its columns ``texts`` as stored; None when the second read
-    does not give the same rows (a table read back in another order)."""
+                 texts: list[str], replace: list[str] | None = None
+                 ) -> pd.DataFrame | None:
+    """Chunk ``index`` with its columns ``replace`` (default: ``texts``) as stored; None
+    when the second read does not give the same rows in ``texts`` (a table read back in
+    another order)."""
     text_frame = stored.chunk(index)
-    if text_frame is None or not all(same_cells(frame[c], text_frame[c]) for c in texts):
+    if text_frame is None or len(text_frame) != len(frame) \
+            or not all(same_cells(frame[c], text_frame[c]) for c in texts):
         return None
     shown = frame.copy()
-    for name in texts:
+    for name in texts if replace is None else replace:
         shown[name] = text_frame[name].to_numpy()
     return shown
 
@@ -357,26 +365,35 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
     """Every row of the unlabeled dataset as an item with a stable id.
 
     Ids hash the values as DSS guesses their types (the sampler's and every earlier
-    store's ids), but for a text id column, whose text is the id (:func:`iter_pool_frames`).
-    Items keep their text columns as stored: in a chunk where DSS guessed numbers (or
-    booleans) for a text column, which would show, and reach the labels dataset, as
-    numbers ("01234" as 1234), the text columns are read again without the guess. That
-    second read is made only once a chunk needs it (often never: free text is read as
-    text), from the start, paired with the first by position; if the two do not give the
-    same rows (:func:`same_cells`), the items keep the guessed values, with a warning."""
+    store's ids), but for a text id column, whose text is the id (as
+    :func:`iter_pool_frames` reads it). Items keep their text columns as stored: in a
+    chunk where DSS guessed numbers (or booleans) for a text column, which would show,
+    and reach the labels dataset, as numbers ("01234" as 1234), the text columns are
+    read again without the guess. That second read is made only once a chunk needs it
+    (often never: free text is read as text), from the start, paired with the first by
+    position; if the two do not give the same rows (:func:`same_cells`), the items keep
+    the guessed values, with a warning, unless the id column needed its text: an
+    error."""
     identifier = RowIdentifier(config.id_column)
     texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
+    id_text = config.id_column if config.id_column in texts else None
     stored = _StoredText(dataset, texts, chunksize)
     paired = True
-    frames = iter_pool_frames(dataset, chunksize=chunksize, id_column=config.id_column)
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
         shown = None
-        if paired and any(_guessed_not_text(frame[c]) for c in texts):
+        id_guessed = id_text is not None and _guessed_not_text(frame[id_text])
+        if (paired or id_guessed) and any(_guessed_not_text(frame[c]) for c in texts):
             shown = _stored_text(frame, index, stored, texts)
-            paired = shown is not None
-            if not paired:
+            if shown is None and id_guessed:
+                raise misaligned(dataset)
+            if shown is None and paired:
                 _unpaired(dataset)
-        for row in frame_rows(frame, identifier, shown=shown):
+            paired = paired and shown is not None
+        keyed = frame
+        if shown is not None and id_text is not None:
+            keyed = frame.copy()
+            keyed[id_text] = shown[id_text].to_numpy()
+        for row in frame_rows(keyed, identifier, shown=shown):
             yield Item(row.key, row.data)
 
 
