@@ -97,6 +97,13 @@ class StaleSaveError(ConflictError):
     code = "stale"
 
 
+class ResendDiffersError(StaleSaveError):
+    """A save with the ``client_id`` and ``sequence`` of one already applied, but another
+    content: a resend must repeat its request, and an edit takes a higher sequence."""
+
+    code = "resend_differs"
+
+
 class TooManyAttemptsError(LabelingError):
     """Too many failed logins lately: wait ``retry_after`` seconds (429 + Retry-After)."""
 

@@ -316,3 +316,24 @@ def test_a_renewal_that_fails_still_gives_the_configuration(client, store, monke
 
     monkeypatch.setattr(store, "renew_leases", broken)
     assert client.get("/api/config?active=1").status_code == 200
+
+
+def test_a_resend_with_other_content_is_a_conflict_not_a_silent_201(client):
+    """A script that reuses a client_id and sequence for another label was told 201 and
+    its label dropped: the same save again is answered as stored, another one refused."""
+    item = client.get("/api/next").get_json()["items"][0]["id"]
+    body = {"item_id": item, "label": "pos", "client_id": "script", "sequence": 5,
+            "comment": "first"}
+    assert client.post("/api/annotations", json=body).status_code == 201
+    assert client.post("/api/annotations", json=body).status_code == 201  # a resend
+    for other in ({**body, "label": "neg"}, {**body, "comment": "second"}):
+        refused = client.post("/api/annotations", json=other)
+        assert refused.status_code == 409
+        error = refused.get_json()
+        assert error["code"] == "resend_differs" and "sequence" in error["error"]
+        assert error["details"]["annotation"]["label"] == "pos"
+    skip = client.post("/api/skips", json={k: v for k, v in body.items() if k != "label"})
+    assert skip.status_code == 409
+    history = client.get("/api/history").get_json()["items"]
+    assert history[0]["annotation"]["label"] == "pos"
+    assert history[0]["annotation"]["comment"] == "first"

@@ -45,6 +45,7 @@ from ..errors import (
     ConfigError,
     ConflictError,
     NotFoundError,
+    ResendDiffersError,
     StaleSaveError,
     TooManyAttemptsError,
     ValidationError,
@@ -73,7 +74,8 @@ log = logging.getLogger(__name__)
 # 3: login sessions and failed logins kept in the store; no cookie-signing key any more.
 # 4: items some annotators labeled that need more come first (queue order _STARTED).
 # 5: save_orders: the highest sequence each page (client) saved each annotation with.
-SCHEMA_VERSION = "5"
+# 6: save_orders.request: a digest of that save's content, to tell a resend from another.
+SCHEMA_VERSION = "6"
 _UNSCORED = 1.0  # queue order of items with no priority: after every scored item
 # Queue order of items some annotators labeled that need more (several annotators per
 # item): before every other item, so that overlaps complete (agreement, review) instead
@@ -124,6 +126,7 @@ CREATE TABLE IF NOT EXISTS save_orders (
     annotation_id INTEGER NOT NULL,
     client TEXT NOT NULL,
     sequence INTEGER NOT NULL,
+    request TEXT,
     PRIMARY KEY (annotation_id, client)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
@@ -408,6 +411,9 @@ class SQLiteStore:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
             return  # a new store: SCHEMA made it current
+        orders = {r[1] for r in conn.execute("PRAGMA table_info(save_orders)")}
+        if "request" not in orders:  # schema 5 or earlier: older saves have none
+            conn.execute("ALTER TABLE save_orders ADD COLUMN request TEXT")
         columns = {r[1] for r in conn.execute("PRAGMA table_info(items)")}
         if "qpos" not in columns:  # schema 1
             conn.execute("ALTER TABLE items ADD COLUMN uncertainty REAL")
@@ -867,6 +873,10 @@ class SQLiteStore:
         ).fetchone()
         if row is None:
             raise _unknown_item(key)
+        # What this save asks for, to tell a resend of it from another save.
+        request = None if sent is None else hashlib.sha256(json.dumps(
+            [status.value, sorted(classes), comment]).encode("utf-8", "surrogatepass")
+        ).hexdigest()[:32]
         item_id, needed, labeled = row
         old = conn.execute(
             "SELECT status, classes, label_id, id FROM annotations "
@@ -876,9 +886,14 @@ class SQLiteStore:
         stored = None
         if sent is not None and old is not None:
             stored = conn.execute(
-                "SELECT sequence FROM save_orders WHERE annotation_id = ? AND client = ?",
-                (old[3], sent.client)).fetchone()
+                "SELECT sequence, request FROM save_orders WHERE annotation_id = ? AND "
+                "client = ?", (old[3], sent.client)).fetchone()
             if stored is not None and stored[0] == sent.sequence:
+                if stored[1] is not None and stored[1] != request:
+                    raise ResendDiffersError(
+                        f"Save {sent.sequence} of this page was applied already, with "
+                        "other content: a resend repeats its request; give another save "
+                        "a higher sequence", item_id=key, status=old[0])
                 # The same request again (a retry below the page): it was applied.
                 return _annotation(conn.execute(
                     f"SELECT {_ANNOTATION_COLUMNS} FROM annotations a"
@@ -964,9 +979,10 @@ class SQLiteStore:
             conn.execute("INSERT INTO changes (annotation_id) VALUES (?)", (saved[0],))
         if sent is not None:
             conn.execute(
-                "INSERT INTO save_orders (annotation_id, client, sequence) VALUES (?, ?, ?)"
-                " ON CONFLICT (annotation_id, client) DO UPDATE SET sequence ="
-                " excluded.sequence", (saved[0], sent.client, sent.sequence))
+                "INSERT INTO save_orders (annotation_id, client, sequence, request) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (annotation_id, client) DO UPDATE SET "
+                "sequence = excluded.sequence, request = excluded.request",
+                (saved[0], sent.client, sent.sequence, request))
         return Annotation(
             id=saved[0], item_key=key, annotator=user, status=status, label=label,
             label_id=label_id, comment=saved[3], session=saved[4], created_at=saved[1],

@@ -52,7 +52,7 @@ def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
     path = tmp_path / "old.db"
     schema_1_store(path)
     store = SQLiteStore(path)
-    assert store.get_meta("schema_version") == SCHEMA_VERSION == "5"
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == "6"
     assert store.get_item("a").data == {"x": 1}
     # Schema 1 showed the priority as the uncertainty: still shown.
     served = store.next_items("u", count=3)
@@ -134,5 +134,36 @@ def test_a_schema_4_store_keeps_its_annotations_and_learns_the_order_of_saves(tm
     again.save_label("ann", "a", "neg", ["neg"], sent=SaveOrder("page", 2))
     with pytest.raises(StaleSaveError):
         again.save_label("ann", "a", "pos", ["pos"], sent=SaveOrder("page", 1))
+    assert again.get_annotation("ann", "a").label == "neg"
+    again.close()
+
+
+def test_a_schema_5_store_keeps_its_order_of_saves_and_tells_resends_apart(tmp_path):
+    from assisted_labeling.errors import ResendDiffersError
+
+    path = tmp_path / "v5.db"
+    store = SQLiteStore(path)
+    store.add_items([Item(k, {"k": k}) for k in "ab"])
+    store.save_label("ann", "a", "pos", ["pos"], sent=SaveOrder("page", 3))
+    store.close()
+    conn = sqlite3.connect(path)  # as schema 5 left it: no request digests
+    conn.executescript(
+        "CREATE TABLE old_orders AS SELECT annotation_id, client, sequence FROM save_orders;"
+        "DROP TABLE save_orders;"
+        "CREATE TABLE save_orders (annotation_id INTEGER NOT NULL, client TEXT NOT NULL,"
+        " sequence INTEGER NOT NULL, PRIMARY KEY (annotation_id, client)) WITHOUT ROWID;"
+        "INSERT INTO save_orders SELECT * FROM old_orders; DROP TABLE old_orders;"
+        "UPDATE meta SET value = '5' WHERE key = 'schema_version';")
+    conn.close()
+
+    again = SQLiteStore(path)
+    assert again.get_meta("schema_version") == SCHEMA_VERSION
+    # A save of schema 5 has no digest: its resend is answered as stored, as then.
+    assert again.save_label("ann", "a", "neg", ["neg"], sent=SaveOrder("page", 3)).label == "pos"
+    with pytest.raises(StaleSaveError):
+        again.save_label("ann", "a", "neg", ["neg"], sent=SaveOrder("page", 2))
+    again.save_label("ann", "a", "neg", ["neg"], sent=SaveOrder("page", 4))
+    with pytest.raises(ResendDiffersError):
+        again.save_label("ann", "a", "pos", ["pos"], sent=SaveOrder("page", 4))
     assert again.get_annotation("ann", "a").label == "neg"
     again.close()
