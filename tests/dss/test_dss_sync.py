@@ -168,6 +168,37 @@ def test_saves_during_a_compaction_do_not_start_rewrites_without_end(
     assert len(rewrites) == 1
 
 
+def test_an_edit_saved_during_a_rewrite_is_compacted_without_a_pause(
+        project_setup, webapp, clock, monkeypatch):
+    """An edit that lands once the labels dataset is rewritten leaves the old label
+    there: it is an edit, not a duplicate of the rewrite, and waits no pause."""
+    from assisted_labeling.dku import sync as sync_mod
+
+    reviews = project_setup.table("reviews")
+    project_setup.create_dataset("reviews", pd.concat([reviews] * 100, ignore_index=True))
+    webapp.sync.tick()
+    webapp.refresh_queue(force=True)
+    item = _label(webapp)
+    webapp.sync.flush()
+    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})  # an edit
+    real = sync_mod.dsio.rewrite_rows
+    edited = []
+
+    def rewrite_then_edit(dataset, rows, schema):
+        real(dataset, rows, schema)
+        if not edited:  # right after the first rewrite of the labels
+            edited.append(1)
+            webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
+
+    monkeypatch.setattr(sync_mod.dsio, "rewrite_rows", rewrite_then_edit)
+    for _ in range(180):  # a label every 20 s for an hour
+        clock.now += 20
+        _label(webapp, BOB)
+        webapp.sync.tick()
+    labels = project_setup.table("labels")
+    assert labels[labels["label_id"] == 1]["label"].tolist() == ["pos"]
+
+
 def test_compaction_waits_for_a_pause_then_rewrites_once(project_setup, webapp, clock):
     item = _label(webapp)
     webapp.sync.flush()

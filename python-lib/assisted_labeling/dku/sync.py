@@ -872,8 +872,8 @@ class DatasetSync:
                 unwritten: set[int], changed: set[int]) -> None:
         """Append a batch: labels rows of the annotations in ``unwritten`` (the others'
         went in with an attempt whose metadata append failed), then every metadata row.
-        ``changed``: the annotations saved since the last rewrite (the others are
-        appended again after it)."""
+        ``changed``: the annotations saved since the last rewrite's end (the others,
+        saved during it, are appended again after it)."""
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
         superseded = edits = 0
         label_rows = []
@@ -883,9 +883,11 @@ class DatasetSync:
             # a label turned into a skip); a second save of an annotation means its
             # metadata row is (unless both saves fell in one batch: counted anyway).
             flushed = annotation.label_id is not None and annotation.label_id <= flushed_label_id
-            stale = flushed or annotation.created_at != annotation.updated_at
-            superseded += stale
-            edits += stale and annotation.id in changed
+            edited = annotation.created_at != annotation.updated_at
+            superseded += flushed or edited
+            # Appended again after a rewrite, a label is a duplicate of the rewrite's row
+            # unless it was edited (the rewrite may hold its old state).
+            edits += (flushed or edited) if annotation.id in changed else edited
             if annotation.status is Status.LABELED and annotation.id in unwritten:
                 row = dict(self.store.get_item(annotation.item_key).data)
                 row[self.label_col] = annotation.label
