@@ -151,17 +151,21 @@ def test_a_text_id_column_read_as_text_by_dss_is_read_once(dss, monkeypatch):
     assert frames[0]["rid"].tolist() == ["007", "x7"] and len(reads) == 1
 
 
-def test_the_4x_hash_of_ids_past_64_bits_is_of_their_text():
-    """pandas guesses a column with a whole number past 64 bits as text."""
+def test_the_4x_hash_recomputes_the_guess_of_ids_as_pandas_makes_it():
+    """pandas guesses whole numbers as int64, then uint64, then text past 64 bits."""
     import io
 
     from assisted_labeling.dku.legacy import _as_guessed
 
-    frame = pd.DataFrame({"rid": ["99999999999999999999999", "1"], "x": [1, 2]})
-    guessed = pd.read_csv(io.StringIO(frame.to_csv(index=False)))
-    assert _as_guessed(frame, "rid")["rid"].tolist() == guessed["rid"].tolist()
-    small = pd.DataFrame({"rid": ["007", "1"], "x": [1, 2]})
-    assert _as_guessed(small, "rid")["rid"].tolist() == [7, 1]
+    for ids in (["99999999999999999999999", "1"], ["18446744073709551615", "1"],
+                ["10000000000000000000", "2"], ["-9999999999999999999", "3"],
+                ["00000000000000000001", "4"], ["007", "1"], ["7", None], ["1.50", "2"]):
+        frame = pd.DataFrame({"rid": ids, "x": [1, 2]}, dtype=object)
+        guessed = pd.read_csv(io.StringIO(frame.to_csv(index=False)))["rid"]
+        mine = _as_guessed(frame, "rid")["rid"]
+        assert mine.tolist() == guessed.tolist() or (
+            mine.isna().tolist() == guessed.isna().tolist()), ids
+        assert mine.dtype == guessed.dtype, ids
 
 
 def test_ids_that_read_alike_swapped_by_another_order_are_found_out(

@@ -42,6 +42,7 @@ could differ. It is only run when a metadata dataset holds 4.x-looking ids
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from typing import Any, Callable, Collection, Iterable, Sequence
 
@@ -156,18 +157,23 @@ def legacy_row_ids(frame: pd.DataFrame) -> list[str | None]:
 
 def _as_guessed(frame: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
     """The chunk with its id column as DSS's type guess gives it: the pool is read with
-    a text id column as stored ("007"), but 4.x hashed the guess (7)."""
+    a text id column as stored ("007"), but 4.x hashed the guess (7). The guess is
+    pandas' own parser on the cells (int64, uint64, floats with a missing cell, or text
+    past 64 bits), as DSS's reader guesses them."""
     if not id_column or id_column not in frame.columns or frame[id_column].dtype != object:
         return frame
     column = frame[id_column]
+    present = column.notna()
     numbers = pd.to_numeric(column, errors="coerce")
-    if not column.notna().any() or numbers.notna().sum() != column.notna().sum():
-        return frame
-    # Whole numbers past 64 bits: pandas' guess keeps them as text, not as floats.
-    if column.dropna().astype(str).str.fullmatch(r"\s*[-+]?\d{20,}\s*").any():
+    if not present.any() or numbers.notna().sum() != present.sum():
+        return frame  # some cell is no number: text to the guess too
+    cells = "".join(f"{'' if pd.isna(v) else v}\n" for v in column)
+    parsed = pd.read_csv(io.StringIO(cells), header=None, names=["v"],
+                         skip_blank_lines=False, keep_default_na=True)["v"]
+    if parsed.dtype == object or len(parsed) != len(column):
         return frame
     guessed = frame.copy()
-    guessed[id_column] = numbers
+    guessed[id_column] = parsed.to_numpy()
     return guessed
 
 
