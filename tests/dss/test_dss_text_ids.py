@@ -206,3 +206,21 @@ def test_items_read_their_text_id_and_other_text_in_one_more_read(dss, monkeypat
     assert [i.key for i in items][:2] == ["000", "001"]
     assert [i.data["zip"] for i in items][:2] == ["00000", "00001"]
     assert len(reads) == 2
+
+
+def test_a_pool_of_text_ids_and_numbers_checks_its_pairing_on_the_numbers(
+        dss, reversed_unguessed_reads):
+    import dataiku
+
+    from assisted_labeling.config import Category, LabelingConfig
+    from assisted_labeling.dku import datasets as dsio
+    from assisted_labeling.errors import LabelingError
+
+    dss.create_dataset("reviews", pd.DataFrame({"rid": ["007", "7"], "stars": [1.5, 4.5]}))
+    reversed_unguessed_reads()
+    with pytest.raises(LabelingError, match="another order"):
+        list(dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
+                                   id_column="rid"))
+    config = LabelingConfig("tabular", (Category("pos"), Category("neg")), id_column="rid")
+    with pytest.raises(LabelingError, match="another order"):
+        list(dsio.iter_items(dataiku.Dataset("reviews"), config, chunksize=10))

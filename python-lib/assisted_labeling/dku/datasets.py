@@ -308,8 +308,7 @@ def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
     if not _string_column(dataset, id_column):
         yield from frames
         return
-    witness = [c["name"] for c in read_schema(dataset)
-               if c["type"] == "string" and c["name"] != id_column][:1]
+    witness = _witness(read_schema(dataset), id_column)
     stored = _StoredText(dataset, [id_column, *witness], chunksize)
     for index, frame in enumerate(frames):
         if id_column in frame.columns and _guessed_not_text(frame[id_column]):
@@ -319,6 +318,18 @@ def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
                 raise misaligned(dataset)
             frame = shown
         yield frame
+
+
+def _witness(schema: Schema, id_column: str) -> list[str]:
+    """Another column to check the pairing of two reads on (the ids alone read 7 for
+    "007" and for "7"): text, else decimals, which read without the guess even when a
+    cell is empty (integers do not); none when the pool has neither."""
+    others = [c for c in schema if c["name"] != id_column]
+    for kinds in ({"string"}, FLOAT_TYPES):
+        found = [c["name"] for c in others if c["type"] in kinds]
+        if found:
+            return found[:1]
+    return []
 
 
 def _stored_text(frame: pd.DataFrame, index: int, stored: _StoredText,
@@ -375,15 +386,18 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
     the guessed values, with a warning, unless the id column needed its text: an
     error."""
     identifier = RowIdentifier(config.id_column)
-    texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
+    schema = read_schema(dataset)
+    texts = [c["name"] for c in schema if c["type"] == "string"]
     id_text = config.id_column if config.id_column in texts else None
-    stored = _StoredText(dataset, texts, chunksize)
+    # The pairing is checked on every text column, and on one more for a text id alone.
+    checked = texts + (_witness(schema, id_text) if texts == [id_text] else [])
+    stored = _StoredText(dataset, checked, chunksize)
     paired = True
     for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
         shown = None
         id_guessed = id_text is not None and _guessed_not_text(frame[id_text])
         if (paired or id_guessed) and any(_guessed_not_text(frame[c]) for c in texts):
-            shown = _stored_text(frame, index, stored, texts)
+            shown = _stored_text(frame, index, stored, checked, replace=texts)
             if shown is None and id_guessed:
                 raise misaligned(dataset)
             if shown is None and paired:
