@@ -289,6 +289,7 @@ def release_serving(descriptor: int | None) -> None:
 
 def remove_store(path: str | Path) -> None:
     """Delete a store's database and side files (close it first)."""
+    Path(f"{os.path.realpath(path)}{SERVING}").unlink(missing_ok=True)  # named by it
     for name in ("", *SIDE_FILES):
         Path(f"{path}{name}").unlink(missing_ok=True)
 
