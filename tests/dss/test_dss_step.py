@@ -264,6 +264,40 @@ def test_a_folder_with_a_model_that_needs_other_features_fails_clearly(dss, pool
     assert METRICS not in dss.project_variables()["standard"]
 
 
+def test_an_image_the_model_cannot_read_is_left_out_not_the_whole_step(dss, images,
+                                                                        caplog):
+    """The sample is seeded: a file the new version fails on would fail the step at
+    every run. It is left out of the comparison, and the log names it."""
+    old, new = images
+    broken = SeenPaths(new.positive)
+
+    def unreadable(df):
+        if "/dogs/3.png" in df["path"].tolist():
+            raise OSError("cannot identify image file /dogs/3.png")
+        return broken(df)
+
+    dss.model("clf").versions[-1].proba = unreadable
+    with caplog.at_level("WARNING"):
+        history = run(dss, unlabeled_select="folder", unlabeled_folder="images")
+    assert history[-1]["n_samples"] == 3 and history[-1]["n_compared"] == 2
+    assert history[-1]["contradictions"] == pytest.approx(1 / 2)  # /dogs/4.png
+    assert "could not score 1 of the 3 sampled items, such as /dogs/3.png" in caplog.text
+
+
+def test_a_model_that_scores_no_row_fails_after_a_few_tries(dss, images):
+    calls = []
+
+    def never(df):
+        calls.append(len(df))
+        raise RuntimeError("no such column: pixels")
+
+    dss.create_folder("images", files={f"/{i}.png": b"1" for i in range(500)})
+    dss.model("clf").versions[-1].proba = never
+    with pytest.raises(LabelingError, match="could not score the unlabeled sample"):
+        run(dss, unlabeled_select="folder", unlabeled_folder="images")
+    assert len(calls) <= 25
+
+
 def test_a_version_the_plugins_environment_cannot_load_says_why(dss, pool):
     dss.model("clf").versions[-1].requires = ("a_package_of_the_visual_ml_env",)
     with pytest.raises(LabelingError) as caught:

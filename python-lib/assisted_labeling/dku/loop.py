@@ -324,12 +324,48 @@ def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool
     except Exception as exc:
         raise LabelingError(f"Version {version_id} of the saved model cannot be loaded: "
                             f"{exc}{env_hint(exc)}") from exc
-    try:
-        output = predictor.predict(sample, with_probas=True)
-    except Exception as exc:
+    failed: list[tuple[Any, Exception]] = []
+    scored = _predict_rows(predictor, version_id, sample, failed, {"calls": 0, "rows": 0})
+    if failed and scored.empty:
+        exc = failed[0][1]
         raise LabelingError(f"Version {version_id} of the saved model could not score the "
                             f"unlabeled sample: {exc}"
                             + (f". {FOLDER_MODEL_HINT}" if is_folder else "")) from exc
+    if failed:
+        first = sample.loc[failed[0][0]]
+        shown = first[FOLDER_PATH_COLUMN] if is_folder else f"row {failed[0][0]}"
+        log.warning("Version %s of the saved model could not score %d of the %d sampled "
+                    "items, such as %s (%s): they are left out of the comparison",
+                    version_id, len(failed), len(sample), shown, failed[0][1])
+    return scored
+
+
+#: Predictor calls spent on finding the rows a version cannot score: past it (or past a
+#: tenth of it with no row scored, a model that scores none), a failing batch is given up.
+MAX_PREDICT_CALLS = 200
+
+
+def _predict_rows(predictor: Any, version_id: str, sample: pd.DataFrame,
+                  failed: list[tuple[Any, Exception]], spent: dict[str, int]) -> pd.Series:
+    """Predicted classes of the rows of ``sample`` the version can score; a batch that
+    fails is scored again in halves, down to single rows, whose failures go to
+    ``failed`` as (label, error): one unreadable image must not stop the step, run
+    after run (the sample is seeded)."""
+    spent["calls"] += 1
+    try:
+        output = predictor.predict(sample, with_probas=True)
+    except Exception as exc:
+        hopeless = spent["calls"] >= MAX_PREDICT_CALLS or (
+            spent["rows"] == 0 and spent["calls"] >= MAX_PREDICT_CALLS // 10)
+        if len(sample) <= 1 or hopeless:
+            failed.extend((label, exc) for label in sample.index)
+            return pd.Series(dtype=object)
+        half = len(sample) // 2
+        parts = [_predict_rows(predictor, version_id, part, failed, spent)
+                 for part in (sample.iloc[:half], sample.iloc[half:])]
+        kept = [p for p in parts if len(p)]
+        return pd.concat(kept) if kept else pd.Series(dtype=object)
+    spent["rows"] += len(sample)
     return predicted_labels(aligned_to(output, sample.index, version_id))
 
 
