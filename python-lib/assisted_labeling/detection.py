@@ -216,7 +216,7 @@ class ColumnScorer:
     It also counts the images, the images without a box at ``min_confidence`` and the
     lowest box confidence seen, which tell when a scoring threshold cut the predictions.
     Error messages name the image by its row number (``rows[i]``, default ``i + 1``) and,
-    when given, by ``names[i]`` (e.g. its path).
+    when given, by ``names[i]`` (e.g. its path) and the ``column`` of the cells.
     """
 
     def __init__(self, *, aggregation: str = "max", min_confidence: float = 0.0,
@@ -231,12 +231,15 @@ class ColumnScorer:
         self.lowest: float | None = None
 
     def __call__(self, cells: Sequence[Any], *, names: Sequence[Any] | None = None,
-                 rows: Sequence[int] | None = None) -> np.ndarray:
+                 rows: Sequence[int] | None = None, column: str | None = None
+                 ) -> np.ndarray:
         out = np.empty(len(cells), dtype=np.float64)
         for i, cell in enumerate(cells):
             where = f"Row {i + 1 if rows is None else rows[i]}"
             if names is not None:
                 where += f" ({names[i]})"
+            if column is not None:
+                where += f', column "{column}"'
             boxes = parse_predictions(cell, where=where)
             low = min((b.confidence for b in boxes), default=None)
             if low is not None and (self.lowest is None or low < self.lowest):

@@ -155,7 +155,8 @@ def test_bad_json_names_the_row_and_the_image_across_chunks(preds):
     bad = PREDICTIONS.copy()
     bad.loc[3, "prediction"] = '[{"bbox": [1, 2, 3, 4], "confidence": 0.7'
     preds.create_dataset("preds", bad)
-    with pytest.raises(ValidationError, match=r"Row 4 \(/d.png\): not valid JSON"):
+    with pytest.raises(ValidationError,
+                       match=r'Row 4 \(/d.png\), column "prediction": not valid JSON'):
         run_detection_sampler({}, unlabeled="preds", queries="queries", chunksize=2)
 
 
@@ -163,8 +164,8 @@ def test_a_labels_column_without_confidences_is_explained(preds):
     labels = PREDICTIONS.copy()
     labels["prediction"] = json.dumps([{"bbox": [1, 2, 3, 4], "category": "cat"}])
     preds.create_dataset("preds", labels)
-    with pytest.raises(ValidationError, match=r'Row 1 \(/images/a.png\), box 1: the box has '
-                                              r'no "confidence"'):
+    with pytest.raises(ValidationError, match=r'Row 1 \(/images/a.png\), column "prediction", '
+                                              r'box 1: the box has no "confidence"'):
         run(preds)
 
 
@@ -204,7 +205,8 @@ def test_a_4x_flow_on_a_folder_gets_a_migration_message(dss):
     dss.create_dataset("queries")
     config_4x = {"strategy": "confidence", "batch_size": 2, "confidence": 0.5,
                  "should_use_gpu": False}
-    with pytest.raises(ConfigError, match="is a folder.*reads a detector's predictions"):
+    with pytest.raises(ConfigError, match='"Unlabeled image predictions": .* is a folder.*'
+                                          "reads a detector's predictions"):
         run(dss, config_4x, unlabeled="images")
     assert session(dss) is None
 
@@ -212,7 +214,9 @@ def test_a_4x_flow_on_a_folder_gets_a_migration_message(dss):
 def test_a_predictions_dataset_without_rows_is_refused(dss):
     dss.create_dataset("preds", PREDICTIONS.iloc[:0])
     dss.create_dataset("queries")
-    with pytest.raises(ConfigError, match="preds has no rows: nothing to rank"):
+    # The input as this recipe's form names it, not the classifier sampler's.
+    with pytest.raises(ConfigError, match='Input "Unlabeled image predictions": .*preds has '
+                                          "no rows: nothing to rank"):
         run(dss)
     assert session(dss) is None
 

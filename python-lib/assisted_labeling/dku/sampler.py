@@ -70,6 +70,8 @@ LABELS = {
     "saved_model": "Classifier Model", "unlabeled_samples": "Unlabeled Data",
     "metadata": "Labeling metadata", "queries": "Data to be labeled",
 }
+#: The object-detection recipe's name of its input (recipe.json), in its messages.
+DETECTION_INPUT = "Unlabeled image predictions"
 DEFAULT_STRATEGY = "confidence"  # what the 4.x form preselected
 FOLDER_PATH_COLUMN = "path"
 EMPTY_IMAGES = {"most_uncertain": 1.0, "least_uncertain": 0.0}
@@ -201,8 +203,10 @@ def _dataiku() -> Any:
     return dataiku
 
 
-def open_unlabeled(name: str) -> tuple[Any, dsio.Schema | None]:
-    """``(dataset, schema)`` or ``(folder, None)``: a recipe input role gives a name only."""
+def open_unlabeled(name: str, role: str = LABELS["unlabeled_samples"]
+                   ) -> tuple[Any, dsio.Schema | None]:
+    """``(dataset, schema)`` or ``(folder, None)``: a recipe input role gives a name only;
+    ``role``: the input's name in the recipe's form, for messages."""
     dataiku = _dataiku()
     try:
         dataset = dataiku.Dataset(name)
@@ -213,8 +217,8 @@ def open_unlabeled(name: str) -> tuple[Any, dsio.Schema | None]:
         try:
             return dataiku.Folder(name), None
         except Exception:
-            raise ConfigError(f'Input "{LABELS["unlabeled_samples"]}": {name} is neither a '
-                              f"readable dataset nor a folder ({dataset_error})") from None
+            raise ConfigError(f'Input "{role}": {name} is neither a readable dataset nor a '
+                              f"folder ({dataset_error})") from None
 
 
 def folder_key(path: Any) -> str:
@@ -272,11 +276,12 @@ class LabeledMatches:
         return mask
 
 
-def _check_free_columns(columns: list[str], reserved: tuple[str, ...], name: str) -> None:
+def _check_free_columns(columns: list[str], reserved: tuple[str, ...], name: str,
+                        role: str = LABELS["unlabeled_samples"]) -> None:
     taken = [c for c in reserved if c in columns]
     if taken:
-        raise ConfigError(f'Input "{LABELS["unlabeled_samples"]}": {name} already has a '
-                          f"column {', '.join(taken)}, which the queries add; is it a queries "
+        raise ConfigError(f'Input "{role}": {name} already has a column '
+                          f"{', '.join(taken)}, which the queries add; is it a queries "
                           "dataset? Use the unlabeled data the labeling webapp reads")
 
 
@@ -372,10 +377,10 @@ def _write(queries: str, frame: pd.DataFrame, session: int, *, model: str | None
     log.info("Wrote %d queries to %s (session %d)", len(frame), queries, session)
 
 
-def _no_rows(source: str, *, folder: bool = False) -> ConfigError:
+def _no_rows(source: str, *, folder: bool = False,
+             role: str = LABELS["unlabeled_samples"]) -> ConfigError:
     what = f"the folder {source} has no files" if folder else f"{source} has no rows"
-    return ConfigError(f'Input "{LABELS["unlabeled_samples"]}": {what}: nothing to rank',
-                       setting=LABELS["unlabeled_samples"])
+    return ConfigError(f'Input "{role}": {what}: nothing to rank', setting=role)
 
 
 class _Progress:
@@ -596,7 +601,7 @@ def _detection_columns(settings: DetectionSettings, schema: dsio.Schema, name: s
         raise _problem("path_column", f'{name} also has a column "{FOLDER_PATH_COLUMN}", '
                        "which the queries use for the image path; choose that column or "
                        "rename it", settings.path_column)
-    _check_free_columns(columns, dsio.QUERY_COLUMNS, name)
+    _check_free_columns(columns, dsio.QUERY_COLUMNS, name, DETECTION_INPUT)
 
 
 def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int) -> pd.DataFrame:
@@ -713,17 +718,17 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
     """
     settings = parse_detection_settings(config)
     dataiku = _dataiku()
-    source, schema = open_unlabeled(unlabeled)
+    source, schema = open_unlabeled(unlabeled, DETECTION_INPUT)
     if schema is None:
         raise ConfigError(
-            f'Input "{LABELS["unlabeled_samples"]}": {unlabeled} is a folder. This recipe '
+            f'Input "{DETECTION_INPUT}": {unlabeled} is a folder. This recipe '
             "now reads a detector's predictions instead of running a RetinaNet model: "
             "score the images with your detector (e.g. the DSS object detection scoring "
             "recipe) and use its output dataset, one row per image with its path and a "
             "JSON list of boxes with confidences, as input")
     if not schema:
-        raise ConfigError(f'Input "{LABELS["unlabeled_samples"]}": the dataset {unlabeled} '
-                          "has no columns; build it first")
+        raise ConfigError(f'Input "{DETECTION_INPUT}": the dataset {unlabeled} has no '
+                          "columns; build it first")
     _detection_columns(settings, schema, unlabeled)
     session = read_session(dataiku.Project(), queries) + 1
     labeled = _labeled(metadata, folder=True)
@@ -746,11 +751,12 @@ def run_detection_sampler(config: Mapping[str, Any], *, unlabeled: str, queries:
         if not len(frame):
             continue
         scores = scorer(frame[settings.predictions_column].tolist(),
-                        names=frame[FOLDER_PATH_COLUMN].tolist(), rows=rows.tolist())
+                        names=frame[FOLDER_PATH_COLUMN].tolist(), rows=rows.tolist(),
+                        column=settings.predictions_column)
         ranking.push(scores, rows, frame)
         log.info("%s: %d rows read", unlabeled, offset)
     if not offset:
-        raise _no_rows(unlabeled)
+        raise _no_rows(unlabeled, role=DETECTION_INPUT)
     if labeled:
         _log_left_out(matches, unlabeled, none_found=(
             f'Input "{LABELS["metadata"]}": none of the {len(labeled)} labeled images of '
