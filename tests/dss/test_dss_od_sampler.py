@@ -304,6 +304,17 @@ def test_a_path_outside_the_folder_is_refused(dss, path):
     assert session(dss) is None
 
 
+@pytest.mark.parametrize("path", ["https://host/x.png", "s3://bucket/imgs/x.png"])
+def test_an_address_is_no_path_in_the_folder(dss, path):
+    """Labelers would get a broken image for "/https:/host/x.png"."""
+    dss.create_dataset("preds", pd.DataFrame({"path": ["/a.png", path],
+                                              "prediction": ["[]", "[]"]}))
+    dss.create_dataset("queries")
+    with pytest.raises(ValidationError, match=r'Row 2: the image path .* in column "path" '
+                                              "is an address, not a path in the folder"):
+        run(dss)
+
+
 def test_column_names_with_spaces_are_taken_as_the_picker_sends_them(dss):
     dss.create_dataset("preds", PREDICTIONS.rename(columns={"path": " image",
                                                             "prediction": "boxes "}))

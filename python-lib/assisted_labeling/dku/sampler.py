@@ -37,6 +37,7 @@ import logging
 import math
 import pickle
 import posixpath
+import re
 from dataclasses import dataclass
 from typing import Any, Collection, Iterator, Mapping, Sequence
 
@@ -228,6 +229,9 @@ def folder_key(path: Any) -> str:
     empty one gives "/": they name no file of the folder (:func:`outside_folder`)."""
     relative = posixpath.normpath(str(path).strip().lstrip("/") or ".")
     return "/" if relative == "." else "/" + relative
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # "https://host/a.png", "s3://bucket/a"
 
 
 def outside_folder(key: str) -> bool:
@@ -614,9 +618,12 @@ def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int)
         raise ValidationError(f'Row {row}: no image path in column "{settings.path_column}"')
     out = frame.copy()
     paths = [folder_key(p) for p in raw]
-    bad = next((i for i, p in enumerate(paths) if outside_folder(p)), None)
+    bad = next((i for i, p in enumerate(paths)
+                if outside_folder(p) or _URL.match(str(raw.iloc[i]).strip())), None)
     if bad is not None:
-        what = "names no file" if paths[bad] == "/" else "leaves the images folder"
+        what = ("names no file" if paths[bad] == "/" else "is an address, not a path in "
+                "the folder" if _URL.match(str(raw.iloc[bad]).strip()) else
+                "leaves the images folder")
         raise ValidationError(
             f'Row {first_row + bad}: the image path "{raw.iloc[bad]}" in column '
             f'"{settings.path_column}" {what}; image paths are paths in the folder the '
