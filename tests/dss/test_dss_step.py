@@ -539,3 +539,14 @@ def test_a_first_version_checks_the_unlabeled_folder_too(dss):
         fake.ModelVersion("v1", Seen(lambda x: 0.8), active=True, train_date=1, auc=0.7)])
     with pytest.raises(ConfigError, match="typo_folder"):
         run(dss, unlabeled_select="folder", unlabeled_folder="typo_folder")
+
+
+def test_a_wrong_folder_is_named_whatever_the_versions_and_an_empty_one_is_said(
+        dss, images, caplog):
+    with pytest.raises(ConfigError, match='Setting "Unlabeled folder": cannot open the '
+                                          "folder 'nope'"):
+        run(dss, unlabeled_select="folder", unlabeled_folder="nope")
+    dss.create_folder("empty", files={})
+    with caplog.at_level("WARNING"):
+        run(dss, unlabeled_select="folder", unlabeled_folder="empty")
+    assert "The folder empty has no files" in caplog.text

@@ -487,6 +487,8 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
             _check_exists(open_dataset(unlabeled_name), "unlabeled_dataset", labels)
     else:
         metadata = open_dataset(metadata_name)
+        if is_folder:  # a wrong folder is said as such, whatever the model's versions
+            _check_folder(open_folder, unlabeled_name, labels)
         try:
             done = labeled_ids(metadata, chunksize=chunksize)
             if is_folder:
@@ -516,6 +518,9 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
                 log.info("Versions %s -> %s disagree on %.2f%% of the %d unlabeled rows "
                          "both scored (%d sampled)", previous_id, active_id, 100 * rate,
                          compared, size)
+        elif is_folder and not unlabeled.list_paths_in_partition():
+            log.warning("The folder %s has no files: no contradictions to measure (is it "
+                        "the folder the labeling webapp shows?)", unlabeled_name)
         else:
             log.warning("No unlabeled item left in %s: no contradictions to measure",
                         unlabeled_name)
