@@ -115,17 +115,23 @@ def test_an_edit_appends_a_row_with_the_same_label_id(project_setup, webapp):
     assert webapp.sync.superseded == 1  # one annotation has stale rows
 
 
-def test_labelers_who_never_pause_get_superseded_rows_compacted_within_minutes(
-        project_setup, webapp, clock):
-    """A retraining reads the labels dataset while people label: an edited label's old
-    row must not stay there for as long as nobody pauses for a minute."""
+def _labeled_then_edited(project_setup, webapp) -> dict:
+    """A pool of 400 items, one labeled, flushed, then edited; returns that item."""
     reviews = project_setup.table("reviews")
-    project_setup.create_dataset("reviews", pd.concat([reviews] * 30, ignore_index=True))
+    project_setup.create_dataset("reviews", pd.concat([reviews] * 100, ignore_index=True))
     webapp.sync.tick()
     webapp.refresh_queue(force=True)
     item = _label(webapp)
     webapp.sync.flush()
     webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})  # an edit
+    return item
+
+
+def test_labelers_who_never_pause_get_superseded_rows_compacted_within_minutes(
+        project_setup, webapp, clock):
+    """A retraining reads the labels dataset while people label: an edited label's old
+    row must not stay there for as long as nobody pauses for a minute."""
+    _labeled_then_edited(project_setup, webapp)
     compacted_at = None
     for step in range(40):  # a label every 20 s for 800 s: never a minute's pause
         clock.now += 20
@@ -139,31 +145,34 @@ def test_labelers_who_never_pause_get_superseded_rows_compacted_within_minutes(
     assert labels[labels["label_id"] == 1]["label"].tolist() == ["neg"]
 
 
+def _never_pausing_with_a_save_during_rewrites(project_setup, webapp, clock, monkeypatch,
+                                               during_rewrite) -> dict:
+    """An edit, then a label every 20 s for an hour, and ``during_rewrite(item)`` called
+    after each rewrite of a dataset; returns the edited item."""
+    from assisted_labeling.dku import sync as sync_mod
+
+    item = _labeled_then_edited(project_setup, webapp)
+    real = sync_mod.dsio.rewrite_rows
+
+    def rewrite(dataset, rows, schema):
+        real(dataset, rows, schema)
+        during_rewrite(item)
+
+    monkeypatch.setattr(sync_mod.dsio, "rewrite_rows", rewrite)
+    for _ in range(180):
+        clock.now += 20
+        _label(webapp, BOB)
+        webapp.sync.tick()
+    return item
+
+
 def test_saves_during_a_compaction_do_not_start_rewrites_without_end(
         project_setup, webapp, clock, monkeypatch):
     """Labels saved while a compaction rewrites are appended again after it: duplicates,
     not edits. Labelers who never pause always save during one: that must not make a
     compaction due every ten minutes for as long as they label."""
-    from assisted_labeling.dku import sync as sync_mod
-
-    reviews = project_setup.table("reviews")
-    project_setup.create_dataset("reviews", pd.concat([reviews] * 100, ignore_index=True))
-    webapp.sync.tick()
-    webapp.refresh_queue(force=True)
-    item = _label(webapp)
-    webapp.sync.flush()
-    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})  # one edit
-    real = sync_mod.dsio.rewrite_rows
-
-    def rewrite_while_labeling(dataset, rows, schema):
-        _label(webapp, BOB)  # a save lands during the rewrite
-        return real(dataset, rows, schema)
-
-    monkeypatch.setattr(sync_mod.dsio, "rewrite_rows", rewrite_while_labeling)
-    for _ in range(180):  # a label every 20 s for an hour
-        clock.now += 20
-        _label(webapp, ALICE)
-        webapp.sync.tick()
+    _never_pausing_with_a_save_during_rewrites(project_setup, webapp, clock, monkeypatch,
+                                               lambda item: _label(webapp, ALICE))
     rewrites = [w for w in project_setup.writes_to("labels") if w.mode == "overwrite"]
     assert len(rewrites) == 1
 
@@ -172,29 +181,15 @@ def test_an_edit_saved_during_a_rewrite_is_compacted_without_a_pause(
         project_setup, webapp, clock, monkeypatch):
     """An edit that lands once the labels dataset is rewritten leaves the old label
     there: it is an edit, not a duplicate of the rewrite, and waits no pause."""
-    from assisted_labeling.dku import sync as sync_mod
-
-    reviews = project_setup.table("reviews")
-    project_setup.create_dataset("reviews", pd.concat([reviews] * 100, ignore_index=True))
-    webapp.sync.tick()
-    webapp.refresh_queue(force=True)
-    item = _label(webapp)
-    webapp.sync.flush()
-    webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "neg"})  # an edit
-    real = sync_mod.dsio.rewrite_rows
     edited = []
 
-    def rewrite_then_edit(dataset, rows, schema):
-        real(dataset, rows, schema)
+    def edit_once(item):
         if not edited:  # right after the first rewrite of the labels
             edited.append(1)
             webapp.project.annotate(ALICE, {"item_id": item["id"], "label": "pos"})
 
-    monkeypatch.setattr(sync_mod.dsio, "rewrite_rows", rewrite_then_edit)
-    for _ in range(180):  # a label every 20 s for an hour
-        clock.now += 20
-        _label(webapp, BOB)
-        webapp.sync.tick()
+    _never_pausing_with_a_save_during_rewrites(project_setup, webapp, clock, monkeypatch,
+                                               edit_once)
     labels = project_setup.table("labels")
     assert labels[labels["label_id"] == 1]["label"].tolist() == ["pos"]
 
