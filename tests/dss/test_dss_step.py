@@ -295,7 +295,7 @@ def test_a_model_that_scores_no_row_fails_after_a_few_tries(dss, images):
     dss.model("clf").versions[-1].proba = never
     with pytest.raises(LabelingError, match="could not score the unlabeled sample"):
         run(dss, unlabeled_select="folder", unlabeled_folder="images")
-    assert len(calls) <= 25
+    assert len(calls) <= 1 + 500 // 16 + 1  # the sample, then its batches once
 
 
 def test_a_version_the_plugins_environment_cannot_load_says_why(dss, pool):
@@ -550,3 +550,36 @@ def test_a_wrong_folder_is_named_whatever_the_versions_and_an_empty_one_is_said(
     with caplog.at_level("WARNING"):
         run(dss, unlabeled_select="folder", unlabeled_folder="empty")
     assert "The folder empty has no files" in caplog.text
+
+
+def test_rows_a_model_cannot_score_are_found_all_over_the_sample(dss, caplog):
+    """5 % of the files unreadable, spread over a sample of 1000: the others are all
+    compared, in a bounded number of calls, and the log names the first unreadable."""
+    paths = [f"/imgs/{i:04d}.png" for i in range(1000)]
+    bad = set(paths[7::20])
+    dss.create_folder("images", files={p: b"1" for p in paths})
+    dss.create_dataset("meta", meta_rows([]))
+    calls = []
+
+    def version(positive):
+        model = SeenPaths(positive)
+
+        def proba(df):
+            calls.append(len(df))
+            if bad & set(df["path"]):
+                raise OSError("cannot identify image file")
+            return model(df)
+        return proba
+
+    dss.add_model("clf", ["dog", "cat"], [
+        fake.ModelVersion("v1", version(set(paths)), train_date=1000, auc=0.70),
+        fake.ModelVersion("v2", version(set(paths[:500])), active=True, train_date=2000,
+                          auc=0.80)])
+    with caplog.at_level("WARNING"):
+        entry = run(dss, unlabeled_select="folder", unlabeled_folder="images",
+                    n_samples=1000)[-1]
+    assert entry["n_compared"] == 950
+    assert entry["contradictions"] == pytest.approx(475 / 950)
+    assert len(calls) <= 2 * 500  # two versions: the sample, 63 batches, 8 halvings a row
+    assert "could not score 50 of the 1000 sampled items, such as /imgs/0007.png" in \
+        caplog.text

@@ -316,57 +316,88 @@ def unlabeled_files_sample(folder: Any, labeled: set[str], *, size: int, seed: i
     return loop.sample_rows([frame], size, seed=seed)
 
 
-def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool
-             ) -> pd.Series:
-    """The version's predicted class of each sampled row it scored, by sample label."""
+def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool,
+             name_column: str | None = None) -> pd.Series:
+    """The version's predicted class of each sampled row it scored, by sample label.
+    ``name_column``: the column that names a row in the log (a folder's path, the Id
+    column), else its place in the sample."""
     try:
         predictor = model.get_predictor(version_id)
     except Exception as exc:
         raise LabelingError(f"Version {version_id} of the saved model cannot be loaded: "
                             f"{exc}{env_hint(exc)}") from exc
-    failed: list[tuple[Any, Exception]] = []
-    scored = _predict_rows(predictor, version_id, sample, failed, {"calls": 0, "rows": 0})
-    if failed and scored.empty:
-        exc = failed[0][1]
+    batches = _PredictBatches(predictor, version_id)
+    scored = batches.predict(sample)
+    if batches.failed and scored.empty:
+        exc = batches.failed[0][1]
         raise LabelingError(f"Version {version_id} of the saved model could not score the "
                             f"unlabeled sample: {exc}"
                             + (f". {FOLDER_MODEL_HINT}" if is_folder else "")) from exc
-    if failed:
-        first = sample.loc[failed[0][0]]
-        shown = first[FOLDER_PATH_COLUMN] if is_folder else f"row {failed[0][0]}"
+    if batches.failed or batches.untried:
+        column = FOLDER_PATH_COLUMN if is_folder else name_column
+        names = [str(sample.at[label, column]) if column in sample.columns
+                 else f"sampled row {label}" for label, _ in batches.failed[:3]]
         log.warning("Version %s of the saved model could not score %d of the %d sampled "
-                    "items, such as %s (%s): they are left out of the comparison",
-                    version_id, len(failed), len(sample), shown, failed[0][1])
+                    "items, such as %s (%s)%s: they are left out of the comparison",
+                    version_id, len(batches.failed), len(sample), ", ".join(names),
+                    batches.failed[0][1] if batches.failed else "",
+                    f"; {len(batches.untried)} more, in batches that failed, were not "
+                    "tried one by one" if batches.untried else "")
     return scored
 
 
-#: Predictor calls spent on finding the rows a version cannot score: past it (or past a
-#: tenth of it with no row scored, a model that scores none), a failing batch is given up.
-MAX_PREDICT_CALLS = 200
+#: Rows per batch once the whole sample failed, and predictor calls spent at most on
+#: finding the rows a version cannot score (then the failed batches are left out).
+PREDICT_BATCH = 16
+MAX_PREDICT_CALLS = 1000
 
 
-def _predict_rows(predictor: Any, version_id: str, sample: pd.DataFrame,
-                  failed: list[tuple[Any, Exception]], spent: dict[str, int]) -> pd.Series:
-    """Predicted classes of the rows of ``sample`` the version can score; a batch that
-    fails is scored again in halves, down to single rows, whose failures go to
-    ``failed`` as (label, error): one unreadable image must not stop the step, run
-    after run (the sample is seeded)."""
-    spent["calls"] += 1
-    try:
-        output = predictor.predict(sample, with_probas=True)
-    except Exception as exc:
-        hopeless = spent["calls"] >= MAX_PREDICT_CALLS or (
-            spent["rows"] == 0 and spent["calls"] >= MAX_PREDICT_CALLS // 10)
-        if len(sample) <= 1 or hopeless:
-            failed.extend((label, exc) for label in sample.index)
-            return pd.Series(dtype=object)
-        half = len(sample) // 2
-        parts = [_predict_rows(predictor, version_id, part, failed, spent)
-                 for part in (sample.iloc[:half], sample.iloc[half:])]
-        kept = [p for p in parts if len(p)]
+class _PredictBatches:
+    """Predicted classes of the rows a version can score. The whole sample first; if
+    that fails, batches of :data:`PREDICT_BATCH`, then the failed ones in halves, level
+    by level (so that a spent budget leaves out rows all over the sample, not its end),
+    down to single rows, whose failures are kept in ``failed`` as (label, error): one
+    unreadable image must not stop the step, run after run (the sample is seeded). No
+    batch scored at all is a model that scores none: it stops there."""
+
+    def __init__(self, predictor: Any, version_id: str) -> None:
+        self.predictor = predictor
+        self.version_id = version_id
+        self.failed: list[tuple[Any, Exception]] = []
+        self.untried: list[Any] = []
+        self.calls = 0
+
+    def predict(self, sample: pd.DataFrame) -> pd.Series:
+        scored: list[pd.Series] = []
+        level = [sample]
+        while level:
+            failing: list[tuple[pd.DataFrame, Exception]] = []
+            for part in level:
+                if self.calls >= MAX_PREDICT_CALLS:
+                    self.untried.extend(part.index)
+                    continue
+                self.calls += 1
+                try:
+                    output = self.predictor.predict(part, with_probas=True)
+                except Exception as exc:
+                    failing.append((part, exc))
+                    continue
+                scored.append(predicted_labels(aligned_to(output, part.index,
+                                                          self.version_id)))
+            if failing and not scored and len(level) > 1:  # every batch failed
+                self.failed.extend((label, exc) for part, exc in failing
+                                   for label in part.index)
+                break
+            level = []
+            for part, exc in failing:
+                if len(part) == 1:
+                    self.failed.append((part.index[0], exc))
+                else:
+                    size = PREDICT_BATCH if len(part) > PREDICT_BATCH * 2 and \
+                        part is sample else (len(part) + 1) // 2
+                    level.extend(part.iloc[i:i + size] for i in range(0, len(part), size))
+        kept = [s for s in scored if len(s)]
         return pd.concat(kept) if kept else pd.Series(dtype=object)
-    spent["rows"] += len(sample)
-    return predicted_labels(aligned_to(output, sample.index, version_id))
 
 
 MODEL_KEY = "modelId"
@@ -508,8 +539,8 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
             previous_id = str(previous["versionId"])
             # Compared by row label: each version leaves out the rows it drops.
             rate, compared = loop.compare_predictions(
-                _predict(model, previous_id, sample, is_folder),
-                _predict(model, active_id, sample, is_folder))
+                _predict(model, previous_id, sample, is_folder, id_column),
+                _predict(model, active_id, sample, is_folder, id_column))
             if rate is None:
                 log.warning("Versions %s and %s scored no unlabeled row in common (of %d "
                             "sampled): no contradictions to measure", previous_id,
