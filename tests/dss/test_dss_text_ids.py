@@ -169,8 +169,8 @@ def test_the_4x_hash_recomputes_the_guess_of_ids_as_pandas_makes_it():
 
 
 @pytest.mark.parametrize("other", [
-    {"text": ["row of 007", "row of 7"]},  # another text column
-    {"stars": [1.5, 4.5]},  # ids and numbers only: a decimal column
+    {"text": ["row of 007", "row of 7"]},
+    {"stars": [1.5, 4.5], "text": ["row of 007", "row of 7"]},
 ])
 def test_ids_that_read_alike_swapped_by_another_order_are_found_out(
         dss, reversed_unguessed_reads, other):
@@ -209,3 +209,19 @@ def test_items_read_their_text_id_and_other_text_in_one_more_read(dss, monkeypat
     assert [i.key for i in items][:2] == ["000", "001"]
     assert [i.data["zip"] for i in items][:2] == ["00000", "00001"]
     assert len(reads) == 2
+
+
+def test_a_number_column_with_a_cell_that_is_no_number_does_not_stop_the_read(dss):
+    """Read by its schema type, a decimal column fails on "unknown": the pairing is
+    checked on text columns only."""
+    import dataiku
+
+    from assisted_labeling.dku import datasets as dsio
+
+    dss.create_dataset("reviews", pd.DataFrame({"rid": ["007", "7"],
+                                                "score": [1.5, 2.5]}))
+    dss.dataset("reviews").schema[1]["type"] = "double"
+    (dss.part_files("reviews")[0]).write_text("007,1.5\n7,unknown\n")  # parts: no header
+    frames = list(dsio.iter_pool_frames(dataiku.Dataset("reviews"), chunksize=10,
+                                        id_column="rid"))
+    assert frames[0]["rid"].tolist() == ["007", "7"]

@@ -321,15 +321,11 @@ def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
 
 
 def _witness(schema: Schema, id_column: str) -> list[str]:
-    """Another column to check the pairing of two reads on (the ids alone read 7 for
-    "007" and for "7"): text, else decimals, which read without the guess even when a
-    cell is empty (integers do not); none when the pool has neither."""
-    others = [c for c in schema if c["name"] != id_column]
-    for kinds in ({"string"}, FLOAT_TYPES):
-        found = [c["name"] for c in others if c["type"] in kinds]
-        if found:
-            return found[:1]
-    return []
+    """The columns to check the pairing of two reads on besides the ids, which read 7
+    for "007" and for "7": the other text columns, which read as stored whatever their
+    cells (a number column read by its schema type fails on a cell that is no number).
+    A pool of text ids and numbers alone has none: its pairing rests on the ids."""
+    return [c["name"] for c in schema if c["type"] == "string" and c["name"] != id_column]
 
 
 def _stored_text(frame: pd.DataFrame, index: int, stored: _StoredText,
@@ -389,15 +385,13 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
     schema = read_schema(dataset)
     texts = [c["name"] for c in schema if c["type"] == "string"]
     id_text = config.id_column if config.id_column in texts else None
-    # The pairing is checked on every text column, and on one more for a text id alone.
-    checked = texts + (_witness(schema, id_text) if texts == [id_text] else [])
-    stored = _StoredText(dataset, checked, chunksize)
+    stored = _StoredText(dataset, texts, chunksize)
     paired = True
     for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
         shown = None
         id_guessed = id_text is not None and _guessed_not_text(frame[id_text])
         if (paired or id_guessed) and any(_guessed_not_text(frame[c]) for c in texts):
-            shown = _stored_text(frame, index, stored, checked, replace=texts)
+            shown = _stored_text(frame, index, stored, texts)
             if shown is None and id_guessed:
                 raise misaligned(dataset)
             if shown is None and paired:
