@@ -618,12 +618,11 @@ def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int)
         raise ValidationError(f'Row {row}: no image path in column "{settings.path_column}"')
     out = frame.copy()
     paths = [folder_key(p) for p in raw]
-    bad = next((i for i, p in enumerate(paths)
-                if outside_folder(p) or _URL.match(str(raw.iloc[i]).strip())), None)
+    address = raw.astype(str).str.strip().str.match(_URL.pattern).to_numpy()
+    bad = next((i for i, p in enumerate(paths) if address[i] or outside_folder(p)), None)
     if bad is not None:
-        what = ("names no file" if paths[bad] == "/" else "is an address, not a path in "
-                "the folder" if _URL.match(str(raw.iloc[bad]).strip()) else
-                "leaves the images folder")
+        what = ("is an address, not a path in the folder" if address[bad] else
+                "names no file" if paths[bad] == "/" else "leaves the images folder")
         raise ValidationError(
             f'Row {first_row + bad}: the image path "{raw.iloc[bad]}" in column '
             f'"{settings.path_column}" {what}; image paths are paths in the folder the '
