@@ -288,10 +288,14 @@ def release_serving(descriptor: int | None) -> None:
 
 
 def remove_store(path: str | Path) -> None:
-    """Delete a store's database and side files (close it first)."""
-    Path(f"{os.path.realpath(path)}{SERVING}").unlink(missing_ok=True)  # named by it
-    for name in ("", *SIDE_FILES):
-        Path(f"{path}{name}").unlink(missing_ok=True)
+    """Delete a store's database and side files (close it first). Through a link, the
+    database it names goes, with the side files beside either; the link, the user's,
+    stays."""
+    real = os.path.realpath(path)
+    for base in {str(path), real}:
+        for name in SIDE_FILES:
+            Path(f"{base}{name}").unlink(missing_ok=True)
+    Path(real).unlink(missing_ok=True)
 
 
 def _private_file(path: Path, *, create: bool) -> None:

@@ -83,3 +83,19 @@ def test_a_store_is_held_for_one_server_whatever_path_names_it(tmp_path):
             hold_for_serving(other)
     release_serving(held)
     release_serving(hold_for_serving(tmp_path / "link.db"))
+
+
+def test_removing_a_store_through_a_link_removes_the_store_and_keeps_the_link(tmp_path):
+    from assisted_labeling.store.sqlite import hold_for_serving, release_serving, remove_store
+
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "link.db"
+    link.symlink_to(tmp_path / "real" / "labels.db")
+    store = SQLiteStore(link)
+    store.add_items([Item("a", {"x": 1})])
+    store.close()
+    release_serving(hold_for_serving(link))
+    remove_store(link)
+    assert list((tmp_path / "real").iterdir()) == []
+    assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "link.db", "real"]
