@@ -295,7 +295,7 @@ def test_a_model_that_scores_no_row_fails_after_a_few_tries(dss, images):
     dss.model("clf").versions[-1].proba = never
     with pytest.raises(LabelingError, match="could not score the unlabeled sample"):
         run(dss, unlabeled_select="folder", unlabeled_folder="images")
-    assert len(calls) <= 1 + 500 // 16 + 1  # the sample, then its batches once
+    assert len(calls) <= 1 + 16  # the sample, then 16 single rows drawn from it
 
 
 def test_a_version_the_plugins_environment_cannot_load_says_why(dss, pool):
@@ -580,6 +580,30 @@ def test_rows_a_model_cannot_score_are_found_all_over_the_sample(dss, caplog):
                     n_samples=1000)[-1]
     assert entry["n_compared"] == 950
     assert entry["contradictions"] == pytest.approx(475 / 950)
-    assert len(calls) <= 2 * 500  # two versions: the sample, 63 batches, 8 halvings a row
+    assert len(calls) <= 2 * 600  # two versions: 537 calls each in a simulation
     assert "could not score 50 of the 1000 sampled items, such as /imgs/0007.png" in \
         caplog.text
+
+
+@pytest.mark.parametrize("rows, bad", [(20, {1, 18}), (33, {0, 16, 32}), (1000, "25%")])
+def test_a_small_sample_or_many_failures_keep_every_row_that_scores(rows, bad):
+    """A few rows left at the end of a project, one bad in each half; or a quarter of
+    the rows failing: the rows that score are compared, the step does not give up."""
+    from assisted_labeling.dku.loop import _PredictBatches
+
+    if bad == "25%":
+        bad = set(np.random.default_rng(3).choice(rows, rows // 4, replace=False).tolist())
+
+    class Predictor:
+        def predict(self, df, with_probas=True):
+            if bad & set(df.index):
+                raise OSError("cannot identify image file")
+            return pd.DataFrame({"prediction": ["cat"] * len(df), "proba_dog": 0.2,
+                                 "proba_cat": 0.8}, index=df.index)
+
+    batches = _PredictBatches(Predictor(), "v1")
+    scored = batches.predict(pd.DataFrame({"path": [f"/{i}.png" for i in range(rows)]}))
+    assert set(scored.index) | {label for label, _ in batches.failed} \
+        | set(batches.untried) == set(range(rows))
+    assert not set(scored.index) & bad
+    assert len(scored) >= 0.8 * (rows - len(bad))

@@ -333,32 +333,41 @@ def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool,
         raise LabelingError(f"Version {version_id} of the saved model could not score the "
                             f"unlabeled sample: {exc}"
                             + (f". {FOLDER_MODEL_HINT}" if is_folder else "")) from exc
-    if batches.failed or batches.untried:
+    if batches.failed:
         column = FOLDER_PATH_COLUMN if is_folder else name_column
+        place = {label: i for i, label in enumerate(sample.index)}
+        first = sorted(batches.failed, key=lambda failure: place[failure[0]])[:3]
         names = [str(sample.at[label, column]) if column in sample.columns
-                 else f"sampled row {label}" for label, _ in batches.failed[:3]]
+                 else f"sampled row {label}" for label, _ in first]
         log.warning("Version %s of the saved model could not score %d of the %d sampled "
-                    "items, such as %s (%s)%s: they are left out of the comparison",
+                    "items, such as %s (%s): they are left out of the comparison",
                     version_id, len(batches.failed), len(sample), ", ".join(names),
-                    batches.failed[0][1] if batches.failed else "",
-                    f"; {len(batches.untried)} more, in batches that failed, were not "
-                    "tried one by one" if batches.untried else "")
+                    first[0][1])
+    if batches.untried:
+        log.warning("Version %s of the saved model: %d of the %d sampled items, in "
+                    "batches that failed, were left out untried (%d calls, %d rows sent: "
+                    "enough spent on finding the rows it cannot score)", version_id,
+                    len(batches.untried), len(sample), batches.calls, batches.rows)
     return scored
 
 
-#: Rows per batch once the whole sample failed, and predictor calls spent at most on
-#: finding the rows a version cannot score (then the failed batches are left out).
-PREDICT_BATCH = 16
+#: What finding the rows a version cannot score may spend: predictor calls, and rows
+#: sent, as a multiple of the sample. Past either, the failed parts left are untried.
 MAX_PREDICT_CALLS = 1000
+MAX_PREDICT_ROWS = 12
+#: Single rows drawn from a sample that failed whole, before a version none of them
+#: scores is taken for one that scores no row.
+PROBES = 16
 
 
 class _PredictBatches:
     """Predicted classes of the rows a version can score. The whole sample first; if
-    that fails, batches of :data:`PREDICT_BATCH`, then the failed ones in halves, level
-    by level (so that a spent budget leaves out rows all over the sample, not its end),
-    down to single rows, whose failures are kept in ``failed`` as (label, error): one
-    unreadable image must not stop the step, run after run (the sample is seeded). No
-    batch scored at all is a model that scores none: it stops there."""
+    that fails, :data:`PROBES` single rows drawn from it: if none scores either, the
+    version scores none and it stops there. Else the failed parts in halves, level by
+    level, each level in a seeded random order (so that a spent budget leaves out rows
+    all over the sample), down to single rows, whose failures are kept in ``failed`` as
+    (label, error): one unreadable image must not stop the step, run after run (the
+    sample is seeded)."""
 
     def __init__(self, predictor: Any, version_id: str) -> None:
         self.predictor = predictor
@@ -366,25 +375,35 @@ class _PredictBatches:
         self.failed: list[tuple[Any, Exception]] = []
         self.untried: list[Any] = []
         self.calls = 0
+        self.rows = 0
+        self._rng = np.random.default_rng(0)
+
+    def _try(self, part: pd.DataFrame) -> pd.Series | Exception:
+        self.calls += 1
+        self.rows += len(part)
+        try:
+            output = self.predictor.predict(part, with_probas=True)
+        except Exception as exc:
+            return exc
+        return predicted_labels(aligned_to(output, part.index, self.version_id))
 
     def predict(self, sample: pd.DataFrame) -> pd.Series:
         scored: list[pd.Series] = []
+        limit = MAX_PREDICT_ROWS * len(sample) + len(sample)
         level = [sample]
         while level:
             failing: list[tuple[pd.DataFrame, Exception]] = []
-            for part in level:
-                if self.calls >= MAX_PREDICT_CALLS:
+            for position in self._rng.permutation(len(level)):
+                part = level[position]
+                if self.calls >= MAX_PREDICT_CALLS or self.rows + len(part) > limit:
                     self.untried.extend(part.index)
                     continue
-                self.calls += 1
-                try:
-                    output = self.predictor.predict(part, with_probas=True)
-                except Exception as exc:
-                    failing.append((part, exc))
-                    continue
-                scored.append(predicted_labels(aligned_to(output, part.index,
-                                                          self.version_id)))
-            if failing and not scored and len(level) > 1:  # every batch failed
+                result = self._try(part)
+                if isinstance(result, Exception):
+                    failing.append((part, result))
+                else:
+                    scored.append(result)
+            if level == [sample] and failing and not self._probe(failing, scored):
                 self.failed.extend((label, exc) for part, exc in failing
                                    for label in part.index)
                 break
@@ -393,11 +412,27 @@ class _PredictBatches:
                 if len(part) == 1:
                     self.failed.append((part.index[0], exc))
                 else:
-                    size = PREDICT_BATCH if len(part) > PREDICT_BATCH * 2 and \
-                        part is sample else (len(part) + 1) // 2
-                    level.extend(part.iloc[i:i + size] for i in range(0, len(part), size))
+                    half = (len(part) + 1) // 2
+                    level += [part.iloc[:half], part.iloc[half:]]
         kept = [s for s in scored if len(s)]
         return pd.concat(kept) if kept else pd.Series(dtype=object)
+
+    def _probe(self, failing: list[tuple[pd.DataFrame, Exception]],
+               scored: list[pd.Series]) -> bool:
+        """Try up to :data:`PROBES` single rows of the sample that failed whole
+        (``failing``, one part); the rows tried leave it, into ``scored`` or ``failed``.
+        Whether any scored."""
+        (part, exc), = failing
+        drawn = part.iloc[np.sort(self._rng.permutation(len(part))[:PROBES])]
+        for label in drawn.index:
+            result = self._try(drawn.loc[[label]])
+            if isinstance(result, Exception):
+                self.failed.append((label, result))
+            else:
+                scored.append(result)
+        rest = part.drop(index=drawn.index)
+        failing[:] = [(rest, exc)] if len(rest) else []
+        return bool(scored)
 
 
 MODEL_KEY = "modelId"
