@@ -321,11 +321,13 @@ def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
 
 
 def _witness(schema: Schema, id_column: str) -> list[str]:
-    """The columns to check the pairing of two reads on besides the ids, which read 7
-    for "007" and for "7": the other text columns, which read as stored whatever their
-    cells (a number column read by its schema type fails on a cell that is no number).
-    A pool of text ids and numbers alone has none: its pairing rests on the ids."""
-    return [c["name"] for c in schema if c["type"] == "string" and c["name"] != id_column]
+    """A column to check the pairing of two reads on besides the ids, which read 7 for
+    "007" and for "7": another text column, which reads as stored whatever its cells (a
+    number column read by its schema type fails on a cell that is no number). One is
+    enough, and reads less than all of them. A pool of text ids and numbers alone has
+    none: its pairing rests on the ids."""
+    return [c["name"] for c in schema
+            if c["type"] == "string" and c["name"] != id_column][:1]
 
 
 def _stored_text(frame: pd.DataFrame, index: int, stored: _StoredText,
