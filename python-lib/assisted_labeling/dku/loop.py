@@ -351,8 +351,9 @@ def _predict(model: Any, version_id: str, sample: pd.DataFrame, is_folder: bool,
     return scored
 
 
-#: What finding the rows a version cannot score may spend: predictor calls, and rows
-#: sent, as a multiple of the sample. Past either, the failed parts left are untried.
+#: What finding the rows a version cannot score may spend: predictor calls (or a
+#: quarter of the sample's rows, when more), and rows sent, as a multiple of the sample.
+#: Past either, the failed parts left are untried.
 MAX_PREDICT_CALLS = 1000
 MAX_PREDICT_ROWS = 12
 #: Single rows drawn from a sample that failed whole, before a version none of them
@@ -390,12 +391,13 @@ class _PredictBatches:
     def predict(self, sample: pd.DataFrame) -> pd.Series:
         scored: list[pd.Series] = []
         limit = MAX_PREDICT_ROWS * len(sample) + len(sample)
+        calls = max(MAX_PREDICT_CALLS, len(sample) // 4)
         level = [sample]
         while level:
             failing: list[tuple[pd.DataFrame, Exception]] = []
             for position in self._rng.permutation(len(level)):
                 part = level[position]
-                if self.calls >= MAX_PREDICT_CALLS or self.rows + len(part) > limit:
+                if self.calls >= calls or self.rows + len(part) > limit:
                     self.untried.extend(part.index)
                     continue
                 result = self._try(part)
