@@ -392,7 +392,7 @@ class _PredictBatches:
         scored: list[pd.Series] = []
         limit = MAX_PREDICT_ROWS * len(sample) + len(sample)
         calls = max(MAX_PREDICT_CALLS, len(sample) // 4)
-        level = [sample]
+        level, whole = [sample], True
         while level:
             failing: list[tuple[pd.DataFrame, Exception]] = []
             for position in self._rng.permutation(len(level)):
@@ -405,10 +405,14 @@ class _PredictBatches:
                     failing.append((part, result))
                 else:
                     scored.append(result)
-            if level == [sample] and failing and not self._probe(failing, scored):
-                self.failed.extend((label, exc) for part, exc in failing
-                                   for label in part.index)
-                break
+            if whole and failing:
+                whole, error = False, failing[0][1]
+                level = self._probe(sample, scored)
+                if not scored:  # a version that scores no row
+                    self.failed.extend((label, error) for part in level
+                                       for label in part.index)
+                    break
+                continue
             level = []
             for part, exc in failing:
                 if len(part) == 1:
@@ -419,22 +423,24 @@ class _PredictBatches:
         kept = [s for s in scored if len(s)]
         return pd.concat(kept) if kept else pd.Series(dtype=object)
 
-    def _probe(self, failing: list[tuple[pd.DataFrame, Exception]],
-               scored: list[pd.Series]) -> bool:
-        """Try up to :data:`PROBES` single rows of the sample that failed whole
-        (``failing``, one part); the rows tried leave it, into ``scored`` or ``failed``.
-        Whether any scored."""
-        (part, exc), = failing
-        drawn = part.iloc[np.sort(self._rng.permutation(len(part))[:PROBES])]
+    def _probe(self, sample: pd.DataFrame, scored: list[pd.Series]) -> list[pd.DataFrame]:
+        """Try up to :data:`PROBES` single rows of a sample that failed whole (into
+        ``scored`` or ``failed``), and cut the rest into parts to try next, as small as
+        the share of rows that failed asks (one bad row in a part fails it)."""
+        drawn = sample.iloc[np.sort(self._rng.permutation(len(sample))[:PROBES])]
+        bad = 0
         for label in drawn.index:
             result = self._try(drawn.loc[[label]])
             if isinstance(result, Exception):
                 self.failed.append((label, result))
+                bad += 1
             else:
                 scored.append(result)
-        rest = part.drop(index=drawn.index)
-        failing[:] = [(rest, exc)] if len(rest) else []
-        return bool(scored)
+        rest = sample.drop(index=drawn.index)
+        if not len(rest):
+            return []
+        size = (len(rest) + 1) // 2 if not bad else max(1, min(16, len(drawn) // bad))
+        return [rest.iloc[i:i + size] for i in range(0, len(rest), size)]
 
 
 MODEL_KEY = "modelId"
