@@ -609,3 +609,17 @@ def test_a_small_sample_or_many_failures_keep_every_row_that_scores(rows, bad):
     assert not set(scored.index) & bad
     assert {label for label, _ in batches.failed} <= bad  # no good row blamed
     assert len(scored) >= 0.9 * (rows - len(bad))
+
+
+def test_a_folder_is_listed_once(dss, images, monkeypatch):
+    """Big cloud folders are slow to list: the step lists once, all labeled or not."""
+    import dataiku
+
+    dss.create_dataset("meta", meta_rows(["/cats/1.png", "/cats/2.png", "/dogs/3.png",
+                                          "/dogs/4.png"]))
+    listed = []
+    real = dataiku.Folder.list_paths_in_partition
+    monkeypatch.setattr(dataiku.Folder, "list_paths_in_partition",
+                        lambda self, *a, **k: listed.append(1) or real(self, *a, **k))
+    run(dss, unlabeled_select="folder", unlabeled_folder="images")
+    assert len(listed) == 1

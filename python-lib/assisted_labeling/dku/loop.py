@@ -27,7 +27,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -306,12 +306,13 @@ def unlabeled_sample(dataset: Any, labeled: set[str], *, id_column: str | None, 
         raise ConfigError(f'Setting "{label}": {exc.message}', setting=label) from None
 
 
-def unlabeled_files_sample(folder: Any, labeled: set[str], *, size: int, seed: int
-                           ) -> pd.DataFrame:
-    """``size`` files of the folder that no metadata row names, as a one-column frame
-    ``path`` ("/cats/1.png"), the input the query sampler gives a model for a folder."""
+def unlabeled_files_sample(files: Sequence[str], labeled: set[str], *, size: int,
+                           seed: int) -> pd.DataFrame:
+    """``size`` of the folder's ``files`` (its listing) that no metadata row names, as a
+    one-column frame ``path`` ("/cats/1.png"), the input the query sampler gives a model
+    for a folder."""
     done = {folder_key(i) for i in labeled}
-    paths = [p for p in map(folder_key, folder.list_paths_in_partition()) if p not in done]
+    paths = [p for p in map(folder_key, files) if p not in done]
     frame = pd.DataFrame({FOLDER_PATH_COLUMN: paths}, dtype=object)
     return loop.sample_rows([frame], size, seed=seed)
 
@@ -566,8 +567,8 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
         try:
             done = labeled_ids(metadata, chunksize=chunksize)
             if is_folder:
-                unlabeled = open_folder(unlabeled_name)
-                sample = unlabeled_files_sample(unlabeled, done, size=n_samples, seed=seed)
+                files = open_folder(unlabeled_name).list_paths_in_partition()
+                sample = unlabeled_files_sample(files, done, size=n_samples, seed=seed)
             else:
                 unlabeled = open_dataset(unlabeled_name)
                 sample = unlabeled_sample(unlabeled, done, id_column=id_column,
@@ -592,7 +593,7 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
                 log.info("Versions %s -> %s disagree on %.2f%% of the %d unlabeled rows "
                          "both scored (%d sampled)", previous_id, active_id, 100 * rate,
                          compared, size)
-        elif is_folder and not unlabeled.list_paths_in_partition():
+        elif is_folder and not files:
             log.warning("The folder %s has no files: no contradictions to measure (is it "
                         "the folder the labeling webapp shows?)", unlabeled_name)
         else:
