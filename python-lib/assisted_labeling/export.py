@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
 import io
 import json
@@ -99,6 +100,18 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _csv_quoting(frame: pd.DataFrame) -> int:
+    """Every cell quoted when a text holds a carriage return alone: the CSV writer
+    quotes a cell for the line ending it writes ("\\n") but not for "\\r", which readers
+    also take for the end of a row. Otherwise only the cells that need it."""
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype == object and values.map(
+                lambda v: isinstance(v, str) and "\r" in v).any():
+            return csv.QUOTE_ALL
+    return csv.QUOTE_MINIMAL
+
+
 def _no_formulas(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """``frame`` with the text of ``columns`` that a spreadsheet would run as a formula
     ("=HYPERLINK(…)") prefixed with ', which shows it as text."""
@@ -144,8 +157,9 @@ def export_rows(rows: Iterable[dict[str, Any]], output: str | Path, *, fmt: str 
                     frame = _whole(pd.DataFrame(chunk, columns=columns), whole_numbers)
                     count += len(frame)
                     if fmt == "csv":
-                        _no_formulas(frame, free_text).to_csv(handle, header=i == 0,
-                                                              index=False)
+                        frame = _no_formulas(frame, free_text)
+                        frame.to_csv(handle, header=i == 0, index=False,
+                                     quoting=_csv_quoting(frame))
                     else:
                         write_jsonl(typed(frame) if typed else frame, handle)
                 if count == 0 and fmt == "csv" and columns:
@@ -269,7 +283,8 @@ def write_frame(frame: pd.DataFrame, output: str | Path) -> None:
     tmp = partial_path(output)
     try:
         if fmt == "csv":
-            _changed_columns(frame, _csv_column).to_csv(tmp, index=False)
+            written = _changed_columns(frame, _csv_column)
+            written.to_csv(tmp, index=False, quoting=_csv_quoting(written))
         elif fmt == "parquet":
             _changed_columns(frame, _parquet_column).to_parquet(tmp, index=False)
         else:

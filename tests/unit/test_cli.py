@@ -1654,3 +1654,17 @@ def test_query_says_it_writes_a_long_table(float_pool, tmp_path, capsys, monkeyp
     monkeypatch.setattr(cli, "LONG_WRITE_ROWS", 2)
     queries_of(pool, model, tmp_path / "q.csv")
     assert "Writing 400 queries to" in capsys.readouterr().err
+
+
+def test_a_carriage_return_in_a_comment_keeps_its_csv_row_whole(tmp_path):
+    project = served(tmp_path, "id,text\n1,a\n2,b\n", "pos,neg")
+    project.annotate(LOCAL_USER, {"item_id": "1", "label": "pos", "comment": "a\rX"})
+    project.annotate(LOCAL_USER, {"item_id": "2", "label": "neg", "comment": "fine"})
+    db = project.store.path
+    project.store.close()
+    out = tmp_path / "meta.csv"
+    assert cli.main(["export", "--store", str(db), "--table", "metadata",
+                     "-o", str(out)]) == 0
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert frame["comment"].tolist() == ["a\rX", "fine"]
+    assert frame["data_id"].tolist() == ["1", "2"]
