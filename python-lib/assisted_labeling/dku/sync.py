@@ -103,9 +103,6 @@ UNNAMED_LABELS = "dss.unnamed_labels"
 FLUSHED_LABEL_ID = "dss.flushed_label_id"
 SUPERSEDED = "dss.superseded_rows"
 SUPERSEDED_SINCE = "dss.superseded_since"  # when an edit first superseded rows since a rewrite
-# The last change a compaction's rewrite may hold: changes up to it are appended again
-# after it, duplicates rather than edits.
-REAPPENDED_UNTIL = "dss.reappended_until"
 LAST_APPEND = "dss.last_append_at"
 LAST_COMPACTION = "dss.last_compaction_at"
 APPENDS = "dss.appends_since_compaction"
@@ -850,7 +847,6 @@ class DatasetSync:
             self._add_superseded(inflight - watermark, edited=False)
             self.store.set_meta(INFLIGHT, str(watermark))
         labels_done = max(watermark, self._meta_int(LABELS_WATERMARK))
-        reappended_until = self._meta_int(REAPPENDED_UNTIL)
         written = 0
         while True:
             batch = self.store.changes(after=watermark, limit=self.batch_size)
@@ -861,19 +857,16 @@ class DatasetSync:
             # annotations were created (restore relies on it for the history order).
             latest = {annotation.id: annotation for _, annotation in batch}
             unwritten = {annotation.id for seq, annotation in batch if seq > labels_done}
-            changed = {annotation.id for seq, annotation in batch if seq > reappended_until}
-            self._append([latest[k] for k in sorted(latest)], last_seq, unwritten, changed)
+            self._append([latest[k] for k in sorted(latest)], last_seq, unwritten)
             watermark = last_seq
             written += len(latest)
             if len(batch) < self.batch_size:
                 return written
 
     def _append(self, annotations: list[Annotation], last_seq: int,
-                unwritten: set[int], changed: set[int]) -> None:
+                unwritten: set[int]) -> None:
         """Append a batch: labels rows of the annotations in ``unwritten`` (the others'
-        went in with an attempt whose metadata append failed), then every metadata row.
-        ``changed``: the annotations saved since the last rewrite's end (the others,
-        saved during it, are appended again after it)."""
+        went in with an attempt whose metadata append failed), then every metadata row."""
         flushed_label_id = self._meta_int(FLUSHED_LABEL_ID)
         superseded = edits = 0
         label_rows = []
@@ -885,9 +878,9 @@ class DatasetSync:
             flushed = annotation.label_id is not None and annotation.label_id <= flushed_label_id
             edited = annotation.created_at != annotation.updated_at
             superseded += flushed or edited
-            # Appended again after a rewrite, a label is a duplicate of the rewrite's row
-            # unless it was edited (the rewrite may hold its old state).
-            edits += (flushed or edited) if annotation.id in changed else edited
+            # A label written before and never edited is appended again (after a
+            # rewrite, or a failed attempt): a duplicate, which waits for a pause.
+            edits += edited
             if annotation.status is Status.LABELED and annotation.id in unwritten:
                 row = dict(self.store.get_item(annotation.item_key).data)
                 row[self.label_col] = annotation.label
@@ -1001,20 +994,16 @@ class DatasetSync:
         self.labels_schema, self.metadata_schema = labels_schema, metadata_schema
         self.schema_stale = False
         end_seq = self.store.last_change()
-        # Changes after start_seq may be in the rewrite and will be appended again.
-        self.store.set_meta(WATERMARK, str(start_seq))
-        self.store.set_meta(LABELS_WATERMARK, str(start_seq))
-        self.store.set_meta(INFLIGHT, str(start_seq))
-        # The changes saved during the rewrite are appended again: duplicates of rows it
-        # may hold, not edits, so they wait for a pause (their clock does not start).
-        self.store.set_metas({SUPERSEDED: str(end_seq - start_seq), SUPERSEDED_SINCE: "",
-                              REAPPENDED_UNTIL: str(end_seq)})
-        self.store.set_meta(APPENDS, "0")
-        self.store.set_meta(LEGACY_MIGRATED, "[]")  # their 4.x rows are gone now
-        self.store.set_meta(FLUSHED_LABEL_ID,
-                            str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))))
-        self.store.set_meta(LAST_COMPACTION, repr(self.clock()))
+        # One transaction: each takes the store's write lock, which saves wait for.
         self.store.set_metas({
+            # Changes after start_seq may be in the rewrite and will be appended again:
+            # duplicates of rows it may hold, which wait for a pause (no clock started).
+            WATERMARK: str(start_seq), LABELS_WATERMARK: str(start_seq),
+            INFLIGHT: str(start_seq), SUPERSEDED: str(end_seq - start_seq),
+            SUPERSEDED_SINCE: "", APPENDS: "0",
+            LEGACY_MIGRATED: "[]",  # their 4.x rows are gone now
+            FLUSHED_LABEL_ID: str(max(top[0], self._meta_int(FLUSHED_LABEL_ID))),
+            LAST_COMPACTION: repr(self.clock()),
             FOREIGN_KEPT: "",  # written: the datasets hold them again
             GONE_LABELS: json.dumps({"items": self.store.stats().total, "ids": foreign.gone}),
         })
