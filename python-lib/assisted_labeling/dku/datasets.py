@@ -289,11 +289,6 @@ class _StoredText:
         return frame
 
 
-def _string_column(dataset: Any, name: str | None) -> bool:
-    return bool(name) and any(c["name"] == name and c["type"] == "string"
-                              for c in read_schema(dataset))
-
-
 def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
                      ) -> Iterator[pd.DataFrame]:
     """The unlabeled dataset in chunks with DSS's type guess, except a text id column,
@@ -304,16 +299,16 @@ def iter_pool_frames(dataset: Any, *, chunksize: int, id_column: str | None
     guess changed it, paired by position, checked on another text column too (ids alone
     read 7 for "007" and for "7"); two reads that do not pair up are an error (the ids
     would be another row's)."""
+    schema = read_schema(dataset)
     frames = iter_frames(dataset, chunksize=chunksize)
-    if not _string_column(dataset, id_column):
+    if not any(c["name"] == id_column and c["type"] == "string" for c in schema):
         yield from frames
         return
-    witness = _witness(read_schema(dataset), id_column)
-    stored = _StoredText(dataset, [id_column, *witness], chunksize)
+    checked = [id_column, *_witness(schema, id_column)]
+    stored = _StoredText(dataset, checked, chunksize)
     for index, frame in enumerate(frames):
         if id_column in frame.columns and _guessed_not_text(frame[id_column]):
-            shown = _stored_text(frame, index, stored, [id_column, *witness],
-                                 replace=[id_column])
+            shown = _stored_text(frame, index, stored, checked, replace=[id_column])
             if shown is None:
                 raise misaligned(dataset)
             frame = shown
@@ -346,28 +341,37 @@ def _stored_text(frame: pd.DataFrame, index: int, stored: _StoredText,
     return shown
 
 
-def _unpaired(dataset: Any) -> None:
-    log.warning("%s gave its rows in another order on a second read: its text columns "
-                "are read as DSS guesses their types (\"01234\" as 1234)", dataset.full_name)
+def _with_stored_text(dataset: Any, *, chunksize: int, texts: list[str],
+                      needed: str | None = None
+                      ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
+    """Each chunk as DSS guesses its types, with the same chunk whose ``texts`` are as
+    stored ("01234", not 1234), or None when the guess changed none of them. They are
+    read again only for chunks that need it, paired by position; reads that do not pair
+    up give None from then on, with a warning, unless the guess changed the column
+    ``needed`` (a text id column): an error, since its text names the row."""
+    stored = _StoredText(dataset, texts, chunksize)
+    paired = True
+    for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
+        shown = None
+        must = needed is not None and needed in frame and _guessed_not_text(frame[needed])
+        if (paired or must) and any(_guessed_not_text(frame[c]) for c in texts if c in frame):
+            shown = _stored_text(frame, index, stored, texts)
+            if shown is None and must:
+                raise misaligned(dataset)
+            if shown is None and paired:
+                paired = False
+                log.warning("%s gave its rows in another order on a second read: its text "
+                            "columns are read as DSS guesses their types (\"01234\" as "
+                            "1234)", dataset.full_name)
+        yield frame, shown
 
 
 def iter_stored_text_frames(dataset: Any, *, chunksize: int) -> Iterator[pd.DataFrame]:
     """The dataset in chunks with DSS's type guess, but for its text columns, kept as
-    stored ("01234", not 1234): rows written back must not change. They are read again
-    only for chunks where the guess changed them, paired by position; reads that do not
-    pair up keep the guess, with a warning."""
+    stored (:func:`_with_stored_text`): rows written back must not change."""
     texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
-    stored = _StoredText(dataset, texts, chunksize)
-    paired = True
-    for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
-        if paired and any(_guessed_not_text(frame[c]) for c in texts if c in frame):
-            shown = _stored_text(frame, index, stored, texts)
-            paired = shown is not None
-            if paired:
-                frame = shown
-            else:
-                _unpaired(dataset)
-        yield frame
+    for frame, shown in _with_stored_text(dataset, chunksize=chunksize, texts=texts):
+        yield frame if shown is None else shown
 
 
 def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Iterator[Item]:
@@ -375,30 +379,14 @@ def iter_items(dataset: Any, config: LabelingConfig, *, chunksize: int) -> Itera
 
     Ids hash the values as DSS guesses their types (the sampler's and every earlier
     store's ids), but for a text id column, whose text is the id (as
-    :func:`iter_pool_frames` reads it). Items keep their text columns as stored: in a
-    chunk where DSS guessed numbers (or booleans) for a text column, which would show,
-    and reach the labels dataset, as numbers ("01234" as 1234), the text columns are
-    read again without the guess. That second read is made only once a chunk needs it
-    (often never: free text is read as text), from the start, paired with the first by
-    position; if the two do not give the same rows (:func:`same_cells`), the items keep
-    the guessed values, with a warning, unless the id column needed its text: an
-    error."""
+    :func:`iter_pool_frames` reads it). Items keep their text columns as stored
+    (:func:`_with_stored_text`): a chunk of digits guessed as numbers would show, and
+    reach the labels dataset, as numbers ("01234" as 1234)."""
     identifier = RowIdentifier(config.id_column)
-    schema = read_schema(dataset)
-    texts = [c["name"] for c in schema if c["type"] == "string"]
+    texts = [c["name"] for c in read_schema(dataset) if c["type"] == "string"]
     id_text = config.id_column if config.id_column in texts else None
-    stored = _StoredText(dataset, texts, chunksize)
-    paired = True
-    for index, frame in enumerate(iter_frames(dataset, chunksize=chunksize)):
-        shown = None
-        id_guessed = id_text is not None and _guessed_not_text(frame[id_text])
-        if (paired or id_guessed) and any(_guessed_not_text(frame[c]) for c in texts):
-            shown = _stored_text(frame, index, stored, texts)
-            if shown is None and id_guessed:
-                raise misaligned(dataset)
-            if shown is None and paired:
-                _unpaired(dataset)
-            paired = paired and shown is not None
+    for frame, shown in _with_stored_text(dataset, chunksize=chunksize, texts=texts,
+                                          needed=id_text):
         keyed = frame
         if shown is not None and id_text is not None:
             keyed = frame.copy()
