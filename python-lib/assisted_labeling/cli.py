@@ -564,7 +564,8 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
 
     _check_server_options(args)
     check_store_file(args.store)  # a mistyped path is said first, not after other advice
-    if settings.get("id_column") is None and (stored := _stored_id_column(args.store)):
+    accounts, stored = _existing_store(args.store)  # before reading a big pool
+    if settings.get("id_column") is None and stored:
         # Left out on a restart: "as before", not "other ids" (which would be refused).
         settings = {**settings, "id_column": stored}
         print(f'Items keep the store\'s id column "{stored}"', file=sys.stderr)
@@ -579,7 +580,7 @@ def _run_server(args: argparse.Namespace, settings: dict) -> int:
     behind_proxy = getattr(args, "behind_proxy", False)
     # Behind a proxy every request arrives from the proxy: accounts are always needed.
     local = is_loopback(args.host) and not behind_proxy
-    if not local and _account_count(args.store) == 0:  # before reading a big pool
+    if not local and accounts == 0:
         raise LabelingError(
             f"Refusing to {'serve behind a proxy' if behind_proxy else 'listen on ' + args.host}"
             f" without accounts: anyone on the network could label. Add one with: "
@@ -720,30 +721,18 @@ def _check_port(host: str, port: int) -> None:
                                 "choose another with --port") from None
 
 
-def _stored_id_column(store_path: str | Path) -> str | None:
-    """The id column an existing store was served with (None: none, or no store)."""
+def _existing_store(store_path: str | Path) -> tuple[int, str | None]:
+    """How many accounts a store has and the id column it was served with; (0, None)
+    when there is no store yet (none is made)."""
     from .standalone import CONFIG_META
     from .store.sqlite import SQLiteStore
 
     if not Path(store_path).is_file():
-        return None
+        return 0, None
     store = SQLiteStore(store_path)
     try:
         raw = store.get_meta(CONFIG_META)
-    finally:
-        store.close()
-    return json.loads(raw).get("id_column") if raw else None
-
-
-def _account_count(store_path: str | Path) -> int:
-    """How many accounts the store has (0 when there is no store yet: none is made)."""
-    from .store.sqlite import SQLiteStore
-
-    if not Path(store_path).is_file():
-        return 0
-    store = SQLiteStore(store_path)
-    try:
-        return store.count_users()
+        return store.count_users(), json.loads(raw).get("id_column") if raw else None
     finally:
         store.close()
 

@@ -104,10 +104,11 @@ def _csv_quoting(frame: pd.DataFrame) -> int:
     """Every cell quoted when a text holds a carriage return alone: the CSV writer
     quotes a cell for the line ending it writes ("\\n") but not for "\\r", which readers
     also take for the end of a row. Otherwise only the cells that need it."""
-    for name in frame.columns:
-        values = frame[name]
-        if values.dtype == object and values.map(
-                lambda v: isinstance(v, str) and "\r" in v).any():
+    for _, values in frame.items():
+        # An object column holding no text at all has no .str (numbers of a JSONL pool).
+        if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+                "string", "mixed", "mixed-integer") and values.str.contains(
+                    "\r", regex=False, na=False).any():
             return csv.QUOTE_ALL
     return csv.QUOTE_MINIMAL
 

@@ -146,3 +146,18 @@ def test_infinite_values_of_a_parquet_pool_are_exported_as_numbers(tmp_path):
     assert cli.main(["export", "--store", str(tmp_path / "s.db"), "-o", str(out)]) == 0
     back = pd.read_parquet(out).sort_values("id")
     assert back["x"].tolist() == [1.5, np.inf, -np.inf]
+
+
+@pytest.mark.parametrize("cells, quoted", [
+    (["a\rb", 3], True), ([1.5, "a\r"], True), (["a\nb", "c"], False),
+    ([1, 2], False), ([None, None], False), ([[1], [2]], False),
+])
+def test_csv_cells_are_all_quoted_only_when_a_text_holds_a_lone_carriage_return(
+        cells, quoted):
+    """Object columns without text (a JSONL pool's numbers) have no .str to look in."""
+    import csv
+
+    from assisted_labeling.export import _csv_quoting
+
+    frame = pd.DataFrame({"c": pd.Series(cells, dtype=object), "n": [1, 2]})
+    assert _csv_quoting(frame) == (csv.QUOTE_ALL if quoted else csv.QUOTE_MINIMAL)
