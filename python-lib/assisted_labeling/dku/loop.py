@@ -118,11 +118,13 @@ def _check_exists(dataset: Any, key: str, labels: Mapping[str, str] = TRIGGER_LA
 
 
 def _check_folder(open_folder: Callable[[str], Any], name: str,
-                  labels: Mapping[str, str]) -> None:
-    """Refuse a folder name that DSS does not know (DSS may look it up only when first
-    asked: its info is asked for here)."""
+                  labels: Mapping[str, str]) -> Any:
+    """The folder; refused when DSS does not know its name (DSS may look it up only
+    when first asked: its info is asked for here)."""
     try:
-        open_folder(name).get_info()
+        folder = open_folder(name)
+        folder.get_info()
+        return folder
     except Exception as exc:
         label = labels["unlabeled_folder"]
         raise ConfigError(f'Setting "{label}": cannot open the folder {name!r}: {exc}',
@@ -562,12 +564,12 @@ def compute_labeling_metrics(config: Mapping[str, Any], *,
             _check_exists(open_dataset(unlabeled_name), "unlabeled_dataset", labels)
     else:
         metadata = open_dataset(metadata_name)
-        if is_folder:  # a wrong folder is said as such, whatever the model's versions
-            _check_folder(open_folder, unlabeled_name, labels)
+        # A wrong folder is said as such, whatever the model's versions.
+        folder = _check_folder(open_folder, unlabeled_name, labels) if is_folder else None
         try:
             done = labeled_ids(metadata, chunksize=chunksize)
-            if is_folder:
-                files = open_folder(unlabeled_name).list_paths_in_partition()
+            if folder is not None:
+                files = folder.list_paths_in_partition()
                 sample = unlabeled_files_sample(files, done, size=n_samples, seed=seed)
             else:
                 unlabeled = open_dataset(unlabeled_name)
