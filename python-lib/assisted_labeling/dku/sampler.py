@@ -37,7 +37,6 @@ import logging
 import math
 import pickle
 import posixpath
-import re
 from dataclasses import dataclass
 from typing import Any, Collection, Iterator, Mapping, Sequence
 
@@ -231,7 +230,7 @@ def folder_key(path: Any) -> str:
     return "/" if relative == "." else "/" + relative
 
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # "https://host/a.png", "s3://bucket/a"
+_URL = r"[A-Za-z][A-Za-z0-9+.-]*://"  # "https://host/a.png", "s3://bucket/a"
 
 
 def outside_folder(key: str) -> bool:
@@ -618,7 +617,7 @@ def _with_path(frame: pd.DataFrame, settings: DetectionSettings, first_row: int)
         raise ValidationError(f'Row {row}: no image path in column "{settings.path_column}"')
     out = frame.copy()
     paths = [folder_key(p) for p in raw]
-    address = raw.astype(str).str.strip().str.match(_URL.pattern).to_numpy()
+    address = raw.astype(str).str.strip().str.match(_URL).to_numpy()
     bad = next((i for i, p in enumerate(paths) if address[i] or outside_folder(p)), None)
     if bad is not None:
         what = ("is an address, not a path in the folder" if address[bad] else
