@@ -266,8 +266,10 @@ def hold_for_serving(path: str | Path) -> int | None:
     holds it."""
     if fcntl is None:  # pragma: no cover - Windows
         return None
-    # By the real path: a link to the store is the same store.
-    descriptor = os.open(f"{os.path.realpath(path)}{SERVING}", os.O_RDWR | os.O_CREAT, 0o600)
+    # By the real path: a symbolic link to the store is the same store.
+    real = os.path.realpath(path)
+    _refuse_hard_links(real, shown=path)
+    descriptor = os.open(f"{real}{SERVING}", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -279,6 +281,22 @@ def hold_for_serving(path: str | Path) -> int | None:
     os.ftruncate(descriptor, 0)
     os.pwrite(descriptor, str(os.getpid()).encode("ascii"), 0)
     return descriptor
+
+
+def _refuse_hard_links(real: str, *, shown: str | Path) -> None:
+    """Refuse a store file with more than one name: the hold is keyed on a name, and
+    SQLite keeps its write-ahead log beside the name it opened, so a server under each
+    name would corrupt the store."""
+    try:
+        names = os.stat(real).st_nlink
+    except FileNotFoundError:
+        return  # a new store
+    if names > 1:
+        raise ConfigError(
+            f'The store "{shown}" has {names} names (hard links): a server under another '
+            "name would not see this one and could corrupt it. Keep one name (delete the "
+            "other links), or serve a copy of it (cp makes one); the files were left as "
+            "they are")
 
 
 def release_serving(descriptor: int | None) -> None:

@@ -85,6 +85,26 @@ def test_a_store_is_held_for_one_server_whatever_path_names_it(tmp_path):
     release_serving(hold_for_serving(tmp_path / "link.db"))
 
 
+def test_a_store_with_another_hard_link_is_not_served(tmp_path):
+    """A hard link is a second name the hold (keyed on the name) cannot see, and SQLite
+    keeps a write-ahead log per name: serving is refused, naming the cause; the files
+    are left as they were."""
+    from assisted_labeling.errors import ConfigError
+    from assisted_labeling.store.sqlite import hold_for_serving, release_serving
+
+    store = tmp_path / "labels.db"
+    SQLiteStore(store).close()
+    before = store.read_bytes()
+    os.link(store, tmp_path / "copy.db")
+    for name in (store, tmp_path / "copy.db"):
+        with pytest.raises(ConfigError, match="2 names .hard links.") as error:
+            hold_for_serving(name)
+        assert "cp " in str(error.value)
+    assert store.read_bytes() == before and (tmp_path / "copy.db").exists()
+    (tmp_path / "copy.db").unlink()
+    release_serving(hold_for_serving(store))
+
+
 def test_removing_a_store_through_a_link_removes_the_store_and_keeps_the_link(tmp_path):
     from assisted_labeling.store.sqlite import hold_for_serving, release_serving, remove_store
 
