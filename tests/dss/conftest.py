@@ -108,9 +108,9 @@ def reversed_unguessed_reads(monkeypatch):
 
         real = dsio.iter_frames
 
-        def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
+        def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True, **rest):
             for frame in real(dataset, chunksize=chunksize, columns=columns,
-                              infer_with_pandas=infer_with_pandas):
+                              infer_with_pandas=infer_with_pandas, **rest):
                 yield frame if infer_with_pandas else frame.iloc[::-1]
 
         monkeypatch.setattr(dsio, "iter_frames", frames)

@@ -176,6 +176,22 @@ def test_iter_dataframes_guesses_types_chunk_by_chunk(dss):
     assert ds.get_dataframe()["data_id"].tolist() == ["007", "008", "007", "x1"]
 
 
+@pytest.mark.parametrize("infer", [True, False])
+def test_decimals_are_read_by_pandas_parser_and_exactly_on_request(dss, infer):
+    """As dataiku's ``pd.read_table``: the C parser's default is one unit in the last
+    place off for this text, ``float_precision="round_trip"`` is exact."""
+    import dataiku
+
+    text = "1.9783288003861852"
+    dss.create_dataset("d", pd.DataFrame({"x": [text, None]}, dtype=object),
+                       schema=None).schema = [{"name": "x", "type": "double"}]
+    ds = dataiku.Dataset("d")
+    default = next(ds.iter_dataframes(chunksize=5, infer_with_pandas=infer))["x"]
+    exact = ds.get_dataframe(infer_with_pandas=infer, float_precision="round_trip")["x"]
+    assert default[0] != float(text) and exact[0] == float(text)
+    assert default.isna()[1] and exact.isna()[1]
+
+
 def test_read_schema_fails_for_a_dataset_that_does_not_exist(dss):
     import dataiku
 

@@ -462,9 +462,9 @@ def test_rows_appended_between_two_reads_are_left_for_the_next_read(dss, monkeyp
                                              "label_id": [1, 2, 3]}))
     real = dsio.iter_frames
 
-    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
+    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True, **rest):
         chunks = list(real(dataset, chunksize=chunksize, columns=columns,
-                           infer_with_pandas=infer_with_pandas))
+                           infer_with_pandas=infer_with_pandas, **rest))
         if (infer_with_pandas is False) == (later == "text"):
             whole = pd.concat(chunks, ignore_index=True)
             appended = whole.iloc[[0]].copy()
@@ -513,9 +513,9 @@ def test_text_columns_are_read_again_only_from_a_chunk_where_dss_guessed_numbers
 
     real, unguessed = dsio.iter_frames, []
 
-    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True):
+    def frames(dataset, *, chunksize, columns=None, infer_with_pandas=True, **rest):
         for frame in real(dataset, chunksize=chunksize, columns=columns,
-                          infer_with_pandas=infer_with_pandas):
+                          infer_with_pandas=infer_with_pandas, **rest):
             if not infer_with_pandas:
                 unguessed.append(len(frame))
             yield frame

@@ -161,13 +161,18 @@ def plugin_type(dataset: Any, client: Any) -> str | None:
 
 
 def iter_frames(dataset: Any, *, chunksize: int, columns: list[str] | None = None,
-                infer_with_pandas: bool = True) -> Iterator[pd.DataFrame]:
-    """The dataset in chunks; nothing when it has no schema yet."""
+                infer_with_pandas: bool = True, exact_decimals: bool = False
+                ) -> Iterator[pd.DataFrame]:
+    """The dataset in chunks; nothing when it has no schema yet. ``exact_decimals``:
+    decimals read back as the very floats written (pandas' default parser is off by
+    one unit in the last place for some 17-digit texts)."""
     if not read_schema(dataset):
         return
     kwargs: dict[str, Any] = {"chunksize": chunksize}
     if not infer_with_pandas:
         kwargs["infer_with_pandas"] = False
+    if exact_decimals:
+        kwargs["float_precision"] = "round_trip"
     if columns is not None:
         kwargs["columns"] = columns
     yield from dataset.iter_dataframes(**kwargs)
@@ -223,9 +228,10 @@ def misaligned(dataset: Any) -> LabelingError:
 
 
 def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
-                     numbers: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
+                     numbers: Sequence[str] = (), exact_decimals: bool = False
+                     ) -> Iterator[pd.DataFrame]:
     """The columns ``texts`` as the text stored and ``numbers`` typed by pandas, in
-    chunks of one frame each.
+    chunks of one frame each (``exact_decimals``: see :func:`iter_frames`).
 
     Ids and labels must not be guessed: DSS guesses the types of each chunk on its own,
     so a chunk of digit-only ids would come back as numbers ("007" as 7) and the next
@@ -237,7 +243,8 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
     """
     if not texts:
         # No empty column list is ever sent: DSS may take it as "every column".
-        yield from iter_frames(dataset, chunksize=chunksize, columns=list(numbers))
+        yield from iter_frames(dataset, chunksize=chunksize, columns=list(numbers),
+                               exact_decimals=exact_decimals)
         return
     text_frames = iter_frames(dataset, chunksize=chunksize, columns=list(texts),
                               infer_with_pandas=False)
@@ -246,7 +253,7 @@ def iter_text_frames(dataset: Any, *, chunksize: int, texts: Sequence[str],
         return
     witness = texts[0]
     number_frames = iter_frames(dataset, chunksize=chunksize,
-                                columns=[*numbers, witness])
+                                columns=[*numbers, witness], exact_decimals=exact_decimals)
     # The text read is opened first: rows appended meanwhile (a webapp flush) can only
     # end the number read. The text read longer means other rows (a rewrite).
     for text_frame, number_frame in itertools.zip_longest(text_frames, number_frames):
@@ -444,13 +451,15 @@ def iter_priorities(dataset: Any, config: LabelingConfig, input_columns: Sequenc
     # (``query_frame`` writes it as its canonical text when types were mixed).
     texts = [c["name"] for c in schema if c["name"] in columns and c["type"] == "string"]
     numbers = [c for c in [*columns, *scores_columns] if c not in texts]
+    # The sampler wrote the pool's floats as the pool's read gave them: they must come
+    # back as those very floats to name the same items.
     only: float | None = session if by_session else None
     for second in (False, True):
         identifier = RowIdentifier(config.id_column)
         kept = left_out = 0
         seen: set[float] = set()
         for frame in iter_text_frames(dataset, chunksize=chunksize, texts=texts,
-                                      numbers=numbers):
+                                      numbers=numbers, exact_decimals=True):
             if only is not None:
                 sessions = pd.to_numeric(frame[SESSION_COLUMN], errors="coerce")
                 seen.update(sessions.dropna().unique())

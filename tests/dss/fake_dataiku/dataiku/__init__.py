@@ -214,7 +214,8 @@ class Dataset:
         state.reads.append(self.full_name)
         # DSS reads only the requested columns, so their types alone matter.
         frame = read_table(state.dataset(self.full_name), infer_with_pandas=infer_with_pandas,
-                           parse_dates=parse_dates, columns=columns)
+                           parse_dates=parse_dates, columns=columns,
+                           float_precision=float_precision)
         return frame.head(limit) if limit is not None else frame
 
     def iter_dataframes(self, chunksize: int = 10000, infer_with_pandas: bool = True,
@@ -236,7 +237,8 @@ class Dataset:
         state.reads.append(self.full_name)
         yield from fake.read_chunks(state.dataset(self.full_name), chunksize=chunksize,
                                     infer_with_pandas=infer_with_pandas,
-                                    parse_dates=parse_dates, columns=columns, limit=limit)
+                                    parse_dates=parse_dates, columns=columns, limit=limit,
+                                    float_precision=float_precision)
 
 
 # -- managed folders --------------------------------------------------------------------

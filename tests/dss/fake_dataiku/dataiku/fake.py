@@ -284,17 +284,21 @@ def _raw_table(state: DatasetState, columns: list[str] | None
 
 
 def _typed(raw: pd.DataFrame, schema: list[dict[str, Any]], *, infer_with_pandas: bool,
-           parse_dates: bool, use_nullable_integers: bool) -> pd.DataFrame:
+           parse_dates: bool, use_nullable_integers: bool,
+           float_precision: str | None = None) -> pd.DataFrame:
     """One frame of stored text as the dataiku package returns it: with
     ``infer_with_pandas``, pandas guesses the types from these rows alone (dtype=None in
-    ``pd.read_table``); otherwise the schema types decide."""
+    ``pd.read_table``); otherwise the schema types decide. Decimals go through pandas'
+    C parser either way, whose default (``float_precision=None``) is not exact for
+    every 17-digit text: "round_trip" is."""
     names = list(raw.columns)
     if infer_with_pandas:
         # Re-parse the text as pandas reads DSS's stream: let it guess the types.
         buffer = io.StringIO()
         raw.to_csv(buffer, header=False, index=False)
         buffer.seek(0)
-        frame = (pd.read_csv(buffer, header=None, names=names) if len(raw)
+        frame = (pd.read_csv(buffer, header=None, names=names,
+                             float_precision=float_precision) if len(raw)
                  else pd.DataFrame(columns=names))
         frame.index = raw.index
     else:
@@ -305,7 +309,7 @@ def _typed(raw: pd.DataFrame, schema: list[dict[str, Any]], *, infer_with_pandas
                 frame[name] = frame[name].astype("float64").astype(
                     "Int64" if use_nullable_integers else "int64")
             elif kind in ("float", "double"):
-                frame[name] = frame[name].astype("float64")
+                frame[name] = _parsed_decimals(frame[name], float_precision)
             elif kind == "boolean":
                 frame[name] = frame[name].map({"true": True, "false": False, "True": True,
                                                "False": False})
@@ -317,18 +321,32 @@ def _typed(raw: pd.DataFrame, schema: list[dict[str, Any]], *, infer_with_pandas
     return frame
 
 
+def _parsed_decimals(column: pd.Series, float_precision: str | None) -> pd.Series:
+    """A column of stored text typed double by the schema, as pandas' C parser reads it."""
+    if not len(column):
+        return column.astype("float64")
+    # An empty cell as a quoted empty field: a blank last line would be no row at all.
+    text = "v\n" + "\n".join('""' if pd.isna(v) else str(v) for v in column)
+    parsed = pd.read_csv(io.StringIO(text), dtype="float64",
+                         float_precision=float_precision)["v"]
+    return pd.Series(parsed.to_numpy(), index=column.index, name=column.name)
+
+
 def read_table(state: DatasetState, *, infer_with_pandas: bool = True,
                parse_dates: bool = True, use_nullable_integers: bool = False,
-               columns: list[str] | None = None) -> pd.DataFrame:
+               columns: list[str] | None = None,
+               float_precision: str | None = None) -> pd.DataFrame:
     """The whole dataset as ``get_dataframe()`` reads it (one ``pd.read_table``)."""
     raw, schema = _raw_table(state, columns)
     return _typed(raw, schema, infer_with_pandas=infer_with_pandas, parse_dates=parse_dates,
-                  use_nullable_integers=use_nullable_integers)
+                  use_nullable_integers=use_nullable_integers,
+                  float_precision=float_precision)
 
 
 def read_chunks(state: DatasetState, *, chunksize: int, infer_with_pandas: bool = True,
                 parse_dates: bool = True, columns: list[str] | None = None,
-                limit: int | None = None) -> Iterator[pd.DataFrame]:
+                limit: int | None = None,
+                float_precision: str | None = None) -> Iterator[pd.DataFrame]:
     """The dataset as ``iter_dataframes()`` reads it: ``pd.read_table(chunksize=...)``,
     so with ``infer_with_pandas`` each chunk's types are guessed from its own rows (a
     chunk of digit-only ids comes back as numbers, the next one as text), and the row
@@ -340,7 +358,7 @@ def read_chunks(state: DatasetState, *, chunksize: int, infer_with_pandas: bool 
     for start in range(0, max(len(raw), 1), chunksize):
         yield _typed(raw.iloc[start:start + chunksize], schema,
                      infer_with_pandas=infer_with_pandas, parse_dates=parse_dates,
-                     use_nullable_integers=False)
+                     use_nullable_integers=False, float_precision=float_precision)
 
 
 _STATE: FakeDSS | None = None
