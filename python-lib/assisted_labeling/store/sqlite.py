@@ -75,8 +75,14 @@ log = logging.getLogger(__name__)
 # 4: items some annotators labeled that need more come first (queue order _STARTED).
 # 5: save_orders: the highest sequence each page (client) saved each annotation with.
 # 6: save_orders.request: a digest of that save's content, to tell a resend from another.
-SCHEMA_VERSION = "6"
-_UNSCORED = 1.0  # queue order of items with no priority: after every scored item
+# 7: unscored items after every scored one whatever its priority (they came before
+#    priorities of -1 and below), scored ones after waiting ones (_BOUND).
+SCHEMA_VERSION = "7"
+# Queue order of a scored item: its priority negated, held within ±_BOUND, so that any
+# finite priority (queries made by other tools can hold any number) comes after the
+# waiting items and before the unscored ones.
+_BOUND = 1e299
+_UNSCORED = 1e300  # queue order of items with no priority: after every scored item
 # Queue order of items some annotators labeled that need more (several annotators per
 # item): before every other item, so that overlaps complete (agreement, review) instead
 # of waiting behind the whole queue; samplers leave labeled items out of their queries.
@@ -87,7 +93,7 @@ _STARTED_WINDOW = 1000  # waiting items one next-item request looks at (_fresh)
 #: open places (needed - labeled - leases) stay ≤ 0 whatever is saved on it.
 RETIRED = 0
 _QORDER_SQL = (f"CASE WHEN {_STARTED_SQL} THEN ? WHEN priority IS NULL THEN ? "
-               "ELSE -priority END")
+               f"ELSE MIN(MAX(-priority, -{_BOUND!r}), {_BOUND!r}) END")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -191,7 +197,7 @@ def _annotation(row: Sequence[Any]) -> Annotation:
 
 
 def _qorder(priority: float | None) -> float:
-    return _UNSCORED if priority is None else -float(priority)
+    return _UNSCORED if priority is None else min(max(-float(priority), -_BOUND), _BOUND)
 
 
 def _finite(value: float | None) -> float | None:
@@ -449,8 +455,8 @@ class SQLiteStore:
             # session cookies is useless now, and anyone who read it could forge them.
             # Dropping it also ends every cookie it signed (their users sign in again).
             conn.execute("DELETE FROM meta WHERE key = 'secret_key'")
-        if row[0] in ("1", "2", "3"):
-            conn.execute(f"UPDATE items SET qorder = ? WHERE {_STARTED_SQL}", (_STARTED,))
+        if row[0] in ("1", "2", "3", "4", "5", "6"):
+            conn.execute(f"UPDATE items SET qorder = {_QORDER_SQL}", (_STARTED, _UNSCORED))
         if row[0] != SCHEMA_VERSION:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                          (SCHEMA_VERSION,))

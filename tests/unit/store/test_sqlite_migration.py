@@ -52,7 +52,7 @@ def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
     path = tmp_path / "old.db"
     schema_1_store(path)
     store = SQLiteStore(path)
-    assert store.get_meta("schema_version") == SCHEMA_VERSION == "6"
+    assert store.get_meta("schema_version") == SCHEMA_VERSION == "7"
     assert store.get_item("a").data == {"x": 1}
     # Schema 1 showed the priority as the uncertainty: still shown.
     served = store.next_items("u", count=3)
@@ -166,4 +166,22 @@ def test_a_schema_5_store_keeps_its_order_of_saves_and_tells_resends_apart(tmp_p
     with pytest.raises(ResendDiffersError):
         again.save_label("ann", "a", "pos", ["pos"], sent=SaveOrder("page", 4))
     assert again.get_annotation("ann", "a").label == "neg"
+    again.close()
+
+
+def test_a_schema_6_store_ranks_every_scored_item_before_the_unscored_ones(tmp_path):
+    path = tmp_path / "v6.db"
+    store = SQLiteStore(path)
+    store.add_items([Item(k, {"k": k}) for k in "abc"])
+    store.set_priorities([("a", -2.0), ("b", 0.5)])
+    store.close()
+    conn = sqlite3.connect(path)  # as schema 6 left it: unscored at 1.0, "a" at 2.0
+    conn.executescript("UPDATE items SET qorder = 1.0 WHERE priority IS NULL; "
+                       "UPDATE items SET qorder = 2.0 WHERE key = 'a'; "
+                       "UPDATE meta SET value = '6' WHERE key = 'schema_version';")
+    conn.close()
+
+    again = SQLiteStore(path)
+    assert again.get_meta("schema_version") == SCHEMA_VERSION
+    assert [i.key for i in again.next_items("bob", count=3)] == ["b", "a", "c"]
     again.close()

@@ -64,6 +64,19 @@ def test_scored_items_first_by_decreasing_priority_then_unscored(store):
     assert store.get_item("k4").priority == 0.9
 
 
+def test_any_finite_priority_ranks_before_unscored_items_and_after_waiting_ones(store):
+    """Queries made by other tools may hold any number: -7 is still scored, and 1e308
+    does not pass an item waiting for its second annotator."""
+    store.add_items(items(7), annotators_per_item=2)
+    store.set_priorities([("k6", 0.1)])
+    store.next_items("a")
+    store.save_label("a", "k6", "x", ["x"])  # now waiting for a second annotator
+    store.set_priorities([("k0", -0.5), ("k1", -1.0), ("k2", -7.0), ("k3", -1e308),
+                          ("k4", 1e308)])
+    keys = [i.key for i in store.next_items("b", count=7)]
+    assert keys == ["k6", "k4", "k0", "k1", "k2", "k3", "k5"]
+
+
 def test_a_missing_or_nan_priority_leaves_the_item_unscored(store):
     # A queries row with an empty uncertainty cell: served after the scored items, and
     # nothing that JSON cannot carry (NaN, infinity) is kept to show.
