@@ -745,13 +745,15 @@ def _check_retrain_options(args: argparse.Namespace) -> None:
         raise LabelingError("--retrain-every learns one class per item: multi-label "
                             "projects are not retrained (leave one of them out)")
     if args.retrain_every:
+        args.model = args.model or DEFAULT_MODEL
+        args.strategy = args.strategy or DEFAULT_STRATEGY
         return
-    given = [option for option, value, default in (
-        ("--text-column", args.text_column, None),
-        ("--feature-columns", args.feature_columns, None),
-        ("--model", args.model, "linear"),
-        ("--strategy", args.strategy, "margin"),
-        ("--model-output", args.model_output, None)) if value != default]
+    # None: left out. serve's parser has no defaults for these, so that an explicit
+    # "--strategy margin" is refused too; they are filled in above.
+    given = [option for option, value in (
+        ("--text-column", args.text_column), ("--feature-columns", args.feature_columns),
+        ("--model", args.model), ("--strategy", args.strategy),
+        ("--model-output", args.model_output)) if value is not None]
     if given:
         raise LabelingError(f"{', '.join(given)}: only used with --retrain-every N; add it, "
                             "or leave these out")
@@ -1112,6 +1114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 STRATEGIES = list(sampling.STRATEGIES)
+DEFAULT_MODEL, DEFAULT_STRATEGY = "linear", "margin"
 DEBUG_HELP = "show the Python traceback of errors"
 STRATEGY_HELP = "how the model's doubt ranks the items"
 
@@ -1129,14 +1132,18 @@ class _DefaultsFormatter(argparse.HelpFormatter):
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    serve = parser.prog.endswith("serve")
     parser.add_argument("--text-column", help="train on this text column (TF-IDF)")
     parser.add_argument("--feature-columns", help="train on these columns, comma-separated")
-    parser.add_argument("--model", default="linear", choices=["linear", "gbdt"],
+    # serve fills in the defaults itself, once it knows whether they were given.
+    parser.add_argument("--model", default=None if serve else DEFAULT_MODEL,
+                        choices=["linear", "gbdt"],
                         help="logistic regression, or histogram gradient boosting (feature "
-                             "columns only: a text is learned by a logistic regression)")
-    if parser.prog.endswith("serve"):
-        parser.add_argument("--strategy", default="margin", choices=STRATEGIES,
-                            help=STRATEGY_HELP)
+                             "columns only: a text is learned by a logistic regression)"
+                             + (f" (default: {DEFAULT_MODEL})" if serve else ""))
+    if serve:
+        parser.add_argument("--strategy", choices=STRATEGIES,
+                            help=f"{STRATEGY_HELP} (default: {DEFAULT_STRATEGY})")
 
 
 def _add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -1206,7 +1213,7 @@ def build_parser() -> argparse.ArgumentParser:
     query = command("query", "rank a pool by model uncertainty")
     query.add_argument("--model", required=True, help="model file made by `train`")
     query.add_argument("--input", required=True, help="the pool: .csv, .parquet, .jsonl")
-    query.add_argument("--strategy", default="margin", choices=STRATEGIES,
+    query.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
                        help=STRATEGY_HELP)
     query.add_argument("-o", "--output", required=True,
                        help="queries table (.csv, .parquet or .jsonl); without --store, "

@@ -754,6 +754,8 @@ def test_a_store_keeps_the_reader_its_ids_were_made_with(tmp_path):
 
 @pytest.mark.parametrize("options, words", [
     (["--strategy", "entropy"], "--strategy: only used with --retrain-every"),
+    (["--strategy", "margin"], "--strategy: only used with --retrain-every"),  # the default
+    (["--model", "linear", "--retrain-every", "0"], "--model: only used with"),
     (["--text-column", "a", "--model", "gbdt"], "--text-column, --model: only used with"),
     (["--retrain-every", "-2"], "--retrain-every must be 0"),
     (["--retrain-every", "5", "--text-column", "nope"], 'No column "nope"'),
