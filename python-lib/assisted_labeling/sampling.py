@@ -94,13 +94,17 @@ def check_probabilities(
         raise ValidationError(f"Class probabilities have no class column ({n} rows)")
     # Rescaled rows use numpy's reduction, whose rounding depends on the row alone (see
     # _entropy): a row's scores must not depend on the other rows of its chunk.
-    sums = (np.add.reduce(p, axis=1) if normalize else _row_sum(p)).astype(np.float64,
-                                                                           copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # such rows are refused below
+        sums = (np.add.reduce(p, axis=1) if normalize else _row_sum(p)).astype(
+            np.float64, copy=False)
     bad = ~np.isfinite(sums)
     if bad.any():
         rows = np.flatnonzero(bad)
+        broken = rows[~np.isfinite(p[rows]).all(axis=1)]
+        what = "are NaN or infinite" if broken.size else "hold values too large to sum"
+        rows = broken if broken.size else rows
         raise ValidationError(
-            f"{rows.size} of {n} rows of class probabilities are NaN or infinite "
+            f"{rows.size} of {n} rows of class probabilities {what} "
             f"(first: row {number(rows[0])})",
             rows=int(rows.size),
             first_row=number(rows[0]),
@@ -257,7 +261,7 @@ def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A numpy Generator from a seed, or the generator itself."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, (int, np.integer)) and seed < 0:
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValidationError(f"A seed must be a whole number ≥ 0, got {seed}")
     return np.random.default_rng(seed)
 
@@ -349,6 +353,8 @@ def top_k(scores: Any, k: int | None) -> np.ndarray:
     """
     s = _check_scores(scores)
     n = s.size
+    if k is not None and not isinstance(k, (int, np.integer)):
+        raise ValidationError(f"The number of items to select must be a whole number, got {k}")
     if k is not None and k < 0:
         raise ValidationError(f"The number of items to select must be ≥ 0, got {k}")
     if k is None or k >= n:

@@ -114,6 +114,18 @@ def test_infinite_probabilities_are_refused() -> None:
         entropy_scores(p)
 
 
+@pytest.mark.filterwarnings("error")  # nor a numpy RuntimeWarning on the way
+def test_plus_and_minus_infinity_in_a_row_are_refused_quietly() -> None:
+    with pytest.raises(ValidationError, match="1 of 1 rows .* NaN or infinite"):
+        entropy_scores([[np.inf, -np.inf]])
+
+
+@pytest.mark.filterwarnings("error")
+def test_finite_values_too_large_to_sum_are_named_as_such() -> None:
+    with pytest.raises(ValidationError, match=r"1 of 2 rows .* too large .*first: row 1"):
+        margin_scores([[0.5, 0.5], [1e308, 1e308]], normalize=True)
+
+
 def test_rows_not_summing_to_one_are_refused_unless_normalized() -> None:
     p = np.array([[2.0, 1.0, 1.0], [0.2, 0.3, 0.5]])
     with pytest.raises(ValidationError, match=r"1 of 2 rows .*sum to 1.*row 0 sums to 4"):
@@ -160,9 +172,10 @@ def test_unknown_strategy_lists_valid_names() -> None:
 # --------------------------------------------------------------------------- random
 
 
-def test_a_negative_seed_is_refused_by_name() -> None:
-    with pytest.raises(ValidationError, match="seed must be a whole number ≥ 0, got -1"):
-        random_scores(3, seed=-1)
+@pytest.mark.parametrize("seed", [-1, 1.5, "7"])
+def test_a_seed_that_is_no_whole_number_at_least_0_is_refused_by_name(seed) -> None:
+    with pytest.raises(ValidationError, match=f"seed must be a whole number ≥ 0, got {seed}"):
+        random_scores(3, seed=seed)
 
 
 def test_random_is_seeded_and_chunk_proof() -> None:
@@ -205,6 +218,8 @@ def test_top_k_refuses_nan_and_negative_k() -> None:
         top_k([0.1, np.nan, 0.3], 1)
     with pytest.raises(ValidationError, match="≥ 0"):
         top_k([0.1], -1)
+    with pytest.raises(ValidationError, match="a whole number, got 1.5"):
+        top_k([0.1, 0.2, 0.3], 1.5)
 
 
 def _push_in_chunks(scores: np.ndarray, k: int | None, size: int) -> RunningTopK:
