@@ -161,6 +161,9 @@ class TrainedModel:
             columns = columns.copy()
             for name, series in converted.items():
                 columns[name] = series
+        for name in self.feature_columns:
+            if types.get(name) in (NUMBER, DATETIME):
+                _refuse_infinite(columns[name], name)
         self._warn_unknown_categories(columns, types)
         return columns
 
@@ -570,6 +573,21 @@ def _check_values(series: pd.Series, name: str) -> None:
         raise ValidationError(
             f'column "{name}" mixes numbers and text (such as {_quoted(number)} and '
             f"{_quoted(text)}): give it one type, or leave it out of the feature columns",
+            column=name)
+
+
+def _refuse_infinite(series: pd.Series, name: str) -> None:
+    """Refuse infinite numbers, named by their column: scikit-learn's own error names
+    neither the column nor the value."""
+    if not (isinstance(series.dtype, np.dtype) and series.dtype.kind == "f"):
+        return
+    values = series.to_numpy()
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise ValidationError(
+            f'column "{name}" holds infinite numbers ({int(infinite.sum())} of the '
+            f"{len(values):,} rows checked, such as {_quoted(values[infinite][0])}): a "
+            "model reads finite numbers only; correct these values, or leave them blank",
             column=name)
 
 

@@ -254,6 +254,22 @@ def test_type_errors_name_the_column():
     assert trained.predict_proba(as_text).shape == (60, 2)
 
 
+def test_infinite_numbers_are_refused_by_column_in_training_and_scoring():
+    trained = models.train(tabular(), label_column="label")
+    pool = tabular()
+    pool.loc[[4, 9], "x"] = [np.inf, -np.inf]
+    with pytest.raises(ValidationError, match=r'column "x" holds infinite numbers \(2 of '
+                                              r"the 60 rows checked, such as inf\)") as err:
+        trained.predict_proba(pool)
+    assert err.value.details == {"column": "x"}
+    with pytest.raises(ValidationError, match='column "x" holds infinite numbers'):
+        models.train(pool, label_column="label")
+    as_text = tabular().astype({"x": str})
+    as_text.loc[1, "x"] = "-inf"
+    with pytest.raises(ValidationError, match=r'column "x" holds infinite numbers \(1 of'):
+        trained.predict_proba(as_text)
+
+
 def test_text_vocabulary_is_capped_and_the_file_compressed(tmp_path):
     import zipfile
 
