@@ -12,6 +12,7 @@ bounded memory (:mod:`assisted_labeling.queries`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -46,6 +47,8 @@ WATERMARK = "retrain_after_change"
 METRICS = "metrics"
 #: The highest label id the current model learned from: labels above it are new to it.
 TRAINED = "retrain_label_id"
+#: A digest of the (label id, label) pairs it learned from: a correction keeps its id.
+TRAINED_LABELS = "retrain_labels_digest"
 #: Why the last retraining did not happen, for labelers (empty: it did).
 PROBLEM = "retrain_problem"
 #: The classes labeled so far, as JSON, when the last retraining lacked a second class:
@@ -174,6 +177,13 @@ def cross_validated_auc(frame: pd.DataFrame, label_column: str,
     if len(trained.classes) == 2:
         return float(roc_auc_score(labels == trained.classes[1], proba[:, 1]))
     return float(roc_auc_score(labels, proba, multi_class="ovr", labels=trained.classes))
+
+
+def _labels_digest(frame: pd.DataFrame, label_col: str) -> str:
+    """A digest of the labels a model learned from: their ids and classes."""
+    pairs = frame[[f"{label_col}_id", label_col]].sort_values(f"{label_col}_id")
+    hashed = pd.util.hash_pandas_object(pairs, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
 class Retrainer:
@@ -308,8 +318,11 @@ class Retrainer:
         queue_priorities(self.store, queries)
         self.store.set_meta(RANKED_BY, "retraining")
         entry = self._metrics(frame, trained, previous)
-        if self.store.get_meta(TRAINED) == str(trained_id):
-            entry["same_labels"] = True  # other settings, no new label
+        digest = _labels_digest(frame, config.label_col_name)
+        before = self.store.get_meta(TRAINED_LABELS)
+        if before == digest or (before is None
+                                and self.store.get_meta(TRAINED) == str(trained_id)):
+            entry["same_labels"] = True  # other settings, no new or corrected label
         problem = ""
         try:
             models.save(trained, self.settings.model_path, private=True)
@@ -332,7 +345,8 @@ class Retrainer:
         # failure's warning gone).
         self.store.set_metas({"session": str(session), METRICS: json.dumps(history),
                               WATERMARK: str(watermark), PROBLEM: problem, ONE_CLASS: "",
-                              TRAINED: str(trained_id), TRIED_WITH: self._tried_with()})
+                              TRAINED: str(trained_id), TRAINED_LABELS: digest,
+                              TRIED_WITH: self._tried_with()})
         log.info("Retrained on %d labels in %.1fs", len(frame), entry["seconds"])
         return entry
 

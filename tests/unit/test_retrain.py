@@ -958,6 +958,22 @@ def test_a_restart_with_other_settings_retrains_at_once(tmp_path, pool):
     assert not failing.due()  # tried with these settings: waits for labels again
 
 
+def test_a_restart_with_other_settings_after_a_correction_is_not_on_the_same_labels(
+        tmp_path, pool):
+    """A corrected label keeps its label id: the labels trained on differ all the same,
+    and the retraining is evidence for the stopping warnings."""
+    path, truth = pool
+    project, retrainer = retraining(tmp_path, path, 5)
+    label(project, truth, range(5))
+    assert retrainer.run_once() is not None
+    other_class = next(c for c in set(truth) if c != truth[0])
+    project.annotate(LOCAL_USER, {"item_id": "0", "label": other_class})
+    other = Retrainer(project, path, RetrainSettings(
+        every=5, model_path=tmp_path / "m.skops", feature_columns=("x",)))
+    entry = other.run_once()
+    assert entry is not None and not entry.get("same_labels")
+
+
 def test_two_retrainers_with_other_settings_do_not_retrain_in_turn(tmp_path, pool):
     """Two servers on one store (warned about): each compares the settings once, at its
     start, not on every poll, or they would retrain one after the other without end."""
