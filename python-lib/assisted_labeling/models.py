@@ -171,8 +171,9 @@ class TrainedModel:
                                  ) -> None:
         """Say once per column when none of a chunk's values (5 at least) is a category
         the model learned and they look otherwise (numbers where it learned names, or
-        names where it learned numbers): the column is likely encoded otherwise than at
-        training (codes for names), and the model silently ignores it. New values of a
+        names where it learned numbers), or mostly differ from learned ones in case or
+        spaces only: the column is likely encoded otherwise than at training (codes for
+        names, "FREE" for "free"), and the model silently ignores it. New values of a
         column of many values (cities) look like the learned ones: not said."""
         learned = self._learned_categories() if self.pipeline is not None else {}
         for name in self.feature_columns:
@@ -183,15 +184,21 @@ class TrainedModel:
             # The head first: one learned value there settles it, without a pass over
             # every row of a big chunk.
             if len(values) < 5 or values.iloc[:200].astype(str).isin(known).any() \
-                    or values.astype(str).isin(known).any() \
-                    or (_numeric_share(values) > 0.5) == (_numeric_share(known) > 0.5):
+                    or values.astype(str).isin(known).any():
+                continue
+            folded = {k.strip().casefold() for k in known}
+            recased = values.iloc[:200].astype(str).str.strip().str.casefold() \
+                .isin(folded).mean() > 0.5
+            if not recased and \
+                    (_numeric_share(values) > 0.5) == (_numeric_share(known) > 0.5):
                 continue
             self._warned_unknown.add(name)
             examples = ", ".join(f'"{v}"' for v in sorted(known)[:3])
             log.warning('column "%s": none of the %d values read is a category the model '
-                        'learned (such as %s; it learned %s%s): the model ignores the '
+                        'learned (such as %s; it learned %s%s%s): the model ignores the '
                         "column for them. Is it encoded as at training?", name, len(values),
-                        _quoted(values.iloc[0]), examples, "…" if len(known) > 3 else "")
+                        _quoted(values.iloc[0]), examples, "…" if len(known) > 3 else "",
+                        ", which they differ from only in case or spaces" if recased else "")
 
     def _learned_categories(self) -> dict[str, set[str]]:
         """The values the fitted encoder learned per category column (none before

@@ -500,6 +500,20 @@ def test_a_category_column_of_values_never_learned_is_warned_once(caplog):
     assert "none of the 60 values" in caplog.text and "free" in caplog.text
 
 
+def test_a_category_column_written_in_another_case_is_warned_of(caplog):
+    """"free"/"pro" learned, "FREE"/" Pro" read: the same names, which the model does not
+    know as written."""
+    rng = np.random.default_rng(0)
+    plan = rng.choice(["free", "pro", "ent"], 60)
+    frame = pd.DataFrame({"x": rng.random(60), "plan": plan,
+                          "label": np.where(plan == "pro", "y", "n")})
+    trained = models.train(frame, label_column="label", feature_columns=["x", "plan"])
+    with caplog.at_level("WARNING"):
+        trained.predict_proba(frame.assign(plan=[f" {p.title()}" for p in plan]))
+    assert caplog.text.count('column "plan"') == 1
+    assert "only in case or spaces" in caplog.text
+
+
 def test_new_values_of_a_column_of_many_values_are_not_warned_of(caplog):
     """A chunk of cities none of which was labeled yet is no other encoding."""
     rng = np.random.default_rng(0)
