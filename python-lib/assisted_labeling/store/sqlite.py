@@ -241,6 +241,7 @@ def check_store_file(path: str | Path, *, existing: bool = False) -> None:
         return
     except OSError as exc:
         raise ConfigError(f'Cannot open the store "{path}": {exc.strerror}') from None
+    _refuse_hard_links(path)  # first: even a read-only look may make files beside it
     if (header or existing) and (header != _SQLITE_HEADER
                                  or (existing and not _has_meta_table(path))):
         raise ConfigError(f'"{path}" is not a labeling store (an SQLite file that `serve` '
@@ -272,10 +273,10 @@ def hold_for_serving(path: str | Path) -> int | None:
     holds it."""
     if fcntl is None:  # pragma: no cover - Windows
         return None
-    # By the real path: a symbolic link to the store is the same store.
-    real = os.path.realpath(path)
-    _refuse_hard_links(real, shown=path)
-    descriptor = os.open(f"{real}{SERVING}", os.O_RDWR | os.O_CREAT, 0o600)
+    # By the real path: a symbolic link to the store is the same store (a hard link is
+    # refused by check_store_file, before this).
+    descriptor = os.open(f"{os.path.realpath(path)}{SERVING}", os.O_RDWR | os.O_CREAT,
+                         0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -289,20 +290,22 @@ def hold_for_serving(path: str | Path) -> int | None:
     return descriptor
 
 
-def _refuse_hard_links(real: str, *, shown: str | Path) -> None:
-    """Refuse a store file with more than one name: the hold is keyed on a name, and
-    SQLite keeps its write-ahead log beside the name it opened, so a server under each
-    name would corrupt the store."""
+def _refuse_hard_links(path: Path) -> None:
+    """Refuse a store file with more than one name, before anything opens it: SQLite
+    keeps its write-ahead log beside the name it opened, so a program under another
+    name sees neither the log nor the serving hold (keyed on a name), and writing
+    through both names corrupts the store."""
     try:
-        names = os.stat(real).st_nlink
+        names = os.stat(path).st_nlink
     except FileNotFoundError:
         return  # a new store
     if names > 1:
         raise ConfigError(
-            f'The store "{shown}" has {names} names (hard links): a server under another '
-            "name would not see this one and could corrupt it. Keep one name (delete the "
-            "other links), or serve a copy of it (cp makes one); the files were left as "
-            "they are")
+            f'The store "{path}" has {names} names (hard links), and SQLite keeps its '
+            "recent changes beside the name a program opened it by: through another name "
+            "they are lost. Stop every program using it, then remove the extra names, "
+            'keeping the one with a "-wal" file beside it if there is one (or use a copy '
+            "made with cp). The files were left as they are")
 
 
 def release_serving(descriptor: int | None) -> None:

@@ -85,24 +85,33 @@ def test_a_store_is_held_for_one_server_whatever_path_names_it(tmp_path):
     release_serving(hold_for_serving(tmp_path / "link.db"))
 
 
-def test_a_store_with_another_hard_link_is_not_served(tmp_path):
-    """A hard link is a second name the hold (keyed on the name) cannot see, and SQLite
-    keeps a write-ahead log per name: serving is refused, naming the cause; the files
-    are left as they were."""
+def test_a_store_with_another_hard_link_is_not_opened(tmp_path):
+    """A hard link is a second name: SQLite keeps its recent changes (-wal) beside the
+    name it opened, so a program under the other name would lose them, and the serving
+    hold (keyed on a name) would not see it. Refused before anything is opened or made
+    beside either name."""
     from assisted_labeling.errors import ConfigError
-    from assisted_labeling.store.sqlite import hold_for_serving, release_serving
+    from assisted_labeling.store.sqlite import check_store_file, hold_for_serving
 
     store = tmp_path / "labels.db"
-    SQLiteStore(store).close()
-    before = store.read_bytes()
+    first = SQLiteStore(store)
+    first.add_items([Item("a", {"x": 1})])  # in labels.db-wal while it is open
     os.link(store, tmp_path / "copy.db")
-    for name in (store, tmp_path / "copy.db"):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for name in (tmp_path / "copy.db", store):
         with pytest.raises(ConfigError, match="2 names .hard links.") as error:
-            hold_for_serving(name)
-        assert "cp " in str(error.value)
-    assert store.read_bytes() == before and (tmp_path / "copy.db").exists()
+            SQLiteStore(name)
+        assert "cp" in str(error.value)
+        with pytest.raises(ConfigError, match="2 names"):
+            check_store_file(name, existing=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no -wal, .lock…
+    assert first.stats().total == 1
+    first.close()
     (tmp_path / "copy.db").unlink()
-    release_serving(hold_for_serving(store))
+    reopened = SQLiteStore(store)
+    assert reopened.stats().total == 1
+    reopened.close()
+    hold_for_serving(store)
 
 
 def test_removing_a_store_through_a_link_removes_the_store_and_keeps_the_link(tmp_path):
