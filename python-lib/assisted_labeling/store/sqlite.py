@@ -76,24 +76,24 @@ log = logging.getLogger(__name__)
 # 5: save_orders: the highest sequence each page (client) saved each annotation with.
 # 6: save_orders.request: a digest of that save's content, to tell a resend from another.
 # 7: unscored items after every scored one whatever its priority (they came before
-#    priorities of -1 and below), scored ones after waiting ones (_BOUND).
+#    priorities of -1 and below), and waiting ones before any (infinite queue orders).
 SCHEMA_VERSION = "7"
-# Queue order of a scored item: its priority negated, held within ±_BOUND, so that any
-# finite priority (queries made by other tools can hold any number) comes after the
-# waiting items and before the unscored ones.
-_BOUND = 1e299
-_UNSCORED = 1e300  # queue order of items with no priority: after every scored item
+# The queue order of a scored item is its priority negated: finite (priorities are), so
+# that any one (queries made by other tools can hold any number) comes after the waiting
+# items and before the unscored ones.
+_UNSCORED = math.inf  # queue order of items with no priority: after every scored item
 # Queue order of items some annotators labeled that need more (several annotators per
 # item): before every other item, so that overlaps complete (agreement, review) instead
 # of waiting behind the whole queue; samplers leave labeled items out of their queries.
-_STARTED = -1e300
+_STARTED = -math.inf
+_STARTED_LITERAL = "-9e999"  # how SQL writes it: a number too large for a double is ±Inf
 _STARTED_SQL = "labeled > 0 AND labeled < needed"
 _STARTED_WINDOW = 1000  # waiting items one next-item request looks at (_fresh)
 #: ``items.needed`` of an item whose row left the table: it needs no annotator, and its
 #: open places (needed - labeled - leases) stay ≤ 0 whatever is saved on it.
 RETIRED = 0
 _QORDER_SQL = (f"CASE WHEN {_STARTED_SQL} THEN ? WHEN priority IS NULL THEN ? "
-               f"ELSE MIN(MAX(-priority, -{_BOUND!r}), {_BOUND!r}) END")
+               "ELSE -priority END")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -197,7 +197,7 @@ def _annotation(row: Sequence[Any]) -> Annotation:
 
 
 def _qorder(priority: float | None) -> float:
-    return _UNSCORED if priority is None else min(max(-float(priority), -_BOUND), _BOUND)
+    return _UNSCORED if priority is None else -float(priority)
 
 
 def _finite(value: float | None) -> float | None:
@@ -716,7 +716,7 @@ class SQLiteStore:
                 before = conn.total_changes
                 conn.executemany(
                     "UPDATE items SET priority = ?, uncertainty = ?, qorder = "
-                    f"CASE WHEN {_STARTED_SQL} THEN {_STARTED} ELSE ? END, qpos = ?, "
+                    f"CASE WHEN {_STARTED_SQL} THEN {_STARTED_LITERAL} ELSE ? END, qpos = ?, "
                     "pgen = ? WHERE key = ?", batch)
                 changed = conn.total_changes - before  # keys are unique: one per match
                 if to_duplicates:
@@ -724,7 +724,7 @@ class SQLiteStore:
                     # "<hash>." ("." sorts right after "-"), an index range scan.
                     conn.executemany(
                         "UPDATE items SET priority = ?, uncertainty = ?, qorder = "
-                        f"CASE WHEN {_STARTED_SQL} THEN {_STARTED} ELSE ? END, "
+                        f"CASE WHEN {_STARTED_SQL} THEN {_STARTED_LITERAL} ELSE ? END, "
                         "qpos = ?, pgen = ? WHERE key > ? AND key < ?",
                         [(*values, f"{base}-", f"{base}.") for *values, base in
                          ((*entry[:-1], entry[-1].split("-", 1)[0]) for entry in batch)])

@@ -75,6 +75,11 @@ def test_any_finite_priority_ranks_before_unscored_items_and_after_waiting_ones(
                           ("k4", 1e308)])
     keys = [i.key for i in store.next_items("b", count=7)]
     assert keys == ["k6", "k4", "k0", "k1", "k2", "k3", "k5"]
+    for key in keys:
+        store.release("b", key)
+    # The extremes keep their order too, whatever order they were given in.
+    store.set_priorities([("k0", -1e308), ("k1", -1e300), ("k2", 1e300), ("k3", 1e308)])
+    assert [i.key for i in store.next_items("c", count=5)] == ["k6", "k3", "k2", "k1", "k0"]
 
 
 def test_a_missing_or_nan_priority_leaves_the_item_unscored(store):
