@@ -481,14 +481,20 @@ def test_a_missing_category_is_one_value_however_the_file_gives_it(trained_on):
     assert (from_parquet[city == "missing cell", z] > 0.5).all()
 
 
+def plan_model(rng: np.random.Generator) -> tuple[pd.DataFrame, models.TrainedModel]:
+    """60 rows whose category column "plan" (free/pro/ent) tells the label, and a model
+    trained on them."""
+    plan = rng.choice(["free", "pro", "ent"], 60)
+    frame = pd.DataFrame({"x": rng.random(60), "plan": plan,
+                          "label": np.where(plan == "pro", "y", "n")})
+    return frame, models.train(frame, label_column="label", feature_columns=["x", "plan"])
+
+
 def test_a_category_column_of_values_never_learned_is_warned_once(caplog):
     """"plan" learned as free/pro/ent arrives as 0/1/2 (another encoding of the column):
     every value is unknown to the model, which then ignores the column without a word."""
     rng = np.random.default_rng(0)
-    plan = rng.choice(["free", "pro", "ent"], 60)
-    frame = pd.DataFrame({"x": rng.random(60), "plan": plan,
-                          "label": np.where(plan == "pro", "y", "n")})
-    trained = models.train(frame, label_column="label", feature_columns=["x", "plan"])
+    frame, trained = plan_model(rng)
     with caplog.at_level("WARNING"):
         trained.predict_proba(frame.assign(plan=rng.choice(["free", "pro", "new"], 60)))
     assert caplog.text == ""  # a few new values are fine
@@ -503,13 +509,9 @@ def test_a_category_column_of_values_never_learned_is_warned_once(caplog):
 def test_a_category_column_written_in_another_case_is_warned_of(caplog):
     """"free"/"pro" learned, "FREE"/" Pro" read: the same names, which the model does not
     know as written."""
-    rng = np.random.default_rng(0)
-    plan = rng.choice(["free", "pro", "ent"], 60)
-    frame = pd.DataFrame({"x": rng.random(60), "plan": plan,
-                          "label": np.where(plan == "pro", "y", "n")})
-    trained = models.train(frame, label_column="label", feature_columns=["x", "plan"])
+    frame, trained = plan_model(np.random.default_rng(0))
     with caplog.at_level("WARNING"):
-        trained.predict_proba(frame.assign(plan=[f" {p.title()}" for p in plan]))
+        trained.predict_proba(frame.assign(plan=[f" {p.title()}" for p in frame["plan"]]))
     assert caplog.text.count('column "plan"') == 1
     assert "only in case or spaces" in caplog.text
 

@@ -48,6 +48,17 @@ def schema_1_store(path):
     conn.close()
 
 
+def reopened_after(path, script: str) -> SQLiteStore:
+    """The store at ``path`` (closed) turned back by ``script`` into what an earlier
+    schema left, then opened: migrated to the current schema."""
+    conn = sqlite3.connect(path)
+    conn.executescript(script)
+    conn.close()
+    store = SQLiteStore(path)
+    assert store.get_meta("schema_version") == SCHEMA_VERSION
+    return store
+
+
 def test_a_schema_1_store_opens_and_keeps_its_items_and_queue(tmp_path):
     path = tmp_path / "old.db"
     schema_1_store(path)
@@ -82,14 +93,10 @@ def test_a_schema_2_store_loses_its_cookie_key_and_nothing_else(tmp_path):
     store.add_user("ann", "annotator", "ann-password")
     store.save_label("ann", "a", "pos", ["pos"], comment="sure")
     store.close()
-    conn = sqlite3.connect(path)  # as schema 2 left it: no sessions, a signing key
-    conn.executescript("DROP TABLE sessions; DROP TABLE login_failures; "
-                       "UPDATE meta SET value = '2' WHERE key = 'schema_version'; "
-                       "INSERT INTO meta VALUES ('secret_key', 'f00d');")
-    conn.close()
-
-    again = SQLiteStore(path)
-    assert again.get_meta("schema_version") == SCHEMA_VERSION
+    # As schema 2 left it: no sessions, a signing key
+    again = reopened_after(path, "DROP TABLE sessions; DROP TABLE login_failures; "
+                                 "UPDATE meta SET value = '2' WHERE key = 'schema_version'; "
+                                 "INSERT INTO meta VALUES ('secret_key', 'f00d');")
     assert again.get_meta("secret_key") is None
     assert again.get_annotation("ann", "a").comment == "sure"
     assert again.authenticate("ann", "ann-password").role == "annotator"
@@ -105,13 +112,9 @@ def test_a_schema_3_store_serves_its_items_waiting_for_more_annotators_first(tmp
     store.set_priorities([("a", 0.9), ("b", 0.5), ("c", 0.1)])
     store.save_label("ann", "c", "pos", ["pos"])
     store.close()
-    conn = sqlite3.connect(path)  # as schema 3 left it: "c" in its place by priority
-    conn.executescript("UPDATE items SET qorder = -0.1 WHERE key = 'c'; "
-                       "UPDATE meta SET value = '3' WHERE key = 'schema_version';")
-    conn.close()
-
-    again = SQLiteStore(path)
-    assert again.get_meta("schema_version") == SCHEMA_VERSION
+    # As schema 3 left it: "c" in its place by priority
+    again = reopened_after(path, "UPDATE items SET qorder = -0.1 WHERE key = 'c'; "
+                                 "UPDATE meta SET value = '3' WHERE key = 'schema_version';")
     assert [i.key for i in again.next_items("bob", count=3)] == ["c", "a", "b"]
     again.close()
 
@@ -122,13 +125,9 @@ def test_a_schema_4_store_keeps_its_annotations_and_learns_the_order_of_saves(tm
     store.add_items([Item(k, {"k": k}) for k in "ab"])
     store.save_label("ann", "a", "pos", ["pos"], comment="sure")
     store.close()
-    conn = sqlite3.connect(path)  # as schema 4 left it: no order of saves
-    conn.executescript("DROP TABLE save_orders; "
-                       "UPDATE meta SET value = '4' WHERE key = 'schema_version';")
-    conn.close()
-
-    again = SQLiteStore(path)
-    assert again.get_meta("schema_version") == SCHEMA_VERSION
+    # As schema 4 left it: no order of saves
+    again = reopened_after(path, "DROP TABLE save_orders; "
+                                 "UPDATE meta SET value = '4' WHERE key = 'schema_version';")
     kept = again.get_annotation("ann", "a")
     assert (kept.label, kept.comment) == ("pos", "sure")
     again.save_label("ann", "a", "neg", ["neg"], sent=SaveOrder("page", 2))
@@ -146,18 +145,14 @@ def test_a_schema_5_store_keeps_its_order_of_saves_and_tells_resends_apart(tmp_p
     store.add_items([Item(k, {"k": k}) for k in "ab"])
     store.save_label("ann", "a", "pos", ["pos"], sent=SaveOrder("page", 3))
     store.close()
-    conn = sqlite3.connect(path)  # as schema 5 left it: no request digests
-    conn.executescript(
+    # As schema 5 left it: no request digests
+    again = reopened_after(path,
         "CREATE TABLE old_orders AS SELECT annotation_id, client, sequence FROM save_orders;"
         "DROP TABLE save_orders;"
         "CREATE TABLE save_orders (annotation_id INTEGER NOT NULL, client TEXT NOT NULL,"
         " sequence INTEGER NOT NULL, PRIMARY KEY (annotation_id, client)) WITHOUT ROWID;"
         "INSERT INTO save_orders SELECT * FROM old_orders; DROP TABLE old_orders;"
         "UPDATE meta SET value = '5' WHERE key = 'schema_version';")
-    conn.close()
-
-    again = SQLiteStore(path)
-    assert again.get_meta("schema_version") == SCHEMA_VERSION
     # A save of schema 5 has no digest: its resend is answered as stored, as then.
     assert again.save_label("ann", "a", "neg", ["neg"], sent=SaveOrder("page", 3)).label == "pos"
     with pytest.raises(StaleSaveError):
@@ -175,13 +170,9 @@ def test_a_schema_6_store_ranks_every_scored_item_before_the_unscored_ones(tmp_p
     store.add_items([Item(k, {"k": k}) for k in "abc"])
     store.set_priorities([("a", -2.0), ("b", 0.5)])
     store.close()
-    conn = sqlite3.connect(path)  # as schema 6 left it: unscored at 1.0, "a" at 2.0
-    conn.executescript("UPDATE items SET qorder = 1.0 WHERE priority IS NULL; "
-                       "UPDATE items SET qorder = 2.0 WHERE key = 'a'; "
-                       "UPDATE meta SET value = '6' WHERE key = 'schema_version';")
-    conn.close()
-
-    again = SQLiteStore(path)
-    assert again.get_meta("schema_version") == SCHEMA_VERSION
+    # As schema 6 left it: unscored at 1.0, "a" at 2.0
+    again = reopened_after(path, "UPDATE items SET qorder = 1.0 WHERE priority IS NULL; "
+                                 "UPDATE items SET qorder = 2.0 WHERE key = 'a'; "
+                                 "UPDATE meta SET value = '6' WHERE key = 'schema_version';")
     assert [i.key for i in again.next_items("bob", count=3)] == ["b", "a", "c"]
     again.close()
