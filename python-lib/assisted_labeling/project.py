@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .config import LabelingConfig
-from .errors import AlreadyAnnotatedError, StaleSaveError, ValidationError
+from .errors import AlreadyAnnotatedError, NotFoundError, StaleSaveError, ValidationError
 from .kinds import Kind, get_kind
 from .store import Annotation, AnnotationStore, Item, SaveOrder, Stats, Status
 
@@ -226,6 +226,23 @@ class LabelingProject:
         items = self.store.next_items(user.name, count=count,
                                       lease_seconds=self.config.lease_seconds)
         return [self.item_payload(item) for item in items]
+
+    def release(self, user: Principal, body: Any) -> int:
+        """Give back the user's reserved items named in ``{"item_ids": [...]}`` (up to
+        MAX_NEXT): a page drops the items it fetched ahead when the queue is ranked
+        anew, for the new ranking's first items. Ids the user does not hold are passed
+        over; returns how many were given back."""
+        keys = _payload(body).get("item_ids")
+        if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_NEXT or \
+                not all(isinstance(k, str) and k for k in keys):
+            raise ValidationError(f'"item_ids" must be a list of 1 to {MAX_NEXT} item ids')
+        released = 0
+        for key in dict.fromkeys(keys):
+            try:
+                released += self.store.release(user.name, key)
+            except NotFoundError:
+                continue  # no such item: nothing held
+        return released
 
     def keep_reservations(self, user: Principal) -> None:
         """Renew the user's reserved items: their page is still open."""

@@ -143,6 +143,7 @@ export const api = {
   login: (name, password) => post("/api/login", { name, password }),
   logout: () => post("/api/logout", {}),
   next: (count) => get("/api/next", { count }),
+  release: (itemIds) => post("/api/releases", { item_ids: itemIds }),
   annotate: (payload) =>
     post("/api/annotations", ordered(payload), { timeoutMs: SAVE_TIMEOUT_MS }),
   skip: (payload) => post("/api/skips", ordered(payload), { timeoutMs: SAVE_TIMEOUT_MS }),

@@ -76,6 +76,7 @@ export class Controller {
     this.exhausted = false; // the server had no new item for us at the last refill
     this.loadError = null;
     this.refilling = null;
+    this.releasing = null; // items fetched ahead being given back (see sessionChanged)
     this.session = config.session; // the model's retraining session the queue is from
     this.warningsTag = config.warnings_tag; // a tag of the warnings to notice at once
     this.savesAnswered = 0; // saves whose answer (and its figures) came back
@@ -256,6 +257,7 @@ export class Controller {
     this.refilling = (async () => {
       let stale = false;
       try {
+        if (this.releasing) await this.releasing;
         const answer = await api.next(count);
         const { items } = answer;
         this.noticeState(answer);
@@ -304,16 +306,27 @@ export class Controller {
 
   /**
    * The project's configuration was read again. A new session means a retrained model:
-   * the items fetched ahead and not on screen yet carry the old model's scores (or
-   * none), so they are dropped and asked for again. They stay reserved for this user,
-   * so the same items may come back, with the new scores.
+   * the items fetched ahead and not on screen yet were picked by the old one, so they
+   * are given back to the queue (where they take their place in the new ranking) and
+   * the new ranking's first items are asked for. Given back or not (a failed request),
+   * the next items ever come from the new ranking, the same ones maybe, with new scores.
    */
   sessionChanged(session) {
     if (session === undefined || session === this.session) return;
     this.session = session;
     this.generation += 1;
+    const dropped = this.queue.map((item) => item.id);
     this.queue = [];
     this.exhausted = false;
+    if (dropped.length) {
+      // /api/next gives reserved items first: it must not be asked before they go back.
+      this.releasing = api
+        .release(dropped)
+        .catch(() => {})
+        .finally(() => {
+          this.releasing = null;
+        });
+    }
     if (!this.loadError) this.refill();
   }
 

@@ -1371,6 +1371,36 @@ def test_prefetched_items_show_the_scores_of_the_retrained_model(serve, page, tm
                                                                        "r01": "dog"}
 
 
+def test_after_a_retraining_its_top_items_come_next_not_those_fetched_ahead(
+        serve, page, tmp_path):
+    """The items fetched ahead were picked by the old model: with a retraining every few
+    labels they would be most of each batch. They are given back to the queue, and the
+    new model's most uncertain items come next; another labeler may take them."""
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    server = serve_ranked(serve, tmp_path)
+    page.clock.install()
+    assert open_app(page, server.url) == "r00"
+    page.wait_for_load_state("networkidle")  # r01, r02, r03 fetched ahead
+
+    store = SQLiteStore(server.store)  # the new model ranks them the other way round
+    store.set_priorities([(f"r{i:02d}", 0.1 + i / 100, 0.3) for i in range(6)])
+    store.set_metas({"session": "2"})
+    store.close()
+    with page.expect_response(lambda r: "/api/next" in r.url):
+        page.clock.run_for(61_000)
+    page.wait_for_load_state("networkidle")
+    store = SQLiteStore(server.store)
+    try:  # r01 and r02 were given back: another labeler gets them
+        assert [i.key for i in store.next_items("bob", count=2)] == ["r02", "r01"]
+    finally:
+        store.close()
+    expect_item(page, "r00", "new")  # the item on screen stays
+    for expected in ("r05", "r04", "r03"):
+        page.keyboard.press("1")
+        expect_item(page, expected, "new")
+
+
 def test_a_retraining_reaches_the_page_with_the_next_save(serve, page, tmp_path):
     """A fast loop retrains every few labels: the page learns of the new session from the
     answer to a save, not a minute later, so that a warning that holds for one retraining

@@ -337,3 +337,19 @@ def test_a_resend_with_other_content_is_a_conflict_not_a_silent_201(client):
     history = client.get("/api/history").get_json()["items"]
     assert history[0]["annotation"]["label"] == "pos"
     assert history[0]["annotation"]["comment"] == "first"
+
+
+def test_items_fetched_ahead_can_be_given_back(client, store):
+    """A page drops its items fetched ahead when the queue is ranked anew: given back,
+    they take their place in the ranking, free for anyone."""
+    reserved = [i["id"] for i in client.get("/api/next?count=3").get_json()["items"]]
+    response = client.post("/api/releases", json={"item_ids": reserved[1:] + ["nope"]})
+    assert response.status_code == 200 and response.get_json() == {"released": 2}
+    assert [i.key for i in store.next_items("bob", count=3)] == reserved[1:]
+    again = client.post("/api/releases", json={"item_ids": reserved[1:]}).get_json()
+    assert again == {"released": 0}  # bob's now: not the caller's to give back
+    for body in ({}, {"item_ids": []}, {"item_ids": "r1"}, {"item_ids": [1]},
+                 {"item_ids": ["r1"] * 51}):
+        response = client.post("/api/releases", json=body)
+        assert response.status_code == 400
+        assert '"item_ids" must be a list of 1 to 50 item ids' in response.get_json()["error"]

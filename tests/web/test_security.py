@@ -246,3 +246,14 @@ def test_behind_a_proxy_the_brake_counts_clients_and_cookies_are_secure(store, a
     for address in ("192.0.2.1", "192.0.2.2"):
         login(direct, password="wrong-password", headers={"X-Forwarded-For": address})
     assert login(direct, headers={"X-Forwarded-For": "192.0.2.3"}).status_code == 429
+
+
+def test_giving_items_back_needs_an_annotator_and_the_csrf_token(client, accounts):
+    body = {"item_ids": ["r1"]}
+    csrf = login(client, "vic", "vic-password").get_json()["csrf_token"]
+    assert client.post("/api/releases", json=body).status_code == 403  # no token
+    assert client.post("/api/releases", json=body,
+                       headers={"X-CSRF-Token": csrf}).status_code == 403  # a viewer
+    csrf = login(client).get_json()["csrf_token"]
+    assert client.post("/api/releases", json=body,
+                       headers={"X-CSRF-Token": csrf}).get_json() == {"released": 0}

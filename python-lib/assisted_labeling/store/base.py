@@ -175,8 +175,8 @@ class AnnotationStore(Protocol):
                      now: float | None = None) -> int:
         """Extend the user's unexpired leases; returns how many."""
 
-    def release(self, user: str, key: str) -> None:
-        """Give a leased item back to the queue."""
+    def release(self, user: str, key: str) -> bool:
+        """Give a leased item back to the queue; whether the user held it."""
 
     def set_annotators_per_item(self, needed: int) -> None:
         """Change how many LABELED annotations complete an item, for every item."""

@@ -843,12 +843,14 @@ class SQLiteStore:
             conn.executemany("UPDATE items SET open = open + 1 WHERE id = ?", expired)
             conn.execute("DELETE FROM leases WHERE expires_at <= ?", (now,))
 
-    def release(self, user: str, key: str) -> None:
+    def release(self, user: str, key: str) -> bool:
         with self._write() as conn:
             item_id = self._item_id(conn, key)
             if conn.execute("DELETE FROM leases WHERE item_id = ? AND annotator = ?",
                             (item_id, user)).rowcount:
                 conn.execute("UPDATE items SET open = open + 1 WHERE id = ?", (item_id,))
+                return True
+            return False
 
     # -- annotations ------------------------------------------------------------------
     @staticmethod

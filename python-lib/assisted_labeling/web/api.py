@@ -201,6 +201,11 @@ def create_api_blueprint(project: LabelingProject, auth: Authenticator) -> Bluep
         return jsonify(with_tag({"items": project.next_items(principal, count),
                                  "session": session}))
 
+    @api.post("/releases")
+    def post_releases():
+        principal = user("annotator")
+        return jsonify({"released": project.release(principal, _json_body())})
+
     @api.post("/annotations")
     def post_annotation():
         principal = user("annotator")
