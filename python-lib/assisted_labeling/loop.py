@@ -20,7 +20,9 @@ sample of unlabeled items; the share of items whose predicted class changed is t
 when both have stalled: by default, each of the last 3 retrainings changed fewer than
 1% of the predictions (:data:`MAX_CONTRADICTIONS`) *and* the AUC gained less than 0.005
 (:data:`MIN_AUC_GAIN`) over those retrainings. New labels then barely move the model:
-labeling more may not help.
+labeling more may not help. Once given, the warning holds until a retraining changes
+predictions again or the AUC gains 4 times as much (AUC noise alone would make it come
+and go).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ VARIABLE_PREFIX = "ML-ASSISTED-LABELING__"
 DEFAULT_WINDOW = 3
 MAX_CONTRADICTIONS = 0.01
 MIN_AUC_GAIN = 0.005
+#: Once warned, an AUC gain this many times MIN_AUC_GAIN over the window ends the stall.
+HOLD_AUC_GAIN_FACTOR = 4
 #: An AUC this close to chance (0.5) means the model learned next to nothing: a stall
 #: there calls for other features, not for stopping.
 CHANCE_AUC = 0.6
@@ -316,6 +320,42 @@ def _percent(share: float) -> str:
     return f"{share * 100:.1f}%"
 
 
+@dataclass(frozen=True)
+class _Stall:
+    """What :func:`stopping_warnings` found at one point of the history."""
+
+    rates: list[float]
+    start: float
+    end: float
+    at_chance: bool
+    #: Stalled by the AUC held since an earlier warning, not by ``min_auc_gain``.
+    held: bool
+
+
+def _stall_at(points: list[MetricsPoint], window: int, max_contradictions: float,
+              min_auc_gain: float, warned_before: bool) -> _Stall | None:
+    """The stall shown after the last of ``points``, if any (see stopping_warnings)."""
+    if len(points) < window:
+        return None
+    recent = points[-window:]
+    rates = [p.contradictions for p in recent]
+    if any(r is None or r >= max_contradictions for r in rates):
+        return None
+    end = points[-1].auc
+    start = next((p.auc for p in points[-window - 1:-1] if p.auc is not None), None)
+    if end is None or start is None:
+        return None
+    gain = end - start
+    # Under chance, a gain is noise (the AUC wanders while the predictions stay put).
+    at_chance = all(p.auc < CHANCE_AUC for p in recent if p.auc is not None)
+    held = False
+    if gain >= min_auc_gain and not at_chance:
+        if not warned_before or gain >= HOLD_AUC_GAIN_FACTOR * min_auc_gain:
+            return None
+        held = True
+    return _Stall([r for r in rates if r is not None], start, end, at_chance, held)
+
+
 def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
                       max_contradictions: float = MAX_CONTRADICTIONS,
                       min_auc_gain: float = MIN_AUC_GAIN) -> list[str]:
@@ -327,52 +367,58 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     the window is the model the first of those retrainings was compared with). Without
     enough entries or AUCs, nothing is claimed. A stall at an AUC under ``CHANCE_AUC``
     is said as a model that learns nothing, not as a reason to stop.
+
+    Once warned, the warning holds while the contradictions stay under
+    ``max_contradictions`` and the AUC gains less than ``HOLD_AUC_GAIN_FACTOR`` times
+    ``min_auc_gain`` over the window: a cross-validated AUC on a few hundred labels
+    wanders by 0.01 from one retraining to the next while no prediction changes, and a
+    warning that comes and goes with it tells labelers nothing.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1 (got {window})")
     # A retraining on the labels of the one before tells nothing of what labels change.
     points = [p for p in read_history(history) if not p.same_labels]
-    if len(points) < window:
-        return []
-    recent = points[-window:]
-    rates = [p.contradictions for p in recent]
-    if any(r is None or r >= max_contradictions for r in rates):
-        return []
-    end = points[-1].auc
-    start = next((p.auc for p in points[-window - 1:-1] if p.auc is not None), None)
-    if end is None or start is None:
-        return []
-    gain = end - start
-    # Under chance, a gain is noise (the AUC wanders while the predictions stay put).
-    at_chance = all(p.auc < CHANCE_AUC for p in recent if p.auc is not None)
-    if gain >= min_auc_gain and not at_chance:
+    stall = None
+    for end in range(window, len(points) + 1):
+        stall = _stall_at(points[:end], window, max_contradictions, min_auc_gain,
+                          warned_before=stall is not None)
+    if stall is None:
         return []
     # The rate is over the items both versions scored (4.x entries: the sample size).
-    last = recent[-1]
+    last = points[-1]
     n_samples = last.n_compared if last.n_compared is not None else last.n_samples
     sampled = f"{n_samples} sampled unlabeled items" if n_samples else "the sampled items"
+    start, end = stall.start, stall.end
     # Plain words first (labelers read it too), the figures after for whoever decides.
     advice = (
         "Labeling more may not help: new labels have barely changed the model lately. "
         "Consider stopping, reviewing the labels, or improving the model's features. ")
-    auc_text = (f"its AUC went from {start:.3f} to {end:.3f} ({gain:+.3f}, under "
-                f"+{min_auc_gain:g})")
+    limit = HOLD_AUC_GAIN_FACTOR * min_auc_gain if stall.held else min_auc_gain
+    auc_text = (f"its AUC went from {_auc_change(start, end)}, under +{limit:g}"
+                + (", the climb that would show progress again)" if stall.held else ")"))
     if end < CHANCE_AUC:
         advice = (
             f"The model has learned next to nothing from the labels (AUC {end:.3f}; 0.5 "
             f"is chance), and more labels barely change it: it needs other features (a "
             f"text read as categories, say, or columns that do not tell the classes "
             f"apart), or the labels a review. Do not take its ranking as a sign to stop. ")
-        if at_chance:
-            window_aucs = [p.auc for p in recent if p.auc is not None]
+        if stall.at_chance:
+            window_aucs = [p.auc for p in points[-window:] if p.auc is not None]
             auc_text = (f"its AUC stayed under {CHANCE_AUC:g} ({window_aucs[0]:.3f} to "
                         f"{end:.3f})")
     return [
         advice +
         f"Details: the last {window} retrainings changed its prediction on only "
-        f"{', '.join(_percent(r) for r in rates if r is not None)} of {sampled} (all under "
+        f"{', '.join(_percent(r) for r in stall.rates)} of {sampled} (all under "
         f"{_percent(max_contradictions)}), and {auc_text}."
     ]
+
+
+def _auc_change(start: float, end: float) -> str:
+    """"0.900 to 0.904 (+0.004": with a fourth decimal when three would show no change
+    between two AUCs that differ."""
+    digits = 4 if end != start and round(end - start, 3) == 0 else 3
+    return f"{start:.{digits}f} to {end:.{digits}f} ({end - start:+.{digits}f}"
 
 
 # -- sampling ---------------------------------------------------------------------------

@@ -328,3 +328,26 @@ def test_a_session_no_counter_reaches_is_unreadable(value):
 
 def test_the_largest_session_is_kept():
     assert loop.session_number(2**31 - 1) == 2**31 - 1
+
+
+def test_a_warning_given_holds_through_auc_noise_until_the_model_moves_again():
+    """Predictions that do not change (0 % contradictions) and a cross-validated AUC
+    that wanders by 0.01: the warning does not come and go with each retraining. It
+    ends when a retraining changes predictions again, or the AUC clearly climbs."""
+    stalled = [entry(None, 0.950), entry(0.0, 0.951), entry(0.0, 0.952), entry(0.0, 0.953)]
+    assert len(loop.stopping_warnings(stalled)) == 1
+    noisy = [*stalled, entry(0.0, 0.965), entry(0.0, 0.955), entry(0.0, 0.968)]
+    for end in range(len(stalled), len(noisy) + 1):
+        assert len(loop.stopping_warnings(noisy[:end])) == 1, end
+    assert loop.stopping_warnings([*noisy, entry(0.02, 0.968)]) == []  # it moves again
+    assert loop.stopping_warnings([*noisy, entry(0.0, 0.990)]) == []  # +0.022 in 3
+    # Never stalled before: the usual rule alone (a gain of 0.005 is progress).
+    assert loop.stopping_warnings([entry(None, 0.950), entry(0.0, 0.951),
+                                   entry(0.0, 0.952), entry(0.0, 0.965)]) == []
+
+
+def test_an_auc_change_is_never_written_as_zero_when_its_ends_differ():
+    history = [entry(None, 0.9694), entry(0.0, 0.9695), entry(0.0, 0.9696),
+               entry(0.0, 0.9698)]
+    text = loop.stopping_warnings(history)[0]
+    assert "+0.000," not in text and "+0.0004" in text
