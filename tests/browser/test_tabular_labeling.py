@@ -1610,3 +1610,52 @@ def test_a_page_in_use_renews_its_reservations_and_a_page_left_alone_does_not(se
     page.clock.run_for(11 * 60_000)  # no key, no click for longer than a reservation
     page.wait_for_timeout(500)
     assert reads and "active=1" not in reads[-1], reads
+
+
+CONTRAST_JS = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0.5) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    const box = el.getBoundingClientRect();
+    if (!own || !box.width || !box.height) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || Number(style.opacity) < 0.5) continue;
+    const a = lum(rgb(style.color).slice(0, 3)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed) low.push(`${el.className || el.tagName}: ${ratio.toFixed(2)} "${el.textContent.trim().slice(0, 30)}"`);
+  }
+  return low;
+}"""
+
+
+def test_every_text_on_the_page_is_readable_against_its_background(serve, page, tmp_path):
+    """WCAG AA contrast (4.5:1, 3:1 for large text) for every visible text: the item,
+    the classes with a suggestion, the uncertainty and the stopping warning."""
+    from assisted_labeling.retrain import METRICS
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    queries = tmp_path / "queries.csv"
+    queries.write_text("id,text,guess,uncertainty,model_uncertainty,session\n"
+                       "a,first,dog,0.9,0.875,1\nb,second,cat,0.8,0.5,1\n")
+    server = serve([{"id": "a", "text": "first", "guess": "dog"},
+                    {"id": "b", "text": "second", "guess": "cat"}], "--id-column", "id",
+                   "--existing-labels-column", "guess", "--queries", str(queries))
+    SQLiteStore(server.store).set_meta(METRICS, json.dumps(STALLED))
+    open_app(page, server.url)
+    expect(page.locator(".al-warnings")).to_contain_text("Labeling more may not help")
+    expect(page.locator(".al-badge-suggestion")).to_contain_text("dog")
+    assert page.evaluate(CONTRAST_JS) == []
