@@ -1636,7 +1636,8 @@ CONTRAST_JS = """() => {
     const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
     const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
     const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
-    if (ratio < needed) low.push(`${el.className || el.tagName}: ${ratio.toFixed(2)} "${el.textContent.trim().slice(0, 30)}"`);
+    const text = el.textContent.trim().slice(0, 30);
+    if (ratio < needed) low.push(`${el.className || el.tagName}: ${ratio.toFixed(2)} "${text}"`);
   }
   return low;
 }"""
