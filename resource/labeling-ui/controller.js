@@ -11,7 +11,7 @@
 
 import { api } from "./api.js";
 import { classKeys, keepsSkip, labelText } from "./frame.js";
-import { actionFor } from "./keys.js";
+import { actionFor, scrollFor } from "./keys.js";
 
 const PREFETCH = 3; // new items kept ready beyond the one on screen
 const HISTORY_PAGE = 20;
@@ -729,6 +729,14 @@ export class Controller {
     }
     if (event.key === "Escape") {
       this.frame.clearError();
+      return;
+    }
+    // A long item scrolls in its own box: the reading keys scroll it first, the page
+    // once it is at its end (focus is on the card after each save, not in the box).
+    const scroll = scrollFor(event);
+    if (scroll && target instanceof Element && target.closest(".al-item-body")) return;
+    if (scroll) {
+      if (this.frame.scrollItem(scroll)) event.preventDefault();
       return;
     }
     const act = actionFor(event);

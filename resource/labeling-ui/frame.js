@@ -432,6 +432,19 @@ export class Frame {
     };
   }
 
+  /**
+   * Scroll the item's box as a reading key asks ({unit, dir}, see keys.scrollFor);
+   * false when the box has nothing more that way (the page scrolls instead).
+   */
+  scrollItem({ unit, dir }) {
+    const box = this.itemBox;
+    const room = dir > 0 ? box.scrollHeight - box.clientHeight - box.scrollTop : box.scrollTop;
+    if (room < 1) return false;
+    const step = unit === "line" ? 40 : unit === "page" ? box.clientHeight * 0.9 : room;
+    box.scrollBy({ top: dir * Math.min(step, room) });
+    return true;
+  }
+
   /** Where focus goes when leaving the comment box: the item card. */
   focusWork() {
     this.card.focus({ preventScroll: true });

@@ -26,6 +26,7 @@ export function keyHelp({ multiLabel, comments, classCount, context = true, inst
   if (comments) {
     rows.push([["C"], "Write a comment (Ctrl+Enter saves, Esc leaves the box)"]);
   }
+  rows.push([["↑", "↓"], "Scroll a long item (PgUp, PgDn, Space: a page; Home, End)"]);
   if (context) rows.push([["X"], "Show or hide the context"]);
   if (instructions) rows.push([["I"], "Show or hide the instructions"]);
   rows.push([["?"], "This help"]);
@@ -63,4 +64,26 @@ export function actionFor(event) {
   if (key === "ArrowLeft") return { action: "back" };
   if (key === "ArrowRight") return { action: "forward" };
   return null;
+}
+
+const SCROLLS = {
+  ArrowDown: { unit: "line", dir: 1 },
+  ArrowUp: { unit: "line", dir: -1 },
+  PageDown: { unit: "page", dir: 1 },
+  PageUp: { unit: "page", dir: -1 },
+  " ": { unit: "page", dir: 1 },
+  Home: { unit: "end", dir: -1 },
+  End: { unit: "end", dir: 1 },
+};
+
+/**
+ * The scroll a reading key asks for, {unit: "line"|"page"|"end", dir: 1|-1}, or null.
+ * Shift+Space goes up a page, as in a browser.
+ */
+export function scrollFor(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey) return null;
+  const scroll = SCROLLS[event.key];
+  if (!scroll) return null;
+  if (event.shiftKey && event.key !== " ") return null;
+  return event.shiftKey ? { unit: "page", dir: -1 } : scroll;
 }

@@ -935,6 +935,9 @@ def test_a_new_item_is_shown_from_its_top(serve, page):
     assert item_head_in_view(page)
 
     page.set_viewport_size({"width": 1280, "height": 700})  # a desktop, with the keyboard
+    page.keyboard.press("End")  # the item's box to its end: PgDn then scrolls the page
+    page.wait_for_function("() => { const b = document.querySelector('.al-item-body');"
+                           " return b.scrollTop + b.clientHeight >= b.scrollHeight - 1; }")
     page.keyboard.press("PageDown")
     # PgDn scrolls smoothly: wait until the page is at rest, as a reader would.
     page.evaluate("""() => new Promise((done) => {
@@ -1660,3 +1663,36 @@ def test_every_text_on_the_page_is_readable_against_its_background(serve, page, 
     expect(page.locator(".al-warnings")).to_contain_text("Labeling more may not help")
     expect(page.locator(".al-badge-suggestion")).to_contain_text("dog")
     assert page.evaluate(CONTRAST_JS) == []
+
+
+def test_the_reading_keys_scroll_a_long_item_in_its_box(serve, page):
+    """Focus is on the card after each save: ↓, PgDn, Space and End scroll the item's
+    own box (it holds 60 % of the window), then the page once the box is at its end."""
+    text = " ".join(f"word{i}" for i in range(1500)) + " END_OF_LONG"
+    server = serve([{"id": "a", "text": text}, {"id": "b", "text": text}],
+                   "--id-column", "id")
+    page.set_viewport_size({"width": 1280, "height": 700})
+    first = open_app(page, server.url)
+    body = page.locator(".al-item-body")
+    end = page.get_by_text("END_OF_LONG", exact=False)
+
+    def top() -> float:
+        return body.evaluate("el => el.scrollTop")
+
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => document.querySelector('.al-item-body').scrollTop > 0")
+    for key in ("PageDown", " "):
+        before = top()
+        page.keyboard.press(key)
+        page.wait_for_function(
+            f"() => document.querySelector('.al-item-body').scrollTop > {before + 100}")
+    assert page.evaluate("scrollY") == 0  # the box scrolled, not the page
+    page.keyboard.press("End")
+    page.wait_for_function("() => { const b = document.querySelector('.al-item-body');"
+                           " return b.scrollTop + b.clientHeight >= b.scrollHeight - 1; }")
+    expect(end).to_be_in_viewport()
+    page.keyboard.press("Home")
+    page.wait_for_function("() => document.querySelector('.al-item-body').scrollTop === 0")
+    expect(page.locator(".al-keys-card")).to_contain_text("Scroll a long item")
+    page.keyboard.press("1")  # labeling keys still label
+    wait_item_change(page, first)
