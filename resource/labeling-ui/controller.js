@@ -12,6 +12,7 @@
 import { api } from "./api.js";
 import { classKeys, keepsSkip, labelText } from "./frame.js";
 import { actionFor, scrollFor } from "./keys.js";
+import { tabChannel } from "./tabs.js";
 
 const PREFETCH = 3; // new items kept ready beyond the one on screen
 const HISTORY_PAGE = 20;
@@ -87,6 +88,9 @@ export class Controller {
     this.pastLoading = null;
 
     this.doneIds = new Set(); // items saved from this page
+    this.doneElsewhere = new Set(); // items another tab of this user saved (see tabs.js)
+    this.tabs = tabChannel(config.user && config.user.name);
+    this.tabs.onDone((id) => this.savedElsewhere(id));
     this.drafts = new Map(); // item id -> {kind, label, comment} chosen, not saved yet
     // Items whose last save got no answer (a timeout, the network): it may yet reach the
     // server, so choosing the stored annotation again is sent, not taken as unchanged.
@@ -110,6 +114,7 @@ export class Controller {
   }
 
   destroy() {
+    this.tabs.close();
     document.removeEventListener("keydown", this.onKey);
     window.removeEventListener("beforeunload", this.onBeforeUnload);
   }
@@ -266,7 +271,8 @@ export class Controller {
         const known = this.knownIds();
         let fresh = 0;
         for (const item of stale ? [] : items || []) {
-          if (known.has(item.id) || this.doneIds.has(item.id)) continue;
+          if (known.has(item.id) || this.doneIds.has(item.id)
+              || this.doneElsewhere.has(item.id)) continue;
           known.add(item.id);
           this.queue.push(item);
           fresh += 1;
@@ -630,11 +636,36 @@ export class Controller {
   }
 
   /**
+   * Another tab of this user saved the item `id`: it leaves this tab's queue, and the
+   * screen too when it is the new item shown with nothing chosen or typed on it yet
+   * (else the server's refusal of a second first label says what happened, as before).
+   */
+  savedElsewhere(id) {
+    if (this.doneIds.has(id)) return;
+    this.doneElsewhere.add(id);
+    this.queue = this.queue.filter((item) => item.id !== id);
+    const head = this.head;
+    if (!head || head.item.id !== id || this.drafts.has(id) || this.changedOnScreen(head)) {
+      this.refillIfLow();
+      return;
+    }
+    this.head = null;
+    if (this.view === head) {
+      this.showHead();
+      this.frame.showHint("That item was just saved in another tab or window: here is "
+        + "the next one");
+    } else {
+      this.refillIfLow();
+    }
+  }
+
+  /**
    * The item's annotation as the server stores it (`notice`: why it is not the one
    * sent): the item is done, the history shows it, and new items can be asked for.
    */
   stored(view, annotation, notice = undefined) {
     const item = view.item;
+    if (view.mode === "new" && !this.doneIds.has(item.id)) this.tabs.announce(item.id);
     this.doneIds.add(item.id);
     this.drafts.delete(item.id);
     this.unsure.delete(item.id);

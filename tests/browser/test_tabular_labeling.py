@@ -1696,3 +1696,32 @@ def test_the_reading_keys_scroll_a_long_item_in_its_box(serve, page):
     expect(page.locator(".al-keys-card")).to_contain_text("Scroll a long item")
     page.keyboard.press("1")  # labeling keys still label
     wait_item_change(page, first)
+
+
+def test_an_item_saved_in_one_tab_leaves_the_other_tabs_of_its_user(serve, page):
+    """Tabs of one browser are one user with the same reserved items: an item one tab
+    saves is dropped by the other, on screen too when nothing was chosen on it there,
+    instead of being labeled twice (the second refused)."""
+    server = serve(rows(6), "--id-column", "id")
+    tab_b = page.context.new_page()
+    try:
+        first = open_app(page, server.url)
+        assert open_app(tab_b, server.url) == first  # the same reserved item
+        tab_b.wait_for_load_state("networkidle")  # B's items fetched ahead
+        page.keyboard.press("1")
+        second = wait_item_change(page, first)
+        expect(tab_b.locator(".al-notices")).to_contain_text("saved in another tab")
+        on_b = item_id(tab_b)
+        assert on_b != first
+        page.keyboard.press("2")  # A labels the item B shows now, and the next ones
+        wait_item_change(page, second)
+        if on_b == second:
+            expect(tab_b.locator(".al-item")).not_to_have_attribute("data-item-id", second)
+        on_b = item_id(tab_b)
+        tab_b.keyboard.press("3")
+        wait_item_change(tab_b, on_b)
+        expect(tab_b.locator(".al-notices")).not_to_contain_text("Already labeled")
+        labels = {r["id"]: r["label"] for r in server.export("labels")}
+        assert len(labels) == 3 and labels[first] == "cat" and labels[on_b] == "bird"
+    finally:
+        tab_b.close()
