@@ -22,6 +22,19 @@ export function classKey(index) {
 }
 
 /** The class keys of `count` classes, as the hints name them: "1–4", "1–9, 0". */
+/**
+ * A warning's plain words, then its figures (after "Details:") folded: whoever decides
+ * opens them; labelers, on a phone too, keep the item and the classes in view.
+ */
+function warningParts(text) {
+  const at = text.indexOf("Details:");
+  if (at < 0) return [text];
+  return [text.slice(0, at).trim(), " ",
+    h("details", { class: "al-warning-details" },
+      h("summary", { text: "Details" }),
+      h("span", { text: text.slice(at + "Details:".length).trim() }))];
+}
+
 export function classKeys(count) {
   if (count <= 1) return "1";
   return count <= 9 ? `1–${count}` : "1–9, 0";
@@ -317,7 +330,7 @@ export class Frame {
           this.focusWork();
         } }),
       h("strong", { text: "Heads-up" }),
-      h("ul", null, texts.map((text) => h("li", { text }))));
+      h("ul", null, texts.map((text) => h("li", null, ...warningParts(text)))));
   }
 
   /**

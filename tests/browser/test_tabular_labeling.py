@@ -1725,3 +1725,24 @@ def test_an_item_saved_in_one_tab_leaves_the_other_tabs_of_its_user(serve, page)
         assert len(labels) == 3 and labels[first] == "cat" and labels[on_b] == "bird"
     finally:
         tab_b.close()
+
+
+def test_on_a_phone_a_stopping_warning_leaves_the_classes_in_view(serve, page):
+    """The warning's figures fold under "Details": its plain words alone take the
+    screen, and every class stays within reach on a phone."""
+    from assisted_labeling.retrain import METRICS
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    server = serve(rows(3), "--id-column", "id")
+    SQLiteStore(server.store).set_meta(METRICS, json.dumps(STALLED))
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_app(page, server.url)
+    warnings = page.locator(".al-warnings")
+    expect(warnings).to_contain_text("Labeling more may not help")
+    details = warnings.locator("details")
+    expect(details).not_to_have_attribute("open", "")
+    for name in CLASSES:
+        expect(class_button(page, name)).to_be_in_viewport(ratio=1)
+    details.locator("summary").click()
+    expect(details).to_have_attribute("open", "")
+    expect(details).to_contain_text("retrainings changed its prediction")
