@@ -333,27 +333,33 @@ class _Stall:
 
 
 def _stall_at(points: list[MetricsPoint], window: int, max_contradictions: float,
-              min_auc_gain: float, warned_before: bool) -> _Stall | None:
-    """The stall shown after the last of ``points``, if any (see stopping_warnings)."""
+              min_auc_gain: float, previous: _Stall | None) -> _Stall | None:
+    """The stall shown after the last of ``points``, if any (see stopping_warnings);
+    ``previous``: the one shown after the entry before."""
     if len(points) < window:
         return None
     recent = points[-window:]
     rates = [p.contradictions for p in recent]
     if any(r is None or r >= max_contradictions for r in rates):
         return None
+    kept = [r for r in rates if r is not None]
     end = points[-1].auc
     start = next((p.auc for p in points[-window - 1:-1] if p.auc is not None), None)
     if end is None or start is None:
-        return None
+        # No AUC to judge by, predictions still put: a warning shown stays as it was.
+        return None if previous is None else _Stall(
+            kept, previous.start, previous.end, previous.at_chance, held=True)
     gain = end - start
     # Under chance, a gain is noise (the AUC wanders while the predictions stay put).
     at_chance = all(p.auc < CHANCE_AUC for p in recent if p.auc is not None)
     held = False
     if gain >= min_auc_gain and not at_chance:
-        if not warned_before or gain >= HOLD_AUC_GAIN_FACTOR * min_auc_gain:
+        # Held only as the warning it was: a model climbing out of chance is progress.
+        if previous is None or gain >= HOLD_AUC_GAIN_FACTOR * min_auc_gain \
+                or (previous.end < CHANCE_AUC) != (end < CHANCE_AUC):
             return None
         held = True
-    return _Stall([r for r in rates if r is not None], start, end, at_chance, held)
+    return _Stall(kept, start, end, at_chance, held)
 
 
 def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
@@ -381,7 +387,7 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
     stall = None
     for end in range(window, len(points) + 1):
         stall = _stall_at(points[:end], window, max_contradictions, min_auc_gain,
-                          warned_before=stall is not None)
+                          previous=stall)
     if stall is None:
         return []
     # The rate is over the items both versions scored (4.x entries: the sample size).
@@ -415,9 +421,12 @@ def stopping_warnings(history: Any, *, window: int = DEFAULT_WINDOW,
 
 
 def _auc_change(start: float, end: float) -> str:
-    """"0.900 to 0.904 (+0.004": with a fourth decimal when three would show no change
-    between two AUCs that differ."""
-    digits = 4 if end != start and round(end - start, 3) == 0 else 3
+    """"0.900 to 0.904 (+0.004": three decimals, or as many more (up to 6) as it takes
+    to show that two AUCs that differ do."""
+    digits = 3
+    while digits < 6 and end != start and (f"{start:.{digits}f}" == f"{end:.{digits}f}"
+                                           or round(abs(end - start), digits) == 0):
+        digits += 1
     return f"{start:.{digits}f} to {end:.{digits}f} ({end - start:+.{digits}f}"
 
 

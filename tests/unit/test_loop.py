@@ -351,3 +351,23 @@ def test_an_auc_change_is_never_written_as_zero_when_its_ends_differ():
                entry(0.0, 0.9698)]
     text = loop.stopping_warnings(history)[0]
     assert "+0.000," not in text and "+0.0004" in text
+
+
+def test_the_hold_keeps_a_warning_of_its_own_kind_only():
+    """A model learning nothing (AUC under 0.6) that starts to climb is progress: the
+    hold of that warning never turns it into "Consider stopping"."""
+    history = [entry(None, 0.580), entry(0.0, 0.590), entry(0.0, 0.595), entry(0.0, 0.598)]
+    assert loop.stopping_warnings(history)[0].startswith("The model has learned next")
+    assert loop.stopping_warnings([*history, entry(0.0, 0.597), entry(0.0, 0.610)]) == []
+
+
+def test_a_retraining_without_an_auc_keeps_a_warning_held():
+    stalled = [entry(None, 0.950), entry(0.0, 0.951), entry(0.0, 0.952), entry(0.0, 0.953)]
+    held = [*stalled, entry(0.0, None), entry(0.0, 0.960)]
+    assert len(loop.stopping_warnings(held)) == 1
+    assert loop.stopping_warnings([*held, entry(0.05, 0.960)]) == []
+
+
+def test_an_auc_change_shows_the_digits_that_tell_its_ends_apart():
+    assert loop._auc_change(0.96941, 0.96944) == "0.96941 to 0.96944 (+0.00003"
+    assert loop._auc_change(0.9, 0.904) == "0.900 to 0.904 (+0.004"
