@@ -89,6 +89,7 @@ export class Controller {
 
     this.doneIds = new Set(); // items saved from this page
     this.doneElsewhere = new Set(); // items another tab of this user saved (see tabs.js)
+    this.askedAgain = 0; // refills in a row that brought only such items
     this.tabs = tabChannel(config.user && config.user.name);
     this.tabs.onDone((id) => this.savedElsewhere(id));
     this.drafts = new Map(); // item id -> {kind, label, comment} chosen, not saved yet
@@ -101,7 +102,12 @@ export class Controller {
 
     this.onKey = this.onKey.bind(this);
     this.onBeforeUnload = this.onBeforeUnload.bind(this);
+    this.pointed = null; // where the last click landed (see pointedScroller)
+    this.onPointer = (event) => {
+      this.pointed = event.target;
+    };
     document.addEventListener("keydown", this.onKey);
+    document.addEventListener("pointerdown", this.onPointer);
     window.addEventListener("beforeunload", this.onBeforeUnload);
   }
 
@@ -116,6 +122,7 @@ export class Controller {
   destroy() {
     this.tabs.close();
     document.removeEventListener("keydown", this.onKey);
+    document.removeEventListener("pointerdown", this.onPointer);
     window.removeEventListener("beforeunload", this.onBeforeUnload);
   }
 
@@ -165,6 +172,9 @@ export class Controller {
   show(view, { failed = false } = {}) {
     if (this.view !== view) this.leaveView();
     this.view = view;
+    if (view !== this.previousShown) this.pointed = null; // a new item: keys are its own
+    this.previousShown = view;
+    this.tabs.showing(view.mode === "new" ? view.item.id : null);
     this.waiting = false;
     view.shownAt = performance.now();
     this.frame.showItem(view, this.render);
@@ -187,6 +197,7 @@ export class Controller {
     }
     this.leaveView();
     this.view = null;
+    this.tabs.showing(null);
     if (this.loadError) {
       this.waiting = false;
       this.frame.showDone(() => this.checkAgain(), {
@@ -270,12 +281,22 @@ export class Controller {
         stale = generation !== this.generation;
         const known = this.knownIds();
         let fresh = 0;
+        let savedElsewhere = 0;
         for (const item of stale ? [] : items || []) {
+          if (this.doneElsewhere.has(item.id)) savedElsewhere += 1;
           if (known.has(item.id) || this.doneIds.has(item.id)
               || this.doneElsewhere.has(item.id)) continue;
           known.add(item.id);
           this.queue.push(item);
           fresh += 1;
+        }
+        // Items another tab saved meanwhile say nothing of what is left: ask again
+        // (a few times: the server leaves out what this user saved).
+        if (!stale && !fresh && savedElsewhere && this.askedAgain < 3) {
+          this.askedAgain += 1;
+          stale = true;
+        } else if (!stale) {
+          this.askedAgain = 0;
         }
         if (!stale) this.exhausted = fresh === 0;
         this.loadError = null;
@@ -321,17 +342,23 @@ export class Controller {
     if (session === undefined || session === this.session) return;
     this.session = session;
     this.generation += 1;
-    const dropped = this.queue.map((item) => item.id);
-    this.queue = [];
+    // Kept: items with a choice waiting to be saved (a failed save put them back), and
+    // left alone: those another tab of this user shows (its user labels them).
+    const elsewhere = this.tabs.shownElsewhere();
+    const dropped = this.queue.filter((item) => !this.drafts.has(item.id)
+      && !this.edits.has(item.id));
+    this.queue = this.queue.filter((item) => !dropped.includes(item));
+    const given = dropped.map((item) => item.id).filter((id) => !elsewhere.has(id));
     this.exhausted = false;
-    if (dropped.length) {
+    if (given.length) {
       // /api/next gives reserved items first: it must not be asked before they go back.
-      this.releasing = api
-        .release(dropped)
+      const releasing = api
+        .release(given)
         .catch(() => {})
         .finally(() => {
-          this.releasing = null;
+          if (this.releasing === releasing) this.releasing = null;
         });
+      this.releasing = releasing;
     }
     if (!this.loadError) this.refill();
   }
@@ -764,8 +791,12 @@ export class Controller {
     }
     // A long item scrolls in its own box: the reading keys scroll it first, the page
     // once it is at its end (focus is on the card after each save, not in the box).
+    // Only with focus on the page or the card: other scrollers (the instructions, the
+    // item's box itself) and controls keep their own keys.
     const scroll = scrollFor(event);
-    if (scroll && target instanceof Element && target.closest(".al-item-body")) return;
+    const onWork = target === document.body || target === this.frame.card
+      || !(target instanceof Element);
+    if (scroll && (!onWork || this.pointedScroller())) return;
     if (scroll) {
       if (this.frame.scrollItem(scroll)) event.preventDefault();
       return;
@@ -795,6 +826,21 @@ export class Controller {
         break;
       default: break;
     }
+  }
+
+  /**
+   * A scroller other than the item's box that the last click landed in (the
+   * instructions): the browser gives it the reading keys, and so does this page.
+   */
+  pointedScroller() {
+    for (let el = this.pointed; el instanceof Element; el = el.parentElement) {
+      if (el === this.frame.itemBox || el === this.frame.card) return false;
+      const { overflowY } = getComputedStyle(el);
+      if ((overflowY === "auto" || overflowY === "scroll") && el.scrollHeight > el.clientHeight) {
+        return true;
+      }
+    }
+    return false;
   }
 
   onBeforeUnload(event) {

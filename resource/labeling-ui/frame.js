@@ -21,20 +21,21 @@ export function classKey(index) {
   return index === 9 ? "0" : "";
 }
 
-/** The class keys of `count` classes, as the hints name them: "1–4", "1–9, 0". */
 /**
  * A warning's plain words, then its figures (after "Details:") folded: whoever decides
- * opens them; labelers, on a phone too, keep the item and the classes in view.
+ * opens them; labelers, on a phone too, keep the item and the classes in view. `open`:
+ * unfolded (it was before the warning was redrawn with a retraining's new figures).
  */
-function warningParts(text) {
+function warningParts(text, open) {
   const at = text.indexOf("Details:");
   if (at < 0) return [text];
   return [text.slice(0, at).trim(), " ",
-    h("details", { class: "al-warning-details" },
+    h("details", { class: "al-warning-details", open: open || undefined },
       h("summary", { text: "Details" }),
       h("span", { text: text.slice(at + "Details:".length).trim() }))];
 }
 
+/** The class keys of `count` classes, as the hints name them: "1–4", "1–9, 0". */
 export function classKeys(count) {
   if (count <= 1) return "1";
   return count <= 9 ? `1–${count}` : "1–9, 0";
@@ -321,6 +322,14 @@ export class Frame {
       return text.slice(0, details).replace(/\bAUC [\d.]+/g, "AUC #");
     }));
     this.warnings.hidden = !texts.length || gist === this.dismissedWarnings;
+    // Figures unfolded stay so while the warnings say the same thing.
+    const opened = gist === this.warningsGist
+      ? [...this.warnings.querySelectorAll("li")].map((li) => {
+        const details = li.querySelector("details");
+        return Boolean(details && details.open);
+      })
+      : [];
+    this.warningsGist = gist;
     replaceChildren(this.warnings,
       h("button", { type: "button", class: "al-btn al-btn-quiet al-warnings-close",
         "aria-label": "Hide these warnings", text: "×",
@@ -330,7 +339,7 @@ export class Frame {
           this.focusWork();
         } }),
       h("strong", { text: "Heads-up" }),
-      h("ul", null, texts.map((text) => h("li", null, ...warningParts(text)))));
+      h("ul", null, texts.map((text, i) => h("li", null, ...warningParts(text, opened[i])))));
   }
 
   /**

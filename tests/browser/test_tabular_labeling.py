@@ -1746,3 +1746,27 @@ def test_on_a_phone_a_stopping_warning_leaves_the_classes_in_view(serve, page):
     details.locator("summary").click()
     expect(details).to_have_attribute("open", "")
     expect(details).to_contain_text("retrainings changed its prediction")
+
+
+def test_the_reading_keys_scroll_the_instructions_once_clicked(serve, page, tmp_path):
+    """A click in the long instructions gives them the reading keys, as the browser
+    does; the next item gives them back to the item."""
+    instructions = tmp_path / "instructions.md"
+    instructions.write_text("\n\n".join(f"Rule {i}: label carefully." for i in range(80)),
+                            encoding="utf-8")
+    text = " ".join(f"word{i}" for i in range(1500))
+    server = serve([{"id": "a", "text": text}, {"id": "b", "text": text}],
+                   "--id-column", "id", "--instructions", str(instructions))
+    page.set_viewport_size({"width": 1280, "height": 700})
+    first = open_app(page, server.url)
+    markdown = page.locator(".al-markdown")
+    if not markdown.is_visible():
+        page.keyboard.press("i")
+    markdown.locator("p").first.click()
+    page.keyboard.press("PageDown")
+    page.wait_for_function("() => document.querySelector('.al-markdown').scrollTop > 0")
+    assert page.locator(".al-item-body").evaluate("el => el.scrollTop") == 0
+    page.keyboard.press("1")
+    wait_item_change(page, first)
+    page.keyboard.press("PageDown")
+    page.wait_for_function("() => document.querySelector('.al-item-body').scrollTop > 0")
