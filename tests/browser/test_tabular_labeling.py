@@ -1770,3 +1770,58 @@ def test_the_reading_keys_scroll_the_instructions_once_clicked(serve, page, tmp_
     wait_item_change(page, first)
     page.keyboard.press("PageDown")
     page.wait_for_function("() => document.querySelector('.al-item-body').scrollTop > 0")
+
+
+def test_a_retraining_leaves_reserved_the_item_another_tab_shows(serve, page, tmp_path):
+    """Tab A stays on an item with a comment typed while tab B labels on: B's item is in
+    A's queue. After a retraining A gives back its items fetched ahead, but not the one
+    B's user is labeling (another labeler would get it too)."""
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    server = serve_ranked(serve, tmp_path)
+    page.clock.install()
+    tab_b = page.context.new_page()
+    try:
+        assert open_app(page, server.url) == "r00"
+        page.wait_for_load_state("networkidle")  # A: r01, r02, r03 fetched ahead
+        assert open_app(tab_b, server.url) == "r00"
+        page.locator("#al-comment").fill("unsure")
+        page.locator("#al-comment").press("Escape")
+        tab_b.keyboard.press("1")
+        expect_item(tab_b, "r01", "new")
+        expect_item(page, "r00", "new")  # A keeps its comment on screen
+
+        store = SQLiteStore(server.store)
+        store.set_priorities([(f"r{i:02d}", 0.1 + i / 100, 0.3) for i in range(6)])
+        store.set_metas({"session": "2"})
+        store.close()
+        with page.expect_request(lambda r: "/api/releases" in r.url) as release:
+            page.clock.run_for(61_000)
+        assert release.value.post_data_json == {"item_ids": ["r02", "r03"]}
+        page.wait_for_load_state("networkidle")
+        store = SQLiteStore(server.store)
+        try:  # r01, which B shows, is still held for its user
+            assert "r01" not in [i.key for i in store.next_items("bob", count=6)]
+        finally:
+            store.close()
+    finally:
+        tab_b.close()
+
+
+def test_opened_warning_details_stay_open_through_new_figures(serve, page, tmp_path):
+    from assisted_labeling.retrain import METRICS
+    from assisted_labeling.store.sqlite import SQLiteStore
+
+    server = serve(rows(3), "--id-column", "id")
+    SQLiteStore(server.store).set_meta(METRICS, json.dumps(STALLED))
+    page.clock.install()
+    open_app(page, server.url)
+    details = page.locator(".al-warnings details")
+    details.locator("summary").click()
+    expect(details).to_have_attribute("open", "")
+    newer = [*STALLED, {**STALLED[-1], "contradictions": 0.001, "auc": 0.9041}]
+    SQLiteStore(server.store).set_meta(METRICS, json.dumps(newer))
+    with page.expect_response(lambda r: "/api/config" in r.url):
+        page.clock.run_for(61_000)
+    expect(details).to_contain_text("0.1%")
+    expect(details).to_have_attribute("open", "")
