@@ -372,12 +372,13 @@ def _retrain_settings(args: argparse.Namespace, config, columns: Sequence[str]):
     if not text_column and not features:
         text_column, features = _default_retrain_columns(
             head, default_features(columns, config))
-    _check_model_kind(args.model, text_column, chosen=not args.text_column)
+    model = args.model or DEFAULT_MODEL
+    _check_model_kind(model, text_column, chosen=not args.text_column)
     _check_feature_values(args.input, head, features)
     return RetrainSettings(
-        every=args.retrain_every, strategy=args.strategy,
+        every=args.retrain_every, strategy=args.strategy or DEFAULT_STRATEGY,
         model_path=Path(args.model_output or Path(args.store).with_suffix(".model.skops")),
-        text_column=text_column, feature_columns=tuple(features), model=args.model)
+        text_column=text_column, feature_columns=tuple(features), model=model)
 
 
 def _check_model_kind(model: str, text_column: str | None, *, chosen: bool = False) -> None:
@@ -745,11 +746,9 @@ def _check_retrain_options(args: argparse.Namespace) -> None:
         raise LabelingError("--retrain-every learns one class per item: multi-label "
                             "projects are not retrained (leave one of them out)")
     if args.retrain_every:
-        args.model = args.model or DEFAULT_MODEL
-        args.strategy = args.strategy or DEFAULT_STRATEGY
         return
     # None: left out. serve's parser has no defaults for these, so that an explicit
-    # "--strategy margin" is refused too; they are filled in above.
+    # "--strategy margin" is refused too (_retrain_settings fills them in).
     given = [option for option, value in (
         ("--text-column", args.text_column), ("--feature-columns", args.feature_columns),
         ("--model", args.model), ("--strategy", args.strategy),
