@@ -161,9 +161,6 @@ class TrainedModel:
             columns = columns.copy()
             for name, series in converted.items():
                 columns[name] = series
-        for name in self.feature_columns:
-            if types.get(name) in (NUMBER, DATETIME):
-                _refuse_infinite(columns[name], name)
         self._warn_unknown_categories(columns, types)
         return columns
 
@@ -583,11 +580,11 @@ def _check_values(series: pd.Series, name: str) -> None:
             column=name)
 
 
-def _refuse_infinite(series: pd.Series, name: str) -> None:
-    """Refuse infinite numbers, named by their column: scikit-learn's own error names
-    neither the column nor the value."""
-    if not (isinstance(series.dtype, np.dtype) and series.dtype.kind == "f"):
-        return
+def _finite_numbers(series: pd.Series, name: str) -> pd.Series:
+    """``series`` (numbers) as it is, or a refusal of its infinite numbers named by their
+    column: scikit-learn's own error names neither the column nor the value."""
+    if series.dtype.kind != "f":
+        return series
     values = series.to_numpy()
     infinite = np.isinf(values)
     if infinite.any():
@@ -596,6 +593,7 @@ def _refuse_infinite(series: pd.Series, name: str) -> None:
             f"{len(values):,} rows checked, such as {_quoted(values[infinite][0])}): a "
             "model reads finite numbers only; correct these values, or leave them blank",
             column=name)
+    return series
 
 
 def _numeric_share(values: Any) -> float:
@@ -633,7 +631,7 @@ def _as_type(series: pd.Series, kind: str, name: str,
         return text
     if kind == NUMBER:
         if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf":
-            return series
+            return _finite_numbers(series, name)
         # Booleans, decimals, nullable integers (pd.NA), numbers written as text.
         given = series.where(~_blank(series)) if series.dtype == object else series
         if given.dtype == object:
@@ -658,8 +656,8 @@ def _as_type(series: pd.Series, kind: str, name: str,
             f"({count} of the {len(given):,} rows checked, such as "
             f"{_quoted(given[wrong].iloc[0])}): "
             "correct these values, or train a model on data like these", column=name)
-    return pd.Series(np.asarray(values.to_numpy(dtype=float, na_value=np.nan)),
-                     index=series.index, name=series.name)
+    return _finite_numbers(pd.Series(np.asarray(values.to_numpy(dtype=float, na_value=np.nan)),
+                             index=series.index, name=series.name), name)
 
 
 #: pandas 2 guesses one date format from the first value, and makes the others NaT.
