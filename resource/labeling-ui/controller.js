@@ -103,6 +103,7 @@ export class Controller {
     this.onKey = this.onKey.bind(this);
     this.onBeforeUnload = this.onBeforeUnload.bind(this);
     this.pointed = null; // where the last click landed (see pointedScroller)
+    this.previousShown = null; // the view shown last: a new one resets `pointed`
     this.onPointer = (event) => {
       this.pointed = event.target;
     };
@@ -344,11 +345,11 @@ export class Controller {
     this.generation += 1;
     // Kept: items with a choice waiting to be saved (a failed save put them back), and
     // left alone: those another tab of this user shows (its user labels them).
+    const waiting = (item) => this.drafts.has(item.id) || this.edits.has(item.id);
     const elsewhere = this.tabs.shownElsewhere();
-    const dropped = this.queue.filter((item) => !this.drafts.has(item.id)
-      && !this.edits.has(item.id));
-    this.queue = this.queue.filter((item) => !dropped.includes(item));
-    const given = dropped.map((item) => item.id).filter((id) => !elsewhere.has(id));
+    const given = this.queue.filter((item) => !waiting(item) && !elsewhere.has(item.id))
+      .map((item) => item.id);
+    this.queue = this.queue.filter(waiting);
     this.exhausted = false;
     if (given.length) {
       // /api/next gives reserved items first: it must not be asked before they go back.
